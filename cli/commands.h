@@ -1,0 +1,12 @@
+#pragma once
+// Each subcommand registers itself on the root CLI11 app; main() runs the chosen one.
+#include <CLI/CLI.hpp>
+
+namespace opsis::cli {
+
+void register_embed(CLI::App& app);
+void register_model(CLI::App& app);
+void register_tokenizer(CLI::App& app);
+void register_bench(CLI::App& app);
+
+}  // namespace opsis::cli

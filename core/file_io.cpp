@@ -1,0 +1,111 @@
+#include "core/file_io.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/error.h"
+
+namespace opsis {
+namespace {
+
+struct Fd {
+    int fd = -1;
+    ~Fd() {
+        if (fd >= 0) ::close(fd);
+    }
+};
+
+std::string errno_text() { return std::strerror(errno); }
+
+// Opens path read-only and checks that it is a regular file; returns its size.
+std::uint64_t open_regular(const std::string& path, Fd& file) {
+    file.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (file.fd < 0) throw input_error("file", path, "cannot open: " + errno_text());
+    struct stat st {};
+    if (::fstat(file.fd, &st) != 0) throw input_error("file", path, "cannot stat: " + errno_text());
+    if (!S_ISREG(st.st_mode)) throw input_error("file", path, "not a regular file");
+    return static_cast<std::uint64_t>(st.st_size);
+}
+
+}  // namespace
+
+std::vector<unsigned char> read_file(const std::string& path, std::uint64_t max_bytes) {
+    Fd file;
+    const std::uint64_t size = open_regular(path, file);
+    if (size > max_bytes)
+        throw input_error("file", path,
+                          "too large (" + std::to_string(size) + " bytes, limit " +
+                              std::to_string(max_bytes) + ")");
+    std::vector<unsigned char> bytes(size);
+    std::size_t done = 0;
+    while (done < size) {
+        const ssize_t n = ::read(file.fd, bytes.data() + done, size - done);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw input_error("file", path, "read failed: " + errno_text());
+        }
+        if (n == 0) break;  // file shrank while reading
+        done += static_cast<std::size_t>(n);
+    }
+    bytes.resize(done);
+    return bytes;
+}
+
+std::string read_text_file(const std::string& path, std::uint64_t max_bytes) {
+    const auto bytes = read_file(path, max_bytes);
+    return std::string(bytes.begin(), bytes.end());
+}
+
+void write_file_atomic(const std::string& path, const void* data, std::size_t size) {
+    const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+    Fd file;
+    file.fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (file.fd < 0) throw input_error("file", tmp, "cannot create: " + errno_text());
+    const auto* bytes = static_cast<const unsigned char*>(data);
+    std::size_t done = 0;
+    while (done < size) {
+        const ssize_t n = ::write(file.fd, bytes + done, size - done);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            const std::string reason = "write failed: " + errno_text();
+            ::unlink(tmp.c_str());
+            throw input_error("file", tmp, reason);
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    if (::fsync(file.fd) != 0) {
+        const std::string reason = "fsync failed: " + errno_text();
+        ::unlink(tmp.c_str());
+        throw input_error("file", tmp, reason);
+    }
+    ::close(file.fd);
+    file.fd = -1;
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        const std::string reason = "cannot rename into place: " + errno_text();
+        ::unlink(tmp.c_str());
+        throw input_error("file", path, reason);
+    }
+}
+
+void write_file_atomic(const std::string& path, const std::string& text) {
+    write_file_atomic(path, text.data(), text.size());
+}
+
+MappedFile::MappedFile(const std::string& path) : path_(path) {
+    Fd file;
+    size_ = open_regular(path, file);
+    if (size_ == 0) return;  // mmap of zero bytes is invalid; callers see an empty span
+    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, file.fd, 0);
+    if (p == MAP_FAILED) throw input_error("file", path, "cannot mmap: " + errno_text());
+    data_ = static_cast<const unsigned char*>(p);
+}
+
+MappedFile::~MappedFile() {
+    if (data_) ::munmap(const_cast<unsigned char*>(data_), size_);
+}
+
+}  // namespace opsis

@@ -1,0 +1,38 @@
+#pragma once
+// Reading and writing whole files with size limits, crash-safe replacement, and read-only mmap.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace opsis {
+
+// Reads a whole file; throws opsis::Error naming the path if it is missing, unreadable,
+// not a regular file, or larger than max_bytes (checked before reading).
+std::vector<unsigned char> read_file(const std::string& path, std::uint64_t max_bytes);
+std::string read_text_file(const std::string& path, std::uint64_t max_bytes);
+
+// Writes to "<path>.tmp-<pid>", fsyncs, then renames over path, so readers never see a
+// half-written file and a crash leaves the old version intact.
+void write_file_atomic(const std::string& path, const void* data, std::size_t size);
+void write_file_atomic(const std::string& path, const std::string& text);
+
+// A read-only memory map of a whole file; unmapped on destruction.
+class MappedFile {
+public:
+    explicit MappedFile(const std::string& path);
+    ~MappedFile();
+    MappedFile(const MappedFile&) = delete;
+    MappedFile& operator=(const MappedFile&) = delete;
+
+    const unsigned char* data() const { return data_; }
+    std::size_t size() const { return size_; }
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+    const unsigned char* data_ = nullptr;
+    std::size_t size_ = 0;
+};
+
+}  // namespace opsis

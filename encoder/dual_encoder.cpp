@@ -1,0 +1,122 @@
+#include "encoder/dual_encoder.h"
+
+#include <exception>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "encoder/ops.h"
+#include "encoder/safetensors.h"
+
+namespace opsis {
+namespace {
+namespace fs = std::filesystem;
+constexpr const char* kConfigKey = "opsis.config";
+constexpr const char* kWeightsFile = "model.safetensors";
+}  // namespace
+
+std::string model_folder(const std::string& path) {
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) return path;
+    if (fs::path(path).filename() == kWeightsFile) return fs::path(path).parent_path().string();
+    if (!fs::exists(path, ec)) throw input_error("model", path, "no such file or folder");
+    throw input_error("model", path, std::string("expected a model folder or its ") + kWeightsFile);
+}
+
+std::vector<ParamSpec> DualEncoder::param_specs(const ModelConfig& config) {
+    std::vector<ParamSpec> specs = image_tower_params(config);
+    for (ParamSpec& s : text_tower_params(config)) specs.push_back(std::move(s));
+    specs.push_back({"logit_scale", {}, Init::constant, config.logit_scale, false});
+    return specs;
+}
+
+DualEncoder DualEncoder::from_weights(ModelConfig config, Tokenizer tokenizer, Weights weights) {
+    if (tokenizer.vocab_size() != config.text.vocab_size)
+        throw Error("model '" + config.name + "': tokenizer has " + std::to_string(tokenizer.vocab_size()) +
+                    " tokens but the config says text.vocab_size = " + std::to_string(config.text.vocab_size));
+    DualEncoder e;
+    e.config_ = std::move(config);
+    e.tokenizer_ = std::move(tokenizer);
+    e.weights_ = std::move(weights);
+    e.image_tower_ = make_image_tower(e.config_, e.weights_);
+    e.text_tower_ = std::make_shared<TextTower>(e.config_, e.weights_);
+    return e;
+}
+
+DualEncoder DualEncoder::random(ModelConfig config, Tokenizer tokenizer, std::uint64_t seed) {
+    Weights weights = random_weights(param_specs(config), seed);
+    return from_weights(std::move(config), std::move(tokenizer), std::move(weights));
+}
+
+DualEncoder DualEncoder::load(const std::string& path) {
+    const std::string folder = model_folder(path);
+    const std::string weights_path = (fs::path(folder) / kWeightsFile).string();
+    const SafetensorsReader file(weights_path);
+    const auto meta = file.metadata().find(kConfigKey);
+    if (meta == file.metadata().end())
+        throw input_error("model file", weights_path, std::string("no '") + kConfigKey + "' entry in its metadata");
+    nlohmann::json config_json;
+    try {
+        config_json = nlohmann::json::parse(meta->second);
+    } catch (const nlohmann::json::exception& e) {
+        throw input_error("model file", weights_path, std::string("config metadata is malformed JSON: ") + e.what());
+    }
+    ModelConfig config = parse_model_config(config_json, weights_path);
+    Weights weights = read_weights(file, param_specs(config));
+    Tokenizer tokenizer = Tokenizer::load(folder);
+    try {
+        return from_weights(std::move(config), std::move(tokenizer), std::move(weights));
+    } catch (const Error& e) {
+        throw input_error("model", folder, e.what());
+    }
+}
+
+void DualEncoder::save(const std::string& folder) const {
+    fs::create_directories(folder);
+    tokenizer_.save(folder);
+    write_safetensors((fs::path(folder) / kWeightsFile).string(), weights_,
+                      {{kConfigKey, model_config_to_json(config_).dump()}, {"format", "pt"}});
+}
+
+std::int64_t DualEncoder::parameter_count() const {
+    std::int64_t n = 0;
+    for (const auto& [name, t] : weights_) n += t.numel();
+    return n;
+}
+
+Tensor DualEncoder::encode_images(const Tensor& images) const {
+    const int s = config_.image.preprocess.image_size;
+    expect_shape("encode_images", "batch", images, {-1, s, s, 3});
+    Tensor features = image_tower_->forward(images);
+    ops::l2_normalize_rows(features);
+    return features;
+}
+
+Tensor DualEncoder::preprocess(const std::vector<RgbaImage>& images) const {
+    const int s = config_.image.preprocess.image_size;
+    const std::int64_t n = static_cast<std::int64_t>(images.size()), per = static_cast<std::int64_t>(s) * s * 3;
+    Tensor batch({n, s, s, 3});
+    std::exception_ptr failure;  // exceptions must not escape an OpenMP region
+#pragma omp parallel for schedule(dynamic)
+    for (std::int64_t i = 0; i < n; ++i) {
+        try {
+            preprocess_image(images[static_cast<std::size_t>(i)], config_.image.preprocess, batch.data() + i * per);
+        } catch (...) {
+#pragma omp critical
+            if (!failure) failure = std::current_exception();
+        }
+    }
+    if (failure) std::rethrow_exception(failure);
+    return batch;
+}
+
+Tensor DualEncoder::encode_texts(const std::vector<std::string>& texts) const {
+    std::vector<std::vector<std::int32_t>> rows;
+    rows.reserve(texts.size());
+    for (const std::string& text : texts) rows.push_back(tokenizer_.encode_for_model(text, config_.text.context_length));
+    Tensor features = text_tower_->forward(rows);
+    ops::l2_normalize_rows(features);
+    return features;
+}
+
+}  // namespace opsis

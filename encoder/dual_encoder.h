@@ -1,0 +1,56 @@
+#pragma once
+// The dual encoder: image and text towers projecting into one L2-normalised space, plus the
+// learned logit scale. A model is a folder: model.safetensors (weights, with the config as
+// JSON under the metadata key "opsis.config"), vocab.json and merges.txt (the tokenizer).
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "encoder/image_decode.h"
+#include "encoder/image_tower.h"
+#include "encoder/model_config.h"
+#include "encoder/text_tower.h"
+#include "encoder/tokenizer.h"
+#include "encoder/weights.h"
+
+namespace opsis {
+
+class DualEncoder {
+public:
+    // `path` is a model folder or its model.safetensors file. Every tensor is checked against
+    // the config; the tokenizer's size must match the config's vocab_size.
+    static DualEncoder load(const std::string& path);
+    static DualEncoder from_weights(ModelConfig config, Tokenizer tokenizer, Weights weights);
+    static DualEncoder random(ModelConfig config, Tokenizer tokenizer, std::uint64_t seed);
+    void save(const std::string& folder) const;
+
+    // Every parameter the config declares, in a fixed order.
+    static std::vector<ParamSpec> param_specs(const ModelConfig& config);
+
+    const ModelConfig& config() const { return config_; }
+    const Tokenizer& tokenizer() const { return tokenizer_; }
+    const Weights& weights() const { return weights_; }
+    float logit_scale() const { return weights_.at("logit_scale")[0]; }
+    std::int64_t parameter_count() const;
+
+    // Preprocessed images [N, S, S, 3] -> unit vectors [N, embed_dim].
+    Tensor encode_images(const Tensor& images) const;
+    // Decoded images -> the towers' input batch (in parallel).
+    Tensor preprocess(const std::vector<RgbaImage>& images) const;
+    // Texts -> unit vectors [N, embed_dim]; invalid UTF-8 throws, long texts are truncated.
+    Tensor encode_texts(const std::vector<std::string>& texts) const;
+
+private:
+    DualEncoder() = default;
+    ModelConfig config_;
+    Tokenizer tokenizer_ = Tokenizer::bytes_only();
+    Weights weights_;
+    std::shared_ptr<const ImageTower> image_tower_;
+    std::shared_ptr<const TextTower> text_tower_;
+};
+
+// Resolves a model path (folder or .safetensors file) to its folder.
+std::string model_folder(const std::string& path);
+
+}  // namespace opsis

@@ -1,0 +1,185 @@
+#include "encoder/image_decode.h"
+
+#include <algorithm>
+#include <cstring>
+#include <optional>
+
+#include "core/error.h"
+#include "core/file_io.h"
+
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_PNG
+#define STBI_ONLY_BMP
+#define STBI_ONLY_GIF
+#define STBI_ONLY_TGA
+#define STBI_NO_STDIO
+#define STBI_FAILURE_USERMSG
+#include <stb/stb_image.h>
+
+namespace opsis {
+namespace {
+
+bool starts_with(const unsigned char* data, std::size_t size, std::string_view magic) {
+    return size >= magic.size() && std::memcmp(data, magic.data(), magic.size()) == 0;
+}
+
+bool ends_with_ci(std::string_view s, std::string_view suffix) {
+    if (s.size() < suffix.size()) return false;
+    for (std::size_t i = 0; i < suffix.size(); ++i) {
+        const char c = s[s.size() - suffix.size() + i];
+        if (std::tolower(static_cast<unsigned char>(c)) != suffix[i]) return false;
+    }
+    return true;
+}
+
+// stb_image accepts a JPEG cut off mid-scan and fills the rest with grey. Entropy-coded data
+// never contains 0xFF followed by a marker byte, so a complete file has an end-of-image
+// marker (FFD9) after its last start-of-scan (FFDA).
+bool jpeg_is_complete(const unsigned char* data, std::size_t size) {
+    std::size_t last_sos = 0, last_eoi = 0;
+    bool seen_sos = false, seen_eoi = false;
+    for (std::size_t i = 0; i + 1 < size; ++i) {
+        if (data[i] != 0xFF) continue;
+        if (data[i + 1] == 0xDA) last_sos = i, seen_sos = true;
+        if (data[i + 1] == 0xD9) last_eoi = i, seen_eoi = true;
+    }
+    return seen_sos && seen_eoi && last_eoi > last_sos;
+}
+
+std::uint32_t be16(const unsigned char* p) { return (std::uint32_t{p[0]} << 8) | p[1]; }
+std::uint32_t le16(const unsigned char* p) { return (std::uint32_t{p[1]} << 8) | p[0]; }
+std::uint32_t be32(const unsigned char* p) { return (be16(p) << 16) | be16(p + 2); }
+std::uint32_t le32(const unsigned char* p) { return (le16(p + 2) << 16) | le16(p); }
+
+struct Dimensions {
+    std::uint64_t width = 0, height = 0;
+};
+
+// Width and height straight from the file header, without stb: stb refuses huge images with
+// a generic message, and the pixel limit must be checked (and reported) before any decoding.
+std::optional<Dimensions> header_dimensions(ImageFormat format, const unsigned char* d, std::size_t n) {
+    switch (format) {
+        case ImageFormat::png:
+            if (n < 24 || std::memcmp(d + 12, "IHDR", 4) != 0) return std::nullopt;
+            return Dimensions{be32(d + 16), be32(d + 20)};
+        case ImageFormat::gif:
+            if (n < 10) return std::nullopt;
+            return Dimensions{le16(d + 6), le16(d + 8)};
+        case ImageFormat::tga:
+            if (n < 18) return std::nullopt;
+            return Dimensions{le16(d + 12), le16(d + 14)};
+        case ImageFormat::bmp: {
+            if (n < 26) return std::nullopt;
+            if (le32(d + 14) == 12) return Dimensions{le16(d + 18), le16(d + 20)};
+            const auto h = static_cast<std::int32_t>(le32(d + 22));
+            const auto w = static_cast<std::int32_t>(le32(d + 18));
+            return Dimensions{static_cast<std::uint64_t>(w < 0 ? -static_cast<std::int64_t>(w) : w),
+                              static_cast<std::uint64_t>(h < 0 ? -static_cast<std::int64_t>(h) : h)};
+        }
+        case ImageFormat::jpeg: {
+            std::size_t i = 2;
+            while (i + 4 <= n) {
+                if (d[i] != 0xFF) return std::nullopt;
+                const unsigned char marker = d[i + 1];
+                if (marker == 0xFF) { ++i; continue; }  // fill byte
+                if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD9)) { i += 2; continue; }
+                const std::size_t len = be16(d + i + 2);
+                const bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+                if (sof) {
+                    if (i + 9 > n) return std::nullopt;
+                    return Dimensions{be16(d + i + 7), be16(d + i + 5)};
+                }
+                if (marker == 0xDA || len < 2) return std::nullopt;  // scan before any frame header
+                i += 2 + len;
+            }
+            return std::nullopt;
+        }
+        case ImageFormat::unknown: break;
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+const char* image_format_name(ImageFormat f) {
+    switch (f) {
+        case ImageFormat::jpeg: return "JPEG";
+        case ImageFormat::png: return "PNG";
+        case ImageFormat::bmp: return "BMP";
+        case ImageFormat::gif: return "GIF";
+        case ImageFormat::tga: return "TGA";
+        case ImageFormat::unknown: break;
+    }
+    return "unknown";
+}
+
+ImageFormat sniff_image_format(const unsigned char* data, std::size_t size, std::string_view name) {
+    if (starts_with(data, size, "\xFF\xD8\xFF")) return ImageFormat::jpeg;
+    if (starts_with(data, size, "\x89PNG\r\n\x1A\n")) return ImageFormat::png;
+    if (starts_with(data, size, "GIF87a") || starts_with(data, size, "GIF89a")) return ImageFormat::gif;
+    if (starts_with(data, size, "BM")) return ImageFormat::bmp;
+    if (ends_with_ci(name, ".tga")) return ImageFormat::tga;
+    return ImageFormat::unknown;
+}
+
+RgbaImage decode_image(const unsigned char* data, std::size_t size, const std::string& name,
+                       const ImageLimits& limits) {
+    if (size == 0) throw input_error("image", name, "empty file");
+    if (size > limits.max_file_bytes)
+        throw input_error("image", name, "file too large (" + std::to_string(size) + " bytes, limit " +
+                                             std::to_string(limits.max_file_bytes) + ")");
+    if (size > static_cast<std::size_t>(std::numeric_limits<int>::max()))
+        throw input_error("image", name, "file too large for the decoder");
+    const ImageFormat format = sniff_image_format(data, size, name);
+    if (format == ImageFormat::unknown)
+        throw input_error("image", name, "not a supported image format (JPEG, PNG, BMP, GIF or TGA expected)");
+    const char* fmt = image_format_name(format);
+
+    if (const auto dims = header_dimensions(format, data, size)) {
+        if (dims->width == 0 || dims->height == 0)
+            throw input_error("image", name, std::string("zero-sized ") + fmt + " image (" + std::to_string(dims->width) +
+                                                 "x" + std::to_string(dims->height) + ")");
+        const std::uint64_t pixels = dims->width * dims->height;
+        if (pixels > limits.max_pixels)
+            throw input_error("image", name,
+                              std::to_string(dims->width) + "x" + std::to_string(dims->height) + " = " + std::to_string(pixels) +
+                                  " pixels exceeds the limit of " + std::to_string(limits.max_pixels));
+    }
+    int w = 0, h = 0, channels = 0;
+    const int len = static_cast<int>(size);
+    if (!stbi_info_from_memory(data, len, &w, &h, &channels))
+        throw input_error("image", name, std::string("corrupt ") + fmt + " header: " + stbi_failure_reason());
+    if (w <= 0 || h <= 0) throw input_error("image", name, std::string("zero-sized ") + fmt + " image");
+    if (static_cast<std::uint64_t>(w) * static_cast<std::uint64_t>(h) > limits.max_pixels)
+        throw input_error("image", name, "pixel count exceeds the limit of " + std::to_string(limits.max_pixels));
+    if (format == ImageFormat::jpeg && !jpeg_is_complete(data, size))
+        throw input_error("image", name, "truncated JPEG (no end-of-image marker after the last scan)");
+
+    int dw = 0, dh = 0, dc = 0;
+    stbi_uc* decoded = stbi_load_from_memory(data, len, &dw, &dh, &dc, 4);
+    if (!decoded)
+        throw input_error("image", name, std::string("corrupt or truncated ") + fmt + ": " + stbi_failure_reason());
+    RgbaImage image;
+    image.width = dw;
+    image.height = dh;
+    image.pixels.assign(decoded, decoded + static_cast<std::size_t>(dw) * dh * 4);
+    stbi_image_free(decoded);
+    if (dw != w || dh != h) throw input_error("image", name, "decoded size differs from header");
+    return image;
+}
+
+RgbaImage load_image(const std::string& path, const ImageLimits& limits) {
+    std::vector<unsigned char> bytes;
+    try {
+        bytes = read_file(path, limits.max_file_bytes);
+    } catch (const Error& e) {
+        // read_file names the file; restate as an image error so the caller sees one shape.
+        const std::string what = e.what();
+        const auto colon = what.find("': ");
+        throw input_error("image", path, colon == std::string::npos ? what : what.substr(colon + 3));
+    }
+    return decode_image(bytes.data(), bytes.size(), path, limits);
+}
+
+}  // namespace opsis

@@ -1,0 +1,34 @@
+#pragma once
+// Decoding image files (JPEG, PNG incl. 16-bit and palette, BMP, GIF first frame, TGA) into
+// 8-bit RGBA, with limits checked from the header before any pixel is decoded.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace opsis {
+
+struct ImageLimits {
+    std::uint64_t max_file_bytes = 64ull << 20;  // 64 MiB
+    std::uint64_t max_pixels = 50'000'000;       // ~200 MB of RGBA once decoded
+};
+
+enum class ImageFormat { unknown, jpeg, png, bmp, gif, tga };
+const char* image_format_name(ImageFormat f);
+
+// Identifies the format from magic bytes; TGA has none, so it is only accepted when the
+// name ends in ".tga" (stb would otherwise take many random files for TGA).
+ImageFormat sniff_image_format(const unsigned char* data, std::size_t size, std::string_view name);
+
+struct RgbaImage {
+    int width = 0, height = 0;
+    std::vector<std::uint8_t> pixels;  // width * height * 4, row-major RGBA
+};
+
+// `name` is used in error messages and for the TGA rule; throws opsis::Error "image '<name>': …".
+RgbaImage decode_image(const unsigned char* data, std::size_t size, const std::string& name,
+                       const ImageLimits& limits);
+RgbaImage load_image(const std::string& path, const ImageLimits& limits);
+
+}  // namespace opsis

@@ -1,0 +1,179 @@
+#include "encoder/image_tower.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "encoder/transformer.h"
+
+namespace opsis {
+namespace {
+
+constexpr float kBatchNormEps = 1e-5f;
+
+// ---- ResNet ---------------------------------------------------------------------------------
+
+void add_conv_bn_params(std::vector<ParamSpec>& specs, const std::string& prefix, std::int64_t out, std::int64_t in,
+                        int kernel) {
+    const float he_std = std::sqrt(2.0f / static_cast<float>(in * kernel * kernel));
+    specs.push_back({prefix + ".conv.weight", {out, in, kernel, kernel}, Init::normal, he_std, true});
+    specs.push_back({prefix + ".bn.weight", {out}, Init::ones, 0.0f, false});
+    specs.push_back({prefix + ".bn.bias", {out}, Init::zeros, 0.0f, false});
+    specs.push_back({prefix + ".bn.running_mean", {out}, Init::zeros, 0.0f, false});
+    specs.push_back({prefix + ".bn.running_var", {out}, Init::ones, 0.0f, false});
+}
+
+// A conv followed by batch-norm, folded into one packed convolution at load.
+ops::PackedConv2d load_conv_bn(const Weights& w, const std::string& prefix, int stride, int padding) {
+    Tensor kernel = weight(w, prefix + ".conv.weight");
+    Tensor bias;
+    ops::fold_batch_norm(kernel, bias, weight(w, prefix + ".bn.weight"), weight(w, prefix + ".bn.bias"),
+                         weight(w, prefix + ".bn.running_mean"), weight(w, prefix + ".bn.running_var"), kBatchNormEps);
+    return ops::pack_conv2d(kernel, bias, stride, padding, 1);
+}
+
+std::string block_prefix(std::size_t stage, int block) {
+    return "visual.layers." + std::to_string(stage) + "." + std::to_string(block);
+}
+
+void add_resnet_params(std::vector<ParamSpec>& specs, const ModelConfig& c) {
+    const ResNetConfig& r = c.image.resnet;
+    add_conv_bn_params(specs, "visual.stem", r.stem_channels, 3, 3);
+    int in = r.stem_channels;
+    for (std::size_t s = 0; s < r.stage_channels.size(); ++s) {
+        const int out = r.stage_channels[s];
+        for (int b = 0; b < r.stage_blocks[s]; ++b) {
+            const std::string p = block_prefix(s, b);
+            const int stride = (b == 0 && s > 0) ? 2 : 1;
+            add_conv_bn_params(specs, p + ".conv1", out, in, 3);
+            add_conv_bn_params(specs, p + ".conv2", out, out, 3);
+            if (stride != 1 || in != out) add_conv_bn_params(specs, p + ".downsample", out, in, 1);
+            in = out;
+        }
+    }
+    specs.push_back({"visual.proj", {in, c.embed_dim}, Init::normal, 1.0f / std::sqrt(static_cast<float>(in)), true});
+}
+
+class ResNetTower final : public ImageTower {
+public:
+    ResNetTower(const ModelConfig& c, const Weights& w) : config_(c.image.resnet) {
+        stem_ = load_conv_bn(w, "visual.stem", config_.stem_stride, 1);
+        int in = config_.stem_channels;
+        for (std::size_t s = 0; s < config_.stage_channels.size(); ++s) {
+            const int out = config_.stage_channels[s];
+            for (int b = 0; b < config_.stage_blocks[s]; ++b) {
+                const std::string p = block_prefix(s, b);
+                const int stride = (b == 0 && s > 0) ? 2 : 1;
+                Block block{load_conv_bn(w, p + ".conv1", stride, 1), load_conv_bn(w, p + ".conv2", 1, 1), {}, false};
+                if (stride != 1 || in != out) {
+                    block.downsample = load_conv_bn(w, p + ".downsample", stride, 0);
+                    block.has_downsample = true;
+                }
+                blocks_.push_back(std::move(block));
+                in = out;
+            }
+        }
+        proj_ = weight(w, "visual.proj");
+    }
+
+    Tensor forward(const Tensor& images) const override {
+        Tensor x = ops::conv2d(images, stem_);
+        ops::activate(x, ops::Activation::relu);
+        if (config_.stem_pool) x = ops::max_pool2d(x, 3, 2, 1);
+        for (const Block& b : blocks_) {
+            Tensor h = ops::conv2d(x, b.conv1);
+            ops::activate(h, ops::Activation::relu);
+            h = ops::conv2d(h, b.conv2);
+            ops::add_inplace(h, b.has_downsample ? ops::conv2d(x, b.downsample) : x);
+            ops::activate(h, ops::Activation::relu);
+            x = std::move(h);
+        }
+        return ops::project(ops::global_avg_pool(x), proj_);
+    }
+
+private:
+    struct Block {
+        ops::PackedConv2d conv1, conv2, downsample;
+        bool has_downsample;
+    };
+    ResNetConfig config_;
+    ops::PackedConv2d stem_;
+    std::vector<Block> blocks_;
+    Tensor proj_;
+};
+
+// ---- ViT ------------------------------------------------------------------------------------
+
+TransformerShape vit_shape(const VitConfig& v) { return {v.width, v.layers, v.heads, v.mlp_ratio, v.activation}; }
+
+void add_vit_params(std::vector<ParamSpec>& specs, const ModelConfig& c) {
+    const VitConfig& v = c.image.vit;
+    const std::int64_t grid = c.image.preprocess.image_size / v.patch_size;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(v.width));
+    specs.push_back({"visual.conv1.weight", {v.width, 3, v.patch_size, v.patch_size}, Init::normal,
+                     std::sqrt(1.0f / static_cast<float>(3 * v.patch_size * v.patch_size)), true});
+    specs.push_back({"visual.class_embedding", {v.width}, Init::normal, scale, false});
+    specs.push_back({"visual.positional_embedding", {grid * grid + 1, v.width}, Init::normal, scale, false});
+    add_layer_norm_params(specs, "visual.ln_pre", v.width);
+    add_transformer_params(specs, "visual.transformer", vit_shape(v));
+    add_layer_norm_params(specs, "visual.ln_post", v.width);
+    specs.push_back({"visual.proj", {v.width, c.embed_dim}, Init::normal, scale, true});
+}
+
+class VitTower final : public ImageTower {
+public:
+    VitTower(const ModelConfig& c, const Weights& w)
+        : config_(c.image.vit),
+          patch_(ops::pack_conv2d(weight(w, "visual.conv1.weight"), Tensor(), config_.patch_size, 0, 1)),
+          class_embedding_(weight(w, "visual.class_embedding")),
+          positional_embedding_(weight(w, "visual.positional_embedding")),
+          ln_pre_w_(weight(w, "visual.ln_pre.weight")),
+          ln_pre_b_(weight(w, "visual.ln_pre.bias")),
+          transformer_("visual.transformer", vit_shape(config_), w),
+          ln_post_w_(weight(w, "visual.ln_post.weight")),
+          ln_post_b_(weight(w, "visual.ln_post.bias")),
+          proj_(weight(w, "visual.proj")) {}
+
+    Tensor forward(const Tensor& images) const override {
+        const Tensor patches = ops::conv2d(images, patch_);  // [N, G, G, W]
+        const std::int64_t n = patches.dim(0), width = config_.width;
+        const std::int64_t tokens = patches.dim(1) * patches.dim(2) + 1;
+        expect_shape("vit", "positional_embedding", positional_embedding_, {tokens, width});
+        Tensor x({n, tokens, width});
+        for (std::int64_t b = 0; b < n; ++b) {
+            float* dst = x.data() + b * tokens * width;
+            std::copy_n(class_embedding_.data(), width, dst);
+            std::copy_n(patches.data() + b * (tokens - 1) * width, (tokens - 1) * width, dst + width);
+            for (std::int64_t i = 0; i < tokens * width; ++i) dst[i] += positional_embedding_[i];
+        }
+        x = transformer_.forward(ops::layer_norm(x, ln_pre_w_, ln_pre_b_, 1e-5f), false);
+        Tensor cls({n, width});
+        for (std::int64_t b = 0; b < n; ++b) std::copy_n(x.data() + b * tokens * width, width, cls.data() + b * width);
+        return ops::project(ops::layer_norm(cls, ln_post_w_, ln_post_b_, 1e-5f), proj_);
+    }
+
+private:
+    VitConfig config_;
+    ops::PackedConv2d patch_;
+    Tensor class_embedding_, positional_embedding_, ln_pre_w_, ln_pre_b_;
+    TransformerStack transformer_;
+    Tensor ln_post_w_, ln_post_b_, proj_;
+};
+
+}  // namespace
+
+std::vector<ParamSpec> image_tower_params(const ModelConfig& config) {
+    std::vector<ParamSpec> specs;
+    if (config.image.arch == ImageTowerConfig::Arch::resnet)
+        add_resnet_params(specs, config);
+    else
+        add_vit_params(specs, config);
+    return specs;
+}
+
+std::unique_ptr<ImageTower> make_image_tower(const ModelConfig& config, const Weights& weights) {
+    if (config.image.arch == ImageTowerConfig::Arch::resnet) return std::make_unique<ResNetTower>(config, weights);
+    return std::make_unique<VitTower>(config, weights);
+}
+
+}  // namespace opsis

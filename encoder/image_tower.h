@@ -1,0 +1,24 @@
+#pragma once
+// The image tower: preprocessed images [N, S, S, 3] (NHWC) -> features [N, embed_dim]
+// (projected, not yet normalised). Two architectures behind one interface, chosen by config.
+#include <memory>
+#include <vector>
+
+#include "encoder/model_config.h"
+#include "encoder/weights.h"
+
+namespace opsis {
+
+class ImageTower {
+public:
+    virtual ~ImageTower() = default;
+    virtual Tensor forward(const Tensor& images) const = 0;
+};
+
+// ResNet: "visual.stem.*", "visual.layers.<stage>.<block>.*", "visual.proj".
+// ViT (CLIP's names): "visual.conv1.weight", "visual.class_embedding", "visual.positional_embedding",
+// "visual.ln_pre.*", "visual.transformer.resblocks.*", "visual.ln_post.*", "visual.proj".
+std::vector<ParamSpec> image_tower_params(const ModelConfig& config);
+std::unique_ptr<ImageTower> make_image_tower(const ModelConfig& config, const Weights& weights);
+
+}  // namespace opsis

@@ -1,0 +1,49 @@
+#include "encoder/transformer.h"
+
+#include <cmath>
+
+namespace opsis {
+
+void add_transformer_params(std::vector<ParamSpec>& specs, const std::string& prefix, const TransformerShape& s) {
+    const std::int64_t w = s.width, hidden = static_cast<std::int64_t>(s.width) * s.mlp_ratio;
+    const float attn_std = 1.0f / std::sqrt(static_cast<float>(w));
+    const float proj_std = attn_std / std::sqrt(2.0f * static_cast<float>(s.layers));
+    const float fc_std = 1.0f / std::sqrt(2.0f * static_cast<float>(w));
+    for (int i = 0; i < s.layers; ++i) {
+        const std::string p = prefix + ".resblocks." + std::to_string(i);
+        add_layer_norm_params(specs, p + ".ln_1", w);
+        specs.push_back({p + ".attn.in_proj_weight", {3 * w, w}, Init::normal, attn_std, true});
+        specs.push_back({p + ".attn.in_proj_bias", {3 * w}, Init::zeros, 0.0f, false});
+        add_linear_params(specs, p + ".attn.out_proj", w, w, proj_std);
+        add_layer_norm_params(specs, p + ".ln_2", w);
+        add_linear_params(specs, p + ".mlp.c_fc", hidden, w, fc_std);
+        add_linear_params(specs, p + ".mlp.c_proj", w, hidden, proj_std);
+    }
+}
+
+TransformerStack::TransformerStack(const std::string& prefix, const TransformerShape& shape, const Weights& weights)
+    : shape_(shape) {
+    for (int i = 0; i < shape.layers; ++i) {
+        const std::string p = prefix + ".resblocks." + std::to_string(i);
+        blocks_.push_back({weight(weights, p + ".ln_1.weight"), weight(weights, p + ".ln_1.bias"),
+                           weight(weights, p + ".attn.in_proj_weight"), weight(weights, p + ".attn.in_proj_bias"),
+                           weight(weights, p + ".attn.out_proj.weight"), weight(weights, p + ".attn.out_proj.bias"),
+                           weight(weights, p + ".ln_2.weight"), weight(weights, p + ".ln_2.bias"),
+                           weight(weights, p + ".mlp.c_fc.weight"), weight(weights, p + ".mlp.c_fc.bias"),
+                           weight(weights, p + ".mlp.c_proj.weight"), weight(weights, p + ".mlp.c_proj.bias")});
+    }
+}
+
+Tensor TransformerStack::forward(Tensor x, bool causal) const {
+    constexpr float eps = 1e-5f;
+    for (const Block& b : blocks_) {
+        const Tensor normed = ops::layer_norm(x, b.ln1_w, b.ln1_b, eps);
+        ops::add_inplace(x, ops::multi_head_attention(normed, {b.in_w, b.in_b, b.out_w, b.out_b}, shape_.heads, causal));
+        Tensor hidden = ops::linear(ops::layer_norm(x, b.ln2_w, b.ln2_b, eps), b.fc_w, b.fc_b);
+        ops::activate(hidden, shape_.activation);
+        ops::add_inplace(x, ops::linear(hidden, b.proj_w, b.proj_b));
+    }
+    return x;
+}
+
+}  // namespace opsis

@@ -1,0 +1,35 @@
+#pragma once
+// A stack of pre-LN Transformer blocks (CLIP's layout and parameter names), shared by the
+// text tower and the ViT image tower:
+//   x = x + attn(ln_1(x));  x = x + c_proj(act(c_fc(ln_2(x))))
+#include <string>
+#include <vector>
+
+#include "encoder/ops.h"
+#include "encoder/weights.h"
+
+namespace opsis {
+
+struct TransformerShape {
+    int width = 256, layers = 4, heads = 4, mlp_ratio = 4;
+    ops::Activation activation = ops::Activation::gelu;
+};
+
+// Parameters under "<prefix>.resblocks.<i>." with CLIP's initialisation.
+void add_transformer_params(std::vector<ParamSpec>& specs, const std::string& prefix, const TransformerShape& shape);
+
+class TransformerStack {
+public:
+    TransformerStack(const std::string& prefix, const TransformerShape& shape, const Weights& weights);
+    // x [N, L, width] -> same shape.
+    Tensor forward(Tensor x, bool causal) const;
+
+private:
+    struct Block {
+        Tensor ln1_w, ln1_b, in_w, in_b, out_w, out_b, ln2_w, ln2_b, fc_w, fc_b, proj_w, proj_b;
+    };
+    TransformerShape shape_;
+    std::vector<Block> blocks_;
+};
+
+}  // namespace opsis

@@ -1,0 +1,15 @@
+# Runs the image-decode fuzzer over generated seeds for a bounded number of inputs.
+file(REMOVE_RECURSE ${WORK})
+file(MAKE_DIRECTORY ${WORK}/corpus)
+set(ENV{OPSIS_FUZZ_SEEDS} ${WORK}/seeds)
+execute_process(COMMAND ${TESTS} "[.fuzz-seeds]" RESULT_VARIABLE seeds_rc)
+if(NOT seeds_rc EQUAL 0)
+  message(FATAL_ERROR "writing fuzz seeds failed")
+endif()
+execute_process(COMMAND ${FUZZER} -runs=200000 -max_total_time=30 -max_len=8192 -rss_limit_mb=1024 -timeout=10
+                        ${WORK}/corpus ${WORK}/seeds
+                RESULT_VARIABLE fuzz_rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT fuzz_rc EQUAL 0)
+  message(FATAL_ERROR "fuzzer found a problem (exit ${fuzz_rc}):\n${err}")
+endif()
+message(STATUS "fuzzer: 30 s or 200000 inputs, no crash")

@@ -1,0 +1,58 @@
+#pragma once
+// Helpers the tests share: temporary folders, synthetic images in every supported format,
+// random tensors, running the opsis binary.
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "encoder/image_decode.h"
+#include "encoder/tensor.h"
+
+namespace opsis::test {
+
+// A fresh folder under the system temp dir, removed on destruction.
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    const std::string& path() const { return path_; }
+    std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+private:
+    std::string path_;
+};
+
+Tensor random_tensor(const Shape& shape, std::mt19937& rng, float scale = 1.0f);
+float max_abs_diff(const Tensor& a, const Tensor& b);
+
+// An RGBA test pattern: gradients plus a bright square, with alpha varying by column.
+RgbaImage pattern_image(int width, int height, bool with_alpha);
+
+std::vector<unsigned char> encode_png_rgba(const RgbaImage& image);
+std::vector<unsigned char> encode_jpeg(const RgbaImage& image, int quality = 90);
+std::vector<unsigned char> encode_bmp(const RgbaImage& image);
+std::vector<unsigned char> encode_tga(const RgbaImage& image);
+// Hand-built PNG variants stb_image_write cannot make.
+std::vector<unsigned char> encode_png_16bit_rgb(const RgbaImage& image);
+std::vector<unsigned char> encode_png_palette(int width, int height, const std::vector<std::uint8_t>& indices,
+                                              const std::vector<std::uint8_t>& rgb_palette,
+                                              const std::vector<std::uint8_t>& alpha);
+// Only the IHDR of a PNG: claims any size without the pixels (a decompression bomb's header).
+std::vector<unsigned char> png_header_only(std::uint32_t width, std::uint32_t height);
+// A GIF with two frames; the first is `first`, the second solid black.
+std::vector<unsigned char> encode_gif_two_frames(int width, int height, const std::vector<std::uint8_t>& first_indices,
+                                                 const std::vector<std::uint8_t>& rgb_palette4);
+
+void write_bytes(const std::string& path, const std::vector<unsigned char>& bytes);
+void write_text(const std::string& path, const std::string& text);
+
+struct CommandResult {
+    int exit_code = -1;
+    std::string output;  // stdout and stderr together
+};
+// Runs the opsis binary with the given shell-quoted argument string.
+CommandResult run_opsis(const std::string& args);
+std::string shell_quote(const std::string& s);
+
+}  // namespace opsis::test
