@@ -11,6 +11,7 @@
 #include "core/file_io.h"
 #include "encoder/blas.h"
 #include "encoder/dual_encoder.h"
+#include "encoder/tokenizer_train.h"
 
 namespace opsis::bench {
 namespace {
@@ -57,11 +58,19 @@ DualEncoder load_model(const EncoderBenchOptions& o) {
     if (o.config.empty()) throw Error("bench encoder: give --model or --config");
     nlohmann::json j = nlohmann::json::parse(read_text_file(o.config, 1 << 20), nullptr, false);
     if (j.is_discarded()) throw input_error("model config", o.config, "malformed JSON");
-    Tokenizer tokenizer = Tokenizer::bytes_only();
-    // The vocabulary size changes only the embedding table, not the work per token, so the
-    // byte-level tokenizer stands in for whatever the config names.
+    // Random weights run as fast as trained ones, but the tokenizer decides how many tokens a
+    // caption becomes: train one on the benchmark's captions so that they split into words
+    // and sub-words as a trained tokenizer would split real captions.
+    Tokenizer tokenizer = train_bpe(sample_texts(512), {8192, 1});
     if (j.contains("text") && j["text"].is_object()) j["text"]["vocab_size"] = tokenizer.vocab_size();
     return DualEncoder::random(parse_model_config(j, o.config), std::move(tokenizer), 1);
+}
+
+double mean_tokens(const DualEncoder& model, const std::vector<std::string>& texts) {
+    double total = 0;
+    for (const std::string& t : texts)
+        total += static_cast<double>(model.tokenizer().encode_for_model(t, model.config().text.context_length).size());
+    return total / static_cast<double>(texts.size());
 }
 
 }  // namespace
@@ -78,6 +87,7 @@ void run_encoder_bench(const EncoderBenchOptions& o) {
     blas::set_threads(1);
     const double peak_one = sgemm_gflops(1024, o.seconds);
     blas::set_threads(threads);
+    std::printf("BLAS: %s\n", blas::describe().c_str());
     std::printf("OpenBLAS sgemm 1024^3: %.1f GFLOP/s with %d thread(s), %.1f GFLOP/s with 1\n\n", peak, threads, peak_one);
 
     std::mt19937 rng(7);
@@ -99,7 +109,8 @@ void run_encoder_bench(const EncoderBenchOptions& o) {
                     100.0 * r.gflops / peak);
         figures.push_back({{"tower", "text"}, {"batch", batch}, {"items_per_s", r.items_per_s}, {"ms_per_batch", r.ms_per_call}, {"gflops", r.gflops}});
     }
-    std::printf("\nGFLOP/s counts the matrix products (sgemm/sgemv) only; 'of sgemm' is that against the %d-thread peak above.\n", threads);
+    std::printf("\ntexts are captions of %.1f tokens on average (start and end included)\n", mean_tokens(model, sample_texts(64)));
+    std::printf("GFLOP/s counts the matrix products (sgemm/sgemv) only; 'of sgemm' is that against the %d-thread peak above.\n", threads);
     if (!o.json_out.empty()) {
         const nlohmann::json out = {{"model", model.config().name}, {"threads", threads}, {"sgemm_gflops", peak},
                                     {"sgemm_gflops_one_thread", peak_one}, {"figures", figures}};

@@ -32,6 +32,14 @@ void set_threads(int threads) {
 
 int threads() { return omp_get_max_threads(); }
 
+std::string describe() {
+    static const char* threading[] = {"sequential", "pthreads threading", "OpenMP threading"};
+    const int p = openblas_get_parallel();
+    std::string s = openblas_get_config();
+    while (!s.empty() && s.back() == ' ') s.pop_back();
+    return s + ", " + (p >= 0 && p <= 2 ? threading[p] : "unknown threading");
+}
+
 std::uint64_t flops_issued() { return g_flops.load(std::memory_order_relaxed); }
 void reset_flops_issued() { g_flops.store(0, std::memory_order_relaxed); }
 

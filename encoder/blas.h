@@ -2,6 +2,7 @@
 // The one door to OpenBLAS. Every matrix product in Opsis goes through here so that the
 // thread count is set in one place and the work done can be counted for benchmarks.
 #include <cstdint>
+#include <string>
 
 namespace opsis::blas {
 
@@ -16,6 +17,9 @@ void gemv(bool trans_a, int m, int n, float alpha, const float* a, int lda, cons
 // Threads used by OpenBLAS and by Opsis's own OpenMP loops (one pool: libgomp).
 void set_threads(int threads);
 int threads();
+
+// "OpenBLAS 0.3.21 … Zen …, OpenMP threading": which library and kernels are in use.
+std::string describe();
 
 // Floating-point operations issued through gemm/gemv since the last reset (2 per multiply-add).
 std::uint64_t flops_issued();

@@ -100,6 +100,57 @@ std::optional<Dimensions> header_dimensions(ImageFormat format, const unsigned c
     return std::nullopt;
 }
 
+// stb_image (Debian's 2022 build) trusts two things a hostile file controls. A PNG chunk's
+// length is allocated before it is read, so a 50-byte file can ask for a gigabyte; a JPEG
+// Huffman table with more than 256 codes overruns stb's table. Both are checked here first.
+std::optional<std::string> png_structure_problem(const unsigned char* d, std::size_t n) {
+    std::size_t pos = 8;
+    while (pos + 12 <= n) {
+        const std::uint64_t len = be32(d + pos);
+        const std::string type(reinterpret_cast<const char*>(d + pos + 4), 4);
+        if (len > n - pos - 12)
+            return "truncated PNG (chunk '" + type + "' claims " + std::to_string(len) + " bytes, " +
+                   std::to_string(n - pos - 12) + " remain)";
+        if (type == "IEND") return std::nullopt;
+        pos += 12 + static_cast<std::size_t>(len);
+    }
+    return std::string("truncated PNG (no IEND chunk)");
+}
+
+std::optional<std::string> jpeg_structure_problem(const unsigned char* d, std::size_t n) {
+    std::size_t i = 2;
+    while (i + 1 < n) {
+        if (d[i] != 0xFF) {  // entropy-coded data after a scan header: skip to the next marker
+            ++i;
+            continue;
+        }
+        const unsigned char marker = d[i + 1];
+        if (marker == 0x00 || marker == 0xFF || (marker >= 0xD0 && marker <= 0xD7) || marker == 0x01) {
+            i += marker == 0xFF ? 1 : 2;
+            continue;
+        }
+        if (marker == 0xD8) { i += 2; continue; }
+        if (marker == 0xD9) return std::nullopt;
+        if (i + 4 > n) break;
+        const std::size_t len = be16(d + i + 2);
+        if (len < 2 || i + 2 + len > n) return std::string("truncated or corrupt JPEG (a segment runs past the end)");
+        if (marker == 0xC4) {  // DHT: tables of 1 + 16 + sum(counts) bytes
+            std::size_t p = i + 4;
+            const std::size_t end = i + 2 + len;
+            while (p < end) {
+                if (p + 17 > end) return std::string("corrupt JPEG (short Huffman table)");
+                std::size_t codes = 0;
+                for (int k = 1; k <= 16; ++k) codes += d[p + k];
+                if (codes > 256) return std::string("corrupt JPEG (Huffman table with more than 256 codes)");
+                p += 17 + codes;
+            }
+            if (p != end) return std::string("corrupt JPEG (Huffman table overruns its segment)");
+        }
+        i += 2 + len;
+    }
+    return std::nullopt;  // a missing end marker is reported by jpeg_is_complete
+}
+
 }  // namespace
 
 const char* image_format_name(ImageFormat f) {
@@ -155,6 +206,10 @@ RgbaImage decode_image(const unsigned char* data, std::size_t size, const std::s
         throw input_error("image", name, "pixel count exceeds the limit of " + std::to_string(limits.max_pixels));
     if (format == ImageFormat::jpeg && !jpeg_is_complete(data, size))
         throw input_error("image", name, "truncated JPEG (no end-of-image marker after the last scan)");
+    const auto problem = format == ImageFormat::png    ? png_structure_problem(data, size)
+                         : format == ImageFormat::jpeg ? jpeg_structure_problem(data, size)
+                                                       : std::nullopt;
+    if (problem) throw input_error("image", name, *problem);
 
     int dw = 0, dh = 0, dc = 0;
     stbi_uc* decoded = stbi_load_from_memory(data, len, &dw, &dh, &dc, 4);

@@ -32,46 +32,48 @@ ops::PackedConv2d load_conv_bn(const Weights& w, const std::string& prefix, int 
     return ops::pack_conv2d(kernel, bias, stride, padding, 1);
 }
 
-std::string block_prefix(std::size_t stage, int block) {
-    return "visual.layers." + std::to_string(stage) + "." + std::to_string(block);
+// One basic block: conv3x3(stride) -> BN -> ReLU -> conv3x3 -> BN, plus the shortcut (a 1x1
+// conv + BN when the size or width changes), then ReLU. Stages after the first halve the size.
+struct BlockPlan {
+    std::string prefix;
+    int in, out, stride;
+    bool downsample;
+};
+
+std::vector<BlockPlan> resnet_blocks(const ResNetConfig& r) {
+    std::vector<BlockPlan> plan;
+    int in = r.stem_channels;
+    for (std::size_t s = 0; s < r.stage_channels.size(); ++s)
+        for (int b = 0; b < r.stage_blocks[s]; ++b) {
+            const int out = r.stage_channels[s], stride = (b == 0 && s > 0) ? 2 : 1;
+            plan.push_back({"visual.layers." + std::to_string(s) + "." + std::to_string(b), in, out, stride,
+                            stride != 1 || in != out});
+            in = out;
+        }
+    return plan;
 }
 
 void add_resnet_params(std::vector<ParamSpec>& specs, const ModelConfig& c) {
     const ResNetConfig& r = c.image.resnet;
     add_conv_bn_params(specs, "visual.stem", r.stem_channels, 3, 3);
-    int in = r.stem_channels;
-    for (std::size_t s = 0; s < r.stage_channels.size(); ++s) {
-        const int out = r.stage_channels[s];
-        for (int b = 0; b < r.stage_blocks[s]; ++b) {
-            const std::string p = block_prefix(s, b);
-            const int stride = (b == 0 && s > 0) ? 2 : 1;
-            add_conv_bn_params(specs, p + ".conv1", out, in, 3);
-            add_conv_bn_params(specs, p + ".conv2", out, out, 3);
-            if (stride != 1 || in != out) add_conv_bn_params(specs, p + ".downsample", out, in, 1);
-            in = out;
-        }
+    for (const BlockPlan& b : resnet_blocks(r)) {
+        add_conv_bn_params(specs, b.prefix + ".conv1", b.out, b.in, 3);
+        add_conv_bn_params(specs, b.prefix + ".conv2", b.out, b.out, 3);
+        if (b.downsample) add_conv_bn_params(specs, b.prefix + ".downsample", b.out, b.in, 1);
     }
-    specs.push_back({"visual.proj", {in, c.embed_dim}, Init::normal, 1.0f / std::sqrt(static_cast<float>(in)), true});
+    const int last = r.stage_channels.back();
+    specs.push_back({"visual.proj", {last, c.embed_dim}, Init::normal, 1.0f / std::sqrt(static_cast<float>(last)), true});
 }
 
 class ResNetTower final : public ImageTower {
 public:
     ResNetTower(const ModelConfig& c, const Weights& w) : config_(c.image.resnet) {
         stem_ = load_conv_bn(w, "visual.stem", config_.stem_stride, 1);
-        int in = config_.stem_channels;
-        for (std::size_t s = 0; s < config_.stage_channels.size(); ++s) {
-            const int out = config_.stage_channels[s];
-            for (int b = 0; b < config_.stage_blocks[s]; ++b) {
-                const std::string p = block_prefix(s, b);
-                const int stride = (b == 0 && s > 0) ? 2 : 1;
-                Block block{load_conv_bn(w, p + ".conv1", stride, 1), load_conv_bn(w, p + ".conv2", 1, 1), {}, false};
-                if (stride != 1 || in != out) {
-                    block.downsample = load_conv_bn(w, p + ".downsample", stride, 0);
-                    block.has_downsample = true;
-                }
-                blocks_.push_back(std::move(block));
-                in = out;
-            }
+        for (const BlockPlan& plan : resnet_blocks(config_)) {
+            Block block{load_conv_bn(w, plan.prefix + ".conv1", plan.stride, 1), load_conv_bn(w, plan.prefix + ".conv2", 1, 1),
+                        {}, plan.downsample};
+            if (plan.downsample) block.downsample = load_conv_bn(w, plan.prefix + ".downsample", plan.stride, 0);
+            blocks_.push_back(std::move(block));
         }
         proj_ = weight(w, "visual.proj");
     }
@@ -104,20 +106,19 @@ private:
 
 // ---- ViT ------------------------------------------------------------------------------------
 
-TransformerShape vit_shape(const VitConfig& v) { return {v.width, v.layers, v.heads, v.mlp_ratio, v.activation}; }
-
 void add_vit_params(std::vector<ParamSpec>& specs, const ModelConfig& c) {
     const VitConfig& v = c.image.vit;
     const std::int64_t grid = c.image.preprocess.image_size / v.patch_size;
-    const float scale = 1.0f / std::sqrt(static_cast<float>(v.width));
-    specs.push_back({"visual.conv1.weight", {v.width, 3, v.patch_size, v.patch_size}, Init::normal,
+    const int width = v.transformer.width;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(width));
+    specs.push_back({"visual.conv1.weight", {width, 3, v.patch_size, v.patch_size}, Init::normal,
                      std::sqrt(1.0f / static_cast<float>(3 * v.patch_size * v.patch_size)), true});
-    specs.push_back({"visual.class_embedding", {v.width}, Init::normal, scale, false});
-    specs.push_back({"visual.positional_embedding", {grid * grid + 1, v.width}, Init::normal, scale, false});
-    add_layer_norm_params(specs, "visual.ln_pre", v.width);
-    add_transformer_params(specs, "visual.transformer", vit_shape(v));
-    add_layer_norm_params(specs, "visual.ln_post", v.width);
-    specs.push_back({"visual.proj", {v.width, c.embed_dim}, Init::normal, scale, true});
+    specs.push_back({"visual.class_embedding", {width}, Init::normal, scale, false});
+    specs.push_back({"visual.positional_embedding", {grid * grid + 1, width}, Init::normal, scale, false});
+    add_layer_norm_params(specs, "visual.ln_pre", width);
+    add_transformer_params(specs, "visual.transformer", v.transformer);
+    add_layer_norm_params(specs, "visual.ln_post", width);
+    specs.push_back({"visual.proj", {width, c.embed_dim}, Init::normal, scale, true});
 }
 
 class VitTower final : public ImageTower {
@@ -129,14 +130,14 @@ public:
           positional_embedding_(weight(w, "visual.positional_embedding")),
           ln_pre_w_(weight(w, "visual.ln_pre.weight")),
           ln_pre_b_(weight(w, "visual.ln_pre.bias")),
-          transformer_("visual.transformer", vit_shape(config_), w),
+          transformer_("visual.transformer", config_.transformer, w),
           ln_post_w_(weight(w, "visual.ln_post.weight")),
           ln_post_b_(weight(w, "visual.ln_post.bias")),
           proj_(weight(w, "visual.proj")) {}
 
     Tensor forward(const Tensor& images) const override {
         const Tensor patches = ops::conv2d(images, patch_);  // [N, G, G, W]
-        const std::int64_t n = patches.dim(0), width = config_.width;
+        const std::int64_t n = patches.dim(0), width = config_.transformer.width;
         const std::int64_t tokens = patches.dim(1) * patches.dim(2) + 1;
         expect_shape("vit", "positional_embedding", positional_embedding_, {tokens, width});
         Tensor x({n, tokens, width});

@@ -110,6 +110,24 @@ private:
 
 constexpr int kMaxDim = 1 << 16;
 
+TransformerShape read_transformer(ObjectReader& r, const std::string& section, TransformerShape t) {
+    t.width = r.integer("width", t.width, 1, kMaxDim);
+    t.layers = r.integer("layers", t.layers, 1, 256);
+    t.heads = r.integer("heads", t.heads, 1, 1024);
+    t.mlp_ratio = r.integer("mlp_ratio", t.mlp_ratio, 1, 64);
+    t.activation = r.activation("activation", t.activation);
+    if (t.width % t.heads != 0) r.fail(section + ".heads", "must divide " + section + ".width");
+    return t;
+}
+
+void write_transformer(json& j, const TransformerShape& t) {
+    j["width"] = t.width;
+    j["layers"] = t.layers;
+    j["heads"] = t.heads;
+    j["mlp_ratio"] = t.mlp_ratio;
+    j["activation"] = ops::activation_name(t.activation);
+}
+
 }  // namespace
 
 ModelConfig parse_model_config(const json& j, const std::string& source) {
@@ -141,13 +159,8 @@ ModelConfig parse_model_config(const json& j, const std::string& source) {
         c.image.arch = ImageTowerConfig::Arch::vit;
         VitConfig& v = c.image.vit;
         v.patch_size = img.integer("patch_size", v.patch_size, 1, 1024);
-        v.width = img.integer("width", v.width, 1, kMaxDim);
-        v.layers = img.integer("layers", v.layers, 1, 256);
-        v.heads = img.integer("heads", v.heads, 1, 1024);
-        v.mlp_ratio = img.integer("mlp_ratio", v.mlp_ratio, 1, 64);
-        v.activation = img.activation("activation", v.activation);
+        v.transformer = read_transformer(img, "image", v.transformer);
         if (pre.image_size % v.patch_size != 0) img.fail("image.patch_size", "must divide image.image_size");
-        if (v.width % v.heads != 0) img.fail("image.heads", "must divide image.width");
     } else {
         img.fail("image.arch", "must be 'resnet' or 'vit', got '" + arch + "'");
     }
@@ -157,12 +170,7 @@ ModelConfig parse_model_config(const json& j, const std::string& source) {
     TextTowerConfig& t = c.text;
     t.vocab_size = txt.integer("vocab_size", 0, 514, 1 << 24, true);
     t.context_length = txt.integer("context_length", t.context_length, 2, 4096);
-    t.width = txt.integer("width", t.width, 1, kMaxDim);
-    t.layers = txt.integer("layers", t.layers, 1, 256);
-    t.heads = txt.integer("heads", t.heads, 1, 1024);
-    t.mlp_ratio = txt.integer("mlp_ratio", t.mlp_ratio, 1, 64);
-    t.activation = txt.activation("activation", t.activation);
-    if (t.width % t.heads != 0) txt.fail("text.heads", "must divide text.width");
+    t.transformer = read_transformer(txt, "text", t.transformer);
     txt.reject_unknown();
     top.reject_unknown();
     return c;
@@ -193,19 +201,13 @@ json model_config_to_json(const ModelConfig& c) {
         image["stage_channels"] = r.stage_channels;
         image["stage_blocks"] = r.stage_blocks;
     } else {
-        const VitConfig& v = c.image.vit;
         image["arch"] = "vit";
-        image["patch_size"] = v.patch_size;
-        image["width"] = v.width;
-        image["layers"] = v.layers;
-        image["heads"] = v.heads;
-        image["mlp_ratio"] = v.mlp_ratio;
-        image["activation"] = ops::activation_name(v.activation);
+        image["patch_size"] = c.image.vit.patch_size;
+        write_transformer(image, c.image.vit.transformer);
     }
     const TextTowerConfig& t = c.text;
-    json text = {{"vocab_size", t.vocab_size}, {"context_length", t.context_length}, {"width", t.width},
-                 {"layers", t.layers},         {"heads", t.heads},                   {"mlp_ratio", t.mlp_ratio},
-                 {"activation", ops::activation_name(t.activation)}};
+    json text = {{"vocab_size", t.vocab_size}, {"context_length", t.context_length}};
+    write_transformer(text, t.transformer);
     return {{"name", c.name}, {"embed_dim", c.embed_dim}, {"logit_scale", c.logit_scale}, {"image", image}, {"text", text}};
 }
 

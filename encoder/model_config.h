@@ -10,6 +10,7 @@
 
 #include "encoder/image_preprocess.h"
 #include "encoder/ops.h"
+#include "encoder/transformer.h"
 
 namespace opsis {
 
@@ -23,11 +24,7 @@ struct ResNetConfig {
 
 struct VitConfig {
     int patch_size = 32;
-    int width = 768;
-    int layers = 12;
-    int heads = 12;
-    int mlp_ratio = 4;
-    ops::Activation activation = ops::Activation::quick_gelu;
+    TransformerShape transformer{768, 12, 12, 4, ops::Activation::quick_gelu};
 };
 
 struct ImageTowerConfig {
@@ -40,11 +37,7 @@ struct ImageTowerConfig {
 struct TextTowerConfig {
     int vocab_size = 0;  // must equal the tokenizer's
     int context_length = 32;
-    int width = 256;
-    int layers = 4;
-    int heads = 4;
-    int mlp_ratio = 4;
-    ops::Activation activation = ops::Activation::gelu;
+    TransformerShape transformer{256, 4, 4, 4, ops::Activation::gelu};
 };
 
 struct ModelConfig {

@@ -6,18 +6,15 @@
 #include "core/error.h"
 
 namespace opsis {
-namespace {
-TransformerShape text_shape(const TextTowerConfig& t) { return {t.width, t.layers, t.heads, t.mlp_ratio, t.activation}; }
-}  // namespace
-
 std::vector<ParamSpec> text_tower_params(const ModelConfig& c) {
     const TextTowerConfig& t = c.text;
     std::vector<ParamSpec> specs;
-    specs.push_back({"token_embedding.weight", {t.vocab_size, t.width}, Init::normal, 0.02f, false});
-    specs.push_back({"positional_embedding", {t.context_length, t.width}, Init::normal, 0.01f, false});
-    add_transformer_params(specs, "transformer", text_shape(t));
-    add_layer_norm_params(specs, "ln_final", t.width);
-    specs.push_back({"text_projection", {t.width, c.embed_dim}, Init::normal, 1.0f / std::sqrt(static_cast<float>(t.width)), true});
+    const int width = t.transformer.width;
+    specs.push_back({"token_embedding.weight", {t.vocab_size, width}, Init::normal, 0.02f, false});
+    specs.push_back({"positional_embedding", {t.context_length, width}, Init::normal, 0.01f, false});
+    add_transformer_params(specs, "transformer", t.transformer);
+    add_layer_norm_params(specs, "ln_final", width);
+    specs.push_back({"text_projection", {width, c.embed_dim}, Init::normal, 1.0f / std::sqrt(static_cast<float>(width)), true});
     return specs;
 }
 
@@ -25,13 +22,13 @@ TextTower::TextTower(const ModelConfig& c, const Weights& w)
     : config_(c.text),
       token_embedding_(weight(w, "token_embedding.weight")),
       positional_embedding_(weight(w, "positional_embedding")),
-      transformer_("transformer", text_shape(config_), w),
+      transformer_("transformer", config_.transformer, w),
       ln_final_w_(weight(w, "ln_final.weight")),
       ln_final_b_(weight(w, "ln_final.bias")),
       projection_(weight(w, "text_projection")) {}
 
 Tensor TextTower::forward(const std::vector<std::vector<std::int32_t>>& rows) const {
-    const std::int64_t n = static_cast<std::int64_t>(rows.size()), width = config_.width;
+    const std::int64_t n = static_cast<std::int64_t>(rows.size()), width = config_.transformer.width;
     std::size_t longest = 0;
     for (const auto& row : rows) {
         if (row.empty() || row.size() > static_cast<std::size_t>(config_.context_length))

@@ -81,12 +81,24 @@ TEST_CASE("bad image files give errors that name the file and the reason", "[ima
     expect_error("empty.png", {}, "empty file");
     expect_error("text.jpg", {'h', 'e', 'l', 'l', 'o'}, "not a supported image format");
     auto png = encode_png_rgba(src);
-    expect_error("truncated.png", std::vector<unsigned char>(png.begin(), png.begin() + static_cast<std::ptrdiff_t>(png.size() / 2)), "corrupt or truncated PNG");
+    expect_error("truncated.png", std::vector<unsigned char>(png.begin(), png.begin() + static_cast<std::ptrdiff_t>(png.size() / 2)), "truncated PNG (chunk 'IDAT' claims");
     auto jpg = encode_jpeg(src);
     expect_error("truncated.jpg", std::vector<unsigned char>(jpg.begin(), jpg.begin() + static_cast<std::ptrdiff_t>(jpg.size() * 2 / 3)), "truncated JPEG");
     expect_error("header-only.jpg", std::vector<unsigned char>(jpg.begin(), jpg.begin() + 4), "corrupt JPEG header");
     expect_error("bomb.png", png_header_only(100000, 100000), "exceeds the limit");
     expect_error("zero.png", png_header_only(0, 10), "PNG");
+    // Hostile structures that Debian's stb_image would trust: a chunk that claims a gigabyte,
+    // and a Huffman table with more than 256 codes (stb overruns its table).
+    auto huge_chunk = png_header_only(10, 10);
+    huge_chunk.insert(huge_chunk.end(), {0x40, 0x00, 0x00, 0x00, 'I', 'D', 'A', 'T', 1, 2, 3, 4, 5, 6, 7, 8});
+    expect_error("huge-chunk.png", huge_chunk, "claims 1073741824 bytes");
+    auto bad_dht = jpg;
+    for (std::size_t i = 2; i + 21 < bad_dht.size(); ++i)
+        if (bad_dht[i] == 0xFF && bad_dht[i + 1] == 0xC4) {
+            for (std::size_t k = 5; k < 21; ++k) bad_dht[i + k] = 200;
+            break;
+        }
+    expect_error("bad-huffman.jpg", bad_dht, "more than 256 codes");
     auto corrupt = png;
     for (std::size_t i = 60; i < corrupt.size() - 20; ++i) corrupt[i] ^= 0x5A;
     expect_error("corrupt.png", corrupt, "PNG");

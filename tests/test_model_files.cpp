@@ -93,22 +93,22 @@ Tensor reference_text(const DualEncoder& m, const std::string& text) {
     const Weights& w = m.weights();
     const TextTowerConfig& t = m.config().text;
     const auto ids = m.tokenizer().encode_for_model(text, t.context_length);
-    const std::int64_t len = static_cast<std::int64_t>(ids.size()), d = t.width;
+    const std::int64_t len = static_cast<std::int64_t>(ids.size()), d = t.transformer.width;
     Tensor x({1, len, d});
     for (std::int64_t i = 0; i < len; ++i)
         for (std::int64_t j = 0; j < d; ++j)
             x[i * d + j] = w.at("token_embedding.weight")[ids[i] * d + j] + w.at("positional_embedding")[i * d + j];
-    for (int l = 0; l < t.layers; ++l) {
+    for (int l = 0; l < t.transformer.layers; ++l) {
         const std::string p = "transformer.resblocks." + std::to_string(l);
         const Tensor a = reference::attention(reference::layer_norm(x, w.at(p + ".ln_1.weight"), w.at(p + ".ln_1.bias"), 1e-5f),
                                               w.at(p + ".attn.in_proj_weight"), w.at(p + ".attn.in_proj_bias"),
-                                              w.at(p + ".attn.out_proj.weight"), w.at(p + ".attn.out_proj.bias"), t.heads, true);
+                                              w.at(p + ".attn.out_proj.weight"), w.at(p + ".attn.out_proj.bias"), t.transformer.heads, true);
         for (std::int64_t i = 0; i < x.numel(); ++i) x[i] += a[i];
         Tensor h = reference::linear(reference::layer_norm(x, w.at(p + ".ln_2.weight"), w.at(p + ".ln_2.bias"), 1e-5f),
                                      w.at(p + ".mlp.c_fc.weight"), w.at(p + ".mlp.c_fc.bias"));
         for (std::int64_t i = 0; i < h.numel(); ++i) {
             const double v = h[i];
-            h[i] = static_cast<float>(t.activation == ops::Activation::gelu ? 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)))
+            h[i] = static_cast<float>(t.transformer.activation == ops::Activation::gelu ? 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)))
                                                                             : v / (1 + std::exp(-1.702 * v)));
         }
         const Tensor o = reference::linear(h, w.at(p + ".mlp.c_proj.weight"), w.at(p + ".mlp.c_proj.bias"));
