@@ -35,16 +35,34 @@ void fold_batch_norm(Tensor& torch_weight, Tensor& bias, const Tensor& gamma, co
 
 Tensor conv2d(const Tensor& x, const PackedConv2d& conv);  // x [N, H, W, C] -> [N, OH, OW, OC]
 int conv_output_size(int input, int kernel, int stride, int padding);
+// Backward of conv2d: returns dx (unless skip_dx) and adds the gradients of the PyTorch-layout
+// weight [out, in/groups, kh, kw] and of the bias (when given) into dweight / dbias.
+Tensor conv2d_backward(const Tensor& x, const PackedConv2d& conv, const Tensor& dy, Tensor& dweight, Tensor* dbias,
+                       bool skip_dx = false);
 
 // Inference batch-norm over the last axis (channels of NHWC).
 Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
                   const Tensor& running_var, float eps);
+
+// Training batch-norm over the last axis: normalises with the batch's statistics, updates the
+// running statistics (PyTorch's momentum, unbiased variance), and keeps what backward needs.
+struct BatchNormCache {
+    Tensor normalized;           // x_hat
+    std::vector<float> inv_std;  // per channel
+};
+Tensor batch_norm_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
+                        Tensor& running_var, float momentum, float eps, BatchNormCache& cache);
+// Returns dx; adds into dgamma, dbeta.
+Tensor batch_norm_backward(const Tensor& dy, const BatchNormCache& cache, const Tensor& gamma, Tensor& dgamma,
+                           Tensor& dbeta);
 
 // ---- pooling ------------------------------------------------------------------------------
 Tensor max_pool2d(const Tensor& x, int kernel, int stride, int padding);
 // Padding counts as zeros in the average (PyTorch's count_include_pad=True).
 Tensor avg_pool2d(const Tensor& x, int kernel, int stride, int padding);
 Tensor global_avg_pool(const Tensor& x);  // [N, H, W, C] -> [N, C]
+Tensor max_pool2d_backward(const Tensor& x, const Tensor& dy, int kernel, int stride, int padding);
+Tensor global_avg_pool_backward(const Tensor& dy, const Shape& input_shape);
 
 // ---- element-wise -------------------------------------------------------------------------
 enum class Activation { relu, gelu, quick_gelu };
@@ -53,6 +71,10 @@ const char* activation_name(Activation a);
 void activate(Tensor& x, Activation a);  // in place
 void add_inplace(Tensor& x, const Tensor& y);  // residual: shapes must match
 void l2_normalize_rows(Tensor& x);             // each row of the last axis to unit length
+// Given the activation's input x, turns dy (gradient of its output) into dx in place.
+void activate_backward(const Tensor& x, Activation a, Tensor& dy);
+// y = normalize(x): dx = (dy - y (y . dy)) / |x|, row by row.
+Tensor l2_normalize_backward(const Tensor& x, const Tensor& y, const Tensor& dy);
 
 // ---- dense --------------------------------------------------------------------------------
 // x [..., in] @ weight[out, in]^T + bias -> [..., out]; uses gemv for a single row.
@@ -64,6 +86,13 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, floa
 void softmax_rows(float* x, std::int64_t rows, std::int64_t cols);
 void softmax(Tensor& x);  // over the last axis, in place
 
+// Backward of linear/project/embedding/layer_norm: return dx and add parameter gradients.
+Tensor linear_backward(const Tensor& x, const Tensor& weight, const Tensor& dy, Tensor& dweight, Tensor* dbias);
+Tensor project_backward(const Tensor& x, const Tensor& projection, const Tensor& dy, Tensor& dprojection);
+void embedding_backward(const std::vector<std::int32_t>& ids, const Tensor& dy, Tensor& dtable);
+Tensor layer_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& dy, Tensor& dgamma, Tensor& dbeta,
+                           float eps);
+
 // ---- attention ----------------------------------------------------------------------------
 struct AttentionWeights {
     const Tensor& in_proj_weight;   // [3D, D]: q, k, v stacked
@@ -73,5 +102,22 @@ struct AttentionWeights {
 };
 // Multi-head self-attention over x [N, L, D]; causal masks keys after each query.
 Tensor multi_head_attention(const Tensor& x, const AttentionWeights& w, int heads, bool causal);
+
+// Training attention keeps the projections and attention probabilities for backward.
+struct AttentionCache {
+    Tensor qkv;    // [N, L, 3D]
+    Tensor probs;  // [N, heads, L, L]
+    Tensor mixed;  // [N, L, D], before the output projection
+};
+Tensor multi_head_attention_train(const Tensor& x, const AttentionWeights& w, int heads, bool causal,
+                                  AttentionCache& cache);
+struct AttentionGrads {
+    Tensor& in_proj_weight;
+    Tensor& in_proj_bias;
+    Tensor& out_proj_weight;
+    Tensor& out_proj_bias;
+};
+Tensor multi_head_attention_backward(const Tensor& x, const AttentionWeights& w, int heads, const AttentionCache& cache,
+                                     const Tensor& dy, const AttentionGrads& grads);
 
 }  // namespace opsis::ops

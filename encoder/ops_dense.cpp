@@ -182,43 +182,190 @@ void softmax(Tensor& x) {
     softmax_rows(x.data(), d ? x.numel() / d : 0, d);
 }
 
+void activate_backward(const Tensor& x, Activation a, Tensor& dy) {
+    if (x.shape() != dy.shape()) throw Error("activation backward: shapes " + x.shape_string() + " and " + dy.shape_string());
+    const float* v = x.data();
+    float* g = dy.data();
+    const std::int64_t n = x.numel();
+    switch (a) {
+        case Activation::relu:
+#pragma omp parallel for simd schedule(static)
+            for (std::int64_t i = 0; i < n; ++i) g[i] = v[i] > 0.0f ? g[i] : 0.0f;
+            break;
+        case Activation::gelu:
+#pragma omp parallel for schedule(static)
+            for (std::int64_t i = 0; i < n; ++i) {
+                const float cdf = 0.5f * (1.0f + std::erf(v[i] * 0.70710678118654752f));
+                const float pdf = 0.39894228040143268f * std::exp(-0.5f * v[i] * v[i]);
+                g[i] *= cdf + v[i] * pdf;
+            }
+            break;
+        case Activation::quick_gelu:
+#pragma omp parallel for schedule(static)
+            for (std::int64_t i = 0; i < n; ++i) {
+                const float s = 1.0f / (1.0f + std::exp(-1.702f * v[i]));
+                g[i] *= s + 1.702f * v[i] * s * (1.0f - s);
+            }
+            break;
+    }
+}
+
+Tensor l2_normalize_backward(const Tensor& x, const Tensor& y, const Tensor& dy) {
+    if (x.shape() != y.shape() || x.shape() != dy.shape()) throw Error("l2_normalize backward: shapes differ");
+    const std::int64_t d = x.dim(-1), rows = d ? x.numel() / d : 0;
+    Tensor dx(x.shape());
+    for (std::int64_t r = 0; r < rows; ++r) {
+        double norm = 0, dot = 0;
+        for (std::int64_t j = 0; j < d; ++j) {
+            norm += static_cast<double>(x[r * d + j]) * x[r * d + j];
+            dot += static_cast<double>(y[r * d + j]) * dy[r * d + j];
+        }
+        if (norm <= 0) continue;
+        const double inv = 1.0 / std::sqrt(norm);
+        for (std::int64_t j = 0; j < d; ++j)
+            dx[r * d + j] = static_cast<float>((dy[r * d + j] - y[r * d + j] * dot) * inv);
+    }
+    return dx;
+}
+
+Tensor linear_backward(const Tensor& x, const Tensor& weight, const Tensor& dy, Tensor& dweight, Tensor* dbias) {
+    const std::int64_t in = weight.dim(1), out_features = weight.dim(0);
+    const std::int64_t rows = in ? x.numel() / in : 0;
+    if (x.dim(-1) != in || dy.dim(-1) != out_features || dy.numel() != rows * out_features)
+        throw Error("linear backward: x " + x.shape_string() + ", weight " + weight.shape_string() + ", dy " + dy.shape_string());
+    expect_shape("linear backward", "dweight", dweight, {out_features, in});
+    const int m = static_cast<int>(rows), o = static_cast<int>(out_features), k = static_cast<int>(in);
+    blas::gemm(true, false, o, k, m, 1.0f, dy.data(), o, x.data(), k, 1.0f, dweight.data(), k);
+    if (dbias)
+        for (std::int64_t r = 0; r < rows; ++r)
+            for (std::int64_t j = 0; j < out_features; ++j) (*dbias)[j] += dy[r * out_features + j];
+    Tensor dx(x.shape());
+    blas::gemm(false, false, m, k, o, 1.0f, dy.data(), o, weight.data(), k, 0.0f, dx.data(), k);
+    return dx;
+}
+
+Tensor project_backward(const Tensor& x, const Tensor& projection, const Tensor& dy, Tensor& dprojection) {
+    const std::int64_t in = projection.dim(0), out_features = projection.dim(1);
+    const std::int64_t rows = in ? x.numel() / in : 0;
+    if (x.dim(-1) != in || dy.dim(-1) != out_features || dy.numel() != rows * out_features)
+        throw Error("project backward: x " + x.shape_string() + ", projection " + projection.shape_string() + ", dy " +
+                    dy.shape_string());
+    const int m = static_cast<int>(rows), o = static_cast<int>(out_features), k = static_cast<int>(in);
+    blas::gemm(true, false, k, o, m, 1.0f, x.data(), k, dy.data(), o, 1.0f, dprojection.data(), o);
+    Tensor dx(x.shape());
+    blas::gemm(false, true, m, k, o, 1.0f, dy.data(), o, projection.data(), o, 0.0f, dx.data(), k);
+    return dx;
+}
+
+void embedding_backward(const std::vector<std::int32_t>& ids, const Tensor& dy, Tensor& dtable) {
+    const std::int64_t d = dtable.dim(1);
+    expect_shape("embedding backward", "dy", dy, {static_cast<std::int64_t>(ids.size()), d});
+    for (std::size_t i = 0; i < ids.size(); ++i)
+        for (std::int64_t j = 0; j < d; ++j) dtable[ids[i] * d + j] += dy[static_cast<std::int64_t>(i) * d + j];
+}
+
+Tensor layer_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& dy, Tensor& dgamma, Tensor& dbeta,
+                           float eps) {
+    const std::int64_t d = x.dim(-1), rows = d ? x.numel() / d : 0;
+    if (dy.shape() != x.shape()) throw Error("layer_norm backward: dy has shape " + dy.shape_string());
+    Tensor dx(x.shape()), normalized(x.shape());
+#pragma omp parallel for schedule(static)
+    for (std::int64_t r = 0; r < rows; ++r) {
+        const float* src = x.data() + r * d;
+        const float* g = dy.data() + r * d;
+        float* xh = normalized.data() + r * d;
+        float mean = 0;
+        for (std::int64_t j = 0; j < d; ++j) mean += src[j];
+        mean /= static_cast<float>(d);
+        float var = 0;
+        for (std::int64_t j = 0; j < d; ++j) var += (src[j] - mean) * (src[j] - mean);
+        const float inv = 1.0f / std::sqrt(var / static_cast<float>(d) + eps);
+        float sum_g = 0, sum_g_xh = 0;
+        for (std::int64_t j = 0; j < d; ++j) {
+            xh[j] = (src[j] - mean) * inv;
+            const float gx = g[j] * gamma[j];
+            sum_g += gx;
+            sum_g_xh += gx * xh[j];
+        }
+        float* out = dx.data() + r * d;
+        const float invd = 1.0f / static_cast<float>(d);
+        for (std::int64_t j = 0; j < d; ++j) out[j] = inv * (g[j] * gamma[j] - invd * sum_g - xh[j] * invd * sum_g_xh);
+    }
+    for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t j = 0; j < d; ++j) {
+            dgamma[j] += dy[r * d + j] * normalized[r * d + j];
+            dbeta[j] += dy[r * d + j];
+        }
+    return dx;
+}
+
 Tensor multi_head_attention(const Tensor& x, const AttentionWeights& w, int heads, bool causal) {
+    AttentionCache cache;
+    return multi_head_attention_train(x, w, heads, causal, cache);
+}
+
+Tensor multi_head_attention_train(const Tensor& x, const AttentionWeights& w, int heads, bool causal,
+                                  AttentionCache& cache) {
     expect_shape("attention", "input", x, {-1, -1, -1});
     const std::int64_t n = x.dim(0), len = x.dim(1), d = x.dim(2);
     if (heads < 1 || d % heads != 0)
         throw Error("attention: width " + std::to_string(d) + " not divisible by " + std::to_string(heads) + " heads");
     expect_shape("attention", "in_proj_weight", w.in_proj_weight, {3 * d, d});
     expect_shape("attention", "out_proj_weight", w.out_proj_weight, {d, d});
-    const Tensor qkv = linear(x, w.in_proj_weight, w.in_proj_bias);  // [N, L, 3D]
+    cache.qkv = linear(x, w.in_proj_weight, w.in_proj_bias);  // [N, L, 3D]
+    cache.probs = Tensor({n, heads, len, len});
+    cache.mixed = Tensor({n, len, d});
     const std::int64_t dh = d / heads;
     const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
-    Tensor mixed({n, len, d});
-    const float* q_all = qkv.data();
-    float* mixed_data = mixed.data();
+    const int ld = static_cast<int>(3 * d), l = static_cast<int>(len), dhi = static_cast<int>(dh);
+#pragma omp parallel for collapse(2) schedule(static)
+    for (std::int64_t b = 0; b < n; ++b)
+        for (int h = 0; h < heads; ++h) {
+            const float* base = cache.qkv.data() + b * len * 3 * d;
+            float* p = cache.probs.data() + (b * heads + h) * len * len;
+            blas::gemm(false, true, l, l, dhi, scale, base + h * dh, ld, base + d + h * dh, ld, 0.0f, p, l);
+            if (causal)
+                for (std::int64_t i = 0; i < len; ++i)
+                    for (std::int64_t j = i + 1; j < len; ++j) p[i * len + j] = -std::numeric_limits<float>::infinity();
+            softmax_rows(p, len, len);
+            blas::gemm(false, false, l, dhi, l, 1.0f, p, l, base + 2 * d + h * dh, ld, 0.0f,
+                       cache.mixed.data() + b * len * d + h * dh, static_cast<int>(d));
+        }
+    return linear(cache.mixed, w.out_proj_weight, w.out_proj_bias);
+}
+
+Tensor multi_head_attention_backward(const Tensor& x, const AttentionWeights& w, int heads, const AttentionCache& cache,
+                                     const Tensor& dy, const AttentionGrads& grads) {
+    const std::int64_t n = x.dim(0), len = x.dim(1), d = x.dim(2), dh = d / heads;
+    const Tensor dmixed = linear_backward(cache.mixed, w.out_proj_weight, dy, grads.out_proj_weight, &grads.out_proj_bias);
+    Tensor dqkv({n, len, 3 * d});
+    const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
+    const int ld = static_cast<int>(3 * d), l = static_cast<int>(len), dhi = static_cast<int>(dh), di = static_cast<int>(d);
 #pragma omp parallel
     {
-        std::vector<float> scores(static_cast<std::size_t>(len * len));
+        std::vector<float> dp(static_cast<std::size_t>(len * len));
 #pragma omp for collapse(2) schedule(static)
         for (std::int64_t b = 0; b < n; ++b)
             for (int h = 0; h < heads; ++h) {
-                const float* base = q_all + b * len * 3 * d;
-                const float* q = base + h * dh;
-                const float* k = base + d + h * dh;
-                const float* v = base + 2 * d + h * dh;
-                blas::gemm(false, true, static_cast<int>(len), static_cast<int>(len), static_cast<int>(dh), scale, q,
-                           static_cast<int>(3 * d), k, static_cast<int>(3 * d), 0.0f, scores.data(),
-                           static_cast<int>(len));
-                if (causal)
-                    for (std::int64_t i = 0; i < len; ++i)
-                        for (std::int64_t j = i + 1; j < len; ++j)
-                            scores[i * len + j] = -std::numeric_limits<float>::infinity();
-                softmax_rows(scores.data(), len, len);
-                blas::gemm(false, false, static_cast<int>(len), static_cast<int>(dh), static_cast<int>(len), 1.0f,
-                           scores.data(), static_cast<int>(len), v, static_cast<int>(3 * d), 0.0f,
-                           mixed_data + b * len * d + h * dh, static_cast<int>(d));
+                const float* base = cache.qkv.data() + b * len * 3 * d;
+                float* dbase = dqkv.data() + b * len * 3 * d;
+                const float* p = cache.probs.data() + (b * heads + h) * len * len;
+                const float* dm = dmixed.data() + b * len * d + h * dh;
+                // dP = dmixed V^T;  dV = P^T dmixed
+                blas::gemm(false, true, l, l, dhi, 1.0f, dm, di, base + 2 * d + h * dh, ld, 0.0f, dp.data(), l);
+                blas::gemm(true, false, l, dhi, l, 1.0f, p, l, dm, di, 0.0f, dbase + 2 * d + h * dh, ld);
+                // Softmax backward: dS = P * (dP - sum_j dP * P); masked entries have P = 0.
+                for (std::int64_t i = 0; i < len; ++i) {
+                    float dot = 0;
+                    for (std::int64_t j = 0; j < len; ++j) dot += dp[i * len + j] * p[i * len + j];
+                    for (std::int64_t j = 0; j < len; ++j) dp[i * len + j] = p[i * len + j] * (dp[i * len + j] - dot);
+                }
+                // dQ = scale dS K;  dK = scale dS^T Q
+                blas::gemm(false, false, l, dhi, l, scale, dp.data(), l, base + d + h * dh, ld, 0.0f, dbase + h * dh, ld);
+                blas::gemm(true, false, l, dhi, l, scale, dp.data(), l, base + h * dh, ld, 0.0f, dbase + d + h * dh, ld);
             }
     }
-    return linear(mixed, w.out_proj_weight, w.out_proj_bias);
+    return linear_backward(x, w.in_proj_weight, dqkv, grads.in_proj_weight, &grads.in_proj_bias);
 }
 
 }  // namespace opsis::ops
