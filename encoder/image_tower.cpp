@@ -19,8 +19,8 @@ void add_conv_bn_params(std::vector<ParamSpec>& specs, const std::string& prefix
     specs.push_back({prefix + ".conv.weight", {out, in, kernel, kernel}, Init::normal, he_std, true});
     specs.push_back({prefix + ".bn.weight", {out}, Init::ones, 0.0f, false});
     specs.push_back({prefix + ".bn.bias", {out}, Init::zeros, 0.0f, false});
-    specs.push_back({prefix + ".bn.running_mean", {out}, Init::zeros, 0.0f, false});
-    specs.push_back({prefix + ".bn.running_var", {out}, Init::ones, 0.0f, false});
+    specs.push_back({prefix + ".bn.running_mean", {out}, Init::zeros, 0.0f, false, false});
+    specs.push_back({prefix + ".bn.running_var", {out}, Init::ones, 0.0f, false, false});
 }
 
 // A conv followed by batch-norm, folded into one packed convolution at load.

@@ -20,6 +20,7 @@ struct ParamSpec {
     Init init = Init::normal;
     float value = 0.0f;  // standard deviation for normal, the value for constant
     bool decay = true;   // AdamW weight decay (off for norms, biases, embeddings)
+    bool trainable = true;  // false for statistics such as batch-norm running means
 };
 
 using Weights = std::map<std::string, Tensor>;
