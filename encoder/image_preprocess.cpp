@@ -1,6 +1,7 @@
 #include "encoder/image_preprocess.h"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "core/error.h"
@@ -10,49 +11,103 @@
 #include <stb/stb_image_resize.h>
 
 namespace opsis {
+namespace {
 
-void preprocess_image(const RgbaImage& image, const PreprocessOptions& options, float* out) {
-    const int size = options.image_size;
-    if (size <= 0) throw Error("preprocess: image_size must be positive");
+constexpr std::uint8_t kVisibleAlpha = 8;  // fainter pixels do not count as content
+
+void check_image(const RgbaImage& image) {
     if (image.width <= 0 || image.height <= 0 ||
         image.pixels.size() != static_cast<std::size_t>(image.width) * image.height * 4)
         throw Error("preprocess: malformed RGBA image");
+}
 
-    // Resizing the short side to `size` and cropping the centre square equals resizing the
-    // centre square of the short side: crop first, so only the kept pixels are touched.
-    const int side = std::min(image.width, image.height);
-    const int x0 = (image.width - side) / 2, y0 = (image.height - side) / 2;
-    std::vector<std::uint8_t> rgb(static_cast<std::size_t>(side) * side * 3);
-    const auto& bg = options.background;
-    for (int y = 0; y < side; ++y) {
-        const std::uint8_t* src = image.pixels.data() + (static_cast<std::size_t>(y0 + y) * image.width + x0) * 4;
-        std::uint8_t* dst = rgb.data() + static_cast<std::size_t>(y) * side * 3;
-        for (int x = 0; x < side; ++x, src += 4, dst += 3) {
-            const unsigned a = src[3];
-            for (int c = 0; c < 3; ++c)
-                dst[c] = static_cast<std::uint8_t>((src[c] * a + bg[c] * (255u - a) + 127u) / 255u);
+RgbaImage crop(const RgbaImage& image, int x0, int y0, int w, int h) {
+    RgbaImage out;
+    out.width = w;
+    out.height = h;
+    out.pixels.resize(static_cast<std::size_t>(w) * h * 4);
+    for (int y = 0; y < h; ++y)
+        std::memcpy(out.pixels.data() + static_cast<std::size_t>(y) * w * 4,
+                    image.pixels.data() + (static_cast<std::size_t>(y0 + y) * image.width + x0) * 4,
+                    static_cast<std::size_t>(w) * 4);
+    return out;
+}
+
+}  // namespace
+
+RgbaImage square_region(const RgbaImage& image, bool trim_transparent) {
+    check_image(image);
+    if (trim_transparent) {
+        int x0 = image.width, y0 = image.height, x1 = -1, y1 = -1;
+        for (int y = 0; y < image.height; ++y) {
+            const std::uint8_t* row = image.pixels.data() + static_cast<std::size_t>(y) * image.width * 4;
+            for (int x = 0; x < image.width; ++x)
+                if (row[x * 4 + 3] >= kVisibleAlpha) {
+                    x0 = std::min(x0, x), x1 = std::max(x1, x);
+                    y0 = std::min(y0, y), y1 = std::max(y1, y);
+                }
+        }
+        const bool has_margin = x1 >= 0 && (x0 > 0 || y0 > 0 || x1 < image.width - 1 || y1 < image.height - 1);
+        if (has_margin) {
+            // The visible part, centred on a transparent square with a small border.
+            const int w = x1 - x0 + 1, h = y1 - y0 + 1;
+            const int side = std::max(w, h) + std::max(w, h) / 16;
+            RgbaImage square;
+            square.width = square.height = side;
+            square.pixels.assign(static_cast<std::size_t>(side) * side * 4, 0);
+            const int ox = (side - w) / 2, oy = (side - h) / 2;
+            for (int y = 0; y < h; ++y)
+                std::memcpy(square.pixels.data() + (static_cast<std::size_t>(oy + y) * side + ox) * 4,
+                            image.pixels.data() + (static_cast<std::size_t>(y0 + y) * image.width + x0) * 4,
+                            static_cast<std::size_t>(w) * 4);
+            return square;
         }
     }
+    const int side = std::min(image.width, image.height);
+    if (image.width == image.height) return image;
+    return crop(image, (image.width - side) / 2, (image.height - side) / 2, side, side);
+}
 
-    std::vector<std::uint8_t> resized;
-    const std::uint8_t* pixels = rgb.data();
-    if (side != size) {
-        resized.resize(static_cast<std::size_t>(size) * size * 3);
-        // Catmull-Rom with antialiasing on downscale is what PIL's BICUBIC does (CLIP's recipe).
-        if (!stbir_resize_uint8_generic(rgb.data(), side, side, 0, resized.data(), size, size, 0, 3,
-                                        STBIR_ALPHA_CHANNEL_NONE, 0, STBIR_EDGE_CLAMP, STBIR_FILTER_CATMULLROM,
-                                        STBIR_COLORSPACE_LINEAR, nullptr))
-            throw Error("preprocess: resize failed");
-        pixels = resized.data();
-    }
+RgbaImage resize_rgba(const RgbaImage& image, int width, int height) {
+    check_image(image);
+    if (width <= 0 || height <= 0) throw Error("preprocess: target size must be positive");
+    if (image.width == width && image.height == height) return image;
+    RgbaImage out;
+    out.width = width;
+    out.height = height;
+    out.pixels.resize(static_cast<std::size_t>(width) * height * 4);
+    // Alpha-aware (stb premultiplies internally), so transparent pixels do not bleed colour.
+    if (!stbir_resize_uint8_generic(image.pixels.data(), image.width, image.height, 0, out.pixels.data(), width, height, 0,
+                                    4, 3, 0, STBIR_EDGE_CLAMP, STBIR_FILTER_CATMULLROM, STBIR_COLORSPACE_LINEAR, nullptr))
+        throw Error("preprocess: resize failed");
+    return out;
+}
+
+void composite_and_normalise(const RgbaImage& image, const PreprocessOptions& options,
+                             const std::array<std::uint8_t, 3>& background, float* out) {
+    check_image(image);
+    if (image.width != options.image_size || image.height != options.image_size)
+        throw Error("preprocess: composite expects a " + std::to_string(options.image_size) + "-pixel square");
     float scale[3], shift[3];
     for (int c = 0; c < 3; ++c) {
         scale[c] = 1.0f / (255.0f * options.std[c]);
         shift[c] = -options.mean[c] / options.std[c];
     }
-    const std::size_t n = static_cast<std::size_t>(size) * size;
-    for (std::size_t i = 0; i < n; ++i)
-        for (int c = 0; c < 3; ++c) out[i * 3 + c] = pixels[i * 3 + c] * scale[c] + shift[c];
+    const std::size_t n = static_cast<std::size_t>(image.width) * image.height;
+    const std::uint8_t* p = image.pixels.data();
+    for (std::size_t i = 0; i < n; ++i, p += 4) {
+        const float a = p[3] * (1.0f / 255.0f);
+        for (int c = 0; c < 3; ++c) {
+            const float v = p[c] * a + background[c] * (1.0f - a);
+            out[i * 3 + c] = v * scale[c] + shift[c];
+        }
+    }
+}
+
+void preprocess_image(const RgbaImage& image, const PreprocessOptions& options, float* out) {
+    if (options.image_size <= 0) throw Error("preprocess: image_size must be positive");
+    const RgbaImage square = square_region(image, options.trim_transparent);
+    composite_and_normalise(resize_rgba(square, options.image_size, options.image_size), options, options.background, out);
 }
 
 }  // namespace opsis

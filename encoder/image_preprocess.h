@@ -1,7 +1,10 @@
 #pragma once
-// From decoded RGBA pixels to the image tower's input: alpha composited onto a background,
-// the centred square of the short side resized (antialiased) to image_size, per-channel
-// mean/std normalisation. Output is HWC float, the layout the towers consume.
+// From decoded RGBA pixels to the image tower's input, in three steps that training reuses:
+//   1. square_region: the centred square of the short side, or, for a picture on a
+//      transparent page (clip art, stamps), its visible part padded to a square;
+//   2. resize_rgba: antialiased Catmull-Rom resize (PIL's bicubic, CLIP's recipe), alpha-aware;
+//   3. composite_and_normalise: alpha over the background colour, then per-channel mean/std.
+// Output is HWC float, the layout the towers consume.
 #include <array>
 #include <cstdint>
 
@@ -14,9 +17,16 @@ struct PreprocessOptions {
     std::array<float, 3> mean{0.5f, 0.5f, 0.5f};  // on [0, 1] pixel values
     std::array<float, 3> std{0.5f, 0.5f, 0.5f};
     std::array<std::uint8_t, 3> background{255, 255, 255};
+    bool trim_transparent = true;  // crop transparent margins before squaring
 };
 
-// Writes image_size * image_size * 3 floats to out.
+RgbaImage square_region(const RgbaImage& image, bool trim_transparent);
+RgbaImage resize_rgba(const RgbaImage& image, int width, int height);
+// `image` must be image_size x image_size; writes image_size^2 * 3 floats to out.
+void composite_and_normalise(const RgbaImage& image, const PreprocessOptions& options,
+                             const std::array<std::uint8_t, 3>& background, float* out);
+
+// All three steps; writes image_size * image_size * 3 floats to out.
 void preprocess_image(const RgbaImage& image, const PreprocessOptions& options, float* out);
 
 }  // namespace opsis

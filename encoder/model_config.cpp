@@ -145,6 +145,7 @@ ModelConfig parse_model_config(const json& j, const std::string& source) {
     pre.std = img.triple("std", pre.std, 1e-6f, 10.0f);
     const auto bg = img.triple("background", {255, 255, 255}, 0, 255);
     for (int i = 0; i < 3; ++i) pre.background[i] = static_cast<std::uint8_t>(bg[i]);
+    pre.trim_transparent = img.boolean("trim_transparent", pre.trim_transparent);
     if (arch == "resnet") {
         c.image.arch = ImageTowerConfig::Arch::resnet;
         ResNetConfig& r = c.image.resnet;
@@ -191,7 +192,8 @@ json model_config_to_json(const ModelConfig& c) {
     json image = {{"image_size", pre.image_size},
                   {"mean", pre.mean},
                   {"std", pre.std},
-                  {"background", {pre.background[0], pre.background[1], pre.background[2]}}};
+                  {"background", {pre.background[0], pre.background[1], pre.background[2]}},
+                  {"trim_transparent", pre.trim_transparent}};
     if (c.image.arch == ImageTowerConfig::Arch::resnet) {
         const ResNetConfig& r = c.image.resnet;
         image["arch"] = "resnet";

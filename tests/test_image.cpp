@@ -161,6 +161,33 @@ TEST_CASE("preprocessing composites alpha, crops the centre and normalises", "[i
     }
 }
 
+TEST_CASE("a picture on a transparent page is trimmed to its visible part", "[image]") {
+    RgbaImage page;
+    page.width = 120;
+    page.height = 90;
+    page.pixels.assign(120 * 90 * 4, 0);
+    for (int y = 5; y < 25; ++y)  // a red 20x20 square in the top-left corner of an empty page
+        for (int x = 3; x < 23; ++x) {
+            std::uint8_t* p = &page.pixels[(static_cast<std::size_t>(y) * 120 + x) * 4];
+            p[0] = 255, p[3] = 255;
+        }
+    const RgbaImage square = square_region(page, true);
+    CHECK(square.width == 21);  // 20 plus a 1/16 border
+    CHECK(square.height == 21);
+    PreprocessOptions opt;
+    opt.image_size = 16;
+    std::vector<float> out(16 * 16 * 3);
+    preprocess_image(page, opt, out.data());
+    const std::size_t centre = (8 * 16 + 8) * 3;
+    CHECK(out[centre + 0] == Approx(1.0f));   // red fills the middle
+    CHECK(out[centre + 1] == Approx(-1.0f));
+    opt.trim_transparent = false;  // the page's centre is empty: white background
+    preprocess_image(page, opt, out.data());
+    CHECK(out[centre + 1] == Approx(1.0f));
+    // An opaque image keeps the centre-crop rule.
+    CHECK(square_region(pattern_image(30, 20, false), true).width == 20);
+}
+
 TEST_CASE("format sniffing uses magic bytes", "[image]") {
     const unsigned char jpg[] = {0xFF, 0xD8, 0xFF, 0xE0};
     CHECK(sniff_image_format(jpg, 4, "a.png") == ImageFormat::jpeg);

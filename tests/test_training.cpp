@@ -9,6 +9,7 @@
 #include "tests/test_support.h"
 #include "train/contrastive_loss.h"
 #include "train/trainable_model.h"
+#include "train/optimizer.h"
 
 using namespace opsis;
 using opsis::test::random_tensor;
@@ -129,4 +130,40 @@ TEST_CASE("training refuses the inference-only ViT tower", "[training]") {
     config.image.vit.transformer = {8, 1, 2, 2, ops::Activation::gelu};
     CHECK_THROWS_WITH(train::TrainableDualEncoder(config, random_weights(DualEncoder::param_specs(config), 1)),
                       Catch::Contains("only the ResNet image tower trains"));
+}
+
+TEST_CASE("AdamW updates match the formula, decaying only what should decay", "[training]") {
+    const std::vector<ParamSpec> specs{{"w", {2}, Init::zeros, 0, true}, {"b", {2}, Init::zeros, 0, false},
+                                       {"stat", {1}, Init::zeros, 0, false, false}};
+    Weights w{{"w", Tensor({2}, {1.0f, -2.0f})}, {"b", Tensor({2}, {1.0f, -2.0f})}, {"stat", Tensor({1}, {3.0f})}};
+    train::Gradients g{{"w", Tensor({2}, {0.5f, 0.1f})}, {"b", Tensor({2}, {0.5f, 0.1f})}};
+    train::AdamW adam(specs, {0.9f, 0.98f, 1e-8f, 0.1f});
+    adam.step(w, g, 0.01f);
+    // First step: m_hat = g, v_hat = g^2, so the update is lr * sign(g) (plus decay on w).
+    CHECK(w.at("w")[0] == Approx(1.0 * (1 - 0.001) - 0.01).epsilon(1e-6));
+    CHECK(w.at("w")[1] == Approx(-2.0 * (1 - 0.001) - 0.01).epsilon(1e-6));
+    CHECK(w.at("b")[0] == Approx(1.0 - 0.01).epsilon(1e-6));
+    CHECK(w.at("stat")[0] == 3.0f);
+    adam.step(w, g, 0.01f);
+    CHECK(adam.steps_taken() == 2);
+    CHECK(adam.first_moment().at("w")[0] == Approx(0.5 * (1 - 0.81)).epsilon(1e-6));
+}
+
+TEST_CASE("the learning rate warms up linearly and decays by a cosine", "[training]") {
+    const train::LearningRateSchedule s{1.0f, 10, 110, 0.0f};
+    CHECK(s.at(0) == Approx(0.1));
+    CHECK(s.at(9) == Approx(1.0));
+    CHECK(s.at(10) == Approx(1.0));
+    CHECK(s.at(60) == Approx(0.5));
+    CHECK(s.at(110) == Approx(0.0).margin(1e-6));
+    CHECK(s.at(500) == Approx(0.0).margin(1e-6));
+}
+
+TEST_CASE("gradient clipping bounds the global norm", "[training]") {
+    train::Gradients g{{"a", Tensor({2}, {3.0f, 0.0f})}, {"b", Tensor({1}, {4.0f})}};
+    CHECK(train::clip_gradient_norm(g, 10.0) == Approx(5.0));
+    CHECK(g.at("a")[0] == 3.0f);
+    CHECK(train::clip_gradient_norm(g, 1.0) == Approx(5.0));
+    CHECK(g.at("a")[0] == Approx(0.6f));
+    CHECK(g.at("b")[0] == Approx(0.8f));
 }
