@@ -8,5 +8,6 @@ void register_embed(CLI::App& app);
 void register_model(CLI::App& app);
 void register_tokenizer(CLI::App& app);
 void register_bench(CLI::App& app);
+void register_train(CLI::App& app);
 
 }  // namespace opsis::cli

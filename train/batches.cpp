@@ -1,0 +1,92 @@
+#include "train/batches.h"
+
+#include <algorithm>
+#include <random>
+
+#include "core/error.h"
+
+namespace opsis::train {
+namespace {
+
+// SplitMix64: a well-mixed 64-bit value from any counter, for per-sample random streams.
+std::uint64_t mix(std::uint64_t x) {
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+RgbaImage crop_square(const std::uint8_t* rgba, int side, int x0, int y0, int size) {
+    RgbaImage out;
+    out.width = out.height = size;
+    out.pixels.resize(static_cast<std::size_t>(size) * size * 4);
+    for (int y = 0; y < size; ++y)
+        std::copy_n(rgba + (static_cast<std::size_t>(y0 + y) * side + x0) * 4, static_cast<std::size_t>(size) * 4,
+                    out.pixels.data() + static_cast<std::size_t>(y) * size * 4);
+    return out;
+}
+
+}  // namespace
+
+BatchMaker::BatchMaker(const std::vector<CorpusItem>& items, const ImageCache& cache, const Tokenizer& tokenizer,
+                       const ModelConfig& config, int batch_size, std::uint64_t seed, AugmentOptions options)
+    : items_(items), cache_(cache), tokenizer_(tokenizer), config_(config), batch_size_(batch_size), seed_(seed),
+      options_(options), concepts_(concept_ids(items)) {
+    if (cache.size() != items.size()) throw Error("training: image cache and item list differ in size");
+    for (std::size_t i = 0; i < items.size(); ++i)
+        if (cache.ok(i)) usable_.push_back(i);
+    if (batch_size < 2) throw Error("training: the batch size must be at least 2");
+    if (usable_.size() < static_cast<std::size_t>(batch_size))
+        throw Error("training: " + std::to_string(usable_.size()) + " usable pairs, fewer than one batch of " +
+                    std::to_string(batch_size));
+}
+
+std::int64_t BatchMaker::steps_per_epoch() const { return static_cast<std::int64_t>(usable_.size()) / batch_size_; }
+
+std::vector<std::size_t> BatchMaker::epoch_order(std::int64_t epoch) const {
+    std::vector<std::size_t> order = usable_;
+    std::mt19937_64 rng(mix(seed_ ^ mix(static_cast<std::uint64_t>(epoch) + 1)));
+    // Fisher-Yates by hand: std::shuffle's use of the engine is not fixed by the standard.
+    for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
+    return order;
+}
+
+Batch BatchMaker::make(std::int64_t step) const {
+    const std::int64_t per_epoch = steps_per_epoch();
+    const std::int64_t epoch = step / per_epoch, position = step % per_epoch;
+    const std::vector<std::size_t> order = epoch_order(epoch);
+    const PreprocessOptions& pre = config_.image.preprocess;
+    const int s = pre.image_size, side = cache_.side();
+    Batch batch;
+    batch.images = Tensor({batch_size_, s, s, 3});
+    for (int j = 0; j < batch_size_; ++j) {
+        const std::size_t item = order[static_cast<std::size_t>(position * batch_size_ + j)];
+        std::mt19937_64 rng(mix(seed_ ^ mix(static_cast<std::uint64_t>(step) * 65536u + static_cast<std::uint64_t>(j))));
+        std::uniform_real_distribution<float> unit(0.0f, 1.0f);
+
+        const int crop = std::max(1, static_cast<int>(side * (options_.min_crop + (1.0f - options_.min_crop) * unit(rng))));
+        const int x0 = static_cast<int>(rng() % static_cast<std::uint64_t>(side - crop + 1));
+        const int y0 = static_cast<int>(rng() % static_cast<std::uint64_t>(side - crop + 1));
+        std::array<std::uint8_t, 3> background{255, 255, 255};
+        if (unit(rng) >= options_.white_background)
+            for (auto& c : background) c = static_cast<std::uint8_t>(rng() % 256);
+        composite_and_normalise(resize_rgba(crop_square(cache_.pixels(item), side, x0, y0, crop), s, s), pre, background,
+                                batch.images.data() + static_cast<std::int64_t>(j) * s * s * 3);
+
+        const CorpusItem& it = items_[item];
+        const bool greek = !it.greek.empty() && (it.english.empty() || unit(rng) < options_.greek_caption);
+        const auto& pool = greek ? it.greek : it.english;
+        const std::string& caption = pool[rng() % pool.size()];
+        batch.tokens.push_back(tokenizer_.encode_for_model(caption, config_.text.context_length));
+        batch.concepts.push_back(concepts_[item]);
+        batch.items.push_back(item);
+    }
+    return batch;
+}
+
+void centre_view(const ImageCache& cache, std::size_t i, const PreprocessOptions& options, float* out) {
+    composite_and_normalise(resize_rgba(cache.image(i), options.image_size, options.image_size), options,
+                            options.background, out);
+}
+
+}  // namespace opsis::train

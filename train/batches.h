@@ -1,0 +1,57 @@
+#pragma once
+// Training batches: which pairs, which caption, which crop and background — all derived
+// from (seed, step) alone, so a run resumed at step k sees exactly the batches it would have.
+// Augmentations keep the caption true: no flips ("facing right"), no hue shifts ("skin
+// tone", colours); only a mild scale/crop and a varied background behind transparency.
+#include <cstdint>
+#include <vector>
+
+#include "encoder/model_config.h"
+#include "encoder/tensor.h"
+#include "encoder/tokenizer.h"
+#include "train/corpus.h"
+#include "train/image_cache.h"
+
+namespace opsis::train {
+
+struct AugmentOptions {
+    float min_crop = 0.8f;              // side of the random square crop, as a share of the cached side
+    float white_background = 0.5f;      // probability of white (what inference uses) behind alpha
+    float greek_caption = 0.25f;        // probability of a Greek caption where the item has one
+};
+
+struct Batch {
+    Tensor images;                                   // [B, S, S, 3], preprocessed
+    std::vector<std::vector<std::int32_t>> tokens;   // start ... end per pair
+    std::vector<std::int32_t> concepts;
+    std::vector<std::size_t> items;                  // which items (indices into the item list)
+};
+
+class BatchMaker {
+public:
+    // items[i] pairs with cache image i; items whose image failed are left out.
+    BatchMaker(const std::vector<CorpusItem>& items, const ImageCache& cache, const Tokenizer& tokenizer,
+               const ModelConfig& config, int batch_size, std::uint64_t seed, AugmentOptions options = {});
+
+    std::int64_t steps_per_epoch() const;
+    std::size_t usable_items() const { return usable_.size(); }
+    Batch make(std::int64_t step) const;
+
+private:
+    std::vector<std::size_t> epoch_order(std::int64_t epoch) const;
+
+    const std::vector<CorpusItem>& items_;
+    const ImageCache& cache_;
+    const Tokenizer& tokenizer_;
+    ModelConfig config_;
+    int batch_size_;
+    std::uint64_t seed_;
+    AugmentOptions options_;
+    std::vector<std::size_t> usable_;
+    std::vector<std::int32_t> concepts_;
+};
+
+// The inference view of a cached image: the whole square, resized, on white.
+void centre_view(const ImageCache& cache, std::size_t i, const PreprocessOptions& options, float* out);
+
+}  // namespace opsis::train

@@ -1,0 +1,107 @@
+#include "train/corpus.h"
+
+#include <nlohmann/json.hpp>
+#include <unordered_map>
+
+#include "core/error.h"
+#include "core/file_io.h"
+
+namespace opsis::train {
+namespace {
+
+constexpr std::uint64_t kMaxManifestBytes = 4ull << 30;
+
+std::vector<std::string> string_list(const nlohmann::json& j, const char* key) {
+    std::vector<std::string> out;
+    if (!j.contains(key)) return out;
+    if (!j[key].is_array()) throw Error(std::string("captions.") + key + " is not a list");
+    for (const auto& s : j[key]) {
+        if (!s.is_string()) throw Error(std::string("captions.") + key + " holds a non-string");
+        if (!s.get<std::string>().empty()) out.push_back(s.get<std::string>());
+    }
+    return out;
+}
+
+std::string required_string(const nlohmann::json& j, const char* key) {
+    if (!j.contains(key) || !j[key].is_string() || j[key].get<std::string>().empty())
+        throw Error(std::string("'") + key + "' is missing or not a string");
+    return j[key].get<std::string>();
+}
+
+}  // namespace
+
+Manifest read_manifest(const std::string& path) {
+    const std::string text = read_text_file(path, kMaxManifestBytes);
+    Manifest m;
+    std::size_t line_no = 0;
+    for (std::size_t pos = 0; pos < text.size();) {
+        std::size_t eol = text.find('\n', pos);
+        if (eol == std::string::npos) eol = text.size();
+        const std::string line = text.substr(pos, eol - pos);
+        pos = eol + 1;
+        ++line_no;
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+        try {
+            const nlohmann::json j = nlohmann::json::parse(line);
+            if (!j.is_object()) throw Error("not a JSON object");
+            CorpusItem item;
+            item.line = line_no;
+            item.id = required_string(j, "id");
+            item.image = required_string(j, "image");
+            item.concept_name = required_string(j, "concept");
+            item.source = j.value("source", "");
+            item.style = j.value("style", "");
+            if (!j.contains("captions") || !j["captions"].is_object()) throw Error("'captions' is missing");
+            item.english = string_list(j["captions"], "en");
+            item.greek = string_list(j["captions"], "el");
+            if (item.english.empty() && item.greek.empty()) throw Error("no caption");
+            m.items.push_back(std::move(item));
+        } catch (const nlohmann::json::exception& e) {
+            m.problems.push_back(path + " line " + std::to_string(line_no) + ": malformed JSON (" + e.what() + ")");
+        } catch (const Error& e) {
+            m.problems.push_back(path + " line " + std::to_string(line_no) + ": " + e.what());
+        }
+    }
+    return m;
+}
+
+std::vector<std::string> read_split(const std::string& path) {
+    const std::string text = read_text_file(path, kMaxManifestBytes);
+    std::vector<std::string> ids;
+    for (std::size_t pos = 0; pos < text.size();) {
+        std::size_t eol = text.find('\n', pos);
+        if (eol == std::string::npos) eol = text.size();
+        std::string id = text.substr(pos, eol - pos);
+        pos = eol + 1;
+        while (!id.empty() && (id.back() == '\r' || id.back() == ' ')) id.pop_back();
+        if (!id.empty()) ids.push_back(std::move(id));
+    }
+    return ids;
+}
+
+std::vector<CorpusItem> select(const Manifest& manifest, const std::vector<std::string>& ids,
+                               std::vector<std::string>& problems) {
+    std::unordered_map<std::string, std::size_t> index;
+    for (std::size_t i = 0; i < manifest.items.size(); ++i) index.emplace(manifest.items[i].id, i);
+    std::vector<CorpusItem> out;
+    for (const std::string& id : ids) {
+        const auto it = index.find(id);
+        if (it == index.end())
+            problems.push_back("split lists '" + id + "', which the manifest does not have (or had a bad line)");
+        else
+            out.push_back(manifest.items[it->second]);
+    }
+    return out;
+}
+
+std::vector<std::int32_t> concept_ids(const std::vector<CorpusItem>& items) {
+    std::unordered_map<std::string, std::int32_t> ids;
+    std::vector<std::int32_t> out;
+    for (const CorpusItem& item : items) {
+        const auto [it, fresh] = ids.emplace(item.concept_name, static_cast<std::int32_t>(ids.size()));
+        out.push_back(it->second);
+    }
+    return out;
+}
+
+}  // namespace opsis::train
