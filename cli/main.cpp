@@ -3,11 +3,17 @@
 #include <algorithm>
 #include <cstdio>
 #include <exception>
+#include <malloc.h>
 
 #include "cli/commands.h"
 #include "core/error.h"
 
 int main(int argc, char** argv) {
+    // Tensors of many megabytes are made and freed every batch. Above glibc's mmap threshold
+    // each would be a fresh mapping whose pages the kernel zeroes on first touch; keeping
+    // them in the heap lets the next batch reuse the same memory.
+    mallopt(M_MMAP_THRESHOLD, 512 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
     CLI::App app{"Opsis: cross-modal image/text search engine"};
     app.require_subcommand(1);
     app.set_version_flag("--version", "opsis 0.1.0");
