@@ -75,7 +75,8 @@ ModelConfig make_config(const TrainOptions& o, const Tokenizer& tokenizer) {
 
 struct Validation {
     double text_to_image_r10 = 0, image_to_text_r10 = 0, text_to_image_r1 = 0, image_to_text_r1 = 0;
-    double score() const { return 0.5 * (text_to_image_r10 + image_to_text_r10); }
+    // Early stopping keeps the best mean of R@1 and R@10 in both directions.
+    double score() const { return 0.25 * (text_to_image_r1 + text_to_image_r10 + image_to_text_r1 + image_to_text_r10); }
 };
 
 // Recall on the validation slice with the inference model (batch-norm folded): text->image
