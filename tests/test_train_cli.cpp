@@ -136,3 +136,46 @@ TEST_CASE("opsis train stops on a NaN loss and keeps the last good checkpoint", 
     CHECK(last.step >= 1);
     CHECK(last.step < 20);
 }
+
+TEST_CASE("opsis bench recall scores corpus splits and the Karpathy protocol", "[train][bench]") {
+    TempDir dir;
+    draw_corpus(dir.path());
+    write_text(dir.file("config.json"), kConfig);
+    REQUIRE(run_opsis(train_args(dir, "run", "--steps 40 --checkpoint-every 40" + kFast)).exit_code == 0);
+
+    CommandResult r = run_opsis("bench recall --model " + dir.file("run/best") + " --corpus " + dir.path() +
+                                " --splits val,train --json " + dir.file("recall.json"));
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.output, Catch::Contains("text->image R@1/5/10"));
+    const json out = json::parse(read_text_file(dir.file("recall.json"), 1 << 20));
+    REQUIRE(out["rows"].size() == 2);  // English rows of val and train (no Greek captions, one source)
+    for (const auto& row : out["rows"]) {
+        for (const char* dir_name : {"text_to_image", "image_to_text"}) {
+            const auto& k = row[dir_name];
+            CHECK(k["r1"].get<double>() <= k["r5"].get<double>());
+            CHECK(k["r5"].get<double>() <= k["r10"].get<double>());
+            CHECK(k["r10"].get<double>() <= 100.0);
+        }
+        if (row["split"] == "train") CHECK(row["text_to_image"]["r1"].get<double>() >= 50.0);
+    }
+    CHECK(out["rows"][0]["images"] == 8);
+    CHECK(out["rows"][0]["captions"] == 8);
+
+    // The same pictures in Karpathy's format: each image its own concept, two sentences each.
+    json karpathy = {{"images", json::array()}};
+    for (const std::string colour : {"red", "green", "blue", "yellow"})
+        karpathy["images"].push_back({{"filename", colour + "-circle-5.png"}, {"split", "test"},
+                                      {"sentences", {{{"raw", "a " + colour + " circle"}}, {{"raw", "a round " + colour + " thing"}}}}});
+    karpathy["images"].push_back({{"filename", "red-square-0.png"}, {"split", "train"}, {"sentences", json::array()}});
+    write_text(dir.file("dataset_test.json"), karpathy.dump());
+    r = run_opsis("bench recall --model " + dir.file("run/best") + " --karpathy " + dir.file("dataset_test.json") +
+                  " --images " + dir.path());
+    CHECK(r.exit_code == 0);
+    CHECK_THAT(r.output, Catch::Contains("karpathy-test"));
+
+    write_text(dir.file("bad.json"), "{\"images\": 3}");
+    r = run_opsis("bench recall --model " + dir.file("run/best") + " --karpathy " + dir.file("bad.json") + " --images " + dir.path());
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.output, Catch::Contains("no 'images' list"));
+}
