@@ -26,15 +26,9 @@ void check_gradient(const std::string& what, Tensor& value, const Tensor& analyt
     const int probes = static_cast<int>(std::min<std::int64_t>(24, value.numel()));
     for (int p = 0; p < probes; ++p) {
         const std::int64_t i = value.numel() <= 24 ? p : pick(rng);
-        const float saved = value[i];
-        value[i] = saved + eps;
-        const double up = loss();
-        value[i] = saved - eps;
-        const double down = loss();
-        value[i] = saved;
-        const double numeric = (up - down) / (2.0 * eps);
+        const double numeric = test::central_difference(value, i, eps, loss);
         INFO(what << "[" << i << "]: analytic " << analytic[i] << ", numeric " << numeric);
-        CHECK(std::abs(analytic[i] - numeric) <= 1e-2 + 2e-2 * std::max(std::abs(numeric), std::abs(double(analytic[i]))));
+        CHECK(test::gradients_agree(analytic[i], numeric, 1e-2, 2e-2));
     }
 }
 

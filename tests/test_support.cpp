@@ -41,6 +41,20 @@ float max_abs_diff(const Tensor& a, const Tensor& b) {
     return m;
 }
 
+double central_difference(Tensor& value, std::int64_t i, float eps, const std::function<double()>& loss) {
+    const float saved = value[i];
+    value[i] = saved + eps;
+    const double up = loss();
+    value[i] = saved - eps;
+    const double down = loss();
+    value[i] = saved;
+    return (up - down) / (2.0 * static_cast<double>(eps));
+}
+
+bool gradients_agree(double analytic, double numeric, double atol, double rtol) {
+    return std::abs(analytic - numeric) <= atol + rtol * std::max(std::abs(analytic), std::abs(numeric));
+}
+
 RgbaImage pattern_image(int width, int height, bool with_alpha) {
     RgbaImage img;
     img.width = width;

@@ -2,6 +2,7 @@
 // Helpers the tests share: temporary folders, synthetic images in every supported format,
 // random tensors, running the opsis binary.
 #include <cstdint>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -25,6 +26,9 @@ private:
 
 Tensor random_tensor(const Shape& shape, std::mt19937& rng, float scale = 1.0f);
 float max_abs_diff(const Tensor& a, const Tensor& b);
+// (loss(x + eps) - loss(x - eps)) / 2 eps for entry i of `value`, which `loss` reads; restores it.
+double central_difference(Tensor& value, std::int64_t i, float eps, const std::function<double()>& loss);
+bool gradients_agree(double analytic, double numeric, double atol, double rtol);
 
 // An RGBA test pattern: gradients plus a bright square, with alpha varying by column.
 RgbaImage pattern_image(int width, int height, bool with_alpha);

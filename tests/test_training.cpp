@@ -16,10 +16,6 @@ using opsis::test::random_tensor;
 
 namespace {
 
-bool close(double analytic, double numeric, double atol, double rtol) {
-    return std::abs(analytic - numeric) <= atol + rtol * std::max(std::abs(analytic), std::abs(numeric));
-}
-
 ModelConfig tiny_config() {
     return parse_model_config(nlohmann::json::parse(R"({
       "name": "train-tiny", "embed_dim": 8,
@@ -35,29 +31,20 @@ TEST_CASE("contrastive loss gradients match finite differences", "[training]") {
     std::mt19937 rng(31);
     Tensor img = random_tensor({5, 4}, rng), txt = random_tensor({5, 4}, rng);
     const std::vector<std::int32_t> concepts{0, 1, 0, 2, 3};
-    float scale = 1.3f;
+    const float scale = 1.3f;
     const auto r = train::contrastive_loss(img, txt, concepts, scale);
     auto loss = [&] { return train::contrastive_loss(img, txt, concepts, scale).loss; };
-    const double eps = 1e-3;
+    const float eps = 1e-3f;
     for (Tensor* t : {&img, &txt}) {
         const Tensor& analytic = t == &img ? r.d_images : r.d_texts;
-        for (std::int64_t i = 0; i < t->numel(); ++i) {
-            const float saved = (*t)[i];
-            (*t)[i] = saved + static_cast<float>(eps);
-            const double up = loss();
-            (*t)[i] = saved - static_cast<float>(eps);
-            const double down = loss();
-            (*t)[i] = saved;
-            CHECK(close(analytic[i], (up - down) / (2 * eps), 1e-4, 1e-2));
-        }
+        for (std::int64_t i = 0; i < t->numel(); ++i)
+            CHECK(test::gradients_agree(analytic[i], test::central_difference(*t, i, eps, loss), 1e-4, 1e-2));
     }
-    const float saved = scale;
-    scale = saved + 1e-3f;
-    const double up = loss();
-    scale = saved - 1e-3f;
-    const double down = loss();
-    scale = saved;
-    CHECK(close(r.d_logit_scale, (up - down) / 2e-3, 1e-4, 1e-2));
+    Tensor scale_tensor({1}, {scale});
+    const double numeric_scale = test::central_difference(scale_tensor, 0, eps, [&] {
+        return train::contrastive_loss(img, txt, concepts, scale_tensor[0]).loss;
+    });
+    CHECK(test::gradients_agree(r.d_logit_scale, numeric_scale, 1e-4, 1e-2));
     // Clamped: exp(10) > 100, so the scale gets no gradient and the temperature is 1/100.
     const auto clamped = train::contrastive_loss(img, txt, concepts, 10.0f);
     CHECK(clamped.d_logit_scale == 0.0);
@@ -102,16 +89,9 @@ TEST_CASE("the whole trainable dual encoder's gradients match finite differences
         Tensor& w = model.weights().at(s.name);
         for (int probe = 0; probe < 2; ++probe) {
             const std::int64_t i = coin(rng) % w.numel();
-            const float saved = w[i];
-            const float eps = 2e-3f * std::max(1.0f, std::abs(saved));
-            w[i] = saved + eps;
-            const double up = loss();
-            w[i] = saved - eps;
-            const double down = loss();
-            w[i] = saved;
-            const double numeric = (up - down) / (2.0 * eps);
+            const double numeric = test::central_difference(w, i, 2e-3f * std::max(1.0f, std::abs(w[i])), loss);
             ++checked;
-            const bool ok = close(grads.at(s.name)[i], numeric, 2e-3, 5e-2);
+            const bool ok = test::gradients_agree(grads.at(s.name)[i], numeric, 2e-3, 5e-2);
             agreed += ok;
             if (!ok) WARN(s.name << "[" << i << "]: analytic " << grads.at(s.name)[i] << ", numeric " << numeric);
         }
