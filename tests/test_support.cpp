@@ -263,8 +263,10 @@ std::string shell_quote(const std::string& s) {
     return q + "'";
 }
 
-CommandResult run_opsis(const std::string& args) {
-    const std::string cmd = std::string(OPSIS_BINARY) + " " + args + " 2>&1 </dev/null";
+CommandResult run_opsis(const std::string& args) { return run_opsis_with_prefix("", args); }
+
+CommandResult run_opsis_with_prefix(const std::string& prefix, const std::string& args) {
+    const std::string cmd = prefix + std::string(OPSIS_BINARY) + " " + args + " 2>&1 </dev/null";
     CommandResult r;
     FILE* pipe = popen(cmd.c_str(), "r");
     if (!pipe) return r;

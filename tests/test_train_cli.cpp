@@ -97,6 +97,29 @@ TEST_CASE("opsis train learns, checkpoints and resumes bit for bit", "[train][sl
     CHECK(embed.exit_code == 0);
 }
 
+TEST_CASE("opsis train killed with SIGKILL at random moments resumes to the same model", "[train][slow]") {
+    TempDir dir;
+    draw_corpus(dir.path());
+    write_text(dir.file("config.json"), kConfig);
+    const std::string args = "--steps 60 --checkpoint-every 4 --validate-every 20 --resume" + kFast;
+    REQUIRE(run_opsis(train_args(dir, "straight", args)).exit_code == 0);
+    // Each attempt is killed a little later than the last; every one resumes from the last
+    // checkpoint, so the run always finishes, wherever the kills land.
+    int attempts = 0, killed = 0;
+    for (; attempts < 60; ++attempts) {
+        const std::string limit = std::to_string(0.05 + 0.02 * attempts);
+        const CommandResult r = run_opsis_with_prefix("timeout -s KILL " + limit + " ", train_args(dir, "killed", args));
+        if (r.exit_code == 0) break;
+        REQUIRE(r.exit_code == 128 + 9);  // killed, not failed
+        ++killed;
+    }
+    INFO(killed << " kills");
+    CHECK(killed >= 1);
+    REQUIRE(attempts < 60);
+    CHECK(read_file(dir.file("straight/final/model.safetensors"), 1 << 30) ==
+          read_file(dir.file("killed/final/model.safetensors"), 1 << 30));
+}
+
 TEST_CASE("opsis train skips bad manifest lines and images, naming them", "[train][bad-input]") {
     TempDir dir;
     draw_corpus(dir.path());

@@ -53,7 +53,11 @@ Tokenizer make_tokenizer(const TrainOptions& o, const std::vector<CorpusItem>& t
         std::fprintf(stderr, "train: learning a %d-token BPE vocabulary from %zu training captions\n", o.vocab_size, texts.size());
         tokenizer = train_bpe(texts, {o.vocab_size, 2});
     }
-    tokenizer.save(saved);
+    // Written beside and renamed into place, so a kill never leaves half a tokenizer.
+    const std::string partial = saved + ".partial";
+    fs::remove_all(partial);
+    tokenizer.save(partial);
+    fs::rename(partial, saved);
     return tokenizer;
 }
 
