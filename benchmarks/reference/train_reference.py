@@ -217,7 +217,7 @@ class TextTower(nn.Module):
         self.token_embedding = nn.Embedding(c["vocab_size"], w)
         nn.init.normal_(self.token_embedding.weight, 0.0, 0.02)
         self.positional_embedding = nn.Parameter(torch.randn(c["context_length"], w) * 0.01)
-        self.resblocks = nn.ModuleList(Resblock(w, c["heads"], c.get("mlp_ratio", 4), c["layers"], c.get("activation", "gelu"))
+        self.resblocks = nn.ModuleList(Resblock(w, c["heads"], c["mlp_ratio"], c["layers"], c["activation"])
                                        for _ in range(c["layers"]))
         self.ln_final = nn.LayerNorm(w)
         self.text_projection = nn.Parameter(torch.randn(w, embed) / math.sqrt(w))
@@ -236,7 +236,7 @@ class DualEncoder(nn.Module):
         super().__init__()
         self.visual = ResNet(config["image"], config["embed_dim"])
         self.text = TextTower(config["text"], config["embed_dim"])
-        self.logit_scale = nn.Parameter(torch.tensor(config.get("logit_scale", math.log(1 / 0.07))))
+        self.logit_scale = nn.Parameter(torch.tensor(float(config["logit_scale"])))
 
 
 def contrastive_loss(img, txt, concepts, logit_scale):
@@ -293,6 +293,17 @@ def write_safetensors(path, tensors, metadata):
     with open(path + ".tmp", "wb") as f:
         f.write(struct.pack("<Q", len(head)) + head + b"".join(blobs))
     os.replace(path + ".tmp", path)
+
+
+def with_defaults(config):
+    """The defaults encoder/model_config.h applies to keys a config leaves out."""
+    image = {"image_size": 64, "mean": [0.5] * 3, "std": [0.5] * 3, "background": [255, 255, 255], "trim_transparent": True,
+             "stem_channels": 32, "stem_stride": 2, "stem_pool": False, "stage_channels": [32, 64, 128, 256],
+             "stage_blocks": [1, 1, 1, 1], **config["image"]}
+    if image.get("arch", "resnet") != "resnet":
+        raise SystemExit("reference: only the ResNet image tower trains")
+    text = {"context_length": 32, "width": 256, "layers": 4, "heads": 4, "mlp_ratio": 4, "activation": "gelu", **config["text"]}
+    return {"name": "opsis", "embed_dim": 256, "logit_scale": math.log(1 / 0.07), **config, "image": image, "text": text}
 
 
 # ---- data (train/batches.cpp) ------------------------------------------------------------------
@@ -355,12 +366,12 @@ def main():
     torch.set_num_threads(a.threads)
 
     tok = Tokenizer(a.tokenizer)
-    config = json.load(open(a.config))
+    config = with_defaults(json.load(open(a.config)))
     config["text"]["vocab_size"] = len(tok.vocab)
     image_cfg = config["image"]
     size = image_cfg["image_size"]
     side = size + size // 8
-    mean, std = image_cfg.get("mean", [0.5] * 3), image_cfg.get("std", [0.5] * 3)
+    mean, std = image_cfg["mean"], image_cfg["std"]
     context = config["text"]["context_length"]
 
     items = {}
