@@ -194,9 +194,11 @@ void run_training(const TrainOptions& o) {
     const std::int64_t per_epoch = batches.steps_per_epoch();
     const std::int64_t validate_every = o.validate_every > 0 ? o.validate_every : per_epoch;
     const float max_logit_scale = std::log(100.0f);
+    std::int64_t parameters = 0;
+    for (const ParamSpec& s : specs) parameters += shape_numel(s.shape);
     std::fprintf(stderr, "train: %zu training pairs (%lld steps an epoch of %d), %zu validation images, %lld parameters\n",
                  batches.usable_items(), static_cast<long long>(per_epoch), o.batch_size, val_items.size(),
-                 static_cast<long long>(DualEncoder::from_weights(config, tokenizer, model.weights()).parameter_count()));
+                 static_cast<long long>(parameters));
 
     auto save = [&](std::int64_t completed) {
         Checkpoint c;
