@@ -1,10 +1,12 @@
 // Element-wise, dense and attention ops over row-major tensors.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "core/error.h"
 #include "encoder/blas.h"
+#include "encoder/fast_math.h"
 #include "encoder/ops.h"
 
 namespace opsis::ops {
@@ -49,12 +51,10 @@ void activate(Tensor& x, Activation a) {
             for (std::int64_t i = 0; i < n; ++i) v[i] = v[i] > 0.0f ? v[i] : 0.0f;
             break;
         case Activation::gelu:
-#pragma omp parallel for schedule(static)
-            for (std::int64_t i = 0; i < n; ++i) v[i] = 0.5f * v[i] * (1.0f + std::erf(v[i] * 0.70710678118654752f));
+            fast::map8(v, n, [](fast::f8 x, std::int64_t) { return 0.5f * x * (1.0f + fast::erf(x * 0.70710678118654752f)); });
             break;
         case Activation::quick_gelu:
-#pragma omp parallel for schedule(static)
-            for (std::int64_t i = 0; i < n; ++i) v[i] = v[i] / (1.0f + std::exp(-1.702f * v[i]));
+            fast::map8(v, n, [](fast::f8 x, std::int64_t) { return x / (1.0f + fast::exp(-1.702f * x)); });
             break;
     }
 }
@@ -192,20 +192,23 @@ void activate_backward(const Tensor& x, Activation a, Tensor& dy) {
 #pragma omp parallel for simd schedule(static)
             for (std::int64_t i = 0; i < n; ++i) g[i] = v[i] > 0.0f ? g[i] : 0.0f;
             break;
+        // map8 walks dy; the matching inputs are read at the same offset.
         case Activation::gelu:
-#pragma omp parallel for schedule(static)
-            for (std::int64_t i = 0; i < n; ++i) {
-                const float cdf = 0.5f * (1.0f + std::erf(v[i] * 0.70710678118654752f));
-                const float pdf = 0.39894228040143268f * std::exp(-0.5f * v[i] * v[i]);
-                g[i] *= cdf + v[i] * pdf;
-            }
+            fast::map8(g, n, [v, n](fast::f8 grad, std::int64_t at) {
+                fast::f8 x = fast::splat(0.0f);
+                std::memcpy(&x, v + at, static_cast<std::size_t>(std::min<std::int64_t>(8, n - at)) * sizeof(float));
+                const fast::f8 cdf = 0.5f * (1.0f + fast::erf(x * 0.70710678118654752f));
+                const fast::f8 pdf = 0.39894228040143268f * fast::exp(-0.5f * x * x);
+                return grad * (cdf + x * pdf);
+            });
             break;
         case Activation::quick_gelu:
-#pragma omp parallel for schedule(static)
-            for (std::int64_t i = 0; i < n; ++i) {
-                const float s = 1.0f / (1.0f + std::exp(-1.702f * v[i]));
-                g[i] *= s + 1.702f * v[i] * s * (1.0f - s);
-            }
+            fast::map8(g, n, [v, n](fast::f8 grad, std::int64_t at) {
+                fast::f8 x = fast::splat(0.0f);
+                std::memcpy(&x, v + at, static_cast<std::size_t>(std::min<std::int64_t>(8, n - at)) * sizeof(float));
+                const fast::f8 s = 1.0f / (1.0f + fast::exp(-1.702f * x));
+                return grad * (s + 1.702f * x * s * (1.0f - s));
+            });
             break;
     }
 }

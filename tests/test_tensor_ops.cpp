@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "encoder/blas.h"
+#include "encoder/fast_math.h"
 #include "encoder/ops.h"
 #include "tests/reference_ops.h"
 #include "tests/test_support.h"
@@ -95,6 +96,19 @@ TEST_CASE("activations match their formulas", "[ops]") {
     }
     CHECK(ops::parse_activation("quick_gelu") == ops::Activation::quick_gelu);
     CHECK_THROWS_WITH(ops::parse_activation("swish"), Catch::Contains("unknown activation 'swish'"));
+}
+
+TEST_CASE("vectorised exp and erf agree with libm", "[ops]") {
+    float worst_exp = 0, worst_erf = 0;
+    for (float x = -30.0f; x <= 30.0f; x += 0.001953125f) {
+        worst_exp = std::max(worst_exp, std::abs(fast::exp(x) - std::exp(x)) / std::exp(x));
+        worst_erf = std::max(worst_erf, std::abs(fast::erf(x) - std::erf(x)));
+    }
+    CHECK(worst_exp < 5e-7f);
+    CHECK(worst_erf < 5e-7f);
+    CHECK(fast::exp(-200.0f) >= 0.0f);
+    CHECK(fast::exp(-200.0f) < 1e-37f);
+    CHECK(std::isfinite(fast::exp(200.0f)));
 }
 
 TEST_CASE("linear matches the reference on the gemv and gemm paths", "[ops]") {
