@@ -103,6 +103,11 @@ struct AttentionWeights {
 // Multi-head self-attention over x [N, L, D]; causal masks keys after each query.
 Tensor multi_head_attention(const Tensor& x, const AttentionWeights& w, int heads, bool causal);
 
+// Self-attention over a batch of sequences of different lengths packed without padding:
+// x [T, D] holds sequence r in rows [offsets[r], offsets[r + 1]).
+Tensor multi_head_attention_packed(const Tensor& x, const std::vector<std::int64_t>& offsets, const AttentionWeights& w,
+                                   int heads, bool causal);
+
 // Training attention keeps the projections and attention probabilities for backward.
 struct AttentionCache {
     Tensor qkv;    // [N, L, 3D]

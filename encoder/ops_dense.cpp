@@ -337,6 +337,43 @@ Tensor multi_head_attention_train(const Tensor& x, const AttentionWeights& w, in
     return linear(cache.mixed, w.out_proj_weight, w.out_proj_bias);
 }
 
+Tensor multi_head_attention_packed(const Tensor& x, const std::vector<std::int64_t>& offsets, const AttentionWeights& w,
+                                   int heads, bool causal) {
+    expect_shape("attention", "input", x, {-1, -1});
+    const std::int64_t total = x.dim(0), d = x.dim(1);
+    if (heads < 1 || d % heads != 0)
+        throw Error("attention: width " + std::to_string(d) + " not divisible by " + std::to_string(heads) + " heads");
+    if (offsets.size() < 2 || offsets.front() != 0 || offsets.back() != total)
+        throw Error("attention: packed offsets do not cover the " + std::to_string(total) + " rows");
+    expect_shape("attention", "in_proj_weight", w.in_proj_weight, {3 * d, d});
+    const Tensor qkv = linear(x, w.in_proj_weight, w.in_proj_bias);  // [T, 3D]
+    Tensor mixed({total, d});
+    const std::int64_t n = static_cast<std::int64_t>(offsets.size()) - 1, dh = d / heads;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
+    const int ld = static_cast<int>(3 * d), dhi = static_cast<int>(dh);
+#pragma omp parallel
+    {
+        std::vector<float> scores;
+#pragma omp for collapse(2) schedule(dynamic)
+        for (std::int64_t r = 0; r < n; ++r)
+            for (int h = 0; h < heads; ++h) {
+                const std::int64_t begin = offsets[static_cast<std::size_t>(r)], len = offsets[static_cast<std::size_t>(r) + 1] - begin;
+                if (len <= 0) continue;
+                const int l = static_cast<int>(len);
+                scores.resize(static_cast<std::size_t>(len * len));
+                const float* base = qkv.data() + begin * 3 * d;
+                blas::gemm(false, true, l, l, dhi, scale, base + h * dh, ld, base + d + h * dh, ld, 0.0f, scores.data(), l);
+                if (causal)
+                    for (std::int64_t i = 0; i < len; ++i)
+                        for (std::int64_t j = i + 1; j < len; ++j) scores[i * len + j] = -std::numeric_limits<float>::infinity();
+                softmax_rows(scores.data(), len, len);
+                blas::gemm(false, false, l, dhi, l, 1.0f, scores.data(), l, base + 2 * d + h * dh, ld, 0.0f,
+                           mixed.data() + begin * d + h * dh, static_cast<int>(d));
+            }
+    }
+    return linear(mixed, w.out_proj_weight, w.out_proj_bias);
+}
+
 Tensor multi_head_attention_backward(const Tensor& x, const AttentionWeights& w, int heads, const AttentionCache& cache,
                                      const Tensor& dy, const AttentionGrads& grads) {
     const std::int64_t n = x.dim(0), len = x.dim(1), d = x.dim(2), dh = d / heads;

@@ -29,31 +29,26 @@ TextTower::TextTower(const ModelConfig& c, const Weights& w)
 
 Tensor TextTower::forward(const std::vector<std::vector<std::int32_t>>& rows) const {
     const std::int64_t n = static_cast<std::int64_t>(rows.size()), width = config_.transformer.width;
-    std::size_t longest = 0;
+    // Rows are packed end to end without padding; attention keeps each to its own span.
+    std::vector<std::int64_t> offsets{0};
+    std::vector<std::int32_t> ids;
     for (const auto& row : rows) {
         if (row.empty() || row.size() > static_cast<std::size_t>(config_.context_length))
             throw Error("text tower: a token row has length " + std::to_string(row.size()) + ", expected 1.." +
                         std::to_string(config_.context_length));
-        longest = std::max(longest, row.size());
-    }
-    // Rows are padded only to the longest row in the batch: the causal mask keeps padding
-    // after a row's end token from reaching the end token, so the result does not change.
-    const std::int64_t len = static_cast<std::int64_t>(longest);
-    std::vector<std::int32_t> ids;
-    ids.reserve(static_cast<std::size_t>(n * len));
-    for (const auto& row : rows) {
         ids.insert(ids.end(), row.begin(), row.end());
-        ids.insert(ids.end(), longest - row.size(), row.back());
+        offsets.push_back(offsets.back() + static_cast<std::int64_t>(row.size()));
     }
-    Tensor x = ops::embedding(ids, token_embedding_).reshaped({n, len, width});
-    for (std::int64_t b = 0; b < n; ++b)
-        for (std::int64_t i = 0; i < len * width; ++i) x[b * len * width + i] += positional_embedding_[i];
-    x = transformer_.forward(std::move(x), true);
+    Tensor x = ops::embedding(ids, token_embedding_);
+    for (std::int64_t r = 0; r < n; ++r)
+        for (std::int64_t t = offsets[static_cast<std::size_t>(r)]; t < offsets[static_cast<std::size_t>(r) + 1]; ++t) {
+            const std::int64_t position = t - offsets[static_cast<std::size_t>(r)];
+            for (std::int64_t j = 0; j < width; ++j) x[t * width + j] += positional_embedding_[position * width + j];
+        }
+    x = transformer_.forward_packed(std::move(x), offsets, true);
     Tensor pooled({n, width});
-    for (std::int64_t b = 0; b < n; ++b) {
-        const std::int64_t end = static_cast<std::int64_t>(rows[static_cast<std::size_t>(b)].size()) - 1;
-        std::copy_n(x.data() + (b * len + end) * width, width, pooled.data() + b * width);
-    }
+    for (std::int64_t r = 0; r < n; ++r)  // each row's end token is its last
+        std::copy_n(x.data() + (offsets[static_cast<std::size_t>(r) + 1] - 1) * width, width, pooled.data() + r * width);
     return ops::project(ops::layer_norm(pooled, ln_final_w_, ln_final_b_, 1e-5f), projection_);
 }
 

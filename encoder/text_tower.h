@@ -18,7 +18,8 @@ class TextTower {
 public:
     TextTower(const ModelConfig& config, const Weights& weights);
     // Each row starts with the start token and ends with the end token (Tokenizer::
-    // encode_for_model); rows may differ in length. The end token's state is pooled.
+    // encode_for_model); rows may differ in length and are packed without padding. The end
+    // token's state is pooled.
     Tensor forward(const std::vector<std::vector<std::int32_t>>& rows) const;
 
 private:

@@ -34,11 +34,19 @@ TransformerStack::TransformerStack(const std::string& prefix, const TransformerS
     }
 }
 
-Tensor TransformerStack::forward(Tensor x, bool causal) const {
+Tensor TransformerStack::forward(Tensor x, bool causal) const { return run(std::move(x), nullptr, causal); }
+
+Tensor TransformerStack::forward_packed(Tensor x, const std::vector<std::int64_t>& offsets, bool causal) const {
+    return run(std::move(x), &offsets, causal);
+}
+
+Tensor TransformerStack::run(Tensor x, const std::vector<std::int64_t>* offsets, bool causal) const {
     constexpr float eps = 1e-5f;
     for (const Block& b : blocks_) {
         const Tensor normed = ops::layer_norm(x, b.ln1_w, b.ln1_b, eps);
-        ops::add_inplace(x, ops::multi_head_attention(normed, {b.in_w, b.in_b, b.out_w, b.out_b}, shape_.heads, causal));
+        const ops::AttentionWeights weights{b.in_w, b.in_b, b.out_w, b.out_b};
+        ops::add_inplace(x, offsets ? ops::multi_head_attention_packed(normed, *offsets, weights, shape_.heads, causal)
+                                    : ops::multi_head_attention(normed, weights, shape_.heads, causal));
         Tensor hidden = ops::linear(ops::layer_norm(x, b.ln2_w, b.ln2_b, eps), b.fc_w, b.fc_b);
         ops::activate(hidden, shape_.activation);
         ops::add_inplace(x, ops::linear(hidden, b.proj_w, b.proj_b));

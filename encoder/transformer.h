@@ -23,8 +23,11 @@ public:
     TransformerStack(const std::string& prefix, const TransformerShape& shape, const Weights& weights);
     // x [N, L, width] -> same shape.
     Tensor forward(Tensor x, bool causal) const;
+    // Sequences packed without padding: x [T, width], sequence r in rows [offsets[r], offsets[r+1]).
+    Tensor forward_packed(Tensor x, const std::vector<std::int64_t>& offsets, bool causal) const;
 
 private:
+    Tensor run(Tensor x, const std::vector<std::int64_t>* offsets, bool causal) const;
     struct Block {
         Tensor ln1_w, ln1_b, in_w, in_b, out_w, out_b, ln2_w, ln2_b, fc_w, fc_b, proj_w, proj_b;
     };

@@ -173,6 +173,26 @@ TEST_CASE("multi-head attention matches the reference, causal and not", "[ops]")
     CHECK_THROWS_WITH(ops::multi_head_attention(x, {in_w, in_b, out_w, out_b}, 5, false), Catch::Contains("not divisible"));
 }
 
+TEST_CASE("packed attention equals attention over each sequence alone", "[ops]") {
+    std::mt19937 rng(19);
+    const int d = 8, heads = 2;
+    const Tensor in_w = random_tensor({3 * d, d}, rng, 0.5f), in_b = random_tensor({3 * d}, rng);
+    const Tensor out_w = random_tensor({d, d}, rng, 0.5f), out_b = random_tensor({d}, rng);
+    const ops::AttentionWeights w{in_w, in_b, out_w, out_b};
+    const std::vector<std::int64_t> offsets{0, 3, 4, 9};
+    const Tensor packed = random_tensor({9, d}, rng);
+    for (const bool causal : {false, true}) {
+        const Tensor got = ops::multi_head_attention_packed(packed, offsets, w, heads, causal);
+        for (std::size_t r = 0; r + 1 < offsets.size(); ++r) {
+            const std::int64_t len = offsets[r + 1] - offsets[r];
+            const Tensor one({1, len, d}, std::vector<float>(packed.data() + offsets[r] * d, packed.data() + offsets[r + 1] * d));
+            const Tensor want = reference::attention(one, in_w, in_b, out_w, out_b, heads, causal);
+            for (std::int64_t i = 0; i < len * d; ++i) CHECK(got[offsets[r] * d + i] == Approx(want[i]).margin(1e-4));
+        }
+    }
+    CHECK_THROWS_WITH(ops::multi_head_attention_packed(packed, {0, 3, 8}, w, heads, false), Catch::Contains("do not cover"));
+}
+
 TEST_CASE("gemm counts the work it issues", "[blas]") {
     std::vector<float> a(6, 1.0f), b(12, 1.0f), c(8);
     blas::reset_flops_issued();
