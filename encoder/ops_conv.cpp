@@ -321,6 +321,21 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, cons
 namespace {
 enum class PoolKind { max, average };
 
+// Calls visit(offset) with the offset (in floats, channel 0) of every input pixel inside the
+// pooling window of output (b, oy, ox); pixels in the padding are skipped.
+template <class Visit>
+void for_each_in_window(int b, int oy, int ox, int h, int w, int c, int kernel, int stride, int padding, Visit visit) {
+    for (int ky = 0; ky < kernel; ++ky) {
+        const int iy = oy * stride - padding + ky;
+        if (iy < 0 || iy >= h) continue;
+        for (int kx = 0; kx < kernel; ++kx) {
+            const int ix = ox * stride - padding + kx;
+            if (ix < 0 || ix >= w) continue;
+            visit(((static_cast<std::int64_t>(b) * h + iy) * w + ix) * c);
+        }
+    }
+}
+
 Tensor pool2d(const Tensor& x, int kernel, int stride, int padding, PoolKind kind) {
     const char* op = kind == PoolKind::max ? "max_pool2d" : "avg_pool2d";
     expect_shape(op, "input", x, {-1, -1, -1, -1});
@@ -341,19 +356,13 @@ Tensor pool2d(const Tensor& x, int kernel, int stride, int padding, PoolKind kin
                 float* dst = os + ((static_cast<std::int64_t>(b) * oh + oy) * ow + ox) * c;
                 const float init = kind == PoolKind::max ? -std::numeric_limits<float>::infinity() : 0.0f;
                 std::fill(dst, dst + c, init);
-                for (int ky = 0; ky < kernel; ++ky) {
-                    const int iy = oy * stride - padding + ky;
-                    if (iy < 0 || iy >= h) continue;
-                    for (int kx = 0; kx < kernel; ++kx) {
-                        const int ix = ox * stride - padding + kx;
-                        if (ix < 0 || ix >= w) continue;
-                        const float* src = xs + ((static_cast<std::int64_t>(b) * h + iy) * w + ix) * c;
-                        if (kind == PoolKind::max)
-                            for (int j = 0; j < c; ++j) dst[j] = std::max(dst[j], src[j]);
-                        else
-                            for (int j = 0; j < c; ++j) dst[j] += src[j];
-                    }
-                }
+                for_each_in_window(b, oy, ox, h, w, c, kernel, stride, padding, [&](std::int64_t at) {
+                    const float* src = xs + at;
+                    if (kind == PoolKind::max)
+                        for (int j = 0; j < c; ++j) dst[j] = std::max(dst[j], src[j]);
+                    else
+                        for (int j = 0; j < c; ++j) dst[j] += src[j];
+                });
                 if (kind == PoolKind::average)
                     for (int j = 0; j < c; ++j) dst[j] *= inv_area;
             }
@@ -403,16 +412,10 @@ Tensor max_pool2d_backward(const Tensor& x, const Tensor& dy, int kernel, int st
                     // The gradient goes to the first maximum, as the forward's max picks it.
                     std::int64_t best = -1;
                     float best_value = -std::numeric_limits<float>::infinity();
-                    for (int ky = 0; ky < kernel; ++ky) {
-                        const int iy = oy * stride - padding + ky;
-                        if (iy < 0 || iy >= h) continue;
-                        for (int kx = 0; kx < kernel; ++kx) {
-                            const int ix = ox * stride - padding + kx;
-                            if (ix < 0 || ix >= w) continue;
-                            const std::int64_t at = ((static_cast<std::int64_t>(b) * h + iy) * w + ix) * c + j;
-                            if (best < 0 || xs[at] > best_value) best = at, best_value = xs[at];
-                        }
-                    }
+                    for_each_in_window(b, oy, ox, h, w, c, kernel, stride, padding, [&](std::int64_t pixel) {
+                        const std::int64_t at = pixel + j;
+                        if (best < 0 || xs[at] > best_value) best = at, best_value = xs[at];
+                    });
                     dx[best] += dy[((static_cast<std::int64_t>(b) * oh + oy) * ow + ox) * c + j];
                 }
     return dx;
