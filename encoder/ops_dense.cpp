@@ -302,6 +302,23 @@ Tensor layer_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& d
     return dx;
 }
 
+namespace {
+// One head over one sequence of `len` rows: qkv holds the rows' [q | k | v] (width 3d),
+// probs gets softmax(q k^T / sqrt(dh)) with the causal mask applied, and the head's output
+// goes to columns [h dh, (h + 1) dh) of out (width d).
+void attend_head(const float* qkv, std::int64_t len, std::int64_t d, int h, std::int64_t dh, bool causal, float* probs,
+                 float* out) {
+    const int l = static_cast<int>(len), dhi = static_cast<int>(dh), ld = static_cast<int>(3 * d);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
+    blas::gemm(false, true, l, l, dhi, scale, qkv + h * dh, ld, qkv + d + h * dh, ld, 0.0f, probs, l);
+    if (causal)
+        for (std::int64_t i = 0; i < len; ++i)
+            for (std::int64_t j = i + 1; j < len; ++j) probs[i * len + j] = -std::numeric_limits<float>::infinity();
+    softmax_rows(probs, len, len);
+    blas::gemm(false, false, l, dhi, l, 1.0f, probs, l, qkv + 2 * d + h * dh, ld, 0.0f, out + h * dh, static_cast<int>(d));
+}
+}  // namespace
+
 Tensor multi_head_attention(const Tensor& x, const AttentionWeights& w, int heads, bool causal) {
     AttentionCache cache;
     return multi_head_attention_train(x, w, heads, causal, cache);
@@ -319,20 +336,11 @@ Tensor multi_head_attention_train(const Tensor& x, const AttentionWeights& w, in
     cache.probs = Tensor({n, heads, len, len});
     cache.mixed = Tensor({n, len, d});
     const std::int64_t dh = d / heads;
-    const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
-    const int ld = static_cast<int>(3 * d), l = static_cast<int>(len), dhi = static_cast<int>(dh);
 #pragma omp parallel for collapse(2) schedule(static)
     for (std::int64_t b = 0; b < n; ++b)
         for (int h = 0; h < heads; ++h) {
-            const float* base = cache.qkv.data() + b * len * 3 * d;
-            float* p = cache.probs.data() + (b * heads + h) * len * len;
-            blas::gemm(false, true, l, l, dhi, scale, base + h * dh, ld, base + d + h * dh, ld, 0.0f, p, l);
-            if (causal)
-                for (std::int64_t i = 0; i < len; ++i)
-                    for (std::int64_t j = i + 1; j < len; ++j) p[i * len + j] = -std::numeric_limits<float>::infinity();
-            softmax_rows(p, len, len);
-            blas::gemm(false, false, l, dhi, l, 1.0f, p, l, base + 2 * d + h * dh, ld, 0.0f,
-                       cache.mixed.data() + b * len * d + h * dh, static_cast<int>(d));
+            attend_head(cache.qkv.data() + b * len * 3 * d, len, d, h, dh, causal,
+                        cache.probs.data() + (b * heads + h) * len * len, cache.mixed.data() + b * len * d);
         }
     return linear(cache.mixed, w.out_proj_weight, w.out_proj_bias);
 }
@@ -349,8 +357,6 @@ Tensor multi_head_attention_packed(const Tensor& x, const std::vector<std::int64
     const Tensor qkv = linear(x, w.in_proj_weight, w.in_proj_bias);  // [T, 3D]
     Tensor mixed({total, d});
     const std::int64_t n = static_cast<std::int64_t>(offsets.size()) - 1, dh = d / heads;
-    const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
-    const int ld = static_cast<int>(3 * d), dhi = static_cast<int>(dh);
 #pragma omp parallel
     {
         std::vector<float> scores;
@@ -359,16 +365,8 @@ Tensor multi_head_attention_packed(const Tensor& x, const std::vector<std::int64
             for (int h = 0; h < heads; ++h) {
                 const std::int64_t begin = offsets[static_cast<std::size_t>(r)], len = offsets[static_cast<std::size_t>(r) + 1] - begin;
                 if (len <= 0) continue;
-                const int l = static_cast<int>(len);
                 scores.resize(static_cast<std::size_t>(len * len));
-                const float* base = qkv.data() + begin * 3 * d;
-                blas::gemm(false, true, l, l, dhi, scale, base + h * dh, ld, base + d + h * dh, ld, 0.0f, scores.data(), l);
-                if (causal)
-                    for (std::int64_t i = 0; i < len; ++i)
-                        for (std::int64_t j = i + 1; j < len; ++j) scores[i * len + j] = -std::numeric_limits<float>::infinity();
-                softmax_rows(scores.data(), len, len);
-                blas::gemm(false, false, l, dhi, l, 1.0f, scores.data(), l, base + 2 * d + h * dh, ld, 0.0f,
-                           mixed.data() + begin * d + h * dh, static_cast<int>(d));
+                attend_head(qkv.data() + begin * 3 * d, len, d, h, dh, causal, scores.data(), mixed.data() + begin * d);
             }
     }
     return linear(mixed, w.out_proj_weight, w.out_proj_bias);
