@@ -9,5 +9,6 @@ void register_model(CLI::App& app);
 void register_tokenizer(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_train(CLI::App& app);
+void register_index(CLI::App& app);
 
 }  // namespace opsis::cli

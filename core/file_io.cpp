@@ -1,6 +1,8 @@
 #include "core/file_io.h"
 
 #include <cerrno>
+#include <cstdio>
+#include <filesystem>
 #include <cstring>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -60,35 +62,43 @@ std::string read_text_file(const std::string& path, std::uint64_t max_bytes) {
     return std::string(bytes.begin(), bytes.end());
 }
 
-void write_file_atomic(const std::string& path, const void* data, std::size_t size) {
+void write_file_atomic_with(const std::string& path, const std::function<void(std::FILE*)>& write) {
     const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-    Fd file;
-    file.fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (file.fd < 0) throw input_error("file", tmp, "cannot create: " + errno_text());
-    const auto* bytes = static_cast<const unsigned char*>(data);
-    std::size_t done = 0;
-    while (done < size) {
-        const ssize_t n = ::write(file.fd, bytes + done, size - done);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            const std::string reason = "write failed: " + errno_text();
-            ::unlink(tmp.c_str());
-            throw input_error("file", tmp, reason);
-        }
-        done += static_cast<std::size_t>(n);
-    }
-    if (::fsync(file.fd) != 0) {
-        const std::string reason = "fsync failed: " + errno_text();
+    std::FILE* file = std::fopen(tmp.c_str(), "wbe");
+    if (file == nullptr) throw input_error("file", tmp, "cannot create: " + errno_text());
+    auto fail = [&](const std::string& reason) {
+        if (file != nullptr) std::fclose(file);
         ::unlink(tmp.c_str());
-        throw input_error("file", tmp, reason);
+        return input_error("file", tmp, reason);
+    };
+    try {
+        write(file);
+    } catch (const std::exception& e) {
+        throw fail(e.what());
     }
-    ::close(file.fd);
-    file.fd = -1;
+    if (std::fflush(file) != 0 || std::ferror(file)) throw fail("write failed: " + errno_text());
+    if (::fsync(::fileno(file)) != 0) throw fail("fsync failed: " + errno_text());
+    if (std::fclose(file) != 0) {
+        file = nullptr;
+        throw fail("close failed: " + errno_text());
+    }
+    file = nullptr;
     if (::rename(tmp.c_str(), path.c_str()) != 0) {
         const std::string reason = "cannot rename into place: " + errno_text();
         ::unlink(tmp.c_str());
         throw input_error("file", path, reason);
     }
+    // The rename itself must reach the disk, or a power cut could bring back the old file.
+    const std::string parent = std::filesystem::path(path).parent_path().string();
+    Fd dir;
+    dir.fd = ::open(parent.empty() ? "." : parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir.fd >= 0) ::fsync(dir.fd);
+}
+
+void write_file_atomic(const std::string& path, const void* data, std::size_t size) {
+    write_file_atomic_with(path, [&](std::FILE* file) {
+        if (size > 0 && std::fwrite(data, 1, size, file) != size) throw Error("write failed: " + errno_text());
+    });
 }
 
 void write_file_atomic(const std::string& path, const std::string& text) {

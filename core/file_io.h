@@ -2,6 +2,8 @@
 // Reading and writing whole files with size limits, crash-safe replacement, and read-only mmap.
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -16,6 +18,9 @@ std::string read_text_file(const std::string& path, std::uint64_t max_bytes);
 // half-written file and a crash leaves the old version intact.
 void write_file_atomic(const std::string& path, const void* data, std::size_t size);
 void write_file_atomic(const std::string& path, const std::string& text);
+// The same for content written as a stream: `write` fills the temporary file (an exception
+// from it removes the file and is rethrown naming it); then fsync, rename, fsync the folder.
+void write_file_atomic_with(const std::string& path, const std::function<void(std::FILE*)>& write);
 
 // A read-only memory map of a whole file; unmapped on destruction.
 class MappedFile {

@@ -1,0 +1,443 @@
+#include "indexer/index_job.h"
+
+#include <sys/stat.h>
+
+#include <atomic>
+#include <chrono>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <thread>
+#include <unordered_set>
+
+#include "core/error.h"
+#include "core/file_io.h"
+#include "core/sha256.h"
+#include "core/utf8.h"
+#include "encoder/image_preprocess.h"
+#include "indexer/bounded_queue.h"
+#include "indexer/progress.h"
+
+namespace opsis::indexer {
+namespace {
+
+using storage::Catalog;
+using storage::Collection;
+namespace fs = std::filesystem;
+
+std::atomic<bool> g_stop{false};
+
+std::int64_t now_seconds() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// What a worker found out about one file.
+struct FileResult {
+    enum class Kind { unchanged, failed_before, touched, duplicate, encode, failure } kind = Kind::failure;
+    InputFile file;
+    std::uint64_t size = 0;
+    std::int64_t mtime_ns = 0;
+    std::string hash, reason;
+    int width = 0, height = 0;
+    std::vector<float> pixels;  // the encoder's input, for Kind::encode
+    std::optional<storage::PathEntry> known;  // the catalog's entry for this path, if any
+    bool had_failure = false;
+};
+
+// Decodes and preprocesses one image into the encoder's input layout.
+void prepare_pixels(const std::vector<unsigned char>& bytes, const DualEncoder& model, const ImageLimits& limits,
+                    FileResult& r) {
+    const RgbaImage image = decode_image(bytes.data(), bytes.size(), r.file.path, limits);
+    r.width = image.width, r.height = image.height;
+    const auto& pre = model.config().image.preprocess;
+    r.pixels.resize(static_cast<std::size_t>(pre.image_size) * pre.image_size * 3);
+    preprocess_image(image, pre, r.pixels.data());
+}
+
+FileResult examine(InputFile&& file, const Catalog& catalog, const DualEncoder& model, const JobOptions& options) {
+    FileResult r;
+    r.file = std::move(file);
+    try {
+        struct stat st {};
+        if (::stat(r.file.path.c_str(), &st) != 0) throw input_error("image", r.file.path, std::string("cannot stat: ") + std::strerror(errno));
+        if (!S_ISREG(st.st_mode)) throw input_error("image", r.file.path, "not a regular file");
+        r.size = static_cast<std::uint64_t>(st.st_size);
+        r.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+        const std::optional<storage::Failure> failure = catalog.failure(r.file.path);
+        r.had_failure = failure.has_value();
+        if (failure && !options.retry_failed && failure->size == r.size && failure->mtime_ns == r.mtime_ns) {
+            r.kind = FileResult::Kind::failed_before;
+            return r;
+        }
+        r.known = catalog.find_path(r.file.path);
+        const std::vector<unsigned char> bytes = read_file(r.file.path, options.limits.max_file_bytes);
+        r.hash = sha256_hex(bytes.data(), bytes.size());
+        if (r.known) {
+            const std::optional<storage::Item> item = catalog.item(Collection::images, r.known->id);
+            if (item && item->hash == r.hash) {
+                r.kind = r.known->size == r.size && r.known->mtime_ns == r.mtime_ns ? FileResult::Kind::unchanged
+                                                                                     : FileResult::Kind::touched;
+                return r;
+            }
+        }
+        if (catalog.find_hash(Collection::images, r.hash)) {
+            r.kind = FileResult::Kind::duplicate;
+            return r;
+        }
+        prepare_pixels(bytes, model, options.limits, r);
+        r.kind = FileResult::Kind::encode;
+    } catch (const std::exception& e) {
+        r.kind = FileResult::Kind::failure;
+        r.reason = failure_reason(e.what(), r.file.path);
+    }
+    return r;
+}
+
+// The short category of a failure, for the summary ("too large", "truncated file", ...).
+std::string reason_category(const std::string& reason) {
+    std::size_t cut = reason.find_first_of("(:");
+    std::string c = reason.substr(0, cut);
+    while (!c.empty() && c.back() == ' ') c.pop_back();
+    return c.empty() ? reason : c;
+}
+
+// Encodes and commits what the workers found, in batches; the only writer.
+class Committer {
+public:
+    Committer(storage::IndexStore& store, const DualEncoder& model, const JobOptions& options, JobSummary& summary)
+        : store_(store), model_(model), options_(options), summary_(summary) {}
+
+    void take(FileResult&& r) {
+        if (r.kind == FileResult::Kind::encode) ++to_encode_;
+        pending_.push_back(std::move(r));
+    }
+    bool full() const { return to_encode_ >= static_cast<std::size_t>(options_.batch) || pending_.size() >= 512; }
+    bool empty() const { return pending_.empty(); }
+
+    void flush() {
+        if (pending_.empty()) return;
+        const int s = model_.config().image.preprocess.image_size;
+        const std::size_t per = static_cast<std::size_t>(s) * s * 3, dim = static_cast<std::size_t>(model_.config().embed_dim);
+        Tensor batch({static_cast<std::int64_t>(to_encode_), s, s, 3});
+        std::size_t row = 0;
+        for (const FileResult& r : pending_)
+            if (r.kind == FileResult::Kind::encode) std::copy(r.pixels.begin(), r.pixels.end(), batch.data() + row++ * per);
+        const Tensor vectors = to_encode_ > 0 ? model_.encode_images(batch) : Tensor();
+
+        Catalog::Batch b(store_.catalog());
+        std::vector<std::pair<storage::Item, std::string>> new_texts;  // item, text
+        std::set<std::string> new_text_hashes;
+        row = 0;
+        for (FileResult& r : pending_) {
+            const float* vector = r.kind == FileResult::Kind::encode ? vectors.data() + row++ * dim : nullptr;
+            commit_one(b, r, vector);
+            if (options_.captions_as_texts && (r.kind == FileResult::Kind::encode || r.kind == FileResult::Kind::duplicate))
+                for (const std::string& caption : r.file.captions) {
+                    const std::string h = sha256_hex(caption.data(), caption.size());
+                    if (b.find_hash(Collection::texts, h) || !new_text_hashes.insert(h).second) continue;
+                    if (utf8::find_invalid(caption)) continue;
+                    storage::Item t;
+                    t.hash = h, t.text = caption, t.source = r.file.source, t.tags = r.file.tags;
+                    new_texts.emplace_back(std::move(t), caption);
+                }
+        }
+        if (!new_texts.empty()) {
+            std::vector<std::string> texts;
+            for (const auto& [item, text] : new_texts) texts.push_back(text);
+            const Tensor tv = model_.encode_texts(texts);
+            for (std::size_t i = 0; i < new_texts.size(); ++i)
+                b.add_item(Collection::texts, std::move(new_texts[i].first), tv.data() + i * dim, dim);
+            summary_.texts_added += new_texts.size();
+        }
+        store_.commit(b);
+        pending_.clear();
+        to_encode_ = 0;
+    }
+
+    std::uint64_t done() const { return done_; }
+
+private:
+    void commit_one(Catalog::Batch& b, FileResult& r, const float* vector) {
+        ++done_;
+        using K = FileResult::Kind;
+        const std::string& path = r.file.path;
+        switch (r.kind) {
+            case K::unchanged: ++summary_.unchanged; return;
+            case K::failed_before: ++summary_.failed_before; return;
+            case K::failure: {
+                ++summary_.failed;
+                ++summary_.failure_reasons[reason_category(r.reason)];
+                b.record_failure({path, r.reason, r.size, r.mtime_ns, now_seconds()});
+                // The old entry described content that is no longer there.
+                if (b.find_path(path)) b.remove_path(path);
+                return;
+            }
+            case K::touched: {
+                ++summary_.unchanged;
+                if (auto e = b.find_path(path)) b.add_path(e->id, path, r.size, r.mtime_ns);
+                return;
+            }
+            case K::duplicate:
+            case K::encode: break;
+        }
+        const std::optional<storage::PathEntry> before = b.find_path(path);
+        const std::optional<std::int64_t> same = b.find_hash(Collection::images, r.hash);
+        if (r.had_failure) b.clear_failure(path);
+        if (same) {
+            if (before && before->id == *same) {
+                ++summary_.unchanged;
+            } else {
+                ++(before ? summary_.changed : summary_.duplicates);
+            }
+            b.add_path(*same, path, r.size, r.mtime_ns);
+            merge_metadata(b, *same, r);
+            return;
+        }
+        std::vector<float> own;
+        if (vector == nullptr) {
+            // Its content was indexed when a worker looked, but has gone since (its only
+            // path changed earlier in this job): embed it after all.
+            try {
+                prepare_pixels(read_file(path, options_.limits.max_file_bytes), model_, options_.limits, r);
+            } catch (const std::exception& e) {
+                r.kind = FileResult::Kind::failure;
+                r.reason = failure_reason(e.what(), path);
+                --done_;
+                return commit_one(b, r, nullptr);
+            }
+            const int s = model_.config().image.preprocess.image_size;
+            Tensor one({1, s, s, 3});
+            std::copy(r.pixels.begin(), r.pixels.end(), one.data());
+            const Tensor v = model_.encode_images(one);
+            own.assign(v.data(), v.data() + v.numel());
+            vector = own.data();
+        }
+        storage::Item item;
+        item.hash = r.hash, item.width = r.width, item.height = r.height, item.file_size = r.size;
+        item.source = r.file.source, item.tags = r.file.tags, item.captions = r.file.captions;
+        const std::int64_t id = b.add_item(Collection::images, std::move(item), vector,
+                                           static_cast<std::size_t>(model_.config().embed_dim));
+        b.add_path(id, path, r.size, r.mtime_ns);
+        ++(before ? summary_.changed : summary_.added);
+    }
+
+    // A second path may bring captions, tags or a source the item lacks.
+    void merge_metadata(Catalog::Batch& b, std::int64_t id, const FileResult& r) {
+        std::optional<storage::Item> item = b.item(Collection::images, id);
+        if (!item) return;
+        bool changed = false;
+        auto merge = [&](std::vector<std::string>& into, const std::vector<std::string>& from) {
+            for (const std::string& s : from)
+                if (std::find(into.begin(), into.end(), s) == into.end()) into.push_back(s), changed = true;
+        };
+        merge(item->captions, r.file.captions);
+        merge(item->tags, r.file.tags);
+        if (item->source.empty() && !r.file.source.empty()) item->source = r.file.source, changed = true;
+        if (changed) b.update_item(Collection::images, *item);
+    }
+
+    storage::IndexStore& store_;
+    const DualEncoder& model_;
+    const JobOptions& options_;
+    JobSummary& summary_;
+    std::vector<FileResult> pending_;
+    std::size_t to_encode_ = 0;
+    std::uint64_t done_ = 0;
+};
+
+void prune_missing(storage::IndexStore& store, const std::vector<InputSpec>& inputs, JobSummary& summary) {
+    std::vector<std::string> roots;
+    for (const InputSpec& in : inputs)
+        if (in.kind == InputKind::path && fs::is_directory(in.path)) roots.push_back(absolute_path(in.path) + "/");
+    if (roots.empty()) return;
+    auto inside = [&](const std::string& p) {
+        for (const std::string& r : roots)
+            if (p.compare(0, r.size(), r) == 0) return true;
+        return false;
+    };
+    std::vector<std::string> gone, gone_failures;
+    store.catalog().for_each_path([&](const std::string& p, const storage::PathEntry&) {
+        std::error_code ec;
+        if (inside(p) && !fs::exists(p, ec)) gone.push_back(p);
+        return true;
+    });
+    store.catalog().for_each_failure([&](const storage::Failure& f) {
+        std::error_code ec;
+        if (inside(f.path) && !fs::exists(f.path, ec)) gone_failures.push_back(f.path);
+        return true;
+    });
+    for (std::size_t i = 0; i < gone.size() || i < gone_failures.size(); i += 1024) {
+        Catalog::Batch b(store.catalog());
+        for (std::size_t j = i; j < std::min(gone.size(), i + 1024); ++j) b.remove_path(gone[j]);
+        for (std::size_t j = i; j < std::min(gone_failures.size(), i + 1024); ++j) b.clear_failure(gone_failures[j]);
+        store.commit(b);
+    }
+    summary.pruned = gone.size();
+}
+
+}  // namespace
+
+void request_stop() { g_stop = true; }
+bool stop_requested() { return g_stop.load(); }
+
+std::string failure_reason(const std::string& message, const std::string& path) {
+    const std::string quoted = "'" + path + "': ";
+    const std::size_t at = message.find(quoted);
+    return at == std::string::npos ? message : message.substr(at + quoted.size());
+}
+
+JobSummary index_images(storage::IndexStore& store, const DualEncoder& model, const std::vector<InputSpec>& inputs,
+                        const JobOptions& options) {
+    if (model.config().embed_dim != store.model().dim) throw Error("the model does not match the index's dimension");
+    const auto start = std::chrono::steady_clock::now();
+    JobSummary summary;
+    std::mutex problems_mutex;
+    std::atomic<std::uint64_t> walked{0};
+    std::atomic<bool> walk_done{false};
+
+    const int workers = options.decode_threads > 0
+                            ? options.decode_threads
+                            : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) - 1);
+    BoundedQueue<InputFile> files(1024);
+    BoundedQueue<FileResult> results(static_cast<std::size_t>(std::max(2 * options.batch, 16)));
+    std::exception_ptr walk_error;
+
+    std::thread walker([&] {
+        try {
+            for_each_input_file(
+                inputs, options.walk,
+                [&](InputFile&& f) {
+                    if (g_stop) return;
+                    if (files.push(std::move(f))) ++walked;
+                },
+                [&](const std::string& name, const std::string& reason) {
+                    std::lock_guard lock(problems_mutex);
+                    summary.problems.push_back(name + ": " + reason);
+                });
+        } catch (...) {
+            walk_error = std::current_exception();
+        }
+        walk_done = true;
+        files.close();
+    });
+    std::atomic<int> running{workers};
+    std::vector<std::thread> pool;
+    for (int w = 0; w < workers; ++w)
+        pool.emplace_back([&] {
+            while (std::optional<InputFile> f = files.pop())
+                if (!results.push(examine(std::move(*f), store.catalog(), model, options))) break;
+            if (--running == 0) results.close();
+        });
+
+    Progress progress("index", options.progress_every);
+    Committer committer(store, model, options, summary);
+    std::exception_ptr commit_error;
+    try {
+        while (true) {
+            std::optional<FileResult> r = results.pop_for(std::chrono::milliseconds(25));
+            if (r) committer.take(std::move(*r));
+            if (committer.full() || (!r && !committer.empty())) committer.flush();
+            if (options.show_progress) {
+                progress.set_total(walked.load(), walk_done.load());
+                progress.update(committer.done(), summary.failed);
+            }
+            if (!r && results.closed_and_empty()) break;
+        }
+        committer.flush();
+    } catch (...) {
+        commit_error = std::current_exception();
+        files.close();
+        results.close();
+    }
+    walker.join();
+    for (std::thread& t : pool) t.join();
+    if (commit_error) std::rethrow_exception(commit_error);
+    if (walk_error) std::rethrow_exception(walk_error);
+    if (options.show_progress) {
+        progress.set_total(walked.load(), true);
+        progress.update(committer.done(), summary.failed);
+        progress.finish();
+    }
+    summary.files = committer.done();
+    if (options.prune && !g_stop) prune_missing(store, inputs, summary);
+    store.train_if_ready(Collection::images);
+    store.train_if_ready(Collection::texts);
+    store.snapshot();
+    summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return summary;
+}
+
+JobSummary index_texts(storage::IndexStore& store, const DualEncoder& model, const std::vector<std::string>& files,
+                       const JobOptions& options) {
+    const auto start = std::chrono::steady_clock::now();
+    JobSummary summary;
+    const std::size_t dim = static_cast<std::size_t>(model.config().embed_dim);
+    Progress progress("index texts", options.progress_every);
+    for (const std::string& file : files) {
+        std::ifstream in(file);
+        if (!in) throw input_error("text file", file, "cannot open");
+        const bool jsonl = file.size() >= 6 && file.compare(file.size() - 6, 6, ".jsonl") == 0;
+        std::vector<storage::Item> items;
+        std::vector<std::string> texts;
+        std::set<std::string> in_batch;
+        Catalog::Batch b(store.catalog());
+        auto flush = [&] {
+            if (!texts.empty()) {
+                const Tensor v = model.encode_texts(texts);
+                for (std::size_t i = 0; i < items.size(); ++i)
+                    b.add_item(Collection::texts, std::move(items[i]), v.data() + i * dim, dim);
+                summary.added += items.size();
+            }
+            store.commit(b);
+            items.clear(), texts.clear(), in_batch.clear();
+            if (options.show_progress) progress.update(summary.files, summary.failed);
+        };
+        std::string line;
+        for (std::size_t n = 1; std::getline(in, line) && !g_stop; ++n) {
+            if (!line.empty() && line.back() == '\r') line.pop_back();
+            if (line.find_first_not_of(" \t") == std::string::npos) continue;
+            ++summary.files;
+            const std::string where = file + ":" + std::to_string(n);
+            storage::Item item;
+            try {
+                if (jsonl) {
+                    const nlohmann::json j = nlohmann::json::parse(line);
+                    if (!j.is_object() || !j.contains("text") || !j.at("text").is_string())
+                        throw Error("needs \"text\" as a string");
+                    item.text = j.at("text").get<std::string>();
+                    item.source = j.value("source", std::string{});
+                    if (j.contains("tags")) item.tags = j.at("tags").get<std::vector<std::string>>();
+                } else {
+                    item.text = line;
+                }
+                if (auto bad = utf8::find_invalid(item.text)) throw Error("invalid UTF-8 at byte " + std::to_string(*bad));
+            } catch (const std::exception& e) {
+                ++summary.failed;
+                ++summary.failure_reasons[reason_category(e.what())];
+                b.record_failure({where, e.what(), 0, 0, now_seconds()});
+                continue;
+            }
+            item.hash = sha256_hex(item.text.data(), item.text.size());
+            if (b.find_hash(Collection::texts, item.hash) || !in_batch.insert(item.hash).second) {
+                ++summary.duplicates;
+                continue;
+            }
+            texts.push_back(item.text);
+            items.push_back(std::move(item));
+            if (texts.size() >= static_cast<std::size_t>(std::max(options.batch, 1))) flush();
+        }
+        flush();
+    }
+    if (options.show_progress) progress.finish();
+    summary.texts_added = summary.added;
+    store.train_if_ready(Collection::texts);
+    store.snapshot();
+    summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return summary;
+}
+
+}  // namespace opsis::indexer

@@ -1,0 +1,59 @@
+#pragma once
+// Bulk indexing jobs. Images: walk -> read, hash, decode and resize on worker threads ->
+// batched encode -> batched atomic commit, with bounded queues between the stages. Texts:
+// read -> batched encode -> commit. Idempotent (unchanged files are skipped, changed ones
+// re-embedded, identical content stored once with all its paths) and resumable after a kill:
+// each commit is atomic, and a re-run skips what was committed.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "encoder/dual_encoder.h"
+#include "indexer/inputs.h"
+#include "storage/index_store.h"
+
+namespace opsis::indexer {
+
+struct JobOptions {
+    int decode_threads = 0;  // 0: one less than the hardware threads, at least one
+    int batch = 64;          // images per encoder batch
+    bool prune = false;      // remove index entries of files gone from the given folders
+    bool retry_failed = false;  // retry files that failed before even if unchanged
+    bool captions_as_texts = true;  // a manifest's captions also join the texts collection
+    ImageLimits limits;
+    WalkOptions walk;
+    double progress_every = 10;  // seconds between plain progress lines (not on a terminal)
+    bool show_progress = true;
+};
+
+struct JobSummary {
+    std::uint64_t files = 0;        // files considered
+    std::uint64_t added = 0;        // new content, embedded
+    std::uint64_t changed = 0;      // a known path whose content changed, re-embedded
+    std::uint64_t duplicates = 0;   // a new path for content already indexed
+    std::uint64_t unchanged = 0;    // same path, size, mtime and hash: skipped
+    std::uint64_t failed = 0;       // could not be indexed (reason recorded)
+    std::uint64_t failed_before = 0;  // failed in an earlier run and unchanged since: skipped
+    std::uint64_t pruned = 0;       // paths removed because their files are gone
+    std::uint64_t texts_added = 0;  // sentences embedded into the texts collection
+    std::map<std::string, std::uint64_t> failure_reasons;
+    std::vector<std::string> problems;  // not one file's: unreadable folders, bad manifest lines
+    double seconds = 0;
+};
+
+// Asks a running job to stop after committing what it has in flight (from a signal handler).
+void request_stop();
+bool stop_requested();
+
+JobSummary index_images(storage::IndexStore& store, const DualEncoder& model, const std::vector<InputSpec>& inputs,
+                        const JobOptions& options);
+
+// Text files (one sentence a line) or JSONL ({"text": ..., "source": ..., "tags": [...]}).
+JobSummary index_texts(storage::IndexStore& store, const DualEncoder& model, const std::vector<std::string>& files,
+                       const JobOptions& options);
+
+// The reason of an opsis::Error message without its "image 'path': " prefix.
+std::string failure_reason(const std::string& message, const std::string& path);
+
+}  // namespace opsis::indexer

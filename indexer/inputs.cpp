@@ -1,0 +1,153 @@
+#include "indexer/inputs.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <utility>
+
+namespace opsis::indexer {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+std::string lower_extension(const fs::path& p) {
+    std::string ext = p.extension().string();
+    if (!ext.empty() && ext[0] == '.') ext.erase(0, 1);
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return ext;
+}
+
+struct Walker {
+    const WalkOptions& options;
+    const std::function<void(InputFile&&)>& found;
+    const std::function<void(const std::string&, const std::string&)>& problem;
+    std::set<std::pair<dev_t, ino_t>> visited;
+
+    void walk(const fs::path& dir) {
+        struct stat st {};
+        if (::stat(dir.c_str(), &st) != 0) return problem(dir.string(), "cannot read the folder");
+        if (!visited.insert({st.st_dev, st.st_ino}).second) return;  // a symlink loop or a second way in
+        std::error_code ec;
+        fs::directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec);
+        if (ec) return problem(dir.string(), "cannot list the folder: " + ec.message());
+        std::vector<fs::directory_entry> entries;
+        for (; it != fs::directory_iterator(); it.increment(ec)) {
+            if (ec) return problem(dir.string(), "listing failed: " + ec.message());
+            entries.push_back(*it);
+        }
+        // Byte order, so runs are reproducible whatever the file system returns.
+        std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.path() < b.path(); });
+        for (const fs::directory_entry& e : entries) {
+            const std::string name = e.path().filename().string();
+            if (is_junk_name(name)) continue;
+            std::error_code sec;
+            const fs::file_status status = e.status(sec);  // follows symlinks
+            if (sec) {
+                if (e.is_symlink(sec)) problem(e.path().string(), "broken symbolic link");
+                continue;
+            }
+            if (fs::is_directory(status)) {
+                walk(e.path());
+            } else if (fs::is_regular_file(status)) {
+                const std::string ext = lower_extension(e.path());
+                if (std::find(options.extensions.begin(), options.extensions.end(), ext) != options.extensions.end())
+                    found(InputFile{e.path().lexically_normal().string(), {}, {}, {}});
+            }
+        }
+    }
+};
+
+void read_list(const std::string& list, const std::function<void(InputFile&&)>& found,
+               const std::function<void(const std::string&, const std::string&)>& problem) {
+    std::ifstream in(list);
+    if (!in) return problem(list, "cannot open the list file");
+    const fs::path base = fs::path(absolute_path(list)).parent_path();
+    std::string line;
+    for (std::size_t n = 1; std::getline(in, line); ++n) {
+        while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+        if (line.empty() || line[0] == '#') continue;
+        fs::path p(line);
+        if (p.is_relative()) p = base / p;
+        found(InputFile{p.lexically_normal().string(), {}, {}, {}});
+    }
+}
+
+void read_manifest(const std::string& manifest, const std::function<void(InputFile&&)>& found,
+                   const std::function<void(const std::string&, const std::string&)>& problem) {
+    std::ifstream in(manifest);
+    if (!in) return problem(manifest, "cannot open the manifest");
+    const fs::path base = fs::path(absolute_path(manifest)).parent_path();
+    std::string line;
+    for (std::size_t n = 1; std::getline(in, line); ++n) {
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+        const std::string where = manifest + " line " + std::to_string(n);
+        try {
+            const json j = json::parse(line);
+            if (!j.is_object()) throw std::runtime_error("not a JSON object");
+            const json& image = j.contains("image") ? j.at("image") : j.contains("path") ? j.at("path") : json();
+            if (!image.is_string()) throw std::runtime_error("needs \"image\" (or \"path\") as a string");
+            fs::path p(image.get<std::string>());
+            if (p.is_relative()) p = base / p;
+            InputFile f{p.lexically_normal().string(), {}, j.value("source", std::string{}), {}};
+            if (j.contains("captions")) {
+                const json& c = j.at("captions");
+                if (c.is_array()) {
+                    for (const json& s : c) f.captions.push_back(s.get<std::string>());
+                } else if (c.is_object()) {
+                    for (const auto& [lang, list] : c.items())
+                        for (const json& s : list) f.captions.push_back(s.get<std::string>());
+                } else {
+                    throw std::runtime_error("\"captions\" must be a list or an object of lists");
+                }
+            }
+            if (j.contains("tags")) f.tags = j.at("tags").get<std::vector<std::string>>();
+            for (const char* key : {"style", "concept"})
+                if (j.contains(key) && j.at(key).is_string()) f.tags.push_back(j.at(key).get<std::string>());
+            found(std::move(f));
+        } catch (const std::exception& e) {
+            problem(where, e.what());
+        }
+    }
+}
+
+}  // namespace
+
+bool is_junk_name(const std::string& name) {
+    if (name.empty() || name[0] == '.') return true;  // hidden, and macOS "._x" resource forks
+    static const char* junk[] = {"Thumbs.db", "desktop.ini", "ehthumbs.db", "Icon\r"};
+    return std::find(std::begin(junk), std::end(junk), name) != std::end(junk) || name.back() == '~';
+}
+
+std::string absolute_path(const std::string& path) {
+    std::error_code ec;
+    fs::path p = fs::absolute(path, ec);
+    if (ec) p = path;
+    return p.lexically_normal().string();
+}
+
+void for_each_input_file(const std::vector<InputSpec>& inputs, const WalkOptions& options,
+                         const std::function<void(InputFile&&)>& found,
+                         const std::function<void(const std::string&, const std::string&)>& problem) {
+    Walker walker{options, found, problem, {}};
+    for (const InputSpec& in : inputs) {
+        const std::string path = absolute_path(in.path);
+        if (in.kind == InputKind::list) {
+            read_list(path, found, problem);
+        } else if (in.kind == InputKind::manifest) {
+            read_manifest(path, found, problem);
+        } else {
+            std::error_code ec;
+            const fs::file_status st = fs::status(path, ec);
+            if (ec || !fs::exists(st)) problem(in.path, "no such file or folder");
+            else if (fs::is_directory(st)) walker.walk(path);
+            else found(InputFile{path, {}, {}, {}});
+        }
+    }
+}
+
+}  // namespace opsis::indexer

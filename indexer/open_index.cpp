@@ -1,0 +1,64 @@
+#include "indexer/open_index.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/sha256.h"
+#include "indexer/inputs.h"
+
+#ifndef OPSIS_SOURCE_MODELS
+#define OPSIS_SOURCE_MODELS ""
+#endif
+
+namespace opsis::indexer {
+
+namespace fs = std::filesystem;
+
+std::string default_model_path() {
+    if (const char* env = std::getenv("OPSIS_MODEL"); env != nullptr && *env != '\0') return env;
+    std::error_code ec;
+    const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+    if (!ec)
+        for (const fs::path& candidate : {exe.parent_path().parent_path() / "models/default",
+                                          exe.parent_path().parent_path() / "share/opsis/models/default"})
+            if (fs::exists(candidate / "model.safetensors", ec)) return candidate.string();
+    const fs::path built = fs::path(OPSIS_SOURCE_MODELS) / "default";
+    if (fs::exists(built / "model.safetensors", ec)) return built.string();
+    throw input_error("default model", "models/default", "not found (set OPSIS_MODEL or pass --model)");
+}
+
+storage::ModelIdentity identify_model(const std::string& path, const DualEncoder& model) {
+    const std::string folder = absolute_path(model_folder(path));
+    return {model.config().name, sha256_file_hex(folder + "/model.safetensors"), folder, model.config().embed_dim};
+}
+
+OpenIndex open_index(const std::string& dir, const std::string& model_path, bool create, bool need_model,
+                     const storage::StoreOptions& options) {
+    OpenIndex out;
+    const bool exists = fs::exists(dir + "/catalog/CURRENT");
+    std::optional<storage::ModelIdentity> identity;
+    if (!model_path.empty() || (!exists && create)) {
+        const std::string path = model_path.empty() ? default_model_path() : model_path;
+        out.model = std::make_unique<DualEncoder>(DualEncoder::load(path));
+        identity = identify_model(path, *out.model);
+    }
+    out.store = storage::IndexStore::open(dir, identity, create, options);
+    if (need_model && !out.model) {
+        const storage::ModelIdentity& recorded = out.store->model();
+        if (!fs::exists(recorded.path + "/model.safetensors"))
+            throw input_error("index", dir, "its model " + storage::describe(recorded) + " is no longer at '" +
+                                                recorded.path + "': pass --model with the same weights");
+        out.model = std::make_unique<DualEncoder>(DualEncoder::load(recorded.path));
+        const storage::ModelIdentity now = identify_model(recorded.path, *out.model);
+        if (now.sha256 != recorded.sha256)
+            throw input_error("index", dir, "the model at '" + recorded.path + "' has changed since the index was made (" +
+                                                storage::describe(now) + " now, " + storage::describe(recorded) +
+                                                " then): pass --model with the original weights, or index afresh");
+    }
+    return out;
+}
+
+}  // namespace opsis::indexer

@@ -1,0 +1,392 @@
+#include "storage/catalog.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+
+namespace opsis::storage {
+namespace {
+
+using json = nlohmann::json;
+constexpr const char* kFormat = "opsis-index 1";
+
+const char* family_suffixes[] = {"items", "vectors", "hashes", "log"};
+
+std::string family(Collection c, const char* what) { return std::string(collection_name(c)) + "." + what; }
+
+// Ids and sequence numbers as 8 big-endian bytes, so RocksDB's byte order is numeric order.
+std::string key_of(std::uint64_t v) {
+    std::string k(8, '\0');
+    for (int i = 7; i >= 0; --i, v >>= 8) k[static_cast<std::size_t>(i)] = static_cast<char>(v & 0xff);
+    return k;
+}
+std::uint64_t number_of(const rocksdb::Slice& k) {
+    std::uint64_t v = 0;
+    for (std::size_t i = 0; i < 8 && i < k.size(); ++i) v = (v << 8) | static_cast<unsigned char>(k[i]);
+    return v;
+}
+
+json item_json(const Item& it) {
+    json j{{"id", it.id}, {"hash", it.hash}, {"added_at", it.added_at}};
+    if (!it.paths.empty()) j["paths"] = it.paths;
+    if (!it.text.empty()) j["text"] = it.text;
+    if (it.width > 0) j["width"] = it.width, j["height"] = it.height, j["file_size"] = it.file_size;
+    if (!it.source.empty()) j["source"] = it.source;
+    if (!it.tags.empty()) j["tags"] = it.tags;
+    if (!it.captions.empty()) j["captions"] = it.captions;
+    return j;
+}
+
+Item item_from(const std::string& bytes) {
+    const json j = json::parse(bytes);
+    Item it;
+    it.id = j.at("id").get<std::int64_t>();
+    it.hash = j.at("hash").get<std::string>();
+    it.added_at = j.value("added_at", std::int64_t{0});
+    it.paths = j.value("paths", std::vector<std::string>{});
+    it.text = j.value("text", std::string{});
+    it.width = j.value("width", 0);
+    it.height = j.value("height", 0);
+    it.file_size = j.value("file_size", std::uint64_t{0});
+    it.source = j.value("source", std::string{});
+    it.tags = j.value("tags", std::vector<std::string>{});
+    it.captions = j.value("captions", std::vector<std::string>{});
+    return it;
+}
+
+std::string path_value(const PathEntry& p) { return json{{"id", p.id}, {"size", p.size}, {"mtime_ns", p.mtime_ns}}.dump(); }
+PathEntry path_from(const std::string& bytes) {
+    const json j = json::parse(bytes);
+    return {j.at("id").get<std::int64_t>(), j.at("size").get<std::uint64_t>(), j.at("mtime_ns").get<std::int64_t>()};
+}
+
+std::string failure_value(const Failure& f) {
+    return json{{"reason", f.reason}, {"size", f.size}, {"mtime_ns", f.mtime_ns}, {"at", f.at}}.dump();
+}
+
+void check(const rocksdb::Status& s, const std::string& folder, const char* doing) {
+    if (s.ok()) return;
+    std::string reason = std::string(doing) + ": " + s.ToString();
+    if (s.IsIOError() && s.ToString().find("lock") != std::string::npos)
+        reason = "in use by another opsis process (" + s.ToString() + ")";
+    throw input_error("index catalog", folder, reason);
+}
+
+}  // namespace
+
+const char* collection_name(Collection c) { return c == Collection::images ? "images" : "texts"; }
+
+Collection parse_collection(const std::string& name) {
+    if (name == "images") return Collection::images;
+    if (name == "texts") return Collection::texts;
+    throw input_error("collection", name, "unknown (the collections are 'images' and 'texts')");
+}
+
+std::unique_ptr<Catalog> Catalog::open(const std::string& folder, bool create) {
+    std::unique_ptr<Catalog> cat(new Catalog());
+    cat->folder_ = folder;
+    const bool exists = std::filesystem::exists(folder + "/CURRENT");
+    if (!exists && !create) throw input_error("index catalog", folder, "not found (no RocksDB database there)");
+
+    std::vector<std::string> names{rocksdb::kDefaultColumnFamilyName, "images.paths", "images.errors"};
+    for (Collection c : kCollections)
+        for (const char* s : family_suffixes) names.push_back(family(c, s));
+    rocksdb::DBOptions options;
+    options.create_if_missing = create;
+    options.create_missing_column_families = create;
+    options.max_background_jobs = 2;
+    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+    for (const std::string& n : names) descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    if (exists) {
+        std::vector<std::string> present;
+        check(rocksdb::DB::ListColumnFamilies(options, folder, &present), folder, "cannot list column families");
+        for (const std::string& n : names)
+            if (std::find(present.begin(), present.end(), n) == present.end())
+                throw input_error("index catalog", folder, "not an Opsis catalog (column family '" + n + "' is missing)");
+    }
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    check(rocksdb::DB::Open(options, folder, descriptors, &handles, &raw), folder, "cannot open");
+    cat->db_.reset(raw);
+    for (std::size_t i = 0; i < names.size(); ++i) cat->families_[names[i]] = handles[i];
+
+    bool found = false;
+    const std::string format = cat->get(cat->cf("default"), "format", found);
+    if (!found) {
+        rocksdb::WriteOptions w;
+        w.sync = true;
+        check(cat->db_->Put(w, cat->cf("default"), "format", kFormat), folder, "cannot write");
+    } else if (format != kFormat) {
+        throw input_error("index catalog", folder, "format '" + format + "' is not '" + kFormat + "'");
+    }
+    for (Collection c : kCollections) {
+        Counters& k = cat->counters_[c];
+        bool f1 = false, f2 = false, f3 = false;
+        const std::string next = cat->get(cat->cf("default"), family(c, "next_id"), f1);
+        const std::string seq = cat->get(cat->cf("default"), family(c, "seq"), f2);
+        const std::string count = cat->get(cat->cf("default"), family(c, "count"), f3);
+        if (f1) k.next_id = static_cast<std::int64_t>(number_of(next));
+        if (f2) k.seq = number_of(seq);
+        if (f3) k.count = number_of(count);
+    }
+    return cat;
+}
+
+Catalog::~Catalog() {
+    if (!db_) return;
+    for (auto& [name, handle] : families_) db_->DestroyColumnFamilyHandle(handle);
+    db_->Close();
+}
+
+rocksdb::ColumnFamilyHandle* Catalog::cf(const std::string& name) const {
+    if (name == "default") return db_->DefaultColumnFamily();
+    return families_.at(name);
+}
+
+std::string Catalog::get(rocksdb::ColumnFamilyHandle* family, const std::string& key, bool& found) const {
+    std::string value;
+    const rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), family, key, &value);
+    found = s.ok();
+    if (!s.ok() && !s.IsNotFound()) check(s, folder_, "read failed");
+    return value;
+}
+
+std::optional<std::string> Catalog::meta(const std::string& key) const {
+    bool found = false;
+    std::string v = get(cf("default"), "meta." + key, found);
+    if (!found) return std::nullopt;
+    return v;
+}
+
+std::optional<PathEntry> Catalog::find_path(const std::string& path) const {
+    bool found = false;
+    const std::string v = get(cf("images.paths"), path, found);
+    if (!found) return std::nullopt;
+    return path_from(v);
+}
+
+std::optional<std::int64_t> Catalog::find_hash(Collection c, const std::string& hash) const {
+    bool found = false;
+    const std::string v = get(cf(family(c, "hashes")), hash, found);
+    if (!found) return std::nullopt;
+    return static_cast<std::int64_t>(number_of(v));
+}
+
+std::optional<Item> Catalog::item(Collection c, std::int64_t id) const {
+    bool found = false;
+    const std::string v = get(cf(family(c, "items")), key_of(static_cast<std::uint64_t>(id)), found);
+    if (!found) return std::nullopt;
+    return item_from(v);
+}
+
+std::vector<float> Catalog::vector(Collection c, std::int64_t id) const {
+    bool found = false;
+    const std::string v = get(cf(family(c, "vectors")), key_of(static_cast<std::uint64_t>(id)), found);
+    std::vector<float> out(found ? v.size() / sizeof(float) : 0);
+    if (!out.empty()) std::memcpy(out.data(), v.data(), out.size() * sizeof(float));
+    return out;
+}
+
+std::optional<Failure> Catalog::failure(const std::string& path) const {
+    bool found = false;
+    const std::string v = get(cf("images.errors"), path, found);
+    if (!found) return std::nullopt;
+    const json j = json::parse(v);
+    return Failure{path, j.at("reason"), j.at("size"), j.at("mtime_ns"), j.at("at")};
+}
+
+namespace {
+template <typename Fn>
+void scan(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* family, const std::string& start, Fn&& fn) {
+    rocksdb::ReadOptions ro;
+    ro.fill_cache = false;
+    std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(ro, family));
+    for (start.empty() ? it->SeekToFirst() : it->Seek(start); it->Valid(); it->Next())
+        if (!fn(it->key(), it->value())) break;
+    if (!it->status().ok()) throw Error("index catalog: scan failed: " + it->status().ToString());
+}
+}  // namespace
+
+void Catalog::for_each_item(Collection c, const std::function<bool(const Item&)>& fn) const {
+    scan(*db_, cf(family(c, "items")), "", [&](const rocksdb::Slice&, const rocksdb::Slice& v) { return fn(item_from(v.ToString())); });
+}
+
+void Catalog::for_each_vector(Collection c, const std::function<bool(std::int64_t, const float*, std::size_t)>& fn) const {
+    std::vector<float> buffer;
+    scan(*db_, cf(family(c, "vectors")), "", [&](const rocksdb::Slice& k, const rocksdb::Slice& v) {
+        buffer.resize(v.size() / sizeof(float));
+        std::memcpy(buffer.data(), v.data(), buffer.size() * sizeof(float));
+        return fn(static_cast<std::int64_t>(number_of(k)), buffer.data(), buffer.size());
+    });
+}
+
+void Catalog::for_each_path(const std::function<bool(const std::string&, const PathEntry&)>& fn) const {
+    scan(*db_, cf("images.paths"), "", [&](const rocksdb::Slice& k, const rocksdb::Slice& v) {
+        return fn(k.ToString(), path_from(v.ToString()));
+    });
+}
+
+void Catalog::for_each_failure(const std::function<bool(const Failure&)>& fn) const {
+    scan(*db_, cf("images.errors"), "", [&](const rocksdb::Slice& k, const rocksdb::Slice& v) {
+        const json j = json::parse(v.ToString());
+        return fn(Failure{k.ToString(), j.at("reason"), j.at("size"), j.at("mtime_ns"), j.at("at")});
+    });
+}
+
+void Catalog::for_each_change(Collection c, std::uint64_t after_seq, const std::function<bool(const Change&)>& fn) const {
+    scan(*db_, cf(family(c, "log")), key_of(after_seq + 1), [&](const rocksdb::Slice& k, const rocksdb::Slice& v) {
+        if (v.size() != 9) throw Error("index catalog '" + folder_ + "': malformed change-log entry");
+        return fn(Change{number_of(k), v[0] == '+', static_cast<std::int64_t>(number_of(rocksdb::Slice(v.data() + 1, 8)))});
+    });
+}
+
+void Catalog::truncate_log(Collection c, std::uint64_t seq) {
+    rocksdb::WriteOptions w;
+    w.sync = true;
+    check(db_->DeleteRange(w, cf(family(c, "log")), key_of(0), key_of(seq + 1)), folder_, "cannot truncate the change log");
+}
+
+std::vector<std::pair<Collection, Change>> Catalog::commit(Batch& b) {
+    for (auto& [key, item] : b.items_) {
+        const auto& [c, id] = key;
+        if (item) b.writes_->Put(cf(family(c, "items")), key_of(static_cast<std::uint64_t>(id)), item_json(*item).dump());
+        else b.writes_->Delete(cf(family(c, "items")), key_of(static_cast<std::uint64_t>(id)));
+    }
+    for (auto& [path, entry] : b.paths_) {
+        if (entry) b.writes_->Put(cf("images.paths"), path, path_value(*entry));
+        else b.writes_->Delete(cf("images.paths"), path);
+    }
+    for (auto& [key, id] : b.hashes_) {
+        if (id) b.writes_->Put(cf(family(key.first, "hashes")), key.second, key_of(static_cast<std::uint64_t>(*id)));
+        else b.writes_->Delete(cf(family(key.first, "hashes")), key.second);
+    }
+    for (auto& [c, k] : b.counters_) {
+        b.writes_->Put(cf("default"), family(c, "next_id"), key_of(static_cast<std::uint64_t>(k.next_id)));
+        b.writes_->Put(cf("default"), family(c, "seq"), key_of(k.seq));
+        b.writes_->Put(cf("default"), family(c, "count"), key_of(k.count));
+    }
+    rocksdb::WriteOptions w;
+    w.sync = true;
+    check(db_->Write(w, b.writes_.get()), folder_, "cannot commit");
+    counters_ = b.counters_;
+    auto changes = std::move(b.changes_);
+    b.items_.clear(), b.paths_.clear(), b.hashes_.clear(), b.changes_.clear();
+    b.writes_->Clear();
+    b.operations_ = 0;
+    return changes;
+}
+
+// ---- Batch ------------------------------------------------------------------------------
+
+Catalog::Batch::Batch(Catalog& catalog)
+    : catalog_(catalog), writes_(std::make_unique<rocksdb::WriteBatch>()), counters_(catalog.counters_) {}
+Catalog::Batch::~Batch() = default;
+
+std::optional<PathEntry> Catalog::Batch::find_path(const std::string& path) const {
+    if (auto it = paths_.find(path); it != paths_.end()) return it->second;
+    return catalog_.find_path(path);
+}
+
+std::optional<std::int64_t> Catalog::Batch::find_hash(Collection c, const std::string& hash) const {
+    if (auto it = hashes_.find({c, hash}); it != hashes_.end()) return it->second;
+    return catalog_.find_hash(c, hash);
+}
+
+std::optional<Item> Catalog::Batch::item(Collection c, std::int64_t id) const {
+    if (auto it = items_.find({c, id}); it != items_.end()) return it->second;
+    return catalog_.item(c, id);
+}
+
+std::int64_t Catalog::Batch::add_item(Collection c, Item item, const float* vector, std::size_t dim) {
+    if (c == Collection::images && !item.paths.empty()) throw Error("catalog: add an image's paths with add_path");
+    Counters& k = counters_[c];
+    item.id = k.next_id++;
+    if (item.added_at == 0)
+        item.added_at = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    writes_->Put(catalog_.cf(family(c, "vectors")), key_of(static_cast<std::uint64_t>(item.id)),
+                 rocksdb::Slice(reinterpret_cast<const char*>(vector), dim * sizeof(float)));
+    const std::uint64_t seq = ++k.seq;
+    ++k.count;
+    writes_->Put(catalog_.cf(family(c, "log")), key_of(seq), std::string("+") + key_of(static_cast<std::uint64_t>(item.id)));
+    changes_.push_back({c, Change{seq, true, item.id}});
+    hashes_[{c, item.hash}] = item.id;
+    const std::int64_t id = item.id;
+    items_[{c, id}] = std::move(item);
+    ++operations_;
+    return id;
+}
+
+void Catalog::Batch::add_path(std::int64_t image_id, const std::string& path, std::uint64_t size, std::int64_t mtime_ns) {
+    std::optional<Item> it = item(Collection::images, image_id);
+    if (!it) throw Error("catalog: no image with id " + std::to_string(image_id));
+    if (auto old = find_path(path); old && old->id != image_id) remove_path(path);
+    it = item(Collection::images, image_id);
+    if (std::find(it->paths.begin(), it->paths.end(), path) == it->paths.end()) it->paths.push_back(path);
+    items_[{Collection::images, image_id}] = std::move(*it);
+    paths_[path] = PathEntry{image_id, size, mtime_ns};
+    ++operations_;
+}
+
+void Catalog::Batch::remove_path(const std::string& path) {
+    const std::optional<PathEntry> entry = find_path(path);
+    if (!entry) return;
+    paths_[path] = std::nullopt;
+    ++operations_;
+    std::optional<Item> it = item(Collection::images, entry->id);
+    if (!it) return;
+    std::erase(it->paths, path);
+    if (it->paths.empty()) {
+        remove_item(Collection::images, entry->id);
+    } else {
+        items_[{Collection::images, entry->id}] = std::move(*it);
+    }
+}
+
+void Catalog::Batch::remove_item(Collection c, std::int64_t id) {
+    const std::optional<Item> it = item(c, id);
+    if (!it) throw input_error("item", std::string(collection_name(c)) + "/" + std::to_string(id), "not found");
+    for (const std::string& p : it->paths)
+        if (auto e = find_path(p); e && e->id == id) paths_[p] = std::nullopt;
+    if (auto h = find_hash(c, it->hash); h && *h == id) hashes_[{c, it->hash}] = std::nullopt;
+    items_[{c, id}] = std::nullopt;
+    writes_->Delete(catalog_.cf(family(c, "vectors")), key_of(static_cast<std::uint64_t>(id)));
+    Counters& k = counters_[c];
+    const std::uint64_t seq = ++k.seq;
+    --k.count;
+    writes_->Put(catalog_.cf(family(c, "log")), key_of(seq), std::string("-") + key_of(static_cast<std::uint64_t>(id)));
+    changes_.push_back({c, Change{seq, false, id}});
+    ++operations_;
+}
+
+void Catalog::Batch::update_item(Collection c, const Item& updated) {
+    std::optional<Item> it = item(c, updated.id);
+    if (!it) throw input_error("item", std::string(collection_name(c)) + "/" + std::to_string(updated.id), "not found");
+    Item next = updated;
+    next.hash = it->hash, next.paths = it->paths, next.added_at = it->added_at;
+    items_[{c, updated.id}] = std::move(next);
+    ++operations_;
+}
+
+void Catalog::Batch::put_meta(const std::string& key, const std::string& value) {
+    writes_->Put(catalog_.cf("default"), "meta." + key, value);
+    ++operations_;
+}
+
+void Catalog::Batch::record_failure(const Failure& f) {
+    writes_->Put(catalog_.cf("images.errors"), f.path, failure_value(f));
+    ++operations_;
+}
+
+void Catalog::Batch::clear_failure(const std::string& path) {
+    writes_->Delete(catalog_.cf("images.errors"), path);
+    ++operations_;
+}
+
+}  // namespace opsis::storage

@@ -1,0 +1,153 @@
+#pragma once
+// The catalog: RocksDB, the durable source of truth of an index folder. It holds every item's
+// metadata and embedding (so the vector index can always be rebuilt), the look-ups
+// path -> item and content hash -> item, the failures of indexing jobs, and a change log that
+// the vector index replays beyond its last snapshot. Every write is one atomic WriteBatch.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+class WriteBatch;
+}  // namespace rocksdb
+
+namespace opsis::storage {
+
+// Two collections per index: pictures, and sentences (captions or any text) for image->text.
+enum class Collection { images, texts };
+const char* collection_name(Collection c);
+Collection parse_collection(const std::string& name);
+inline constexpr Collection kCollections[] = {Collection::images, Collection::texts};
+
+struct Item {
+    std::int64_t id = 0;
+    std::string hash;                  // SHA-256 of the file's bytes, or of the text
+    std::vector<std::string> paths;    // images: every path with this content
+    std::string text;                  // texts
+    int width = 0, height = 0;         // images
+    std::uint64_t file_size = 0;       // images
+    std::string source;
+    std::vector<std::string> tags;
+    std::vector<std::string> captions; // images: the manifest's captions
+    std::int64_t added_at = 0;         // Unix seconds
+};
+
+// What the catalog knows of one indexed path (images only).
+struct PathEntry {
+    std::int64_t id = 0;
+    std::uint64_t size = 0;
+    std::int64_t mtime_ns = 0;
+};
+
+// A file an indexing job could not index, with the reason.
+struct Failure {
+    std::string path, reason;
+    std::uint64_t size = 0;
+    std::int64_t mtime_ns = 0;
+    std::int64_t at = 0;  // Unix seconds
+};
+
+// One entry of a collection's change log: the vector of `id` was added or removed.
+struct Change {
+    std::uint64_t seq = 0;
+    bool added = true;
+    std::int64_t id = 0;
+};
+
+class Catalog {
+public:
+    // Opens (or, with create, creates) the RocksDB database in `folder`. Another process
+    // holding it is a clear error, as is a folder that is not an Opsis catalog.
+    static std::unique_ptr<Catalog> open(const std::string& folder, bool create);
+    ~Catalog();
+    Catalog(const Catalog&) = delete;
+    Catalog& operator=(const Catalog&) = delete;
+
+    const std::string& folder() const { return folder_; }
+    std::optional<std::string> meta(const std::string& key) const;
+
+    std::optional<PathEntry> find_path(const std::string& path) const;
+    std::optional<std::int64_t> find_hash(Collection c, const std::string& hash) const;
+    std::optional<Item> item(Collection c, std::int64_t id) const;
+    // The stored embedding (empty if the item has none).
+    std::vector<float> vector(Collection c, std::int64_t id) const;
+    std::optional<Failure> failure(const std::string& path) const;
+
+    // Walks in id order (paths in byte order); the callback returns false to stop.
+    void for_each_item(Collection c, const std::function<bool(const Item&)>& fn) const;
+    void for_each_vector(Collection c, const std::function<bool(std::int64_t, const float*, std::size_t)>& fn) const;
+    void for_each_path(const std::function<bool(const std::string&, const PathEntry&)>& fn) const;
+    void for_each_failure(const std::function<bool(const Failure&)>& fn) const;
+    void for_each_change(Collection c, std::uint64_t after_seq, const std::function<bool(const Change&)>& fn) const;
+
+    std::uint64_t item_count(Collection c) const { return counters_.at(c).count; }
+    std::uint64_t last_seq(Collection c) const { return counters_.at(c).seq; }
+    // Drops log entries up to `seq` (a snapshot covers them).
+    void truncate_log(Collection c, std::uint64_t seq);
+
+    class Batch;
+    // Writes the batch atomically and durably (WAL fsync); returns the changes it logged.
+    std::vector<std::pair<Collection, Change>> commit(Batch& batch);
+
+private:
+    struct Counters {
+        std::int64_t next_id = 1;
+        std::uint64_t seq = 0;
+        std::uint64_t count = 0;
+    };
+    friend class Batch;
+    Catalog() = default;
+    rocksdb::ColumnFamilyHandle* cf(const std::string& name) const;
+    std::string get(rocksdb::ColumnFamilyHandle* family, const std::string& key, bool& found) const;
+
+    std::string folder_;
+    std::unique_ptr<rocksdb::DB> db_;
+    std::map<std::string, rocksdb::ColumnFamilyHandle*> families_;
+    std::map<Collection, Counters> counters_;
+};
+
+// A set of changes written together. Reads through a batch see its own pending writes, so
+// one batch may add a file and, a moment later, find it by hash.
+class Catalog::Batch {
+public:
+    explicit Batch(Catalog& catalog);
+    ~Batch();
+
+    // Assigns the item an id; stores the item, its vector and its hash; logs the addition.
+    // For images, item.paths must be empty: add paths with add_path.
+    std::int64_t add_item(Collection c, Item item, const float* vector, std::size_t dim);
+    void add_path(std::int64_t image_id, const std::string& path, std::uint64_t size, std::int64_t mtime_ns);
+    // Detaches a path from its image; an image left with no path is removed.
+    void remove_path(const std::string& path);
+    void remove_item(Collection c, std::int64_t id);
+    void update_item(Collection c, const Item& item);  // metadata only; id and hash unchanged
+    void put_meta(const std::string& key, const std::string& value);
+    void record_failure(const Failure& failure);
+    void clear_failure(const std::string& path);
+
+    std::optional<PathEntry> find_path(const std::string& path) const;
+    std::optional<std::int64_t> find_hash(Collection c, const std::string& hash) const;
+    std::optional<Item> item(Collection c, std::int64_t id) const;
+
+    std::size_t operations() const { return operations_; }
+
+private:
+    friend class Catalog;
+    Catalog& catalog_;
+    std::unique_ptr<rocksdb::WriteBatch> writes_;
+    std::map<Collection, Counters> counters_;
+    // Pending state by key; nullopt means deleted in this batch.
+    std::map<std::pair<Collection, std::int64_t>, std::optional<Item>> items_;
+    std::map<std::string, std::optional<PathEntry>> paths_;
+    std::map<std::pair<Collection, std::string>, std::optional<std::int64_t>> hashes_;
+    std::vector<std::pair<Collection, Change>> changes_;
+    std::size_t operations_ = 0;
+};
+
+}  // namespace opsis::storage

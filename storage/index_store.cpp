@@ -1,0 +1,349 @@
+#include "storage/index_store.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+
+#include "core/error.h"
+
+namespace opsis::storage {
+namespace {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+json identity_json(const ModelIdentity& m) {
+    return json{{"name", m.name}, {"sha256", m.sha256}, {"path", m.path}, {"dim", m.dim}};
+}
+
+ModelIdentity identity_from(const std::string& text, const std::string& dir) {
+    try {
+        const json j = json::parse(text);
+        return {j.at("name"), j.at("sha256"), j.at("path"), j.at("dim")};
+    } catch (const json::exception& e) {
+        throw input_error("index", dir, std::string("corrupt model record: ") + e.what());
+    }
+}
+
+std::uint64_t folder_bytes(const std::string& dir) {
+    std::uint64_t total = 0;
+    std::error_code ec;
+    for (const auto& e : fs::recursive_directory_iterator(dir, ec))
+        if (e.is_regular_file(ec)) total += e.file_size(ec);
+    return total;
+}
+
+}  // namespace
+
+std::string describe(const ModelIdentity& m) {
+    return "'" + m.name + "' (weights sha256 " + m.sha256.substr(0, 12) + "…, " + std::to_string(m.dim) + "-d)";
+}
+
+std::unique_ptr<IndexStore> IndexStore::open(const std::string& dir, const std::optional<ModelIdentity>& model,
+                                             bool create, const StoreOptions& options) {
+    std::unique_ptr<IndexStore> s(new IndexStore());
+    s->dir_ = dir;
+    s->options_ = options;
+    const bool exists = fs::exists(dir + "/catalog/CURRENT");
+    if (!exists) {
+        if (!create) throw input_error("index", dir, "not found (create it with `opsis index add --index " + dir + " ...`)");
+        if (!model) throw input_error("index", dir, "a new index needs a model");
+        std::error_code ec;
+        fs::create_directories(dir, ec);
+        if (ec) throw input_error("index", dir, "cannot create the folder: " + ec.message());
+    }
+    s->catalog_ = Catalog::open(dir + "/catalog", !exists);
+    const std::optional<std::string> recorded = s->catalog_->meta("model");
+    if (!recorded) {
+        if (!model) throw input_error("index", dir, "records no model (an interrupted creation?): run `opsis index add` with --model");
+        // First use: record the model and the factories; creating the indexes checks the factories.
+        for (Collection c : kCollections)
+            VectorIndex::create(model->dim, c == Collection::images ? options.image_factory : options.text_factory);
+        Catalog::Batch b(*s->catalog_);
+        b.put_meta("model", identity_json(*model).dump());
+        b.put_meta("images.factory", options.image_factory);
+        b.put_meta("texts.factory", options.text_factory);
+        s->catalog_->commit(b);
+        s->model_ = *model;
+    } else {
+        s->model_ = identity_from(*recorded, dir);
+        if (model && model->sha256 != s->model_.sha256)
+            throw input_error("index", dir, "was made with model " + describe(s->model_) + ", not " + describe(*model) +
+                                                ": vectors of different models cannot be compared (use another --index, or omit --model)");
+    }
+    for (Collection c : kCollections) {
+        const std::string path = s->snapshot_path(c);
+        const std::string factory = s->catalog_->meta(std::string(collection_name(c)) + ".factory").value_or("Flat");
+        s->saved_seq_[c] = ~std::uint64_t{0};
+        if (fs::exists(path)) {
+            // The snapshot is a cache of the catalog: one that is unreadable or does not fit is
+            // rebuilt from the stored vectors rather than stopping the index from opening.
+            try {
+                s->vectors_[c] = VectorIndex::load(path);
+                if (s->vectors_[c]->dim() != s->model_.dim)
+                    throw input_error("vector index", path, "dimension " + std::to_string(s->vectors_[c]->dim()) +
+                                                                " does not match the model's " + std::to_string(s->model_.dim));
+                if (s->vectors_[c]->applied_seq() > s->catalog_->last_seq(c))
+                    throw input_error("vector index", path, "is ahead of the catalog (copied from elsewhere?)");
+                s->saved_seq_[c] = s->vectors_[c]->applied_seq();
+            } catch (const Error& e) {
+                std::fprintf(stderr, "opsis: warning: %s; rebuilding it from the catalog\n", e.what());
+                s->vectors_[c] = VectorIndex::create(s->model_.dim, factory);
+                s->fill_from_catalog(*s->vectors_[c], c);
+                s->vectors_[c]->set_applied_seq(s->catalog_->last_seq(c));
+            }
+        } else {
+            s->vectors_[c] = VectorIndex::create(s->model_.dim, factory);
+        }
+        s->replay(c);
+    }
+    return s;
+}
+
+IndexStore::~IndexStore() {
+    try {
+        snapshot();
+    } catch (...) {
+        // The catalog holds everything; the next open replays what the snapshot lacks.
+    }
+}
+
+std::string IndexStore::snapshot_path(Collection c) const { return dir_ + "/" + collection_name(c) + ".vectors"; }
+
+void IndexStore::replay(Collection c) {
+    VectorIndex& index = *vectors_.at(c);
+    if (!index.is_trained()) {
+        train_if_ready(c);
+        return;
+    }
+    std::vector<Change> pending;
+    catalog_->for_each_change(c, index.applied_seq(), [&](const Change& ch) {
+        pending.push_back(ch);
+        if (pending.size() >= 65536) apply(c, pending), pending.clear();
+        return true;
+    });
+    apply(c, pending);
+}
+
+void IndexStore::apply(Collection c, const std::vector<Change>& changes) {
+    VectorIndex& index = *vectors_.at(c);
+    if (changes.empty()) return;
+    if (!index.is_trained()) {
+        index.set_applied_seq(changes.back().seq);  // training adds every stored vector anyway
+        return;
+    }
+    std::vector<std::int64_t> ids;
+    std::vector<float> data;
+    auto flush = [&] {
+        index.add(ids.size(), ids.data(), data.data());
+        ids.clear(), data.clear();
+    };
+    for (const Change& ch : changes) {
+        if (ch.added) {
+            if (index.contains(ch.id)) continue;
+            const std::vector<float> v = catalog_->vector(c, ch.id);
+            if (v.empty()) continue;  // removed again later in the log
+            if (static_cast<int>(v.size()) != index.dim())
+                throw input_error("index", dir_, "stored vector of item " + std::to_string(ch.id) + " has the wrong size");
+            ids.push_back(ch.id);
+            data.insert(data.end(), v.begin(), v.end());
+        } else {
+            flush();
+            index.remove({ch.id});
+        }
+    }
+    flush();
+    index.set_applied_seq(changes.back().seq);
+}
+
+void IndexStore::commit(Catalog::Batch& batch) {
+    std::lock_guard lock(write_mutex_);
+    const auto changes = catalog_->commit(batch);
+    std::map<Collection, std::vector<Change>> by_collection;
+    for (const auto& [c, ch] : changes) by_collection[c].push_back(ch);
+    for (auto& [c, list] : by_collection) apply(c, list);
+    changes_since_snapshot_ += changes.size();
+    if (changes_since_snapshot_ >= options_.snapshot_every) {
+        changes_since_snapshot_ = 0;
+        for (Collection c : kCollections) {
+            if (vectors_.at(c)->applied_seq() == saved_seq_.at(c)) continue;
+            vectors_.at(c)->save(snapshot_path(c));
+            saved_seq_[c] = vectors_.at(c)->applied_seq();
+            catalog_->truncate_log(c, saved_seq_[c]);
+        }
+    }
+}
+
+void IndexStore::snapshot() {
+    std::lock_guard lock(write_mutex_);
+    for (Collection c : kCollections) {
+        VectorIndex& index = *vectors_.at(c);
+        if (index.applied_seq() == saved_seq_.at(c)) continue;
+        index.save(snapshot_path(c));
+        saved_seq_[c] = index.applied_seq();
+        catalog_->truncate_log(c, saved_seq_[c]);
+    }
+    changes_since_snapshot_ = 0;
+}
+
+void IndexStore::fill_from_catalog(VectorIndex& index, Collection c) {
+    const std::size_t n = catalog_->item_count(c);
+    if (!index.is_trained()) {
+        const std::size_t need = index.min_training_points();
+        if (n < need) return;
+        // A uniform sample (reservoir, fixed seed) so that training is reproducible.
+        const std::size_t want = std::min<std::size_t>(n, std::max<std::size_t>(need * 40, 65536));
+        std::vector<float> sample(want * static_cast<std::size_t>(index.dim()));
+        std::mt19937_64 rng(1);
+        std::size_t seen = 0;
+        catalog_->for_each_vector(c, [&](std::int64_t, const float* v, std::size_t dim) {
+            std::size_t slot = seen < want ? seen : std::uniform_int_distribution<std::size_t>(0, seen)(rng);
+            if (slot < want) std::copy(v, v + dim, sample.begin() + static_cast<std::ptrdiff_t>(slot * dim));
+            ++seen;
+            return true;
+        });
+        index.train(std::min(seen, want), sample.data());
+    }
+    std::vector<std::int64_t> ids;
+    std::vector<float> data;
+    catalog_->for_each_vector(c, [&](std::int64_t id, const float* v, std::size_t dim) {
+        if (index.contains(id)) return true;
+        ids.push_back(id);
+        data.insert(data.end(), v, v + dim);
+        if (ids.size() == 65536) index.add(ids.size(), ids.data(), data.data()), ids.clear(), data.clear();
+        return true;
+    });
+    index.add(ids.size(), ids.data(), data.data());
+    index.set_applied_seq(catalog_->last_seq(c));
+}
+
+bool IndexStore::train_if_ready(Collection c) {
+    std::lock_guard lock(write_mutex_);
+    VectorIndex& index = *vectors_.at(c);
+    if (index.is_trained()) return true;
+    fill_from_catalog(index, c);
+    if (!index.is_trained()) return false;
+    index.save(snapshot_path(c));
+    saved_seq_[c] = index.applied_seq();
+    catalog_->truncate_log(c, saved_seq_[c]);
+    return true;
+}
+
+void IndexStore::rebuild(Collection c, const std::string& factory) {
+    std::lock_guard lock(write_mutex_);
+    std::unique_ptr<VectorIndex> fresh = VectorIndex::create(model_.dim, factory);
+    fill_from_catalog(*fresh, c);
+    if (!fresh->is_trained()) fresh->set_applied_seq(catalog_->last_seq(c));
+    fresh->save(snapshot_path(c));
+    Catalog::Batch b(*catalog_);
+    b.put_meta(std::string(collection_name(c)) + ".factory", factory);
+    catalog_->commit(b);
+    vectors_[c] = std::move(fresh);
+    saved_seq_[c] = vectors_[c]->applied_seq();
+    catalog_->truncate_log(c, saved_seq_[c]);
+}
+
+VerifyReport IndexStore::verify() const {
+    VerifyReport report;
+    auto problem = [&](Collection c, const std::string& what) {
+        report.problems.push_back(std::string(collection_name(c)) + ": " + what);
+    };
+    for (Collection c : kCollections) {
+        CollectionCheck& check = report.collections[c];
+        const VectorIndex& index = *vectors_.at(c);
+        std::set<std::int64_t> items;
+        catalog_->for_each_item(c, [&](const Item& it) {
+            items.insert(it.id);
+            if (auto h = catalog_->find_hash(c, it.hash); !h || *h != it.id)
+                problem(c, "item " + std::to_string(it.id) + ": its hash does not lead back to it");
+            if (c == Collection::images) {
+                if (it.paths.empty()) problem(c, "item " + std::to_string(it.id) + " has no path");
+                for (const std::string& p : it.paths)
+                    if (auto e = catalog_->find_path(p); !e || e->id != it.id)
+                        problem(c, "item " + std::to_string(it.id) + ": path '" + p + "' does not lead back to it");
+            }
+            return true;
+        });
+        check.items = items.size();
+        if (check.items != catalog_->item_count(c))
+            problem(c, "the item counter says " + std::to_string(catalog_->item_count(c)) + " but " +
+                           std::to_string(check.items) + " items are stored");
+        std::vector<float> held(static_cast<std::size_t>(model_.dim)), expected(held.size());
+        check.trained = index.is_trained();
+        catalog_->for_each_vector(c, [&](std::int64_t id, const float* v, std::size_t dim) {
+            ++check.vectors;
+            if (!items.count(id)) problem(c, "vector " + std::to_string(id) + " belongs to no item");
+            if (static_cast<int>(dim) != model_.dim) {
+                problem(c, "vector " + std::to_string(id) + " has " + std::to_string(dim) + " dimensions");
+                return true;
+            }
+            double norm = 0;
+            for (std::size_t k = 0; k < dim; ++k) norm += static_cast<double>(v[k]) * v[k];
+            if (!std::isfinite(norm) || std::abs(norm - 1.0) > 1e-3)
+                problem(c, "vector " + std::to_string(id) + " is not a unit vector");
+            if (!check.trained) return true;
+            if (!index.reconstruct(id, held.data())) {
+                problem(c, "item " + std::to_string(id) + " is missing from the vector index");
+                return true;
+            }
+            if (!index.round_trip(v, expected.data())) return true;
+            float diff = 0;
+            for (std::size_t k = 0; k < dim; ++k) diff = std::max(diff, std::abs(held[k] - expected[k]));
+            check.max_difference = std::max(check.max_difference, diff);
+            ++check.compared;
+            if (diff > 1e-4f) problem(c, "item " + std::to_string(id) + ": the vector index holds a different vector");
+            return true;
+        });
+        if (check.vectors != check.items)
+            problem(c, std::to_string(check.items) + " items but " + std::to_string(check.vectors) + " stored vectors");
+        check.tombstones = index.tombstones();
+        if (check.trained) {
+            const std::vector<std::int64_t> ids = index.ids();
+            check.indexed = ids.size();
+            for (std::int64_t id : ids)
+                if (!items.count(id)) problem(c, "the vector index holds id " + std::to_string(id) + ", which the catalog does not");
+            if (check.indexed != check.items)
+                problem(c, "the catalog has " + std::to_string(check.items) + " items, the vector index " + std::to_string(check.indexed));
+            if (check.compared < check.items && !index.stores_exact_vectors())
+                check.note = "this index type cannot re-encode a vector, so vectors were checked by id only";
+        } else if (check.items >= index.min_training_points()) {
+            problem(c, "the vector index is untrained although " + std::to_string(check.items) + " vectors are stored");
+        } else {
+            check.note = index.factory() + " trains once " + std::to_string(index.min_training_points()) +
+                         " vectors are stored; until then searches scan the stored vectors exactly";
+        }
+    }
+    catalog_->for_each_path([&](const std::string& p, const PathEntry& e) {
+        const std::optional<Item> it = catalog_->item(Collection::images, e.id);
+        if (!it || std::find(it->paths.begin(), it->paths.end(), p) == it->paths.end())
+            problem(Collection::images, "path '" + p + "' points at item " + std::to_string(e.id) + ", which does not list it");
+        return true;
+    });
+    return report;
+}
+
+json IndexStore::stats() const {
+    json out{{"index", dir_}, {"model", identity_json(model_)}};
+    std::uint64_t paths = 0, failures = 0;
+    catalog_->for_each_path([&](const std::string&, const PathEntry&) { return ++paths, true; });
+    catalog_->for_each_failure([&](const Failure&) { return ++failures, true; });
+    for (Collection c : kCollections) {
+        const VectorIndex& index = *vectors_.at(c);
+        json j{{"items", catalog_->item_count(c)}, {"factory", index.factory()}, {"trained", index.is_trained()},
+               {"indexed", index.size()}, {"tombstones", index.tombstones()},
+               {"snapshot_bytes", fs::exists(snapshot_path(c)) ? fs::file_size(snapshot_path(c)) : 0},
+               {"log_position", catalog_->last_seq(c)}, {"snapshot_position", index.applied_seq()}};
+        if (!index.is_trained()) j["training_needs"] = index.min_training_points();
+        out[collection_name(c)] = j;
+    }
+    out["images"]["paths"] = paths;
+    out["images"]["failures"] = failures;
+    out["catalog_bytes"] = folder_bytes(dir_ + "/catalog");
+    return out;
+}
+
+}  // namespace opsis::storage

@@ -1,0 +1,97 @@
+#pragma once
+// An index folder: the catalog (RocksDB, durable truth) plus one vector index per collection
+// (FAISS, rebuildable), kept in step. Layout:
+//   DIR/catalog/         RocksDB
+//   DIR/images.vectors   snapshot of the images' vector index (see VectorIndex::save)
+//   DIR/texts.vectors    snapshot of the texts' vector index
+// Opening replays whatever the catalog logged beyond each snapshot, so a crash between a
+// commit and a snapshot loses nothing.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "storage/catalog.h"
+#include "storage/vector_index.h"
+
+namespace opsis::storage {
+
+// Which model made an index's vectors: vectors of two models are not comparable.
+struct ModelIdentity {
+    std::string name;
+    std::string sha256;  // of model.safetensors
+    std::string path;    // where it was loaded from (absolute), to reload it later
+    int dim = 0;
+};
+
+struct StoreOptions {
+    std::string image_factory = "Flat";  // used when the folder is created
+    std::string text_factory = "Flat";
+    std::uint64_t snapshot_every = 50000;  // changes between periodic snapshots
+};
+
+struct CollectionCheck {
+    std::uint64_t items = 0, vectors = 0, indexed = 0, tombstones = 0, compared = 0;
+    float max_difference = 0;
+    bool trained = true;
+    std::string note;
+};
+
+struct VerifyReport {
+    std::map<Collection, CollectionCheck> collections;
+    std::vector<std::string> problems;
+    bool ok() const { return problems.empty(); }
+};
+
+class IndexStore {
+public:
+    // Opens DIR. With create, a missing folder is made and records `model`; an existing one
+    // must have been made by the same model (same weights hash) when `model` is given.
+    static std::unique_ptr<IndexStore> open(const std::string& dir, const std::optional<ModelIdentity>& model,
+                                            bool create, const StoreOptions& options = {});
+    ~IndexStore();
+
+    const std::string& dir() const { return dir_; }
+    const ModelIdentity& model() const { return model_; }
+    Catalog& catalog() { return *catalog_; }
+    const Catalog& catalog() const { return *catalog_; }
+    VectorIndex& vectors(Collection c) { return *vectors_.at(c); }
+    const VectorIndex& vectors(Collection c) const { return *vectors_.at(c); }
+
+    // Commits the batch to the catalog, then brings the vector indexes up to date with it.
+    void commit(Catalog::Batch& batch);
+    // Saves every vector index that changed since its last snapshot and trims the logs;
+    // also done by commit() every snapshot_every changes and by the destructor.
+    void snapshot();
+    // An untrained index (IVF, PQ) trains once the collection holds enough vectors; returns
+    // whether it is trained now.
+    bool train_if_ready(Collection c);
+    // A new vector index from the stored embeddings (no re-encoding), saved atomically.
+    void rebuild(Collection c, const std::string& factory);
+    VerifyReport verify() const;
+    nlohmann::json stats() const;
+
+private:
+    IndexStore() = default;
+    std::string snapshot_path(Collection c) const;
+    void apply(Collection c, const std::vector<Change>& changes);
+    void replay(Collection c);
+    void fill_from_catalog(VectorIndex& index, Collection c);
+
+    std::string dir_;
+    ModelIdentity model_;
+    StoreOptions options_;
+    std::unique_ptr<Catalog> catalog_;
+    std::map<Collection, std::unique_ptr<VectorIndex>> vectors_;
+    std::map<Collection, std::uint64_t> saved_seq_;
+    std::uint64_t changes_since_snapshot_ = 0;
+    std::mutex write_mutex_;
+};
+
+std::string describe(const ModelIdentity& model);
+
+}  // namespace opsis::storage

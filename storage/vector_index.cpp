@@ -1,0 +1,303 @@
+#include "storage/vector_index.h"
+
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexHNSW.h>
+#include <faiss/IndexIDMap.h>
+#include <faiss/IndexIVF.h>
+#include <faiss/IndexIVFFlat.h>
+#include <faiss/IndexIVFPQ.h>
+#include <faiss/IndexPQ.h>
+#include <faiss/IndexPreTransform.h>
+#include <faiss/impl/AuxIndexStructures.h>
+#include <faiss/impl/FaissException.h>
+#include <faiss/impl/io.h>
+#include <faiss/index_factory.h>
+#include <faiss/index_io.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/file_io.h"
+
+namespace opsis::storage {
+namespace {
+
+using json = nlohmann::json;
+constexpr char kMagic[8] = {'O', 'P', 'S', 'I', 'S', 'V', 'E', 'C'};
+constexpr std::uint64_t kMaxHeader = 1ull << 30;
+
+const faiss::Index* unwrap_transforms(const faiss::Index* index) {
+    while (auto* pt = dynamic_cast<const faiss::IndexPreTransform*>(index)) index = pt->index;
+    return index;
+}
+
+struct CountingWriter : faiss::IOWriter {
+    std::size_t bytes = 0;
+    size_t operator()(const void*, size_t size, size_t nitems) override {
+        bytes += size * nitems;
+        return nitems;
+    }
+};
+
+}  // namespace
+
+std::unique_ptr<VectorIndex> VectorIndex::create(int dim, const std::string& factory) {
+    if (dim <= 0) throw input_error("vector index", factory, "dimension must be positive");
+    if (factory.rfind("IDMap", 0) == 0)
+        throw input_error("index factory", factory, "do not add IDMap: opsis manages the ids itself");
+    std::unique_ptr<faiss::Index> base;
+    try {
+        base.reset(faiss::index_factory(dim, factory.c_str(), faiss::METRIC_INNER_PRODUCT));
+    } catch (const faiss::FaissException& e) {
+        throw input_error("index factory", factory, std::string("FAISS cannot make it: ") + e.what());
+    }
+    // Polysemous training (on by default for PQ) only serves Hamming-filtered search, which
+    // we never use, and costs minutes of simulated annealing.
+    if (auto* ivfpq = dynamic_cast<faiss::IndexIVFPQ*>(const_cast<faiss::Index*>(unwrap_transforms(base.get()))))
+        ivfpq->do_polysemous_training = false;
+    if (auto* pq = dynamic_cast<faiss::IndexPQ*>(const_cast<faiss::Index*>(unwrap_transforms(base.get()))))
+        pq->do_polysemous_training = false;
+    std::unique_ptr<VectorIndex> v(new VectorIndex());
+    v->factory_ = factory;
+    v->dim_ = dim;
+    if (auto* ivf = dynamic_cast<faiss::IndexIVF*>(base.get())) {
+        // IVF keeps our ids in its lists; a hash direct map lets it find and remove them.
+        ivf->set_direct_map_type(faiss::DirectMap::Hashtable);
+        v->base_ = base.get();
+        v->index_ = std::move(base);
+    } else {
+        auto idmap = std::make_unique<faiss::IndexIDMap2>(base.get());
+        idmap->own_fields = true;
+        v->base_ = base.release();
+        v->index_ = std::move(idmap);
+    }
+    v->set_search_effort(0);
+    return v;
+}
+
+std::unique_ptr<VectorIndex> VectorIndex::load(const std::string& path) {
+    std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+    if (!f) throw input_error("vector index", path, std::string("cannot open: ") + std::strerror(errno));
+    char magic[8];
+    std::uint64_t header_size = 0;
+    if (std::fread(magic, 1, 8, f.get()) != 8 || std::memcmp(magic, kMagic, 8) != 0)
+        throw input_error("vector index", path, "not an Opsis vector index snapshot");
+    if (std::fread(&header_size, sizeof header_size, 1, f.get()) != 1 || header_size > kMaxHeader)
+        throw input_error("vector index", path, "truncated or corrupt header");
+    std::string header(header_size, '\0');
+    if (std::fread(header.data(), 1, header_size, f.get()) != header_size)
+        throw input_error("vector index", path, "truncated header");
+    json h;
+    try {
+        h = json::parse(header);
+    } catch (const json::exception& e) {
+        throw input_error("vector index", path, std::string("corrupt header: ") + e.what());
+    }
+    std::unique_ptr<VectorIndex> v(new VectorIndex());
+    v->factory_ = h.value("factory", std::string{});
+    v->dim_ = h.value("dim", 0);
+    v->applied_seq_ = h.value("applied_seq", std::uint64_t{0});
+    for (std::int64_t id : h.value("removed", std::vector<std::int64_t>{})) v->removed_.insert(id);
+    try {
+        v->index_.reset(faiss::read_index(f.get()));
+    } catch (const std::exception& e) {  // FaissException, or bad_alloc from a corrupt count
+        throw input_error("vector index", path, std::string("corrupt or truncated FAISS data: ") + e.what());
+    }
+    if (v->index_->d != v->dim_) throw input_error("vector index", path, "dimension does not match its header");
+    if (auto* idmap = dynamic_cast<faiss::IndexIDMap2*>(v->index_.get())) {
+        v->base_ = idmap->index;
+        for (faiss::Index::idx_t id : idmap->id_map)
+            if (!v->removed_.count(id)) v->live_.insert(id);
+    } else if (auto* ivf = dynamic_cast<faiss::IndexIVF*>(v->index_.get())) {
+        v->base_ = ivf;
+        for (std::size_t list = 0; list < ivf->nlist; ++list) {
+            const std::size_t n = ivf->invlists->list_size(list);
+            faiss::InvertedLists::ScopedIds ids(ivf->invlists, list);
+            for (std::size_t i = 0; i < n; ++i)
+                if (!v->removed_.count(ids[i])) v->live_.insert(ids[i]);
+        }
+    } else {
+        throw input_error("vector index", path, "unexpected FAISS index structure");
+    }
+    if (v->live_.size() + v->removed_.size() != static_cast<std::size_t>(v->index_->ntotal))
+        throw input_error("vector index", path, "duplicate ids in the FAISS data");
+    v->set_search_effort(h.value("search_effort", 0));
+    return v;
+}
+
+VectorIndex::~VectorIndex() = default;
+
+void VectorIndex::save(const std::string& path) const {
+    std::shared_lock lock(mutex_);
+    std::vector<std::int64_t> removed(removed_.begin(), removed_.end());
+    std::sort(removed.begin(), removed.end());
+    const std::string header = json{{"factory", factory_}, {"dim", dim_}, {"applied_seq", applied_seq_},
+                                    {"live", live_.size()}, {"removed", removed}}.dump();
+    write_file_atomic_with(path, [&](std::FILE* f) {
+        const std::uint64_t size = header.size();
+        if (std::fwrite(kMagic, 1, 8, f) != 8 || std::fwrite(&size, sizeof size, 1, f) != 1 ||
+            std::fwrite(header.data(), 1, header.size(), f) != header.size())
+            throw Error("write failed");
+        try {
+            faiss::write_index(index_.get(), f);
+        } catch (const faiss::FaissException& e) {
+            throw Error(std::string("FAISS could not write the index: ") + e.what());
+        }
+    });
+}
+
+bool VectorIndex::is_trained() const { return index_->is_trained; }
+
+std::size_t VectorIndex::min_training_points() const {
+    if (index_->is_trained) return 0;
+    std::size_t n = 1;
+    const faiss::Index* inner = unwrap_transforms(base_);
+    if (auto* hnsw = dynamic_cast<const faiss::IndexHNSW*>(inner)) inner = unwrap_transforms(hnsw->storage);
+    if (auto* ivf = dynamic_cast<const faiss::IndexIVF*>(inner)) n = std::max<std::size_t>(n, ivf->nlist);
+    if (auto* ivfpq = dynamic_cast<const faiss::IndexIVFPQ*>(inner)) n = std::max<std::size_t>(n, std::size_t{1} << ivfpq->pq.nbits);
+    if (auto* pq = dynamic_cast<const faiss::IndexPQ*>(inner)) n = std::max<std::size_t>(n, std::size_t{1} << pq->pq.nbits);
+    // FAISS's own threshold for k-means (39 points per centroid); below it the exact scan of
+    // the stored vectors is both fast and better than a poorly trained quantiser.
+    return 39 * n;
+}
+
+void VectorIndex::train(std::size_t n, const float* vectors) {
+    std::unique_lock lock(mutex_);
+    try {
+        index_->train(static_cast<faiss::Index::idx_t>(n), vectors);
+    } catch (const faiss::FaissException& e) {
+        throw input_error("vector index", factory_, std::string("training failed: ") + e.what());
+    }
+}
+
+void VectorIndex::add(std::size_t n, const std::int64_t* ids, const float* vectors) {
+    if (n == 0) return;
+    std::unique_lock lock(mutex_);
+    if (!index_->is_trained) throw input_error("vector index", factory_, "not trained yet");
+    for (std::size_t i = 0; i < n; ++i)
+        if (live_.count(ids[i]) || removed_.count(ids[i]))
+            throw input_error("vector index", factory_, "id " + std::to_string(ids[i]) + " is already present");
+    try {
+        index_->add_with_ids(static_cast<faiss::Index::idx_t>(n), vectors, ids);
+    } catch (const faiss::FaissException& e) {
+        throw input_error("vector index", factory_, std::string("FAISS could not add vectors: ") + e.what());
+    }
+    live_.insert(ids, ids + n);
+}
+
+void VectorIndex::remove(const std::vector<std::int64_t>& ids) {
+    std::unique_lock lock(mutex_);
+    std::vector<faiss::Index::idx_t> present;
+    for (std::int64_t id : ids)
+        if (live_.count(id)) present.push_back(id);
+    if (present.empty()) return;
+    // IDMap2 renumbers after its sub-index deletes, which is only right for flat code arrays;
+    // IVF deletes by id itself. Everything else (HNSW, transforms) keeps tombstones.
+    const bool can_delete = dynamic_cast<faiss::IndexIVF*>(index_.get()) != nullptr ||
+                            dynamic_cast<faiss::IndexFlatCodes*>(base_) != nullptr;
+    if (dynamic_cast<faiss::IndexIVF*>(index_.get()) != nullptr) {
+        // IVF's hash direct map takes an IDSelectorArray and looks each id up.
+        faiss::IDSelectorArray selector(present.size(), present.data());
+        index_->remove_ids(selector);
+    } else if (can_delete) {
+        // IDMap2 asks about every stored id: a hashed batch answers in O(1).
+        faiss::IDSelectorBatch selector(present.size(), present.data());
+        index_->remove_ids(selector);
+    } else {
+        removed_.insert(present.begin(), present.end());
+    }
+    for (faiss::Index::idx_t id : present) live_.erase(id);
+}
+
+bool VectorIndex::contains(std::int64_t id) const {
+    std::shared_lock lock(mutex_);
+    return live_.count(id) > 0;
+}
+
+std::size_t VectorIndex::size() const {
+    std::shared_lock lock(mutex_);
+    return live_.size();
+}
+
+std::size_t VectorIndex::tombstones() const {
+    std::shared_lock lock(mutex_);
+    return removed_.size();
+}
+
+std::vector<std::int64_t> VectorIndex::ids() const {
+    std::shared_lock lock(mutex_);
+    std::vector<std::int64_t> out(live_.begin(), live_.end());
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+std::vector<SearchHit> VectorIndex::search(const float* query, std::size_t k) const {
+    std::shared_lock lock(mutex_);
+    if (!index_->is_trained || index_->ntotal == 0 || k == 0) return {};
+    const std::size_t want = std::min<std::size_t>(k + removed_.size(), static_cast<std::size_t>(index_->ntotal));
+    std::vector<float> scores(want);
+    std::vector<faiss::Index::idx_t> ids(want);
+    index_->search(1, query, static_cast<faiss::Index::idx_t>(want), scores.data(), ids.data());
+    std::vector<SearchHit> hits;
+    for (std::size_t i = 0; i < want && hits.size() < k; ++i)
+        if (ids[i] >= 0 && !removed_.count(ids[i])) hits.push_back({ids[i], scores[i]});
+    return hits;
+}
+
+void VectorIndex::set_search_effort(int effort) {
+    std::unique_lock lock(mutex_);
+    const faiss::Index* inner = unwrap_transforms(base_);
+    if (auto* ivf = dynamic_cast<const faiss::IndexIVF*>(inner))
+        const_cast<faiss::IndexIVF*>(ivf)->nprobe = effort > 0 ? static_cast<std::size_t>(effort)
+                                                                : std::min<std::size_t>(ivf->nlist, 16);
+    if (auto* hnsw = dynamic_cast<const faiss::IndexHNSW*>(inner))
+        const_cast<faiss::IndexHNSW*>(hnsw)->hnsw.efSearch = effort > 0 ? effort : 64;
+}
+
+bool VectorIndex::stores_exact_vectors() const {
+    const faiss::Index* inner = base_;
+    if (auto* hnsw = dynamic_cast<const faiss::IndexHNSW*>(inner)) inner = hnsw->storage;
+    return dynamic_cast<const faiss::IndexFlat*>(inner) != nullptr ||
+           dynamic_cast<const faiss::IndexIVFFlat*>(inner) != nullptr;
+}
+
+bool VectorIndex::reconstruct(std::int64_t id, float* out) const {
+    std::shared_lock lock(mutex_);
+    if (!live_.count(id)) return false;
+    try {
+        index_->reconstruct(id, out);
+    } catch (const faiss::FaissException& e) {
+        throw input_error("vector index", factory_, std::string("cannot reconstruct a vector: ") + e.what());
+    }
+    return true;
+}
+
+bool VectorIndex::round_trip(const float* vector, float* out) const {
+    if (stores_exact_vectors()) {
+        std::copy(vector, vector + dim_, out);
+        return true;
+    }
+    std::shared_lock lock(mutex_);
+    try {
+        std::vector<std::uint8_t> code(base_->sa_code_size());
+        base_->sa_encode(1, vector, code.data());
+        base_->sa_decode(1, code.data(), out);
+        return true;
+    } catch (const faiss::FaissException&) {
+        return false;
+    }
+}
+
+std::size_t VectorIndex::memory_bytes() const {
+    std::shared_lock lock(mutex_);
+    CountingWriter w;
+    faiss::write_index(index_.get(), &w);
+    return w.bytes;
+}
+
+}  // namespace opsis::storage

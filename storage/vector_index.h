@@ -1,0 +1,82 @@
+#pragma once
+// The vector index of one collection: any FAISS index_factory string (Flat, HNSW32,
+// IVF4096,PQ64, ...) over inner product of unit vectors, addressed by our 64-bit item ids.
+// It is a cache of the catalog: rebuildable from the stored embeddings at any time, saved as
+// atomic snapshots that record the catalog change-log position they include.
+#include <cstdint>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+namespace faiss {
+struct Index;
+}
+
+namespace opsis::storage {
+
+struct SearchHit {
+    std::int64_t id = -1;
+    float score = 0;  // inner product (cosine for unit vectors), as the index computes it
+};
+
+class VectorIndex {
+public:
+    // Throws naming the factory string when FAISS cannot make it.
+    static std::unique_ptr<VectorIndex> create(int dim, const std::string& factory);
+    // Reads a snapshot; a missing, truncated or foreign file is a clear error.
+    static std::unique_ptr<VectorIndex> load(const std::string& path);
+    ~VectorIndex();
+
+    // Temporary file, fsync, rename: a crash leaves the previous snapshot intact.
+    void save(const std::string& path) const;
+
+    const std::string& factory() const { return factory_; }
+    int dim() const { return dim_; }
+    // Log position of the catalog changes this index includes.
+    std::uint64_t applied_seq() const { return applied_seq_; }
+    void set_applied_seq(std::uint64_t seq) { applied_seq_ = seq; }
+
+    // Index types with a trained quantiser (IVF, PQ) need this many vectors before training.
+    bool is_trained() const;
+    std::size_t min_training_points() const;
+    void train(std::size_t n, const float* vectors);
+
+    // Adding to an untrained index is an error; ids already present are an error.
+    void add(std::size_t n, const std::int64_t* ids, const float* vectors);
+    // Ids not present are ignored. Index types that cannot delete (HNSW) keep the vector but
+    // mark the id removed: searches skip it, and it no longer counts.
+    void remove(const std::vector<std::int64_t>& ids);
+    bool contains(std::int64_t id) const;
+    std::size_t size() const;                  // live vectors
+    std::size_t tombstones() const;            // removed but still stored (see remove)
+    std::vector<std::int64_t> ids() const;     // live ids, ascending
+
+    // The k nearest by inner product, best first, removed ids skipped.
+    std::vector<SearchHit> search(const float* query, std::size_t k) const;
+    // Search effort: nprobe for IVF, efSearch for HNSW (ignored by exact indexes).
+    void set_search_effort(int effort);
+    // Whether reconstruct() returns the vectors exactly as added (Flat, HNSW-Flat, IVF-Flat).
+    bool stores_exact_vectors() const;
+    // The vector the index holds for id (decoded for compressed indexes); false if absent.
+    bool reconstruct(std::int64_t id, float* out) const;
+    // What a compressed index would hold for `vector` (encode + decode); the vector itself
+    // for exact ones. False when the index type has no standalone codec.
+    bool round_trip(const float* vector, float* out) const;
+    std::size_t memory_bytes() const;  // the serialised size, as an estimate of its RAM
+
+private:
+    VectorIndex() = default;
+    void wire_ids();
+    std::string factory_;
+    int dim_ = 0;
+    std::uint64_t applied_seq_ = 0;
+    std::unique_ptr<faiss::Index> index_;      // what we talk to: IDMap2(base) or an IVF
+    faiss::Index* base_ = nullptr;             // the factory's index
+    std::unordered_set<std::int64_t> live_;
+    std::unordered_set<std::int64_t> removed_; // tombstones (types without remove_ids)
+    mutable std::shared_mutex mutex_;
+};
+
+}  // namespace opsis::storage

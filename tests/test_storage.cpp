@@ -1,0 +1,218 @@
+// The storage layer in-process: catalog batches, vector indexes of several FAISS types, the
+// snapshot + change-log replay after a crash, rebuilds, verify, and the clear errors.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <filesystem>
+#include <random>
+
+#include "core/error.h"
+#include "core/file_io.h"
+#include "storage/index_store.h"
+#include "tests/test_support.h"
+
+using namespace opsis;
+using namespace opsis::storage;
+using namespace opsis::test;
+
+namespace {
+
+constexpr int kDim = 16;
+const ModelIdentity kModel{"test-model", std::string(64, 'a'), "/nowhere", kDim};
+
+std::vector<float> unit_vector(std::mt19937& rng) {
+    std::normal_distribution<float> n;
+    std::vector<float> v(kDim);
+    float norm = 0;
+    for (float& x : v) x = n(rng), norm += x * x;
+    for (float& x : v) x /= std::sqrt(norm);
+    return v;
+}
+
+// Adds `n` images with hash "h<k>" and path "/p/<k>.png"; returns their ids.
+std::vector<std::int64_t> add_images(IndexStore& store, int first, int n, std::mt19937& rng) {
+    Catalog::Batch b(store.catalog());
+    std::vector<std::int64_t> ids;
+    for (int k = first; k < first + n; ++k) {
+        Item it;
+        it.hash = "h" + std::to_string(k);
+        it.width = it.height = 8;
+        const std::vector<float> v = unit_vector(rng);
+        const std::int64_t id = b.add_item(Collection::images, it, v.data(), kDim);
+        b.add_path(id, "/p/" + std::to_string(k) + ".png", 100, 1);
+        ids.push_back(id);
+    }
+    store.commit(b);
+    return ids;
+}
+
+}  // namespace
+
+TEST_CASE("catalog batches see their own writes and keep paths, hashes and items consistent", "[storage]") {
+    TempDir dir;
+    std::mt19937 rng(1);
+    auto store = IndexStore::open(dir.file("ix"), kModel, true);
+    Catalog::Batch b(store->catalog());
+    Item it;
+    it.hash = "same";
+    const std::vector<float> v = unit_vector(rng);
+    const std::int64_t id = b.add_item(Collection::images, it, v.data(), kDim);
+    b.add_path(id, "/a.png", 1, 1);
+    REQUIRE(b.find_hash(Collection::images, "same") == id);  // before commit
+    b.add_path(id, "/b.png", 1, 1);                           // the same content under a second path
+    store->commit(b);
+    REQUIRE(store->catalog().item(Collection::images, id)->paths == std::vector<std::string>{"/a.png", "/b.png"});
+
+    Catalog::Batch b2(store->catalog());
+    b2.remove_path("/a.png");
+    store->commit(b2);
+    REQUIRE(store->catalog().item(Collection::images, id));  // still has /b.png
+    REQUIRE(store->vectors(Collection::images).contains(id));
+    Catalog::Batch b3(store->catalog());
+    b3.remove_path("/b.png");  // the last path: the item goes, with its vector and hash
+    store->commit(b3);
+    REQUIRE_FALSE(store->catalog().item(Collection::images, id));
+    REQUIRE_FALSE(store->catalog().find_hash(Collection::images, "same"));
+    REQUIRE(store->catalog().vector(Collection::images, id).empty());
+    REQUIRE_FALSE(store->vectors(Collection::images).contains(id));
+    REQUIRE(store->catalog().item_count(Collection::images) == 0);
+    REQUIRE(store->verify().ok());
+}
+
+TEST_CASE("every vector index type adds, removes, searches, snapshots and verifies", "[storage]") {
+    // IVF and PQ train from the stored vectors once there are enough (39 per centroid).
+    const char* factory = GENERATE("Flat", "HNSW16", "IVF4,Flat", "IVF2,PQ4x4", "PQ4x4");
+    TempDir dir;
+    std::mt19937 rng(2);
+    StoreOptions options;
+    options.image_factory = factory;
+    std::vector<std::int64_t> ids;
+    {
+        auto store = IndexStore::open(dir.file("ix"), kModel, true, options);
+        ids = add_images(*store, 0, 700, rng);
+        REQUIRE(store->train_if_ready(Collection::images));
+        REQUIRE(store->vectors(Collection::images).size() == 700);
+        Catalog::Batch b(store->catalog());
+        b.remove_item(Collection::images, ids[0]);
+        b.remove_item(Collection::images, ids[1]);
+        store->commit(b);
+        REQUIRE(store->vectors(Collection::images).size() == 698);
+        const std::vector<float> q = store->catalog().vector(Collection::images, ids[5]);
+        const auto hits = store->vectors(Collection::images).search(q.data(), 5);
+        REQUIRE_FALSE(hits.empty());
+        if (std::string(factory).find("PQ") == std::string::npos) REQUIRE(hits[0].id == ids[5]);
+        for (const SearchHit& h : hits) REQUIRE(h.id != ids[0]);
+        const VerifyReport r = store->verify();
+        INFO(factory << ": " << (r.problems.empty() ? "" : r.problems[0]));
+        REQUIRE(r.ok());
+        REQUIRE(r.collections.at(Collection::images).indexed == 698);
+    }
+    auto reopened = IndexStore::open(dir.file("ix"), kModel, false);
+    REQUIRE(reopened->vectors(Collection::images).factory() == factory);
+    REQUIRE(reopened->vectors(Collection::images).size() == 698);
+    REQUIRE_FALSE(reopened->vectors(Collection::images).contains(ids[1]));
+    REQUIRE(reopened->verify().ok());
+}
+
+TEST_CASE("a crash after commit and before the snapshot loses nothing: the log is replayed", "[storage]") {
+    TempDir dir;
+    std::mt19937 rng(3);
+    std::int64_t removed = 0;
+    {
+        auto store = IndexStore::open(dir.file("ix"), kModel, true);
+        removed = add_images(*store, 0, 50, rng)[7];
+    }  // a clean close writes the snapshot
+    // A child process commits more and dies without closing (no snapshot, no destructors).
+    const pid_t child = fork();
+    if (child == 0) {
+        try {
+            std::mt19937 child_rng(4);
+            auto store = IndexStore::open(dir.file("ix"), kModel, false);
+            add_images(*store, 50, 30, child_rng);
+            Catalog::Batch b(store->catalog());
+            b.remove_item(Collection::images, removed);
+            store->commit(b);
+            _exit(0);
+        } catch (...) {
+            _exit(1);
+        }
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    REQUIRE(WIFEXITED(status));
+    REQUIRE(WEXITSTATUS(status) == 0);
+    auto store = IndexStore::open(dir.file("ix"), kModel, false);
+    REQUIRE(store->catalog().item_count(Collection::images) == 79);
+    REQUIRE(store->vectors(Collection::images).size() == 79);
+    REQUIRE_FALSE(store->vectors(Collection::images).contains(removed));
+    REQUIRE(store->verify().ok());
+}
+
+TEST_CASE("rebuild makes a new vector index from the stored embeddings", "[storage]") {
+    TempDir dir;
+    std::mt19937 rng(5);
+    auto store = IndexStore::open(dir.file("ix"), kModel, true);
+    const auto ids = add_images(*store, 0, 300, rng);
+    const std::vector<float> q = store->catalog().vector(Collection::images, ids[42]);
+    const auto flat = store->vectors(Collection::images).search(q.data(), 10);
+    store->rebuild(Collection::images, "HNSW8");
+    REQUIRE(store->vectors(Collection::images).factory() == "HNSW8");
+    const auto hnsw = store->vectors(Collection::images).search(q.data(), 10);
+    REQUIRE(hnsw[0].id == flat[0].id);
+    REQUIRE(store->verify().ok());
+    store.reset();
+    REQUIRE(IndexStore::open(dir.file("ix"), kModel, false)->vectors(Collection::images).factory() == "HNSW8");
+}
+
+TEST_CASE("storage errors name the input and the reason", "[storage]") {
+    TempDir dir;
+    std::mt19937 rng(6);
+    SECTION("a factory string FAISS cannot make") {
+        StoreOptions o;
+        o.image_factory = "IVF,Nonsense";
+        REQUIRE_THROWS_WITH(IndexStore::open(dir.file("ix"), kModel, true, o),
+                            Catch::Contains("IVF,Nonsense") && Catch::Contains("FAISS cannot make it"));
+    }
+    SECTION("another model's vectors") {
+        IndexStore::open(dir.file("ix"), kModel, true);
+        ModelIdentity other = kModel;
+        other.sha256 = std::string(64, 'b');
+        other.name = "other";
+        REQUIRE_THROWS_WITH(IndexStore::open(dir.file("ix"), other, false),
+                            Catch::Contains("was made with model 'test-model'") && Catch::Contains("not 'other'"));
+    }
+    SECTION("a missing index") {
+        REQUIRE_THROWS_WITH(IndexStore::open(dir.file("none"), kModel, false), Catch::Contains("not found"));
+    }
+    SECTION("a second process on the same index") {
+        auto store = IndexStore::open(dir.file("ix"), kModel, true);
+        const pid_t child = fork();
+        if (child == 0) {
+            try {
+                IndexStore::open(dir.file("ix"), kModel, false);
+                _exit(0);
+            } catch (const Error& e) {
+                _exit(std::string(e.what()).find("in use by another opsis process") != std::string::npos ? 42 : 1);
+            }
+        }
+        int status = 0;
+        waitpid(child, &status, 0);
+        REQUIRE(WEXITSTATUS(status) == 42);
+    }
+    SECTION("a truncated snapshot is rebuilt from the catalog, losing nothing") {
+        { add_images(*IndexStore::open(dir.file("ix"), kModel, true), 0, 40, rng); }
+        const std::string snap = dir.file("ix/images.vectors");
+        const auto bytes = read_file(snap, 1 << 30);
+        write_bytes(snap, std::vector<unsigned char>(bytes.begin(), bytes.begin() + static_cast<long>(bytes.size() / 2)));
+        auto store = IndexStore::open(dir.file("ix"), kModel, false);
+        REQUIRE(store->vectors(Collection::images).size() == 40);
+        REQUIRE(store->verify().ok());
+    }
+    SECTION("an unknown item id") {
+        auto store = IndexStore::open(dir.file("ix"), kModel, true);
+        Catalog::Batch b(store->catalog());
+        REQUIRE_THROWS_WITH(b.remove_item(Collection::images, 99), Catch::Contains("images/99") && Catch::Contains("not found"));
+    }
+}
