@@ -57,6 +57,10 @@ std::unique_ptr<IndexStore> IndexStore::open(const std::string& dir, const std::
         if (ec) throw input_error("index", dir, "cannot create the folder: " + ec.message());
     }
     s->catalog_ = Catalog::open(dir + "/catalog", !exists);
+    // A snapshot interrupted by a crash leaves its temporary file; the old snapshot is intact.
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir, ec))
+        if (e.path().filename().string().find(".vectors.tmp-") != std::string::npos) fs::remove(e.path(), ec);
     const std::optional<std::string> recorded = s->catalog_->meta("model");
     if (!recorded) {
         if (!model) throw input_error("index", dir, "records no model (an interrupted creation?): run `opsis index add` with --model");

@@ -1,0 +1,229 @@
+// `opsis index` end to end through the binary: walking folders, idempotent re-runs, changed
+// and deleted files, duplicates, failures, manifests with captions, texts, model checks, and
+// SIGKILL at random moments.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "tests/test_support.h"
+
+using namespace opsis;
+using namespace opsis::test;
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* kIndexModelConfig = R"({"name": "index-tiny", "embed_dim": 8,
+  "image": {"arch": "resnet", "image_size": 16, "stem_channels": 4, "stem_stride": 1,
+            "stage_channels": [4], "stage_blocks": [1]},
+  "text": {"context_length": 12, "width": 8, "layers": 1, "heads": 2}})";
+
+std::string make_model(const TempDir& dir, const std::string& name, int seed) {
+    write_text(dir.file(name + ".json"), kIndexModelConfig);
+    const CommandResult r = run_opsis("model init --config " + dir.file(name + ".json") + " --out " + dir.file(name) +
+                                      " --seed " + std::to_string(seed));
+    REQUIRE(r.exit_code == 0);
+    return dir.file(name);
+}
+
+// A PNG of random pixels: every seed gives different content.
+std::vector<unsigned char> random_png(std::uint32_t seed, int size = 12) {
+    std::mt19937 rng(seed);
+    RgbaImage img;
+    img.width = img.height = size;
+    img.pixels.resize(static_cast<std::size_t>(size) * size * 4);
+    for (auto& p : img.pixels) p = static_cast<std::uint8_t>(rng());
+    for (std::size_t i = 3; i < img.pixels.size(); i += 4) img.pixels[i] = 255;
+    return encode_png_rgba(img);
+}
+
+json run_json(const std::string& args) {
+    const CommandResult r = run_opsis(args + " --json");
+    INFO(args << "\n" << r.output);
+    REQUIRE(r.exit_code == 0);
+    // The summary is the last line (progress lines go to stderr before it).
+    const std::string out = r.output.substr(0, r.output.find_last_not_of('\n') + 1);
+    const std::size_t brace = out.rfind("\n{");
+    return json::parse(brace == std::string::npos ? out : out.substr(brace + 1));
+}
+
+json stats(const std::string& index) {
+    const CommandResult r = run_opsis("index stats --json --index " + index);
+    REQUIRE(r.exit_code == 0);
+    return json::parse(r.output);
+}
+
+}  // namespace
+
+TEST_CASE("index add walks folders, skips junk, survives loops, and re-runs idempotently", "[index]") {
+    TempDir dir;
+    const std::string model = make_model(dir, "model", 1);
+    const std::string photos = dir.file("photos"), index = dir.file("ix");
+    fs::create_directories(photos + "/sub");
+    fs::create_directories(photos + "/.hidden");
+    for (int k = 1; k <= 5; ++k) write_bytes(photos + "/" + std::to_string(k) + ".png", random_png(static_cast<std::uint32_t>(k)));
+    write_bytes(photos + "/sub/6.jpg", encode_jpeg(pattern_image(20, 14, false)));
+    write_bytes(photos + "/sub/same-as-1.PNG", random_png(1));  // duplicate content, upper-case extension
+    write_bytes(photos + "/.hidden/7.png", random_png(7));
+    write_bytes(photos + "/._1.png", random_png(8));
+    write_text(photos + "/.DS_Store", "junk");
+    write_text(photos + "/notes.txt", "not an image");
+    write_text(photos + "/broken.png", "this is not a PNG");
+    write_bytes(photos + "/bomb.png", png_header_only(100000, 100000));
+    fs::create_directory_symlink(photos, photos + "/sub/loop");
+
+    json s = run_json("index add --index " + index + " --model " + model + " " + photos);
+    CHECK(s["files"] == 9);
+    CHECK(s["added"] == 6);
+    CHECK(s["duplicates"] == 1);
+    CHECK(s["failed"] == 2);
+    const CommandResult errors = run_opsis("index errors --index " + index);
+    CHECK_THAT(errors.output, Catch::Contains("broken.png: not a supported image format"));
+    CHECK_THAT(errors.output, Catch::Contains("bomb.png") && Catch::Contains("pixels"));
+    json st = stats(index);
+    CHECK(st["images"]["items"] == 6);
+    CHECK(st["images"]["paths"] == 7);
+    CHECK(st["images"]["failures"] == 2);
+
+    // Nothing changed: everything skipped, including the failures.
+    s = run_json("index add --index " + index + " " + photos);  // the model recorded in the index
+    CHECK(s["added"] == 0);
+    CHECK(s["unchanged"] == 7);
+    CHECK(s["failed_before"] == 2);
+
+    // A changed file is re-embedded, a touched one is not, a fixed one is indexed, a removed
+    // one is pruned; the old content of the changed file leaves the index.
+    write_bytes(photos + "/2.png", random_png(22));
+    fs::last_write_time(photos + "/3.png", fs::last_write_time(photos + "/3.png") + std::chrono::hours(1));
+    write_bytes(photos + "/broken.png", random_png(23));
+    fs::remove(photos + "/4.png");
+    s = run_json("index add --prune --index " + index + " " + photos);
+    CHECK(s["changed"] == 1);
+    CHECK(s["added"] == 1);
+    CHECK(s["pruned"] == 1);
+    CHECK(s["failed_before"] == 1);  // bomb.png
+    st = stats(index);
+    CHECK(st["images"]["items"] == 6);  // 1, 2', 3, 5, 6, broken' (4 and the old 2 are gone)
+    CHECK(st["images"]["paths"] == 7);
+    CHECK(st["images"]["failures"] == 1);
+    const CommandResult verify = run_opsis("index verify --index " + index);
+    INFO(verify.output);
+    CHECK(verify.exit_code == 0);
+
+    // Deleting by path: the duplicate's other path keeps the item.
+    REQUIRE(run_opsis("index delete --index " + index + " --path " + photos + "/1.png").exit_code == 0);
+    CHECK(stats(index)["images"]["items"] == 6);
+    REQUIRE(run_opsis("index delete --index " + index + " --path " + photos + "/sub/same-as-1.PNG").exit_code == 0);
+    CHECK(stats(index)["images"]["items"] == 5);
+    CHECK(run_opsis("index verify --index " + index).exit_code == 0);
+}
+
+TEST_CASE("index add refuses another model, bad factories and unknown inputs with clear errors", "[index]") {
+    TempDir dir;
+    const std::string model = make_model(dir, "model", 1), other = make_model(dir, "other", 2);
+    write_bytes(dir.file("a.png"), random_png(1));
+    REQUIRE(run_opsis("index add --index " + dir.file("ix") + " --model " + model + " " + dir.file("a.png")).exit_code == 0);
+    CommandResult r = run_opsis("index add --index " + dir.file("ix") + " --model " + other + " " + dir.file("a.png"));
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.output, Catch::Contains("was made with model 'index-tiny'") && Catch::Contains("cannot be compared"));
+    r = run_opsis("index add --index " + dir.file("ix2") + " --model " + model + " --factory IVF,Bogus " + dir.file("a.png"));
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.output, Catch::Contains("index factory 'IVF,Bogus'"));
+    r = run_opsis("index stats --index " + dir.file("nothing"));
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.output, Catch::Contains("nothing") && Catch::Contains("not found"));
+    r = run_opsis("index add --index " + dir.file("ix") + " " + dir.file("missing-folder"));
+    CHECK(r.exit_code == 0);
+    CHECK_THAT(r.output, Catch::Contains("missing-folder: no such file or folder"));
+    r = run_opsis("index delete --index " + dir.file("ix") + " 12345");
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.output, Catch::Contains("images/12345") && Catch::Contains("not found"));
+}
+
+TEST_CASE("a manifest's captions join the texts; add-texts dedupes and names bad lines; rebuild keeps search", "[index]") {
+    TempDir dir;
+    const std::string model = make_model(dir, "model", 1), index = dir.file("ix");
+    std::ofstream m(dir.file("manifest.jsonl"));
+    for (int k = 0; k < 4; ++k) {
+        write_bytes(dir.file("m" + std::to_string(k) + ".png"), random_png(static_cast<std::uint32_t>(100 + k)));
+        m << json{{"image", "m" + std::to_string(k) + ".png"}, {"captions", {{"en", {"a thing " + std::to_string(k % 2)}}}},
+                  {"source", "test"}, {"tags", {"t"}}}.dump() << "\n";
+    }
+    m << "{not json\n" << json{{"captions", json::array()}}.dump() << "\n";
+    m.close();
+    json s = run_json("index add --index " + index + " --model " + model + " --manifest " + dir.file("manifest.jsonl"));
+    CHECK(s["added"] == 4);
+    CHECK(s["texts_added"] == 2);  // two distinct captions
+    REQUIRE(s["problems"].size() == 2);
+    CHECK_THAT(s["problems"][0].get<std::string>(), Catch::Contains("manifest.jsonl line 5"));
+    CHECK_THAT(s["problems"][1].get<std::string>(), Catch::Contains("line 6") && Catch::Contains("\"image\""));
+
+    write_text(dir.file("sentences.txt"), "a red apple\na thing 0\na red apple\n\xff\xfe broken\nthe sea\n");
+    s = run_json("index add-texts --index " + index + " " + dir.file("sentences.txt"));
+    CHECK(s["added"] == 2);       // "a red apple", "the sea"
+    CHECK(s["duplicates"] == 2);  // repeated in the file, and already a caption
+    CHECK(s["failed"] == 1);
+    CHECK_THAT(run_opsis("index errors --index " + index).output, Catch::Contains("sentences.txt:4: invalid UTF-8 at byte 0"));
+    CHECK(stats(index)["texts"]["items"] == 4);
+
+    for (const std::string factory : {"HNSW8", "IVF2,Flat", "Flat"}) {
+        const CommandResult r = run_opsis("index rebuild --index " + index + " --factory " + factory);
+        INFO(r.output);
+        REQUIRE(r.exit_code == 0);
+        CHECK(stats(index)["images"]["factory"] == factory);
+        CHECK(run_opsis("index verify --index " + index).exit_code == 0);
+    }
+}
+
+TEST_CASE("SIGKILL at random moments: every file indexed exactly once, catalog and FAISS agree", "[index][crash]") {
+    TempDir dir;
+    const std::string model = make_model(dir, "model", 1), photos = dir.file("photos"), index = dir.file("ix");
+    fs::create_directories(photos);
+    constexpr int kFiles = 600;
+    for (int k = 0; k < kFiles; ++k) write_bytes(photos + "/" + std::to_string(k) + ".png", random_png(static_cast<std::uint32_t>(k), 16));
+    for (int k = 0; k < 20; ++k) fs::copy_file(photos + "/" + std::to_string(k) + ".png", photos + "/copy-" + std::to_string(k) + ".png");
+    const std::string add = "index add --index " + index + " --model " + model + " --batch 2 --factory HNSW8 " + photos;
+
+    std::mt19937 rng(12345);
+    int kills = 0, fresh_starts = 0, mid_job = 0;
+    std::string progress;
+    for (int attempt = 0; attempt < 80 && kills < 12; ++attempt) {
+        const double delay = std::uniform_real_distribution<double>(0.05, 0.6)(rng);
+        const CommandResult r = run_opsis_with_prefix("timeout -s KILL " + std::to_string(delay) + " ", add);
+        if (r.exit_code == 137) {
+            ++kills;
+        } else {
+            INFO(r.output);
+            REQUIRE(r.exit_code == 0);
+            // It finished before the kill: start over so later kills land mid-job again.
+            fs::remove_all(index);
+            ++fresh_starts;
+            continue;
+        }
+        if (!fs::exists(index + "/catalog/CURRENT")) continue;  // killed before the index existed
+        const CommandResult v = run_opsis("index verify --index " + index);
+        INFO("after kill " << kills << " (" << delay << " s):\n" << v.output);
+        REQUIRE(v.exit_code == 0);
+        const int items = stats(index)["images"]["items"].get<int>();
+        if (items > 0 && items < kFiles) ++mid_job;
+        progress += " " + std::to_string(items);
+    }
+    REQUIRE(kills >= 10);
+    REQUIRE(mid_job >= 5);  // the kills landed while files were being committed
+    const json s = run_json(add);
+    const json st = stats(index);
+    CHECK(st["images"]["items"] == kFiles);           // each content once
+    CHECK(st["images"]["paths"] == kFiles + 20);      // each file once
+    CHECK(st["images"]["indexed"] == kFiles);
+    CHECK(s["failed"] == 0);
+    const CommandResult v = run_opsis("index verify --json --index " + index);
+    INFO(v.output);
+    REQUIRE(v.exit_code == 0);
+    const json report = json::parse(v.output);
+    CHECK(report["images"]["compared"] == kFiles);
+    WARN("SIGKILL test: " << kills << " kills (" << mid_job << " mid-job; images after each:" << progress << "), "
+                           << fresh_starts << " runs finished before their kill");
+}
