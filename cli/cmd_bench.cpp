@@ -1,5 +1,6 @@
 // opsis bench ...: benchmarks that print measured figures.
 #include "benchmarks/encoder_bench.h"
+#include "benchmarks/index_bench.h"
 #include "benchmarks/recall_bench.h"
 #include "cli/commands.h"
 
@@ -29,6 +30,30 @@ void register_bench(CLI::App& app) {
     rec->add_option("--json", r->json_out, "Also write the table as JSON");
     rec->add_option("--threads", r->threads, "Threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 256));
     rec->callback([r] { bench::run_recall_bench(*r); });
+
+    auto ib = std::make_shared<bench::IndexBenchOptions>();
+    CLI::App* idx = bench->add_subcommand("index", "End-to-end indexing images/s next to the encoder alone, and memory");
+    idx->add_option("--model,-m", ib->model, "Model folder (default: models/default)");
+    auto* images = idx->add_option("--images", ib->folders, "Folders of images")->check(CLI::ExistingDirectory);
+    idx->add_option("--synthetic", ib->synthetic, "Generate and index this many small PNGs instead")->excludes(images);
+    idx->add_option("--synthetic-size", ib->synthetic_size, "Side of the generated PNGs")->capture_default_str()->check(CLI::Range(8, 1024));
+    idx->add_option("--limit", ib->limit, "Files taken from --images")->capture_default_str();
+    idx->add_option("--threads", ib->threads, "Decoding threads (0: the indexer's default)")->capture_default_str();
+    idx->add_option("--batch", ib->batch, "Encoder batch")->capture_default_str()->check(CLI::Range(1, 4096));
+    idx->add_option("--json", ib->json_out, "Also write the figures as JSON");
+    idx->callback([ib] { bench::run_index_bench(*ib); });
+
+    auto vb = std::make_shared<bench::VectorBenchOptions>();
+    CLI::App* vec = bench->add_subcommand("vectors", "FAISS index types on synthetic clustered vectors: build, memory, q/s, recall");
+    vec->add_option("--n", vb->n, "Vectors in the index")->capture_default_str()->check(CLI::Range(1000, 100000000));
+    vec->add_option("--dim", vb->dim, "Dimension")->capture_default_str()->check(CLI::Range(4, 4096));
+    vec->add_option("--factories", vb->factories, "index_factory strings, separated by ';'")->delimiter(';')->capture_default_str();
+    vec->add_option("--queries", vb->queries, "Queries")->capture_default_str()->check(CLI::Range(1, 100000));
+    vec->add_option("--k", vb->k, "Neighbours")->capture_default_str()->check(CLI::Range(1, 1000));
+    vec->add_option("--rescore", vb->rescore, "Candidates re-scored exactly")->capture_default_str()->check(CLI::Range(1, 100000));
+    vec->add_option("--clusters", vb->clusters, "Clusters in the synthetic data")->capture_default_str()->check(CLI::Range(1, 1000000));
+    vec->add_option("--json", vb->json_out, "Also write the figures as JSON");
+    vec->callback([vb] { bench::run_vector_bench(*vb); });
 }
 
 }  // namespace opsis::cli

@@ -200,7 +200,7 @@ void IndexStore::fill_from_catalog(VectorIndex& index, Collection c) {
         const std::size_t need = index.min_training_points();
         if (n < need) return;
         // A uniform sample (reservoir, fixed seed) so that training is reproducible.
-        const std::size_t want = std::min<std::size_t>(n, std::max<std::size_t>(need * 40, 65536));
+        const std::size_t want = training_sample_size(need, n);
         std::vector<float> sample(want * static_cast<std::size_t>(index.dim()));
         std::mt19937_64 rng(1);
         std::size_t seen = 0;

@@ -46,6 +46,10 @@ struct CountingWriter : faiss::IOWriter {
 
 }  // namespace
 
+std::size_t training_sample_size(std::size_t min_points, std::size_t available) {
+    return std::min(available, std::max<std::size_t>(2 * min_points, 65536));
+}
+
 std::unique_ptr<VectorIndex> VectorIndex::create(int dim, const std::string& factory) {
     if (dim <= 0) throw input_error("vector index", factory, "dimension must be positive");
     if (factory.rfind("IDMap", 0) == 0)

@@ -21,6 +21,11 @@ struct SearchHit {
     float score = 0;  // inner product (cosine for unit vectors), as the index computes it
 };
 
+// How many stored vectors to train a quantiser on, of `available`: twice FAISS's threshold
+// (39 a centroid) or 65,536, whichever is more. More barely helps recall and k-means cost
+// grows with it (IVF4096 on all of 1M vectors would take ~17 minutes on two cores).
+std::size_t training_sample_size(std::size_t min_points, std::size_t available);
+
 class VectorIndex {
 public:
     // Throws naming the factory string when FAISS cannot make it.

@@ -1,0 +1,150 @@
+#include <faiss/IndexFlat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+#include <unistd.h>
+
+#include "benchmarks/index_bench.h"
+#include "core/error.h"
+#include "core/file_io.h"
+#include "storage/vector_index.h"
+
+namespace opsis::bench {
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+double rss_mib() {
+    std::ifstream in("/proc/self/statm");
+    double pages = 0, resident = 0;
+    in >> pages >> resident;
+    return resident * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1 << 20);
+}
+
+// Unit vectors around `clusters` random centres (embeddings of a real collection cluster by
+// topic); the spread makes close neighbours hard to tell apart, as they are in practice.
+std::vector<float> clustered_vectors(std::size_t n, int dim, const std::vector<float>& centres, std::mt19937_64& rng) {
+    const std::size_t clusters = centres.size() / static_cast<std::size_t>(dim);
+    std::vector<float> out(n * static_cast<std::size_t>(dim));
+    std::normal_distribution<float> noise(0.0f, 0.6f / std::sqrt(static_cast<float>(dim)));
+    std::uniform_int_distribution<std::size_t> pick(0, clusters - 1);
+    for (std::size_t i = 0; i < n; ++i) {
+        const float* c = &centres[pick(rng) * static_cast<std::size_t>(dim)];
+        float* v = &out[i * static_cast<std::size_t>(dim)];
+        float norm = 0;
+        for (int d = 0; d < dim; ++d) v[d] = c[d] + noise(rng), norm += v[d] * v[d];
+        for (int d = 0; d < dim; ++d) v[d] /= std::sqrt(norm);
+    }
+    return out;
+}
+
+double recall(const std::vector<std::int64_t>& found, const std::int64_t* truth, int k) {
+    std::set<std::int64_t> t(truth, truth + k);
+    int hits = 0;
+    for (int i = 0; i < k && i < static_cast<int>(found.size()); ++i) hits += t.count(found[static_cast<std::size_t>(i)]) > 0;
+    return static_cast<double>(hits) / k;
+}
+
+}  // namespace
+
+void run_vector_bench(const VectorBenchOptions& o) {
+    std::mt19937_64 rng(1);
+    const std::size_t dim = static_cast<std::size_t>(o.dim);
+    std::vector<float> centres(static_cast<std::size_t>(o.clusters) * dim);
+    std::normal_distribution<float> g;
+    for (std::size_t c = 0; c < static_cast<std::size_t>(o.clusters); ++c) {
+        float norm = 0;
+        for (std::size_t d = 0; d < dim; ++d) centres[c * dim + d] = g(rng), norm += centres[c * dim + d] * centres[c * dim + d];
+        for (std::size_t d = 0; d < dim; ++d) centres[c * dim + d] /= std::sqrt(norm);
+    }
+    std::printf("generating %zu + %zu clustered %d-d unit vectors (%d clusters) ...\n", o.n, o.queries, o.dim, o.clusters);
+    std::fflush(stdout);
+    const std::vector<float> base = clustered_vectors(o.n, o.dim, centres, rng);
+    const std::vector<float> queries = clustered_vectors(o.queries, o.dim, centres, rng);
+    std::vector<std::int64_t> ids(o.n);
+    for (std::size_t i = 0; i < o.n; ++i) ids[i] = static_cast<std::int64_t>(i);
+
+    // Exact top-k by FAISS's flat index, batched (its BLAS path): the ground truth.
+    std::vector<std::int64_t> truth(o.queries * static_cast<std::size_t>(o.k));
+    {
+        faiss::IndexFlatIP exact(o.dim);
+        exact.add(static_cast<faiss::Index::idx_t>(o.n), base.data());
+        std::vector<float> scores(truth.size());
+        exact.search(static_cast<faiss::Index::idx_t>(o.queries), queries.data(), o.k, scores.data(), truth.data());
+    }
+
+    json rows = json::array();
+    std::printf("\n%-16s %10s %10s %10s %12s %10s %14s %12s\n", "index", "train s", "add s", "memory MiB", "queries/s",
+                ("R@" + std::to_string(o.k)).c_str(), "rescored R@k", "rescored q/s");
+    for (const std::string& factory : o.factories) {
+        const double rss0 = rss_mib();
+        auto index = storage::VectorIndex::create(o.dim, factory);
+        double train_s = 0;
+        if (!index->is_trained()) {
+            const std::size_t m = storage::training_sample_size(index->min_training_points(), o.n);
+            const auto t = Clock::now();
+            index->train(m, base.data());  // the vectors are in random order: a prefix is a sample
+            train_s = seconds_since(t);
+        }
+        const auto t_add = Clock::now();
+        for (std::size_t i = 0; i < o.n; i += 65536) {
+            const std::size_t m = std::min<std::size_t>(65536, o.n - i);
+            index->add(m, ids.data() + i, base.data() + i * dim);
+        }
+        const double add_s = seconds_since(t_add);
+        const double memory = static_cast<double>(index->memory_bytes()) / (1 << 20);
+        const double rss_growth = rss_mib() - rss0;
+
+        // Queries one at a time, as a server answers them.
+        const std::size_t nq = factory.rfind("Flat", 0) == 0 && o.n >= 200000 ? std::min<std::size_t>(o.queries, 20) : o.queries;
+        double r_plain = 0, r_rescored = 0;
+        auto t = Clock::now();
+        for (std::size_t q = 0; q < nq; ++q) {
+            const auto hits = index->search(queries.data() + q * dim, static_cast<std::size_t>(o.k));
+            std::vector<std::int64_t> found;
+            for (const auto& h : hits) found.push_back(h.id);
+            r_plain += recall(found, truth.data() + q * static_cast<std::size_t>(o.k), o.k);
+        }
+        const double qps = static_cast<double>(nq) / seconds_since(t);
+        // Re-scoring: more candidates from the index, then exact inner products with the
+        // stored vectors (which Opsis keeps in its catalog).
+        t = Clock::now();
+        for (std::size_t q = 0; q < nq; ++q) {
+            const float* qv = queries.data() + q * dim;
+            auto hits = index->search(qv, static_cast<std::size_t>(std::max(o.rescore, o.k)));
+            for (auto& h : hits) {
+                const float* v = base.data() + static_cast<std::size_t>(h.id) * dim;
+                float dot = 0;
+                for (std::size_t d = 0; d < dim; ++d) dot += qv[d] * v[d];
+                h.score = dot;
+            }
+            std::sort(hits.begin(), hits.end(), [](const auto& a, const auto& b) { return a.score > b.score; });
+            std::vector<std::int64_t> found;
+            for (std::size_t i = 0; i < hits.size() && i < static_cast<std::size_t>(o.k); ++i) found.push_back(hits[i].id);
+            r_rescored += recall(found, truth.data() + q * static_cast<std::size_t>(o.k), o.k);
+        }
+        const double qps_rescored = static_cast<double>(nq) / seconds_since(t);
+        r_plain /= static_cast<double>(nq), r_rescored /= static_cast<double>(nq);
+        std::printf("%-16s %10.1f %10.1f %10.0f %12.1f %10.3f %14.3f %12.1f\n", factory.c_str(), train_s, add_s, memory, qps,
+                    r_plain, r_rescored, qps_rescored);
+        std::fflush(stdout);
+        rows.push_back({{"factory", factory}, {"train_s", train_s}, {"add_s", add_s}, {"memory_mib", memory},
+                        {"rss_growth_mib", rss_growth}, {"queries", nq}, {"queries_per_s", qps}, {"recall", r_plain},
+                        {"rescored_recall", r_rescored}, {"rescored_queries_per_s", qps_rescored}});
+    }
+    std::printf("(n = %zu, d = %d, k = %d, %zu queries; re-scoring takes the top %d from the index and ranks them exactly;\n"
+                " queries/s are single queries one after another; Flat at this size is timed on its first 20 queries)\n",
+                o.n, o.dim, o.k, o.queries, o.rescore);
+    if (!o.json_out.empty())
+        write_file_atomic(o.json_out, json{{"n", o.n}, {"dim", o.dim}, {"k", o.k}, {"rows", rows}}.dump(2));
+}
+
+}  // namespace opsis::bench
