@@ -10,5 +10,6 @@ void register_tokenizer(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_train(CLI::App& app);
 void register_index(CLI::App& app);
+void register_search(CLI::App& app);
 
 }  // namespace opsis::cli

@@ -1,0 +1,92 @@
+#pragma once
+// Search over an index folder: text->image, image->image, image->text, text->text, and
+// weighted combinations ("beach + sunset - people"). Candidates come from the vector index
+// (or an exact scan while it is untrained), are re-scored exactly against the stored
+// vectors, filtered on metadata, cleared of near-duplicates, and paged.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "encoder/dual_encoder.h"
+#include "storage/index_store.h"
+
+namespace opsis::search {
+
+struct WeightedText {
+    std::string text;
+    float weight = 1.0f;
+};
+struct WeightedImage {
+    std::vector<unsigned char> bytes;  // an encoded image file
+    std::string name;                  // for messages
+    float weight = 1.0f;
+};
+struct WeightedItem {  // "more like this": an indexed item's own vector
+    storage::Collection collection = storage::Collection::images;
+    std::int64_t id = 0;
+    float weight = 1.0f;
+};
+
+struct Filters {
+    std::vector<std::string> sources;  // any of
+    std::vector<std::string> tags;     // all of
+    std::string path_prefix;           // images: some path starts with it
+    bool empty() const { return sources.empty() && tags.empty() && path_prefix.empty(); }
+};
+
+struct Query {
+    std::vector<WeightedText> texts;
+    std::vector<WeightedImage> images;
+    std::vector<WeightedItem> items;
+    storage::Collection target = storage::Collection::images;
+    std::size_t k = 20, offset = 0;
+    std::optional<float> min_score;
+    Filters filters;
+    bool collapse_duplicates = true;
+    float duplicate_threshold = 0.985f;  // cosine above which two results count as one picture
+};
+
+struct Limits {
+    std::size_t max_k = 500;
+    std::size_t max_offset = 10000;
+    std::size_t max_terms = 32;
+    std::size_t max_text_bytes = 20000;  // long texts are split into chunks and pooled, up to this
+    ImageLimits image;
+};
+
+struct Hit {
+    std::int64_t id = 0;
+    float score = 0;
+    storage::Item item;
+};
+
+struct Result {
+    std::vector<Hit> hits;
+    bool more = false;           // another page exists
+    bool exact_scan = false;     // the vector index was untrained or the filters needed a full scan
+    std::size_t candidates = 0;  // re-scored
+    double embed_ms = 0, search_ms = 0;
+};
+
+class Searcher {
+public:
+    Searcher(storage::IndexStore& store, const DualEncoder& model, Limits limits = {});
+
+    // The query's unit vector: the weighted sum of its terms' embeddings, normalised.
+    std::vector<float> embed(const Query& query) const;
+    Result search(const Query& query) const;
+    const Limits& limits() const { return limits_; }
+
+private:
+    std::vector<float> embed_text(const std::string& text) const;
+    storage::IndexStore& store_;
+    const DualEncoder& model_;
+    Limits limits_;
+};
+
+// Splits a text into pieces that fit the text tower's context (at word boundaries where it
+// can), so that a long text is pooled from all of it rather than truncated.
+std::vector<std::string> split_for_context(const Tokenizer& tokenizer, const std::string& text, int max_tokens);
+
+}  // namespace opsis::search

@@ -1,0 +1,191 @@
+// Search mechanics on a tiny random model: weighted and negative terms, item queries,
+// exact re-scoring on compressed indexes, the exact scan while untrained, filters, paging,
+// near-duplicate collapsing, long texts, and errors.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "core/error.h"
+#include "search/searcher.h"
+#include "tests/test_support.h"
+
+using namespace opsis;
+using namespace opsis::search;
+using namespace opsis::test;
+using storage::Collection;
+
+namespace {
+
+DualEncoder tiny_model() {
+    const auto config = parse_model_config(nlohmann::json::parse(R"({"name": "search-tiny", "embed_dim": 16,
+      "image": {"arch": "resnet", "image_size": 16, "stem_channels": 4, "stem_stride": 1, "stage_channels": [4], "stage_blocks": [1]},
+      "text": {"context_length": 8, "width": 8, "layers": 1, "heads": 2, "vocab_size": 514}})"), "test");
+    return DualEncoder::random(config, Tokenizer::bytes_only(), 7);
+}
+
+storage::ModelIdentity identity() { return {"search-tiny", std::string(64, 'c'), "/nowhere", 16}; }
+
+std::vector<float> unit(std::mt19937& rng) {
+    std::normal_distribution<float> n;
+    std::vector<float> v(16);
+    float s = 0;
+    for (float& x : v) x = n(rng), s += x * x;
+    for (float& x : v) x /= std::sqrt(s);
+    return v;
+}
+
+// 400 random images (source "a" for even ids, "b" for odd; tag "t3" on every third) plus one
+// near-copy of item 1.
+std::unique_ptr<storage::IndexStore> filled_store(const std::string& dir, const std::string& factory) {
+    storage::StoreOptions o;
+    o.image_factory = factory;
+    auto store = storage::IndexStore::open(dir, identity(), true, o);
+    std::mt19937 rng(3);
+    storage::Catalog::Batch b(store->catalog());
+    std::vector<float> first;
+    for (int k = 0; k < 400; ++k) {
+        storage::Item it;
+        it.hash = "h" + std::to_string(k);
+        it.source = k % 2 == 0 ? "a" : "b";
+        if (k % 3 == 0) it.tags = {"t3"};
+        std::vector<float> v = unit(rng);
+        if (k == 0) first = v;
+        const std::int64_t id = b.add_item(Collection::images, it, v.data(), 16);
+        b.add_path(id, "/photos/" + std::string(k < 200 ? "old/" : "new/") + std::to_string(k) + ".png", 1, 1);
+    }
+    std::vector<float> near = first;
+    near[0] += 0.01f;
+    float s = 0;
+    for (float x : near) s += x * x;
+    for (float& x : near) x /= std::sqrt(s);
+    storage::Item copy;
+    copy.hash = "near-copy";
+    const std::int64_t id = b.add_item(Collection::images, copy, near.data(), 16);
+    b.add_path(id, "/photos/copy.png", 1, 1);
+    store->commit(b);
+    store->train_if_ready(Collection::images);
+    return store;
+}
+
+}  // namespace
+
+TEST_CASE("every index type returns exactly re-scored results, the same for an exact index and a scan", "[search]") {
+    const DualEncoder model = tiny_model();
+    TempDir dir;
+    auto flat = filled_store(dir.file("flat"), "Flat");
+    auto pq = filled_store(dir.file("pq"), "IVF2,PQ4x4");   // trains at 39 * 16 = 624: stays untrained, scans
+    auto hnsw = filled_store(dir.file("hnsw"), "HNSW8");
+    auto sq = filled_store(dir.file("sq"), "PQ4x2");        // 39 * 4 = 156: trains, lossy
+    REQUIRE(sq->vectors(Collection::images).is_trained());
+    REQUIRE_FALSE(pq->vectors(Collection::images).is_trained());
+    Query q;
+    q.texts = {{"a red apple", 1.0f}};
+    q.k = 10;
+    const Result exact = Searcher(*flat, model).search(q);
+    const Result scanned = Searcher(*pq, model).search(q);
+    REQUIRE(scanned.exact_scan);
+    REQUIRE(exact.hits.size() == 10);
+    const std::vector<float> qv = Searcher(*flat, model).embed(q);
+    for (std::size_t i = 0; i < 10; ++i) {
+        REQUIRE(exact.hits[i].id == scanned.hits[i].id);
+        const std::vector<float> v = flat->catalog().vector(Collection::images, exact.hits[i].id);
+        float dot = 0;
+        for (int d = 0; d < 16; ++d) dot += qv[static_cast<std::size_t>(d)] * v[static_cast<std::size_t>(d)];
+        REQUIRE(exact.hits[i].score == Approx(dot).margin(1e-5));
+        if (i > 0) REQUIRE(exact.hits[i - 1].score >= exact.hits[i].score);
+    }
+    // A lossy index ranks by exact scores too: its top hits are among the true top 10.
+    const Result lossy = Searcher(*sq, model).search(q);
+    REQUIRE_FALSE(lossy.exact_scan);
+    REQUIRE(lossy.hits[0].id == exact.hits[0].id);
+    REQUIRE(lossy.hits[0].score == Approx(exact.hits[0].score));
+    REQUIRE(Searcher(*hnsw, model).search(q).hits[0].id == exact.hits[0].id);
+}
+
+TEST_CASE("paging, filters, min score, duplicates and item queries", "[search]") {
+    const DualEncoder model = tiny_model();
+    TempDir dir;
+    auto store = filled_store(dir.file("ix"), "Flat");
+    Searcher s(*store, model);
+    Query q;
+    q.texts = {{"boats on a lake", 1.0f}};
+    q.k = 30;
+    const Result all = s.search(q);
+    q.k = 10;
+    Result paged;
+    for (std::size_t page = 0; page < 3; ++page) {
+        q.offset = page * 10;
+        const Result r = s.search(q);
+        REQUIRE(r.more);
+        paged.hits.insert(paged.hits.end(), r.hits.begin(), r.hits.end());
+    }
+    for (std::size_t i = 0; i < 30; ++i) REQUIRE(paged.hits[i].id == all.hits[i].id);
+
+    q.offset = 0;
+    q.filters.sources = {"b"};
+    q.filters.tags = {"t3"};
+    q.filters.path_prefix = "/photos/new/";
+    const Result filtered = s.search(q);
+    REQUIRE(filtered.hits.size() == 10);
+    for (const Hit& h : filtered.hits) {
+        REQUIRE(h.item.source == "b");
+        REQUIRE(h.item.tags == std::vector<std::string>{"t3"});
+        REQUIRE(h.item.paths[0].rfind("/photos/new/", 0) == 0);
+    }
+    q.filters = {};
+    q.min_score = all.hits[4].score;
+    REQUIRE(s.search(q).hits.size() == 5);
+    q.min_score.reset();
+
+    // "More like" item 1: itself excluded, its near-copy collapsed unless asked for.
+    Query like;
+    like.items = {{Collection::images, 1, 1.0f}};
+    like.k = 5;
+    const Result collapsed = s.search(like);
+    for (const Hit& h : collapsed.hits) REQUIRE(h.id != 1);
+    like.collapse_duplicates = false;
+    const Result kept = s.search(like);
+    REQUIRE(kept.hits[0].item.paths[0] == "/photos/copy.png");
+    REQUIRE(kept.hits[0].score > 0.99f);
+    // With the item itself as a negative term next to it, nothing is left.
+    like.items.push_back({Collection::images, 1, -1.0f});
+    REQUIRE_THROWS_WITH(s.search(like), Catch::Contains("cancel out"));
+}
+
+TEST_CASE("weighted terms, long texts and bad queries", "[search]") {
+    const DualEncoder model = tiny_model();
+    TempDir dir;
+    auto store = filled_store(dir.file("ix"), "Flat");
+    Searcher s(*store, model);
+    Query a, b, both;
+    a.texts = {{"beach", 1.0f}};
+    b.texts = {{"people", 1.0f}};
+    both.texts = {{"beach", 1.0f}, {"people", -0.5f}};
+    const auto va = s.embed(a), vb = s.embed(b), vboth = s.embed(both);
+    std::vector<float> expected(16);
+    float n = 0;
+    for (std::size_t i = 0; i < 16; ++i) expected[i] = va[i] - 0.5f * vb[i], n += expected[i] * expected[i];
+    for (std::size_t i = 0; i < 16; ++i) REQUIRE(vboth[i] == Approx(expected[i] / std::sqrt(n)).margin(1e-5));
+
+    // context 8 leaves 6 tokens a chunk; a long text is split, not truncated
+    const auto chunks = split_for_context(model.tokenizer(), "one two three four five six seven eight nine ten", 6);
+    REQUIRE(chunks.size() > 1);
+    Query long_text;
+    long_text.texts = {{std::string(5000, 'x') + " and more words at the end", 1.0f}};
+    REQUIRE(s.search(long_text).hits.size() == 20);
+
+    Query bad;
+    REQUIRE_THROWS_WITH(s.search(bad), Catch::Contains("has no text, image or item"));
+    bad.texts = {{"\xff\xfe", 1.0f}};
+    REQUIRE_THROWS_WITH(s.search(bad), Catch::Contains("invalid UTF-8"));
+    bad.texts = {{"fine", 1.0f}};
+    bad.k = 100000;
+    REQUIRE_THROWS_WITH(s.search(bad), Catch::Contains("query k") && Catch::Contains("between 1 and"));
+    bad.k = 5;
+    bad.images = {{std::vector<unsigned char>{'G', 'I', 'F'}, "upload.gif", 1.0f}};
+    REQUIRE_THROWS_WITH(s.search(bad), Catch::Contains("upload.gif"));
+    bad.images.clear();
+    bad.items = {{Collection::images, 9999, 1.0f}};
+    REQUIRE_THROWS_WITH(s.search(bad), Catch::Contains("images/9999") && Catch::Contains("not found"));
+}
