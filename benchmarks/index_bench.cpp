@@ -13,12 +13,10 @@
 #include <random>
 #include <thread>
 
-#define STB_IMAGE_WRITE_STATIC
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#include <stb/stb_image_write.h>
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "encoder/image_encode.h"
 #include "encoder/image_preprocess.h"
 #include "indexer/index_job.h"
 #include "indexer/open_index.h"
@@ -58,7 +56,10 @@ void write_synthetic(const std::string& path, std::uint32_t seed, int size) {
     std::uniform_int_distribution<int> c(0, 255);
     const int r0 = c(rng), g0 = c(rng), b0 = c(rng), r1 = c(rng), g1 = c(rng), b1 = c(rng);
     const int cx = c(rng) % size, cy = c(rng) % size, radius = 4 + c(rng) % (size / 3), bar = c(rng) % size;
-    std::vector<unsigned char> px(static_cast<std::size_t>(size) * size * 4);
+    RgbaImage image;
+    image.width = image.height = size;
+    std::vector<unsigned char>& px = image.pixels;
+    px.resize(static_cast<std::size_t>(size) * size * 4);
     for (int y = 0; y < size; ++y)
         for (int x = 0; x < size; ++x) {
             unsigned char* p = &px[(static_cast<std::size_t>(y) * size + x) * 4];
@@ -68,7 +69,8 @@ void write_synthetic(const std::string& path, std::uint32_t seed, int size) {
             if ((x - cx) * (x - cx) + (y - cy) * (y - cy) < radius * radius) p[0] = static_cast<unsigned char>(255 - p[0]), p[1] = 40;
             if (std::abs(x - bar) < 2) p[2] = 250;
         }
-    if (!stbi_write_png(path.c_str(), size, size, 4, px.data(), size * 4)) throw input_error("image", path, "cannot write");
+    const std::vector<unsigned char> png = encode_png(image);
+    write_file_atomic(path, png.data(), png.size());
 }
 
 std::string synthetic_folder(std::size_t n, int size) {

@@ -1,0 +1,55 @@
+#pragma once
+// The HTTP/1.1 server (Boost.Asio + Beast), shaped after Beast's advanced server example:
+// one acceptor, a fixed pool of threads running one io_context, an asynchronous session per
+// connection on its own strand, keep-alive, a timeout on every read and write (slow clients
+// are cut off), a body-size limit, and a graceful stop on SIGINT/SIGTERM that lets in-flight
+// requests finish. It knows nothing of search: a Handler turns requests into responses.
+#include <boost/beast/http.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace opsis::web {
+
+namespace http = boost::beast::http;
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+
+struct ServerOptions {
+    std::string address = "127.0.0.1";
+    unsigned short port = 8080;  // 0: any free port (see HttpServer::port)
+    int threads = 2;
+    std::uint64_t max_body_bytes = 24ull << 20;
+    std::chrono::seconds read_timeout{15};   // to receive a whole request once it has started
+    std::chrono::seconds idle_timeout{60};   // between requests on a kept-alive connection
+    bool access_log = true;                  // one JSON line per request on stderr
+};
+
+struct RequestContext {
+    std::string remote;  // client address
+};
+
+using Handler = std::function<Response(const Request&, const RequestContext&)>;
+// A response for a request the server itself rejects (too large, malformed, timed out).
+using ErrorResponder = std::function<Response(http::status, const std::string& message, unsigned version, bool keep_alive)>;
+
+class HttpServer {
+public:
+    HttpServer(ServerOptions options, Handler handler, ErrorResponder errors);
+    ~HttpServer();
+    // Binds and listens (throws naming the address on failure); port() is then known.
+    void listen();
+    unsigned short port() const;
+    // Serves on the thread pool until stop() or SIGINT/SIGTERM.
+    void run();
+    void stop();
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace opsis::web
