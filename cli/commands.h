@@ -11,5 +11,6 @@ void register_bench(CLI::App& app);
 void register_train(CLI::App& app);
 void register_index(CLI::App& app);
 void register_search(CLI::App& app);
+void register_serve(CLI::App& app);
 
 }  // namespace opsis::cli

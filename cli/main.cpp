@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
     opsis::cli::register_train(app);
     opsis::cli::register_index(app);
     opsis::cli::register_search(app);
+    opsis::cli::register_serve(app);
     // CLI11 would only say "a subcommand is required" for a mistyped one; name it instead.
     const auto commands = app.get_subcommands([](const CLI::App*) { return true; });
     const bool known = argc < 2 || argv[1][0] == '-' ||

@@ -1,5 +1,6 @@
 #include "core/file_io.h"
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <filesystem>
@@ -63,7 +64,9 @@ std::string read_text_file(const std::string& path, std::uint64_t max_bytes) {
 }
 
 void write_file_atomic_with(const std::string& path, const std::function<void(std::FILE*)>& write) {
-    const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+    // Unique per process and call, so two threads writing the same file never share a temp.
+    static std::atomic<std::uint64_t> counter{0};
+    const std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
     std::FILE* file = std::fopen(tmp.c_str(), "wbe");
     if (file == nullptr) throw input_error("file", tmp, "cannot create: " + errno_text());
     auto fail = [&](const std::string& reason) {

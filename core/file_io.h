@@ -14,7 +14,7 @@ namespace opsis {
 std::vector<unsigned char> read_file(const std::string& path, std::uint64_t max_bytes);
 std::string read_text_file(const std::string& path, std::uint64_t max_bytes);
 
-// Writes to "<path>.tmp-<pid>", fsyncs, then renames over path, so readers never see a
+// Writes to "<path>.tmp-<pid>-<n>", fsyncs, then renames over path, so readers never see a
 // half-written file and a crash leaves the old version intact.
 void write_file_atomic(const std::string& path, const void* data, std::size_t size);
 void write_file_atomic(const std::string& path, const std::string& text);

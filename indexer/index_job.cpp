@@ -371,29 +371,56 @@ JobSummary index_images(storage::IndexStore& store, const DualEncoder& model, co
     return summary;
 }
 
+std::vector<std::pair<std::int64_t, bool>> add_text_items(storage::IndexStore& store, const DualEncoder& model,
+                                                          std::vector<storage::Item> items) {
+    const std::size_t dim = static_cast<std::size_t>(model.config().embed_dim);
+    Catalog::Batch b(store.catalog());
+    std::vector<std::pair<std::int64_t, bool>> out(items.size());
+    std::vector<std::size_t> fresh;
+    std::map<std::string, std::size_t> first_of;  // hash -> index of its first new occurrence
+    std::vector<std::string> texts;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        items[i].hash = sha256_hex(items[i].text.data(), items[i].text.size());
+        if (auto id = b.find_hash(Collection::texts, items[i].hash)) {
+            out[i] = {*id, false};
+        } else if (auto it = first_of.find(items[i].hash); it != first_of.end()) {
+            out[i] = {-static_cast<std::int64_t>(it->second) - 1, false};  // resolved below
+        } else {
+            first_of[items[i].hash] = i;
+            fresh.push_back(i);
+            texts.push_back(items[i].text);
+        }
+    }
+    if (!texts.empty()) {
+        const Tensor v = model.encode_texts(texts);
+        for (std::size_t j = 0; j < fresh.size(); ++j)
+            out[fresh[j]] = {b.add_item(Collection::texts, items[fresh[j]], v.data() + j * dim, dim), true};
+        store.commit(b);
+    }
+    for (auto& [id, added] : out)
+        if (id < 0) id = out[static_cast<std::size_t>(-id - 1)].first;
+    return out;
+}
+
 JobSummary index_texts(storage::IndexStore& store, const DualEncoder& model, const std::vector<std::string>& files,
                        const JobOptions& options) {
     const auto start = std::chrono::steady_clock::now();
     JobSummary summary;
-    const std::size_t dim = static_cast<std::size_t>(model.config().embed_dim);
     Progress progress("index texts", options.progress_every);
     for (const std::string& file : files) {
         std::ifstream in(file);
         if (!in) throw input_error("text file", file, "cannot open");
         const bool jsonl = file.size() >= 6 && file.compare(file.size() - 6, 6, ".jsonl") == 0;
         std::vector<storage::Item> items;
-        std::vector<std::string> texts;
-        std::set<std::string> in_batch;
-        Catalog::Batch b(store.catalog());
+        std::vector<storage::Failure> failures;
         auto flush = [&] {
-            if (!texts.empty()) {
-                const Tensor v = model.encode_texts(texts);
-                for (std::size_t i = 0; i < items.size(); ++i)
-                    b.add_item(Collection::texts, std::move(items[i]), v.data() + i * dim, dim);
-                summary.added += items.size();
+            for (const auto& [id, added] : add_text_items(store, model, std::move(items))) ++(added ? summary.added : summary.duplicates);
+            if (!failures.empty()) {
+                Catalog::Batch b(store.catalog());
+                for (const storage::Failure& f : failures) b.record_failure(f);
+                store.commit(b);
             }
-            store.commit(b);
-            items.clear(), texts.clear(), in_batch.clear();
+            items.clear(), failures.clear();
             if (options.show_progress) progress.update(summary.files, summary.failed);
         };
         std::string line;
@@ -401,7 +428,6 @@ JobSummary index_texts(storage::IndexStore& store, const DualEncoder& model, con
             if (!line.empty() && line.back() == '\r') line.pop_back();
             if (line.find_first_not_of(" \t") == std::string::npos) continue;
             ++summary.files;
-            const std::string where = file + ":" + std::to_string(n);
             storage::Item item;
             try {
                 if (jsonl) {
@@ -418,17 +444,11 @@ JobSummary index_texts(storage::IndexStore& store, const DualEncoder& model, con
             } catch (const std::exception& e) {
                 ++summary.failed;
                 ++summary.failure_reasons[reason_category(e.what())];
-                b.record_failure({where, e.what(), 0, 0, now_seconds()});
+                failures.push_back({file + ":" + std::to_string(n), e.what(), 0, 0, now_seconds()});
                 continue;
             }
-            item.hash = sha256_hex(item.text.data(), item.text.size());
-            if (b.find_hash(Collection::texts, item.hash) || !in_batch.insert(item.hash).second) {
-                ++summary.duplicates;
-                continue;
-            }
-            texts.push_back(item.text);
             items.push_back(std::move(item));
-            if (texts.size() >= static_cast<std::size_t>(std::max(options.batch, 1))) flush();
+            if (items.size() >= static_cast<std::size_t>(std::max(options.batch, 1))) flush();
         }
         flush();
     }

@@ -53,6 +53,12 @@ JobSummary index_images(storage::IndexStore& store, const DualEncoder& model, co
 JobSummary index_texts(storage::IndexStore& store, const DualEncoder& model, const std::vector<std::string>& files,
                        const JobOptions& options);
 
+// Adds sentences to the texts collection in one commit: each is hashed, known ones keep their
+// id, new ones are embedded. Returns (id, added) per input, in order. Items need only `text`
+// (and optionally source, tags); the text must be valid UTF-8.
+std::vector<std::pair<std::int64_t, bool>> add_text_items(storage::IndexStore& store, const DualEncoder& model,
+                                                          std::vector<storage::Item> items);
+
 // The reason of an opsis::Error message without its "image 'path': " prefix.
 std::string failure_reason(const std::string& message, const std::string& path);
 

@@ -1,0 +1,80 @@
+// opsis serve: the query server, the JSON API and the web UI over one index folder.
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "indexer/open_index.h"
+#include "web/api.h"
+#include "web/http_server.h"
+
+#ifndef OPSIS_SOURCE_WEB
+#define OPSIS_SOURCE_WEB ""
+#endif
+
+namespace opsis::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct ServeArgs {
+    std::string index, model, static_dir, token;
+    web::ServerOptions server;
+    std::size_t max_k = 500;
+    bool quiet = false;
+};
+
+std::string default_static_dir() {
+    std::error_code ec;
+    const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+    if (!ec)
+        for (const fs::path& c : {exe.parent_path().parent_path() / "web/static", exe.parent_path().parent_path() / "share/opsis/web"})
+            if (fs::exists(c / "index.html", ec)) return c.string();
+    return std::string(OPSIS_SOURCE_WEB) + "/static";
+}
+
+void run(ServeArgs& a) {
+    indexer::OpenIndex ix = indexer::open_index(a.index, a.model, false, true);
+    web::ApiOptions options;
+    options.static_dir = a.static_dir.empty() ? default_static_dir() : a.static_dir;
+    if (!fs::exists(options.static_dir + "/index.html"))
+        throw input_error("static folder", options.static_dir, "has no index.html (pass --static)");
+    options.write_token = a.token;
+    if (options.write_token.empty())
+        if (const char* env = std::getenv("OPSIS_TOKEN")) options.write_token = env;
+    options.limits.max_k = a.max_k;
+    a.server.access_log = !a.quiet;
+    web::Api api(*ix.store, *ix.model, options);
+    web::HttpServer server(
+        a.server, [&api](const web::Request& r, const web::RequestContext& c) { return api.handle(r, c); }, &web::Api::error);
+    server.listen();
+    const std::string host = a.server.address == "0.0.0.0" ? "localhost" : a.server.address;
+    std::printf("opsis: serving %s (%llu images, %llu texts) on http://%s:%u/%s\n", a.index.c_str(),
+                static_cast<unsigned long long>(ix.store->catalog().item_count(storage::Collection::images)),
+                static_cast<unsigned long long>(ix.store->catalog().item_count(storage::Collection::texts)), host.c_str(),
+                server.port(), options.write_token.empty() ? " (read-only: no --token)" : "");
+    std::fflush(stdout);
+    server.run();
+    std::printf("opsis: stopped\n");
+}
+
+}  // namespace
+
+void register_serve(CLI::App& app) {
+    auto a = std::make_shared<ServeArgs>();
+    CLI::App* cmd = app.add_subcommand("serve", "Serve the search web UI and JSON API over an index");
+    cmd->add_option("--index", a->index, "Index folder")->required();
+    cmd->add_option("--port,-p", a->server.port, "TCP port (0: any free one)")->capture_default_str();
+    cmd->add_option("--address", a->server.address, "Address to listen on (0.0.0.0 for every interface)")->capture_default_str();
+    cmd->add_option("--threads", a->server.threads, "Server threads")->capture_default_str()->check(CLI::Range(1, 256));
+    cmd->add_option("--token", a->token, "Bearer token that allows writes (default: $OPSIS_TOKEN; none: read-only)");
+    cmd->add_option("--static", a->static_dir, "Folder of the web UI's files")->check(CLI::ExistingDirectory);
+    cmd->add_option("--max-body-bytes", a->server.max_body_bytes, "Largest request body")->capture_default_str()->check(CLI::PositiveNumber);
+    cmd->add_option("--max-k", a->max_k, "Most results one request may ask for")->capture_default_str()->check(CLI::Range(1, 100000));
+    cmd->add_option("--model,-m", a->model, "Model folder (default: the index's model)");
+    cmd->add_flag("--quiet", a->quiet, "No access log");
+    cmd->callback([a] { run(*a); });
+}
+
+}  // namespace opsis::cli

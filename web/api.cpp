@@ -1,0 +1,697 @@
+#include "web/api.h"
+
+#include <boost/beast/core/detail/base64.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/file_io.h"
+#include "core/sha256.h"
+#include "core/utf8.h"
+#include "encoder/image_encode.h"
+#include "encoder/image_preprocess.h"
+#include "indexer/inputs.h"
+
+namespace opsis::web {
+namespace {
+
+using json = nlohmann::json;
+using storage::Collection;
+namespace fs = std::filesystem;
+
+// A request the API rejects, with its status.
+struct ApiError {
+    http::status status;
+    std::string message;
+};
+[[noreturn]] void reject(http::status s, std::string message) { throw ApiError{s, std::move(message)}; }
+
+Response json_response(http::status status, const json& body, unsigned version) {
+    Response res{status, version};
+    res.set(http::field::content_type, "application/json");
+    res.set(http::field::cache_control, "no-store");
+    res.body() = body.dump(-1, ' ', false, json::error_handler_t::replace);
+    return res;
+}
+
+Response bytes_response(const std::string& body, const std::string& type, unsigned version, const char* cache) {
+    Response res{http::status::ok, version};
+    res.set(http::field::content_type, type);
+    res.set(http::field::cache_control, cache);
+    res.set("X-Content-Type-Options", "nosniff");
+    res.body() = body;
+    return res;
+}
+
+std::string url_decode(std::string_view s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '+') out += ' ';
+        else if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+                 std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+            out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+            i += 2;
+        } else out += s[i];
+    }
+    return out;
+}
+
+struct Target {
+    std::string path;
+    std::map<std::string, std::string> query;
+};
+
+Target parse_target(std::string_view target) {
+    Target t;
+    const std::size_t q = target.find('?');
+    t.path = url_decode(target.substr(0, q));
+    if (q == std::string_view::npos) return t;
+    std::string_view rest = target.substr(q + 1);
+    while (!rest.empty()) {
+        const std::size_t amp = rest.find('&');
+        const std::string_view pair = rest.substr(0, amp);
+        const std::size_t eq = pair.find('=');
+        t.query[url_decode(pair.substr(0, eq))] = eq == std::string_view::npos ? "" : url_decode(pair.substr(eq + 1));
+        if (amp == std::string_view::npos) break;
+        rest = rest.substr(amp + 1);
+    }
+    return t;
+}
+
+std::int64_t parse_id(const std::string& text) {
+    std::int64_t v = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || end != text.data() + text.size() || v <= 0) reject(http::status::bad_request, "item id '" + text + "' is not a positive integer");
+    return v;
+}
+
+std::size_t parse_count(const std::map<std::string, std::string>& q, const char* key, std::size_t fallback) {
+    const auto it = q.find(key);
+    if (it == q.end() || it->second.empty()) return fallback;
+    std::size_t v = 0;
+    const auto [end, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
+    if (ec != std::errc() || end != it->second.data() + it->second.size())
+        reject(http::status::bad_request, std::string("query parameter '") + key + "' must be a non-negative integer, got '" + it->second + "'");
+    return v;
+}
+
+Collection parse_collection_param(const std::string& name) {
+    if (name.empty() || name == "images") return Collection::images;
+    if (name == "texts") return Collection::texts;
+    reject(http::status::bad_request, "collection '" + name + "' is unknown (use 'images' or 'texts')");
+}
+
+std::vector<unsigned char> base64_bytes(const std::string& text, const std::string& field, std::uint64_t limit) {
+    std::string_view s = text;
+    if (s.rfind("data:", 0) == 0) {  // a data: URL as browsers make them
+        const std::size_t comma = s.find(',');
+        if (comma == std::string_view::npos) reject(http::status::bad_request, field + ": malformed data URL");
+        s = s.substr(comma + 1);
+    }
+    namespace b64 = boost::beast::detail::base64;
+    std::vector<unsigned char> out(b64::decoded_size(s.size()));
+    const auto [written, read] = b64::decode(out.data(), s.data(), s.size());
+    std::size_t rest = read;
+    while (rest < s.size() && (s[rest] == '=' || std::isspace(static_cast<unsigned char>(s[rest])))) ++rest;
+    if (rest != s.size()) reject(http::status::bad_request, field + ": not valid base64 (at character " + std::to_string(read) + ")");
+    out.resize(written);
+    if (out.empty()) reject(http::status::bad_request, field + ": empty image");
+    if (out.size() > limit) reject(http::status::payload_too_large, field + ": image of " + std::to_string(out.size()) + " bytes exceeds the limit of " + std::to_string(limit));
+    return out;
+}
+
+// ---- strict JSON field access: wrong types and unknown fields are named -------------------
+
+void check_fields(const json& j, const std::set<std::string>& known, const std::string& where) {
+    for (const auto& [key, value] : j.items())
+        if (!known.count(key)) {
+            std::string list;
+            for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+            reject(http::status::bad_request, where + ": unknown field '" + key + "' (known: " + list + ")");
+        }
+}
+
+float number_field(const json& j, const char* key, float fallback, const std::string& where) {
+    if (!j.contains(key)) return fallback;
+    if (!j.at(key).is_number()) reject(http::status::bad_request, where + "." + key + " must be a number");
+    return j.at(key).get<float>();
+}
+
+std::size_t count_field(const json& j, const char* key, std::size_t fallback, const std::string& where) {
+    if (!j.contains(key)) return fallback;
+    const json& v = j.at(key);
+    if (!v.is_number_integer() || v.get<std::int64_t>() < 0) reject(http::status::bad_request, where + "." + key + " must be a non-negative integer");
+    return v.get<std::size_t>();
+}
+
+std::vector<std::string> string_list(const json& j, const char* key, const std::string& where) {
+    if (!j.contains(key)) return {};
+    const json& v = j.at(key);
+    if (v.is_string()) return {v.get<std::string>()};
+    if (!v.is_array()) reject(http::status::bad_request, where + "." + key + " must be a string or a list of strings");
+    std::vector<std::string> out;
+    for (const json& s : v) {
+        if (!s.is_string()) reject(http::status::bad_request, where + "." + key + " must contain only strings");
+        out.push_back(s.get<std::string>());
+    }
+    return out;
+}
+
+json item_json(const storage::Item& it, Collection c) {
+    json j{{"id", it.id}, {"collection", storage::collection_name(c)}, {"added_at", it.added_at}};
+    if (c == Collection::images) {
+        j["paths"] = it.paths;
+        j["width"] = it.width, j["height"] = it.height, j["file_size"] = it.file_size;
+        j["captions"] = it.captions;
+        j["image_url"] = "/api/items/" + std::to_string(it.id) + "/image";
+        j["thumbnail_url"] = "/api/items/" + std::to_string(it.id) + "/thumbnail";
+    } else {
+        j["text"] = it.text;
+    }
+    j["source"] = it.source;
+    j["tags"] = it.tags;
+    return j;
+}
+
+const char* content_type_of(const std::string& path) {
+    static const std::map<std::string, const char*> types{
+        {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"}, {".css", "text/css; charset=utf-8"},
+        {".svg", "image/svg+xml"}, {".png", "image/png"}, {".ico", "image/x-icon"}, {".json", "application/json"},
+        {".txt", "text/plain; charset=utf-8"}};
+    const auto it = types.find(fs::path(path).extension().string());
+    return it == types.end() ? "application/octet-stream" : it->second;
+}
+
+const char* image_mime(ImageFormat f) {
+    switch (f) {
+        case ImageFormat::jpeg: return "image/jpeg";
+        case ImageFormat::png: return "image/png";
+        case ImageFormat::gif: return "image/gif";
+        case ImageFormat::bmp: return "image/bmp";
+        case ImageFormat::tga: return "image/x-tga";
+        default: return "application/octet-stream";
+    }
+}
+
+// The parts of a multipart/form-data body: name -> (filename, bytes).
+std::map<std::string, std::pair<std::string, std::string>> parse_multipart(const Request& req) {
+    const std::string type(req[http::field::content_type]);
+    const std::size_t b = type.find("boundary=");
+    if (b == std::string::npos) reject(http::status::bad_request, "multipart body without a boundary");
+    std::string boundary = type.substr(b + 9);
+    if (const std::size_t semi = boundary.find(';'); semi != std::string::npos) boundary.resize(semi);
+    if (boundary.size() >= 2 && boundary.front() == '"') boundary = boundary.substr(1, boundary.size() - 2);
+    const std::string delimiter = "--" + boundary;
+    const std::string& body = req.body();
+    std::map<std::string, std::pair<std::string, std::string>> parts;
+    std::size_t pos = body.find(delimiter);
+    if (pos == std::string::npos) reject(http::status::bad_request, "multipart body does not contain its boundary");
+    while (true) {
+        pos += delimiter.size();
+        if (body.compare(pos, 2, "--") == 0) break;  // the closing delimiter
+        if (body.compare(pos, 2, "\r\n") != 0) reject(http::status::bad_request, "malformed multipart body");
+        pos += 2;
+        const std::size_t headers_end = body.find("\r\n\r\n", pos);
+        if (headers_end == std::string::npos) reject(http::status::bad_request, "malformed multipart part headers");
+        const std::string headers = body.substr(pos, headers_end - pos);
+        const std::size_t next = body.find("\r\n" + delimiter, headers_end + 4);
+        if (next == std::string::npos) reject(http::status::bad_request, "multipart body ends inside a part");
+        auto attribute = [&](const std::string& name) -> std::string {
+            const std::size_t at = headers.find(name + "=\"");
+            if (at == std::string::npos) return "";
+            const std::size_t start = at + name.size() + 2, end = headers.find('"', start);
+            return headers.substr(start, end - start);
+        };
+        parts[attribute("name")] = {attribute("filename"), body.substr(headers_end + 4, next - headers_end - 4)};
+        pos = next + 2;
+    }
+    return parts;
+}
+
+}  // namespace
+
+Api::Api(storage::IndexStore& store, const DualEncoder& model, ApiOptions options)
+    : store_(store), model_(model), options_(std::move(options)), searcher_(store, model, options_.limits) {}
+
+Api::~Api() {
+    indexer::request_stop();
+    if (job_thread_.joinable()) job_thread_.join();
+}
+
+Response Api::error(http::status status, const std::string& message, unsigned version, bool keep_alive) {
+    Response res = json_response(status, json{{"error", {{"status", static_cast<int>(status)}, {"message", message}}}}, version);
+    res.keep_alive(keep_alive);
+    return res;
+}
+
+Response Api::handle(const Request& req, const RequestContext&) {
+    const auto t0 = std::chrono::steady_clock::now();
+    std::string route_name = "other";
+    Response res;
+    try {
+        res = route(req, route_name);
+    } catch (const ApiError& e) {
+        res = error(e.status, e.message, req.version(), true);
+    } catch (const Error& e) {
+        res = error(http::status::bad_request, e.what(), req.version(), true);
+    }
+    res.set(http::field::server, "opsis");
+    metrics_.observe(route_name, std::string(req.method_string()), res.result_int(),
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    return res;
+}
+
+Response Api::route(const Request& req, std::string& name) {
+    const Target t = parse_target(std::string_view(req.target().data(), req.target().size()));
+    const auto method = req.method();
+    auto only = [&](std::initializer_list<http::verb> allowed, const char* allow) {
+        if (std::find(allowed.begin(), allowed.end(), method) == allowed.end())
+            reject(http::status::method_not_allowed, std::string(req.method_string()) + " is not allowed on " + t.path + " (allowed: " + allow + ")");
+    };
+    if (t.path == "/healthz") {
+        name = "/healthz";
+        only({http::verb::get, http::verb::head}, "GET");
+        return json_response(http::status::ok, {{"status", "ok"}}, req.version());
+    }
+    if (t.path == "/metrics") return name = "/metrics", only({http::verb::get}, "GET"), metrics(req);
+    if (t.path == "/api/stats") return name = "/api/stats", only({http::verb::get}, "GET"), stats(req);
+    if (t.path == "/api/search") return name = "/api/search", only({http::verb::post}, "POST"), search_json(req);
+    if (t.path == "/api/search/image") return name = "/api/search/image", only({http::verb::post}, "POST"), search_image(req);
+    if (t.path == "/api/items") return name = "/api/items", only({http::verb::post}, "POST"), add_item(req);
+    if (t.path == "/api/texts") return name = "/api/texts", only({http::verb::post}, "POST"), add_texts(req);
+    if (t.path == "/api/index/jobs") {
+        name = "/api/index/jobs";
+        only({http::verb::get, http::verb::post}, "GET, POST");
+        return method == http::verb::post ? start_job(req) : job_status(req);
+    }
+    if (t.path.rfind("/api/items/", 0) == 0) {
+        const std::string rest = t.path.substr(11);
+        const std::size_t slash = rest.find('/');
+        const std::int64_t id = parse_id(rest.substr(0, slash));
+        const std::string what = slash == std::string::npos ? "" : rest.substr(slash + 1);
+        if (what.empty()) {
+            name = "/api/items/{id}";
+            only({http::verb::get, http::verb::delete_}, "GET, DELETE");
+            return method == http::verb::delete_ ? delete_item(req, id) : item(req, id, "");
+        }
+        if (what == "image" || what == "thumbnail") {
+            name = "/api/items/{id}/" + what;
+            only({http::verb::get}, "GET");
+            return item(req, id, what);
+        }
+        reject(http::status::not_found, "no such endpoint: " + t.path);
+    }
+    if (t.path.rfind("/api/", 0) == 0 || t.path == "/api") reject(http::status::not_found, "no such endpoint: " + t.path);
+    name = "static";
+    only({http::verb::get, http::verb::head}, "GET");
+    return static_file(req, t.path);
+}
+
+Response Api::run_search(const Request& req, const search::Query& query) {
+    const auto t0 = std::chrono::steady_clock::now();
+    search::Result r;
+    {
+        std::lock_guard lock(model_mutex_);
+        r = searcher_.search(query);
+    }
+    json hits = json::array();
+    for (const search::Hit& h : r.hits) {
+        json j = item_json(h.item, query.target);
+        j["score"] = h.score;
+        hits.push_back(std::move(j));
+    }
+    json body{{"hits", hits}, {"collection", storage::collection_name(query.target)}, {"k", query.k}, {"offset", query.offset},
+              {"more", r.more}, {"exact_scan", r.exact_scan}, {"candidates", r.candidates}, {"embed_ms", r.embed_ms},
+              {"search_ms", r.search_ms},
+              {"took_ms", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count()}};
+    if (r.more) body["next_offset"] = query.offset + query.k;
+    return json_response(http::status::ok, body, req.version());
+}
+
+Response Api::search_json(const Request& req) {
+    json j;
+    try {
+        j = json::parse(req.body());
+    } catch (const json::parse_error& e) {
+        reject(http::status::bad_request, std::string("malformed JSON: ") + e.what());
+    }
+    if (!j.is_object()) reject(http::status::bad_request, "the request body must be a JSON object");
+    check_fields(j, {"text", "texts", "image", "images", "item", "items", "negative", "negative_weight", "collection", "k",
+                     "offset", "min_score", "filters", "collapse_duplicates"}, "search");
+    search::Query q;
+    const float negative_weight = number_field(j, "negative_weight", 0.5f, "search");
+    for (const std::string& t : string_list(j, "text", "search")) q.texts.push_back({t, 1.0f});
+    for (const std::string& t : string_list(j, "negative", "search")) q.texts.push_back({t, -negative_weight});
+    if (j.contains("texts")) {
+        if (!j["texts"].is_array()) reject(http::status::bad_request, "search.texts must be a list");
+        for (const json& t : j["texts"]) {
+            if (t.is_string()) { q.texts.push_back({t.get<std::string>(), 1.0f}); continue; }
+            if (!t.is_object() || !t.contains("text") || !t["text"].is_string())
+                reject(http::status::bad_request, "search.texts entries must be strings or {\"text\": string, \"weight\": number}");
+            check_fields(t, {"text", "weight"}, "search.texts[]");
+            q.texts.push_back({t["text"].get<std::string>(), number_field(t, "weight", 1.0f, "search.texts[]")});
+        }
+    }
+    const std::uint64_t image_limit = options_.limits.image.max_file_bytes;
+    if (j.contains("image")) {
+        if (!j["image"].is_string()) reject(http::status::bad_request, "search.image must be a base64 string");
+        q.images.push_back({base64_bytes(j["image"].get<std::string>(), "search.image", image_limit), "search.image", 1.0f});
+    }
+    if (j.contains("images")) {
+        if (!j["images"].is_array()) reject(http::status::bad_request, "search.images must be a list");
+        for (const json& im : j["images"]) {
+            if (!im.is_object() || !im.contains("data") || !im["data"].is_string())
+                reject(http::status::bad_request, "search.images entries must be {\"data\": base64 string, \"weight\": number}");
+            check_fields(im, {"data", "weight"}, "search.images[]");
+            q.images.push_back({base64_bytes(im["data"].get<std::string>(), "search.images[]", image_limit), "search.images[]",
+                                number_field(im, "weight", 1.0f, "search.images[]")});
+        }
+    }
+    if (j.contains("item")) {
+        if (!j["item"].is_number_integer()) reject(http::status::bad_request, "search.item must be an item id (integer)");
+        q.items.push_back({Collection::images, j["item"].get<std::int64_t>(), 1.0f});
+    }
+    if (j.contains("items")) {
+        if (!j["items"].is_array()) reject(http::status::bad_request, "search.items must be a list");
+        for (const json& it : j["items"]) {
+            if (!it.is_object() || !it.contains("id") || !it["id"].is_number_integer())
+                reject(http::status::bad_request, "search.items entries must be {\"id\": integer, \"collection\": ..., \"weight\": number}");
+            check_fields(it, {"id", "collection", "weight"}, "search.items[]");
+            q.items.push_back({parse_collection_param(it.value("collection", "images")), it["id"].get<std::int64_t>(),
+                               number_field(it, "weight", 1.0f, "search.items[]")});
+        }
+    }
+    for (const auto& it : q.items)
+        if (!store_.catalog().item(it.collection, it.id))
+            reject(http::status::not_found, std::string("item ") + storage::collection_name(it.collection) + "/" + std::to_string(it.id) + " not found");
+    if (j.contains("collection") && !j["collection"].is_string()) reject(http::status::bad_request, "search.collection must be a string");
+    q.target = parse_collection_param(j.value("collection", "images"));
+    q.k = count_field(j, "k", 20, "search");
+    q.offset = count_field(j, "offset", 0, "search");
+    if (q.k == 0 || q.k > options_.limits.max_k)
+        reject(http::status::bad_request, "search.k must be between 1 and " + std::to_string(options_.limits.max_k));
+    if (j.contains("min_score")) q.min_score = number_field(j, "min_score", 0, "search");
+    if (j.contains("collapse_duplicates")) {
+        if (!j["collapse_duplicates"].is_boolean()) reject(http::status::bad_request, "search.collapse_duplicates must be true or false");
+        q.collapse_duplicates = j["collapse_duplicates"].get<bool>();
+    }
+    if (j.contains("filters")) {
+        const json& f = j["filters"];
+        if (!f.is_object()) reject(http::status::bad_request, "search.filters must be an object");
+        check_fields(f, {"source", "tags", "path_prefix"}, "search.filters");
+        q.filters.sources = string_list(f, "source", "search.filters");
+        q.filters.tags = string_list(f, "tags", "search.filters");
+        if (f.contains("path_prefix")) {
+            if (!f["path_prefix"].is_string()) reject(http::status::bad_request, "search.filters.path_prefix must be a string");
+            q.filters.path_prefix = f["path_prefix"].get<std::string>();
+        }
+    }
+    return run_search(req, q);
+}
+
+Response Api::search_image(const Request& req) {
+    const Target t = parse_target(std::string_view(req.target().data(), req.target().size()));
+    search::Query q;
+    std::string bytes;
+    const std::string type(req[http::field::content_type]);
+    std::map<std::string, std::string> fields = t.query;
+    if (type.rfind("multipart/form-data", 0) == 0) {
+        auto parts = parse_multipart(req);
+        for (const char* key : {"image", "file"})
+            if (auto it = parts.find(key); it != parts.end()) bytes = std::move(it->second.second);
+        for (const auto& [name, part] : parts)
+            if (part.first.empty() && name != "image" && name != "file") fields[name] = part.second;
+        if (bytes.empty()) reject(http::status::bad_request, "multipart upload has no 'image' (or 'file') part");
+    } else {
+        bytes = req.body();
+    }
+    if (bytes.empty()) reject(http::status::bad_request, "empty image upload");
+    q.images.push_back({std::vector<unsigned char>(bytes.begin(), bytes.end()), "upload", 1.0f});
+    q.target = parse_collection_param(fields.count("collection") ? fields["collection"] : "images");
+    q.k = parse_count(fields, "k", 20);
+    q.offset = parse_count(fields, "offset", 0);
+    if (q.k == 0 || q.k > options_.limits.max_k)
+        reject(http::status::bad_request, "k must be between 1 and " + std::to_string(options_.limits.max_k));
+    return run_search(req, q);
+}
+
+Response Api::item(const Request& req, std::int64_t id, const std::string& what) {
+    const Target t = parse_target(std::string_view(req.target().data(), req.target().size()));
+    const Collection c = parse_collection_param(t.query.count("collection") ? t.query.at("collection") : "images");
+    const std::optional<storage::Item> it = store_.catalog().item(c, id);
+    if (!it) reject(http::status::not_found, std::string("item ") + storage::collection_name(c) + "/" + std::to_string(id) + " not found");
+    if (what.empty()) return json_response(http::status::ok, item_json(*it, c), req.version());
+    if (c != Collection::images) reject(http::status::not_found, "texts have no image");
+    if (what == "thumbnail") {
+        std::string type;
+        const std::string body = thumbnail(id, type);
+        return bytes_response(body, type, req.version(), "public, max-age=86400");
+    }
+    // The original, read from a path the catalog records (never one a client names).
+    for (const std::string& p : it->paths) {
+        std::error_code ec;
+        if (!fs::is_regular_file(p, ec)) continue;
+        const std::vector<unsigned char> bytes = read_file(p, options_.limits.image.max_file_bytes);
+        return bytes_response(std::string(bytes.begin(), bytes.end()), image_mime(sniff_image_format(bytes.data(), bytes.size(), p)),
+                              req.version(), "public, max-age=3600");
+    }
+    reject(http::status::not_found, "item images/" + std::to_string(id) + ": none of its files exists any more");
+}
+
+std::string Api::thumbnail(std::int64_t id, std::string& content_type) {
+    const std::string dir = store_.dir() + "/thumbnails";
+    for (const auto& [ext, type] : {std::pair<const char*, const char*>{".jpg", "image/jpeg"}, {".png", "image/png"}}) {
+        const std::string cached = dir + "/" + std::to_string(id) + ext;
+        std::error_code ec;
+        if (fs::exists(cached, ec)) {
+            content_type = type;
+            const auto bytes = read_file(cached, 64 << 20);
+            return std::string(bytes.begin(), bytes.end());
+        }
+    }
+    const std::optional<storage::Item> it = store_.catalog().item(Collection::images, id);
+    for (const std::string& p : it->paths) {
+        std::error_code ec;
+        if (!fs::is_regular_file(p, ec)) continue;
+        const RgbaImage image = load_image(p, options_.limits.image);
+        const int side = options_.thumbnail_size;
+        const double scale = std::min(1.0, static_cast<double>(side) / std::max(image.width, image.height));
+        const RgbaImage small = scale < 1.0 ? resize_rgba(image, std::max(1, static_cast<int>(image.width * scale + 0.5)),
+                                                          std::max(1, static_cast<int>(image.height * scale + 0.5)))
+                                            : image;
+        const bool alpha = has_transparency(small);
+        const std::vector<unsigned char> bytes = alpha ? encode_png(small) : encode_jpeg(small, 85);
+        fs::create_directories(dir, ec);
+        write_file_atomic(dir + "/" + std::to_string(id) + (alpha ? ".png" : ".jpg"), bytes.data(), bytes.size());
+        content_type = alpha ? "image/png" : "image/jpeg";
+        return std::string(bytes.begin(), bytes.end());
+    }
+    reject(http::status::not_found, "item images/" + std::to_string(id) + ": none of its files exists any more");
+}
+
+void Api::require_token(const Request& req) const {
+    if (options_.write_token.empty())
+        reject(http::status::forbidden, "writes are disabled: start opsis serve with --token (or OPSIS_TOKEN) to allow them");
+    const std::string auth(req[http::field::authorization]);
+    const std::string expected = "Bearer " + options_.write_token;
+    // Compared in constant time: the token is a secret.
+    bool same = auth.size() == expected.size();
+    unsigned char diff = 0;
+    for (std::size_t i = 0; i < std::min(auth.size(), expected.size()); ++i) diff |= static_cast<unsigned char>(auth[i] ^ expected[i]);
+    if (!same || diff != 0) reject(http::status::unauthorized, "writes need the header 'Authorization: Bearer <token>' with the server's token");
+}
+
+Response Api::add_item(const Request& req) {
+    require_token(req);
+    const Target t = parse_target(std::string_view(req.target().data(), req.target().size()));
+    std::string bytes, filename = "upload";
+    std::map<std::string, std::string> fields = t.query;
+    if (std::string(req[http::field::content_type]).rfind("multipart/form-data", 0) == 0) {
+        auto parts = parse_multipart(req);
+        for (const char* key : {"image", "file"})
+            if (auto it = parts.find(key); it != parts.end()) filename = it->second.first, bytes = std::move(it->second.second);
+        for (const auto& [name, part] : parts)
+            if (part.first.empty()) fields[name] = part.second;
+    } else {
+        bytes = req.body();
+    }
+    if (bytes.empty()) reject(http::status::bad_request, "empty image upload");
+    const auto* data = reinterpret_cast<const unsigned char*>(bytes.data());
+    const ImageFormat format = sniff_image_format(data, bytes.size(), filename);
+    if (format == ImageFormat::unknown) reject(http::status::unsupported_media_type, "upload '" + filename + "': not a supported image format (JPEG, PNG, BMP, GIF or TGA)");
+    decode_image(data, bytes.size(), filename, options_.limits.image);  // refuse what the indexer would
+    // Uploads are kept in the index folder, named by content, so the item has a file to serve.
+    const std::string hash = sha256_hex(bytes.data(), bytes.size());
+    static const std::map<ImageFormat, const char*> ext{{ImageFormat::jpeg, ".jpg"}, {ImageFormat::png, ".png"}, {ImageFormat::gif, ".gif"},
+                                                        {ImageFormat::bmp, ".bmp"}, {ImageFormat::tga, ".tga"}};
+    const std::string dir = store_.dir() + "/uploads", path = dir + "/" + hash + ext.at(format);
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (!fs::exists(path, ec)) write_file_atomic(path, bytes.data(), bytes.size());
+    indexer::JobSummary s;
+    {
+        std::lock_guard lock(writes_mutex_);
+        indexer::JobOptions o;
+        o.show_progress = false, o.limits = options_.limits.image, o.decode_threads = 1;
+        std::lock_guard model_lock(model_mutex_);
+        s = indexer::index_images(store_, model_, {{indexer::InputKind::path, path}}, o);
+    }
+    if (s.failed) reject(http::status::unprocessable_entity, "upload '" + filename + "' could not be indexed");
+    const std::optional<storage::PathEntry> e = store_.catalog().find_path(path);
+    if (!e) reject(http::status::internal_server_error, "upload indexed but not found");
+    storage::Item it = *store_.catalog().item(Collection::images, e->id);
+    if (fields.count("source") || fields.count("tags")) {
+        if (fields.count("source")) it.source = fields["source"];
+        if (fields.count("tags")) {
+            it.tags.clear();
+            std::stringstream in(fields["tags"]);
+            for (std::string tag; std::getline(in, tag, ',');)
+                if (!tag.empty()) it.tags.push_back(tag);
+        }
+        storage::Catalog::Batch b(store_.catalog());
+        b.update_item(Collection::images, it);
+        store_.commit(b);
+    }
+    json body = item_json(it, Collection::images);
+    body["created"] = s.added > 0;
+    return json_response(s.added > 0 ? http::status::created : http::status::ok, body, req.version());
+}
+
+Response Api::add_texts(const Request& req) {
+    require_token(req);
+    json j;
+    try {
+        j = json::parse(req.body());
+    } catch (const json::parse_error& e) {
+        reject(http::status::bad_request, std::string("malformed JSON: ") + e.what());
+    }
+    if (!j.is_object()) reject(http::status::bad_request, "the request body must be a JSON object");
+    check_fields(j, {"text", "texts", "source", "tags"}, "texts");
+    std::vector<std::string> texts = string_list(j, "text", "texts");
+    for (const std::string& t : string_list(j, "texts", "texts")) texts.push_back(t);
+    if (texts.empty()) reject(http::status::bad_request, "give \"text\" or \"texts\"");
+    if (texts.size() > 1000) reject(http::status::payload_too_large, "at most 1000 texts per request");
+    std::vector<storage::Item> items;
+    for (const std::string& t : texts) {
+        if (auto bad = utf8::find_invalid(t)) reject(http::status::bad_request, "text: invalid UTF-8 at byte " + std::to_string(*bad));
+        if (t.find_first_not_of(" \t\r\n") == std::string::npos) reject(http::status::bad_request, "text: empty");
+        storage::Item it;
+        it.text = t;
+        if (j.contains("source")) {
+            if (!j["source"].is_string()) reject(http::status::bad_request, "texts.source must be a string");
+            it.source = j["source"].get<std::string>();
+        }
+        it.tags = string_list(j, "tags", "texts");
+        items.push_back(std::move(it));
+    }
+    json results = json::array();
+    std::size_t added = 0;
+    {
+        std::lock_guard lock(writes_mutex_);
+        std::lock_guard model_lock(model_mutex_);
+        for (const auto& [id, created] : indexer::add_text_items(store_, model_, std::move(items))) {
+            results.push_back({{"id", id}, {"created", created}});
+            added += created;
+        }
+    }
+    return json_response(added > 0 ? http::status::created : http::status::ok, {{"items", results}}, req.version());
+}
+
+Response Api::delete_item(const Request& req, std::int64_t id) {
+    require_token(req);
+    const Target t = parse_target(std::string_view(req.target().data(), req.target().size()));
+    const Collection c = parse_collection_param(t.query.count("collection") ? t.query.at("collection") : "images");
+    std::lock_guard lock(writes_mutex_);
+    if (!store_.catalog().item(c, id)) reject(http::status::not_found, std::string("item ") + storage::collection_name(c) + "/" + std::to_string(id) + " not found");
+    storage::Catalog::Batch b(store_.catalog());
+    b.remove_item(c, id);
+    store_.commit(b);
+    return json_response(http::status::ok, {{"deleted", id}, {"collection", storage::collection_name(c)}}, req.version());
+}
+
+Response Api::start_job(const Request& req) {
+    require_token(req);
+    json j;
+    try {
+        j = json::parse(req.body());
+    } catch (const json::parse_error& e) {
+        reject(http::status::bad_request, std::string("malformed JSON: ") + e.what());
+    }
+    if (!j.is_object()) reject(http::status::bad_request, "the request body must be a JSON object");
+    check_fields(j, {"paths", "manifests", "prune"}, "job");
+    std::vector<indexer::InputSpec> inputs;
+    for (const std::string& p : string_list(j, "paths", "job")) inputs.push_back({indexer::InputKind::path, p});
+    for (const std::string& p : string_list(j, "manifests", "job")) inputs.push_back({indexer::InputKind::manifest, p});
+    if (inputs.empty()) reject(http::status::bad_request, "give \"paths\" (folders or files on the server) or \"manifests\"");
+    std::lock_guard lock(job_mutex_);
+    if (job_running_) reject(http::status::conflict, "an indexing job is already running (GET /api/index/jobs)");
+    if (job_thread_.joinable()) job_thread_.join();
+    job_running_ = true;
+    job_status_ = {{"state", "running"}, {"inputs", j}};
+    indexer::JobOptions o;
+    o.show_progress = false, o.limits = options_.limits.image, o.prune = j.value("prune", false);
+    job_thread_ = std::thread([this, inputs, o] {
+        json status;
+        try {
+            std::lock_guard w(writes_mutex_);
+            const indexer::JobSummary s = indexer::index_images(store_, model_, inputs, o);
+            status = {{"state", "done"}, {"added", s.added}, {"changed", s.changed}, {"duplicates", s.duplicates},
+                      {"unchanged", s.unchanged}, {"failed", s.failed}, {"texts_added", s.texts_added}, {"seconds", s.seconds},
+                      {"problems", s.problems}};
+        } catch (const std::exception& e) {
+            status = {{"state", "failed"}, {"error", e.what()}};
+        }
+        std::lock_guard lock(job_mutex_);
+        job_status_ = status;
+        job_running_ = false;
+    });
+    return json_response(http::status::accepted, job_status_, req.version());
+}
+
+Response Api::job_status(const Request& req) {
+    std::lock_guard lock(job_mutex_);
+    return json_response(http::status::ok, job_status_, req.version());
+}
+
+Response Api::stats(const Request& req) {
+    json s = store_.stats();
+    s["model"].erase("path");  // a server path is not the client's business
+    return json_response(http::status::ok, s, req.version());
+}
+
+Response Api::metrics(const Request& req) {
+    const double uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    const std::string body = metrics_.render({
+        {"opsis_index_images", "Images in the index.", static_cast<double>(store_.catalog().item_count(Collection::images))},
+        {"opsis_index_texts", "Texts in the index.", static_cast<double>(store_.catalog().item_count(Collection::texts))},
+        {"opsis_uptime_seconds", "Seconds since the server started.", uptime},
+    });
+    return bytes_response(body, "text/plain; version=0.0.4; charset=utf-8", req.version(), "no-store");
+}
+
+Response Api::static_file(const Request& req, const std::string& path) {
+    std::string rel = path == "/" ? "index.html" : path.substr(1);
+    // Only plain names below the static folder: no "..", no absolute paths, no NUL, no backslash.
+    std::stringstream parts(rel);
+    for (std::string seg; std::getline(parts, seg, '/');)
+        if (seg == ".." || seg == "." || seg.find('\0') != std::string::npos || seg.find('\\') != std::string::npos)
+            reject(http::status::bad_request, "path '" + path + "' is not allowed");
+    const fs::path root = fs::weakly_canonical(options_.static_dir);
+    const fs::path file = fs::weakly_canonical(root / rel);
+    const std::string r = root.string() + "/";
+    if (file.string().compare(0, r.size(), r) != 0) reject(http::status::bad_request, "path '" + path + "' is not allowed");
+    std::error_code ec;
+    if (!fs::is_regular_file(file, ec)) reject(http::status::not_found, "no such file: " + path);
+    const auto bytes = read_file(file.string(), 16 << 20);
+    Response res = bytes_response(std::string(bytes.begin(), bytes.end()), content_type_of(file.string()), req.version(), "no-cache");
+    if (req.method() == http::verb::head) res.body().clear();
+    return res;
+}
+
+}  // namespace opsis::web

@@ -1,0 +1,68 @@
+#pragma once
+// The JSON API and the static web UI, over one index folder: routes requests to search,
+// items, thumbnails, stats, health, metrics and the authenticated writes. Every rejected
+// request gets a 4xx with {"error": {"status": N, "message": "..."}} saying what was wrong.
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+
+#include "encoder/dual_encoder.h"
+#include "indexer/index_job.h"
+#include "search/searcher.h"
+#include "storage/index_store.h"
+#include "web/http_server.h"
+#include "web/metrics.h"
+
+namespace opsis::web {
+
+struct ApiOptions {
+    std::string static_dir;     // the web UI's files
+    std::string write_token;    // bearer token for writes; empty: writes are refused
+    search::Limits limits;
+    int thumbnail_size = 256;
+};
+
+class Api {
+public:
+    Api(storage::IndexStore& store, const DualEncoder& model, ApiOptions options);
+    ~Api();
+
+    Response handle(const Request& request, const RequestContext& context);
+    static Response error(http::status status, const std::string& message, unsigned version, bool keep_alive);
+
+private:
+    struct Routed;
+    Response route(const Request& req, std::string& route_name);
+    Response search_json(const Request& req);
+    Response search_image(const Request& req);
+    Response item(const Request& req, std::int64_t id, const std::string& what);
+    Response add_item(const Request& req);
+    Response add_texts(const Request& req);
+    Response delete_item(const Request& req, std::int64_t id);
+    Response start_job(const Request& req);
+    Response job_status(const Request& req);
+    Response static_file(const Request& req, const std::string& path);
+    Response stats(const Request& req);
+    Response metrics(const Request& req);
+    void require_token(const Request& req) const;
+    Response run_search(const Request& req, const search::Query& query);
+    std::string thumbnail(std::int64_t id, std::string& content_type);
+
+    storage::IndexStore& store_;
+    const DualEncoder& model_;
+    ApiOptions options_;
+    search::Searcher searcher_;
+    Metrics metrics_;
+    std::mutex model_mutex_;   // one inference at a time; each uses every core
+    std::mutex writes_mutex_;  // API writes and the background job take turns
+    std::mutex job_mutex_;
+    std::thread job_thread_;
+    nlohmann::json job_status_ = {{"state", "idle"}};
+    std::atomic<bool> job_running_{false};
+    const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+};
+
+}  // namespace opsis::web

@@ -1,0 +1,33 @@
+#pragma once
+// Request metrics in Prometheus's text format: counts by route, method and status, and
+// latency histograms by route. Thread-safe; routes are patterns ("/api/items/{id}"), so the
+// number of series stays bounded whatever clients ask for.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace opsis::web {
+
+class Metrics {
+public:
+    void observe(const std::string& route, const std::string& method, int status, double seconds);
+    // `gauges` are appended as they are: (name, help, value).
+    std::string render(const std::vector<std::tuple<std::string, std::string, double>>& gauges) const;
+
+private:
+    static constexpr double kBuckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+    struct Histogram {
+        std::vector<std::uint64_t> counts = std::vector<std::uint64_t>(std::size(kBuckets), 0);
+        std::uint64_t total = 0;
+        double sum = 0;
+    };
+    mutable std::mutex mutex_;
+    std::map<std::tuple<std::string, std::string, int>, std::uint64_t> requests_;
+    std::map<std::string, Histogram> latency_;
+};
+
+}  // namespace opsis::web
