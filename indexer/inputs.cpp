@@ -99,8 +99,12 @@ void read_manifest(const std::string& manifest, const std::function<void(InputFi
                 if (c.is_array()) {
                     for (const json& s : c) f.captions.push_back(s.get<std::string>());
                 } else if (c.is_object()) {
+                    // English first (shown first by the UI), then the other languages.
+                    if (c.contains("en"))
+                        for (const json& s : c.at("en")) f.captions.push_back(s.get<std::string>());
                     for (const auto& [lang, list] : c.items())
-                        for (const json& s : list) f.captions.push_back(s.get<std::string>());
+                        if (lang != "en")
+                            for (const json& s : list) f.captions.push_back(s.get<std::string>());
                 } else {
                     throw std::runtime_error("\"captions\" must be a list or an object of lists");
                 }

@@ -1,0 +1,121 @@
+// Browser test of the web UI: Debian's chromium driven by playwright-core. It indexes the demo
+// samples with the default model, starts `opsis serve` on a free port, then types a query,
+// uploads an image, opens a result and asks for more like it, checks the error state and a
+// phone-sized screen. Run by ctest (see tests/CMakeLists.txt) with OPSIS_BINARY and
+// OPSIS_SOURCE_DIR set.
+import { spawn, execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { chromium } from "playwright-core";
+
+const binary = process.env.OPSIS_BINARY;
+const source = process.env.OPSIS_SOURCE_DIR;
+const browserPath = process.env.CHROMIUM || "/usr/bin/chromium";
+if (!binary || !source) throw new Error("set OPSIS_BINARY and OPSIS_SOURCE_DIR");
+if (!fs.existsSync(browserPath)) throw new Error(`no browser at ${browserPath}: run scripts/setup (installs Debian's chromium)`);
+
+const work = fs.mkdtempSync(path.join(os.tmpdir(), "opsis-ui-"));
+const samples = path.join(source, "demo/samples");
+const captions = fs.readFileSync(path.join(samples, "captions.txt"), "utf8").trim().split("\n");
+const images = ["red-circle.png", "blue-square.png", "green-triangle.png", "yellow-star.png"];
+const manifest = images.map((f) => JSON.stringify({ image: path.join(samples, f), captions: [captions.find((c) => f.startsWith(c.split(" ").slice(1).join("-")))], source: "demo" }));
+fs.writeFileSync(path.join(work, "manifest.jsonl"), manifest.join("\n") + "\n");
+execFileSync(binary, ["index", "add", "--index", path.join(work, "ix"), "--model", path.join(source, "models/default"),
+                      "--manifest", path.join(work, "manifest.jsonl")], { stdio: "inherit" });
+
+const server = spawn(binary, ["serve", "--index", path.join(work, "ix"), "--port", "0", "--quiet"], { stdio: ["ignore", "pipe", "inherit"] });
+const url = await new Promise((resolve, reject) => {
+  let out = "";
+  server.stdout.on("data", (d) => {
+    out += d;
+    const m = out.match(/on (http:\/\/[^/\s]+\/)/);
+    if (m) resolve(m[1]);
+  });
+  server.on("exit", (code) => reject(new Error(`opsis serve exited with ${code}: ${out}`)));
+  setTimeout(() => reject(new Error("opsis serve did not start in 30 s")), 30000);
+});
+
+let failures = 0;
+async function check(name, fn) {
+  try {
+    await fn();
+    console.log(`ok   - ${name}`);
+  } catch (e) {
+    failures++;
+    console.log(`FAIL - ${name}: ${e.message}`);
+  }
+}
+function expect(condition, message) { if (!condition) throw new Error(message); }
+
+const browser = await chromium.launch({ executablePath: browserPath, args: ["--headless", "--no-sandbox"] });
+try {
+  const page = await browser.newPage();
+  const consoleErrors = [];
+  page.on("pageerror", (e) => consoleErrors.push(e.message));
+
+  await check("typing a query shows matching pictures with scores", async () => {
+    await page.goto(url);
+    await page.fill("#query", "a red circle");
+    await page.press("#query", "Enter");
+    await page.waitForSelector("#results .card");
+    const first = await page.locator("#results .card .caption").first().textContent();
+    expect(first.includes("red circle"), `first result is "${first}", expected the red circle`);
+    const score = await page.locator("#results .card .score").first().textContent();
+    expect(/^-?\d\.\d{3}$/.test(score.trim()), `score "${score}" is not shown as a number`);
+    expect((await page.locator("#results .card").count()) === 4, "expected the 4 indexed pictures");
+  });
+
+  await check("uploading an image shows the captions that describe it", async () => {
+    await page.setInputFiles("#file", path.join(samples, "yellow-star.png"));
+    await page.waitForSelector("#captions li");
+    const first = await page.locator("#captions li").first().textContent();
+    expect(first.includes("yellow star"), `first caption is "${first}"`);
+    await page.waitForFunction(() => document.querySelector("#results .card .caption")?.textContent.includes("yellow star"));
+  });
+
+  await check("clicking a result opens its details, and 'more like this' searches by it", async () => {
+    const card = page.locator("#results .card").first();
+    const id = await card.getAttribute("data-id");
+    await card.click();
+    await page.waitForSelector("#details[open]");
+    expect((await page.locator("#details-meta").textContent()).includes("yellow star"), "details lack the caption");
+    await page.click("#more-like");
+    await page.waitForFunction((id) => document.querySelector("#terms .chip")?.textContent.includes(`item ${id}`), id);
+    await page.waitForFunction(() => document.querySelectorAll("#results .card").length === 3);
+    const ids = await page.locator("#results .card").evaluateAll((cards) => cards.map((c) => c.dataset.id));
+    expect(!ids.includes(id), "more-like-this results include the item itself");
+  });
+
+  await check("captions mode lists texts", async () => {
+    await page.fill("#query", "a blue square");
+    await page.click('.mode[data-collection="texts"]');
+    await page.press("#query", "Enter");
+    await page.waitForFunction(() => document.querySelector("#text-results li")?.textContent.includes("blue square"));
+  });
+
+  await check("a failing search shows a clear error", async () => {
+    await page.route("**/api/search", (r) => r.fulfill({ status: 500, contentType: "application/json", body: '{"error":{"status":500,"message":"index unavailable"}}' }));
+    await page.fill("#query", "anything");
+    await page.press("#query", "Enter");
+    await page.waitForFunction(() => document.querySelector("#status.error")?.textContent.includes("index unavailable"));
+    await page.unroute("**/api/search");
+  });
+
+  await check("a phone-sized screen has no horizontal scrolling and shows results", async () => {
+    const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true });
+    await phone.goto(url + "#q=a%20green%20triangle");
+    await phone.waitForSelector("#results .card");
+    const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow <= 0, `page is ${overflow}px wider than the screen`);
+    await phone.close();
+  });
+
+  await check("no script errors", async () => expect(consoleErrors.length === 0, consoleErrors.join("; ")));
+} finally {
+  await browser.close();
+  server.kill("SIGTERM");
+  fs.rmSync(work, { recursive: true, force: true });
+}
+console.log(failures ? `${failures} check(s) failed` : "all browser checks passed");
+process.exit(failures ? 1 : 0);

@@ -1,0 +1,272 @@
+// Opsis web UI: plain JavaScript against the JSON API (docs/api.md). No external resources.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const PAGE = 40;
+const state = { collection: "images", terms: [], offset: 0, more: false, loading: false, generation: 0 };
+
+// "beach + sunset - people" -> weighted text terms (a minus, or U+2212, makes a term negative).
+function parseQuery(text) {
+  const terms = [];
+  const parts = text.split(/\s+([+\-\u2212])\s+/);
+  let sign = 1;
+  for (let i = 0; i < parts.length; i++) {
+    if (i % 2 === 1) { sign = parts[i] === "+" ? 1 : -1; continue; }
+    let t = parts[i].trim();
+    if (!t) continue;
+    let s = sign;
+    if (i === 0 && /^[-\u2212]\S/.test(t)) { s = -1; t = t.slice(1); }
+    terms.push({ kind: "text", text: t, weight: s > 0 ? 1 : -0.5 });
+  }
+  return terms;
+}
+
+function requestBody(collection, offset, k) {
+  const body = { collection, k, offset, texts: [], images: [], items: [] };
+  for (const t of state.terms) {
+    if (t.kind === "text") body.texts.push({ text: t.text, weight: t.weight });
+    if (t.kind === "image") body.images.push({ data: t.data, weight: t.weight });
+    if (t.kind === "item") body.items.push({ id: t.id, weight: t.weight });
+  }
+  for (const key of ["texts", "images", "items"]) if (!body[key].length) delete body[key];
+  return body;
+}
+
+async function api(path, body) {
+  const res = await fetch(path, body === undefined ? {} : {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+  });
+  let data = null;
+  try { data = await res.json(); } catch (_) { /* not JSON */ }
+  if (!res.ok) throw new Error((data && data.error && data.error.message) || `${res.status} ${res.statusText}`);
+  return data;
+}
+
+function setStatus(text, isError = false) {
+  const s = $("status");
+  s.textContent = text;
+  s.classList.toggle("error", isError);
+}
+
+function renderTerms() {
+  const box = $("terms");
+  box.replaceChildren();
+  for (const [i, t] of state.terms.entries()) {
+    const chip = document.createElement("span");
+    chip.className = "chip" + (t.weight < 0 ? " negative" : "");
+    if (t.kind === "image" || t.kind === "item") {
+      const img = document.createElement("img");
+      img.src = t.kind === "image" ? t.data : `/api/items/${t.id}/thumbnail`;
+      img.alt = "";
+      chip.append(img);
+    }
+    chip.append((t.weight < 0 ? "not " : "") + (t.kind === "text" ? t.text : t.kind === "image" ? "your image" : `item ${t.id}`));
+    const x = document.createElement("button");
+    x.type = "button";
+    x.textContent = "×";
+    x.setAttribute("aria-label", "Remove this term");
+    x.onclick = () => { state.terms.splice(i, 1); renderTerms(); search(); };
+    chip.append(x);
+    box.append(chip);
+  }
+  box.hidden = state.terms.length === 0;
+}
+
+function card(hit) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = "card";
+  b.dataset.id = hit.id;
+  const img = document.createElement("img");
+  img.loading = "lazy";
+  img.src = hit.thumbnail_url;
+  img.alt = hit.captions && hit.captions.length ? hit.captions[0] : (hit.paths[0] || "").split("/").pop();
+  const meta = document.createElement("div");
+  meta.className = "meta";
+  const name = document.createElement("span");
+  name.textContent = `#${hit.id}`;
+  const score = document.createElement("span");
+  score.className = "score";
+  score.textContent = hit.score.toFixed(3);
+  meta.append(name, score);
+  const cap = document.createElement("div");
+  cap.className = "caption";
+  cap.textContent = img.alt;
+  b.append(img, meta, cap);
+  b.onclick = () => showDetails(hit);
+  return b;
+}
+
+function textItem(hit) {
+  const li = document.createElement("li");
+  const score = document.createElement("span");
+  score.className = "score";
+  score.textContent = ` ${hit.score.toFixed(3)}`;
+  li.append(hit.text, score);
+  return li;
+}
+
+async function search(append = false) {
+  if (!state.terms.length) { clearResults(); setStatus(""); return; }
+  const generation = ++state.generation;
+  if (!append) state.offset = 0;
+  state.loading = true;
+  setStatus(append ? "Loading more…" : "Searching…");
+  try {
+    const data = await api("/api/search", requestBody(state.collection, state.offset, PAGE));
+    if (generation !== state.generation) return;  // a newer search has started
+    if (!append) clearResults();
+    const images = state.collection === "images";
+    $("results").hidden = !images;
+    $("text-results").hidden = images;
+    for (const hit of data.hits) (images ? $("results") : $("text-results")).append(images ? card(hit) : textItem(hit));
+    state.more = data.more;
+    state.offset += data.hits.length;
+    $("more").hidden = !data.more;
+    const shown = state.offset;
+    if (shown === 0) {
+      const empty = document.createElement("p");
+      empty.className = "empty";
+      empty.textContent = "No results. Try other words, or remove a filter term.";
+      $("results").hidden = false;
+      $("results").append(empty);
+      setStatus("No results");
+    } else {
+      setStatus(`${shown}${data.more ? "+" : ""} ${images ? "pictures" : "captions"} · ${data.took_ms.toFixed(0)} ms`);
+    }
+  } catch (e) {
+    if (generation !== state.generation) return;
+    if (!append) clearResults();
+    setStatus(`Search failed: ${e.message}`, true);
+  } finally {
+    if (generation === state.generation) state.loading = false;
+  }
+}
+
+function clearResults() {
+  $("results").replaceChildren();
+  $("text-results").replaceChildren();
+  $("more").hidden = true;
+  state.more = false;
+}
+
+async function describeImage(dataUrl) {
+  $("query-image").hidden = false;
+  $("query-preview").src = dataUrl;
+  const list = $("captions");
+  list.replaceChildren();
+  try {
+    const data = await api("/api/search", { collection: "texts", k: 5, images: [{ data: dataUrl }] });
+    if (!data.hits.length) list.append(Object.assign(document.createElement("li"), { textContent: "No captions indexed yet." }));
+    for (const hit of data.hits) list.append(textItem(hit));
+  } catch (e) {
+    list.append(Object.assign(document.createElement("li"), { textContent: `Could not describe it: ${e.message}` }));
+  }
+}
+
+function searchWithFile(file) {
+  if (!file || !file.type.startsWith("image/")) { setStatus("That is not an image file.", true); return; }
+  if (file.size > 20 * 1024 * 1024) { setStatus("That image is larger than 20 MB.", true); return; }
+  const reader = new FileReader();
+  reader.onload = () => {
+    state.terms = [{ kind: "image", data: reader.result, weight: 1 }];
+    $("query").value = "";
+    setCollection("images", false);
+    renderTerms();
+    describeImage(reader.result);
+    search();
+  };
+  reader.onerror = () => setStatus("Could not read that file.", true);
+  reader.readAsDataURL(file);
+}
+
+async function showDetails(hit) {
+  const dialog = $("details");
+  $("details-title").textContent = hit.captions && hit.captions.length ? hit.captions[0] : `Item ${hit.id}`;
+  $("details-image").src = hit.image_url;
+  $("details-image").alt = $("details-title").textContent;
+  $("open-original").href = hit.image_url;
+  const meta = $("details-meta");
+  meta.replaceChildren();
+  const add = (k, v) => {
+    if (v === undefined || v === null || v === "" || (Array.isArray(v) && !v.length)) return;
+    meta.append(Object.assign(document.createElement("dt"), { textContent: k }),
+                Object.assign(document.createElement("dd"), { textContent: Array.isArray(v) ? v.join(" · ") : String(v) }));
+  };
+  add("score", hit.score !== undefined ? hit.score.toFixed(4) : undefined);
+  add("id", hit.id);
+  add("size", hit.width ? `${hit.width} × ${hit.height} px, ${(hit.file_size / 1024).toFixed(1)} KB` : "");
+  add("captions", hit.captions);
+  add("source", hit.source);
+  add("tags", hit.tags);
+  add("files", hit.paths);
+  $("more-like").onclick = () => {
+    dialog.close();
+    state.terms = [{ kind: "item", id: hit.id, weight: 1 }];
+    $("query").value = "";
+    $("query-image").hidden = true;
+    setCollection("images", false);
+    renderTerms();
+    search();
+  };
+  $("less-like").onclick = () => {
+    dialog.close();
+    state.terms.push({ kind: "item", id: hit.id, weight: -0.5 });
+    renderTerms();
+    search();
+  };
+  if (typeof dialog.showModal === "function") dialog.showModal(); else dialog.setAttribute("open", "");
+}
+
+function setCollection(collection, rerun = true) {
+  state.collection = collection;
+  for (const b of document.querySelectorAll(".mode")) {
+    const on = b.dataset.collection === collection;
+    b.classList.toggle("active", on);
+    b.setAttribute("aria-pressed", String(on));
+  }
+  if (rerun) search();
+}
+
+$("search-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const text = $("query").value.trim();
+  const negatives = state.terms.filter((t) => t.kind !== "text" && t.weight < 0);
+  state.terms = [...parseQuery(text), ...negatives];
+  $("query-image").hidden = true;
+  if (text) history.replaceState(null, "", `#q=${encodeURIComponent(text)}&c=${state.collection}`);
+  renderTerms();
+  if (!parseQuery(text).length) { clearResults(); setStatus("Type what you are looking for, or drop an image."); return; }
+  search();
+});
+$("file").addEventListener("change", (e) => searchWithFile(e.target.files[0]));
+for (const b of document.querySelectorAll(".mode")) b.addEventListener("click", () => setCollection(b.dataset.collection));
+$("more").addEventListener("click", () => search(true));
+new IntersectionObserver((entries) => {
+  if (entries.some((e) => e.isIntersecting) && state.more && !state.loading) search(true);
+}, { rootMargin: "400px" }).observe($("sentinel"));
+
+let dragDepth = 0;
+window.addEventListener("dragenter", (e) => { e.preventDefault(); dragDepth++; $("drop").hidden = false; });
+window.addEventListener("dragleave", () => { if (--dragDepth <= 0) { dragDepth = 0; $("drop").hidden = true; } });
+window.addEventListener("dragover", (e) => e.preventDefault());
+window.addEventListener("drop", (e) => {
+  e.preventDefault();
+  dragDepth = 0;
+  $("drop").hidden = true;
+  if (e.dataTransfer.files.length) searchWithFile(e.dataTransfer.files[0]);
+});
+window.addEventListener("paste", (e) => {
+  const file = [...(e.clipboardData || { files: [] }).files].find((f) => f.type.startsWith("image/"));
+  if (file) { e.preventDefault(); searchWithFile(file); }
+});
+
+api("/api/stats").then((s) => {
+  $("stats").textContent = `${s.images.items} pictures · ${s.texts.items} captions · model ${s.model.name}`;
+  if (!s.images.items && !s.texts.items) setStatus("This index is empty: add pictures with `opsis index add`.");
+}).catch(() => {});
+
+const params = new URLSearchParams(location.hash.slice(1));
+if (params.get("c") === "texts") setCollection("texts", false);
+if (params.get("q")) { $("query").value = params.get("q"); $("search-form").requestSubmit(); }
+else $("query").focus();
