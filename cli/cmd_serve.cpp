@@ -22,6 +22,7 @@ struct ServeArgs {
     std::string index, model, static_dir, token;
     web::ServerOptions server;
     std::size_t max_k = 500;
+    int read_seconds = 15, idle_seconds = 60;
     bool quiet = false;
 };
 
@@ -45,6 +46,8 @@ void run(ServeArgs& a) {
         if (const char* env = std::getenv("OPSIS_TOKEN")) options.write_token = env;
     options.limits.max_k = a.max_k;
     a.server.access_log = !a.quiet;
+    a.server.read_timeout = std::chrono::seconds(a.read_seconds);
+    a.server.idle_timeout = std::chrono::seconds(a.idle_seconds);
     web::Api api(*ix.store, *ix.model, options);
     web::HttpServer server(
         a.server, [&api](const web::Request& r, const web::RequestContext& c) { return api.handle(r, c); }, &web::Api::error);
@@ -71,6 +74,8 @@ void register_serve(CLI::App& app) {
     cmd->add_option("--token", a->token, "Bearer token that allows writes (default: $OPSIS_TOKEN; none: read-only)");
     cmd->add_option("--static", a->static_dir, "Folder of the web UI's files")->check(CLI::ExistingDirectory);
     cmd->add_option("--max-body-bytes", a->server.max_body_bytes, "Largest request body")->capture_default_str()->check(CLI::PositiveNumber);
+    cmd->add_option("--read-timeout", a->read_seconds, "Seconds a client has to send a request once started")->capture_default_str()->check(CLI::Range(1, 3600));
+    cmd->add_option("--idle-timeout", a->idle_seconds, "Seconds a kept-alive connection may stay idle")->capture_default_str()->check(CLI::Range(1, 3600));
     cmd->add_option("--max-k", a->max_k, "Most results one request may ask for")->capture_default_str()->check(CLI::Range(1, 100000));
     cmd->add_option("--model,-m", a->model, "Model folder (default: the index's model)");
     cmd->add_flag("--quiet", a->quiet, "No access log");

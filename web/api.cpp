@@ -436,6 +436,11 @@ Response Api::search_image(const Request& req) {
     q.target = parse_collection_param(fields.count("collection") ? fields["collection"] : "images");
     q.k = parse_count(fields, "k", 20);
     q.offset = parse_count(fields, "offset", 0);
+    if (auto it = fields.find("collapse_duplicates"); it != fields.end()) {
+        if (it->second != "true" && it->second != "false")
+            reject(http::status::bad_request, "collapse_duplicates must be true or false, got '" + it->second + "'");
+        q.collapse_duplicates = it->second == "true";
+    }
     if (q.k == 0 || q.k > options_.limits.max_k)
         reject(http::status::bad_request, "k must be between 1 and " + std::to_string(options_.limits.max_k));
     return run_search(req, q);

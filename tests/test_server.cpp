@@ -1,0 +1,342 @@
+// `opsis serve` over real HTTP (a Beast client against a server process the test starts):
+// the API's answers, its errors for bad requests, limits, path escapes, slow clients, writes
+// with and without the token, a background indexing job with searches alongside, metrics,
+// and a graceful stop.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/core/detail/base64.hpp>
+#include <boost/beast/http.hpp>
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <regex>
+#include <thread>
+
+#include "tests/test_support.h"
+
+using namespace opsis;
+using namespace opsis::test;
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+const char* kConfig = R"({"name": "serve-tiny", "embed_dim": 8,
+  "image": {"arch": "resnet", "image_size": 16, "stem_channels": 4, "stem_stride": 1, "stage_channels": [4], "stage_blocks": [1]},
+  "text": {"context_length": 12, "width": 8, "layers": 1, "heads": 2}})";
+
+std::vector<unsigned char> random_png(std::uint32_t seed) {
+    std::mt19937 rng(seed);
+    RgbaImage img;
+    img.width = img.height = 12;
+    img.pixels.resize(12 * 12 * 4);
+    for (auto& p : img.pixels) p = static_cast<std::uint8_t>(rng());
+    for (std::size_t i = 3; i < img.pixels.size(); i += 4) img.pixels[i] = 255;
+    return encode_png_rgba(img);
+}
+
+// `opsis serve` on a free port; stopped with SIGTERM on destruction.
+class Server {
+public:
+    explicit Server(const std::string& args) {
+        int out[2];
+        REQUIRE(pipe(out) == 0);
+        pid_ = fork();
+        if (pid_ == 0) {
+            dup2(out[1], 1);
+            close(out[0]);
+            execl("/bin/sh", "sh", "-c", ("exec " + std::string(OPSIS_BINARY) + " serve --port 0 --quiet " + args).c_str(), nullptr);
+            _exit(127);
+        }
+        close(out[1]);
+        stdout_ = fdopen(out[0], "r");
+        char line[1024] = {0};
+        REQUIRE(fgets(line, sizeof line, stdout_) != nullptr);
+        std::smatch m;
+        const std::string text = line;
+        if (!std::regex_search(text, m, std::regex("http://[^:/]+:([0-9]+)/"))) {
+            stop();
+            FAIL("opsis serve did not print its address: " << text);
+        }
+        port_ = static_cast<unsigned short>(std::stoi(m[1].str()));
+    }
+    ~Server() {
+        if (pid_ > 0) stop();
+    }
+    // SIGTERM; returns the exit code and the rest of stdout.
+    std::pair<int, std::string> stop() {
+        kill(pid_, SIGTERM);
+        std::string rest;
+        char buf[512];
+        while (fgets(buf, sizeof buf, stdout_)) rest += buf;
+        int status = 0;
+        waitpid(pid_, &status, 0);
+        fclose(stdout_);
+        pid_ = -1;
+        return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), rest};
+    }
+    unsigned short port() const { return port_; }
+
+private:
+    pid_t pid_ = -1;
+    FILE* stdout_ = nullptr;
+    unsigned short port_ = 0;
+};
+
+struct Reply {
+    int status = 0;
+    std::string body, content_type;
+    json data() const { return json::parse(body); }
+};
+
+// One HTTP/1.1 connection, kept alive across requests.
+class Client {
+public:
+    explicit Client(unsigned short port) : socket_(io_) { socket_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port)); }
+    Reply send(http::verb method, const std::string& target, const std::string& body = "",
+               const std::string& content_type = "application/json", const std::string& token = "") {
+        http::request<http::string_body> req{method, target, 11};
+        req.set(http::field::host, "localhost");
+        if (!body.empty()) req.set(http::field::content_type, content_type);
+        if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
+        req.body() = body;
+        req.prepare_payload();
+        // A server that refuses a large body answers and closes before it has all been sent:
+        // the write then fails, and the answer is still there to read.
+        beast::error_code write_error;
+        http::write(socket_, req, write_error);
+        http::response_parser<http::string_body> parser;
+        parser.body_limit(64 << 20);
+        http::read(socket_, buffer_, parser);
+        auto res = parser.release();
+        return {res.result_int(), res.body(), std::string(res[http::field::content_type])};
+    }
+    Reply get(const std::string& target) { return send(http::verb::get, target); }
+    Reply post(const std::string& target, const std::string& body, const std::string& token = "") {
+        return send(http::verb::post, target, body, "application/json", token);
+    }
+    tcp::socket& socket() { return socket_; }
+
+private:
+    asio::io_context io_;
+    tcp::socket socket_;
+    beast::flat_buffer buffer_;
+};
+
+std::string error_message(const Reply& r) { return r.data()["error"]["message"].get<std::string>(); }
+
+struct Fixture {
+    TempDir dir;
+    std::string index = dir.file("ix"), photos = dir.file("photos"), more = dir.file("more");
+    Fixture() {
+        write_text(dir.file("config.json"), kConfig);
+        REQUIRE(run_opsis("model init --config " + dir.file("config.json") + " --out " + dir.file("model") + " --seed 3").exit_code == 0);
+        fs::create_directories(photos);
+        fs::create_directories(more);
+        std::ofstream m(dir.file("manifest.jsonl"));
+        for (int k = 0; k < 12; ++k) {
+            write_bytes(photos + "/" + std::to_string(k) + ".png", random_png(static_cast<std::uint32_t>(k)));
+            m << json{{"image", photos + "/" + std::to_string(k) + ".png"}, {"captions", {"caption number " + std::to_string(k)}},
+                      {"source", k % 2 ? "odd" : "even"}}.dump() << "\n";
+        }
+        for (int k = 0; k < 40; ++k) write_bytes(more + "/" + std::to_string(k) + ".png", random_png(static_cast<std::uint32_t>(1000 + k)));
+        m.close();
+        const CommandResult r = run_opsis("index add --index " + index + " --model " + dir.file("model") + " --manifest " + dir.file("manifest.jsonl"));
+        INFO(r.output);
+        REQUIRE(r.exit_code == 0);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("the API answers searches, items, thumbnails, stats and metrics", "[server]") {
+    Fixture f;
+    Server server("--index " + f.index + " --max-body-bytes 2000000");
+    Client c(server.port());
+    REQUIRE(c.get("/healthz").status == 200);
+    REQUIRE(c.get("/healthz").body == R"({"status":"ok"})");  // the same connection, kept alive
+
+    Reply r = c.post("/api/search", R"({"text": "caption number 3", "k": 5, "collapse_duplicates": false})");
+    REQUIRE(r.status == 200);
+    json d = r.data();
+    REQUIRE(d["hits"].size() == 5);
+    REQUIRE(d["more"] == true);
+    REQUIRE(d["next_offset"] == 5);
+    for (std::size_t i = 1; i < 5; ++i) REQUIRE(d["hits"][i - 1]["score"] >= d["hits"][i]["score"]);
+    const std::int64_t first = d["hits"][0]["id"];
+    const json page2 = c.post("/api/search", R"({"text": "caption number 3", "k": 5, "offset": 5, "collapse_duplicates": false})").data();
+    for (const json& h : page2["hits"])
+        for (const json& g : d["hits"]) REQUIRE(h["id"] != g["id"]);
+
+    // texts, filters, weighted and item queries
+    d = c.post("/api/search", R"({"text": "caption number 3", "collection": "texts", "k": 3})").data();
+    REQUIRE(d["hits"][0].contains("text"));
+    d = c.post("/api/search", R"({"texts": [{"text": "a", "weight": 1}, {"text": "b", "weight": -0.5}], "filters": {"source": "odd"}, "k": 20, "collapse_duplicates": false})").data();
+    REQUIRE(d["hits"].size() == 6);
+    for (const json& h : d["hits"]) REQUIRE(h["source"] == "odd");
+    d = c.post("/api/search", json{{"item", first}, {"k", 3}, {"collapse_duplicates", false}}.dump()).data();
+    for (const json& h : d["hits"]) REQUIRE(h["id"] != first);
+
+    // image searches: base64 in JSON, a raw body, and a multipart upload
+    const auto png = random_png(5);
+    const std::string png_text(png.begin(), png.end());
+    std::string b64(beast::detail::base64::encoded_size(png.size()), '\0');
+    b64.resize(beast::detail::base64::encode(b64.data(), png.data(), png.size()));
+    d = c.post("/api/search", json{{"image", "data:image/png;base64," + b64}, {"k", 1}, {"collapse_duplicates", false}}.dump()).data();
+    REQUIRE(d["hits"][0]["paths"][0].get<std::string>().find("/5.png") != std::string::npos);
+    r = c.send(http::verb::post, "/api/search/image?k=2&collapse_duplicates=false", png_text, "image/png");
+    REQUIRE(r.status == 200);
+    REQUIRE(r.data()["hits"].size() == 2);
+    const std::string multipart = "--XyZ\r\nContent-Disposition: form-data; name=\"k\"\r\n\r\n3\r\n--XyZ\r\nContent-Disposition: form-data; name=\"collapse_duplicates\"\r\n\r\nfalse\r\n--XyZ\r\nContent-Disposition: form-data; "
+                                  "name=\"image\"; filename=\"q.png\"\r\nContent-Type: image/png\r\n\r\n" + png_text + "\r\n--XyZ--\r\n";
+    r = c.send(http::verb::post, "/api/search/image", multipart, "multipart/form-data; boundary=XyZ");
+    REQUIRE(r.status == 200);
+    REQUIRE(r.data()["hits"].size() == 3);
+
+    // items, originals, thumbnails (made once, then served from the cache)
+    r = c.get("/api/items/" + std::to_string(first));
+    REQUIRE(r.status == 200);
+    REQUIRE(r.data()["id"] == first);
+    r = c.get("/api/items/" + std::to_string(first) + "/image");
+    REQUIRE(r.status == 200);
+    REQUIRE(r.content_type == "image/png");
+    r = c.get("/api/items/" + std::to_string(first) + "/thumbnail");
+    REQUIRE(r.status == 200);
+    REQUIRE((r.content_type == "image/jpeg" || r.content_type == "image/png"));
+    REQUIRE(fs::exists(f.index + "/thumbnails"));
+    REQUIRE(c.get("/api/items/" + std::to_string(first) + "/thumbnail").body == r.body);
+
+    d = c.get("/api/stats").data();
+    REQUIRE(d["images"]["items"] == 12);
+    REQUIRE_FALSE(d["model"].contains("path"));
+    REQUIRE(c.get("/").content_type.rfind("text/html", 0) == 0);
+    r = c.get("/metrics");
+    REQUIRE(r.status == 200);
+    REQUIRE_THAT(r.body, Catch::Contains("opsis_http_requests_total{route=\"/api/search\",method=\"POST\",status=\"200\"}"));
+    REQUIRE_THAT(r.body, Catch::Contains("opsis_http_request_duration_seconds_bucket{route=\"/api/search\",le=\"+Inf\"}"));
+    REQUIRE_THAT(r.body, Catch::Contains("opsis_index_images 12"));
+    const auto [code, rest] = server.stop();
+    REQUIRE(code == 0);
+    REQUIRE_THAT(rest, Catch::Contains("stopped"));
+}
+
+TEST_CASE("bad requests get clear 4xx answers and the server keeps serving", "[server]") {
+    Fixture f;
+    Server server("--index " + f.index + " --max-body-bytes 2000000 --read-timeout 1");
+    Client c(server.port());
+    const std::vector<std::tuple<std::string, int, std::string>> cases{
+        {"{not json", 400, "malformed JSON"},
+        {"[1, 2]", 400, "must be a JSON object"},
+        {R"({"text": 5})", 400, "search.text must be a string"},
+        {R"({"text": "x", "k": "ten"})", 400, "search.k must be a non-negative integer"},
+        {R"({"text": "x", "k": 100000})", 400, "search.k must be between 1 and 500"},
+        {R"({"txt": "x"})", 400, "unknown field 'txt'"},
+        {R"({})", 400, "has no text, image or item"},
+        {R"({"text": "x", "collection": "videos"})", 400, "collection 'videos' is unknown"},
+        {R"({"image": "!!!notbase64"})", 400, "not valid base64"},
+        {R"({"image": "aGVsbG8gd29ybGQ="})", 400, "not a supported image format"},
+        {R"({"item": 99999})", 404, "images/99999 not found"},
+        {"{\"text\": \"\xff\xfe\"}", 400, "invalid"},
+        {R"({"texts": [{"text": "a", "weight": 1}, {"text": "a", "weight": -1}]})", 400, "cancel out"},
+    };
+    for (const auto& [body, status, message] : cases) {
+        const Reply r = c.post("/api/search", body);
+        INFO(body << " -> " << r.status << " " << r.body);
+        REQUIRE(r.status == status);
+        REQUIRE_THAT(error_message(r), Catch::Contains(message));
+    }
+    REQUIRE(c.send(http::verb::post, "/api/search/image", "GIF89a-corrupt", "image/gif").status == 400);
+    REQUIRE(c.get("/api/items/abc").status == 400);
+    REQUIRE(c.get("/api/items/424242").status == 404);
+    REQUIRE(c.get("/api/nothing").status == 404);
+    REQUIRE(c.get("/api/search").status == 405);
+    REQUIRE(c.get("/no-such-file.css").status == 404);
+    for (const char* escape : {"/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/static/../../../etc/passwd", "/..%2f..%2fetc/passwd"}) {
+        Client raw(server.port());
+        const Reply r = raw.get(escape);
+        INFO(escape);
+        REQUIRE(r.status == 400);
+        REQUIRE_THAT(error_message(r), Catch::Contains("not allowed"));
+    }
+    // Writes need the token, which this server was not given.
+    REQUIRE(c.post("/api/texts", R"({"text": "x"})").status == 403);
+
+    // A body over the limit: 413, the connection closes, the server goes on.
+    {
+        Client big(server.port());
+        const Reply r = big.post("/api/search", std::string(3'000'000, 'x'));
+        REQUIRE(r.status == 413);
+        REQUIRE_THAT(error_message(r), Catch::Contains("larger than 2000000 bytes"));
+    }
+    // A slow client that never finishes its header is cut off after the read timeout, while
+    // another client is answered meanwhile.
+    Client slow(server.port());
+    asio::write(slow.socket(), asio::buffer(std::string("GET /healthz HTTP/1.1\r\nHost: x\r\n")));
+    REQUIRE(Client(server.port()).get("/healthz").status == 200);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1600));
+    char byte;
+    beast::error_code ec;
+    slow.socket().read_some(asio::buffer(&byte, 1), ec);
+    REQUIRE(ec == asio::error::eof);
+    // Malformed HTTP gets a 400.
+    Client garbage(server.port());
+    asio::write(garbage.socket(), asio::buffer(std::string("NOT HTTP AT ALL\r\n\r\n")));
+    std::string answer(200, '\0');
+    const std::size_t n = garbage.socket().read_some(asio::buffer(answer), ec);
+    REQUIRE_THAT(answer.substr(0, n), Catch::StartsWith("HTTP/1.1 400"));
+    REQUIRE(c.get("/healthz").status == 200);
+}
+
+TEST_CASE("writes need the token; a background job indexes while searches are answered", "[server]") {
+    Fixture f;
+    Server server("--index " + f.index + " --token s3cret");
+    Client c(server.port());
+    REQUIRE(c.post("/api/texts", R"({"text": "a new sentence"})").status == 401);
+    REQUIRE(c.post("/api/texts", R"({"text": "a new sentence"})", "wrong").status == 401);
+    Reply r = c.post("/api/texts", R"({"texts": ["a new sentence", "another one"], "source": "api"})", "s3cret");
+    REQUIRE(r.status == 201);
+    REQUIRE(r.data()["items"].size() == 2);
+
+    const auto png = random_png(77);
+    r = c.send(http::verb::post, "/api/items?source=upload&tags=a,b", std::string(png.begin(), png.end()), "image/png", "s3cret");
+    INFO(r.body);
+    REQUIRE(r.status == 201);
+    const std::int64_t id = r.data()["id"];
+    REQUIRE(r.data()["tags"] == json({"a", "b"}));
+    REQUIRE(c.send(http::verb::post, "/api/items", std::string(png.begin(), png.end()), "image/png", "s3cret").status == 200);  // same content
+    REQUIRE(c.send(http::verb::post, "/api/items", "garbage", "image/png", "s3cret").status == 415);
+    REQUIRE(c.get("/api/items/" + std::to_string(id) + "/image").status == 200);
+    REQUIRE(c.send(http::verb::delete_, "/api/items/" + std::to_string(id), "", "", "s3cret").status == 200);
+    REQUIRE(c.get("/api/items/" + std::to_string(id)).status == 404);
+    REQUIRE(c.send(http::verb::delete_, "/api/items/" + std::to_string(id), "", "", "s3cret").status == 404);
+
+    r = c.post("/api/index/jobs", json{{"paths", {f.more}}}.dump(), "s3cret");
+    REQUIRE(r.status == 202);
+    int searches = 0;
+    for (int i = 0; i < 600; ++i) {
+        REQUIRE(c.post("/api/search", R"({"text": "anything", "k": 3})").status == 200);
+        ++searches;
+        const json status = c.get("/api/index/jobs").data();
+        if (status["state"] != "running") {
+            REQUIRE(status["state"] == "done");
+            REQUIRE(status["added"] == 40);
+            break;
+        }
+    }
+    REQUIRE(searches > 0);
+    REQUIRE(c.get("/api/stats").data()["images"]["items"] == 52);
+    server.stop();
+    REQUIRE(run_opsis("index verify --index " + f.index).exit_code == 0);
+}
