@@ -1,6 +1,7 @@
 // opsis bench ...: benchmarks that print measured figures.
 #include "benchmarks/encoder_bench.h"
 #include "benchmarks/index_bench.h"
+#include "benchmarks/search_bench.h"
 #include "benchmarks/recall_bench.h"
 #include "cli/commands.h"
 
@@ -54,6 +55,17 @@ void register_bench(CLI::App& app) {
     vec->add_option("--clusters", vb->clusters, "Clusters in the synthetic data")->capture_default_str()->check(CLI::Range(1, 1000000));
     vec->add_option("--json", vb->json_out, "Also write the figures as JSON");
     vec->callback([vb] { bench::run_vector_bench(*vb); });
+
+    auto sb = std::make_shared<bench::SearchBenchOptions>();
+    CLI::App* sea = bench->add_subcommand("search", "Query latency p50/p99, text and image, in-process and over HTTP");
+    auto* six = sea->add_option("--index", sb->index, "Index folder")->check(CLI::ExistingDirectory);
+    sea->add_option("--synthetic", sb->synthetic, "Or a synthetic index of this many vectors (made once, cached)")->excludes(six);
+    sea->add_option("--factory", sb->factory, "Vector index type of the synthetic index")->capture_default_str();
+    sea->add_option("--model,-m", sb->model, "Model folder (default: the index's, or models/default)");
+    sea->add_option("--queries", sb->queries, "Queries of each kind")->capture_default_str()->check(CLI::Range(1, 100000));
+    sea->add_option("-k", sb->k, "Results per query")->capture_default_str()->check(CLI::Range(1, 500));
+    sea->add_option("--json", sb->json_out, "Also write the figures as JSON");
+    sea->callback([sb] { bench::run_search_bench(*sb); });
 }
 
 }  // namespace opsis::cli

@@ -316,10 +316,7 @@ Response Api::route(const Request& req, std::string& name) {
 Response Api::run_search(const Request& req, const search::Query& query) {
     const auto t0 = std::chrono::steady_clock::now();
     search::Result r;
-    {
-        std::lock_guard lock(model_mutex_);
-        r = searcher_.search(query);
-    }
+    r = inference_.run([&] { return searcher_.search(query); });
     json hits = json::array();
     for (const search::Hit& h : r.hits) {
         json j = item_json(h.item, query.target);
@@ -544,8 +541,7 @@ Response Api::add_item(const Request& req) {
         std::lock_guard lock(writes_mutex_);
         indexer::JobOptions o;
         o.show_progress = false, o.limits = options_.limits.image, o.decode_threads = 1;
-        std::lock_guard model_lock(model_mutex_);
-        s = indexer::index_images(store_, model_, {{indexer::InputKind::path, path}}, o);
+        s = inference_.run([&] { return indexer::index_images(store_, model_, {{indexer::InputKind::path, path}}, o); });
     }
     if (s.failed) reject(http::status::unprocessable_entity, "upload '" + filename + "' could not be indexed");
     const std::optional<storage::PathEntry> e = store_.catalog().find_path(path);
@@ -599,8 +595,7 @@ Response Api::add_texts(const Request& req) {
     std::size_t added = 0;
     {
         std::lock_guard lock(writes_mutex_);
-        std::lock_guard model_lock(model_mutex_);
-        for (const auto& [id, created] : indexer::add_text_items(store_, model_, std::move(items))) {
+        for (const auto& [id, created] : inference_.run([&] { return indexer::add_text_items(store_, model_, std::move(items)); })) {
             results.push_back({{"id", id}, {"created", created}});
             added += created;
         }

@@ -9,6 +9,7 @@
 #include <string>
 #include <thread>
 
+#include "core/serial_executor.h"
 #include "encoder/dual_encoder.h"
 #include "indexer/index_job.h"
 #include "search/searcher.h"
@@ -56,7 +57,7 @@ private:
     ApiOptions options_;
     search::Searcher searcher_;
     Metrics metrics_;
-    std::mutex model_mutex_;   // one inference at a time; each uses every core
+    SerialExecutor inference_;  // every model call of a request runs here, one at a time
     std::mutex writes_mutex_;  // API writes and the background job take turns
     std::mutex job_mutex_;
     std::thread job_thread_;

@@ -46,6 +46,9 @@ class Session : public std::enable_shared_from_this<Session> {
 public:
     Session(tcp::socket&& socket, std::shared_ptr<Shared> shared) : stream_(std::move(socket)), shared_(std::move(shared)) {
         beast::error_code ec;
+        // Answers go out at once: with Nagle's algorithm a small response waits for the
+        // client's delayed ACK (~40 ms).
+        stream_.socket().set_option(tcp::no_delay(true), ec);
         const auto ep = stream_.socket().remote_endpoint(ec);
         remote_ = ec ? "?" : ep.address().to_string();
     }

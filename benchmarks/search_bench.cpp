@@ -1,0 +1,208 @@
+#include "benchmarks/search_bench.h"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/core/detail/base64.hpp>
+#include <boost/beast/http.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "core/error.h"
+#include "core/file_io.h"
+#include "indexer/open_index.h"
+#include "search/searcher.h"
+#include "web/api.h"
+#include "web/http_server.h"
+
+namespace opsis::bench {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+using storage::Collection;
+
+struct Percentiles {
+    double p50 = 0, p99 = 0, mean = 0;
+};
+Percentiles percentiles(std::vector<double> ms) {
+    std::sort(ms.begin(), ms.end());
+    Percentiles p;
+    if (ms.empty()) return p;
+    p.p50 = ms[ms.size() / 2];
+    p.p99 = ms[std::min(ms.size() - 1, static_cast<std::size_t>(std::ceil(0.99 * static_cast<double>(ms.size()))) - 1)];
+    for (double x : ms) p.mean += x;
+    p.mean /= static_cast<double>(ms.size());
+    return p;
+}
+
+std::string cache_dir() {
+    const char* home = std::getenv("HOME");
+    return std::string(home ? home : "/tmp") + "/.cache/opsis";
+}
+
+// An index of n clustered unit vectors (no files behind them) made with the model's identity,
+// so real query embeddings search it.
+std::string synthetic_index(std::size_t n, const std::string& factory, const std::string& model_path) {
+    std::string name = factory;
+    for (char& c : name) if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+    const std::string dir = cache_dir() + "/bench-search-" + std::to_string(n) + "-" + name;
+    if (fs::exists(dir + "/complete")) return dir;
+    fs::remove_all(dir);
+    std::printf("making a synthetic index of %zu vectors (%s) in %s ...\n", n, factory.c_str(), dir.c_str());
+    std::fflush(stdout);
+    const DualEncoder model = DualEncoder::load(model_path);
+    storage::StoreOptions o;
+    o.image_factory = factory;
+    o.snapshot_every = ~std::uint64_t{0};
+    auto store = storage::IndexStore::open(dir, indexer::identify_model(model_path, model), true, o);
+    const std::size_t d = static_cast<std::size_t>(model.config().embed_dim);
+    std::mt19937_64 rng(1);
+    std::normal_distribution<float> g;
+    std::vector<float> centres(2000 * d);
+    for (float& x : centres) x = g(rng);
+    std::normal_distribution<float> noise(0.0f, 0.6f / std::sqrt(static_cast<float>(d)));
+    std::vector<float> v(d);
+    for (std::size_t done = 0; done < n;) {
+        storage::Catalog::Batch b(store->catalog());
+        for (std::size_t i = 0; i < 10000 && done < n; ++i, ++done) {
+            const float* c = &centres[(rng() % 2000) * d];
+            float norm = 0;
+            for (std::size_t k = 0; k < d; ++k) v[k] = c[k] / std::sqrt(static_cast<float>(d)) + noise(rng), norm += v[k] * v[k];
+            for (float& x : v) x /= std::sqrt(norm);
+            storage::Item it;
+            it.hash = "synthetic-" + std::to_string(done);
+            const std::int64_t id = b.add_item(Collection::images, it, v.data(), d);
+            b.add_path(id, "/synthetic/" + std::to_string(done) + ".png", 0, 0);
+        }
+        store->commit(b);
+    }
+    store->train_if_ready(Collection::images);
+    store->snapshot();
+    write_file_atomic(dir + "/complete", std::string("ok\n"));
+    return dir;
+}
+
+}  // namespace
+
+void run_search_bench(const SearchBenchOptions& o) {
+    std::string index = o.index, model_path = o.model;
+    if (o.synthetic > 0) {
+        if (model_path.empty()) model_path = indexer::default_model_path();
+        index = synthetic_index(o.synthetic, o.factory, model_path);
+    }
+    if (index.empty()) throw Error("bench search: give --index DIR or --synthetic N");
+    indexer::OpenIndex ix = indexer::open_index(index, model_path, false, true);
+    search::Searcher searcher(*ix.store, *ix.model);
+
+    // Queries: captions from the texts collection (or fixed phrases), images from the index's
+    // files (or generated pictures for a synthetic index).
+    std::vector<std::string> texts;
+    ix.store->catalog().for_each_item(Collection::texts, [&](const storage::Item& it) {
+        texts.push_back(it.text);
+        return texts.size() < o.queries;
+    });
+    const char* fallback[] = {"a red apple", "flag of Greece", "a dog running on the beach", "woman with blond hair",
+                              "sunset over the sea", "a green triangle", "smiling face with heart eyes", "a blue car"};
+    for (std::size_t i = 0; texts.size() < o.queries; ++i) texts.push_back(std::string(fallback[i % 8]) + (i >= 8 ? " " + std::to_string(i) : ""));
+    std::vector<std::vector<unsigned char>> images;
+    ix.store->catalog().for_each_item(Collection::images, [&](const storage::Item& it) {
+        for (const std::string& p : it.paths)
+            if (fs::is_regular_file(p)) {
+                images.push_back(read_file(p, 64 << 20));
+                break;
+            }
+        return images.size() < o.queries;
+    });
+    if (images.empty()) {  // synthetic: the demo samples shipped with the source
+        for (const auto& e : fs::directory_iterator(fs::path(indexer::default_model_path()).parent_path().parent_path() / "demo/samples"))
+            if (e.path().extension() == ".png") images.push_back(read_file(e.path().string(), 64 << 20));
+    }
+    if (images.empty()) throw Error("bench search: no query images");
+
+    auto in_process = [&](bool image) {
+        std::vector<double> ms;
+        for (std::size_t i = 0; i < o.queries; ++i) {
+            search::Query q;
+            q.k = o.k;
+            if (image) q.images.push_back({images[i % images.size()], "query", 1.0f});
+            else q.texts.push_back({texts[i % texts.size()], 1.0f});
+            const auto t = Clock::now();
+            searcher.search(q);
+            ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t).count());
+        }
+        return percentiles(ms);
+    };
+    in_process(false);  // warm-up: page in the model and the index
+    const Percentiles text_local = in_process(false), image_local = in_process(true);
+
+    // The same over HTTP: the real server, in this process, on a free port.
+    web::ApiOptions api_options;
+    api_options.static_dir = "/nonexistent";
+    web::Api api(*ix.store, *ix.model, api_options);
+    web::ServerOptions so;
+    so.port = 0, so.access_log = false;
+    web::HttpServer server(so, [&](const web::Request& r, const web::RequestContext& c) { return api.handle(r, c); }, &web::Api::error);
+    server.listen();
+    std::thread serving([&] { server.run(); });
+    namespace asio = boost::asio;
+    namespace beast = boost::beast;
+    namespace http = beast::http;
+    asio::io_context io;
+    asio::ip::tcp::socket socket(io);
+    socket.connect({asio::ip::make_address("127.0.0.1"), server.port()});
+    socket.set_option(asio::ip::tcp::no_delay(true));
+    beast::flat_buffer buffer;
+    auto over_http = [&](bool image) {
+        std::vector<double> ms;
+        for (std::size_t i = 0; i < o.queries; ++i) {
+            json body{{"k", o.k}};
+            if (image) {
+                const auto& bytes = images[i % images.size()];
+                std::string b64(beast::detail::base64::encoded_size(bytes.size()), '\0');
+                b64.resize(beast::detail::base64::encode(b64.data(), bytes.data(), bytes.size()));
+                body["image"] = b64;
+            } else {
+                body["text"] = texts[i % texts.size()];
+            }
+            http::request<http::string_body> req{http::verb::post, "/api/search", 11};
+            req.set(http::field::host, "localhost");
+            req.set(http::field::content_type, "application/json");
+            req.body() = body.dump();
+            req.prepare_payload();
+            const auto t = Clock::now();
+            http::write(socket, req);
+            http::response<http::string_body> res;
+            http::read(socket, buffer, res);
+            ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t).count());
+            if (res.result_int() != 200) throw Error("bench search: HTTP " + std::to_string(res.result_int()) + ": " + res.body());
+        }
+        return percentiles(ms);
+    };
+    const Percentiles text_http = over_http(false), image_http = over_http(true);
+    server.stop();
+    serving.join();
+
+    const auto& v = ix.store->vectors(Collection::images);
+    std::printf("\nquery latency on %s: %llu images, vector index %s%s, k = %zu, %zu queries each (ms)\n", index.c_str(),
+                static_cast<unsigned long long>(ix.store->catalog().item_count(Collection::images)), v.factory().c_str(),
+                v.is_trained() ? "" : " (untrained: exact scan)", o.k, o.queries);
+    std::printf("%-24s %8s %8s %8s\n", "", "p50", "p99", "mean");
+    const std::pair<const char*, Percentiles> rows[] = {{"text, in-process", text_local}, {"text, over HTTP", text_http},
+                                                        {"image, in-process", image_local}, {"image, over HTTP", image_http}};
+    json j = json::object();
+    for (const auto& [name, p] : rows) {
+        std::printf("%-24s %8.2f %8.2f %8.2f\n", name, p.p50, p.p99, p.mean);
+        j[name] = {{"p50_ms", p.p50}, {"p99_ms", p.p99}, {"mean_ms", p.mean}};
+    }
+    if (!o.json_out.empty()) write_file_atomic(o.json_out, j.dump(2));
+}
+
+}  // namespace opsis::bench

@@ -1,0 +1,21 @@
+#pragma once
+// Query latency: p50/p99 of text and image queries, in-process (Searcher) and over HTTP (the
+// real server on a local port, one kept-alive connection), on an index folder or on a
+// synthetic index of N vectors made once and cached.
+#include <cstdint>
+#include <string>
+
+namespace opsis::bench {
+
+struct SearchBenchOptions {
+    std::string index;            // an index folder, or
+    std::size_t synthetic = 0;    // a cached synthetic index with this many image vectors
+    std::string factory = "IVF4096,Flat";  // for the synthetic index
+    std::string model;            // default: the index's model (synthetic: models/default)
+    std::size_t queries = 200;
+    std::size_t k = 20;
+    std::string json_out;
+};
+void run_search_bench(const SearchBenchOptions& options);
+
+}  // namespace opsis::bench
