@@ -38,7 +38,7 @@ storage::ModelIdentity identify_model(const std::string& path, const DualEncoder
 OpenIndex open_index(const std::string& dir, const std::string& model_path, bool create, bool need_model,
                      const storage::StoreOptions& options) {
     OpenIndex out;
-    const bool exists = fs::exists(dir + "/catalog/CURRENT");
+    const bool exists = fs::exists(storage::marker_path(dir));
     std::optional<storage::ModelIdentity> identity;
     if (!model_path.empty() || (!exists && create)) {
         const std::string path = model_path.empty() ? default_model_path() : model_path;

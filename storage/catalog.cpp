@@ -104,7 +104,7 @@ std::unique_ptr<Catalog> Catalog::open(const std::string& folder, bool create) {
     options.max_background_jobs = 2;
     std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
     for (const std::string& n : names) descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions());
-    if (exists) {
+    if (exists && !create) {
         std::vector<std::string> present;
         check(rocksdb::DB::ListColumnFamilies(options, folder, &present), folder, "cannot list column families");
         for (const std::string& n : names)

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/file_io.h"
 
 namespace opsis::storage {
 namespace {
@@ -39,6 +40,8 @@ std::uint64_t folder_bytes(const std::string& dir) {
 
 }  // namespace
 
+std::string marker_path(const std::string& dir) { return dir + "/index.json"; }
+
 std::string describe(const ModelIdentity& m) {
     return "'" + m.name + "' (weights sha256 " + m.sha256.substr(0, 12) + "…, " + std::to_string(m.dim) + "-d)";
 }
@@ -48,22 +51,24 @@ std::unique_ptr<IndexStore> IndexStore::open(const std::string& dir, const std::
     std::unique_ptr<IndexStore> s(new IndexStore());
     s->dir_ = dir;
     s->options_ = options;
-    const bool exists = fs::exists(dir + "/catalog/CURRENT");
-    if (!exists) {
+    // index.json is written last when a folder is created: without it, a creation was
+    // interrupted (or never happened), and creating again completes it.
+    const bool complete = fs::exists(marker_path(dir));
+    if (!complete) {
         if (!create) throw input_error("index", dir, "not found (create it with `opsis index add --index " + dir + " ...`)");
         if (!model) throw input_error("index", dir, "a new index needs a model");
         std::error_code ec;
         fs::create_directories(dir, ec);
         if (ec) throw input_error("index", dir, "cannot create the folder: " + ec.message());
     }
-    s->catalog_ = Catalog::open(dir + "/catalog", !exists);
+    s->catalog_ = Catalog::open(dir + "/catalog", !complete);
     // A snapshot interrupted by a crash leaves its temporary file; the old snapshot is intact.
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(dir, ec))
-        if (e.path().filename().string().find(".vectors.tmp-") != std::string::npos) fs::remove(e.path(), ec);
+        if (e.path().filename().string().find(".tmp-") != std::string::npos) fs::remove(e.path(), ec);
     const std::optional<std::string> recorded = s->catalog_->meta("model");
     if (!recorded) {
-        if (!model) throw input_error("index", dir, "records no model (an interrupted creation?): run `opsis index add` with --model");
+        if (!model) throw input_error("index", dir, "records no model: run `opsis index add` with --model");
         // First use: record the model and the factories; creating the indexes checks the factories.
         for (Collection c : kCollections)
             VectorIndex::create(model->dim, c == Collection::images ? options.image_factory : options.text_factory);
@@ -79,6 +84,8 @@ std::unique_ptr<IndexStore> IndexStore::open(const std::string& dir, const std::
             throw input_error("index", dir, "was made with model " + describe(s->model_) + ", not " + describe(*model) +
                                                 ": vectors of different models cannot be compared (use another --index, or omit --model)");
     }
+    if (!complete)
+        write_file_atomic(marker_path(dir), json{{"format", "opsis-index 1"}, {"model", identity_json(s->model_)}}.dump(2) + "\n");
     for (Collection c : kCollections) {
         const std::string path = s->snapshot_path(c);
         const std::string factory = s->catalog_->meta(std::string(collection_name(c)) + ".factory").value_or("Flat");

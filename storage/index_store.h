@@ -4,6 +4,7 @@
 //   DIR/catalog/         RocksDB
 //   DIR/images.vectors   snapshot of the images' vector index (see VectorIndex::save)
 //   DIR/texts.vectors    snapshot of the texts' vector index
+//   DIR/index.json       written last at creation (format, model): the folder is an index
 // Opening replays whatever the catalog logged beyond each snapshot, so a crash between a
 // commit and a snapshot loses nothing.
 #include <cstdint>
@@ -93,5 +94,7 @@ private:
 };
 
 std::string describe(const ModelIdentity& model);
+// DIR/index.json: written when a folder's creation has completed; an index exists iff it does.
+std::string marker_path(const std::string& dir);
 
 }  // namespace opsis::storage

@@ -299,7 +299,7 @@ TEST_CASE("bad requests get clear 4xx answers and the server keeps serving", "[s
     REQUIRE(c.get("/healthz").status == 200);
 }
 
-TEST_CASE("writes need the token; a background job indexes while searches are answered", "[server]") {
+TEST_CASE("writes need the token, and a background job indexes while searches are answered", "[server]") {
     Fixture f;
     Server server("--index " + f.index + " --token s3cret");
     Client c(server.port());

@@ -216,3 +216,15 @@ TEST_CASE("storage errors name the input and the reason", "[storage]") {
         REQUIRE_THROWS_WITH(b.remove_item(Collection::images, 99), Catch::Contains("images/99") && Catch::Contains("not found"));
     }
 }
+
+TEST_CASE("a creation cut short is completed by the next open", "[storage]") {
+    TempDir dir;
+    std::filesystem::create_directories(dir.file("ix"));
+    // The catalog exists but the index was never recorded (no model, no index.json).
+    { Catalog::open(dir.file("ix/catalog"), true); }
+    REQUIRE_THROWS_WITH(IndexStore::open(dir.file("ix"), kModel, false), Catch::Contains("not found"));
+    auto store = IndexStore::open(dir.file("ix"), kModel, true);
+    REQUIRE(store->model().name == "test-model");
+    REQUIRE(std::filesystem::exists(dir.file("ix/index.json")));
+    REQUIRE(store->verify().ok());
+}
