@@ -105,11 +105,17 @@ std::string reason_category(const std::string& reason) {
     return c.empty() ? reason : c;
 }
 
-// Encodes and commits what the workers found, in batches; the only writer.
+// Encodes what the workers found, in batches (the calling thread: the only one that runs the
+// model, so OpenMP keeps one team), and commits it on a thread of its own, so that the WAL's
+// fsync overlaps the next batch's encoding. The commit thread is the only writer.
 class Committer {
 public:
     Committer(storage::IndexStore& store, const DualEncoder& model, const JobOptions& options, JobSummary& summary)
-        : store_(store), model_(model), options_(options), summary_(summary) {}
+        : store_(store), model_(model), options_(options), summary_(summary), thread_([this] { commit_loop(); }) {}
+    ~Committer() {
+        queue_.close();
+        if (thread_.joinable()) thread_.join();
+    }
 
     void take(FileResult&& r) {
         if (r.kind == FileResult::Kind::encode) ++to_encode_;
@@ -119,50 +125,82 @@ public:
     bool empty() const { return pending_.empty(); }
 
     void flush() {
+        if (error_) std::rethrow_exception(error_);
         if (pending_.empty()) return;
         const int s = model_.config().image.preprocess.image_size;
-        const std::size_t per = static_cast<std::size_t>(s) * s * 3, dim = static_cast<std::size_t>(model_.config().embed_dim);
+        const std::size_t per = static_cast<std::size_t>(s) * s * 3;
+        EncodedBatch e;
         Tensor batch({static_cast<std::int64_t>(to_encode_), s, s, 3});
         std::size_t row = 0;
         for (const FileResult& r : pending_)
             if (r.kind == FileResult::Kind::encode) std::copy(r.pixels.begin(), r.pixels.end(), batch.data() + row++ * per);
-        const Tensor vectors = to_encode_ > 0 ? model_.encode_images(batch) : Tensor();
-
-        Catalog::Batch b(store_.catalog());
-        std::vector<std::pair<storage::Item, std::string>> new_texts;  // item, text
-        std::set<std::string> new_text_hashes;
-        row = 0;
-        for (FileResult& r : pending_) {
-            const float* vector = r.kind == FileResult::Kind::encode ? vectors.data() + row++ * dim : nullptr;
-            commit_one(b, r, vector);
-            if (options_.captions_as_texts && (r.kind == FileResult::Kind::encode || r.kind == FileResult::Kind::duplicate))
+        if (to_encode_ > 0) e.vectors = model_.encode_images(batch);
+        // Captions new to the index (and to this job) are embedded here; the commit thread
+        // checks again, in commit order, before adding them.
+        std::vector<std::string> texts;
+        if (options_.captions_as_texts)
+            for (const FileResult& r : pending_) {
+                if (r.kind != FileResult::Kind::encode && r.kind != FileResult::Kind::duplicate) continue;
                 for (const std::string& caption : r.file.captions) {
                     const std::string h = sha256_hex(caption.data(), caption.size());
-                    if (b.find_hash(Collection::texts, h) || !new_text_hashes.insert(h).second) continue;
-                    if (utf8::find_invalid(caption)) continue;
+                    if (utf8::find_invalid(caption) || seen_texts_.count(h) || store_.catalog().find_hash(Collection::texts, h)) continue;
+                    seen_texts_.insert(h);
                     storage::Item t;
                     t.hash = h, t.text = caption, t.source = r.file.source, t.tags = r.file.tags;
-                    new_texts.emplace_back(std::move(t), caption);
+                    e.texts.push_back(std::move(t));
+                    texts.push_back(caption);
                 }
-        }
-        if (!new_texts.empty()) {
-            std::vector<std::string> texts;
-            for (const auto& [item, text] : new_texts) texts.push_back(text);
-            const Tensor tv = model_.encode_texts(texts);
-            for (std::size_t i = 0; i < new_texts.size(); ++i)
-                b.add_item(Collection::texts, std::move(new_texts[i].first), tv.data() + i * dim, dim);
-            summary_.texts_added += new_texts.size();
-        }
-        store_.commit(b);
+            }
+        if (!texts.empty()) e.text_vectors = model_.encode_texts(texts);
+        e.results = std::move(pending_);
         pending_.clear();
         to_encode_ = 0;
+        queue_.push(std::move(e));
     }
 
-    std::uint64_t done() const { return done_; }
+    // Waits for every batch to be committed; rethrows a commit's failure.
+    void finish() {
+        queue_.close();
+        if (thread_.joinable()) thread_.join();
+        if (error_) std::rethrow_exception(error_);
+    }
+
+    std::uint64_t done() const { return done_.load(); }
+    std::uint64_t failed() const { return failed_.load(); }
+
+private:
+    struct EncodedBatch {
+        std::vector<FileResult> results;
+        Tensor vectors;                   // one row per Kind::encode result, in order
+        std::vector<storage::Item> texts; // new captions
+        Tensor text_vectors;
+    };
+
+    void commit_loop() {
+        try {
+            while (std::optional<EncodedBatch> e = queue_.pop()) {
+                const std::size_t dim = static_cast<std::size_t>(model_.config().embed_dim);
+                Catalog::Batch b(store_.catalog());
+                std::size_t row = 0;
+                for (FileResult& r : e->results)
+                    commit_one(b, r, r.kind == FileResult::Kind::encode ? e->vectors.data() + row++ * dim : nullptr);
+                for (std::size_t i = 0; i < e->texts.size(); ++i) {
+                    if (b.find_hash(Collection::texts, e->texts[i].hash)) continue;
+                    b.add_item(Collection::texts, std::move(e->texts[i]), e->text_vectors.data() + i * dim, dim);
+                    ++summary_.texts_added;
+                }
+                store_.commit(b);
+                done_ += e->results.size();
+            }
+        } catch (...) {
+            error_ = std::current_exception();
+            queue_.close();
+        }
+    }
+
 
 private:
     void commit_one(Catalog::Batch& b, FileResult& r, const float* vector) {
-        ++done_;
         using K = FileResult::Kind;
         const std::string& path = r.file.path;
         switch (r.kind) {
@@ -170,6 +208,7 @@ private:
             case K::failed_before: ++summary_.failed_before; return;
             case K::failure: {
                 ++summary_.failed;
+                ++failed_;
                 ++summary_.failure_reasons[reason_category(r.reason)];
                 b.record_failure({path, r.reason, r.size, r.mtime_ns, now_seconds()});
                 // The old entry described content that is no longer there.
@@ -206,7 +245,6 @@ private:
             } catch (const std::exception& e) {
                 r.kind = FileResult::Kind::failure;
                 r.reason = failure_reason(e.what(), path);
-                --done_;
                 return commit_one(b, r, nullptr);
             }
             const int s = model_.config().image.preprocess.image_size;
@@ -246,7 +284,11 @@ private:
     JobSummary& summary_;
     std::vector<FileResult> pending_;
     std::size_t to_encode_ = 0;
-    std::uint64_t done_ = 0;
+    std::set<std::string> seen_texts_;
+    std::atomic<std::uint64_t> done_{0}, failed_{0};
+    std::exception_ptr error_;
+    BoundedQueue<EncodedBatch> queue_{2};
+    std::thread thread_;
 };
 
 void prune_missing(storage::IndexStore& store, const std::vector<InputSpec>& inputs, JobSummary& summary) {
@@ -343,11 +385,12 @@ JobSummary index_images(storage::IndexStore& store, const DualEncoder& model, co
             if (committer.full() || (!r && !committer.empty())) committer.flush();
             if (options.show_progress) {
                 progress.set_total(walked.load(), walk_done.load());
-                progress.update(committer.done(), summary.failed);
+                progress.update(committer.done(), committer.failed());
             }
             if (!r && results.closed_and_empty()) break;
         }
         committer.flush();
+        committer.finish();
     } catch (...) {
         commit_error = std::current_exception();
         files.close();
@@ -359,7 +402,7 @@ JobSummary index_images(storage::IndexStore& store, const DualEncoder& model, co
     if (walk_error) std::rethrow_exception(walk_error);
     if (options.show_progress) {
         progress.set_total(walked.load(), true);
-        progress.update(committer.done(), summary.failed);
+        progress.update(committer.done(), committer.failed());
         progress.finish();
     }
     summary.files = committer.done();
