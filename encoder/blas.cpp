@@ -32,6 +32,8 @@ void set_threads(int threads) {
 
 int threads() { return omp_get_max_threads(); }
 
+void set_thread_local_single() { omp_set_num_threads(1); }
+
 std::string describe() {
     static const char* threading[] = {"sequential", "pthreads threading", "OpenMP threading"};
     const int p = openblas_get_parallel();

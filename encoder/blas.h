@@ -17,6 +17,9 @@ void gemv(bool trans_a, int m, int n, float alpha, const float* a, int lda, cons
 // Threads used by OpenBLAS and by Opsis's own OpenMP loops (one pool: libgomp).
 void set_threads(int threads);
 int threads();
+// Makes OpenMP regions started by the calling thread (and the OpenBLAS calls it makes, which
+// follow OpenMP's setting) single-threaded, leaving other threads as they are.
+void set_thread_local_single();
 
 // "OpenBLAS 0.3.21 … Zen …, OpenMP threading": which library and kernels are in use.
 std::string describe();

@@ -14,6 +14,7 @@
 #include "core/file_io.h"
 #include "core/sha256.h"
 #include "core/utf8.h"
+#include "encoder/blas.h"
 #include "encoder/image_encode.h"
 #include "encoder/image_preprocess.h"
 #include "indexer/inputs.h"
@@ -237,7 +238,13 @@ std::map<std::string, std::pair<std::string, std::string>> parse_multipart(const
 }  // namespace
 
 Api::Api(storage::IndexStore& store, const DualEncoder& model, ApiOptions options)
-    : store_(store), model_(model), options_(std::move(options)), searcher_(store, model, options_.limits) {}
+    : store_(store),
+      model_(model),
+      options_(std::move(options)),
+      searcher_(store, model, options_.limits),
+      inference_(options_.inference_workers > 0 ? options_.inference_workers
+                                                : std::max(1, static_cast<int>(std::thread::hardware_concurrency())),
+                 [] { blas::set_thread_local_single(); }) {}
 
 Api::~Api() {
     indexer::request_stop();

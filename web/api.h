@@ -9,7 +9,7 @@
 #include <string>
 #include <thread>
 
-#include "core/serial_executor.h"
+#include "core/worker_pool.h"
 #include "encoder/dual_encoder.h"
 #include "indexer/index_job.h"
 #include "search/searcher.h"
@@ -24,6 +24,7 @@ struct ApiOptions {
     std::string write_token;    // bearer token for writes; empty: writes are refused
     search::Limits limits;
     int thumbnail_size = 256;
+    int inference_workers = 0;  // 0: one per core
 };
 
 class Api {
@@ -57,7 +58,7 @@ private:
     ApiOptions options_;
     search::Searcher searcher_;
     Metrics metrics_;
-    SerialExecutor inference_;  // every model call of a request runs here, one at a time
+    WorkerPool inference_;  // every model call of a request runs here: one single-threaded worker a core
     std::mutex writes_mutex_;  // API writes and the background job take turns
     std::mutex job_mutex_;
     std::thread job_thread_;

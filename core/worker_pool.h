@@ -1,30 +1,38 @@
 #pragma once
-// Runs tasks one at a time on one dedicated thread; run() blocks the caller until its task is
-// done and rethrows what it threw. The server's I/O threads hand model inference to it, so
-// OpenMP keeps a single thread team: each I/O thread calling the model directly would grow its
-// own team, and idle teams spin-waiting steal the cores from the busy one.
+// A fixed set of worker threads that run tasks from one queue; run() blocks the caller until
+// its task is done and rethrows what it threw. The server hands every model call of a request
+// to it: each worker is set up once (the server makes each one single-threaded for OpenMP and
+// BLAS), so N requests run on N cores side by side instead of N OpenMP teams fighting for the
+// same cores, where spinning team threads stall one another.
 #include <condition_variable>
 #include <deque>
 #include <functional>
 #include <future>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 namespace opsis {
 
-class SerialExecutor {
+class WorkerPool {
 public:
-    SerialExecutor() : thread_([this] { loop(); }) {}
-    ~SerialExecutor() {
+    WorkerPool(int workers, const std::function<void()>& on_start) {
+        for (int i = 0; i < std::max(1, workers); ++i)
+            threads_.emplace_back([this, on_start] {
+                if (on_start) on_start();
+                loop();
+            });
+    }
+    ~WorkerPool() {
         {
             std::lock_guard lock(mutex_);
             stopping_ = true;
         }
-        ready_.notify_one();
-        thread_.join();
+        ready_.notify_all();
+        for (std::thread& t : threads_) t.join();
     }
-    SerialExecutor(const SerialExecutor&) = delete;
-    SerialExecutor& operator=(const SerialExecutor&) = delete;
+    WorkerPool(const WorkerPool&) = delete;
+    WorkerPool& operator=(const WorkerPool&) = delete;
 
     template <typename Fn>
     auto run(Fn&& fn) -> decltype(fn()) {
@@ -56,7 +64,7 @@ private:
     std::condition_variable ready_;
     std::deque<std::function<void()>> tasks_;
     bool stopping_ = false;
-    std::thread thread_;
+    std::vector<std::thread> threads_;
 };
 
 }  // namespace opsis
