@@ -127,6 +127,18 @@ std::vector<unsigned char> base64_bytes(const std::string& text, const std::stri
     return out;
 }
 
+// The request body as a JSON object; anything else is a 400 that says why.
+json json_object_body(const Request& req) {
+    json j;
+    try {
+        j = json::parse(req.body());
+    } catch (const json::parse_error& e) {
+        reject(http::status::bad_request, std::string("malformed JSON: ") + e.what());
+    }
+    if (!j.is_object()) reject(http::status::bad_request, "the request body must be a JSON object");
+    return j;
+}
+
 // ---- strict JSON field access: wrong types and unknown fields are named -------------------
 
 void check_fields(const json& j, const std::set<std::string>& known, const std::string& where) {
@@ -339,13 +351,7 @@ Response Api::run_search(const Request& req, const search::Query& query) {
 }
 
 Response Api::search_json(const Request& req) {
-    json j;
-    try {
-        j = json::parse(req.body());
-    } catch (const json::parse_error& e) {
-        reject(http::status::bad_request, std::string("malformed JSON: ") + e.what());
-    }
-    if (!j.is_object()) reject(http::status::bad_request, "the request body must be a JSON object");
+    const json j = json_object_body(req);
     check_fields(j, {"text", "texts", "image", "images", "item", "items", "negative", "negative_weight", "collection", "k",
                      "offset", "min_score", "filters", "collapse_duplicates"}, "search");
     search::Query q;
@@ -573,13 +579,7 @@ Response Api::add_item(const Request& req) {
 
 Response Api::add_texts(const Request& req) {
     require_token(req);
-    json j;
-    try {
-        j = json::parse(req.body());
-    } catch (const json::parse_error& e) {
-        reject(http::status::bad_request, std::string("malformed JSON: ") + e.what());
-    }
-    if (!j.is_object()) reject(http::status::bad_request, "the request body must be a JSON object");
+    const json j = json_object_body(req);
     check_fields(j, {"text", "texts", "source", "tags"}, "texts");
     std::vector<std::string> texts = string_list(j, "text", "texts");
     for (const std::string& t : string_list(j, "texts", "texts")) texts.push_back(t);
@@ -624,13 +624,7 @@ Response Api::delete_item(const Request& req, std::int64_t id) {
 
 Response Api::start_job(const Request& req) {
     require_token(req);
-    json j;
-    try {
-        j = json::parse(req.body());
-    } catch (const json::parse_error& e) {
-        reject(http::status::bad_request, std::string("malformed JSON: ") + e.what());
-    }
-    if (!j.is_object()) reject(http::status::bad_request, "the request body must be a JSON object");
+    const json j = json_object_body(req);
     check_fields(j, {"paths", "manifests", "prune"}, "job");
     std::vector<indexer::InputSpec> inputs;
     for (const std::string& p : string_list(j, "paths", "job")) inputs.push_back({indexer::InputKind::path, p});
