@@ -12,7 +12,6 @@
 #include <optional>
 #include <set>
 #include <thread>
-#include <unordered_set>
 
 #include "core/error.h"
 #include "core/file_io.h"
@@ -44,7 +43,6 @@ struct FileResult {
     std::string hash, reason;
     int width = 0, height = 0;
     std::vector<float> pixels;  // the encoder's input, for Kind::encode
-    std::optional<storage::PathEntry> known;  // the catalog's entry for this path, if any
     bool had_failure = false;
 };
 
@@ -73,13 +71,13 @@ FileResult examine(InputFile&& file, const Catalog& catalog, const DualEncoder& 
             r.kind = FileResult::Kind::failed_before;
             return r;
         }
-        r.known = catalog.find_path(r.file.path);
+        const std::optional<storage::PathEntry> known = catalog.find_path(r.file.path);
         const std::vector<unsigned char> bytes = read_file(r.file.path, options.limits.max_file_bytes);
         r.hash = sha256_hex(bytes.data(), bytes.size());
-        if (r.known) {
-            const std::optional<storage::Item> item = catalog.item(Collection::images, r.known->id);
+        if (known) {
+            const std::optional<storage::Item> item = catalog.item(Collection::images, known->id);
             if (item && item->hash == r.hash) {
-                r.kind = r.known->size == r.size && r.known->mtime_ns == r.mtime_ns ? FileResult::Kind::unchanged
+                r.kind = known->size == r.size && known->mtime_ns == r.mtime_ns ? FileResult::Kind::unchanged
                                                                                      : FileResult::Kind::touched;
                 return r;
             }
@@ -125,7 +123,7 @@ public:
     bool empty() const { return pending_.empty(); }
 
     void flush() {
-        if (error_) std::rethrow_exception(error_);
+        if (commit_failed_.load(std::memory_order_acquire)) std::rethrow_exception(error_);
         if (pending_.empty()) return;
         const int s = model_.config().image.preprocess.image_size;
         const std::size_t per = static_cast<std::size_t>(s) * s * 3;
@@ -162,7 +160,7 @@ public:
     void finish() {
         queue_.close();
         if (thread_.joinable()) thread_.join();
-        if (error_) std::rethrow_exception(error_);
+        if (commit_failed_.load(std::memory_order_acquire)) std::rethrow_exception(error_);
     }
 
     std::uint64_t done() const { return done_.load(); }
@@ -194,6 +192,7 @@ private:
             }
         } catch (...) {
             error_ = std::current_exception();
+            commit_failed_.store(true, std::memory_order_release);  // error_ is read only after this
             queue_.close();
         }
     }
@@ -207,7 +206,6 @@ private:
             case K::unchanged: ++summary_.unchanged; return;
             case K::failed_before: ++summary_.failed_before; return;
             case K::failure: {
-                ++summary_.failed;
                 ++failed_;
                 ++summary_.failure_reasons[reason_category(r.reason)];
                 b.record_failure({path, r.reason, r.size, r.mtime_ns, now_seconds()});
@@ -286,7 +284,8 @@ private:
     std::size_t to_encode_ = 0;
     std::set<std::string> seen_texts_;
     std::atomic<std::uint64_t> done_{0}, failed_{0};
-    std::exception_ptr error_;
+    std::exception_ptr error_;  // written by the commit thread before commit_failed_
+    std::atomic<bool> commit_failed_{false};
     BoundedQueue<EncodedBatch> queue_{2};
     std::thread thread_;
 };
@@ -406,6 +405,7 @@ JobSummary index_images(storage::IndexStore& store, const DualEncoder& model, co
         progress.finish();
     }
     summary.files = committer.done();
+    summary.failed = committer.failed();
     if (options.prune && !g_stop) prune_missing(store, inputs, summary);
     store.train_if_ready(Collection::images);
     store.train_if_ready(Collection::texts);
