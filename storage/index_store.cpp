@@ -178,27 +178,25 @@ void IndexStore::commit(Catalog::Batch& batch) {
     for (const auto& [c, ch] : changes) by_collection[c].push_back(ch);
     for (auto& [c, list] : by_collection) apply(c, list);
     changes_since_snapshot_ += changes.size();
-    if (changes_since_snapshot_ >= options_.snapshot_every) {
-        changes_since_snapshot_ = 0;
-        for (Collection c : kCollections) {
-            if (vectors_.at(c)->applied_seq() == saved_seq_.at(c)) continue;
-            vectors_.at(c)->save(snapshot_path(c));
-            saved_seq_[c] = vectors_.at(c)->applied_seq();
-            catalog_->truncate_log(c, saved_seq_[c]);
-        }
-    }
+    if (changes_since_snapshot_ >= options_.snapshot_every) snapshot_changed();
 }
 
 void IndexStore::snapshot() {
     std::lock_guard lock(write_mutex_);
-    for (Collection c : kCollections) {
-        VectorIndex& index = *vectors_.at(c);
-        if (index.applied_seq() == saved_seq_.at(c)) continue;
-        index.save(snapshot_path(c));
-        saved_seq_[c] = index.applied_seq();
-        catalog_->truncate_log(c, saved_seq_[c]);
-    }
+    snapshot_changed();
+}
+
+void IndexStore::snapshot_changed() {
+    for (Collection c : kCollections)
+        if (vectors_.at(c)->applied_seq() != saved_seq_.at(c)) save_snapshot(c);
     changes_since_snapshot_ = 0;
+}
+
+void IndexStore::save_snapshot(Collection c) {
+    const VectorIndex& index = *vectors_.at(c);
+    index.save(snapshot_path(c));
+    saved_seq_[c] = index.applied_seq();
+    catalog_->truncate_log(c, saved_seq_[c]);
 }
 
 void IndexStore::fill_from_catalog(VectorIndex& index, Collection c) {
@@ -238,9 +236,7 @@ bool IndexStore::train_if_ready(Collection c) {
     if (index.is_trained()) return true;
     fill_from_catalog(index, c);
     if (!index.is_trained()) return false;
-    index.save(snapshot_path(c));
-    saved_seq_[c] = index.applied_seq();
-    catalog_->truncate_log(c, saved_seq_[c]);
+    save_snapshot(c);
     return true;
 }
 
@@ -249,13 +245,11 @@ void IndexStore::rebuild(Collection c, const std::string& factory) {
     std::unique_ptr<VectorIndex> fresh = VectorIndex::create(model_.dim, factory);
     fill_from_catalog(*fresh, c);
     if (!fresh->is_trained()) fresh->set_applied_seq(catalog_->last_seq(c));
-    fresh->save(snapshot_path(c));
+    vectors_[c] = std::move(fresh);
+    save_snapshot(c);  // before the new factory is recorded: a snapshot names its own type
     Catalog::Batch b(*catalog_);
     b.put_meta(std::string(collection_name(c)) + ".factory", factory);
     catalog_->commit(b);
-    vectors_[c] = std::move(fresh);
-    saved_seq_[c] = vectors_[c]->applied_seq();
-    catalog_->truncate_log(c, saved_seq_[c]);
 }
 
 VerifyReport IndexStore::verify() const {

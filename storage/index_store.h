@@ -82,6 +82,10 @@ private:
     void apply(Collection c, const std::vector<Change>& changes);
     void replay(Collection c);
     void fill_from_catalog(VectorIndex& index, Collection c);
+    // Both with write_mutex_ held: every changed index, or one collection's, saved and its
+    // log trimmed to what the snapshot includes.
+    void snapshot_changed();
+    void save_snapshot(Collection c);
 
     std::string dir_;
     ModelIdentity model_;
