@@ -202,13 +202,11 @@ void VectorIndex::remove(const std::vector<std::int64_t>& ids) {
     if (present.empty()) return;
     // IDMap2 renumbers after its sub-index deletes, which is only right for flat code arrays;
     // IVF deletes by id itself. Everything else (HNSW, transforms) keeps tombstones.
-    const bool can_delete = dynamic_cast<faiss::IndexIVF*>(index_.get()) != nullptr ||
-                            dynamic_cast<faiss::IndexFlatCodes*>(base_) != nullptr;
     if (dynamic_cast<faiss::IndexIVF*>(index_.get()) != nullptr) {
         // IVF's hash direct map takes an IDSelectorArray and looks each id up.
         faiss::IDSelectorArray selector(present.size(), present.data());
         index_->remove_ids(selector);
-    } else if (can_delete) {
+    } else if (dynamic_cast<faiss::IndexFlatCodes*>(base_) != nullptr) {
         // IDMap2 asks about every stored id: a hashed batch answers in O(1).
         faiss::IDSelectorBatch selector(present.size(), present.data());
         index_->remove_ids(selector);
