@@ -68,7 +68,8 @@ struct Target {
     std::map<std::string, std::string> query;
 };
 
-Target parse_target(std::string_view target) {
+Target parse_target(const Request& req) {
+    const std::string_view target(req.target().data(), req.target().size());
     Target t;
     const std::size_t q = target.find('?');
     t.path = url_decode(target.substr(0, q));
@@ -247,6 +248,44 @@ std::map<std::string, std::pair<std::string, std::string>> parse_multipart(const
     return parts;
 }
 
+// The first of an image's recorded paths whose file still exists (clients never name files).
+std::string existing_file(const storage::Item& it) {
+    for (const std::string& p : it.paths) {
+        std::error_code ec;
+        if (fs::is_regular_file(p, ec)) return p;
+    }
+    reject(http::status::not_found, "item images/" + std::to_string(it.id) + ": none of its files exists any more");
+}
+
+// An uploaded image: the raw body, or the `image` (or `file`) part of a multipart form, whose
+// other fields join the query parameters in `fields`.
+struct Upload {
+    std::string bytes, filename = "upload";
+    std::map<std::string, std::string> fields;
+};
+
+Upload read_upload(const Request& req, std::map<std::string, std::string> query) {
+    Upload u;
+    u.fields = std::move(query);
+    if (std::string(req[http::field::content_type]).rfind("multipart/form-data", 0) == 0) {
+        auto parts = parse_multipart(req);
+        bool found = false;
+        for (const char* key : {"image", "file"})
+            if (auto it = parts.find(key); it != parts.end()) {
+                found = true;
+                if (!it->second.first.empty()) u.filename = it->second.first;
+                u.bytes = std::move(it->second.second);
+            }
+        for (const auto& [name, part] : parts)
+            if (part.first.empty() && name != "image" && name != "file") u.fields[name] = part.second;
+        if (!found) reject(http::status::bad_request, "multipart upload has no 'image' (or 'file') part");
+    } else {
+        u.bytes = req.body();
+    }
+    if (u.bytes.empty()) reject(http::status::bad_request, "empty image upload");
+    return u;
+}
+
 }  // namespace
 
 Api::Api(storage::IndexStore& store, const DualEncoder& model, ApiOptions options)
@@ -287,7 +326,7 @@ Response Api::handle(const Request& req, const RequestContext&) {
 }
 
 Response Api::route(const Request& req, std::string& name) {
-    const Target t = parse_target(std::string_view(req.target().data(), req.target().size()));
+    const Target t = parse_target(req);
     const auto method = req.method();
     auto only = [&](std::initializer_list<http::verb> allowed, const char* allow) {
         if (std::find(allowed.begin(), allowed.end(), method) == allowed.end())
@@ -426,23 +465,11 @@ Response Api::search_json(const Request& req) {
 }
 
 Response Api::search_image(const Request& req) {
-    const Target t = parse_target(std::string_view(req.target().data(), req.target().size()));
+    const Target t = parse_target(req);
     search::Query q;
-    std::string bytes;
-    const std::string type(req[http::field::content_type]);
-    std::map<std::string, std::string> fields = t.query;
-    if (type.rfind("multipart/form-data", 0) == 0) {
-        auto parts = parse_multipart(req);
-        for (const char* key : {"image", "file"})
-            if (auto it = parts.find(key); it != parts.end()) bytes = std::move(it->second.second);
-        for (const auto& [name, part] : parts)
-            if (part.first.empty() && name != "image" && name != "file") fields[name] = part.second;
-        if (bytes.empty()) reject(http::status::bad_request, "multipart upload has no 'image' (or 'file') part");
-    } else {
-        bytes = req.body();
-    }
-    if (bytes.empty()) reject(http::status::bad_request, "empty image upload");
-    q.images.push_back({std::vector<unsigned char>(bytes.begin(), bytes.end()), "upload", 1.0f});
+    Upload upload = read_upload(req, t.query);
+    std::map<std::string, std::string>& fields = upload.fields;
+    q.images.push_back({std::vector<unsigned char>(upload.bytes.begin(), upload.bytes.end()), upload.filename, 1.0f});
     q.target = parse_collection_param(fields.count("collection") ? fields["collection"] : "images");
     q.k = parse_count(fields, "k", 20);
     q.offset = parse_count(fields, "offset", 0);
@@ -457,7 +484,7 @@ Response Api::search_image(const Request& req) {
 }
 
 Response Api::item(const Request& req, std::int64_t id, const std::string& what) {
-    const Target t = parse_target(std::string_view(req.target().data(), req.target().size()));
+    const Target t = parse_target(req);
     const Collection c = parse_collection_param(t.query.count("collection") ? t.query.at("collection") : "images");
     const std::optional<storage::Item> it = store_.catalog().item(c, id);
     if (!it) reject(http::status::not_found, std::string("item ") + storage::collection_name(c) + "/" + std::to_string(id) + " not found");
@@ -465,21 +492,17 @@ Response Api::item(const Request& req, std::int64_t id, const std::string& what)
     if (c != Collection::images) reject(http::status::not_found, "texts have no image");
     if (what == "thumbnail") {
         std::string type;
-        const std::string body = thumbnail(id, type);
+        const std::string body = thumbnail(*it, type);
         return bytes_response(body, type, req.version(), "public, max-age=86400");
     }
-    // The original, read from a path the catalog records (never one a client names).
-    for (const std::string& p : it->paths) {
-        std::error_code ec;
-        if (!fs::is_regular_file(p, ec)) continue;
-        const std::vector<unsigned char> bytes = read_file(p, options_.limits.image.max_file_bytes);
-        return bytes_response(std::string(bytes.begin(), bytes.end()), image_mime(sniff_image_format(bytes.data(), bytes.size(), p)),
-                              req.version(), "public, max-age=3600");
-    }
-    reject(http::status::not_found, "item images/" + std::to_string(id) + ": none of its files exists any more");
+    const std::string p = existing_file(*it);
+    const std::vector<unsigned char> bytes = read_file(p, options_.limits.image.max_file_bytes);
+    return bytes_response(std::string(bytes.begin(), bytes.end()), image_mime(sniff_image_format(bytes.data(), bytes.size(), p)),
+                          req.version(), "public, max-age=3600");
 }
 
-std::string Api::thumbnail(std::int64_t id, std::string& content_type) {
+std::string Api::thumbnail(const storage::Item& item, std::string& content_type) {
+    const std::int64_t id = item.id;
     const std::string dir = store_.dir() + "/thumbnails";
     for (const auto& [ext, type] : {std::pair<const char*, const char*>{".jpg", "image/jpeg"}, {".png", "image/png"}}) {
         const std::string cached = dir + "/" + std::to_string(id) + ext;
@@ -490,24 +513,19 @@ std::string Api::thumbnail(std::int64_t id, std::string& content_type) {
             return std::string(bytes.begin(), bytes.end());
         }
     }
-    const std::optional<storage::Item> it = store_.catalog().item(Collection::images, id);
-    for (const std::string& p : it->paths) {
-        std::error_code ec;
-        if (!fs::is_regular_file(p, ec)) continue;
-        const RgbaImage image = load_image(p, options_.limits.image);
-        const int side = options_.thumbnail_size;
-        const double scale = std::min(1.0, static_cast<double>(side) / std::max(image.width, image.height));
-        const RgbaImage small = scale < 1.0 ? resize_rgba(image, std::max(1, static_cast<int>(image.width * scale + 0.5)),
-                                                          std::max(1, static_cast<int>(image.height * scale + 0.5)))
-                                            : image;
-        const bool alpha = has_transparency(small);
-        const std::vector<unsigned char> bytes = alpha ? encode_png(small) : encode_jpeg(small, 85);
-        fs::create_directories(dir, ec);
-        write_file_atomic(dir + "/" + std::to_string(id) + (alpha ? ".png" : ".jpg"), bytes.data(), bytes.size());
-        content_type = alpha ? "image/png" : "image/jpeg";
-        return std::string(bytes.begin(), bytes.end());
-    }
-    reject(http::status::not_found, "item images/" + std::to_string(id) + ": none of its files exists any more");
+    const RgbaImage image = load_image(existing_file(item), options_.limits.image);
+    const int side = options_.thumbnail_size;
+    const double scale = std::min(1.0, static_cast<double>(side) / std::max(image.width, image.height));
+    const RgbaImage small = scale < 1.0 ? resize_rgba(image, std::max(1, static_cast<int>(image.width * scale + 0.5)),
+                                                      std::max(1, static_cast<int>(image.height * scale + 0.5)))
+                                        : image;
+    const bool alpha = has_transparency(small);
+    const std::vector<unsigned char> bytes = alpha ? encode_png(small) : encode_jpeg(small, 85);
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    write_file_atomic(dir + "/" + std::to_string(id) + (alpha ? ".png" : ".jpg"), bytes.data(), bytes.size());
+    content_type = alpha ? "image/png" : "image/jpeg";
+    return std::string(bytes.begin(), bytes.end());
 }
 
 void Api::require_token(const Request& req) const {
@@ -524,19 +542,11 @@ void Api::require_token(const Request& req) const {
 
 Response Api::add_item(const Request& req) {
     require_token(req);
-    const Target t = parse_target(std::string_view(req.target().data(), req.target().size()));
-    std::string bytes, filename = "upload";
-    std::map<std::string, std::string> fields = t.query;
-    if (std::string(req[http::field::content_type]).rfind("multipart/form-data", 0) == 0) {
-        auto parts = parse_multipart(req);
-        for (const char* key : {"image", "file"})
-            if (auto it = parts.find(key); it != parts.end()) filename = it->second.first, bytes = std::move(it->second.second);
-        for (const auto& [name, part] : parts)
-            if (part.first.empty()) fields[name] = part.second;
-    } else {
-        bytes = req.body();
-    }
-    if (bytes.empty()) reject(http::status::bad_request, "empty image upload");
+    const Target t = parse_target(req);
+    Upload upload = read_upload(req, t.query);
+    const std::string& bytes = upload.bytes;
+    const std::string& filename = upload.filename;
+    std::map<std::string, std::string>& fields = upload.fields;
     const auto* data = reinterpret_cast<const unsigned char*>(bytes.data());
     const ImageFormat format = sniff_image_format(data, bytes.size(), filename);
     if (format == ImageFormat::unknown) reject(http::status::unsupported_media_type, "upload '" + filename + "': not a supported image format (JPEG, PNG, BMP, GIF or TGA)");
@@ -612,7 +622,7 @@ Response Api::add_texts(const Request& req) {
 
 Response Api::delete_item(const Request& req, std::int64_t id) {
     require_token(req);
-    const Target t = parse_target(std::string_view(req.target().data(), req.target().size()));
+    const Target t = parse_target(req);
     const Collection c = parse_collection_param(t.query.count("collection") ? t.query.at("collection") : "images");
     std::lock_guard lock(writes_mutex_);
     if (!store_.catalog().item(c, id)) reject(http::status::not_found, std::string("item ") + storage::collection_name(c) + "/" + std::to_string(id) + " not found");

@@ -51,7 +51,7 @@ private:
     Response metrics(const Request& req);
     void require_token(const Request& req) const;
     Response run_search(const Request& req, const search::Query& query);
-    std::string thumbnail(std::int64_t id, std::string& content_type);
+    std::string thumbnail(const storage::Item& item, std::string& content_type);
 
     storage::IndexStore& store_;
     const DualEncoder& model_;

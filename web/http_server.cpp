@@ -103,7 +103,6 @@ private:
         const bool stopping = shared_->stopping.load();
         res.keep_alive(req.keep_alive() && !stopping && res.keep_alive());
         res.version(req.version());
-        res.prepare_payload();
         log_line(std::string(req.method_string()), std::string(req.target()), res);
         send(std::move(res), !res.keep_alive());
     }
