@@ -1,5 +1,7 @@
 #include "benchmarks/index_bench.h"
 
+#include "benchmarks/bench_support.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,30 +28,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-std::string cache_dir() {
-    const char* home = std::getenv("HOME");
-    return std::string(home ? home : "/tmp") + "/.cache/opsis";
-}
-
-// Resident memory of this process from /proc, in MiB ("VmRSS" now, "VmHWM" the peak).
-double proc_status_mib(const char* field) {
-    std::ifstream in("/proc/self/status");
-    std::string key;
-    while (in >> key) {
-        if (key == std::string(field) + ":") {
-            double kib = 0;
-            in >> kib;
-            return kib / 1024.0;
-        }
-        in.ignore(1 << 12, '\n');
-    }
-    return 0;
-}
-
 // Small pictures that compress like real icons: a gradient, a disc and a bar, all from the seed.
 void write_synthetic(const std::string& path, std::uint32_t seed, int size) {
     std::mt19937 rng(seed);

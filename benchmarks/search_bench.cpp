@@ -1,5 +1,7 @@
 #include "benchmarks/search_bench.h"
 
+#include "benchmarks/bench_support.h"
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/core/detail/base64.hpp>
@@ -26,7 +28,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-using Clock = std::chrono::steady_clock;
 using storage::Collection;
 
 struct Percentiles {
@@ -41,11 +42,6 @@ Percentiles percentiles(std::vector<double> ms) {
     for (double x : ms) p.mean += x;
     p.mean /= static_cast<double>(ms.size());
     return p;
-}
-
-std::string cache_dir() {
-    const char* home = std::getenv("HOME");
-    return std::string(home ? home : "/tmp") + "/.cache/opsis";
 }
 
 // An index of n clustered unit vectors (no files behind them) made with the model's identity,
@@ -65,21 +61,15 @@ std::string synthetic_index(std::size_t n, const std::string& factory, const std
     auto store = storage::IndexStore::open(dir, indexer::identify_model(model_path, model), true, o);
     const std::size_t d = static_cast<std::size_t>(model.config().embed_dim);
     std::mt19937_64 rng(1);
-    std::normal_distribution<float> g;
-    std::vector<float> centres(2000 * d);
-    for (float& x : centres) x = g(rng);
-    std::normal_distribution<float> noise(0.0f, 0.6f / std::sqrt(static_cast<float>(d)));
-    std::vector<float> v(d);
+    const std::vector<float> centres = random_unit_centres(2000, d, rng);
     for (std::size_t done = 0; done < n;) {
+        const std::size_t chunk = std::min<std::size_t>(10000, n - done);
+        const std::vector<float> vectors = clustered_vectors(chunk, d, centres, rng);
         storage::Catalog::Batch b(store->catalog());
-        for (std::size_t i = 0; i < 10000 && done < n; ++i, ++done) {
-            const float* c = &centres[(rng() % 2000) * d];
-            float norm = 0;
-            for (std::size_t k = 0; k < d; ++k) v[k] = c[k] / std::sqrt(static_cast<float>(d)) + noise(rng), norm += v[k] * v[k];
-            for (float& x : v) x /= std::sqrt(norm);
+        for (std::size_t i = 0; i < chunk; ++i, ++done) {
             storage::Item it;
             it.hash = "synthetic-" + std::to_string(done);
-            const std::int64_t id = b.add_item(Collection::images, it, v.data(), d);
+            const std::int64_t id = b.add_item(Collection::images, it, vectors.data() + i * d, d);
             b.add_path(id, "/synthetic/" + std::to_string(done) + ".png", 0, 0);
         }
         store->commit(b);

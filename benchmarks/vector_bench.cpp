@@ -10,6 +10,7 @@
 #include <set>
 #include <unistd.h>
 
+#include "benchmarks/bench_support.h"
 #include "benchmarks/index_bench.h"
 #include "core/error.h"
 #include "core/file_io.h"
@@ -19,33 +20,6 @@ namespace opsis::bench {
 namespace {
 
 using json = nlohmann::json;
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-double rss_mib() {
-    std::ifstream in("/proc/self/statm");
-    double pages = 0, resident = 0;
-    in >> pages >> resident;
-    return resident * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1 << 20);
-}
-
-// Unit vectors around `clusters` random centres (embeddings of a real collection cluster by
-// topic); the spread makes close neighbours hard to tell apart, as they are in practice.
-std::vector<float> clustered_vectors(std::size_t n, int dim, const std::vector<float>& centres, std::mt19937_64& rng) {
-    const std::size_t clusters = centres.size() / static_cast<std::size_t>(dim);
-    std::vector<float> out(n * static_cast<std::size_t>(dim));
-    std::normal_distribution<float> noise(0.0f, 0.6f / std::sqrt(static_cast<float>(dim)));
-    std::uniform_int_distribution<std::size_t> pick(0, clusters - 1);
-    for (std::size_t i = 0; i < n; ++i) {
-        const float* c = &centres[pick(rng) * static_cast<std::size_t>(dim)];
-        float* v = &out[i * static_cast<std::size_t>(dim)];
-        float norm = 0;
-        for (int d = 0; d < dim; ++d) v[d] = c[d] + noise(rng), norm += v[d] * v[d];
-        for (int d = 0; d < dim; ++d) v[d] /= std::sqrt(norm);
-    }
-    return out;
-}
-
 double recall(const std::vector<std::int64_t>& found, const std::int64_t* truth, int k) {
     std::set<std::int64_t> t(truth, truth + k);
     int hits = 0;
@@ -58,17 +32,11 @@ double recall(const std::vector<std::int64_t>& found, const std::int64_t* truth,
 void run_vector_bench(const VectorBenchOptions& o) {
     std::mt19937_64 rng(1);
     const std::size_t dim = static_cast<std::size_t>(o.dim);
-    std::vector<float> centres(static_cast<std::size_t>(o.clusters) * dim);
-    std::normal_distribution<float> g;
-    for (std::size_t c = 0; c < static_cast<std::size_t>(o.clusters); ++c) {
-        float norm = 0;
-        for (std::size_t d = 0; d < dim; ++d) centres[c * dim + d] = g(rng), norm += centres[c * dim + d] * centres[c * dim + d];
-        for (std::size_t d = 0; d < dim; ++d) centres[c * dim + d] /= std::sqrt(norm);
-    }
+    const std::vector<float> centres = random_unit_centres(static_cast<std::size_t>(o.clusters), dim, rng);
     std::printf("generating %zu + %zu clustered %d-d unit vectors (%d clusters) ...\n", o.n, o.queries, o.dim, o.clusters);
     std::fflush(stdout);
-    const std::vector<float> base = clustered_vectors(o.n, o.dim, centres, rng);
-    const std::vector<float> queries = clustered_vectors(o.queries, o.dim, centres, rng);
+    const std::vector<float> base = clustered_vectors(o.n, dim, centres, rng);
+    const std::vector<float> queries = clustered_vectors(o.queries, dim, centres, rng);
     std::vector<std::int64_t> ids(o.n);
     for (std::size_t i = 0; i < o.n; ++i) ids[i] = static_cast<std::int64_t>(i);
 
@@ -85,7 +53,7 @@ void run_vector_bench(const VectorBenchOptions& o) {
     std::printf("\n%-16s %10s %10s %10s %12s %10s %14s %12s\n", "index", "train s", "add s", "memory MiB", "queries/s",
                 ("R@" + std::to_string(o.k)).c_str(), "rescored R@k", "rescored q/s");
     for (const std::string& factory : o.factories) {
-        const double rss0 = rss_mib();
+        const double rss0 = proc_status_mib("VmRSS");
         auto index = storage::VectorIndex::create(o.dim, factory);
         double train_s = 0;
         if (!index->is_trained()) {
@@ -101,7 +69,7 @@ void run_vector_bench(const VectorBenchOptions& o) {
         }
         const double add_s = seconds_since(t_add);
         const double memory = static_cast<double>(index->memory_bytes()) / (1 << 20);
-        const double rss_growth = rss_mib() - rss0;
+        const double rss_growth = proc_status_mib("VmRSS") - rss0;
 
         // Queries one at a time, as a server answers them.
         const std::size_t nq = factory.rfind("Flat", 0) == 0 && o.n >= 200000 ? std::min<std::size_t>(o.queries, 20) : o.queries;
