@@ -13,6 +13,7 @@
 #include <faiss/impl/io.h>
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
+#include <faiss/utils/distances.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -23,6 +24,7 @@
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "storage/flat_scan.h"
 
 namespace opsis::storage {
 namespace {
@@ -44,6 +46,14 @@ struct CountingWriter : faiss::IOWriter {
     }
 };
 
+// Below 20 queries FAISS scans a flat index (and an IVF's coarse quantiser) query by query
+// with its generic, non-SIMD loop; from 2 queries on its sgemm path is already faster
+// (17,775 x 256: 4.6 ms a query one by one, 2.1 ms in a pair, 0.6 ms in a batch of 8).
+void prefer_blas_for_batches() {
+    static std::once_flag once;
+    std::call_once(once, [] { faiss::distance_compute_blas_threshold = 2; });
+}
+
 }  // namespace
 
 std::size_t training_sample_size(std::size_t min_points, std::size_t available) {
@@ -51,6 +61,7 @@ std::size_t training_sample_size(std::size_t min_points, std::size_t available) 
 }
 
 std::unique_ptr<VectorIndex> VectorIndex::create(int dim, const std::string& factory) {
+    prefer_blas_for_batches();
     if (dim <= 0) throw input_error("vector index", factory, "dimension must be positive");
     if (factory.rfind("IDMap", 0) == 0)
         throw input_error("index factory", factory, "do not add IDMap: opsis manages the ids itself");
@@ -85,6 +96,7 @@ std::unique_ptr<VectorIndex> VectorIndex::create(int dim, const std::string& fac
 }
 
 std::unique_ptr<VectorIndex> VectorIndex::load(const std::string& path) {
+    prefer_blas_for_batches();
     std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
     if (!f) throw input_error("vector index", path, std::string("cannot open: ") + std::strerror(errno));
     char magic[8];
@@ -238,17 +250,25 @@ std::vector<std::int64_t> VectorIndex::ids() const {
     return out;
 }
 
-std::vector<SearchHit> VectorIndex::search(const float* query, std::size_t k) const {
+std::vector<std::vector<SearchHit>> VectorIndex::search(std::size_t n, const float* queries, std::size_t k) const {
     std::shared_lock lock(mutex_);
-    if (!index_->is_trained || index_->ntotal == 0 || k == 0) return {};
+    std::vector<std::vector<SearchHit>> out(n);
+    if (n == 0 || !index_->is_trained || index_->ntotal == 0 || k == 0) return out;
     const std::size_t want = std::min<std::size_t>(k + removed_.size(), static_cast<std::size_t>(index_->ntotal));
-    std::vector<float> scores(want);
-    std::vector<faiss::Index::idx_t> ids(want);
-    index_->search(1, query, static_cast<faiss::Index::idx_t>(want), scores.data(), ids.data());
-    std::vector<SearchHit> hits;
-    for (std::size_t i = 0; i < want && hits.size() < k; ++i)
-        if (ids[i] >= 0 && !removed_.count(ids[i])) hits.push_back({ids[i], scores[i]});
-    return hits;
+    auto* flat = dynamic_cast<const faiss::IndexFlat*>(base_);
+    if (n == 1 && flat && flat->metric_type == faiss::METRIC_INNER_PRODUCT) {
+        const auto& positions = static_cast<const faiss::IndexIDMap2*>(index_.get())->id_map;
+        for (const RowScore& r : flat_top_k(flat->get_xb(), static_cast<std::size_t>(flat->ntotal), static_cast<std::size_t>(dim_), queries, want))
+            if (!removed_.count(positions[r.row]) && out[0].size() < k) out[0].push_back({positions[r.row], r.score});
+        return out;
+    }
+    std::vector<float> scores(n * want);
+    std::vector<faiss::Index::idx_t> ids(n * want);
+    index_->search(static_cast<faiss::Index::idx_t>(n), queries, static_cast<faiss::Index::idx_t>(want), scores.data(), ids.data());
+    for (std::size_t q = 0; q < n; ++q)
+        for (std::size_t i = q * want; i < (q + 1) * want && out[q].size() < k; ++i)
+            if (ids[i] >= 0 && !removed_.count(ids[i])) out[q].push_back({ids[i], scores[i]});
+    return out;
 }
 
 void VectorIndex::set_search_effort(int effort) {

@@ -58,8 +58,11 @@ public:
     std::size_t tombstones() const;            // removed but still stored (see remove)
     std::vector<std::int64_t> ids() const;     // live ids, ascending
 
-    // The k nearest by inner product, best first, removed ids skipped.
-    std::vector<SearchHit> search(const float* query, std::size_t k) const;
+    // The k nearest by inner product of each of n queries (n x dim, row-major), best first,
+    // removed ids skipped. A batch costs far less than its queries one by one (FAISS's flat
+    // and IVF scans share one sgemm or one pass over the lists).
+    std::vector<std::vector<SearchHit>> search(std::size_t n, const float* queries, std::size_t k) const;
+    std::vector<SearchHit> search(const float* query, std::size_t k) const { return search(1, query, k).front(); }
     // Search effort: nprobe for IVF, efSearch for HNSW (ignored by exact indexes).
     void set_search_effort(int effort);
     // Whether reconstruct() returns the vectors exactly as added (Flat, HNSW-Flat, IVF-Flat).

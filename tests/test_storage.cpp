@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "storage/flat_scan.h"
 #include "storage/index_store.h"
 #include "tests/test_support.h"
 
@@ -81,6 +82,32 @@ TEST_CASE("catalog batches see their own writes and keep paths, hashes and items
     REQUIRE(store->verify().ok());
 }
 
+TEST_CASE("the single-query flat scan matches the plain loop, ties in row order", "[storage]") {
+    std::mt19937 rng(3);
+    std::normal_distribution<float> normal;
+    const std::size_t n = 1000, d = 37;  // an odd width, past any unrolling
+    std::vector<float> rows(n * d), query(d);
+    for (float& x : rows) x = normal(rng);
+    for (float& x : query) x = normal(rng);
+    std::copy(rows.begin() + 10 * d, rows.begin() + 11 * d, rows.begin() + 500 * d);  // rows 10 and 500 tie
+    for (std::size_t k : {std::size_t{1}, std::size_t{10}, std::size_t{999}, std::size_t{1500}}) {
+        const auto fast = flat_top_k(rows.data(), n, d, query.data(), k);
+        const auto plain = flat_top_k_reference(rows.data(), n, d, query.data(), k);
+        REQUIRE(fast.size() == std::min(k, n));
+        REQUIRE(plain.size() == fast.size());
+        for (std::size_t i = 0; i < fast.size(); ++i) {
+            INFO("k " << k << " rank " << i);
+            REQUIRE(fast[i].score == Approx(plain[i].score).margin(1e-4));
+            if (i + 1 < fast.size()) REQUIRE(fast[i].score >= fast[i + 1].score);
+        }
+    }
+    const auto all = flat_top_k(rows.data(), n, d, query.data(), n);
+    const auto tie10 = std::find_if(all.begin(), all.end(), [](const RowScore& r) { return r.row == 10; });
+    REQUIRE(tie10 + 1 != all.end());
+    REQUIRE((tie10 + 1)->row == 500);
+    REQUIRE(flat_top_k(rows.data(), 0, d, query.data(), 5).empty());
+}
+
 TEST_CASE("every vector index type adds, removes, searches, snapshots and verifies", "[storage]") {
     // IVF and PQ train from the stored vectors once there are enough (39 per centroid).
     const char* factory = GENERATE("Flat", "HNSW16", "IVF4,Flat", "IVF2,PQ4x4", "PQ4x4");
@@ -104,6 +131,23 @@ TEST_CASE("every vector index type adds, removes, searches, snapshots and verifi
         REQUIRE_FALSE(hits.empty());
         if (std::string(factory).find("PQ") == std::string::npos) REQUIRE(hits[0].id == ids[5]);
         for (const SearchHit& h : hits) REQUIRE(h.id != ids[0]);
+        // A batch answers each of its queries as a search of that query alone would (for
+        // Flat this checks the single-query sgemv kernel against FAISS's batched sgemm).
+        std::vector<float> batch;
+        for (int i : {5, 6, 7}) {
+            const std::vector<float> v = store->catalog().vector(Collection::images, ids[i]);
+            batch.insert(batch.end(), v.begin(), v.end());
+        }
+        const auto batched = store->vectors(Collection::images).search(3, batch.data(), 5);
+        REQUIRE(batched.size() == 3);
+        for (std::size_t i = 0; i < 3; ++i) {
+            const auto alone = store->vectors(Collection::images).search(batch.data() + i * kDim, 5);
+            REQUIRE(batched[i].size() == alone.size());
+            for (std::size_t j = 0; j < alone.size(); ++j) {
+                REQUIRE(batched[i][j].id == alone[j].id);
+                REQUIRE(batched[i][j].score == Approx(alone[j].score).margin(1e-5));
+            }
+        }
         const VerifyReport r = store->verify();
         INFO(factory << ": " << (r.problems.empty() ? "" : r.problems[0]));
         REQUIRE(r.ok());
