@@ -38,12 +38,17 @@ public:
     auto run(Fn&& fn) -> decltype(fn()) {
         std::packaged_task<decltype(fn())()> task(std::forward<Fn>(fn));
         auto result = task.get_future();
+        post([&task] { task(); });
+        return result.get();
+    }
+
+    // Queues a task without waiting for it; it must not throw.
+    void post(std::function<void()> task) {
         {
             std::lock_guard lock(mutex_);
-            tasks_.emplace_back([&task] { task(); });
+            tasks_.push_back(std::move(task));
         }
         ready_.notify_one();
-        return result.get();
     }
 
 private:

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <iterator>
 #include <set>
 #include <unordered_map>
 
@@ -64,72 +65,189 @@ std::vector<std::string> split_for_context(const Tokenizer& tokenizer, const std
 Searcher::Searcher(storage::IndexStore& store, const DualEncoder& model, Limits limits)
     : store_(store), model_(model), limits_(limits) {}
 
-std::vector<float> Searcher::embed_text(const std::string& text) const {
+std::vector<std::string> Searcher::text_chunks(const std::string& text) const {
     if (text.size() > limits_.max_text_bytes)
         throw input_error("query text", utf8::preview(text), "longer than " + std::to_string(limits_.max_text_bytes) + " bytes");
     if (auto bad = utf8::find_invalid(text)) throw input_error("query text", utf8::preview(text), "invalid UTF-8 at byte " + std::to_string(*bad));
     // Two places of the context hold the start and end tokens.
     std::vector<std::string> chunks = split_for_context(model_.tokenizer(), text, model_.config().text.context_length - 2);
     if (chunks.empty()) throw input_error("query text", utf8::preview(text), "is empty");
-    const Tensor e = model_.encode_texts(chunks);
-    const std::size_t d = static_cast<std::size_t>(e.dim(1));
-    std::vector<float> v(d, 0.0f);
-    for (std::size_t c = 0; c < chunks.size(); ++c)
-        for (std::size_t i = 0; i < d; ++i) v[i] += e.data()[c * d + i];
-    return v;  // the caller normalises the sum
+    return chunks;
 }
 
-std::vector<float> Searcher::embed(const Query& q) const {
-    const std::size_t terms = q.texts.size() + q.images.size() + q.items.size();
-    if (terms == 0) throw input_error("query", "", "has no text, image or item");
-    if (terms > limits_.max_terms)
-        throw input_error("query", std::to_string(terms) + " terms", "at most " + std::to_string(limits_.max_terms) + " are allowed");
-    const std::size_t d = static_cast<std::size_t>(model_.config().embed_dim);
-    std::vector<float> sum(d, 0.0f);
-    auto add = [&](std::vector<float> v, float weight, const std::string& what) {
-        if (!std::isfinite(weight)) throw input_error("query weight", what, "is not a finite number");
-        const float n = std::sqrt(dot(v.data(), v.data(), d));
-        if (!(n > 0)) return;
-        for (std::size_t i = 0; i < d; ++i) sum[i] += weight * v[i] / n;
+std::vector<Outcome<std::vector<float>>> Searcher::embed_batch(const std::vector<Query>& queries) const {
+    const std::size_t n = queries.size();
+    std::vector<Outcome<std::vector<float>>> out(n);
+    // Every query's text chunks and images go through their tower in one batch; each term
+    // remembers where its rows are.
+    struct Rows {
+        std::size_t begin = 0, end = 0;
     };
-    for (const WeightedText& t : q.texts) add(embed_text(t.text), t.weight, t.text);
-    if (!q.images.empty()) {
-        std::vector<RgbaImage> decoded;
-        for (const WeightedImage& im : q.images) decoded.push_back(decode_image(im.bytes.data(), im.bytes.size(), im.name, limits_.image));
-        const Tensor e = model_.encode_images(model_.preprocess(decoded));
-        for (std::size_t i = 0; i < q.images.size(); ++i)
-            add(std::vector<float>(e.data() + i * d, e.data() + (i + 1) * d), q.images[i].weight, q.images[i].name);
+    std::vector<std::string> chunks;
+    std::vector<RgbaImage> images;
+    std::vector<std::vector<Rows>> text_rows(n), image_rows(n);
+    std::vector<bool> failed(n, false);
+    for (std::size_t qi = 0; qi < n; ++qi) {
+        const Query& q = queries[qi];
+        const std::size_t first_chunk = chunks.size(), first_image = images.size();
+        try {
+            const std::size_t terms = q.texts.size() + q.images.size() + q.items.size();
+            if (terms == 0) throw input_error("query", "", "has no text, image or item");
+            if (terms > limits_.max_terms)
+                throw input_error("query", std::to_string(terms) + " terms", "at most " + std::to_string(limits_.max_terms) + " are allowed");
+            for (const WeightedText& t : q.texts) {
+                std::vector<std::string> c = text_chunks(t.text);
+                text_rows[qi].push_back({chunks.size(), chunks.size() + c.size()});
+                std::move(c.begin(), c.end(), std::back_inserter(chunks));
+            }
+            for (const WeightedImage& im : q.images) {
+                image_rows[qi].push_back({images.size(), images.size() + 1});
+                images.push_back(decode_image(im.bytes.data(), im.bytes.size(), im.name, limits_.image));
+            }
+        } catch (...) {
+            out[qi] = std::current_exception();
+            failed[qi] = true;
+            chunks.resize(first_chunk);  // its rows would only cost time
+            images.resize(first_image);
+        }
     }
-    for (const WeightedItem& it : q.items) {
-        std::vector<float> v = store_.catalog().vector(it.collection, it.id);
-        const std::string name = std::string(storage::collection_name(it.collection)) + "/" + std::to_string(it.id);
-        if (v.empty()) throw input_error("item", name, "not found");
-        add(std::move(v), it.weight, name);
+    const Tensor text_embeddings = chunks.empty() ? Tensor() : model_.encode_texts(chunks);
+    const Tensor image_embeddings = images.empty() ? Tensor() : model_.encode_images(model_.preprocess(images));
+
+    const std::size_t d = static_cast<std::size_t>(model_.config().embed_dim);
+    for (std::size_t qi = 0; qi < n; ++qi) {
+        if (failed[qi]) continue;
+        const Query& q = queries[qi];
+        try {
+            std::vector<float> sum(d, 0.0f);
+            // A term's rows are summed (a long text's chunks pool), normalised, then weighted.
+            auto add = [&](const float* rows, Rows r, float weight, const std::string& what) {
+                if (!std::isfinite(weight)) throw input_error("query weight", what, "is not a finite number");
+                std::vector<float> v(d, 0.0f);
+                for (std::size_t row = r.begin; row < r.end; ++row)
+                    for (std::size_t i = 0; i < d; ++i) v[i] += rows[row * d + i];
+                const float norm = std::sqrt(dot(v.data(), v.data(), d));
+                if (!(norm > 0)) return;
+                for (std::size_t i = 0; i < d; ++i) sum[i] += weight * v[i] / norm;
+            };
+            for (std::size_t t = 0; t < q.texts.size(); ++t) add(text_embeddings.data(), text_rows[qi][t], q.texts[t].weight, q.texts[t].text);
+            for (std::size_t m = 0; m < q.images.size(); ++m)
+                add(image_embeddings.data(), image_rows[qi][m], q.images[m].weight, q.images[m].name);
+            for (const WeightedItem& it : q.items) {
+                const std::vector<float> v = store_.catalog().vector(it.collection, it.id);
+                const std::string name = std::string(storage::collection_name(it.collection)) + "/" + std::to_string(it.id);
+                if (v.size() != d) throw input_error("item", name, "not found");
+                add(v.data(), {0, 1}, it.weight, name);
+            }
+            const float norm = std::sqrt(dot(sum.data(), sum.data(), d));
+            if (!(norm > 1e-6f)) throw input_error("query", "", "its weighted terms cancel out (the combined vector is zero)");
+            for (float& x : sum) x /= norm;
+            out[qi] = std::move(sum);
+        } catch (...) {
+            out[qi] = std::current_exception();
+        }
     }
-    const float n = std::sqrt(dot(sum.data(), sum.data(), d));
-    if (!(n > 1e-6f)) throw input_error("query", "", "its weighted terms cancel out (the combined vector is zero)");
-    for (float& x : sum) x /= n;
-    return sum;
+    return out;
 }
 
-Result Searcher::search(const Query& q) const {
-    if (q.k == 0 || q.k > limits_.max_k)
-        throw input_error("query k", std::to_string(q.k), "must be between 1 and " + std::to_string(limits_.max_k));
-    if (q.offset > limits_.max_offset)
-        throw input_error("query offset", std::to_string(q.offset), "must be at most " + std::to_string(limits_.max_offset));
-    Result result;
-    auto t0 = Clock::now();
-    const std::vector<float> query = embed(q);
-    result.embed_ms = ms_since(t0);
-    t0 = Clock::now();
+std::vector<float> Searcher::embed(const Query& query) const {
+    return take(std::move(embed_batch({query}).front()));
+}
 
+Result Searcher::search(const Query& query) const {
+    return take(std::move(search_batch({query}).front()));
+}
+
+namespace {
+
+std::size_t first_fetch(const Query& q, std::size_t need, std::size_t excluded) {
+    return std::max<std::size_t>(2 * need + excluded, 64) * (q.filters.empty() ? 1 : 4);
+}
+
+std::set<std::int64_t> excluded_items(const Query& q) {  // "more like this" leaves the item itself out
+    std::set<std::int64_t> exclude;
+    for (const WeightedItem& it : q.items)
+        if (it.collection == q.target && it.weight > 0) exclude.insert(it.id);
+    return exclude;
+}
+
+}  // namespace
+
+std::vector<Outcome<Result>> Searcher::search_batch(const std::vector<Query>& queries) const {
+    std::vector<Outcome<Result>> out(queries.size());
+    std::vector<Query> valid;
+    std::vector<std::size_t> positions;  // of valid in queries
+    for (std::size_t i = 0; i < queries.size(); ++i) {
+        const Query& q = queries[i];
+        try {
+            if (q.k == 0 || q.k > limits_.max_k)
+                throw input_error("query k", std::to_string(q.k), "must be between 1 and " + std::to_string(limits_.max_k));
+            if (q.offset > limits_.max_offset)
+                throw input_error("query offset", std::to_string(q.offset), "must be at most " + std::to_string(limits_.max_offset));
+            valid.push_back(q);
+            positions.push_back(i);
+        } catch (...) {
+            out[i] = std::current_exception();
+        }
+    }
+    auto t0 = Clock::now();
+    std::vector<Outcome<std::vector<float>>> embedded = embed_batch(valid);
+    const double embed_ms = ms_since(t0);
+
+    // One vector-index search per collection for every query bound for it, each asking for
+    // as many candidates as the neediest; each query then takes its own share.
+    t0 = Clock::now();
+    std::vector<std::vector<storage::SearchHit>> prefetched(valid.size());
+    std::vector<bool> has_prefetch(valid.size(), false);
+    for (Collection c : {Collection::images, Collection::texts}) {
+        const storage::VectorIndex& index = store_.vectors(c);
+        if (!index.is_trained()) continue;
+        std::vector<std::size_t> members;
+        std::vector<float> vectors;
+        std::size_t fetch = 0;
+        for (std::size_t i = 0; i < valid.size(); ++i) {
+            const auto* v = std::get_if<std::vector<float>>(&embedded[i]);
+            if (!v || valid[i].target != c) continue;
+            members.push_back(i);
+            vectors.insert(vectors.end(), v->begin(), v->end());
+            fetch = std::max(fetch, first_fetch(valid[i], valid[i].offset + valid[i].k + 1, excluded_items(valid[i]).size()));
+        }
+        if (members.empty()) continue;
+        std::vector<std::vector<storage::SearchHit>> hits = index.search(members.size(), vectors.data(), std::min(fetch, index.size()));
+        for (std::size_t m = 0; m < members.size(); ++m) {
+            prefetched[members[m]] = std::move(hits[m]);
+            has_prefetch[members[m]] = true;
+        }
+    }
+    const double shared_search_ms = ms_since(t0);
+
+    for (std::size_t i = 0; i < valid.size(); ++i) {
+        if (auto* error = std::get_if<std::exception_ptr>(&embedded[i])) {
+            out[positions[i]] = *error;
+            continue;
+        }
+        try {
+            t0 = Clock::now();
+            Result r = rank(valid[i], std::get<std::vector<float>>(embedded[i]),
+                            has_prefetch[i] ? std::optional(std::move(prefetched[i])) : std::nullopt);
+            r.embed_ms = embed_ms;
+            r.search_ms = shared_search_ms + ms_since(t0);
+            r.batch = queries.size();
+            out[positions[i]] = std::move(r);
+        } catch (...) {
+            out[positions[i]] = std::current_exception();
+        }
+    }
+    return out;
+}
+
+Result Searcher::rank(const Query& q, const std::vector<float>& query, std::optional<std::vector<storage::SearchHit>> prefetched) const {
+    Result result;
     const Collection c = q.target;
     const storage::Catalog& catalog = store_.catalog();
     const storage::VectorIndex& index = store_.vectors(c);
     const std::size_t d = query.size(), need = q.offset + q.k + 1;  // one more tells whether a next page exists
-    std::set<std::int64_t> exclude;
-    for (const WeightedItem& it : q.items)
-        if (it.collection == c && it.weight > 0) exclude.insert(it.id);
+    const std::set<std::int64_t> exclude = excluded_items(q);
 
     // Walks scored candidates best first, keeping those that pass; stops at `need`.
     std::vector<Hit> kept;
@@ -165,10 +283,17 @@ Result Searcher::search(const Query& q) const {
         exact_scan();
     } else {
         const std::size_t total = index.size();
-        std::size_t fetch = std::max<std::size_t>(2 * need + exclude.size(), 64) * (q.filters.empty() ? 1 : 4);
+        std::size_t fetch = first_fetch(q, need, exclude.size());
         while (true) {
             fetch = std::min(fetch, total);
-            std::vector<storage::SearchHit> hits = index.search(query.data(), fetch);
+            std::vector<storage::SearchHit> hits;
+            if (prefetched) {  // the batch's shared search asked for at least `fetch`
+                hits = std::move(*prefetched);
+                prefetched.reset();
+                if (hits.size() > fetch) hits.resize(fetch);
+            } else {
+                hits = index.search(query.data(), fetch);
+            }
             // Exact re-scoring against the stored vectors: compressed indexes rank close
             // neighbours poorly, and every index's score then means the same thing.
             std::vector<std::pair<float, std::pair<std::int64_t, std::vector<float>>>> rescored;
@@ -194,7 +319,6 @@ Result Searcher::search(const Query& q) const {
     }
     result.more = kept.size() > q.offset + q.k;
     for (std::size_t i = q.offset; i < kept.size() && i < q.offset + q.k; ++i) result.hits.push_back(std::move(kept[i]));
-    result.search_ms = ms_since(t0);
     return result;
 }
 

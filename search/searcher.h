@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/outcome.h"
 #include "encoder/dual_encoder.h"
 #include "storage/index_store.h"
 
@@ -66,7 +67,8 @@ struct Result {
     bool more = false;           // another page exists
     bool exact_scan = false;     // the vector index was untrained or the filters needed a full scan
     std::size_t candidates = 0;  // re-scored
-    double embed_ms = 0, search_ms = 0;
+    std::size_t batch = 1;       // queries in the batch this one was answered in (see search_batch)
+    double embed_ms = 0, search_ms = 0;  // of the whole batch's embedding; its shared search plus this query's ranking
 };
 
 class Searcher {
@@ -76,10 +78,21 @@ public:
     // The query's unit vector: the weighted sum of its terms' embeddings, normalised.
     std::vector<float> embed(const Query& query) const;
     Result search(const Query& query) const;
+
+    // Several queries answered together: all their texts go through the text tower in one
+    // batch, all their images through the image tower in one, and the vector index is searched
+    // once per collection; this costs a fraction of answering them one by one. Each query's
+    // outcome is its own: a bad query fails alone, with the error search() would throw.
+    std::vector<Outcome<std::vector<float>>> embed_batch(const std::vector<Query>& queries) const;
+    std::vector<Outcome<Result>> search_batch(const std::vector<Query>& queries) const;
+
     const Limits& limits() const { return limits_; }
 
 private:
-    std::vector<float> embed_text(const std::string& text) const;
+    std::vector<std::string> text_chunks(const std::string& text) const;
+    // Re-scores, filters, de-duplicates and pages one query's candidates; `prefetched` holds
+    // the batch's candidates for it, if the vector index was searched for the batch.
+    Result rank(const Query& q, const std::vector<float>& query, std::optional<std::vector<storage::SearchHit>> prefetched) const;
     storage::IndexStore& store_;
     const DualEncoder& model_;
     Limits limits_;

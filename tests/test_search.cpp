@@ -189,3 +189,54 @@ TEST_CASE("weighted terms, long texts and bad queries", "[search]") {
     bad.items = {{Collection::images, 9999, 1.0f}};
     REQUIRE_THROWS_WITH(s.search(bad), Catch::Contains("images/9999") && Catch::Contains("not found"));
 }
+
+TEST_CASE("a batch answers each query as it would be answered alone, and a bad query fails alone", "[search]") {
+    const DualEncoder model = tiny_model();
+    TempDir dir;
+    auto store = filled_store(dir.file("ix"), "Flat");
+    Searcher s(*store, model);
+    std::vector<Query> batch(7);
+    batch[0].texts = {{"a red apple", 1.0f}};
+    batch[1].texts = {{"beach", 1.0f}, {"people", -0.5f}};
+    batch[1].k = 7;
+    batch[1].offset = 3;
+    batch[2].k = 0;  // bad: k
+    batch[2].texts = {{"fine", 1.0f}};
+    batch[3].images = {{encode_png_rgba(pattern_image(20, 12, false)), "pattern.png", 1.0f}};
+    batch[3].filters.sources = {"b"};
+    batch[4].texts = {{"\xff\xfe", 1.0f}};  // bad: UTF-8
+    batch[5].items = {{Collection::images, 1, 1.0f}};
+    batch[5].texts = {{std::string(300, 'y') + " a long text in several chunks", 0.5f}};
+    batch[6].images = {{std::vector<unsigned char>{'G', 'I', 'F'}, "broken.gif", 1.0f}};  // bad: image
+
+    const std::vector<Outcome<Result>> together = s.search_batch(batch);
+    REQUIRE(together.size() == batch.size());
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        INFO("query " << i);
+        const bool bad = i == 2 || i == 4 || i == 6;
+        if (bad) {
+            REQUIRE(std::holds_alternative<std::exception_ptr>(together[i]));
+            std::string alone_message, batch_message;
+            try { s.search(batch[i]); } catch (const std::exception& e) { alone_message = e.what(); }
+            try { std::rethrow_exception(std::get<std::exception_ptr>(together[i])); } catch (const std::exception& e) { batch_message = e.what(); }
+            REQUIRE_FALSE(alone_message.empty());
+            REQUIRE(batch_message == alone_message);
+            continue;
+        }
+        REQUIRE(std::holds_alternative<Result>(together[i]));
+        const Result& r = std::get<Result>(together[i]);
+        const Result alone = s.search(batch[i]);
+        REQUIRE(r.batch == batch.size());
+        REQUIRE(alone.batch == 1);
+        REQUIRE(r.more == alone.more);
+        REQUIRE(r.hits.size() == alone.hits.size());
+        REQUIRE_FALSE(r.hits.empty());
+        for (std::size_t h = 0; h < r.hits.size(); ++h) {
+            REQUIRE(r.hits[h].id == alone.hits[h].id);
+            REQUIRE(r.hits[h].score == Approx(alone.hits[h].score).margin(1e-5));
+        }
+    }
+    for (const Hit& h : std::get<Result>(together[3]).hits) REQUIRE(h.item.source == "b");
+    for (const Hit& h : std::get<Result>(together[5]).hits) REQUIRE(h.id != 1);
+    REQUIRE(s.search_batch({}).empty());
+}
