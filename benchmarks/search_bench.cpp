@@ -139,7 +139,7 @@ void run_search_bench(const SearchBenchOptions& o) {
     web::Api api(*ix.store, *ix.model, api_options);
     web::ServerOptions so;
     so.port = 0, so.access_log = false;
-    web::HttpServer server(so, [&](const web::Request& r, const web::RequestContext& c) { return api.handle(r, c); }, &web::Api::error);
+    web::HttpServer server(so, std::bind_front(&web::Api::handle, &api), &web::Api::error);
     server.listen();
     std::thread serving([&] { server.run(); });
     namespace asio = boost::asio;

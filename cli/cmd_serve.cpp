@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 
 #include "cli/commands.h"
 #include "core/error.h"
@@ -23,6 +24,7 @@ struct ServeArgs {
     web::ServerOptions server;
     std::size_t max_k = 500;
     int read_seconds = 15, idle_seconds = 60;
+    int workers = 0;
     bool quiet = false;
 };
 
@@ -45,12 +47,13 @@ void run(ServeArgs& a) {
     if (options.write_token.empty())
         if (const char* env = std::getenv("OPSIS_TOKEN")) options.write_token = env;
     options.limits.max_k = a.max_k;
+    options.inference_workers = a.workers;
     a.server.access_log = !a.quiet;
     a.server.read_timeout = std::chrono::seconds(a.read_seconds);
     a.server.idle_timeout = std::chrono::seconds(a.idle_seconds);
     web::Api api(*ix.store, *ix.model, options);
     web::HttpServer server(
-        a.server, [&api](const web::Request& r, const web::RequestContext& c) { return api.handle(r, c); }, &web::Api::error);
+        a.server, std::bind_front(&web::Api::handle, &api), &web::Api::error);
     server.listen();
     const std::string host = a.server.address == "0.0.0.0" ? "localhost" : a.server.address;
     std::printf("opsis: serving %s (%llu images, %llu texts) on http://%s:%u/%s\n", a.index.c_str(),
@@ -76,6 +79,8 @@ void register_serve(CLI::App& app) {
     cmd->add_option("--max-body-bytes", a->server.max_body_bytes, "Largest request body")->capture_default_str()->check(CLI::PositiveNumber);
     cmd->add_option("--read-timeout", a->read_seconds, "Seconds a client has to send a request once started")->capture_default_str()->check(CLI::Range(1, 3600));
     cmd->add_option("--idle-timeout", a->idle_seconds, "Seconds a kept-alive connection may stay idle")->capture_default_str()->check(CLI::Range(1, 3600));
+    cmd->add_option("--workers", a->workers, "Threads that run the model and the vector search (default: one per core); searches that arrive while all are busy are answered together in one batch")
+        ->check(CLI::Range(1, 256));
     cmd->add_option("--max-k", a->max_k, "Most results one request may ask for")->capture_default_str()->check(CLI::Range(1, 100000));
     cmd->add_option("--model,-m", a->model, "Model folder (default: the index's model)");
     cmd->add_flag("--quiet", a->quiet, "No access log");

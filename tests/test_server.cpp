@@ -232,6 +232,65 @@ TEST_CASE("the API answers searches, items, thumbnails, stats and metrics", "[se
     REQUIRE_THAT(rest, Catch::Contains("stopped"));
 }
 
+TEST_CASE("searches arriving together are answered in one batch, each with its own answer", "[server]") {
+    Fixture f;
+    // One model worker: while it is busy, the other clients' searches queue up and are then
+    // answered together.
+    Server server("--index " + f.index + " --workers 1");
+    auto body = [](int k) {
+        return k == 12 ? std::string(R"({"item": 99999})")  // fails alone, with its own 404
+                       : json{{"text", "caption number " + std::to_string(k)}, {"k", 4}, {"collapse_duplicates", false}}.dump();
+    };
+    // An answer: the status and the hits' ids with their scores, or the error message.
+    using Answer = std::pair<std::string, std::vector<std::pair<std::int64_t, double>>>;
+    auto answer_of = [](const Reply& r) {
+        Answer a{std::to_string(r.status), {}};
+        if (r.status != 200) return a.first += " " + error_message(r), a;
+        for (const json& h : r.data()["hits"]) a.second.push_back({h["id"].get<std::int64_t>(), h["score"].get<double>()});
+        return a;
+    };
+    auto same = [](const Answer& a, const Answer& b) {  // a batch's text tower rounds a little differently
+        if (a.first != b.first || a.second.size() != b.second.size()) return false;
+        for (std::size_t i = 0; i < a.second.size(); ++i)
+            if (a.second[i].first != b.second[i].first || std::abs(a.second[i].second - b.second[i].second) > 1e-5) return false;
+        return true;
+    };
+    std::vector<Answer> alone(13);
+    {
+        Client c(server.port());
+        for (int k = 0; k < 13; ++k) {
+            const Reply r = c.post("/api/search", body(k));
+            alone[static_cast<std::size_t>(k)] = answer_of(r);
+            if (r.status == 200) REQUIRE(r.data()["batch"] == 1);
+        }
+    }
+    REQUIRE_THAT(alone[12].first, Catch::StartsWith("404") && Catch::Contains("images/99999 not found"));
+    constexpr int kRounds = 5;
+    std::vector<std::future<std::vector<std::pair<int, Answer>>>> clients;
+    for (int k = 0; k < 13; ++k)
+        clients.push_back(std::async(std::launch::async, [&, k] {
+            Client c(server.port());
+            std::vector<std::pair<int, Answer>> answers;
+            for (int round = 0; round < kRounds; ++round) {
+                const Reply r = c.post("/api/search", body(k));
+                answers.push_back({r.status == 200 ? r.data()["batch"].get<int>() : 0, answer_of(r)});
+            }
+            return answers;
+        }));
+    int largest_batch = 0;
+    for (int k = 0; k < 13; ++k)
+        for (const auto& [batch, answer] : clients[static_cast<std::size_t>(k)].get()) {
+            INFO("query " << k << ": " << answer.first);
+            REQUIRE(same(answer, alone[static_cast<std::size_t>(k)]));
+            largest_batch = std::max(largest_batch, batch);
+        }
+    REQUIRE(largest_batch > 1);
+    const std::string metrics = Client(server.port()).get("/metrics").body;
+    REQUIRE_THAT(metrics, Catch::Contains("# TYPE opsis_search_batches_total counter"));
+    // Every search but the unknown item's (refused before it is queued) went through a batch.
+    REQUIRE_THAT(metrics, Catch::Contains("opsis_search_batched_queries_total " + std::to_string(12 * (1 + kRounds)) + "\n"));
+}
+
 TEST_CASE("bad requests get clear 4xx answers and the server keeps serving", "[server]") {
     Fixture f;
     Server server("--index " + f.index + " --max-body-bytes 2000000 --read-timeout 1");

@@ -26,6 +26,9 @@ using json = nlohmann::json;
 using storage::Collection;
 namespace fs = std::filesystem;
 
+// The text tower's throughput per text stops growing near a batch of 64.
+constexpr std::size_t kMaxSearchBatch = 64;
+
 // A request the API rejects, with its status.
 struct ApiError {
     http::status status;
@@ -295,7 +298,8 @@ Api::Api(storage::IndexStore& store, const DualEncoder& model, ApiOptions option
       searcher_(store, model, options_.limits),
       inference_(options_.inference_workers > 0 ? options_.inference_workers
                                                 : std::max(1, static_cast<int>(std::thread::hardware_concurrency())),
-                 [] { blas::set_thread_local_single(); }) {}
+                 [] { blas::set_thread_local_single(); }),
+      searches_(inference_, kMaxSearchBatch, [this](const std::vector<search::Query>& queries) { return searcher_.search_batch(queries); }) {}
 
 Api::~Api() {
     indexer::request_stop();
@@ -308,24 +312,31 @@ Response Api::error(http::status status, const std::string& message, unsigned ve
     return res;
 }
 
-Response Api::handle(const Request& req, const RequestContext&) {
+void Api::handle(Request&& req, const RequestContext&, Respond respond) {
     const auto t0 = std::chrono::steady_clock::now();
+    const unsigned version = req.version();
+    auto answer = [this, t0, method = std::string(req.method_string()), respond](const std::string& route_name, Response res) {
+        res.set(http::field::server, "opsis");
+        metrics_.observe(route_name, method, res.result_int(), std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        respond(std::move(res));
+    };
     std::string route_name = "other";
-    Response res;
+    Routed routed;
     try {
-        res = route(req, route_name);
+        routed = route(req, route_name);
     } catch (const ApiError& e) {
-        res = error(e.status, e.message, req.version(), true);
+        return answer(route_name, error(e.status, e.message, version, true));
     } catch (const Error& e) {
-        res = error(http::status::bad_request, e.what(), req.version(), true);
+        return answer(route_name, error(http::status::bad_request, e.what(), version, true));
     }
-    res.set(http::field::server, "opsis");
-    metrics_.observe(route_name, std::string(req.method_string()), res.result_int(),
-                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    return res;
+    if (routed.response) return answer(route_name, std::move(*routed.response));
+    const SearchShape shape{routed.search->target, routed.search->k, routed.search->offset};
+    searches_.submit(std::move(*routed.search), [this, answer, route_name, shape, version, t0](Outcome<search::Result> outcome) {
+        answer(route_name, search_response(std::move(outcome), shape, version, t0));
+    });
 }
 
-Response Api::route(const Request& req, std::string& name) {
+Api::Routed Api::route(const Request& req, std::string& name) {
     const Target t = parse_target(req);
     const auto method = req.method();
     auto only = [&](std::initializer_list<http::verb> allowed, const char* allow) {
@@ -339,8 +350,8 @@ Response Api::route(const Request& req, std::string& name) {
     }
     if (t.path == "/metrics") return name = "/metrics", only({http::verb::get}, "GET"), metrics(req);
     if (t.path == "/api/stats") return name = "/api/stats", only({http::verb::get}, "GET"), stats(req);
-    if (t.path == "/api/search") return name = "/api/search", only({http::verb::post}, "POST"), search_json(req);
-    if (t.path == "/api/search/image") return name = "/api/search/image", only({http::verb::post}, "POST"), search_image(req);
+    if (t.path == "/api/search") return name = "/api/search", only({http::verb::post}, "POST"), parse_search_json(req);
+    if (t.path == "/api/search/image") return name = "/api/search/image", only({http::verb::post}, "POST"), parse_search_image(req);
     if (t.path == "/api/items") return name = "/api/items", only({http::verb::post}, "POST"), add_item(req);
     if (t.path == "/api/texts") return name = "/api/texts", only({http::verb::post}, "POST"), add_texts(req);
     if (t.path == "/api/index/jobs") {
@@ -371,25 +382,32 @@ Response Api::route(const Request& req, std::string& name) {
     return static_file(req, t.path);
 }
 
-Response Api::run_search(const Request& req, const search::Query& query) {
-    const auto t0 = std::chrono::steady_clock::now();
-    search::Result r;
-    r = inference_.run([&] { return searcher_.search(query); });
-    json hits = json::array();
-    for (const search::Hit& h : r.hits) {
-        json j = item_json(h.item, query.target);
-        j["score"] = h.score;
-        hits.push_back(std::move(j));
+Response Api::search_response(Outcome<search::Result> outcome, const SearchShape& shape, unsigned version,
+                              std::chrono::steady_clock::time_point started) {
+    try {
+        const search::Result r = take(std::move(outcome));
+        json hits = json::array();
+        for (const search::Hit& h : r.hits) {
+            json j = item_json(h.item, shape.target);
+            j["score"] = h.score;
+            hits.push_back(std::move(j));
+        }
+        json body{{"hits", hits}, {"collection", storage::collection_name(shape.target)}, {"k", shape.k}, {"offset", shape.offset},
+                  {"more", r.more}, {"exact_scan", r.exact_scan}, {"candidates", r.candidates}, {"batch", r.batch},
+                  {"embed_ms", r.embed_ms}, {"search_ms", r.search_ms},
+                  {"took_ms", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count()}};
+        if (r.more) body["next_offset"] = shape.offset + shape.k;
+        return json_response(http::status::ok, body, version);
+    } catch (const ApiError& e) {
+        return error(e.status, e.message, version, true);
+    } catch (const Error& e) {
+        return error(http::status::bad_request, e.what(), version, true);
+    } catch (const std::exception& e) {
+        return error(http::status::internal_server_error, std::string("internal error: ") + e.what(), version, false);
     }
-    json body{{"hits", hits}, {"collection", storage::collection_name(query.target)}, {"k", query.k}, {"offset", query.offset},
-              {"more", r.more}, {"exact_scan", r.exact_scan}, {"candidates", r.candidates}, {"embed_ms", r.embed_ms},
-              {"search_ms", r.search_ms},
-              {"took_ms", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count()}};
-    if (r.more) body["next_offset"] = query.offset + query.k;
-    return json_response(http::status::ok, body, req.version());
 }
 
-Response Api::search_json(const Request& req) {
+search::Query Api::parse_search_json(const Request& req) {
     const json j = json_object_body(req);
     check_fields(j, {"text", "texts", "image", "images", "item", "items", "negative", "negative_weight", "collection", "k",
                      "offset", "min_score", "filters", "collapse_duplicates"}, "search");
@@ -461,10 +479,10 @@ Response Api::search_json(const Request& req) {
             q.filters.path_prefix = f["path_prefix"].get<std::string>();
         }
     }
-    return run_search(req, q);
+    return q;
 }
 
-Response Api::search_image(const Request& req) {
+search::Query Api::parse_search_image(const Request& req) {
     const Target t = parse_target(req);
     search::Query q;
     Upload upload = read_upload(req, t.query);
@@ -480,7 +498,7 @@ Response Api::search_image(const Request& req) {
     }
     if (q.k == 0 || q.k > options_.limits.max_k)
         reject(http::status::bad_request, "k must be between 1 and " + std::to_string(options_.limits.max_k));
-    return run_search(req, q);
+    return q;
 }
 
 Response Api::item(const Request& req, std::int64_t id, const std::string& what) {
@@ -678,10 +696,14 @@ Response Api::stats(const Request& req) {
 
 Response Api::metrics(const Request& req) {
     const double uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    const auto [batches, queries] = searches_.totals();
     const std::string body = metrics_.render({
         {"opsis_index_images", "Images in the index.", static_cast<double>(store_.catalog().item_count(Collection::images))},
         {"opsis_index_texts", "Texts in the index.", static_cast<double>(store_.catalog().item_count(Collection::texts))},
         {"opsis_uptime_seconds", "Seconds since the server started.", uptime},
+        {"opsis_search_batches_total", "Batches the searches were answered in (searches arriving together share one).",
+         static_cast<double>(batches)},
+        {"opsis_search_batched_queries_total", "Searches answered, counted in their batches.", static_cast<double>(queries)},
     });
     return bytes_response(body, "text/plain; version=0.0.4; charset=utf-8", req.version(), "no-store");
 }

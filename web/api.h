@@ -9,6 +9,7 @@
 #include <string>
 #include <thread>
 
+#include "core/batcher.h"
 #include "core/worker_pool.h"
 #include "encoder/dual_encoder.h"
 #include "indexer/index_job.h"
@@ -32,14 +33,28 @@ public:
     Api(storage::IndexStore& store, const DualEncoder& model, ApiOptions options);
     ~Api();
 
-    Response handle(const Request& request, const RequestContext& context);
+    // Answers at once, except searches, which wait for their batch on the model workers.
+    void handle(Request&& request, const RequestContext& context, Respond respond);
     static Response error(http::status status, const std::string& message, unsigned version, bool keep_alive);
 
 private:
-    struct Routed;
-    Response route(const Request& req, std::string& route_name);
-    Response search_json(const Request& req);
-    Response search_image(const Request& req);
+    // What a route comes to: a response, or a search for the batcher.
+    struct Routed {
+        Routed() = default;
+        Routed(Response r) : response(std::move(r)) {}
+        Routed(search::Query q) : search(std::move(q)) {}
+        std::optional<Response> response;
+        std::optional<search::Query> search;
+    };
+    struct SearchShape {  // what a search response repeats of its query
+        storage::Collection target;
+        std::size_t k, offset;
+    };
+    Routed route(const Request& req, std::string& route_name);
+    search::Query parse_search_json(const Request& req);
+    search::Query parse_search_image(const Request& req);
+    Response search_response(Outcome<search::Result> outcome, const SearchShape& shape, unsigned version,
+                             std::chrono::steady_clock::time_point started);
     Response item(const Request& req, std::int64_t id, const std::string& what);
     Response add_item(const Request& req);
     Response add_texts(const Request& req);
@@ -50,7 +65,6 @@ private:
     Response stats(const Request& req);
     Response metrics(const Request& req);
     void require_token(const Request& req) const;
-    Response run_search(const Request& req, const search::Query& query);
     std::string thumbnail(const storage::Item& item, std::string& content_type);
 
     storage::IndexStore& store_;
@@ -59,6 +73,8 @@ private:
     search::Searcher searcher_;
     Metrics metrics_;
     WorkerPool inference_;  // every model call of a request runs here: one single-threaded worker a core
+    // Searches that arrive while the workers are busy are answered together (see Batcher).
+    Batcher<search::Query, search::Result> searches_;
     std::mutex writes_mutex_;  // API writes and the background job take turns
     std::mutex job_mutex_;
     std::thread job_thread_;

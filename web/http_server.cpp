@@ -40,6 +40,7 @@ struct Shared {
     Handler handler;
     ErrorResponder errors;
     std::atomic<bool> stopping{false};
+    std::atomic<int> in_flight{0};  // requests handed to the handler and not yet answered
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -94,16 +95,30 @@ private:
     void on_read(beast::error_code ec, std::size_t) {
         if (ec) return on_read_error(ec);
         Request req = parser_->release();
-        Response res;
+        const unsigned version = req.version();
+        const bool keep_alive = req.keep_alive();
+        auto what = std::make_shared<const std::pair<std::string, std::string>>(std::string(req.method_string()), std::string(req.target()));
+        ++shared_->in_flight;
+        auto answered = std::make_shared<std::atomic<bool>>(false);
+        // The handler may answer from another thread: the answer goes back through the strand.
+        Respond respond = [self = shared_from_this(), answered, version, keep_alive, what](Response res) {
+            if (answered->exchange(true)) return;
+            asio::post(self->stream_.get_executor(), [self, res = std::move(res), version, keep_alive, what]() mutable {
+                self->reply(std::move(res), version, keep_alive, *what);
+            });
+            --self->shared_->in_flight;
+        };
         try {
-            res = shared_->handler(req, RequestContext{remote_});
+            shared_->handler(std::move(req), RequestContext{remote_}, respond);
         } catch (const std::exception& e) {
-            res = shared_->errors(http::status::internal_server_error, std::string("internal error: ") + e.what(), req.version(), false);
+            respond(shared_->errors(http::status::internal_server_error, std::string("internal error: ") + e.what(), version, false));
         }
-        const bool stopping = shared_->stopping.load();
-        res.keep_alive(req.keep_alive() && !stopping && res.keep_alive());
-        res.version(req.version());
-        log_line(std::string(req.method_string()), std::string(req.target()), res);
+    }
+
+    void reply(Response res, unsigned version, bool keep_alive, const std::pair<std::string, std::string>& what) {
+        res.keep_alive(keep_alive && !shared_->stopping.load() && res.keep_alive());
+        res.version(version);
+        log_line(what.first, what.second, res);
         send(std::move(res), !res.keep_alive());
     }
 
@@ -164,10 +179,17 @@ struct HttpServer::Impl {
             beast::error_code ec;
             acceptor.close(ec);
         });
-        // In-flight requests finish; idle keep-alive connections end at their next timeout, so
-        // give them a moment, then stop the loop.
-        auto timer = std::make_shared<asio::steady_timer>(ioc, std::chrono::milliseconds(300));
-        timer->async_wait([this, timer](beast::error_code) { ioc.stop(); });
+        // In-flight requests finish (up to a limit); idle keep-alive connections end at their
+        // next timeout, so give them a moment too, then stop the loop.
+        wait_then_stop(std::make_shared<asio::steady_timer>(ioc), Clock::now());
+    }
+
+    void wait_then_stop(std::shared_ptr<asio::steady_timer> timer, Clock::time_point since) {
+        const auto waited = Clock::now() - since;
+        if ((waited >= std::chrono::milliseconds(300) && shared->in_flight.load() == 0) || waited >= std::chrono::seconds(30))
+            return ioc.stop();
+        timer->expires_after(std::chrono::milliseconds(50));
+        timer->async_wait([this, timer, since](beast::error_code) { wait_then_stop(timer, since); });
     }
 };
 
@@ -206,6 +228,11 @@ void HttpServer::run() {
     for (int i = 1; i < n; ++i) pool.emplace_back([this] { impl_->ioc.run(); });
     impl_->ioc.run();
     for (auto& t : pool) t.join();
+    // A request still with the handler (past the shutdown's limit) answers into the stopped
+    // loop; wait for it, so that nothing posts to the loop once it is destroyed.
+    const auto since = Clock::now();
+    while (impl_->shared->in_flight.load() > 0 && Clock::now() - since < std::chrono::seconds(60))
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
 }
 
 void HttpServer::stop() {

@@ -32,7 +32,12 @@ struct RequestContext {
     std::string remote;  // client address
 };
 
-using Handler = std::function<Response(const Request&, const RequestContext&)>;
+// Called once with a request's response, from any thread.
+using Respond = std::function<void(Response)>;
+// Turns a request into a response, at once or later from another thread (a search waits for
+// its batch on the model workers, and the connection's thread goes on serving others
+// meanwhile). It calls respond exactly once.
+using Handler = std::function<void(Request&&, const RequestContext&, Respond)>;
 // A response for a request the server itself rejects (too large, malformed, timed out).
 using ErrorResponder = std::function<Response(http::status, const std::string& message, unsigned version, bool keep_alive)>;
 

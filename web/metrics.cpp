@@ -14,7 +14,7 @@ void Metrics::observe(const std::string& route, const std::string& method, int s
     h.sum += seconds;
 }
 
-std::string Metrics::render(const std::vector<std::tuple<std::string, std::string, double>>& gauges) const {
+std::string Metrics::render(const std::vector<std::tuple<std::string, std::string, double>>& values) const {
     std::lock_guard lock(mutex_);
     std::string out;
     char line[512];
@@ -42,8 +42,8 @@ std::string Metrics::render(const std::vector<std::tuple<std::string, std::strin
                       static_cast<unsigned long long>(h.total));
         out += line;
     }
-    for (const auto& [name, help, value] : gauges) {
-        out += "# HELP " + name + " " + help + "\n# TYPE " + name + " gauge\n";
+    for (const auto& [name, help, value] : values) {
+        out += "# HELP " + name + " " + help + "\n# TYPE " + name + (name.ends_with("_total") ? " counter\n" : " gauge\n");
         std::snprintf(line, sizeof line, "%s %.17g\n", name.c_str(), value);
         out += line;
     }

@@ -15,8 +15,9 @@ namespace opsis::web {
 class Metrics {
 public:
     void observe(const std::string& route, const std::string& method, int status, double seconds);
-    // `gauges` are appended as they are: (name, help, value).
-    std::string render(const std::vector<std::tuple<std::string, std::string, double>>& gauges) const;
+    // `values` are appended as they are: (name, help, value); a name ending in _total is a
+    // counter, any other a gauge.
+    std::string render(const std::vector<std::tuple<std::string, std::string, double>>& values) const;
 
 private:
     static constexpr double kBuckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
