@@ -1,6 +1,7 @@
 // Browser test of the web UI: Debian's chromium driven by playwright-core. It indexes the demo
 // samples with the default model, starts `opsis serve` on a free port, then types a query,
-// uploads an image, opens a result and asks for more like it, checks the error state and a
+// uploads an image, opens a result and asks for more like it, scrolls captions over several
+// pages (150 generated sentences), checks the error state and a
 // phone-sized screen. Run by ctest (see tests/CMakeLists.txt) with OPSIS_BINARY and
 // OPSIS_SOURCE_DIR set.
 import { spawn, execFileSync } from "node:child_process";
@@ -23,6 +24,12 @@ const manifest = images.map((f) => JSON.stringify({ image: path.join(samples, f)
 fs.writeFileSync(path.join(work, "manifest.jsonl"), manifest.join("\n") + "\n");
 execFileSync(binary, ["index", "add", "--index", path.join(work, "ix"), "--model", path.join(source, "models/default"),
                       "--manifest", path.join(work, "manifest.jsonl")], { stdio: "inherit" });
+// 150 more sentences, so that a caption search runs over several pages (40 a page).
+const colours = ["red", "blue", "green", "yellow", "purple", "orange", "black", "white", "pink", "brown"];
+const things = ["circle", "square", "triangle", "star", "heart", "car", "house", "tree", "cat", "boat", "flower", "moon", "apple", "bird", "fish"];
+const sentences = colours.flatMap((c) => things.map((t, i) => `${i % 2 ? "a small" : "a large"} ${c} ${t} ${["on a table", "in the sky", "near the sea", "on the grass", "in a city"][(i + c.length) % 5]}`));
+fs.writeFileSync(path.join(work, "sentences.txt"), sentences.join("\n") + "\n");
+execFileSync(binary, ["index", "add-texts", "--index", path.join(work, "ix"), path.join(work, "sentences.txt")], { stdio: "inherit" });
 
 const server = spawn(binary, ["serve", "--index", path.join(work, "ix"), "--port", "0", "--quiet"], { stdio: ["ignore", "pipe", "inherit"] });
 const url = await new Promise((resolve, reject) => {
@@ -92,6 +99,19 @@ try {
     await page.click('.mode[data-collection="texts"]');
     await page.press("#query", "Enter");
     await page.waitForFunction(() => document.querySelector("#text-results li")?.textContent.includes("blue square"));
+  });
+
+  await check("scrolling to the end of the captions loads the next pages, without repeats", async () => {
+    await page.fill("#query", "a shape");
+    await page.press("#query", "Enter");
+    await page.waitForFunction(() => document.querySelectorAll("#text-results li").length === 40);
+    for (const expected of [80, 120]) {
+      await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+      await page.waitForFunction((n) => document.querySelectorAll("#text-results li").length >= n, expected);
+    }
+    const texts = await page.locator("#text-results li").evaluateAll((items) => items.map((li) => li.firstChild.textContent));
+    expect(new Set(texts).size === texts.length, "a caption is shown twice");
+    expect(texts.every((t) => t.length > 0), "an empty caption is shown");
   });
 
   await check("a failing search shows a clear error", async () => {
