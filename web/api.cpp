@@ -312,6 +312,23 @@ Response Api::error(http::status status, const std::string& message, unsigned ve
     return res;
 }
 
+namespace {
+
+// Runs fn; an exception becomes the error response it stands for.
+Response answer_or_error(unsigned version, const std::function<Response()>& fn) {
+    try {
+        return fn();
+    } catch (const ApiError& e) {
+        return Api::error(e.status, e.message, version, true);
+    } catch (const Error& e) {
+        return Api::error(http::status::bad_request, e.what(), version, true);
+    } catch (const std::exception& e) {
+        return Api::error(http::status::internal_server_error, std::string("internal error: ") + e.what(), version, false);
+    }
+}
+
+}  // namespace
+
 void Api::handle(Request&& req, const RequestContext&, Respond respond) {
     const auto t0 = std::chrono::steady_clock::now();
     const unsigned version = req.version();
@@ -322,17 +339,17 @@ void Api::handle(Request&& req, const RequestContext&, Respond respond) {
     };
     std::string route_name = "other";
     Routed routed;
-    try {
+    Response refused = answer_or_error(version, [&] {
         routed = route(req, route_name);
-    } catch (const ApiError& e) {
-        return answer(route_name, error(e.status, e.message, version, true));
-    } catch (const Error& e) {
-        return answer(route_name, error(http::status::bad_request, e.what(), version, true));
-    }
+        return Response{};
+    });
     if (routed.response) return answer(route_name, std::move(*routed.response));
+    if (!routed.search && !routed.work) return answer(route_name, std::move(refused));  // the route threw
+    if (routed.work)
+        return inference_.post([answer, route_name, version, work = std::move(routed.work)] { answer(route_name, answer_or_error(version, work)); });
     const SearchShape shape{routed.search->target, routed.search->k, routed.search->offset};
     searches_.submit(std::move(*routed.search), [this, answer, route_name, shape, version, t0](Outcome<search::Result> outcome) {
-        answer(route_name, search_response(std::move(outcome), shape, version, t0));
+        answer(route_name, answer_or_error(version, [&] { return search_response(take(std::move(outcome)), shape, version, t0); }));
     });
 }
 
@@ -382,29 +399,20 @@ Api::Routed Api::route(const Request& req, std::string& name) {
     return static_file(req, t.path);
 }
 
-Response Api::search_response(Outcome<search::Result> outcome, const SearchShape& shape, unsigned version,
+Response Api::search_response(const search::Result& r, const SearchShape& shape, unsigned version,
                               std::chrono::steady_clock::time_point started) {
-    try {
-        const search::Result r = take(std::move(outcome));
-        json hits = json::array();
-        for (const search::Hit& h : r.hits) {
-            json j = item_json(h.item, shape.target);
-            j["score"] = h.score;
-            hits.push_back(std::move(j));
-        }
-        json body{{"hits", hits}, {"collection", storage::collection_name(shape.target)}, {"k", shape.k}, {"offset", shape.offset},
-                  {"more", r.more}, {"exact_scan", r.exact_scan}, {"candidates", r.candidates}, {"batch", r.batch},
-                  {"embed_ms", r.embed_ms}, {"search_ms", r.search_ms},
-                  {"took_ms", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count()}};
-        if (r.more) body["next_offset"] = shape.offset + shape.k;
-        return json_response(http::status::ok, body, version);
-    } catch (const ApiError& e) {
-        return error(e.status, e.message, version, true);
-    } catch (const Error& e) {
-        return error(http::status::bad_request, e.what(), version, true);
-    } catch (const std::exception& e) {
-        return error(http::status::internal_server_error, std::string("internal error: ") + e.what(), version, false);
+    json hits = json::array();
+    for (const search::Hit& h : r.hits) {
+        json j = item_json(h.item, shape.target);
+        j["score"] = h.score;
+        hits.push_back(std::move(j));
     }
+    json body{{"hits", hits}, {"collection", storage::collection_name(shape.target)}, {"k", shape.k}, {"offset", shape.offset},
+              {"more", r.more}, {"exact_scan", r.exact_scan}, {"candidates", r.candidates}, {"batch", r.batch},
+              {"embed_ms", r.embed_ms}, {"search_ms", r.search_ms},
+              {"took_ms", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count()}};
+    if (r.more) body["next_offset"] = shape.offset + shape.k;
+    return json_response(http::status::ok, body, version);
 }
 
 search::Query Api::parse_search_json(const Request& req) {
@@ -501,7 +509,7 @@ search::Query Api::parse_search_image(const Request& req) {
     return q;
 }
 
-Response Api::item(const Request& req, std::int64_t id, const std::string& what) {
+Api::Routed Api::item(const Request& req, std::int64_t id, const std::string& what) {
     const Target t = parse_target(req);
     const Collection c = parse_collection_param(t.query.count("collection") ? t.query.at("collection") : "images");
     const std::optional<storage::Item> it = store_.catalog().item(c, id);
@@ -510,8 +518,14 @@ Response Api::item(const Request& req, std::int64_t id, const std::string& what)
     if (c != Collection::images) reject(http::status::not_found, "texts have no image");
     if (what == "thumbnail") {
         std::string type;
-        const std::string body = thumbnail(*it, type);
-        return bytes_response(body, type, req.version(), "public, max-age=86400");
+        if (std::optional<std::string> body = cached_thumbnail(id, type))
+            return bytes_response(*body, type, req.version(), "public, max-age=86400");
+        // Decoding and resizing a large photo takes tens of milliseconds: not on a connection thread.
+        return std::function<Response()>([this, item = *it, version = req.version()] {
+            std::string made_type;
+            const std::string body = make_thumbnail(item, made_type);
+            return bytes_response(body, made_type, version, "public, max-age=86400");
+        });
     }
     const std::string p = existing_file(*it);
     const std::vector<unsigned char> bytes = read_file(p, options_.limits.image.max_file_bytes);
@@ -519,8 +533,7 @@ Response Api::item(const Request& req, std::int64_t id, const std::string& what)
                           req.version(), "public, max-age=3600");
 }
 
-std::string Api::thumbnail(const storage::Item& item, std::string& content_type) {
-    const std::int64_t id = item.id;
+std::optional<std::string> Api::cached_thumbnail(std::int64_t id, std::string& content_type) const {
     const std::string dir = store_.dir() + "/thumbnails";
     for (const auto& [ext, type] : {std::pair<const char*, const char*>{".jpg", "image/jpeg"}, {".png", "image/png"}}) {
         const std::string cached = dir + "/" + std::to_string(id) + ext;
@@ -531,6 +544,11 @@ std::string Api::thumbnail(const storage::Item& item, std::string& content_type)
             return std::string(bytes.begin(), bytes.end());
         }
     }
+    return std::nullopt;
+}
+
+std::string Api::make_thumbnail(const storage::Item& item, std::string& content_type) {
+    const std::string dir = store_.dir() + "/thumbnails";
     const RgbaImage image = load_image(existing_file(item), options_.limits.image);
     const int side = options_.thumbnail_size;
     const double scale = std::min(1.0, static_cast<double>(side) / std::max(image.width, image.height));
@@ -541,7 +559,7 @@ std::string Api::thumbnail(const storage::Item& item, std::string& content_type)
     const std::vector<unsigned char> bytes = alpha ? encode_png(small) : encode_jpeg(small, 85);
     std::error_code ec;
     fs::create_directories(dir, ec);
-    write_file_atomic(dir + "/" + std::to_string(id) + (alpha ? ".png" : ".jpg"), bytes.data(), bytes.size());
+    write_file_atomic(dir + "/" + std::to_string(item.id) + (alpha ? ".png" : ".jpg"), bytes.data(), bytes.size());
     content_type = alpha ? "image/png" : "image/jpeg";
     return std::string(bytes.begin(), bytes.end());
 }

@@ -38,13 +38,16 @@ public:
     static Response error(http::status status, const std::string& message, unsigned version, bool keep_alive);
 
 private:
-    // What a route comes to: a response, or a search for the batcher.
+    // What a route comes to: a response, a search for the batcher, or work too heavy for a
+    // connection thread (making a thumbnail) for the workers.
     struct Routed {
         Routed() = default;
         Routed(Response r) : response(std::move(r)) {}
         Routed(search::Query q) : search(std::move(q)) {}
+        Routed(std::function<Response()> w) : work(std::move(w)) {}
         std::optional<Response> response;
         std::optional<search::Query> search;
+        std::function<Response()> work;
     };
     struct SearchShape {  // what a search response repeats of its query
         storage::Collection target;
@@ -53,9 +56,9 @@ private:
     Routed route(const Request& req, std::string& route_name);
     search::Query parse_search_json(const Request& req);
     search::Query parse_search_image(const Request& req);
-    Response search_response(Outcome<search::Result> outcome, const SearchShape& shape, unsigned version,
+    Response search_response(const search::Result& result, const SearchShape& shape, unsigned version,
                              std::chrono::steady_clock::time_point started);
-    Response item(const Request& req, std::int64_t id, const std::string& what);
+    Routed item(const Request& req, std::int64_t id, const std::string& what);
     Response add_item(const Request& req);
     Response add_texts(const Request& req);
     Response delete_item(const Request& req, std::int64_t id);
@@ -65,7 +68,8 @@ private:
     Response stats(const Request& req);
     Response metrics(const Request& req);
     void require_token(const Request& req) const;
-    std::string thumbnail(const storage::Item& item, std::string& content_type);
+    std::optional<std::string> cached_thumbnail(std::int64_t id, std::string& content_type) const;
+    std::string make_thumbnail(const storage::Item& item, std::string& content_type);
 
     storage::IndexStore& store_;
     const DualEncoder& model_;
