@@ -15,6 +15,7 @@ namespace {
 
 using storage::Collection;
 using Clock = std::chrono::steady_clock;
+constexpr std::size_t kTextRowsAtOnce = 256, kImagesAtOnce = 64;
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
 float dot(const float* a, const float* b, std::size_t n) {
@@ -84,12 +85,16 @@ std::vector<Outcome<std::vector<float>>> Searcher::embed_batch(const std::vector
         std::size_t begin = 0, end = 0;
     };
     std::vector<std::string> chunks;
-    std::vector<RgbaImage> images;
+    // Images are decoded and brought to the tower's input one at a time, so that a batch holds
+    // the small model inputs, never every full-size picture at once.
+    const std::size_t s = static_cast<std::size_t>(model_.config().image.preprocess.image_size), per_image = s * s * 3;
+    std::vector<float> pixels;
+    std::size_t images = 0;
     std::vector<std::vector<Rows>> text_rows(n), image_rows(n);
     std::vector<bool> failed(n, false);
     for (std::size_t qi = 0; qi < n; ++qi) {
         const Query& q = queries[qi];
-        const std::size_t first_chunk = chunks.size(), first_image = images.size();
+        const std::size_t first_chunk = chunks.size(), first_image = images;
         try {
             const std::size_t terms = q.texts.size() + q.images.size() + q.items.size();
             if (terms == 0) throw input_error("query", "", "has no text, image or item");
@@ -101,20 +106,36 @@ std::vector<Outcome<std::vector<float>>> Searcher::embed_batch(const std::vector
                 std::move(c.begin(), c.end(), std::back_inserter(chunks));
             }
             for (const WeightedImage& im : q.images) {
-                image_rows[qi].push_back({images.size(), images.size() + 1});
-                images.push_back(decode_image(im.bytes.data(), im.bytes.size(), im.name, limits_.image));
+                const Tensor input = model_.preprocess({decode_image(im.bytes.data(), im.bytes.size(), im.name, limits_.image)});
+                pixels.insert(pixels.end(), input.data(), input.data() + per_image);
+                image_rows[qi].push_back({images, images + 1});
+                ++images;
             }
         } catch (...) {
             out[qi] = std::current_exception();
             failed[qi] = true;
             chunks.resize(first_chunk);  // its rows would only cost time
-            images.resize(first_image);
+            images = first_image;
+            pixels.resize(images * per_image);
         }
     }
-    const Tensor text_embeddings = chunks.empty() ? Tensor() : model_.encode_texts(chunks);
-    const Tensor image_embeddings = images.empty() ? Tensor() : model_.encode_images(model_.preprocess(images));
-
+    // Through the towers in slices: a batch of long texts stays bounded in memory.
     const std::size_t d = static_cast<std::size_t>(model_.config().embed_dim);
+    std::vector<float> text_embeddings(chunks.size() * d), image_embeddings(images * d);
+    for (std::size_t start = 0; start < chunks.size(); start += kTextRowsAtOnce) {
+        const std::size_t m = std::min(kTextRowsAtOnce, chunks.size() - start);
+        const Tensor e = model_.encode_texts(std::vector<std::string>(chunks.begin() + static_cast<std::ptrdiff_t>(start),
+                                                                      chunks.begin() + static_cast<std::ptrdiff_t>(start + m)));
+        std::copy(e.data(), e.data() + m * d, text_embeddings.begin() + static_cast<std::ptrdiff_t>(start * d));
+    }
+    for (std::size_t start = 0; start < images; start += kImagesAtOnce) {
+        const std::size_t m = std::min(kImagesAtOnce, images - start);
+        const auto first = pixels.begin() + static_cast<std::ptrdiff_t>(start * per_image);
+        const Tensor e = model_.encode_images(Tensor({static_cast<std::int64_t>(m), static_cast<std::int64_t>(s), static_cast<std::int64_t>(s), 3},
+                                                     std::vector<float>(first, first + static_cast<std::ptrdiff_t>(m * per_image))));
+        std::copy(e.data(), e.data() + m * d, image_embeddings.begin() + static_cast<std::ptrdiff_t>(start * d));
+    }
+
     for (std::size_t qi = 0; qi < n; ++qi) {
         if (failed[qi]) continue;
         const Query& q = queries[qi];

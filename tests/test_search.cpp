@@ -175,6 +175,22 @@ TEST_CASE("weighted terms, long texts and bad queries", "[search]") {
     long_text.texts = {{std::string(5000, 'x') + " and more words at the end", 1.0f}};
     REQUIRE(s.search(long_text).hits.size() == 20);
 
+    // More chunks than go through the tower at once (256): pooled from every slice.
+    std::string many_words;
+    for (int i = 0; i < 900; ++i) many_words += "w" + std::to_string(i) + " ";
+    const auto many_chunks = split_for_context(model.tokenizer(), many_words, 6);
+    REQUIRE(many_chunks.size() > 256);
+    const Tensor rows = model.encode_texts(many_chunks);
+    std::vector<float> pooled(16, 0.0f);
+    for (std::size_t r = 0; r < many_chunks.size(); ++r)
+        for (std::size_t i = 0; i < 16; ++i) pooled[i] += rows.data()[r * 16 + i];
+    float pooled_norm = 0;
+    for (float x : pooled) pooled_norm += x * x;
+    Query many;
+    many.texts = {{many_words, 1.0f}};
+    const auto vmany = s.embed(many);
+    for (std::size_t i = 0; i < 16; ++i) REQUIRE(vmany[i] == Approx(pooled[i] / std::sqrt(pooled_norm)).margin(1e-5));
+
     Query bad;
     REQUIRE_THROWS_WITH(s.search(bad), Catch::Contains("has no text, image or item"));
     bad.texts = {{"\xff\xfe", 1.0f}};
@@ -237,6 +253,21 @@ TEST_CASE("a batch answers each query as it would be answered alone, and a bad q
         }
     }
     for (const Hit& h : std::get<Result>(together[3]).hits) REQUIRE(h.item.source == "b");
+
+    // 90 images in three queries: more than go through the image tower at once (64).
+    std::vector<Query> pictures(3);
+    for (std::size_t qi = 0; qi < 3; ++qi)
+        for (int m = 0; m < 30; ++m) {
+            RgbaImage im = pattern_image(12 + m, 10 + static_cast<int>(qi), false);
+            im.pixels[0] = static_cast<std::uint8_t>(m * 7 + qi);
+            pictures[qi].images.push_back({encode_png_rgba(im), "p.png", m % 3 == 0 ? -0.3f : 1.0f});
+        }
+    const std::vector<Outcome<std::vector<float>>> embedded = s.embed_batch(pictures);
+    for (std::size_t qi = 0; qi < 3; ++qi) {
+        const std::vector<float> alone = s.embed(pictures[qi]);
+        const std::vector<float>& in_batch = std::get<std::vector<float>>(embedded[qi]);
+        for (std::size_t i = 0; i < 16; ++i) REQUIRE(in_batch[i] == Approx(alone[i]).margin(1e-5));
+    }
     for (const Hit& h : std::get<Result>(together[5]).hits) REQUIRE(h.id != 1);
     REQUIRE(s.search_batch({}).empty());
 }
