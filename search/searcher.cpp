@@ -79,7 +79,7 @@ std::vector<std::string> Searcher::text_chunks(const std::string& text) const {
 std::vector<Outcome<std::vector<float>>> Searcher::embed_batch(const std::vector<Query>& queries) const {
     const std::size_t n = queries.size();
     std::vector<Outcome<std::vector<float>>> out(n);
-    // Every query's text chunks and images go through their tower in one batch; each term
+    // Every query's text chunks and images go through their towers together; each term
     // remembers where its rows are.
     struct Rows {
         std::size_t begin = 0, end = 0;
@@ -100,6 +100,12 @@ std::vector<Outcome<std::vector<float>>> Searcher::embed_batch(const std::vector
             if (terms == 0) throw input_error("query", "", "has no text, image or item");
             if (terms > limits_.max_terms)
                 throw input_error("query", std::to_string(terms) + " terms", "at most " + std::to_string(limits_.max_terms) + " are allowed");
+            auto finite = [](float weight, const std::string& what) {
+                if (!std::isfinite(weight)) throw input_error("query weight", what, "is not a finite number");
+            };
+            for (const WeightedText& t : q.texts) finite(t.weight, t.text);
+            for (const WeightedImage& im : q.images) finite(im.weight, im.name);
+            for (const WeightedItem& it : q.items) finite(it.weight, std::string(storage::collection_name(it.collection)) + "/" + std::to_string(it.id));
             for (const WeightedText& t : q.texts) {
                 std::vector<std::string> c = text_chunks(t.text);
                 text_rows[qi].push_back({chunks.size(), chunks.size() + c.size()});
@@ -142,8 +148,7 @@ std::vector<Outcome<std::vector<float>>> Searcher::embed_batch(const std::vector
         try {
             std::vector<float> sum(d, 0.0f);
             // A term's rows are summed (a long text's chunks pool), normalised, then weighted.
-            auto add = [&](const float* rows, Rows r, float weight, const std::string& what) {
-                if (!std::isfinite(weight)) throw input_error("query weight", what, "is not a finite number");
+            auto add = [&](const float* rows, Rows r, float weight) {
                 std::vector<float> v(d, 0.0f);
                 for (std::size_t row = r.begin; row < r.end; ++row)
                     for (std::size_t i = 0; i < d; ++i) v[i] += rows[row * d + i];
@@ -151,14 +156,13 @@ std::vector<Outcome<std::vector<float>>> Searcher::embed_batch(const std::vector
                 if (!(norm > 0)) return;
                 for (std::size_t i = 0; i < d; ++i) sum[i] += weight * v[i] / norm;
             };
-            for (std::size_t t = 0; t < q.texts.size(); ++t) add(text_embeddings.data(), text_rows[qi][t], q.texts[t].weight, q.texts[t].text);
-            for (std::size_t m = 0; m < q.images.size(); ++m)
-                add(image_embeddings.data(), image_rows[qi][m], q.images[m].weight, q.images[m].name);
+            for (std::size_t t = 0; t < q.texts.size(); ++t) add(text_embeddings.data(), text_rows[qi][t], q.texts[t].weight);
+            for (std::size_t m = 0; m < q.images.size(); ++m) add(image_embeddings.data(), image_rows[qi][m], q.images[m].weight);
             for (const WeightedItem& it : q.items) {
                 const std::vector<float> v = store_.catalog().vector(it.collection, it.id);
                 const std::string name = std::string(storage::collection_name(it.collection)) + "/" + std::to_string(it.id);
                 if (v.size() != d) throw input_error("item", name, "not found");
-                add(v.data(), {0, 1}, it.weight, name);
+                add(v.data(), {0, 1}, it.weight);
             }
             const float norm = std::sqrt(dot(sum.data(), sum.data(), d));
             if (!(norm > 1e-6f)) throw input_error("query", "", "its weighted terms cancel out (the combined vector is zero)");

@@ -3,6 +3,7 @@
 // near-duplicate collapsing, long texts, and errors.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -195,6 +196,8 @@ TEST_CASE("weighted terms, long texts and bad queries", "[search]") {
     REQUIRE_THROWS_WITH(s.search(bad), Catch::Contains("has no text, image or item"));
     bad.texts = {{"\xff\xfe", 1.0f}};
     REQUIRE_THROWS_WITH(s.search(bad), Catch::Contains("invalid UTF-8"));
+    bad.texts = {{"fine", std::numeric_limits<float>::quiet_NaN()}};
+    REQUIRE_THROWS_WITH(s.search(bad), Catch::Contains("query weight 'fine'") && Catch::Contains("not a finite number"));
     bad.texts = {{"fine", 1.0f}};
     bad.k = 100000;
     REQUIRE_THROWS_WITH(s.search(bad), Catch::Contains("query k") && Catch::Contains("between 1 and"));
