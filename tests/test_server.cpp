@@ -381,21 +381,31 @@ TEST_CASE("writes need the token, and a background job indexes while searches ar
     REQUIRE(c.get("/api/items/" + std::to_string(id)).status == 404);
     REQUIRE(c.send(http::verb::delete_, "/api/items/" + std::to_string(id), "", "", "s3cret").status == 404);
 
-    r = c.post("/api/index/jobs", json{{"paths", {f.more}}}.dump(), "s3cret");
+    // A job long enough (1,040 files) that the write below surely arrives while it runs.
+    const std::string many = f.dir.file("many");
+    fs::create_directories(many);
+    for (int k = 0; k < 1000; ++k) write_bytes(many + "/" + std::to_string(k) + ".png", random_png(static_cast<std::uint32_t>(5000 + k)));
+    r = c.post("/api/index/jobs", json{{"paths", {f.more, many}}}.dump(), "s3cret");
     REQUIRE(r.status == 202);
+    // The job holds the write lock to its end: a write meanwhile is refused at once (it would
+    // otherwise hold a worker and its client for the whole job).
+    r = c.post("/api/texts", R"({"text": "during the job"})", "s3cret");
+    REQUIRE(r.status == 409);
+    REQUIRE_THAT(error_message(r), Catch::Contains("indexing job is running"));
+    REQUIRE(c.send(http::verb::delete_, "/api/items/1", "", "", "s3cret").status == 409);
     int searches = 0;
-    for (int i = 0; i < 600; ++i) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(3);
+    json status;
+    do {
         REQUIRE(c.post("/api/search", R"({"text": "anything", "k": 3})").status == 200);
         ++searches;
-        const json status = c.get("/api/index/jobs").data();
-        if (status["state"] != "running") {
-            REQUIRE(status["state"] == "done");
-            REQUIRE(status["added"] == 40);
-            break;
-        }
-    }
-    REQUIRE(searches > 0);
-    REQUIRE(c.get("/api/stats").data()["images"]["items"] == 52);
+        status = c.get("/api/index/jobs").data();
+    } while (status["state"] == "running" && std::chrono::steady_clock::now() < deadline);
+    REQUIRE(status["state"] == "done");
+    REQUIRE(status["added"] == 1040);
+    REQUIRE(searches > 1);
+    REQUIRE(c.get("/api/stats").data()["images"]["items"] == 1052);
+    REQUIRE(c.post("/api/texts", R"({"text": "after the job"})", "s3cret").status == 201);
     server.stop();
     REQUIRE(run_opsis("index verify --index " + f.index).exit_code == 0);
 }

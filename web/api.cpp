@@ -353,7 +353,7 @@ void Api::handle(Request&& req, const RequestContext&, Respond respond) {
     });
 }
 
-Api::Routed Api::route(const Request& req, std::string& name) {
+Api::Routed Api::route(Request& req, std::string& name) {
     const Target t = parse_target(req);
     const auto method = req.method();
     auto only = [&](std::initializer_list<http::verb> allowed, const char* allow) {
@@ -369,8 +369,8 @@ Api::Routed Api::route(const Request& req, std::string& name) {
     if (t.path == "/api/stats") return name = "/api/stats", only({http::verb::get}, "GET"), stats(req);
     if (t.path == "/api/search") return name = "/api/search", only({http::verb::post}, "POST"), parse_search_json(req);
     if (t.path == "/api/search/image") return name = "/api/search/image", only({http::verb::post}, "POST"), parse_search_image(req);
-    if (t.path == "/api/items") return name = "/api/items", only({http::verb::post}, "POST"), add_item(req);
-    if (t.path == "/api/texts") return name = "/api/texts", only({http::verb::post}, "POST"), add_texts(req);
+    if (t.path == "/api/items") return name = "/api/items", only({http::verb::post}, "POST"), write(req, &Api::add_item);
+    if (t.path == "/api/texts") return name = "/api/texts", only({http::verb::post}, "POST"), write(req, &Api::add_texts);
     if (t.path == "/api/index/jobs") {
         name = "/api/index/jobs";
         only({http::verb::get, http::verb::post}, "GET, POST");
@@ -384,7 +384,9 @@ Api::Routed Api::route(const Request& req, std::string& name) {
         if (what.empty()) {
             name = "/api/items/{id}";
             only({http::verb::get, http::verb::delete_}, "GET, DELETE");
-            return method == http::verb::delete_ ? delete_item(req, id) : item(req, id, "");
+            if (method == http::verb::delete_)
+                return write(req, &Api::delete_item);
+            return item(req, id, "");
         }
         if (what == "image" || what == "thumbnail") {
             name = "/api/items/{id}/" + what;
@@ -564,6 +566,27 @@ std::string Api::make_thumbnail(const storage::Item& item, std::string& content_
     return std::string(bytes.begin(), bytes.end());
 }
 
+Api::Routed Api::write(Request& req, Response (Api::*fn)(const Request&)) {
+    require_token(req);
+    // Decoding, encoding and the synced commit take milliseconds to seconds: on a worker.
+    return std::function<Response()>([this, fn, request = std::make_shared<const Request>(std::move(req))] {
+        const std::unique_lock lock = lock_for_write();
+        return (this->*fn)(*request);
+    });
+}
+
+std::unique_lock<std::mutex> Api::lock_for_write() {
+    // API writes wait for one another (each is short), but not for a bulk job, which holds the
+    // lock until it ends: waiting would hold a worker, and the client, for the whole job.
+    std::unique_lock lock(writes_mutex_, std::defer_lock);
+    while (!lock.try_lock()) {
+        if (job_running_)
+            reject(http::status::conflict, "an indexing job is running (GET /api/index/jobs): writes are refused until it ends");
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return lock;
+}
+
 void Api::require_token(const Request& req) const {
     if (options_.write_token.empty())
         reject(http::status::forbidden, "writes are disabled: start opsis serve with --token (or OPSIS_TOKEN) to allow them");
@@ -577,7 +600,6 @@ void Api::require_token(const Request& req) const {
 }
 
 Response Api::add_item(const Request& req) {
-    require_token(req);
     const Target t = parse_target(req);
     Upload upload = read_upload(req, t.query);
     const std::string& bytes = upload.bytes;
@@ -595,13 +617,9 @@ Response Api::add_item(const Request& req) {
     std::error_code ec;
     fs::create_directories(dir, ec);
     if (!fs::exists(path, ec)) write_file_atomic(path, bytes.data(), bytes.size());
-    indexer::JobSummary s;
-    {
-        std::lock_guard lock(writes_mutex_);
-        indexer::JobOptions o;
-        o.show_progress = false, o.limits = options_.limits.image, o.decode_threads = 1;
-        s = inference_.run([&] { return indexer::index_images(store_, model_, {{indexer::InputKind::path, path}}, o); });
-    }
+    indexer::JobOptions o;
+    o.show_progress = false, o.limits = options_.limits.image, o.decode_threads = 1;
+    const indexer::JobSummary s = indexer::index_images(store_, model_, {{indexer::InputKind::path, path}}, o);
     if (s.failed) reject(http::status::unprocessable_entity, "upload '" + filename + "' could not be indexed");
     const std::optional<storage::PathEntry> e = store_.catalog().find_path(path);
     if (!e) reject(http::status::internal_server_error, "upload indexed but not found");
@@ -624,7 +642,6 @@ Response Api::add_item(const Request& req) {
 }
 
 Response Api::add_texts(const Request& req) {
-    require_token(req);
     const json j = json_object_body(req);
     check_fields(j, {"text", "texts", "source", "tags"}, "texts");
     std::vector<std::string> texts = string_list(j, "text", "texts");
@@ -646,21 +663,17 @@ Response Api::add_texts(const Request& req) {
     }
     json results = json::array();
     std::size_t added = 0;
-    {
-        std::lock_guard lock(writes_mutex_);
-        for (const auto& [id, created] : inference_.run([&] { return indexer::add_text_items(store_, model_, std::move(items)); })) {
-            results.push_back({{"id", id}, {"created", created}});
-            added += created;
-        }
+    for (const auto& [id, created] : indexer::add_text_items(store_, model_, std::move(items))) {
+        results.push_back({{"id", id}, {"created", created}});
+        added += created;
     }
     return json_response(added > 0 ? http::status::created : http::status::ok, {{"items", results}}, req.version());
 }
 
-Response Api::delete_item(const Request& req, std::int64_t id) {
-    require_token(req);
+Response Api::delete_item(const Request& req) {
     const Target t = parse_target(req);
+    const std::int64_t id = parse_id(t.path.substr(std::string("/api/items/").size()));
     const Collection c = parse_collection_param(t.query.count("collection") ? t.query.at("collection") : "images");
-    std::lock_guard lock(writes_mutex_);
     if (!store_.catalog().item(c, id)) reject(http::status::not_found, std::string("item ") + storage::collection_name(c) + "/" + std::to_string(id) + " not found");
     storage::Catalog::Batch b(store_.catalog());
     b.remove_item(c, id);

@@ -53,7 +53,11 @@ private:
         storage::Collection target;
         std::size_t k, offset;
     };
-    Routed route(const Request& req, std::string& route_name);
+    // `req` may be moved from (a write takes it to a worker).
+    Routed route(Request& req, std::string& route_name);
+    // A write runs on a worker, after the token check, holding the write lock (lock_for_write).
+    Routed write(Request& req, Response (Api::*fn)(const Request&));
+    std::unique_lock<std::mutex> lock_for_write();
     search::Query parse_search_json(const Request& req);
     search::Query parse_search_image(const Request& req);
     Response search_response(const search::Result& result, const SearchShape& shape, unsigned version,
@@ -61,7 +65,7 @@ private:
     Routed item(const Request& req, std::int64_t id, const std::string& what);
     Response add_item(const Request& req);
     Response add_texts(const Request& req);
-    Response delete_item(const Request& req, std::int64_t id);
+    Response delete_item(const Request& req);
     Response start_job(const Request& req);
     Response job_status(const Request& req);
     Response static_file(const Request& req, const std::string& path);
@@ -79,7 +83,7 @@ private:
     WorkerPool inference_;  // every model call of a request runs here: one single-threaded worker a core
     // Searches that arrive while the workers are busy are answered together (see Batcher).
     Batcher<search::Query, search::Result> searches_;
-    std::mutex writes_mutex_;  // API writes and the background job take turns
+    std::mutex writes_mutex_;  // API writes and the background job take turns (a job holds it to its end)
     std::mutex job_mutex_;
     std::thread job_thread_;
     nlohmann::json job_status_ = {{"state", "idle"}};
