@@ -579,12 +579,12 @@ std::unique_lock<std::mutex> Api::lock_for_write() {
     // API writes wait for one another (each is short), but not for a bulk job, which holds the
     // lock until it ends: waiting would hold a worker, and the client, for the whole job.
     std::unique_lock lock(writes_mutex_, std::defer_lock);
-    while (!lock.try_lock()) {
-        if (job_running_)
+    while (true) {
+        if (job_running_)  // from the moment the job is accepted, before its thread has the lock
             reject(http::status::conflict, "an indexing job is running (GET /api/index/jobs): writes are refused until it ends");
+        if (lock.try_lock()) return lock;
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
-    return lock;
 }
 
 void Api::require_token(const Request& req) const {
