@@ -139,7 +139,10 @@ async function search(append = false) {
     if (!append) clearResults();
     setStatus(`Search failed: ${e.message}`, true);
   } finally {
-    if (generation === state.generation) state.loading = false;
+    if (generation === state.generation) {
+      state.loading = false;
+      if (state.more) recheckEnd();
+    }
   }
 }
 
@@ -242,9 +245,17 @@ $("search-form").addEventListener("submit", (e) => {
 $("file").addEventListener("change", (e) => searchWithFile(e.target.files[0]));
 for (const b of document.querySelectorAll(".mode")) b.addEventListener("click", () => setCollection(b.dataset.collection));
 $("more").addEventListener("click", () => search(true));
-new IntersectionObserver((entries) => {
+// The next page loads while the end of the results is near the screen. The observer only
+// reports changes, so it is asked again after each page: a page too short to push the end
+// out of reach would otherwise leave the scroll stuck.
+const endObserver = new IntersectionObserver((entries) => {
   if (entries.some((e) => e.isIntersecting) && state.more && !state.loading) search(true);
-}, { rootMargin: "400px" }).observe($("sentinel"));
+}, { rootMargin: "400px" });
+endObserver.observe($("sentinel"));
+function recheckEnd() {
+  endObserver.unobserve($("sentinel"));
+  endObserver.observe($("sentinel"));
+}
 
 let dragDepth = 0;
 window.addEventListener("dragenter", (e) => { e.preventDefault(); dragDepth++; $("drop").hidden = false; });
