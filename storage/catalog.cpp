@@ -144,6 +144,23 @@ std::unique_ptr<Catalog> Catalog::open(const std::string& folder, bool create) {
         if (f2) k.seq = number_of(seq);
         if (f3) k.count = number_of(count);
     }
+    // Catalogs written before the path and failure counters existed count them once.
+    Counters& images = cat->counters_[Collection::images];
+    bool has_paths = false, has_failures = false;
+    const std::string paths = cat->get(cat->cf("default"), family(Collection::images, "path_count"), has_paths);
+    const std::string failures = cat->get(cat->cf("default"), family(Collection::images, "failure_count"), has_failures);
+    if (has_paths && has_failures) {
+        images.paths = number_of(paths), images.failures = number_of(failures);
+    } else {
+        cat->for_each_path([&](const std::string&, const PathEntry&) { return ++images.paths, true; });
+        cat->for_each_failure([&](const Failure&) { return ++images.failures, true; });
+        rocksdb::WriteBatch counts;
+        counts.Put(cat->cf("default"), family(Collection::images, "path_count"), key_of(images.paths));
+        counts.Put(cat->cf("default"), family(Collection::images, "failure_count"), key_of(images.failures));
+        rocksdb::WriteOptions w;
+        w.sync = true;
+        check(cat->db_->Write(w, &counts), folder, "cannot write");
+    }
     return cat;
 }
 
@@ -262,6 +279,15 @@ void Catalog::truncate_log(Collection c, std::uint64_t seq) {
 }
 
 std::vector<std::pair<Collection, Change>> Catalog::commit(Batch& b) {
+    Counters& images = b.counters_[Collection::images];
+    for (const auto& [path, entry] : b.paths_) {
+        const bool before = find_path(path).has_value(), after = entry.has_value();
+        images.paths += static_cast<std::uint64_t>(after) - static_cast<std::uint64_t>(before);
+    }
+    for (const auto& [path, after] : b.failures_) {
+        const bool before = failure(path).has_value();
+        images.failures += static_cast<std::uint64_t>(after) - static_cast<std::uint64_t>(before);
+    }
     for (auto& [key, item] : b.items_) {
         const auto& [c, id] = key;
         if (item) b.writes_->Put(cf(family(c, "items")), key_of(static_cast<std::uint64_t>(id)), item_json(*item).dump());
@@ -279,13 +305,17 @@ std::vector<std::pair<Collection, Change>> Catalog::commit(Batch& b) {
         b.writes_->Put(cf("default"), family(c, "next_id"), key_of(static_cast<std::uint64_t>(k.next_id)));
         b.writes_->Put(cf("default"), family(c, "seq"), key_of(k.seq));
         b.writes_->Put(cf("default"), family(c, "count"), key_of(k.count));
+        if (c == Collection::images) {
+            b.writes_->Put(cf("default"), family(c, "path_count"), key_of(k.paths));
+            b.writes_->Put(cf("default"), family(c, "failure_count"), key_of(k.failures));
+        }
     }
     rocksdb::WriteOptions w;
     w.sync = true;
     check(db_->Write(w, b.writes_.get()), folder_, "cannot commit");
     counters_ = b.counters_;
     auto changes = std::move(b.changes_);
-    b.items_.clear(), b.paths_.clear(), b.hashes_.clear(), b.changes_.clear();
+    b.items_.clear(), b.paths_.clear(), b.hashes_.clear(), b.failures_.clear(), b.changes_.clear();
     b.writes_->Clear();
     b.operations_ = 0;
     return changes;
@@ -389,11 +419,13 @@ void Catalog::Batch::put_meta(const std::string& key, const std::string& value) 
 
 void Catalog::Batch::record_failure(const Failure& f) {
     writes_->Put(catalog_.cf("images.errors"), f.path, failure_value(f));
+    failures_[f.path] = true;
     ++operations_;
 }
 
 void Catalog::Batch::clear_failure(const std::string& path) {
     writes_->Delete(catalog_.cf("images.errors"), path);
+    failures_[path] = false;
     ++operations_;
 }
 

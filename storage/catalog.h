@@ -87,6 +87,10 @@ public:
     void for_each_change(Collection c, std::uint64_t after_seq, const std::function<bool(const Change&)>& fn) const;
 
     std::uint64_t item_count(Collection c) const { return counters_.at(c).count; }
+    // Image paths and recorded failures, kept as counters (a scan of a million paths takes
+    // seconds; stats are asked for on every page of the web UI).
+    std::uint64_t path_count() const { return counters_.at(Collection::images).paths; }
+    std::uint64_t failure_count() const { return counters_.at(Collection::images).failures; }
     std::uint64_t last_seq(Collection c) const { return counters_.at(c).seq; }
     // Drops log entries up to `seq` (a snapshot covers them).
     void truncate_log(Collection c, std::uint64_t seq);
@@ -100,6 +104,7 @@ private:
         std::int64_t next_id = 1;
         std::uint64_t seq = 0;
         std::uint64_t count = 0;
+        std::uint64_t paths = 0, failures = 0;  // images only
     };
     friend class Batch;
     Catalog() = default;
@@ -145,6 +150,7 @@ private:
     // Pending state by key; nullopt means deleted in this batch.
     std::map<std::pair<Collection, std::int64_t>, std::optional<Item>> items_;
     std::map<std::string, std::optional<PathEntry>> paths_;
+    std::map<std::string, bool> failures_;  // path -> recorded after this batch
     std::map<std::pair<Collection, std::string>, std::optional<std::int64_t>> hashes_;
     std::vector<std::pair<Collection, Change>> changes_;
     std::size_t operations_ = 0;

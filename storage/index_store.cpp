@@ -322,20 +322,25 @@ VerifyReport IndexStore::verify() const {
                          " vectors are stored; until then searches scan the stored vectors exactly";
         }
     }
+    std::uint64_t paths = 0, failures = 0;
     catalog_->for_each_path([&](const std::string& p, const PathEntry& e) {
+        ++paths;
         const std::optional<Item> it = catalog_->item(Collection::images, e.id);
         if (!it || std::find(it->paths.begin(), it->paths.end(), p) == it->paths.end())
             problem(Collection::images, "path '" + p + "' points at item " + std::to_string(e.id) + ", which does not list it");
         return true;
     });
+    catalog_->for_each_failure([&](const Failure&) { return ++failures, true; });
+    if (paths != catalog_->path_count())
+        problem(Collection::images, "the path counter says " + std::to_string(catalog_->path_count()) + " but " + std::to_string(paths) + " paths are stored");
+    if (failures != catalog_->failure_count())
+        problem(Collection::images, "the failure counter says " + std::to_string(catalog_->failure_count()) + " but " +
+                                        std::to_string(failures) + " failures are stored");
     return report;
 }
 
 json IndexStore::stats() const {
     json out{{"index", dir_}, {"model", identity_json(model_)}};
-    std::uint64_t paths = 0, failures = 0;
-    catalog_->for_each_path([&](const std::string&, const PathEntry&) { return ++paths, true; });
-    catalog_->for_each_failure([&](const Failure&) { return ++failures, true; });
     for (Collection c : kCollections) {
         const VectorIndex& index = *vectors_.at(c);
         json j{{"items", catalog_->item_count(c)}, {"factory", index.factory()}, {"trained", index.is_trained()},
@@ -345,8 +350,8 @@ json IndexStore::stats() const {
         if (!index.is_trained()) j["training_needs"] = index.min_training_points();
         out[collection_name(c)] = j;
     }
-    out["images"]["paths"] = paths;
-    out["images"]["failures"] = failures;
+    out["images"]["paths"] = catalog_->path_count();
+    out["images"]["failures"] = catalog_->failure_count();
     out["catalog_bytes"] = folder_bytes(dir_ + "/catalog");
     return out;
 }

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <rocksdb/db.h>
 #include <cmath>
 #include <filesystem>
 #include <random>
@@ -271,4 +273,55 @@ TEST_CASE("a creation cut short is completed by the next open", "[storage]") {
     REQUIRE(store->model().name == "test-model");
     REQUIRE(std::filesystem::exists(dir.file("ix/index.json")));
     REQUIRE(store->verify().ok());
+}
+
+TEST_CASE("path and failure counters follow every change, survive reopening, and are rebuilt for older catalogs", "[storage]") {
+    TempDir dir;
+    std::mt19937 rng(4);
+    {
+        auto store = IndexStore::open(dir.file("ix"), kModel, true);
+        const std::vector<std::int64_t> ids = add_images(*store, 0, 5, rng);
+        Catalog::Batch b(store->catalog());
+        b.add_path(ids[0], "/p/0-copy.png", 100, 1);         // a second path of one image
+        b.add_path(ids[1], "/p/0-copy.png", 100, 2);         // ... moved to another image: still one path
+        b.remove_path("/p/2.png");                           // image 2 goes with its only path
+        b.record_failure({.path = "/bad/a.png", .reason = "corrupt"});
+        b.record_failure({.path = "/bad/b.png", .reason = "corrupt"});
+        b.record_failure({.path = "/bad/a.png", .reason = "still corrupt"});  // the same path again
+        b.clear_failure("/bad/never-recorded.png");
+        store->commit(b);
+        REQUIRE(store->catalog().path_count() == 5);
+        REQUIRE(store->catalog().failure_count() == 2);
+        Catalog::Batch b2(store->catalog());
+        b2.clear_failure("/bad/a.png");
+        b2.remove_item(Collection::images, ids[1]);  // takes /p/1.png and /p/0-copy.png
+        store->commit(b2);
+        REQUIRE(store->catalog().path_count() == 3);
+        REQUIRE(store->catalog().failure_count() == 1);
+        REQUIRE(store->stats()["images"]["paths"] == 3);
+        REQUIRE(store->verify().ok());
+    }
+    auto reopened = IndexStore::open(dir.file("ix"), kModel, false);
+    REQUIRE(reopened->catalog().path_count() == 3);
+    REQUIRE(reopened->catalog().failure_count() == 1);
+    reopened.reset();
+
+    // A catalog from before the counters: they are counted once on opening.
+    {
+        rocksdb::DB* raw = nullptr;
+        std::vector<rocksdb::ColumnFamilyDescriptor> families;
+        std::vector<std::string> names;
+        REQUIRE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir.file("ix/catalog"), &names).ok());
+        for (const std::string& n : names) families.emplace_back(n, rocksdb::ColumnFamilyOptions());
+        std::vector<rocksdb::ColumnFamilyHandle*> handles;
+        REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), dir.file("ix/catalog"), families, &handles, &raw).ok());
+        REQUIRE(raw->Delete(rocksdb::WriteOptions(), "images.path_count").ok());
+        REQUIRE(raw->Delete(rocksdb::WriteOptions(), "images.failure_count").ok());
+        for (auto* h : handles) raw->DestroyColumnFamilyHandle(h);
+        delete raw;
+    }
+    auto migrated = IndexStore::open(dir.file("ix"), kModel, false);
+    REQUIRE(migrated->catalog().path_count() == 3);
+    REQUIRE(migrated->catalog().failure_count() == 1);
+    REQUIRE(migrated->verify().ok());
 }
