@@ -40,7 +40,8 @@ struct Shared {
     Handler handler;
     ErrorResponder errors;
     std::atomic<bool> stopping{false};
-    std::atomic<int> in_flight{0};  // requests handed to the handler and not yet answered
+    std::atomic<int> with_handler{0};  // requests handed to the handler that it has not answered yet
+    std::atomic<int> unanswered{0};    // ... and whose answer is not yet written (a graceful stop waits for these)
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -98,7 +99,8 @@ private:
         const unsigned version = req.version();
         const bool keep_alive = req.keep_alive();
         auto what = std::make_shared<const std::pair<std::string, std::string>>(std::string(req.method_string()), std::string(req.target()));
-        ++shared_->in_flight;
+        ++shared_->with_handler;
+        ++shared_->unanswered;
         auto answered = std::make_shared<std::atomic<bool>>(false);
         // The handler may answer from another thread: the answer goes back through the strand.
         Respond respond = [self = shared_from_this(), answered, version, keep_alive, what](Response res) {
@@ -106,7 +108,7 @@ private:
             asio::post(self->stream_.get_executor(), [self, res = std::move(res), version, keep_alive, what]() mutable {
                 self->reply(std::move(res), version, keep_alive, *what);
             });
-            --self->shared_->in_flight;
+            --self->shared_->with_handler;
         };
         try {
             shared_->handler(std::move(req), RequestContext{remote_}, respond);
@@ -119,14 +121,16 @@ private:
         res.keep_alive(keep_alive && !shared_->stopping.load() && res.keep_alive());
         res.version(version);
         log_line(what.first, what.second, res);
-        send(std::move(res), !res.keep_alive());
+        send(std::move(res), !res.keep_alive(), true);
     }
 
-    void send(Response&& res, bool close_after) {
+    // `counted`: an answer of the handler's, counted in `unanswered` until it is written.
+    void send(Response&& res, bool close_after, bool counted = false) {
         auto sp = std::make_shared<Response>(std::move(res));
         sp->prepare_payload();
         stream_.expires_after(shared_->options.read_timeout + std::chrono::seconds(15));
-        http::async_write(stream_, *sp, [self = shared_from_this(), sp, close_after](beast::error_code ec, std::size_t) {
+        http::async_write(stream_, *sp, [self = shared_from_this(), sp, close_after, counted](beast::error_code ec, std::size_t) {
+            if (counted) --self->shared_->unanswered;
             if (ec || close_after) return self->close();
             self->read();
         });
@@ -186,7 +190,7 @@ struct HttpServer::Impl {
 
     void wait_then_stop(std::shared_ptr<asio::steady_timer> timer, Clock::time_point since) {
         const auto waited = Clock::now() - since;
-        if ((waited >= std::chrono::milliseconds(300) && shared->in_flight.load() == 0) || waited >= std::chrono::seconds(30))
+        if ((waited >= std::chrono::milliseconds(300) && shared->unanswered.load() == 0) || waited >= std::chrono::seconds(30))
             return ioc.stop();
         timer->expires_after(std::chrono::milliseconds(50));
         timer->async_wait([this, timer, since](beast::error_code) { wait_then_stop(timer, since); });
@@ -231,7 +235,7 @@ void HttpServer::run() {
     // A request still with the handler (past the shutdown's limit) answers into the stopped
     // loop; wait for it, so that nothing posts to the loop once it is destroyed.
     const auto since = Clock::now();
-    while (impl_->shared->in_flight.load() > 0 && Clock::now() - since < std::chrono::seconds(60))
+    while (impl_->shared->with_handler.load() > 0 && Clock::now() - since < std::chrono::seconds(60))
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
 }
 
