@@ -243,6 +243,13 @@ void Catalog::for_each_item(Collection c, const std::function<bool(const Item&)>
     scan(*db_, cf(family(c, "items")), "", [&](const rocksdb::Slice&, const rocksdb::Slice& v) { return fn(item_from(v.ToString())); });
 }
 
+void Catalog::for_each_item(Collection c, const std::function<bool(std::string_view)>& may_match,
+                            const std::function<bool(const Item&)>& fn) const {
+    scan(*db_, cf(family(c, "items")), "", [&](const rocksdb::Slice&, const rocksdb::Slice& v) {
+        return !may_match(std::string_view(v.data(), v.size())) || fn(item_from(v.ToString()));
+    });
+}
+
 void Catalog::for_each_vector(Collection c, const std::function<bool(std::int64_t, const float*, std::size_t)>& fn) const {
     std::vector<float> buffer;
     scan(*db_, cf(family(c, "vectors")), "", [&](const rocksdb::Slice& k, const rocksdb::Slice& v) {

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace rocksdb {
@@ -81,6 +82,10 @@ public:
 
     // Walks in id order (paths in byte order); the callback returns false to stop.
     void for_each_item(Collection c, const std::function<bool(const Item&)>& fn) const;
+    // The same, parsing only the items whose stored JSON passes `may_match`: a cheap test on
+    // the raw bytes that skips most items of a selective scan without decoding them.
+    void for_each_item(Collection c, const std::function<bool(std::string_view stored_json)>& may_match,
+                       const std::function<bool(const Item&)>& fn) const;
     void for_each_vector(Collection c, const std::function<bool(std::int64_t, const float*, std::size_t)>& fn) const;
     void for_each_path(const std::function<bool(const std::string&, const PathEntry&)>& fn) const;
     void for_each_failure(const std::function<bool(const Failure&)>& fn) const;

@@ -139,6 +139,58 @@ TEST_CASE("paging, filters, min score, duplicates and item queries", "[search]")
     REQUIRE(s.search(q).hits.size() == 5);
     q.min_score.reset();
 
+    // Filters too selective for the candidates: a filtered scan of every item finds exactly
+    // the ones that pass, ranked as a brute-force scoring of them ranks them.
+    {
+        storage::Catalog::Batch b(store->catalog());
+        std::mt19937 rng(9);
+        for (const char* tag : {"q\"uote", "back\\slash", "ünï"}) {
+            storage::Item it;
+            it.hash = std::string("odd-") + tag;
+            it.source = "weird \"source\"";
+            it.tags = {tag, "odd"};
+            const std::vector<float> v = unit(rng);
+            b.add_path(b.add_item(Collection::images, it, v.data(), 16), std::string("/odd/") + tag + ".png", 1, 1);
+        }
+        store->commit(b);
+    }
+    q.k = 20;
+    q.filters.path_prefix = "/photos/new/39";  // items 390..399
+    Result narrow = s.search(q);
+    REQUIRE(narrow.exact_scan);
+    REQUIRE(narrow.hits.size() == 10);
+    const std::vector<float> qv = s.embed(q);
+    std::vector<std::pair<float, std::int64_t>> truth;
+    store->catalog().for_each_item(Collection::images, [&](const storage::Item& it) {
+        if (it.paths[0].rfind("/photos/new/39", 0) == 0) {
+            const std::vector<float> v = store->catalog().vector(Collection::images, it.id);
+            float dot = 0;
+            for (std::size_t i = 0; i < 16; ++i) dot += qv[i] * v[i];
+            truth.emplace_back(dot, it.id);
+        }
+        return true;
+    });
+    std::sort(truth.rbegin(), truth.rend());
+    for (std::size_t i = 0; i < 10; ++i) {
+        REQUIRE(narrow.hits[i].id == truth[i].second);
+        REQUIRE(narrow.hits[i].score == Approx(truth[i].first).margin(1e-5));
+    }
+    q.filters = {};
+    q.filters.tags = {"q\"uote"};  // JSON escapes must not hide a match from the scan
+    REQUIRE(s.search(q).hits.size() == 1);
+    q.filters.tags = {"ünï", "odd"};
+    q.filters.sources = {"nope", "weird \"source\""};
+    narrow = s.search(q);
+    REQUIRE(narrow.hits.size() == 1);
+    REQUIRE(narrow.hits[0].item.paths[0] == "/odd/ünï.png");
+    q.filters = {};
+    q.filters.sources = {"no such source"};
+    narrow = s.search(q);
+    REQUIRE(narrow.hits.empty());
+    REQUIRE_FALSE(narrow.more);
+    q.filters = {};
+    q.k = 10;
+
     // "More like" item 1: itself excluded, its near-copy collapsed unless asked for.
     Query like;
     like.items = {{Collection::images, 1, 1.0f}};
