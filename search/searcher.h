@@ -53,6 +53,11 @@ struct Limits {
     std::size_t max_offset = 10000;
     std::size_t max_terms = 32;
     std::size_t max_text_bytes = 20000;  // long texts are split into chunks and pooled, up to this
+    // Filters that lead (through the catalog's source/tag and path indexes) to at most this
+    // many items are answered by scoring those items exactly, without the vector index. 0
+    // leaves those indexes unused: filters go through the vector index and, failing that, one
+    // pass over the items.
+    std::size_t directly_scored = 4096;
     ImageLimits image;
 };
 

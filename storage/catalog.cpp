@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -33,6 +34,23 @@ std::uint64_t number_of(const rocksdb::Slice& k) {
     std::uint64_t v = 0;
     for (std::size_t i = 0; i < 8 && i < k.size(); ++i) v = (v << 8) | static_cast<unsigned char>(k[i]);
     return v;
+}
+
+// The source/tag index ("<collection>.facets"): one empty-valued key per source and tag of
+// an item: kind ('s' or 't'), the value's length (4 bytes, big-endian), the value, the id.
+// A filter then reads the ids of its value as one key range.
+std::string facet_prefix(char kind, const std::string& value) {
+    std::string k(1, kind);
+    const auto n = static_cast<std::uint32_t>(value.size());
+    for (int shift = 24; shift >= 0; shift -= 8) k += static_cast<char>((n >> shift) & 0xff);
+    return k + value;
+}
+std::set<std::string> facet_keys(const Item& it) {
+    std::set<std::string> keys;
+    const std::string id = key_of(static_cast<std::uint64_t>(it.id));
+    if (!it.source.empty()) keys.insert(facet_prefix('s', it.source) + id);
+    for (const std::string& t : it.tags) keys.insert(facet_prefix('t', t) + id);
+    return keys;
 }
 
 json item_json(const Item& it) {
@@ -100,9 +118,11 @@ std::unique_ptr<Catalog> Catalog::open(const std::string& folder, bool create) {
     std::vector<std::string> names{rocksdb::kDefaultColumnFamilyName, "images.paths", "images.errors"};
     for (Collection c : kCollections)
         for (const char* s : family_suffixes) names.push_back(family(c, s));
+    const std::size_t required = names.size();  // the facet families came later: made when missing
+    for (Collection c : kCollections) names.push_back(family(c, "facets"));
     rocksdb::DBOptions options;
     options.create_if_missing = create;
-    options.create_missing_column_families = create;
+    options.create_missing_column_families = true;
     options.max_background_jobs = 2;
     // Bloom filters: an indexing job asks about many paths and hashes the catalog does not
     // have yet, and a filter answers those without reading table blocks.
@@ -115,9 +135,9 @@ std::unique_ptr<Catalog> Catalog::open(const std::string& folder, bool create) {
     if (exists && !create) {
         std::vector<std::string> present;
         check(rocksdb::DB::ListColumnFamilies(options, folder, &present), folder, "cannot list column families");
-        for (const std::string& n : names)
-            if (std::find(present.begin(), present.end(), n) == present.end())
-                throw input_error("index catalog", folder, "not an Opsis catalog (column family '" + n + "' is missing)");
+        for (std::size_t i = 0; i < required; ++i)
+            if (std::find(present.begin(), present.end(), names[i]) == present.end())
+                throw input_error("index catalog", folder, "not an Opsis catalog (column family '" + names[i] + "' is missing)");
     }
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* raw = nullptr;
@@ -143,6 +163,23 @@ std::unique_ptr<Catalog> Catalog::open(const std::string& folder, bool create) {
         if (f1) k.next_id = static_cast<std::int64_t>(number_of(next));
         if (f2) k.seq = number_of(seq);
         if (f3) k.count = number_of(count);
+    }
+    // Catalogs written before the source/tag index existed build it once, in one batch with
+    // its marker (a crash leaves neither).
+    for (Collection c : kCollections) {
+        bool ready = false;
+        cat->get(cat->cf("default"), family(c, "facets_ready"), ready);
+        if (ready) continue;
+        rocksdb::WriteBatch facets;
+        check(facets.DeleteRange(cat->cf(family(c, "facets")), std::string(), std::string(64, '\xff')), folder, "cannot write");
+        cat->for_each_item(c, [&](const Item& it) {
+            for (const std::string& k : facet_keys(it)) facets.Put(cat->cf(family(c, "facets")), k, "");
+            return true;
+        });
+        facets.Put(cat->cf("default"), family(c, "facets_ready"), "1");
+        rocksdb::WriteOptions w;
+        w.sync = true;
+        check(cat->db_->Write(w, &facets), folder, "cannot write");
     }
     // Catalogs written before the path and failure counters existed count them once.
     Counters& images = cat->counters_[Collection::images];
@@ -239,6 +276,57 @@ void scan(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* family, const std::strin
 }
 }  // namespace
 
+namespace {
+// Ids from the keys starting with `prefix` whose last 8 bytes are the id; at most limit + 1.
+std::vector<std::int64_t> ids_in_range(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* family, const std::string& prefix,
+                                       std::size_t limit, bool id_is_value) {
+    std::vector<std::int64_t> ids;
+    scan(db, family, prefix, [&](const rocksdb::Slice& k, const rocksdb::Slice& v) {
+        if (!k.starts_with(prefix)) return false;
+        const rocksdb::Slice id = id_is_value ? v : rocksdb::Slice(k.data() + k.size() - 8, 8);
+        ids.push_back(static_cast<std::int64_t>(number_of(id)));
+        return ids.size() <= limit;
+    });
+    return ids;
+}
+}  // namespace
+
+std::vector<std::int64_t> Catalog::ids_with_source(Collection c, const std::string& source, std::size_t limit) const {
+    return ids_in_range(*db_, cf(family(c, "facets")), facet_prefix('s', source), limit, false);
+}
+
+std::vector<std::int64_t> Catalog::ids_with_tag(Collection c, const std::string& tag, std::size_t limit) const {
+    return ids_in_range(*db_, cf(family(c, "facets")), facet_prefix('t', tag), limit, false);
+}
+
+std::vector<std::int64_t> Catalog::ids_under_path(const std::string& prefix, std::size_t limit) const {
+    std::set<std::int64_t> ids;  // an image may have several paths under the prefix
+    scan(*db_, cf("images.paths"), prefix, [&](const rocksdb::Slice& k, const rocksdb::Slice& v) {
+        if (!k.starts_with(prefix)) return false;
+        ids.insert(path_from(v.ToString()).id);
+        return ids.size() <= limit;
+    });
+    return {ids.begin(), ids.end()};
+}
+
+std::vector<std::string> Catalog::check_facets(Collection c) const {
+    std::vector<std::string> problems;
+    std::size_t expected = 0;
+    for_each_item(c, [&](const Item& it) { return expected += facet_keys(it).size(), true; });
+    std::size_t stored = 0;
+    scan(*db_, cf(family(c, "facets")), "", [&](const rocksdb::Slice& k, const rocksdb::Slice&) {
+        ++stored;
+        const auto id = static_cast<std::int64_t>(number_of(rocksdb::Slice(k.data() + k.size() - 8, 8)));
+        const std::optional<Item> it = item(c, id);
+        if (!it || !facet_keys(*it).count(k.ToString()))
+            problems.push_back("the source/tag index lists item " + std::to_string(id) + " under a value it does not have");
+        return problems.size() < 20;
+    });
+    if (problems.empty() && stored != expected)
+        problems.push_back("the source/tag index has " + std::to_string(stored) + " entries, the items " + std::to_string(expected));
+    return problems;
+}
+
 void Catalog::for_each_item(Collection c, const std::function<bool(const Item&)>& fn) const {
     scan(*db_, cf(family(c, "items")), "", [&](const rocksdb::Slice&, const rocksdb::Slice& v) { return fn(item_from(v.ToString())); });
 }
@@ -286,6 +374,16 @@ void Catalog::truncate_log(Collection c, std::uint64_t seq) {
 }
 
 std::vector<std::pair<Collection, Change>> Catalog::commit(Batch& b) {
+    for (const auto& [key, updated] : b.items_) {
+        const auto& [c, id] = key;
+        const std::optional<Item> before = item(c, id);
+        const std::set<std::string> old_keys = before ? facet_keys(*before) : std::set<std::string>{};
+        const std::set<std::string> new_keys = updated ? facet_keys(*updated) : std::set<std::string>{};
+        for (const std::string& k : old_keys)
+            if (!new_keys.count(k)) b.writes_->Delete(cf(family(c, "facets")), k);
+        for (const std::string& k : new_keys)
+            if (!old_keys.count(k)) b.writes_->Put(cf(family(c, "facets")), k, "");
+    }
     Counters& images = b.counters_[Collection::images];
     for (const auto& [path, entry] : b.paths_) {
         const bool before = find_path(path).has_value(), after = entry.has_value();

@@ -80,6 +80,15 @@ public:
     std::vector<float> vector(Collection c, std::int64_t id) const;
     std::optional<Failure> failure(const std::string& path) const;
 
+    // Ids, ascending, of the items with this source / this tag, and of the images with a path
+    // starting with `prefix` (a key-range read each, not a scan of the items). At most
+    // `limit` + 1 are returned: more than `limit` means "too many to be worth it".
+    std::vector<std::int64_t> ids_with_source(Collection c, const std::string& source, std::size_t limit) const;
+    std::vector<std::int64_t> ids_with_tag(Collection c, const std::string& tag, std::size_t limit) const;
+    std::vector<std::int64_t> ids_under_path(const std::string& prefix, std::size_t limit) const;
+    // Problems of the source/tag index against the items (for verify); empty when consistent.
+    std::vector<std::string> check_facets(Collection c) const;
+
     // Walks in id order (paths in byte order); the callback returns false to stop.
     void for_each_item(Collection c, const std::function<bool(const Item&)>& fn) const;
     // The same, parsing only the items whose stored JSON passes `may_match`: a cheap test on

@@ -322,6 +322,8 @@ VerifyReport IndexStore::verify() const {
                          " vectors are stored; until then searches scan the stored vectors exactly";
         }
     }
+    for (Collection c : kCollections)
+        for (const std::string& p : catalog_->check_facets(c)) problem(c, p);
     std::uint64_t paths = 0, failures = 0;
     catalog_->for_each_path([&](const std::string& p, const PathEntry& e) {
         ++paths;

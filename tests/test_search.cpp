@@ -188,6 +188,28 @@ TEST_CASE("paging, filters, min score, duplicates and item queries", "[search]")
     narrow = s.search(q);
     REQUIRE(narrow.hits.empty());
     REQUIRE_FALSE(narrow.more);
+
+    // The same filters without the source/tag and path indexes (through the vector index and
+    // a pass over the items): the same answers.
+    Limits no_direct;
+    no_direct.directly_scored = 0;
+    const Searcher scanning(*store, model, no_direct);
+    for (const Filters& f : std::vector<Filters>{{{"b"}, {"t3"}, "/photos/new/"},
+                                                 {{}, {}, "/photos/new/39"},
+                                                 {{}, {"q\"uote"}, ""},
+                                                 {{"nope", "weird \"source\""}, {"ünï", "odd"}, ""},
+                                                 {{"no such source"}, {}, ""},
+                                                 {{"a"}, {}, ""}}) {
+        q.filters = f;
+        const Result direct = s.search(q), other = scanning.search(q);
+        INFO("filters: " << f.sources.size() << " sources, " << f.tags.size() << " tags, prefix '" << f.path_prefix << "'");
+        REQUIRE(direct.hits.size() == other.hits.size());
+        REQUIRE(direct.more == other.more);
+        for (std::size_t i = 0; i < direct.hits.size(); ++i) {
+            REQUIRE(direct.hits[i].id == other.hits[i].id);
+            REQUIRE(direct.hits[i].score == Approx(other.hits[i].score).margin(1e-6));
+        }
+    }
     q.filters = {};
     q.k = 10;
 

@@ -8,6 +8,7 @@
 #include <rocksdb/db.h>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <random>
 
 #include "core/error.h"
@@ -323,5 +324,89 @@ TEST_CASE("path and failure counters follow every change, survive reopening, and
     auto migrated = IndexStore::open(dir.file("ix"), kModel, false);
     REQUIRE(migrated->catalog().path_count() == 3);
     REQUIRE(migrated->catalog().failure_count() == 1);
+    REQUIRE(migrated->verify().ok());
+}
+
+TEST_CASE("the source and tag index follows every change, answers filters by key range, and is rebuilt for older catalogs", "[storage]") {
+    TempDir dir;
+    std::mt19937 rng(5);
+    const std::string catalog_dir = dir.file("ix/catalog");
+    auto with_raw_db = [&](const std::function<void(rocksdb::DB&, std::map<std::string, rocksdb::ColumnFamilyHandle*>&)>& fn) {
+        std::vector<std::string> names;
+        REQUIRE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), catalog_dir, &names).ok());
+        std::vector<rocksdb::ColumnFamilyDescriptor> families;
+        for (const std::string& n : names) families.emplace_back(n, rocksdb::ColumnFamilyOptions());
+        std::vector<rocksdb::ColumnFamilyHandle*> handles;
+        rocksdb::DB* raw = nullptr;
+        REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), catalog_dir, families, &handles, &raw).ok());
+        std::map<std::string, rocksdb::ColumnFamilyHandle*> by_name;
+        for (std::size_t i = 0; i < names.size(); ++i) by_name[names[i]] = handles[i];
+        fn(*raw, by_name);
+        for (auto* h : handles) raw->DestroyColumnFamilyHandle(h);
+        delete raw;
+    };
+    using Ids = std::vector<std::int64_t>;
+    std::vector<std::int64_t> ids;
+    {
+        auto store = IndexStore::open(dir.file("ix"), kModel, true);
+        Catalog::Batch b(store->catalog());
+        for (int k = 0; k < 6; ++k) {
+            Item it;
+            it.hash = "f" + std::to_string(k);
+            it.source = k < 3 ? "camera" : "scanner";
+            it.tags = k % 2 ? std::vector<std::string>{"odd", "tag with \"quotes\""} : std::vector<std::string>{"even"};
+            const std::vector<float> v = unit_vector(rng);
+            ids.push_back(b.add_item(Collection::images, it, v.data(), kDim));
+            b.add_path(ids.back(), "/photos/" + std::to_string(k) + ".png", 1, 1);
+        }
+        b.add_path(ids[0], "/photos/0-again.png", 1, 1);  // two paths of one image under /photos/0
+        Item text;
+        text.hash = "t0", text.text = "a caption", text.source = "camera", text.tags = {"odd"};
+        const std::vector<float> v = unit_vector(rng);
+        const std::int64_t text_id = b.add_item(Collection::texts, text, v.data(), kDim);
+        store->commit(b);
+        const Catalog& cat = store->catalog();
+        REQUIRE(cat.ids_with_source(Collection::images, "camera", 100) == Ids{ids[0], ids[1], ids[2]});
+        REQUIRE(cat.ids_with_tag(Collection::images, "odd", 100) == Ids{ids[1], ids[3], ids[5]});
+        REQUIRE(cat.ids_with_tag(Collection::images, "tag with \"quotes\"", 100) == Ids{ids[1], ids[3], ids[5]});
+        REQUIRE(cat.ids_with_tag(Collection::texts, "odd", 100) == Ids{text_id});
+        REQUIRE(cat.ids_with_source(Collection::images, "cam", 100).empty());  // a prefix of a value is not the value
+        REQUIRE(cat.ids_with_tag(Collection::images, "odd", 1).size() == 2);    // over the limit: limit + 1
+        REQUIRE(cat.ids_under_path("/photos/0", 100) == Ids{ids[0]});
+        REQUIRE(cat.ids_under_path("/photos/", 100) == ids);
+
+        Catalog::Batch b2(store->catalog());
+        Item changed = *cat.item(Collection::images, ids[1]);
+        changed.source = "scanner";
+        changed.tags = {"even"};
+        b2.update_item(Collection::images, changed);
+        b2.remove_item(Collection::images, ids[3]);
+        store->commit(b2);
+        REQUIRE(cat.ids_with_source(Collection::images, "camera", 100) == Ids{ids[0], ids[2]});
+        REQUIRE(cat.ids_with_source(Collection::images, "scanner", 100) == Ids{ids[1], ids[4], ids[5]});
+        REQUIRE(cat.ids_with_tag(Collection::images, "odd", 100) == Ids{ids[5]});
+        REQUIRE(cat.ids_with_tag(Collection::images, "even", 100) == Ids{ids[0], ids[1], ids[2], ids[4]});
+        REQUIRE(store->verify().ok());
+    }
+    // A stray entry is a verify problem.
+    with_raw_db([&](rocksdb::DB& db, auto& cf) {
+        REQUIRE(db.Put(rocksdb::WriteOptions(), cf.at("images.facets"), std::string("t\0\0\0\3odd", 8) + std::string(7, '\0') + "\1", "").ok());
+    });
+    {
+        auto store = IndexStore::open(dir.file("ix"), kModel, false);
+        const VerifyReport r = store->verify();
+        REQUIRE_FALSE(r.ok());
+        REQUIRE_THAT(r.problems[0], Catch::Contains("source/tag index"));
+    }
+    // A catalog from before the index: the family is made and filled on opening.
+    with_raw_db([&](rocksdb::DB& db, auto& cf) {
+        REQUIRE(db.DropColumnFamily(cf.at("images.facets")).ok());
+        REQUIRE(db.DropColumnFamily(cf.at("texts.facets")).ok());
+        REQUIRE(db.Delete(rocksdb::WriteOptions(), "images.facets_ready").ok());
+        REQUIRE(db.Delete(rocksdb::WriteOptions(), "texts.facets_ready").ok());
+    });
+    auto migrated = IndexStore::open(dir.file("ix"), kModel, false);
+    REQUIRE(migrated->catalog().ids_with_source(Collection::images, "scanner", 100) == Ids{ids[1], ids[4], ids[5]});
+    REQUIRE(migrated->catalog().ids_with_tag(Collection::texts, "odd", 100).size() == 1);
     REQUIRE(migrated->verify().ok());
 }
