@@ -264,9 +264,16 @@ std::vector<Outcome<Result>> Searcher::search_batch(const std::vector<Query>& qu
     std::vector<Outcome<std::vector<float>>> embedded = embed_batch(valid);
     const double embed_ms = ms_since(t0);
 
-    // One vector-index search per collection for every query bound for it, each asking for
-    // as many candidates as the neediest; each query then takes its own share.
     t0 = Clock::now();
+    // Queries whose filters lead to a few thousand items (through the catalog's source/tag and
+    // path indexes) score exactly those items and need no vector-index candidates.
+    std::vector<std::optional<std::vector<std::int64_t>>> narrowed(valid.size());
+    for (std::size_t i = 0; i < valid.size(); ++i)
+        if (!valid[i].filters.empty() && limits_.directly_scored > 0 && std::holds_alternative<std::vector<float>>(embedded[i]))
+            narrowed[i] = filter_candidates(store_.catalog(), valid[i].target, valid[i].filters, limits_.directly_scored);
+
+    // One vector-index search per collection for every other query bound for it, each asking
+    // for as many candidates as the neediest; each query then takes its own share.
     std::vector<std::vector<storage::SearchHit>> prefetched(valid.size());
     std::vector<bool> has_prefetch(valid.size(), false);
     for (Collection c : {Collection::images, Collection::texts}) {
@@ -277,7 +284,7 @@ std::vector<Outcome<Result>> Searcher::search_batch(const std::vector<Query>& qu
         std::size_t fetch = 0;
         for (std::size_t i = 0; i < valid.size(); ++i) {
             const auto* v = std::get_if<std::vector<float>>(&embedded[i]);
-            if (!v || valid[i].target != c) continue;
+            if (!v || valid[i].target != c || narrowed[i]) continue;
             members.push_back(i);
             vectors.insert(vectors.end(), v->begin(), v->end());
             fetch = std::max(fetch, first_fetch(valid[i], valid[i].offset + valid[i].k + 1, excluded_items(valid[i]).size()));
@@ -299,7 +306,7 @@ std::vector<Outcome<Result>> Searcher::search_batch(const std::vector<Query>& qu
         try {
             t0 = Clock::now();
             Result r = rank(valid[i], std::get<std::vector<float>>(embedded[i]),
-                            has_prefetch[i] ? std::optional(std::move(prefetched[i])) : std::nullopt);
+                            has_prefetch[i] ? std::optional(std::move(prefetched[i])) : std::nullopt, std::move(narrowed[i]));
             r.embed_ms = embed_ms;
             r.search_ms = shared_search_ms + ms_since(t0);
             r.batch = queries.size();
@@ -311,7 +318,8 @@ std::vector<Outcome<Result>> Searcher::search_batch(const std::vector<Query>& qu
     return out;
 }
 
-Result Searcher::rank(const Query& q, const std::vector<float>& query, std::optional<std::vector<storage::SearchHit>> prefetched) const {
+Result Searcher::rank(const Query& q, const std::vector<float>& query, std::optional<std::vector<storage::SearchHit>> prefetched,
+                      std::optional<std::vector<std::int64_t>> narrowed) const {
     Result result;
     const Collection c = q.target;
     const storage::Catalog& catalog = store_.catalog();
@@ -334,10 +342,6 @@ Result Searcher::rank(const Query& q, const std::vector<float>& query, std::opti
         kept.push_back({id, score, std::move(*item)});
         kept_vectors.push_back(std::move(v));
     };
-    // The items the filters can lead to, from the catalog's source/tag and path indexes: when
-    // they are a few thousand, they are scored directly.
-    std::optional<std::vector<std::int64_t>> narrowed;
-    if (!q.filters.empty() && limits_.directly_scored > 0) narrowed = filter_candidates(catalog, c, q.filters, limits_.directly_scored);
     const bool few = narrowed.has_value();
     auto exact_scan = [&] {
         result.exact_scan = true;

@@ -96,8 +96,10 @@ public:
 private:
     std::vector<std::string> text_chunks(const std::string& text) const;
     // Re-scores, filters, de-duplicates and pages one query's candidates; `prefetched` holds
-    // the batch's candidates for it, if the vector index was searched for the batch.
-    Result rank(const Query& q, const std::vector<float>& query, std::optional<std::vector<storage::SearchHit>> prefetched) const;
+    // the batch's candidates for it, if the vector index was searched for the batch;
+    // `narrowed`, the few items its filters lead to, which are then scored instead.
+    Result rank(const Query& q, const std::vector<float>& query, std::optional<std::vector<storage::SearchHit>> prefetched,
+                std::optional<std::vector<std::int64_t>> narrowed) const;
     storage::IndexStore& store_;
     const DualEncoder& model_;
     Limits limits_;
