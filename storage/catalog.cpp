@@ -279,12 +279,11 @@ void scan(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* family, const std::strin
 namespace {
 // Ids from the keys starting with `prefix` whose last 8 bytes are the id; at most limit + 1.
 std::vector<std::int64_t> ids_in_range(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* family, const std::string& prefix,
-                                       std::size_t limit, bool id_is_value) {
+                                       std::size_t limit) {
     std::vector<std::int64_t> ids;
-    scan(db, family, prefix, [&](const rocksdb::Slice& k, const rocksdb::Slice& v) {
+    scan(db, family, prefix, [&](const rocksdb::Slice& k, const rocksdb::Slice&) {
         if (!k.starts_with(prefix)) return false;
-        const rocksdb::Slice id = id_is_value ? v : rocksdb::Slice(k.data() + k.size() - 8, 8);
-        ids.push_back(static_cast<std::int64_t>(number_of(id)));
+        ids.push_back(static_cast<std::int64_t>(number_of(rocksdb::Slice(k.data() + k.size() - 8, 8))));
         return ids.size() <= limit;
     });
     return ids;
@@ -292,11 +291,11 @@ std::vector<std::int64_t> ids_in_range(rocksdb::DB& db, rocksdb::ColumnFamilyHan
 }  // namespace
 
 std::vector<std::int64_t> Catalog::ids_with_source(Collection c, const std::string& source, std::size_t limit) const {
-    return ids_in_range(*db_, cf(family(c, "facets")), facet_prefix('s', source), limit, false);
+    return ids_in_range(*db_, cf(family(c, "facets")), facet_prefix('s', source), limit);
 }
 
 std::vector<std::int64_t> Catalog::ids_with_tag(Collection c, const std::string& tag, std::size_t limit) const {
-    return ids_in_range(*db_, cf(family(c, "facets")), facet_prefix('t', tag), limit, false);
+    return ids_in_range(*db_, cf(family(c, "facets")), facet_prefix('t', tag), limit);
 }
 
 std::vector<std::int64_t> Catalog::ids_under_path(const std::string& prefix, std::size_t limit) const {
