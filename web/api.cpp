@@ -369,8 +369,8 @@ Api::Routed Api::route(Request& req, std::string& name) {
     if (t.path == "/api/stats") return name = "/api/stats", only({http::verb::get}, "GET"), stats(req);
     if (t.path == "/api/search") return name = "/api/search", only({http::verb::post}, "POST"), parse_search_json(req);
     if (t.path == "/api/search/image") return name = "/api/search/image", only({http::verb::post}, "POST"), parse_search_image(req);
-    if (t.path == "/api/items") return name = "/api/items", only({http::verb::post}, "POST"), write(req, &Api::add_item);
-    if (t.path == "/api/texts") return name = "/api/texts", only({http::verb::post}, "POST"), write(req, &Api::add_texts);
+    if (t.path == "/api/items") return name = "/api/items", only({http::verb::post}, "POST"), write(req, [this](const Request& r) { return add_item(r); });
+    if (t.path == "/api/texts") return name = "/api/texts", only({http::verb::post}, "POST"), write(req, [this](const Request& r) { return add_texts(r); });
     if (t.path == "/api/index/jobs") {
         name = "/api/index/jobs";
         only({http::verb::get, http::verb::post}, "GET, POST");
@@ -385,7 +385,7 @@ Api::Routed Api::route(Request& req, std::string& name) {
             name = "/api/items/{id}";
             only({http::verb::get, http::verb::delete_}, "GET, DELETE");
             if (method == http::verb::delete_)
-                return write(req, &Api::delete_item);
+                return write(req, [this, id](const Request& r) { return delete_item(r, id); });
             return item(req, id, "");
         }
         if (what == "image" || what == "thumbnail") {
@@ -566,12 +566,12 @@ std::string Api::make_thumbnail(const storage::Item& item, std::string& content_
     return std::string(bytes.begin(), bytes.end());
 }
 
-Api::Routed Api::write(Request& req, Response (Api::*fn)(const Request&)) {
+Api::Routed Api::write(Request& req, std::function<Response(const Request&)> fn) {
     require_token(req);
     // Decoding, encoding and the synced commit take milliseconds to seconds: on a worker.
-    return std::function<Response()>([this, fn, request = std::make_shared<const Request>(std::move(req))] {
+    return std::function<Response()>([this, fn = std::move(fn), request = std::make_shared<const Request>(std::move(req))] {
         const std::unique_lock lock = lock_for_write();
-        return (this->*fn)(*request);
+        return fn(*request);
     });
 }
 
@@ -670,9 +670,8 @@ Response Api::add_texts(const Request& req) {
     return json_response(added > 0 ? http::status::created : http::status::ok, {{"items", results}}, req.version());
 }
 
-Response Api::delete_item(const Request& req) {
+Response Api::delete_item(const Request& req, std::int64_t id) {
     const Target t = parse_target(req);
-    const std::int64_t id = parse_id(t.path.substr(std::string("/api/items/").size()));
     const Collection c = parse_collection_param(t.query.count("collection") ? t.query.at("collection") : "images");
     if (!store_.catalog().item(c, id)) reject(http::status::not_found, std::string("item ") + storage::collection_name(c) + "/" + std::to_string(id) + " not found");
     storage::Catalog::Batch b(store_.catalog());

@@ -56,7 +56,7 @@ private:
     // `req` may be moved from (a write takes it to a worker).
     Routed route(Request& req, std::string& route_name);
     // A write runs on a worker, after the token check, holding the write lock (lock_for_write).
-    Routed write(Request& req, Response (Api::*fn)(const Request&));
+    Routed write(Request& req, std::function<Response(const Request&)> fn);
     std::unique_lock<std::mutex> lock_for_write();
     search::Query parse_search_json(const Request& req);
     search::Query parse_search_image(const Request& req);
@@ -65,7 +65,7 @@ private:
     Routed item(const Request& req, std::int64_t id, const std::string& what);
     Response add_item(const Request& req);
     Response add_texts(const Request& req);
-    Response delete_item(const Request& req);
+    Response delete_item(const Request& req, std::int64_t id);
     Response start_job(const Request& req);
     Response job_status(const Request& req);
     Response static_file(const Request& req, const std::string& path);
