@@ -33,6 +33,26 @@ RgbaImage crop(const RgbaImage& image, int x0, int y0, int w, int h) {
     return out;
 }
 
+// The side of the transparent square a w x h visible part is centred on, with a small border.
+int padded_side(int w, int h) { return std::max(w, h) + std::max(w, h) / 16; }
+// Larger squares are not made: the towers take 64-224 pixels, and resizing a mostly empty
+// 2048-pixel square to them cost 160 ms.
+constexpr int kMaxPaddedSide = 1024;
+
+// The w x h region at (x0, y0), centred on a transparent square of padded_side(w, h).
+RgbaImage pad_to_square(const RgbaImage& image, int x0, int y0, int w, int h) {
+    const int side = padded_side(w, h);
+    RgbaImage square;
+    square.width = square.height = side;
+    square.pixels.assign(static_cast<std::size_t>(side) * side * 4, 0);
+    const int ox = (side - w) / 2, oy = (side - h) / 2;
+    for (int y = 0; y < h; ++y)
+        std::memcpy(square.pixels.data() + (static_cast<std::size_t>(oy + y) * side + ox) * 4,
+                    image.pixels.data() + (static_cast<std::size_t>(y0 + y) * image.width + x0) * 4,
+                    static_cast<std::size_t>(w) * 4);
+    return square;
+}
+
 }  // namespace
 
 RgbaImage square_region(const RgbaImage& image, bool trim_transparent) {
@@ -49,18 +69,14 @@ RgbaImage square_region(const RgbaImage& image, bool trim_transparent) {
         }
         const bool has_margin = x1 >= 0 && (x0 > 0 || y0 > 0 || x1 < image.width - 1 || y1 < image.height - 1);
         if (has_margin) {
-            // The visible part, centred on a transparent square with a small border.
             const int w = x1 - x0 + 1, h = y1 - y0 + 1;
-            const int side = std::max(w, h) + std::max(w, h) / 16;
-            RgbaImage square;
-            square.width = square.height = side;
-            square.pixels.assign(static_cast<std::size_t>(side) * side * 4, 0);
-            const int ox = (side - w) / 2, oy = (side - h) / 2;
-            for (int y = 0; y < h; ++y)
-                std::memcpy(square.pixels.data() + (static_cast<std::size_t>(oy + y) * side + ox) * 4,
-                            image.pixels.data() + (static_cast<std::size_t>(y0 + y) * image.width + x0) * 4,
-                            static_cast<std::size_t>(w) * 4);
-            return square;
+            if (padded_side(w, h) <= kMaxPaddedSide) return pad_to_square(image, x0, y0, w, h);
+            // A long, thin visible part (a 650-byte TGA can be 65,524 x 9) would make a square
+            // of gigabytes, nearly all of it empty: the visible part is shrunk first.
+            const double f = static_cast<double>(kMaxPaddedSide) / padded_side(w, h);
+            const RgbaImage visible = resize_rgba(crop(image, x0, y0, w, h), std::max(1, static_cast<int>(w * f + 0.5)),
+                                                  std::max(1, static_cast<int>(h * f + 0.5)));
+            return pad_to_square(visible, 0, 0, visible.width, visible.height);
         }
     }
     const int side = std::min(image.width, image.height);

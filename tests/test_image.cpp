@@ -186,6 +186,26 @@ TEST_CASE("a picture on a transparent page is trimmed to its visible part", "[im
     CHECK(out[centre + 1] == Approx(1.0f));
     // An opaque image keeps the centre-crop rule.
     CHECK(square_region(pattern_image(30, 20, false), true).width == 20);
+
+    // A long, thin visible strip (the fuzzer's 650-byte TGA was 65,524 x 9) is shrunk before it
+    // is squared, not centred on a square of 69,619^2 pixels (19 GB).
+    RgbaImage strip;
+    strip.width = 60000;
+    strip.height = 6;
+    strip.pixels.assign(static_cast<std::size_t>(strip.width) * strip.height * 4, 0);
+    for (int y = 1; y < 5; ++y)
+        for (int x = 0; x < strip.width; ++x) {
+            std::uint8_t* p = &strip.pixels[(static_cast<std::size_t>(y) * strip.width + x) * 4];
+            p[1] = 255, p[3] = 255;  // green, with a transparent row above and below
+        }
+    const RgbaImage thin = square_region(strip, true);
+    CHECK(thin.width == thin.height);
+    CHECK(thin.width <= 1024);
+    CHECK(thin.width >= 1000);
+    preprocess_image(strip, opt, out.data());
+    opt.trim_transparent = true;
+    preprocess_image(strip, opt, out.data());
+    CHECK(out[centre + 1] == Approx(1.0f).margin(0.05));  // the strip crosses the middle, green
 }
 
 TEST_CASE("format sniffing uses magic bytes", "[image]") {
@@ -217,4 +237,13 @@ TEST_CASE("write fuzz seeds", "[.fuzz-seeds]") {
     seed("e.png", encode_png_16bit_rgb(src), 0);
     seed("f.png", encode_png_palette(2, 1, {0, 1}, {1, 2, 3, 4, 5, 6}, {7}), 0);
     seed("g.gif", encode_gif_two_frames(2, 2, {1, 2, 3, 0}, {0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3}), 0);
+    // A long, thin visible strip with transparent rows around it (the shrink-before-squaring path).
+    RgbaImage strip;
+    strip.width = 3000;
+    strip.height = 3;
+    strip.pixels.assign(static_cast<std::size_t>(strip.width) * strip.height * 4, 0);
+    for (int x = 0; x < strip.width; ++x) strip.pixels[(static_cast<std::size_t>(strip.width) + x) * 4 + 3] = 255;
+    const std::vector<unsigned char> strip_png = encode_png_rgba(strip);
+    REQUIRE(strip_png.size() < 8192);  // the fuzzer's -max_len
+    seed("h.png", strip_png, 0);
 }
