@@ -32,7 +32,13 @@ void register_train(CLI::App& app) {
     cmd->add_option("--log-every", o->log_every, "Steps between progress lines when not on a terminal")->capture_default_str()
         ->check(CLI::PositiveNumber);
     cmd->add_flag("--resume", o->resume, "Continue the run folder's checkpoint (same --seed and --batch)");
-    cmd->callback([o] { train::run_training(*o); });
+    auto no_text_augment = std::make_shared<bool>(false);
+    cmd->add_flag("--no-text-augment", *no_text_augment,
+                  "Train on the captions as they are (no keyword subsets, templates, plurals or typos)");
+    cmd->callback([o, no_text_augment] {
+        if (*no_text_augment) o->augment.text = train::TextAugmentOptions::none();
+        train::run_training(*o);
+    });
 }
 
 }  // namespace opsis::cli

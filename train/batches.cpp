@@ -77,7 +77,9 @@ Batch BatchMaker::make(std::int64_t step) const {
         const bool greek = !it.greek.empty() && (it.english.empty() || unit(rng) < options_.greek_caption);
         const auto& pool = greek ? it.greek : it.english;
         const std::string& caption = pool[rng() % pool.size()];
-        batch.tokens.push_back(tokenizer_.encode_for_model(caption, config_.text.context_length));
+        const std::string text = augment_caption(caption, greek ? CaptionLanguage::greek : CaptionLanguage::english, rng,
+                                                 options_.text);
+        batch.tokens.push_back(tokenizer_.encode_for_model(text, config_.text.context_length));
         batch.concepts.push_back(concepts_[item]);
         batch.items.push_back(item);
     }

@@ -2,7 +2,8 @@
 // Training batches: which pairs, which caption, which crop and background — all derived
 // from (seed, step) alone, so a run resumed at step k sees exactly the batches it would have.
 // Augmentations keep the caption true: no flips ("facing right"), no hue shifts ("skin
-// tone", colours); only a mild scale/crop and a varied background behind transparency.
+// tone", colours); only a mild scale/crop and a varied background behind transparency. The
+// caption itself is reworded the same way (its own words, framing words, a plural, a typo).
 #include <cstdint>
 #include <vector>
 
@@ -11,6 +12,7 @@
 #include "encoder/tokenizer.h"
 #include "train/corpus.h"
 #include "train/image_cache.h"
+#include "train/text_augment.h"
 
 namespace opsis::train {
 
@@ -18,6 +20,7 @@ struct AugmentOptions {
     float min_crop = 0.8f;              // side of the random square crop, as a share of the cached side
     float white_background = 0.5f;      // probability of white (what inference uses) behind alpha
     float greek_caption = 0.25f;        // probability of a Greek caption where the item has one
+    TextAugmentOptions text;            // caption-true rewording of the chosen caption (train/text_augment.h)
 };
 
 struct Batch {
