@@ -1,0 +1,113 @@
+"""Honest splits of the corpus:
+
+  zeroshot  concepts named by rare words, every picture of them; their words are taken out of
+            all other captions, so no word of a zero-shot caption is in any training caption
+  style     whole styles held out (pictures of training concepts drawn in a way training never
+            shows): Apple and Facebook emoji (their licences allow evaluation only) and the
+            Iconify sets in HELD_OUT_STYLES
+  val       5% of the remaining concepts, every picture of them (for early stopping)
+  train     the rest"""
+import collections
+import random
+import re
+
+SEED = 20261126
+HELD_OUT_STYLES = ("emoji-apple", "emoji-facebook", "iconoir", "fa-solid")
+
+STOPWORDS = set("""a an the of with and in on at to for by from or as its it is this that
+ο η το οι τα του της των τον την με και σε στο στη στην στον στα στις στους για από ένα μια ένας""".split())
+
+
+def words_of(text):
+    return [w for w in re.findall(r"[^\W\d_]+", text.lower()) if w not in STOPWORDS and len(w) > 1]
+
+
+def make_splits(items, zeroshot_share=0.04, val_share=0.05, held_out=HELD_OUT_STYLES, rare=4):
+    """Zero-shot concepts are drawn among those all of whose caption words are rare (in at most
+    `rare` concepts); their words are then taken out of every other item's captions (a keyword
+    dropped from a keyword list, a plain caption dropped whole), so no training caption holds
+    any of them. An item left without captions is left out (returned as rejects).
+    Returns (splits, rejects)."""
+    rng = random.Random(SEED)
+    concept_words = collections.defaultdict(set)
+    for item in items:
+        for captions in item["captions"].values():
+            for caption in captions:
+                concept_words[item["concept"]].update(words_of(caption))
+    concepts = sorted(concept_words)
+    document_frequency = collections.Counter(w for c in concepts for w in concept_words[c])
+    candidates = [c for c in concepts if concept_words[c] and max(document_frequency[w] for w in concept_words[c]) <= rare]
+    rng.shuffle(candidates)
+    target = int(zeroshot_share * len(concepts))
+    zeroshot, taken_words = set(), set()
+    for c in candidates:
+        if len(zeroshot) >= target:
+            break
+        zeroshot.add(c)
+        taken_words |= concept_words[c]
+    rejects = []
+    for item in items:
+        if item["concept"] in zeroshot:
+            continue
+        for language, captions in item["captions"].items():
+            kept = []
+            for caption in captions:
+                if not set(words_of(caption)) & taken_words:
+                    kept.append(caption)
+                elif ": " in caption:
+                    name, keywords = caption.split(": ", 1)
+                    if set(words_of(name)) & taken_words:
+                        continue
+                    rest = [k for k in keywords.split(", ") if not set(words_of(k)) & taken_words]
+                    if rest:
+                        kept.append(name + ": " + ", ".join(rest))
+            item["captions"][language] = kept
+        if not item["captions"].get("en"):
+            rejects.append((item["id"], "every English caption names a zero-shot concept's words"))
+
+    left_out = {i for i, _ in rejects}
+    train_concepts = sorted({i["concept"] for i in items if i["concept"] not in zeroshot and i["id"] not in left_out})
+    val = set(rng.sample(train_concepts, int(val_share * len(train_concepts))))
+    splits = {"train": [], "val": [], "zeroshot": [], "style": []}
+    for item in items:
+        if item["id"] in left_out:
+            continue
+        if item["concept"] in zeroshot:
+            splits["zeroshot"].append(item["id"])
+        elif item["style"] in held_out:
+            splits["style"].append(item["id"])
+        elif item["concept"] in val:
+            splits["val"].append(item["id"])
+        else:
+            splits["train"].append(item["id"])
+    return splits, rejects
+
+
+def check_splits(items, splits, held_out=HELD_OUT_STYLES):
+    """Raises SystemExit when a split leaks: a zero-shot word in training, a val concept or a
+    held-out style in training, an item in two splits."""
+    by_id = {i["id"]: i for i in items}
+    seen = {}
+    for name, ids in splits.items():
+        for ident in ids:
+            if ident in seen:
+                raise SystemExit(f"build-corpus: {ident} is in both {seen[ident]} and {name}")
+            seen[ident] = name
+    train_words, train_concepts = set(), set()
+    for ident in splits["train"]:
+        train_concepts.add(by_id[ident]["concept"])
+        if by_id[ident]["style"] in held_out:
+            raise SystemExit(f"build-corpus: {ident} of held-out style {by_id[ident]['style']} is in training")
+    for ident in splits["train"] + splits["val"]:
+        for captions in by_id[ident]["captions"].values():
+            for caption in captions:
+                train_words.update(words_of(caption))
+    for ident in splits["val"]:
+        if by_id[ident]["concept"] in train_concepts:
+            raise SystemExit(f"build-corpus: val concept {by_id[ident]['concept']} is also in training")
+    for ident in splits["zeroshot"]:
+        for captions in by_id[ident]["captions"].values():
+            for caption in captions:
+                leaked = set(words_of(caption)) & train_words
+                if leaked:
+                    raise SystemExit(f"build-corpus: zero-shot caption {caption!r} shares {sorted(leaked)} with training")

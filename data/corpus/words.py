@@ -1,0 +1,141 @@
+"""Words around a caption, from Debian's dictionaries:
+
+  WordNet (wordnet-base): a noun phrase's synonyms and its kinds ("cat" -> "true cat";
+  kinds "feline", "felid"), from its most common sense only, so "cat" never becomes "guy".
+  FreeDict English<->Greek (dict-freedict-eng-ell, dict-freedict-ell-eng): a Greek name for
+  an English word or phrase where CLDR gives none.
+  wamerican + WordNet lemmas: which lower-case tokens are English words."""
+import gzip
+import os
+import re
+
+# Kinds too abstract to help a person searching ("entity", "whole", "artifact").
+ABSTRACT = {
+    "entity", "physical entity", "abstraction", "abstract entity", "object", "physical object", "whole", "unit",
+    "artifact", "artefact", "matter", "thing", "organism", "being", "living thing", "animate thing", "causal agent",
+    "cause", "causal agency", "instrumentality", "instrumentation", "part", "portion", "component", "attribute",
+    "group", "grouping", "relation", "measure", "quantity", "amount", "psychological feature", "event",
+    "act", "deed", "human action", "human activity", "communication", "content", "cognitive content",
+    "mental object", "state", "material", "stuff", "substance", "commodity", "trade good", "good", "article",
+    "structure", "construction", "device", "container", "covering", "creation", "representation", "shape", "form",
+    "location", "region", "point", "signal", "signaling", "sign", "symbol", "natural object", "chordate",
+    "vertebrate", "craniate", "placental", "placental mammal", "eutherian", "eutherian mammal", "person",
+    "individual", "someone", "somebody", "mortal", "soul", "adult", "worker", "solid", "food", "nutrient",
+    "foodstuff", "food product", "plant part", "plant structure", "vascular plant", "tracheophyte",
+}
+
+
+class WordNet:
+    def __init__(self, folder):
+        self.index = {}      # lemma -> [synset offsets], most common sense first
+        self.folder = folder
+        with open(os.path.join(folder, "index.noun"), encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith(" "):
+                    continue
+                parts = line.split()
+                n_synsets, n_pointers = int(parts[2]), int(parts[3])
+                offsets = parts[6 + n_pointers:6 + n_pointers + n_synsets]
+                self.index[parts[0]] = offsets
+        self.data = open(os.path.join(folder, "data.noun"), "rb").read()
+        self.lemmas = set(k for k in self.index if "_" not in k)
+
+    def synset(self, offset):
+        """(lemmas, hypernym offsets) of a noun synset."""
+        start = int(offset)
+        end = self.data.index(b"\n", start)
+        parts = self.data[start:end].decode("utf-8", "replace").split(" | ")[0].split()
+        n_words = int(parts[3], 16)
+        words = [parts[4 + 2 * i].replace("_", " ") for i in range(n_words)]
+        words = [re.sub(r"\(.*\)$", "", w).lower() for w in words]
+        i = 4 + 2 * n_words
+        n_ptr = int(parts[i])
+        hypernyms = []
+        for k in range(n_ptr):
+            symbol, target, pos = parts[i + 1 + 4 * k], parts[i + 2 + 4 * k], parts[i + 3 + 4 * k]
+            if symbol in ("@", "@i") and pos == "n":
+                hypernyms.append(target)
+        return words, hypernyms
+
+    def expand(self, phrase, levels=2):
+        """(synonyms, kinds) of a phrase's most common noun sense; ([], []) when WordNet lacks it."""
+        key = phrase.strip().lower().replace(" ", "_")
+        if key not in self.index:
+            return [], []
+        words, hypernyms = self.synset(self.index[key][0])
+        synonyms = [w for w in words if w != phrase.lower()]
+        kinds, frontier = [], hypernyms
+        for _ in range(levels):
+            following = []
+            for offset in frontier:
+                hw, hh = self.synset(offset)
+                kinds.extend(w for w in hw[:2] if w not in ABSTRACT and w not in kinds)
+                following.extend(hh)
+            frontier = following
+        return synonyms[:3], kinds[:4]
+
+
+def _dictd(path_index, path_dict):
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+    def b64(s):
+        n = 0
+        for c in s:
+            n = n * 64 + alphabet.index(c)
+        return n
+
+    data = gzip.open(path_dict).read()
+    entries = {}
+    for line in open(path_index, encoding="utf-8", errors="replace"):
+        parts = line.rstrip("\n").split("\t")
+        if len(parts) != 3 or parts[0].startswith("00database"):
+            continue
+        body = data[b64(parts[1]):b64(parts[1]) + b64(parts[2])].decode("utf-8", "replace")
+        lines = [l.strip() for l in body.split("\n")[1:] if l.strip()]
+        translations = []
+        for l in lines:
+            for t in re.split(r"[,;]", re.sub(r"\([^)]*\)", "", l)):
+                t = t.strip().lower()
+                if t and len(t.split()) <= 3:
+                    translations.append(t)
+        entries.setdefault(parts[0].lower(), translations)
+    return entries
+
+
+class Greek:
+    """English word or phrase -> Greek names (up to two), from both FreeDict directions."""
+
+    def __init__(self, eng_ell_folder, ell_eng_folder):
+        eng = _dictd(os.path.join(eng_ell_folder, "freedict-eng-ell.index"),
+                     os.path.join(eng_ell_folder, "freedict-eng-ell.dict.dz"))
+        ell = _dictd(os.path.join(ell_eng_folder, "freedict-ell-eng.index"),
+                     os.path.join(ell_eng_folder, "freedict-ell-eng.dict.dz"))
+        greek_letters = re.compile(r"^[\u0370-\u03ff\u1f00-\u1fff ]+$")
+        self.table = {}
+        for english, greek in eng.items():
+            names = [g for g in greek if greek_letters.match(g)]
+            if names:
+                self.table[english] = names[:2]
+        # A Greek word whose first English sense is exactly the word also names it.
+        for greek, english in ell.items():
+            if english and greek_letters.match(greek):
+                names = self.table.setdefault(english[0], [])
+                if greek not in names and len(names) < 3:
+                    names.append(greek)
+
+    def names(self, english_phrase):
+        return self.table.get(english_phrase.strip().lower(), [])
+
+
+def english_dictionary(wordnet=None):
+    path = "/usr/share/dict/american-english"
+    if not os.path.exists(path):
+        raise SystemExit("build-corpus: /usr/share/dict/american-english is missing (apt-get install wamerican)")
+    common, names = set(), set()
+    for line in open(path, encoding="utf-8", errors="replace"):
+        word = line.strip()
+        if word.isalpha():
+            (common if word.islower() else names).add(word.lower())
+    if wordnet is not None:
+        common |= wordnet.lemmas
+    return common, names

@@ -1,0 +1,160 @@
+"""Tests of data/build-corpus's pieces on small fixtures (no packages fetched):
+python3 -m unittest discover -s data/tests -t data  (ctest runs it as corpus_builder)."""
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+DATA = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, DATA)
+
+from corpus import icon_names, packages, splits  # noqa: E402
+
+DICTIONARY = {"car", "sports", "home", "smoke", "free", "button", "cat", "face", "bell", "off", "account", "child",
+              "tree", "apple", "red", "arrow", "left", "box"}
+
+
+class IconNames(unittest.TestCase):
+    def clean(self, name, prefix="", category=""):
+        return icon_names.clean_icon_name(name, prefix, category, DICTIONARY)
+
+    def test_style_and_size_tokens_are_dropped(self):
+        c = self.clean("car-sports-outline", "mdi")
+        self.assertEqual(c.words, ["car", "sports"])
+        self.assertEqual(c.style, ["outline"])
+        self.assertEqual(icon_names.caption_phrases(c, "mdi"), ["car sports", "sports car"])
+        self.assertEqual(self.clean("home-24-filled", "fluent").words, ["home"])
+        self.assertEqual(self.clean("tree-duotone", "ph").words, ["tree"])
+        self.assertEqual(self.clean("bell-off-bold", "solar").words, ["bell", "off"])
+
+    def test_only_mdi_gets_both_word_orders(self):
+        self.assertEqual(icon_names.caption_phrases(self.clean("car-sports", "tabler"), "tabler"), ["car sports"])
+
+    def test_style_prefix_of_material_icons(self):
+        self.assertEqual(self.clean("outline-smoke-free", "ic").words, ["smoke", "free"])
+
+    def test_abbreviations_are_spelt_out(self):
+        self.assertEqual(self.clean("btn-home").words, ["button", "home"])
+
+    def test_camel_case_names_split(self):
+        self.assertEqual(icon_names.split_name("RedApple"), ["red", "apple"])
+
+    def test_concept_ignores_word_order(self):
+        a, b = self.clean("car-sports", "mdi"), self.clean("sports-car", "tabler")
+        self.assertEqual(icon_names.concept_key(a), icon_names.concept_key(b))
+
+    def test_rejections_say_why(self):
+        cases = {
+            ("brand-github", "", ""): "brand mark",
+            ("github-logo", "", ""): "brand mark",
+            ("ibm-cloud", "", ""): "brand mark",
+            ("apple", "mdi", "Brand / Logo"): "brand mark",
+            ("loading", "", ""): "spinner or loading indicator",
+            ("bars-rotate-spinner", "", ""): "spinner or loading indicator",
+            ("alpha-a-box", "", ""): "letter, digit or script sign",
+            ("numeric-1-circle", "", ""): "letter, digit or script sign",
+            ("letter-q", "", ""): "letter, digit or script sign",
+            ("x", "", ""): "letter, digit or script sign",
+            ("24-filled", "", ""): "only style or size tokens",
+            ("xqzt-plorb", "", ""): "no English word in the name",
+            ("cat-xqzt-plorb-wugg", "", ""): "name not mostly English words",
+        }
+        for (name, prefix, category), reason in cases.items():
+            with self.subTest(name=name):
+                self.assertEqual(self.clean(name, prefix, category).reject, reason)
+
+    def test_kept_names_have_no_reason(self):
+        for name in ("cat-face", "arrow-left-box", "account-child-outline", "apple"):
+            with self.subTest(name=name):
+                self.assertEqual(self.clean(name, "mdi").reject, "")
+
+    def test_category_keywords(self):
+        self.assertEqual(icon_names.category_keywords("Food / Drink"), ["food", "drink"])
+        self.assertEqual(icon_names.category_keywords("Editor"), [])
+
+
+class OpenMojiExclusion(unittest.TestCase):
+    def test_no_openmoji_among_the_sets(self):
+        for name in packages.ICONIFY_SETS:
+            self.assertNotIn("openmoji", name.lower())
+        for name in packages.DEBIAN:
+            self.assertNotIn("openmoji", name.lower())
+
+    def test_refused_in_any_packaging(self):
+        for name in ("openmoji", "@iconify-json/openmoji", "OpenMoji", "iconify/openmoji/cat"):
+            with self.subTest(name=name), self.assertRaises(SystemExit) as raised:
+                packages.refuse_reserved(name)
+            self.assertIn("reserved for independent evaluation", str(raised.exception))
+
+    def test_fetch_refuses_before_downloading(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            with self.assertRaises(SystemExit):
+                packages.fetch_npm(tmp, tmp, [("openmoji", "15.1.0", "openmoji-15.1.0")])
+            self.assertEqual(os.listdir(tmp), [])
+
+    def test_the_builder_refuses_the_set(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            result = subprocess.run([sys.executable, os.path.join(DATA, "build-corpus"), "--cache", tmp,
+                                     "--iconify-sets", "mdi,openmoji"], capture_output=True, text=True, timeout=120)
+            self.assertNotEqual(result.returncode, 0)
+            self.assertIn("reserved for independent evaluation", result.stderr)
+            self.assertFalse(os.path.exists(os.path.join(tmp, "downloads")))
+
+
+def item(ident, concept, style, *captions):
+    return {"id": ident, "concept": concept, "style": style, "captions": {"en": list(captions), "el": []}}
+
+
+class Splits(unittest.TestCase):
+    def corpus(self):
+        items = []
+        # 60 common concepts sharing words, each drawn in three styles
+        for k in range(60):
+            for style in ("mdi", "tabler", "iconoir"):
+                items.append(item(f"{style}/c{k}", f"icon:c{k}", style, f"thing {k} face", f"thing {k}: animal, pet"))
+        # 40 concepts with rare words, one of which is also a keyword of a common concept
+        for k in range(40):
+            word = "".join(chr(ord("a") + int(d)) for d in f"{k:03d}") + "zq"
+            items.append(item(f"mdi/r{k}", f"icon:r{k}", "mdi", word))
+            items.append(item(f"tabler/r{k}", f"icon:r{k}", "tabler", word))
+        items.append(item("mdi/mixed", "icon:mixed", "mdi", "mixed thing", "mixed thing: aaazq, animal"))
+        return items
+
+    def test_splits_are_disjoint_and_honest(self):
+        items = self.corpus()
+        result, rejects = splits.make_splits(items, zeroshot_share=0.1, val_share=0.1, held_out=("iconoir",))
+        splits.check_splits([i for i in items if i["id"] not in {r for r, _ in rejects}], result, held_out=("iconoir",))
+        every = [i for ids in result.values() for i in ids]
+        self.assertEqual(len(every), len(set(every)))
+        self.assertTrue(result["zeroshot"] and result["val"] and result["style"] and result["train"])
+        by_id = {i["id"]: i for i in items}
+        train_words = {w for i in result["train"] + result["val"] for c in by_id[i]["captions"]["en"]
+                       for w in splits.words_of(c)}
+        for ident in result["zeroshot"]:
+            for caption in by_id[ident]["captions"]["en"]:
+                self.assertFalse(set(splits.words_of(caption)) & train_words, caption)
+        self.assertTrue(all(by_id[i]["style"] == "iconoir" for i in result["style"]))
+        self.assertFalse({by_id[i]["concept"] for i in result["val"]} & {by_id[i]["concept"] for i in result["train"]})
+
+    def test_a_zero_shot_word_is_taken_out_of_other_captions(self):
+        items = self.corpus()
+        result, _ = splits.make_splits(items, zeroshot_share=1.0, val_share=0.1, held_out=("iconoir",))
+        mixed = next(i for i in items if i["id"] == "mdi/mixed")
+        if "mdi/mixed" not in result["zeroshot"]:
+            self.assertNotIn("aaazq", " ".join(mixed["captions"]["en"]))
+            self.assertIn("mixed thing: animal", mixed["captions"]["en"])
+
+    def test_check_splits_finds_leaks(self):
+        items = [item("a", "icon:a", "mdi", "zebra"), item("b", "icon:b", "mdi", "zebra crossing"),
+                 item("c", "icon:c", "iconoir", "cat")]
+        with self.assertRaises(SystemExit):
+            splits.check_splits(items, {"train": ["b"], "val": [], "zeroshot": ["a"], "style": []})
+        with self.assertRaises(SystemExit):
+            splits.check_splits(items, {"train": ["c"], "val": [], "zeroshot": [], "style": []}, held_out=("iconoir",))
+        with self.assertRaises(SystemExit):
+            splits.check_splits(items, {"train": ["a"], "val": ["a"], "zeroshot": [], "style": []})
+
+
+if __name__ == "__main__":
+    unittest.main()
