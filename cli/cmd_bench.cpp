@@ -1,6 +1,7 @@
 // opsis bench ...: benchmarks that print measured figures.
 #include "benchmarks/encoder_bench.h"
 #include "benchmarks/index_bench.h"
+#include "benchmarks/queries_bench.h"
 #include "benchmarks/search_bench.h"
 #include "benchmarks/recall_bench.h"
 #include "cli/commands.h"
@@ -66,6 +67,16 @@ void register_bench(CLI::App& app) {
     sea->add_option("-k", sb->k, "Results per query")->capture_default_str()->check(CLI::Range(1, 500));
     sea->add_option("--json", sb->json_out, "Also write the figures as JSON");
     sea->callback([sb] { bench::run_search_bench(*sb); });
+
+    auto qb = std::make_shared<bench::QueriesBenchOptions>();
+    CLI::App* que = bench->add_subcommand("queries", "What people type: P@k and S@1 by kind of query (word, sentence, Greek, ...), judged by captions");
+    que->add_option("--index", qb->index, "Index folder")->required()->check(CLI::ExistingDirectory);
+    que->add_option("--queries", qb->queries, "Queries file (default: the repository's benchmarks/queries.jsonl)")->check(CLI::ExistingFile);
+    que->add_option("--model,-m", qb->model, "Model folder (default: the index's)");
+    que->add_option("-k", qb->k, "Results judged per query")->capture_default_str()->check(CLI::Range(1, 500));
+    que->add_option("--show", qb->show, "Print this many hits of each query, marked relevant or not")->check(CLI::Range(0, 500));
+    que->add_option("--json", qb->json_out, "Also write the figures and every query's results as JSON");
+    que->callback([qb] { bench::run_queries_bench(*qb); });
 }
 
 }  // namespace opsis::cli
