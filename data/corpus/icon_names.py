@@ -38,7 +38,7 @@ LETTER_OR_DIGIT = re.compile(
     r"character|char|math-symbol|abjad|hiragana|katakana|abugida|input-latin)(-|$)")
 # Sets that mark brand marks: a prefix or suffix in the name, or a metadata category.
 BRAND_NAME = re.compile(r"(^brand-|-logo$|-logo-|^logo-|^ibm-|^social-)")
-BRAND_CATEGORIES = {"brand / logo", "brands", "logos", "brand", "social", "brand logos"}
+BRAND_CATEGORIES = {"brand / logo", "brands", "logos", "brand", "brand logos"}
 
 
 @dataclass

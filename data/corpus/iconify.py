@@ -14,7 +14,8 @@ from corpus.emoji import concept_of_emoji, flag_unified, slug
 
 # Licences that allow training (SPDX); anything else is recorded and left out.
 TRAINABLE_LICENCES = {"MIT", "Apache-2.0", "ISC", "CC0-1.0", "CC-BY-3.0", "CC-BY-4.0", "CC-BY-SA-4.0", "OFL-1.1",
-                      "GPL-2.0", "GPL-3.0", "BSD-3-Clause", "BSD-2-Clause"}
+                      "GPL-2.0", "GPL-3.0", "GPL-2.0-only", "GPL-2.0-or-later", "BSD-3-Clause", "BSD-2-Clause",
+                      "Unlicense"}
 FLAG_SETS = {"flag", "circle-flags", "flagpack"}
 EMOJI_CATEGORY = "Emoji"
 RENDER_SIZE = 128
@@ -128,7 +129,7 @@ def set_items(prefix, folder, cldr, wordnet, greek, dictionary, render_root, rej
             en = phrases + [s for s in synonyms if s not in phrases]
             if keywords:
                 en.append(phrases[0] + ": " + ", ".join(dict.fromkeys(keywords)))
-            el = greek.names(phrases[0])
+            el = greek.names(phrases[0], wordnet)
             item.update(captions={"en": en, "el": el}, concept=icon_names.concept_key(cleaned))
             if cleaned.style:
                 item["variant"] = "-".join(cleaned.style)

@@ -22,7 +22,22 @@ ABSTRACT = {
     "vertebrate", "craniate", "placental", "placental mammal", "eutherian", "eutherian mammal", "person",
     "individual", "someone", "somebody", "mortal", "soul", "adult", "worker", "solid", "food", "nutrient",
     "foodstuff", "food product", "plant part", "plant structure", "vascular plant", "tracheophyte",
+    "acquisition", "possession", "transferred property", "transferred possession", "action", "activity",
+    "change", "property", "quality", "happening", "occurrence", "message", "written communication",
 }
+
+
+def _tagged_senses(folder, pos):
+    """lemma -> how often its senses of this part of speech are tagged in WordNet's corpus."""
+    counts = {}
+    with open(os.path.join(folder, "index." + pos), encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if line.startswith(" "):
+                continue
+            parts = line.split()
+            n_pointers = int(parts[3])
+            counts[parts[0]] = int(parts[5 + n_pointers])
+    return counts
 
 
 class WordNet:
@@ -39,6 +54,13 @@ class WordNet:
                 self.index[parts[0]] = offsets
         self.data = open(os.path.join(folder, "data.noun"), "rb").read()
         self.lemmas = set(k for k in self.index if "_" not in k)
+        noun_use = _tagged_senses(folder, "noun")
+        verb_use, adjective_use = _tagged_senses(folder, "verb"), _tagged_senses(folder, "adj")
+        # "save", "add", "reset" on a UI icon are verbs: their noun senses ("a save in hockey")
+        # would caption the icon wrongly.
+        self.mostly_not_noun = {w for w, n in noun_use.items()
+                                if max(verb_use.get(w, 0), adjective_use.get(w, 0)) > n}
+        self.lemmas |= set(verb_use) | set(adjective_use)
 
     def synset(self, offset):
         """(lemmas, hypernym offsets) of a noun synset."""
@@ -60,10 +82,10 @@ class WordNet:
     def expand(self, phrase, levels=2):
         """(synonyms, kinds) of a phrase's most common noun sense; ([], []) when WordNet lacks it."""
         key = phrase.strip().lower().replace(" ", "_")
-        if key not in self.index:
+        if key not in self.index or key in self.mostly_not_noun:
             return [], []
         words, hypernyms = self.synset(self.index[key][0])
-        synonyms = [w for w in words if w != phrase.lower()]
+        synonyms = [w for w in words if w != phrase.lower() and len(w) > 2]
         kinds, frontier = [], hypernyms
         for _ in range(levels):
             following = []
@@ -111,20 +133,25 @@ class Greek:
         ell = _dictd(os.path.join(ell_eng_folder, "freedict-ell-eng.index"),
                      os.path.join(ell_eng_folder, "freedict-ell-eng.dict.dz"))
         greek_letters = re.compile(r"^[\u0370-\u03ff\u1f00-\u1fff ]+$")
-        self.table = {}
+        self.table, self.reverse = {}, {}
         for english, greek in eng.items():
             names = [g for g in greek if greek_letters.match(g)]
             if names:
                 self.table[english] = names[:2]
-        # A Greek word whose first English sense is exactly the word also names it.
+        # Where English->Greek lacks a word, a Greek word whose only English sense is exactly
+        # that word names it ("save" is also a preposition: one-sense entries only).
         for greek, english in ell.items():
-            if english and greek_letters.match(greek):
-                names = self.table.setdefault(english[0], [])
-                if greek not in names and len(names) < 3:
-                    names.append(greek)
+            if len(english) == 1 and greek_letters.match(greek) and english[0] not in self.table:
+                self.reverse.setdefault(english[0], []).append(greek)
+        for english, names in self.reverse.items():
+            self.table[english] = names[:2]
 
-    def names(self, english_phrase):
-        return self.table.get(english_phrase.strip().lower(), [])
+    def names(self, english_phrase, wordnet=None):
+        """Greek names of an English noun phrase ([] for words mostly used as verbs or adjectives)."""
+        key = english_phrase.strip().lower()
+        if wordnet is not None and key.replace(" ", "_") in wordnet.mostly_not_noun:
+            return []
+        return self.table.get(key, [])
 
 
 def english_dictionary(wordnet=None):
