@@ -35,8 +35,12 @@ void register_train(CLI::App& app) {
     auto no_text_augment = std::make_shared<bool>(false);
     cmd->add_flag("--no-text-augment", *no_text_augment,
                   "Train on the captions as they are (no keyword subsets, templates, plurals or typos)");
-    cmd->callback([o, no_text_augment] {
+    auto no_image_augment = std::make_shared<bool>(false);
+    cmd->add_flag("--no-image-augment", *no_image_augment,
+                  "Train on the pictures as they are (only the crop and background; none of the vision challenges)");
+    cmd->callback([o, no_text_augment, no_image_augment] {
         if (*no_text_augment) o->augment.text = train::TextAugmentOptions::none();
+        if (*no_image_augment) o->augment.image = false;
         train::run_training(*o);
     });
 }

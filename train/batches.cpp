@@ -32,6 +32,8 @@ BatchMaker::BatchMaker(const std::vector<CorpusItem>& items, const ImageCache& c
                        const ModelConfig& config, int batch_size, std::uint64_t seed, AugmentOptions options)
     : items_(items), cache_(cache), tokenizer_(tokenizer), config_(config), batch_size_(batch_size), seed_(seed),
       options_(options), concepts_(concept_ids(items)) {
+    facts_.reserve(items.size());
+    for (const CorpusItem& item : items) facts_.push_back(caption_facts(item.english, item.greek));
     if (cache.size() != items.size()) throw Error("training: image cache and item list differ in size");
     for (std::size_t i = 0; i < items.size(); ++i)
         if (cache.ok(i)) usable_.push_back(i);
@@ -70,7 +72,16 @@ Batch BatchMaker::make(std::int64_t step) const {
         std::array<std::uint8_t, 3> background{255, 255, 255};
         if (unit(rng) >= options_.white_background)
             for (auto& c : background) c = static_cast<std::uint8_t>(rng() % 256);
-        composite_and_normalise(resize_rgba(crop_square(cache_.pixels(item), side, x0, y0, crop), s, s), pre, background,
+        RgbaImage view = crop_square(cache_.pixels(item), side, x0, y0, crop);
+        if (options_.image) {
+            // A stream of its own, so the crop, background and caption draws stay as they were.
+            std::mt19937_64 image_rng(mix(seed_ ^ mix(static_cast<std::uint64_t>(step) * 65536u + static_cast<std::uint64_t>(j)) ^
+                                          0x1A6E5EEDull));
+            const std::size_t neighbour = order[static_cast<std::size_t>(position * batch_size_ + (j + 1) % batch_size_)];
+            const RgbaImage clutter = cache_.image(neighbour);
+            view = random_augment(view, facts_[item], image_rng, options_.image_options, &clutter);
+        }
+        composite_and_normalise(resize_rgba(view, s, s), pre, background,
                                 batch.images.data() + static_cast<std::int64_t>(j) * s * s * 3);
 
         const CorpusItem& it = items_[item];

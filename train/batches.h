@@ -1,9 +1,10 @@
 #pragma once
 // Training batches: which pairs, which caption, which crop and background — all derived
 // from (seed, step) alone, so a run resumed at step k sees exactly the batches it would have.
-// Augmentations keep the caption true: no flips ("facing right"), no hue shifts ("skin
-// tone", colours); only a mild scale/crop and a varied background behind transparency. The
-// caption itself is reworded the same way (its own words, framing words, a plural, a typo).
+// Augmentations keep the caption true: the vision challenges (train/image_augment.h) never
+// mirror a picture whose captions name a direction nor grey one that names a colour; no hue
+// shifts ("skin tone", colours). The caption itself is reworded the same way (its own words,
+// framing words, a plural, a typo; train/text_augment.h).
 #include <cstdint>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "encoder/tokenizer.h"
 #include "train/corpus.h"
 #include "train/image_cache.h"
+#include "train/image_augment.h"
 #include "train/text_augment.h"
 
 namespace opsis::train {
@@ -21,6 +23,8 @@ struct AugmentOptions {
     float white_background = 0.5f;      // probability of white (what inference uses) behind alpha
     float greek_caption = 0.25f;        // probability of a Greek caption where the item has one
     TextAugmentOptions text;            // caption-true rewording of the chosen caption (train/text_augment.h)
+    bool image = true;                  // the vision challenges on each crop (train/image_augment.h)
+    RandomAugmentOptions image_options;
 };
 
 struct Batch {
@@ -52,6 +56,7 @@ private:
     AugmentOptions options_;
     std::vector<std::size_t> usable_;
     std::vector<std::int32_t> concepts_;
+    std::vector<CaptionFacts> facts_;  // what each item's captions forbid (mirroring, greying)
 };
 
 // The inference view of a cached image: the whole square, resized, on white.
