@@ -4,6 +4,7 @@
 #include "benchmarks/queries_bench.h"
 #include "benchmarks/search_bench.h"
 #include "benchmarks/recall_bench.h"
+#include "benchmarks/robustness_bench.h"
 #include "cli/commands.h"
 
 namespace opsis::cli {
@@ -32,6 +33,18 @@ void register_bench(CLI::App& app) {
     rec->add_option("--json", r->json_out, "Also write the table as JSON");
     rec->add_option("--threads", r->threads, "Threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 256));
     rec->callback([r] { bench::run_recall_bench(*r); });
+
+    auto rb = std::make_shared<bench::RobustnessBenchOptions>();
+    CLI::App* rob = bench->add_subcommand("robustness", "Text->image R@1/R@10 with each vision challenge (viewpoint, clutter, ...) at 3 strengths");
+    rob->add_option("--model,-m", rb->model, "Model folder")->required();
+    rob->add_option("--corpus", rb->corpus, "Corpus folder from data/build-corpus")->required()->check(CLI::ExistingDirectory);
+    rob->add_option("--split", rb->split, "Split file to score (without .txt): val, zeroshot, style")->capture_default_str();
+    rob->add_option("--limit", rb->limit, "Pictures: an evenly spaced sample of the sorted ids (0: all)")->capture_default_str();
+    rob->add_option("--seed", rb->seed, "Seed of the perturbations")->capture_default_str();
+    rob->add_option("--json", rb->json_out, "Also write the table as JSON");
+    rob->add_option("--plot", rb->plot_out, "Also draw R@10 against strength into this PNG");
+    rob->add_option("--threads", rb->threads, "Threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 256));
+    rob->callback([rb] { bench::run_robustness_bench(*rb); });
 
     auto ib = std::make_shared<bench::IndexBenchOptions>();
     CLI::App* idx = bench->add_subcommand("index", "End-to-end indexing images/s next to the encoder alone, and memory");
