@@ -1,0 +1,78 @@
+// Training batches with every augmentation on: the pictures the model is shown keep their
+// captions true (a picture whose captions name a colour is never greyed, one without may be).
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "encoder/tokenizer.h"
+#include "tests/test_support.h"
+#include "train/batches.h"
+
+using namespace opsis;
+using namespace opsis::train;
+using opsis::test::TempDir;
+
+namespace {
+
+// A red and green striped square: greying it makes R == G on every pixel.
+RgbaImage stripes() {
+    RgbaImage img;
+    img.width = img.height = 24;
+    img.pixels.assign(24 * 24 * 4, 0);
+    for (int y = 2; y < 22; ++y)
+        for (int x = 2; x < 22; ++x) {
+            std::uint8_t* p = &img.pixels[(static_cast<std::size_t>(y) * 24 + x) * 4];
+            const bool red = (x / 4) % 2 == 0;
+            p[0] = red ? 230 : 20, p[1] = red ? 20 : 200, p[2] = 30, p[3] = 255;
+        }
+    return img;
+}
+
+// Largest |R - G| over the picture as the model sees it (normalised floats, HWC).
+float most_colourful(const Tensor& images, int j, int s) {
+    float best = 0;
+    const float* px = images.data() + static_cast<std::int64_t>(j) * s * s * 3;
+    for (int i = 0; i < s * s; ++i) best = std::max(best, std::abs(px[i * 3] - px[i * 3 + 1]));
+    return best;
+}
+
+}  // namespace
+
+TEST_CASE("batches never grey a picture whose captions name a colour", "[training][batches]") {
+    TempDir dir;
+    opsis::test::write_bytes(dir.file("a.png"), opsis::test::encode_png_rgba(stripes()));
+    std::vector<CorpusItem> items(2);
+    items[0].id = "coloured", items[0].image = dir.file("a.png"), items[0].concept_name = "a";
+    items[0].english = {"red and green stripes"};
+    items[1].id = "plain", items[1].image = dir.file("a.png"), items[1].concept_name = "b";
+    items[1].english = {"stripes"};
+    const ModelConfig config = parse_model_config(nlohmann::json::parse(R"({
+      "name": "batch-tiny", "embed_dim": 8,
+      "image": {"arch": "resnet", "image_size": 16, "stem_channels": 4, "stem_stride": 1, "stem_pool": false,
+                "stage_channels": [4], "stage_blocks": [1]},
+      "text": {"vocab_size": 514, "context_length": 10, "width": 8, "layers": 1, "heads": 2, "activation": "gelu"}})"),
+                                                  "test");
+    const ImageCache cache({items[0].image, items[1].image}, 18, true, ImageLimits{});
+    const Tokenizer tokenizer = Tokenizer::bytes_only();
+    AugmentOptions options;
+    options.white_background = 1.0f;           // a grey background must not hide a greyed picture
+    options.image_options.probability.fill(0.0f);
+    options.image_options[Challenge::colour_removal] = 1.0f;
+    options.image_options.max_strength = 1.0f;
+    const BatchMaker batches(items, cache, tokenizer, config, 2, 7, options);
+    int coloured_seen = 0, plain_greyed = 0;
+    for (std::int64_t step = 0; step < 200; ++step) {
+        const Batch batch = batches.make(step);
+        for (int j = 0; j < 2; ++j) {
+            const float colour = most_colourful(batch.images, j, 16);
+            if (batch.items[static_cast<std::size_t>(j)] == 0) {
+                CHECK(colour > 0.5f);
+                ++coloured_seen;
+            } else if (colour < 1e-4f) {
+                ++plain_greyed;
+            }
+        }
+    }
+    CHECK(coloured_seen == 200);
+    CHECK(plain_greyed > 20);  // colour removal does reach pictures whose captions allow it
+}
