@@ -21,6 +21,8 @@ void register_train(CLI::App& app) {
     cmd->add_option("--weight-decay", o->weight_decay, "AdamW decay (not on norms, biases, embeddings)")->capture_default_str()
         ->check(CLI::NonNegativeNumber);
     cmd->add_option("--clip", o->clip, "Max global gradient norm (0: off)")->capture_default_str()->check(CLI::NonNegativeNumber);
+    cmd->add_option("--label-smoothing", o->label_smoothing, "Share of each contrastive target spread evenly over the batch")
+        ->capture_default_str()->check(CLI::Range(0.0, 0.99));
     cmd->add_option("--seed", o->seed, "Seed for initialisation, order and augmentation")->capture_default_str();
     cmd->add_option("--checkpoint-every", o->checkpoint_every, "Steps between checkpoints")->capture_default_str()
         ->check(CLI::PositiveNumber);

@@ -51,6 +51,29 @@ TEST_CASE("contrastive loss gradients match finite differences", "[training]") {
     CHECK(clamped.temperature == Approx(0.01));
 }
 
+TEST_CASE("label-smoothed contrastive loss gradients match finite differences", "[training]") {
+    std::mt19937 rng(37);
+    Tensor img = random_tensor({6, 4}, rng), txt = random_tensor({6, 4}, rng);
+    const std::vector<std::int32_t> concepts{0, 1, 0, 2, 3, 1};
+    const float scale = 1.1f, smoothing = 0.2f;
+    const auto r = train::contrastive_loss(img, txt, concepts, scale, 100.0f, smoothing);
+    auto loss = [&] { return train::contrastive_loss(img, txt, concepts, scale, 100.0f, smoothing).loss; };
+    for (Tensor* t : {&img, &txt}) {
+        const Tensor& analytic = t == &img ? r.d_images : r.d_texts;
+        for (std::int64_t i = 0; i < t->numel(); ++i)
+            CHECK(test::gradients_agree(analytic[i], test::central_difference(*t, i, 1e-3f, loss), 1e-4, 1e-2));
+    }
+    Tensor scale_tensor({1}, {scale});
+    CHECK(test::gradients_agree(r.d_logit_scale, test::central_difference(scale_tensor, 0, 1e-3f, [&] {
+        return train::contrastive_loss(img, txt, concepts, scale_tensor[0], 100.0f, smoothing).loss;
+    }), 1e-4, 1e-2));
+    // Smoothing changes the loss (and 0 is the plain loss); a share outside [0, 1) is refused.
+    CHECK(r.loss != Approx(train::contrastive_loss(img, txt, concepts, scale).loss));
+    CHECK(train::contrastive_loss(img, txt, concepts, scale, 100.0f, 0.0f).loss ==
+          Approx(train::contrastive_loss(img, txt, concepts, scale).loss));
+    CHECK_THROWS(train::contrastive_loss(img, txt, concepts, scale, 100.0f, 1.0f));
+}
+
 TEST_CASE("pairs of the same concept are positives, not negatives", "[training]") {
     Tensor same({2, 2}, {1, 0, 1, 0});  // two identical pictures and captions
     // Different concepts: each row cannot tell its partner from the other, so loss = log 2.

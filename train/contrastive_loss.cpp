@@ -9,11 +9,13 @@
 namespace opsis::train {
 
 ContrastiveResult contrastive_loss(const Tensor& images, const Tensor& texts, const std::vector<std::int32_t>& concepts,
-                                   float logit_scale, float max_scale) {
+                                   float logit_scale, float max_scale, float label_smoothing) {
     expect_shape("contrastive loss", "images", images, {-1, -1});
     expect_shape("contrastive loss", "texts", texts, images.shape());
     const std::int64_t b = images.dim(0), e = images.dim(1);
     if (static_cast<std::int64_t>(concepts.size()) != b) throw Error("contrastive loss: one concept per pair needed");
+    if (!(label_smoothing >= 0.0f && label_smoothing < 1.0f)) throw Error("contrastive loss: label smoothing must be in [0, 1)");
+    const double smooth = label_smoothing, uniform = smooth / static_cast<double>(b);
     const double raw_scale = std::exp(static_cast<double>(logit_scale));
     const bool clamped = raw_scale > max_scale;
     const double scale = clamped ? max_scale : raw_scale;
@@ -32,17 +34,19 @@ ContrastiveResult contrastive_loss(const Tensor& images, const Tensor& texts, co
             auto at = [&](std::int64_t j) { return direction == 0 ? i * b + j : j * b + i; };
             double peak = -INFINITY;
             for (std::int64_t j = 0; j < b; ++j) peak = std::max(peak, scale * sims[at(j)]);
-            double all = 0, positive = 0;
+            double all = 0, positive = 0, mean_shifted = 0;
             for (std::int64_t j = 0; j < b; ++j) {
                 const double w = std::exp(scale * sims[at(j)] - peak);
                 all += w;
+                mean_shifted += (scale * sims[at(j)] - peak) / static_cast<double>(b);
                 if (concepts[static_cast<std::size_t>(j)] == concepts[static_cast<std::size_t>(i)]) positive += w;
             }
-            loss += half_mean * (std::log(all) - std::log(positive));
+            loss += half_mean * ((1.0 - smooth) * (std::log(all) - std::log(positive)) + smooth * (std::log(all) - mean_shifted));
             for (std::int64_t j = 0; j < b; ++j) {
                 const double w = std::exp(scale * sims[at(j)] - peak);
                 const bool pos = concepts[static_cast<std::size_t>(j)] == concepts[static_cast<std::size_t>(i)];
-                dlogits[static_cast<std::size_t>(at(j))] += half_mean * (w / all - (pos ? w / positive : 0.0));
+                dlogits[static_cast<std::size_t>(at(j))] +=
+                    half_mean * (w / all - (1.0 - smooth) * (pos ? w / positive : 0.0) - uniform);
             }
         }
     }

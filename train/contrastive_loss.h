@@ -19,7 +19,9 @@ struct ContrastiveResult {
 
 // logits = exp(logit_scale) * images . texts^T, exp(logit_scale) clamped to max_scale.
 // loss = (mean_i -log sum_{j~i} softmax_row_i(j) + mean_j -log sum_{i~j} softmax_col_j(i)) / 2
+// With label smoothing e, each row's (and column's) term is (1 - e) times that plus e times
+// the cross-entropy against the uniform distribution, -mean_j log softmax(j).
 ContrastiveResult contrastive_loss(const Tensor& images, const Tensor& texts, const std::vector<std::int32_t>& concepts,
-                                   float logit_scale, float max_scale = 100.0f);
+                                   float logit_scale, float max_scale = 100.0f, float label_smoothing = 0.0f);
 
 }  // namespace opsis::train

@@ -244,7 +244,8 @@ TrainableDualEncoder::~TrainableDualEncoder() = default;
 TrainableDualEncoder::TrainableDualEncoder(TrainableDualEncoder&&) noexcept = default;
 
 StepOutcome TrainableDualEncoder::forward_backward(const Tensor& images, const std::vector<std::vector<std::int32_t>>& token_rows,
-                                                   const std::vector<std::int32_t>& concepts, Gradients& grads) {
+                                                   const std::vector<std::int32_t>& concepts, Gradients& grads,
+                                                   float label_smoothing) {
     ImagePass image_pass(config_.image.resnet);
     TextPass text_pass(config_.text);
     const Tensor image_raw = image_pass.forward(images, weights_);
@@ -253,7 +254,8 @@ StepOutcome TrainableDualEncoder::forward_backward(const Tensor& images, const s
     ops::l2_normalize_rows(image_unit);
     ops::l2_normalize_rows(text_unit);
 
-    const ContrastiveResult loss = contrastive_loss(image_unit, text_unit, concepts, weights_.at("logit_scale")[0]);
+    const ContrastiveResult loss = contrastive_loss(image_unit, text_unit, concepts, weights_.at("logit_scale")[0], 100.0f,
+                                                       label_smoothing);
     grad_of(grads, "logit_scale")[0] += static_cast<float>(loss.d_logit_scale);
     text_pass.backward(ops::l2_normalize_backward(text_raw, text_unit, loss.d_texts), weights_, grads);
     image_pass.backward(ops::l2_normalize_backward(image_raw, image_unit, loss.d_images), weights_, grads);

@@ -237,7 +237,7 @@ void run_training(const TrainOptions& o) {
         Batch batch = next.get();
         if (step + 1 < last) next = std::async(std::launch::async, [&, s = step + 1] { return batches.make(s); });
         clear(grads);
-        const StepOutcome out = model.forward_backward(batch.images, batch.tokens, batch.concepts, grads);
+        const StepOutcome out = model.forward_backward(batch.images, batch.tokens, batch.concepts, grads, o.label_smoothing);
         const double norm = clip_gradient_norm(grads, o.clip);
         if (!std::isfinite(out.loss) || !std::isfinite(norm)) {
             if (next.valid()) next.wait();

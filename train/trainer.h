@@ -23,6 +23,7 @@ struct TrainOptions {
     float lr = 5e-4f;
     float weight_decay = 0.1f;
     float clip = 1.0f;         // max global gradient norm (0: off)
+    float label_smoothing = 0; // of the contrastive targets (train/contrastive_loss.h)
     std::uint64_t seed = 1;
     std::int64_t checkpoint_every = 200;
     std::int64_t validate_every = 0;  // 0: once an epoch
