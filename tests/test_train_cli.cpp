@@ -81,6 +81,11 @@ TEST_CASE("opsis train learns, checkpoints and resumes bit for bit", "[train][sl
     REQUIRE(first.exit_code == 0);
     CHECK_THAT(first.output, Catch::Contains("stopped after step 30"));
     CHECK(train::load_checkpoint(dir.file("b/checkpoint.safetensors")).step == 30);
+    // Resumed with another recipe (here label smoothing), it would stop being the same run: refused.
+    CommandResult other = run_opsis(train_args(dir, "b", "--steps 60 --checkpoint-every 20 --validate-every 20 --resume "
+                                                         "--label-smoothing 0.1" + kFast));
+    CHECK(other.exit_code != 0);
+    CHECK_THAT(other.output, Catch::Contains("label_smoothing") && Catch::Contains("resume with the same options"));
     CommandResult again = run_opsis(train_args(dir, "b", "--steps 60 --checkpoint-every 20 --validate-every 20 --resume" + kFast));
     CHECK(again.exit_code == 0);
     CHECK_THAT(again.output, Catch::Contains("resuming after step 30"));

@@ -33,7 +33,10 @@ BatchMaker::BatchMaker(const std::vector<CorpusItem>& items, const ImageCache& c
     : items_(items), cache_(cache), tokenizer_(tokenizer), config_(config), batch_size_(batch_size), seed_(seed),
       options_(options), concepts_(concept_ids(items)) {
     facts_.reserve(items.size());
-    for (const CorpusItem& item : items) facts_.push_back(caption_facts(item.english, item.greek));
+    for (const CorpusItem& item : items) {
+        facts_.push_back(caption_facts(item.english, item.greek));
+        facts_.back().names_direction = facts_.back().names_direction || !item.mirrorable;
+    }
     if (cache.size() != items.size()) throw Error("training: image cache and item list differ in size");
     for (std::size_t i = 0; i < items.size(); ++i)
         if (cache.ok(i)) usable_.push_back(i);

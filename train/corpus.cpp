@@ -51,6 +51,10 @@ Manifest read_manifest(const std::string& path) {
             item.concept_name = required_string(j, "concept");
             item.source = j.value("source", "");
             item.style = j.value("style", "");
+            if (j.contains("mirrorable")) {
+                if (!j["mirrorable"].is_boolean()) throw Error("'mirrorable' is not true or false");
+                item.mirrorable = j["mirrorable"].get<bool>();
+            }
             if (!j.contains("captions") || !j["captions"].is_object()) throw Error("'captions' is missing");
             item.english = string_list(j["captions"], "en");
             item.greek = string_list(j["captions"], "el");

@@ -12,6 +12,7 @@ struct CorpusItem {
     std::size_t line = 0;  // in the manifest, from 1
     std::string id, image, concept_name, source, style;
     std::vector<std::string> english, greek;
+    bool mirrorable = true;  // false: a mirror image would show another thing (UI icons, flags)
 };
 
 struct Manifest {

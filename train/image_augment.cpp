@@ -574,6 +574,10 @@ bool direction_word(std::string_view w) {
                       // things whose mirror image is a different thing
                       "flag", "flags", "arrow", "arrows", "letter", "letters", "keycap", "keycaps", "digit", "digits",
                       "sign", "signs", "text", "alphabet", "number", "numbers", "symbol", "symbols", "clock",
+                      // controls and actions whose mirror image is the opposite one
+                      "play", "forward", "backward", "backwards", "rewind", "next", "previous", "skip", "undo", "redo",
+                      "reply", "login", "logout", "italic", "button", "return", "back", "send", "indent", "outdent",
+                      "align", "redirect", "share", "export", "import", "enter", "exit", "rotate", "turn", "wrap",
                       "σημα", "σηματα", "δυση"}) ||
            starts_with_any(w, {"αριστερ", "δεξι", "ανατολ", "δυτικ", "σημαι", "βελο", "βελη", "βελακ", "γραμμα",
                                "ψηφι", "πληκτρ", "πινακιδ", "κειμεν", "αριθμ", "συμβολ", "ρολοι"});

@@ -126,12 +126,15 @@ std::string plural_word(const std::string& w) {
     static const std::array<std::pair<std::string_view, std::string_view>, 9> irregular{{
         {"person", "people"}, {"child", "children"}, {"mouse", "mice"}, {"louse", "lice"}, {"tooth", "teeth"},
         {"goose", "geese"}, {"foot", "feet"}, {"cactus", "cacti"}, {"fungus", "fungi"}}};
-    for (const auto& [one, many] : irregular)  // also in compounds: "salesperson", "grandchild", "dormouse"
-        if (w.ends_with(one)) return w.substr(0, w.size() - one.size()) + std::string(many);
+    // Also in compounds, but only known ones: "bluetooth" is not a kind of tooth, "oman" no man.
+    for (const auto& [one, many] : irregular)
+        if (w == one || is_one_of(w, {"salesperson", "chairperson", "spokesperson", "grandchild", "stepchild",
+                                      "godchild", "schoolchild", "dormouse", "titmouse", "bigfoot"}) && w.ends_with(one))
+            return w.substr(0, w.size() - one.size()) + std::string(many);
     if (w == "ox") return "oxen";
     if (w == "die") return "dice";
-    if (w.ends_with("man"))
-        return w.substr(0, w.size() - 3) + "men";  // man, woman, snowman, policeman
+    if (w.ends_with("man") && w != "oman")  // man, woman, snowman, policeman ("roman", "human" are above)
+        return w.substr(0, w.size() - 3) + "men";
     for (std::string_view f : {"knife", "wife", "life", "leaf", "loaf", "thief", "sheaf", "wolf", "half", "shelf",
                                "calf", "elf", "self", "scarf", "hoof"})
         if (w == f || (f.size() >= 4 && w.ends_with(f) && f != "life")) {  // "bookshelf", "penknife"; not "wildlife"

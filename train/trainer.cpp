@@ -171,16 +171,25 @@ void run_training(const TrainOptions& o) {
     report_problems("inputs", problems, path_in(o.out, "problems.txt"));
 
     const BatchMaker batches(train_items, train_cache, tokenizer, config, o.batch_size, o.seed, o.augment);
+    // What else decides the batches and the loss: a resumed run must use the same, or it would
+    // silently stop being the run it continues.
+    const nlohmann::json recipe = {{"label_smoothing", o.label_smoothing},
+                                   {"text_augment", o.augment.text.keyword_subset > 0 || o.augment.text.template_ > 0 ||
+                                                        o.augment.text.plural > 0 || o.augment.text.typo > 0},
+                                   {"image_augment", o.augment.image}};
     const std::vector<ParamSpec> specs = DualEncoder::param_specs(config);
     Checkpoint state;
     if (o.resume && fs::exists(checkpoint_path)) {
         state = load_checkpoint(checkpoint_path);
         if (state.meta.value("seed", std::uint64_t{0}) != o.seed || state.meta.value("batch_size", 0) != o.batch_size)
             throw input_error("checkpoint", checkpoint_path, "was made with another --seed or --batch (resume with the same ones)");
+        if (state.meta.contains("recipe") && state.meta["recipe"] != recipe)
+            throw input_error("checkpoint", checkpoint_path, "was made with " + state.meta["recipe"].dump() + ", not " +
+                                                                 recipe.dump() + " (resume with the same options)");
         std::fprintf(stderr, "train: resuming after step %lld\n", static_cast<long long>(state.step));
     } else {
         state.weights = random_weights(specs, o.seed);
-        state.meta = {{"seed", o.seed}, {"batch_size", o.batch_size}, {"config", model_config_to_json(config)},
+        state.meta = {{"seed", o.seed}, {"batch_size", o.batch_size}, {"recipe", recipe}, {"config", model_config_to_json(config)},
                       {"best_score", -1.0}, {"best_step", -1}, {"history", nlohmann::json::array()}};
     }
     TrainableDualEncoder model(config, std::move(state.weights));
