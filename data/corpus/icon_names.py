@@ -9,13 +9,27 @@ spelt out. What is left must be mostly English words, or the icon is rejected.""
 import re
 from dataclasses import dataclass, field
 
-# Tokens that describe the drawing, not the thing drawn.
+# Tokens that only ever describe the drawing, not the thing drawn: dropped wherever they are.
 STYLE_TOKENS = {
-    "outline", "outlined", "line", "linear", "fill", "filled", "solid", "regular", "light", "thin", "bold",
-    "duotone", "twotone", "broken", "round", "rounded", "sharp", "baseline", "remix", "negative", "alt", "variant",
-    "mini", "micro", "color", "colored", "stroke", "stroked", "duo", "glyph", "px", "simple", "minimalistic", "sm",
-    "lg", "md", "xs", "xl", "o", "v1", "v2",
+    "outline", "outlined", "filled", "solid", "regular", "duotone", "twotone", "baseline", "remix", "negative",
+    "alt", "variant", "stroked", "glyph", "px", "minimalistic", "sm", "lg", "md", "xs", "xl", "v1", "v2",
 }
+# Tokens that name a drawing style in some sets but a thing in others ("heart-broken",
+# "light-bulb", "round-table", "text-color"): dropped only at the end of a name of a set that
+# uses them so.
+TRAILING_STYLE_TOKENS = {"line", "linear", "fill", "light", "thin", "bold", "round", "rounded", "sharp", "mini",
+                         "micro", "color", "colored", "stroke", "duo", "simple", "o"}
+# Sets whose names end in such style tokens (checked by looking at their names); Solar also
+# ends names in "broken" (a broken-line drawing), which elsewhere means broken.
+SETS_WITH_TRAILING_STYLES = {
+    "solar", "ph", "material-symbols", "material-symbols-light", "ic", "mingcute", "ri", "fluent", "tabler",
+    "iconamoon", "basil", "majesticons", "mynaui", "streamline", "heroicons", "clarity", "lets-icons", "bi", "eva",
+    "ion", "teenyicons", "mage", "flowbite", "tdesign", "jam", "la",
+}
+EXTRA_TRAILING_STYLES = {"solar": {"broken"}}
+# Short words that never start the second reading of a two-word name ("log in" is not "in log").
+NOT_A_MODIFIER_SWAP = {"in", "out", "on", "off", "up", "down", "plus", "minus", "add", "remove", "check", "x",
+                       "open", "close", "left", "right", "top", "bottom", "back", "next", "all", "none", "new"}
 # Whole prefixes some sets use for the style ("outline-smoke-free" in ic).
 STYLE_PREFIXES = ("baseline-", "outline-", "round-", "sharp-", "twotone-")
 
@@ -69,6 +83,11 @@ def clean_icon_name(name, prefix="", category="", dictionary=None):
     if LETTER_OR_DIGIT.search(lowered):
         return Cleaned(reject="letter, digit or script sign")
     tokens = split_name(lowered)
+    trailing = []
+    while prefix in SETS_WITH_TRAILING_STYLES and len(tokens) > 1 and (
+            tokens[-1] in TRAILING_STYLE_TOKENS or tokens[-1] in STYLE_TOKENS or tokens[-1].isdigit()
+            or tokens[-1] in EXTRA_TRAILING_STYLES.get(prefix, ())):
+        trailing.insert(0, tokens.pop())
     words, style = [], []
     for t in tokens:
         if t in STYLE_TOKENS or re.fullmatch(r"\d+(px|x\d+)?", t) or re.fullmatch(r"\d+x\d+", t):
@@ -77,6 +96,7 @@ def clean_icon_name(name, prefix="", category="", dictionary=None):
             words.extend(ABBREVIATIONS[t].split())
         else:
             words.append(t)
+    style += trailing
     if not words:
         return Cleaned(style=style, reject="only style or size tokens")
     if all(len(w) == 1 or w.isdigit() for w in words):
@@ -96,7 +116,8 @@ def caption_phrases(cleaned, prefix=""):
     ("car-sports", "account-child"): both orders are given for its two-word names."""
     phrase = " ".join(cleaned.words)
     phrases = [phrase]
-    if prefix == "mdi" and len(cleaned.words) == 2 and cleaned.words[0] != cleaned.words[1]:
+    if (prefix == "mdi" and len(cleaned.words) == 2 and cleaned.words[0] != cleaned.words[1]
+            and not set(cleaned.words) & NOT_A_MODIFIER_SWAP):
         phrases.append(f"{cleaned.words[1]} {cleaned.words[0]}")
     return phrases
 

@@ -8,6 +8,7 @@ FreeDict where it can be, and rejected with a reason where no caption can descri
 import json
 import os
 import re
+import shutil
 
 from corpus import icon_names
 from corpus.emoji import concept_of_emoji, flag_unified, slug
@@ -19,6 +20,24 @@ TRAINABLE_LICENCES = {"MIT", "Apache-2.0", "ISC", "CC0-1.0", "CC-BY-3.0", "CC-BY
 FLAG_SETS = {"flag", "circle-flags", "flagpack"}
 EMOJI_CATEGORY = "Emoji"
 RENDER_SIZE = 128
+# Bumped whenever svg_document changes: a set's rendered pictures are kept only while its
+# folder's stamp names the same set version, size and document version.
+SVG_DOCUMENT_VERSION = 1
+# Sets of real-world things drawn (not UI symbols): WordNet's senses of their names are the
+# right ones. A UI "battery", "server" or "layer" is not WordNet's artillery unit, waiter or bed.
+WORDNET_CATEGORIES = {"Thematic", "Emoji", "Flags / Maps"}
+
+
+def prepare_render_folder(folder, stamp):
+    """Empties a set's render folder when the stamp of what made it differs; returns nothing."""
+    stamp_path = os.path.join(folder, ".stamp")
+    if os.path.exists(stamp_path) and open(stamp_path, encoding="utf-8").read() == stamp:
+        return
+    if os.path.isdir(folder):
+        shutil.rmtree(folder)
+    os.makedirs(folder)
+    with open(stamp_path, "w", encoding="utf-8") as f:
+        f.write(stamp)
 
 
 def svg_document(icon, width, height):
@@ -63,9 +82,12 @@ def widen(phrase, wordnet):
     return synonyms, kinds
 
 
-def set_items(prefix, folder, cldr, wordnet, greek, dictionary, render_root, rejects):
+def set_items(prefix, folder, cldr, wordnet, greek, dictionary, render_root, rejects, version=""):
     """Items of one Iconify set, and the SVG render tasks they need."""
     icons, info, category_of = load_set(folder)
+    prepare_render_folder(os.path.join(render_root, prefix),
+                          f"{prefix}@{version} size {RENDER_SIZE} document {SVG_DOCUMENT_VERSION}\n")
+    use_wordnet = info.get("category") in WORDNET_CATEGORIES
     licence = (info.get("license") or {}).get("spdx", "")
     licence_text = f"{licence} ({info.get('name', prefix)}, {(info.get('author') or {}).get('name', '')})"
     if licence not in TRAINABLE_LICENCES:
@@ -90,11 +112,12 @@ def set_items(prefix, folder, cldr, wordnet, greek, dictionary, render_root, rej
         item = {"id": ident, "image": image, "source": "iconify", "style": prefix, "licence": licence_text}
         unified = None
         if prefix in FLAG_SETS:
-            code = name.split("-")[0]
-            if re.fullmatch(r"[a-z]{2}", code) and cldr.name(flag_unified(code)):
+            code, _, rest = name.partition("-")
+            # "gr", "gr-4x3": Greece; "au-aboriginal", "gb-eng", "cn-xz" are other flags, not the country's.
+            if re.fullmatch(r"[a-z]{2}", code) and re.fullmatch(r"(\d+x\d+)?", rest) and cldr.name(flag_unified(code)):
                 unified = flag_unified(code)
             else:
-                rejects.append((ident, "flag of no country CLDR names"))
+                rejects.append((ident, "flag of no country CLDR names (a region, a language, an organisation)"))
                 continue
         elif is_emoji:
             unified = emoji_unified(name, cldr)
@@ -123,7 +146,7 @@ def set_items(prefix, folder, cldr, wordnet, greek, dictionary, render_root, rej
                 other = icon_names.clean_icon_name(alias, prefix, "", dictionary)
                 if not other.reject:
                     phrases += [p for p in icon_names.caption_phrases(other, prefix) if p not in phrases]
-            synonyms, kinds = widen(phrases[0], wordnet)
+            synonyms, kinds = widen(phrases[0], wordnet) if use_wordnet else ([], [])
             keywords = [k for k in kinds + icon_names.category_keywords(category_of.get(name, ""))
                         if k not in phrases[0]]
             en = phrases + [s for s in synonyms if s not in phrases]
@@ -133,6 +156,8 @@ def set_items(prefix, folder, cldr, wordnet, greek, dictionary, render_root, rej
             item.update(captions={"en": en, "el": el}, concept=icon_names.concept_key(cleaned))
             if cleaned.style:
                 item["variant"] = "-".join(cleaned.style)
+        if not is_emoji:
+            item["mirrorable"] = False  # a mirrored UI symbol or flag is another symbol
         items.append(item)
         tasks.append(("text", svg_document(icon, width, height), image, RENDER_SIZE))
     return items, tasks

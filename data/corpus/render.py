@@ -1,6 +1,8 @@
 """SVG to PNG in-process with librsvg (PyGObject; Debian gir1.2-rsvg-2.0 and python3-gi-cairo),
-a pool of one process a core, cached and resumable: a picture already rendered is never
-rendered again, and each is written beside its final name and renamed into place.
+a pool of one process a core, cached and resumable: a picture already rendered (or already
+failed: NAME.png.failed holds the reason) is never rendered again, and each is written beside
+its final name and renamed into place. Whoever makes the pictures clears a folder whose inputs
+changed (see iconify.py's render stamp).
 
 In-process rendering costs ~2 ms an icon; spawning rsvg-convert for each cost ~60 ms."""
 import multiprocessing
@@ -57,20 +59,37 @@ def render_svg_text(svg, png, size):
 
 def _render_one(task):
     kind, source, png, size = task
+    error = _render_source(kind, source, png, size)
+    if error:  # remembered, so a second run does not try again (the cache is cleared when inputs change)
+        os.makedirs(os.path.dirname(png), exist_ok=True)
+        with open(png + ".failed", "w", encoding="utf-8") as f:
+            f.write(error)
+    return png, error
+
+
+def _render_source(kind, source, png, size):
     if kind == "file":
         try:
             with open(source, encoding="utf-8", errors="replace") as f:
                 source = f.read()
         except OSError as e:
-            return png, f"unreadable: {e}"
-    return png, render_svg_text(source, png, size)
+            return f"unreadable: {e}"
+    return render_svg_text(source, png, size)
 
 
 def render_all(tasks, jobs, what):
     """tasks: [(kind 'text'|'file', svg text or path, png path, size)]. Returns {png: error} of
     those that failed. Progress goes to stderr every few seconds."""
-    todo = [t for t in tasks if not os.path.exists(t[2])]
     failed = {}
+    todo = []
+    for t in tasks:
+        if os.path.exists(t[2]):
+            continue
+        if os.path.exists(t[2] + ".failed"):
+            with open(t[2] + ".failed", encoding="utf-8", errors="replace") as f:
+                failed[t[2]] = f.read()
+            continue
+        todo.append(t)
     if not todo:
         return failed
     print(f"build-corpus: rendering {len(todo)} {what} with librsvg on {jobs} processes", file=sys.stderr, flush=True)

@@ -12,14 +12,42 @@ import random
 import re
 
 SEED = 20261126
-HELD_OUT_STYLES = ("emoji-apple", "emoji-facebook", "iconoir", "fa-solid")
+# Font Awesome's sets are one family drawn alike: all of them are held out together.
+HELD_OUT_STYLES = ("emoji-apple", "emoji-facebook", "iconoir", "fa-solid", "fa-regular", "fa6-solid", "fa6-regular")
 
 STOPWORDS = set("""a an the of with and in on at to for by from or as its it is this that
 ο η το οι τα του της των τον την με και σε στο στη στην στον στα στις στους για από ένα μια ένας""".split())
 
 
+# What training's caption rewording adds (train/text_augment.cpp): never a zero-shot word.
+FRAMING_WORDS = {"picture", "image", "photo", "icon", "drawing", "sketch", "clipart", "cartoon", "symbol", "simple",
+                 "εικόνα", "εικονίδιο", "σχέδιο", "ζωγραφιά"}
+IRREGULAR_SINGULAR = {"men": "man", "women": "woman", "children": "child", "people": "person", "mice": "mouse",
+                      "feet": "foot", "teeth": "tooth", "geese": "goose", "leaves": "leaf", "knives": "knife",
+                      "wolves": "wolf", "shelves": "shelf", "halves": "half", "lives": "life", "dice": "die"}
+
+
+def singular(word):
+    """An English word's singular, as far as regular rules go ("calendars" -> "calendar",
+    "boxes" -> "box", "babies" -> "baby"), so a word and its plural count as one word: training's
+    rewording makes plurals of training captions."""
+    if not word.isascii() or len(word) < 4:
+        return word
+    if word in IRREGULAR_SINGULAR:
+        return IRREGULAR_SINGULAR[word]
+    if word.endswith("men") and len(word) > 4:
+        return word[:-3] + "man"
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if re.search(r"(ss|x|z|ch|sh|o)es$", word):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
 def words_of(text):
-    return [w for w in re.findall(r"[^\W\d_]+", text.lower()) if w not in STOPWORDS and len(w) > 1]
+    return [singular(w) for w in re.findall(r"[^\W\d_]+", text.lower()) if w not in STOPWORDS and len(w) > 1]
 
 
 def make_splits(items, zeroshot_share=0.04, val_share=0.05, held_out=HELD_OUT_STYLES, rare=4):
@@ -36,7 +64,8 @@ def make_splits(items, zeroshot_share=0.04, val_share=0.05, held_out=HELD_OUT_ST
                 concept_words[item["concept"]].update(words_of(caption))
     concepts = sorted(concept_words)
     document_frequency = collections.Counter(w for c in concepts for w in concept_words[c])
-    candidates = [c for c in concepts if concept_words[c] and max(document_frequency[w] for w in concept_words[c]) <= rare]
+    candidates = [c for c in concepts if concept_words[c] and max(document_frequency[w] for w in concept_words[c]) <= rare
+                  and not concept_words[c] & FRAMING_WORDS]
     rng.shuffle(candidates)
     target = int(zeroshot_share * len(concepts))
     zeroshot, taken_words = set(), set()

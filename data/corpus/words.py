@@ -61,6 +61,14 @@ class WordNet:
         self.mostly_not_noun = {w for w, n in noun_use.items()
                                 if max(verb_use.get(w, 0), adjective_use.get(w, 0)) > n}
         self.lemmas |= set(verb_use) | set(adjective_use)
+        # How often each noun sense was tagged in WordNet's corpus (cntlist.rev: "cat%1:05:00:: 1 18").
+        self.sense_counts = {}
+        with open(os.path.join(folder, "cntlist.rev"), encoding="utf-8", errors="replace") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 3 and "%1:" in parts[0]:
+                    lemma = parts[0].split("%", 1)[0]
+                    self.sense_counts.setdefault(lemma, {})[int(parts[1])] = int(parts[2])
 
     def synset(self, offset):
         """(lemmas, hypernym offsets) of a noun synset."""
@@ -79,10 +87,20 @@ class WordNet:
                 hypernyms.append(target)
         return words, hypernyms
 
+    def dominant_first_sense(self, key):
+        """Whether a lemma's first noun sense is what it almost always means: at least 60% of its
+        tagged uses ("car", "cat", "tree"), or its only sense. "heart" (42 of 84), "club" and
+        "family" are not, and their first sense's words would caption pictures wrongly."""
+        counts = self.sense_counts.get(key, {})
+        total = sum(counts.values())
+        if total == 0:
+            return len(self.index[key]) == 1
+        return counts.get(1, 0) >= 0.6 * total
+
     def expand(self, phrase, levels=2):
         """(synonyms, kinds) of a phrase's most common noun sense; ([], []) when WordNet lacks it."""
         key = phrase.strip().lower().replace(" ", "_")
-        if key not in self.index or key in self.mostly_not_noun:
+        if key not in self.index or key in self.mostly_not_noun or not self.dominant_first_sense(key):
             return [], []
         words, hypernyms = self.synset(self.index[key][0])
         synonyms = [w for w in words if w != phrase.lower() and len(w) > 2]
@@ -115,7 +133,7 @@ def _dictd(path_index, path_dict):
         body = data[b64(parts[1]):b64(parts[1]) + b64(parts[2])].decode("utf-8", "replace")
         lines = [l.strip() for l in body.split("\n")[1:] if l.strip()]
         translations = []
-        for l in lines:
+        for l in lines[:1]:  # the first sense only: later lines are other meanings ("box": "πυγμαχώ")
             for t in re.split(r"[,;]", re.sub(r"\([^)]*\)", "", l)):
                 t = t.strip().lower()
                 if t and len(t.split()) <= 3:
@@ -125,7 +143,8 @@ def _dictd(path_index, path_dict):
 
 
 class Greek:
-    """English word or phrase -> Greek names (up to two), from both FreeDict directions."""
+    """English word or phrase -> a Greek name, from FreeDict: the first translation of the first
+    sense, never a verb; where English->Greek lacks the word, a Greek word with that one sense."""
 
     def __init__(self, eng_ell_folder, ell_eng_folder):
         eng = _dictd(os.path.join(eng_ell_folder, "freedict-eng-ell.index"),
@@ -133,24 +152,29 @@ class Greek:
         ell = _dictd(os.path.join(ell_eng_folder, "freedict-ell-eng.index"),
                      os.path.join(ell_eng_folder, "freedict-ell-eng.dict.dz"))
         greek_letters = re.compile(r"^[\u0370-\u03ff\u1f00-\u1fff ]+$")
+        # Greek verbs end so in the dictionary's first person ("θολώνω", "ταχυδρομώ", "στέλνομαι"):
+        # a picture's name is a noun.
+        verb = re.compile(r"(ω|ώ|ομαι|ούμαι|άμαι|ιέμαι|είμαι)$")
         self.table, self.reverse = {}, {}
         for english, greek in eng.items():
-            names = [g for g in greek if greek_letters.match(g)]
+            names = [g for g in greek if greek_letters.match(g) and not verb.search(g)]
             if names:
-                self.table[english] = names[:2]
+                self.table[english] = names[:1]
         # Where English->Greek lacks a word, a Greek word whose only English sense is exactly
         # that word names it ("save" is also a preposition: one-sense entries only).
         for greek, english in ell.items():
-            if len(english) == 1 and greek_letters.match(greek) and english[0] not in self.table:
+            if len(english) == 1 and greek_letters.match(greek) and not verb.search(greek) and english[0] not in self.table:
                 self.reverse.setdefault(english[0], []).append(greek)
         for english, names in self.reverse.items():
-            self.table[english] = names[:2]
+            self.table[english] = names[:1]
 
     def names(self, english_phrase, wordnet=None):
         """Greek names of an English noun phrase ([] for words mostly used as verbs or adjectives)."""
         key = english_phrase.strip().lower()
-        if wordnet is not None and key.replace(" ", "_") in wordnet.mostly_not_noun:
-            return []
+        if wordnet is not None:
+            lemma = key.replace(" ", "_")
+            if lemma not in wordnet.index or lemma in wordnet.mostly_not_noun or not wordnet.dominant_first_sense(lemma):
+                return []
         return self.table.get(key, [])
 
 
