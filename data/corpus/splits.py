@@ -31,10 +31,10 @@ def singular(word):
     """An English word's singular, as far as regular rules go ("calendars" -> "calendar",
     "boxes" -> "box", "babies" -> "baby"), so a word and its plural count as one word: training's
     rewording makes plurals of training captions."""
-    if not word.isascii() or len(word) < 4:
-        return word
     if word in IRREGULAR_SINGULAR:
         return IRREGULAR_SINGULAR[word]
+    if not word.isascii() or len(word) < 4:
+        return word
     if word.endswith("men") and len(word) > 4:
         return word[:-3] + "man"
     if word.endswith("ies") and len(word) > 4:
@@ -48,6 +48,30 @@ def singular(word):
 
 def words_of(text):
     return [singular(w) for w in re.findall(r"[^\W\d_]+", text.lower()) if w not in STOPWORDS and len(w) > 1]
+
+
+def name_key(item):
+    """The words of an item's English name, in any order and number: "sports car", "car sports"
+    and "sports cars" are one name."""
+    en = item["captions"]["en"]
+    if not en:
+        return ""
+    return " ".join(sorted(set(words_of(en[0].split(":")[0]))))
+
+
+def unify_concepts(items):
+    """One concept per thing, whichever source drew it: an icon, a clip-art drawing or a stamp
+    named like an emoji takes the emoji's concept, and same-named ones share one. Pictures of
+    one concept are positives in training's loss, never negatives."""
+    by_name = {}
+    for item in items:
+        key = name_key(item)
+        if key and item["concept"].startswith("emoji:"):
+            by_name.setdefault(key, item["concept"])
+    for item in items:
+        key = name_key(item)
+        if key and not item["concept"].startswith("emoji:"):
+            item["concept"] = by_name.get(key, "name:" + key)
 
 
 def make_splits(items, zeroshot_share=0.04, val_share=0.05, held_out=HELD_OUT_STYLES, rare=4):

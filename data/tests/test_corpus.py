@@ -69,6 +69,14 @@ class IconNames(unittest.TestCase):
             with self.subTest(name=name):
                 self.assertEqual(self.clean(name, "mdi").reject, "")
 
+    def test_style_words_that_name_things_stay(self):
+        self.assertEqual(self.clean("heart-broken-line", "clarity").words, ["heart", "broken"])
+        self.assertEqual(self.clean("bag-5-broken", "solar").words, ["bag"])
+        self.assertEqual(self.clean("light-bulb", "akar-icons").words, ["light", "bulb"])
+        self.assertEqual(self.clean("round-table", "game-icons").words, ["round", "table"])
+        self.assertEqual(self.clean("candle-fill", "mingcute").words, ["candle"])
+        self.assertEqual(icon_names.caption_phrases(self.clean("log-in", "mdi"), "mdi"), ["log in"])
+
     def test_category_keywords(self):
         self.assertEqual(icon_names.category_keywords("Food / Drink"), ["food", "drink"])
         self.assertEqual(icon_names.category_keywords("Editor"), [])
@@ -144,6 +152,29 @@ class Splits(unittest.TestCase):
         if "mdi/mixed" not in result["zeroshot"]:
             self.assertNotIn("aaazq", " ".join(mixed["captions"]["en"]))
             self.assertIn("mixed thing: animal", mixed["captions"]["en"])
+
+    def test_plurals_count_as_their_word(self):
+        self.assertEqual([splits.singular(w) for w in ("calendars", "boxes", "babies", "men", "glass", "bus", "γάτες")],
+                         ["calendar", "box", "baby", "man", "glass", "bus", "γάτες"])
+        items = [item("a", "icon:a", "mdi", "calendars"), item("b", "icon:b", "mdi", "calendar")]
+        with self.assertRaises(SystemExit):
+            splits.check_splits(items, {"train": ["b"], "val": [], "zeroshot": ["a"], "style": []})
+
+    def test_framing_words_are_never_zero_shot(self):
+        items = [item(f"s/{k}", f"icon:{k}", "mdi", f"word{chr(97 + k)}q") for k in range(20)]
+        items.append(item("s/icon", "icon:icon", "mdi", "icon"))
+        result, _ = splits.make_splits(items, zeroshot_share=1.0, val_share=0.0, held_out=())
+        self.assertNotIn("s/icon", result["zeroshot"])
+
+    def test_one_concept_per_name_across_sources(self):
+        items = [item("emoji/google/1f3b8", "emoji:1f3b8", "emoji-google", "guitar", "guitar: instrument"),
+                 item("iconify/mdi/guitar", "icon:guitar", "mdi", "guitar"),
+                 item("openclipart/guitars", "openclipart:guitars", "openclipart", "guitars"),
+                 item("iconify/mdi/car-sports", "icon:car sports", "mdi", "car sports"),
+                 item("iconify/ph/sports-car", "icon:car sports", "ph", "sports car")]
+        splits.unify_concepts(items)
+        self.assertEqual([i["concept"] for i in items],
+                         ["emoji:1f3b8", "emoji:1f3b8", "emoji:1f3b8", "name:car sport", "name:car sport"])
 
     def test_check_splits_finds_leaks(self):
         items = [item("a", "icon:a", "mdi", "zebra"), item("b", "icon:b", "mdi", "zebra crossing"),
