@@ -199,7 +199,11 @@ RobustnessSet load_robustness_set(const DualEncoder& model, const RobustnessBenc
 RgbaImage perturb_picture(const RobustnessSet& set, std::size_t i, Challenge challenge, float strength, std::uint64_t seed) {
     const std::size_t n = set.pictures.size();
     std::mt19937_64 rng(splitmix(splitmix(seed) ^ splitmix((static_cast<std::uint64_t>(i) << 8) | static_cast<std::uint64_t>(challenge))));
-    return train::apply_challenge(set.pictures[i], challenge, strength, set.facts[i], rng, &set.pictures[(i + 1) % n]);
+    // The clutter is the next picture of another concept: a picture of the same thing behind it
+    // would make the challenge easier than it is.
+    std::size_t other = (i + 1) % n;
+    while (other != i && set.image_concepts[other] == set.image_concepts[i]) other = (other + 1) % n;
+    return train::apply_challenge(set.pictures[i], challenge, strength, set.facts[i], rng, &set.pictures[other]);
 }
 
 Tensor embed_pictures(const DualEncoder& model, const RobustnessSet& set, const Challenge* challenge, float strength,

@@ -80,7 +80,10 @@ Batch BatchMaker::make(std::int64_t step) const {
             // A stream of its own, so the crop, background and caption draws stay as they were.
             std::mt19937_64 image_rng(mix(seed_ ^ mix(static_cast<std::uint64_t>(step) * 65536u + static_cast<std::uint64_t>(j)) ^
                                           0x1A6E5EEDull));
-            const std::size_t neighbour = order[static_cast<std::size_t>(position * batch_size_ + (j + 1) % batch_size_)];
+            // Clutter from outside the batch: a batch-mate's picture behind this one would half
+            // match that batch-mate's caption, which the loss counts as a negative.
+            const std::size_t neighbour =
+                order[static_cast<std::size_t>((position + 1) * batch_size_ + j) % order.size()];
             const RgbaImage clutter = cache_.image(neighbour);
             view = random_augment(view, facts_[item], image_rng, options_.image_options, &clutter);
         }
