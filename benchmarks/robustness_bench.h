@@ -62,7 +62,7 @@ struct RobustnessSet {
 RobustnessSet load_robustness_set(const DualEncoder& model, const RobustnessBenchOptions& options);
 
 // Picture i of the set under one challenge at `strength` (0: the picture as it is); clutter for
-// background_clutter is picture (i + 1) mod n.
+// background_clutter is the next picture (i + 1, i + 2, ... mod n) of another concept.
 RgbaImage perturb_picture(const RobustnessSet& set, std::size_t i, train::Challenge challenge, float strength,
                           std::uint64_t seed);
 
