@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "core/splitmix.h"
 #include "encoder/blas.h"
 #include "encoder/image_encode.h"
 #include "encoder/image_preprocess.h"
@@ -34,13 +35,6 @@ using json = nlohmann::ordered_json;
 using train::Challenge;
 
 constexpr std::array<float, 3> kStrengths{1.0f / 3.0f, 2.0f / 3.0f, 1.0f};
-
-std::uint64_t splitmix(std::uint64_t x) {
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
 
 std::string strength_label(float s) {
     if (s <= 0.0f) return "0";
@@ -198,7 +192,7 @@ RobustnessSet load_robustness_set(const DualEncoder& model, const RobustnessBenc
 
 RgbaImage perturb_picture(const RobustnessSet& set, std::size_t i, Challenge challenge, float strength, std::uint64_t seed) {
     const std::size_t n = set.pictures.size();
-    std::mt19937_64 rng(splitmix(splitmix(seed) ^ splitmix((static_cast<std::uint64_t>(i) << 8) | static_cast<std::uint64_t>(challenge))));
+    std::mt19937_64 rng(splitmix64(splitmix64(seed) ^ splitmix64((static_cast<std::uint64_t>(i) << 8) | static_cast<std::uint64_t>(challenge))));
     // The clutter is the next picture of another concept: a picture of the same thing behind it
     // would make the challenge easier than it is.
     std::size_t other = (i + 1) % n;

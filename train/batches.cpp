@@ -4,17 +4,10 @@
 #include <random>
 
 #include "core/error.h"
+#include "core/splitmix.h"
 
 namespace opsis::train {
 namespace {
-
-// SplitMix64: a well-mixed 64-bit value from any counter, for per-sample random streams.
-std::uint64_t mix(std::uint64_t x) {
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
 
 RgbaImage crop_square(const std::uint8_t* rgba, int side, int x0, int y0, int size) {
     RgbaImage out;
@@ -50,7 +43,7 @@ std::int64_t BatchMaker::steps_per_epoch() const { return static_cast<std::int64
 
 std::vector<std::size_t> BatchMaker::epoch_order(std::int64_t epoch) const {
     std::vector<std::size_t> order = usable_;
-    std::mt19937_64 rng(mix(seed_ ^ mix(static_cast<std::uint64_t>(epoch) + 1)));
+    std::mt19937_64 rng(splitmix64(seed_ ^ splitmix64(static_cast<std::uint64_t>(epoch) + 1)));
     // Fisher-Yates by hand: std::shuffle's use of the engine is not fixed by the standard.
     for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
     return order;
@@ -66,7 +59,7 @@ Batch BatchMaker::make(std::int64_t step) const {
     batch.images = Tensor({batch_size_, s, s, 3});
     for (int j = 0; j < batch_size_; ++j) {
         const std::size_t item = order[static_cast<std::size_t>(position * batch_size_ + j)];
-        std::mt19937_64 rng(mix(seed_ ^ mix(static_cast<std::uint64_t>(step) * 65536u + static_cast<std::uint64_t>(j))));
+        std::mt19937_64 rng(splitmix64(seed_ ^ splitmix64(static_cast<std::uint64_t>(step) * 65536u + static_cast<std::uint64_t>(j))));
         std::uniform_real_distribution<float> unit(0.0f, 1.0f);
 
         const int crop = std::max(1, static_cast<int>(side * (options_.min_crop + (1.0f - options_.min_crop) * unit(rng))));
@@ -78,7 +71,7 @@ Batch BatchMaker::make(std::int64_t step) const {
         RgbaImage view = crop_square(cache_.pixels(item), side, x0, y0, crop);
         if (options_.image) {
             // A stream of its own, so the crop, background and caption draws stay as they were.
-            std::mt19937_64 image_rng(mix(seed_ ^ mix(static_cast<std::uint64_t>(step) * 65536u + static_cast<std::uint64_t>(j)) ^
+            std::mt19937_64 image_rng(splitmix64(seed_ ^ splitmix64(static_cast<std::uint64_t>(step) * 65536u + static_cast<std::uint64_t>(j)) ^
                                           0x1A6E5EEDull));
             // Clutter from outside the batch: a batch-mate's picture behind this one would half
             // match that batch-mate's caption, which the loss counts as a negative.

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/utf8.h"
+#include "core/word_lists.h"
 #include "encoder/image_preprocess.h"
 
 namespace opsis::train {
@@ -542,17 +543,8 @@ void split_words(std::string_view text, std::vector<std::string>& out) {
     }
 }
 
-bool starts_with_any(std::string_view word, std::initializer_list<std::string_view> stems) {
-    for (std::string_view s : stems)
-        if (word.substr(0, s.size()) == s) return true;
-    return false;
-}
-bool is_any(std::string_view word, std::initializer_list<std::string_view> words) {
-    return std::find(words.begin(), words.end(), word) != words.end();
-}
-
 bool colour_word(std::string_view w) {
-    return is_any(w, {"red", "reds", "reddish", "orange", "yellow", "yellowish", "green", "greenish", "blue", "bluish",
+    return is_one_of(w, {"red", "reds", "reddish", "orange", "yellow", "yellowish", "green", "greenish", "blue", "bluish",
                       "purple", "purplish", "violet", "pink", "pinkish", "brown", "brownish", "black", "white", "grey",
                       "gray", "greyish", "grayish", "gold", "golden", "silver", "silvery", "beige", "cyan", "magenta",
                       "turquoise", "navy", "maroon", "crimson", "scarlet", "indigo", "teal", "khaki", "ivory", "amber",
@@ -564,11 +556,11 @@ bool colour_word(std::string_view w) {
            starts_with_any(w, {"κοκκιν", "πορτοκαλ", "κιτριν", "πρασιν", "γαλαζι", "μαυρ", "λευκ", "ασπρ", "χρυσ",
                                "ασημ", "αποχρωσ", "χρωμ", "πολυχρωμ", "ξανθ", "γκριζ", "καφετ", "μενεξεδ",
                                "βυσσιν", "τιρκουαζ"}) ||
-           is_any(w, {"μπλε", "μωβ", "μοβ", "ροζ", "καφε", "γκρι", "μπεζ", "λιλα", "χακι", "φουξια"});
+           is_one_of(w, {"μπλε", "μωβ", "μοβ", "ροζ", "καφε", "γκρι", "μπεζ", "λιλα", "χακι", "φουξια"});
 }
 
 bool direction_word(std::string_view w) {
-    return is_any(w, {"left", "right", "leftward", "leftwards", "rightward", "rightwards", "facing", "clockwise",
+    return is_one_of(w, {"left", "right", "leftward", "leftwards", "rightward", "rightwards", "facing", "clockwise",
                       "anticlockwise", "counterclockwise", "east", "west", "eastward", "eastwards", "westward",
                       "westwards", "northeast", "northwest", "southeast", "southwest",
                       // things whose mirror image is a different thing
@@ -587,7 +579,7 @@ bool skin_tone(const std::vector<std::string>& words, std::size_t i) {
     if (i + 1 >= words.size()) return false;
     const std::string_view a = words[i], b = words[i + 1];
     return (a == "skin" && (b == "tone" || b == "tones" || b == "toned")) ||
-           (is_any(a, {"τονοσ", "τονου", "τονο", "τονοι", "τονων"}) && starts_with_any(b, {"δερματ"}));
+           (is_one_of(a, {"τονοσ", "τονου", "τονο", "τονοι", "τονων"}) && starts_with_any(b, {"δερματ"}));
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "core/utf8.h"
+#include "core/word_lists.h"
 
 namespace opsis::train {
 namespace {
@@ -53,14 +54,6 @@ std::string join(const std::vector<std::string>& parts, std::string_view separat
         out += parts[i];
     }
     return out;
-}
-
-bool starts_with_any(std::string_view word, std::initializer_list<std::string_view> prefixes) {
-    return std::any_of(prefixes.begin(), prefixes.end(), [&](std::string_view p) { return word.starts_with(p); });
-}
-
-bool is_one_of(std::string_view word, std::initializer_list<std::string_view> set) {
-    return std::find(set.begin(), set.end(), word) != set.end();
 }
 
 // ---- randomness: fixed uses of the engine, so results do not depend on the standard library ----
