@@ -76,12 +76,6 @@ def emoji_unified(name, cldr):
     return cldr.slugs.get(key)
 
 
-def widen(phrase, wordnet):
-    """(synonyms, kinds) from WordNet for a phrase, or for a two-word phrase's head noun's kinds."""
-    synonyms, kinds = wordnet.expand(phrase)
-    return synonyms, kinds
-
-
 def set_items(prefix, folder, cldr, wordnet, greek, dictionary, render_root, rejects, version=""):
     """Items of one Iconify set, and the SVG render tasks they need."""
     icons, info, category_of = load_set(folder)
@@ -146,7 +140,7 @@ def set_items(prefix, folder, cldr, wordnet, greek, dictionary, render_root, rej
                 other = icon_names.clean_icon_name(alias, prefix, "", dictionary)
                 if not other.reject:
                     phrases += [p for p in icon_names.caption_phrases(other, prefix) if p not in phrases]
-            synonyms, kinds = widen(phrases[0], wordnet) if use_wordnet else ([], [])
+            synonyms, kinds = wordnet.expand(phrases[0]) if use_wordnet else ([], [])
             keywords = [k for k in kinds + icon_names.category_keywords(category_of.get(name, ""))
                         if k not in phrases[0]]
             en = phrases + [s for s in synonyms if s not in phrases]

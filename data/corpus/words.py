@@ -87,6 +87,11 @@ class WordNet:
                 hypernyms.append(target)
         return words, hypernyms
 
+    def names_a_thing(self, key):
+        """Whether a lemma ("sports_car") is a noun whose most common sense is what it means:
+        WordNet's words for it, and a dictionary's Greek name for it, then fit a picture of it."""
+        return key in self.index and key not in self.mostly_not_noun and self.dominant_first_sense(key)
+
     def dominant_first_sense(self, key):
         """Whether a lemma's first noun sense is what it almost always means: at least 60% of its
         tagged uses ("car", "cat", "tree"), or its only sense. "heart" (42 of 84), "club" and
@@ -100,7 +105,7 @@ class WordNet:
     def expand(self, phrase, levels=2):
         """(synonyms, kinds) of a phrase's most common noun sense; ([], []) when WordNet lacks it."""
         key = phrase.strip().lower().replace(" ", "_")
-        if key not in self.index or key in self.mostly_not_noun or not self.dominant_first_sense(key):
+        if not self.names_a_thing(key):
             return [], []
         words, hypernyms = self.synset(self.index[key][0])
         synonyms = [w for w in words if w != phrase.lower() and len(w) > 2]
@@ -173,7 +178,7 @@ class Greek:
         key = english_phrase.strip().lower()
         if wordnet is not None:
             lemma = key.replace(" ", "_")
-            if lemma not in wordnet.index or lemma in wordnet.mostly_not_noun or not wordnet.dominant_first_sense(lemma):
+            if not wordnet.names_a_thing(lemma):
                 return []
         return self.table.get(key, [])
 
