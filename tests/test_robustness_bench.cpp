@@ -168,7 +168,7 @@ TEST_CASE("robustness bench: every challenge at 1/3, 2/3, 1 beside clean, JSON a
     CHECK(dark > 500);  // axes and text
 }
 
-TEST_CASE("robustness bench: strength 0 is the clean picture, bit for bit; the seed fixes the change", "[robustness_bench]") {
+TEST_CASE("robustness bench: strength 0 is the clean picture, bit for bit, and the seed fixes the change", "[robustness_bench]") {
     Fixture f;
     const DualEncoder model = DualEncoder::load(f.options.model);
     const bench::RobustnessSet set = bench::load_robustness_set(model, f.options);
