@@ -26,6 +26,7 @@ struct ServeArgs {
     int read_seconds = 15, idle_seconds = 60;
     int workers = 0;
     bool quiet = false;
+    bool any_host = false;
 };
 
 std::string default_static_dir() {
@@ -51,6 +52,8 @@ void run(ServeArgs& a) {
     a.server.access_log = !a.quiet;
     a.server.read_timeout = std::chrono::seconds(a.read_seconds);
     a.server.idle_timeout = std::chrono::seconds(a.idle_seconds);
+    if (a.any_host) a.server.allowed_hosts.clear();
+    else if (a.server.allowed_hosts.empty()) a.server.allowed_hosts = web::default_allowed_hosts(a.server.address);
     web::Api api(*ix.store, *ix.model, options);
     web::HttpServer server(
         a.server, std::bind_front(&web::Api::handle, &api), &web::Api::error);
@@ -83,6 +86,11 @@ void register_serve(CLI::App& app) {
         ->check(CLI::Range(1, 256));
     cmd->add_option("--max-k", a->max_k, "Most results one request may ask for")->capture_default_str()->check(CLI::Range(1, 100000));
     cmd->add_option("--model,-m", a->model, "Model folder (default: the index's model)");
+    cmd->add_option("--allowed-host", a->server.allowed_hosts,
+                    "Host header value to answer (repeatable; default: the --address, localhost and loopback, and for "
+                    "0.0.0.0 also this machine's name and addresses); other hosts get 421, which stops DNS rebinding");
+    cmd->add_flag("--any-host", a->any_host, "Answer whatever the Host header says (behind a proxy that checks it)")
+        ->excludes("--allowed-host");
     cmd->add_flag("--quiet", a->quiet, "No access log");
     cmd->callback([a] { run(*a); });
 }

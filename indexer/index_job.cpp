@@ -325,6 +325,10 @@ void prune_missing(storage::IndexStore& store, const std::vector<InputSpec>& inp
 void request_stop() { g_stop = true; }
 bool stop_requested() { return g_stop.load(); }
 
+namespace {
+bool stopping(const JobOptions& options) { return g_stop || (options.cancel && options.cancel->load()); }
+}  // namespace
+
 std::string failure_reason(const std::string& message, const std::string& path) {
     const std::string quoted = "'" + path + "': ";
     const std::size_t at = message.find(quoted);
@@ -349,10 +353,12 @@ JobSummary index_images(storage::IndexStore& store, const DualEncoder& model, co
 
     std::thread walker([&] {
         try {
+            WalkOptions walk = options.walk;
+            walk.stopped = [&options] { return stopping(options); };
             for_each_input_file(
-                inputs, options.walk,
+                inputs, walk,
                 [&](InputFile&& f) {
-                    if (g_stop) return;
+                    if (stopping(options)) return;
                     if (files.push(std::move(f))) ++walked;
                 },
                 [&](const std::string& name, const std::string& reason) {
@@ -369,8 +375,10 @@ JobSummary index_images(storage::IndexStore& store, const DualEncoder& model, co
     std::vector<std::thread> pool;
     for (int w = 0; w < workers; ++w)
         pool.emplace_back([&] {
+            // Once stopped, queued files are dropped unread (a re-run takes them), so a stop
+            // takes a moment, not the decoding of everything queued.
             while (std::optional<InputFile> f = files.pop())
-                if (!results.push(examine(std::move(*f), store.catalog(), model, options))) break;
+                if (!stopping(options) && !results.push(examine(std::move(*f), store.catalog(), model, options))) break;
             if (--running == 0) results.close();
         });
 
@@ -406,7 +414,7 @@ JobSummary index_images(storage::IndexStore& store, const DualEncoder& model, co
     }
     summary.files = committer.done();
     summary.failed = committer.failed();
-    if (options.prune && !g_stop) prune_missing(store, inputs, summary);
+    if (options.prune && !stopping(options)) prune_missing(store, inputs, summary);
     store.train_if_ready(Collection::images);
     store.train_if_ready(Collection::texts);
     store.snapshot();
@@ -451,7 +459,8 @@ JobSummary index_texts(storage::IndexStore& store, const DualEncoder& model, con
     JobSummary summary;
     Progress progress("index texts", options.progress_every);
     for (const std::string& file : files) {
-        std::ifstream in(file);
+        if (const std::string why = unreadable_reason(file); !why.empty()) throw input_error("text file", file, why);
+        std::ifstream in(file, std::ios::binary);
         if (!in) throw input_error("text file", file, "cannot open");
         const bool jsonl = file.size() >= 6 && file.compare(file.size() - 6, 6, ".jsonl") == 0;
         std::vector<storage::Item> items;
@@ -467,14 +476,16 @@ JobSummary index_texts(storage::IndexStore& store, const DualEncoder& model, con
             if (options.show_progress) progress.update(summary.files, summary.failed);
         };
         std::string line;
-        for (std::size_t n = 1; std::getline(in, line) && !g_stop; ++n) {
+        bool too_long = false;
+        for (std::size_t n = 1; !stopping(options) && next_line(in, line, too_long); ++n) {
             if (!line.empty() && line.back() == '\r') line.pop_back();
-            if (line.find_first_not_of(" \t") == std::string::npos) continue;
+            if (!too_long && line.find_first_not_of(" \t") == std::string::npos) continue;
             ++summary.files;
             storage::Item item;
             try {
+                if (too_long) throw Error("line longer than " + std::to_string(kMaxInputLineBytes) + " bytes");
                 if (jsonl) {
-                    const nlohmann::json j = nlohmann::json::parse(line);
+                    const nlohmann::json j = parse_json_line(line);
                     if (!j.is_object() || !j.contains("text") || !j.at("text").is_string())
                         throw Error("needs \"text\" as a string");
                     item.text = j.at("text").get<std::string>();

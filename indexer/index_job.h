@@ -4,6 +4,7 @@
 // read -> batched encode -> commit. Idempotent (unchanged files are skipped, changed ones
 // re-embedded, identical content stored once with all its paths) and resumable after a kill:
 // each commit is atomic, and a re-run skips what was committed.
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -25,6 +26,9 @@ struct JobOptions {
     WalkOptions walk;
     double progress_every = 10;  // seconds between plain progress lines (not on a terminal)
     bool show_progress = true;
+    // Set from another thread to stop the job as SIGINT does: what is in flight is committed,
+    // nothing more is read (the server's DELETE /api/index/jobs/current).
+    const std::atomic<bool>* cancel = nullptr;
 };
 
 struct JobSummary {

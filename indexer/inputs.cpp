@@ -9,6 +9,8 @@
 #include <set>
 #include <utility>
 
+#include "core/error.h"
+
 namespace opsis::indexer {
 namespace {
 
@@ -21,6 +23,8 @@ std::string lower_extension(const fs::path& p) {
     std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     return ext;
 }
+
+bool stopped(const WalkOptions& options) { return options.stopped && options.stopped(); }
 
 struct Walker {
     const WalkOptions& options;
@@ -43,6 +47,7 @@ struct Walker {
         // Byte order, so runs are reproducible whatever the file system returns.
         std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.path() < b.path(); });
         for (const fs::directory_entry& e : entries) {
+            if (stopped(options)) return;
             const std::string name = e.path().filename().string();
             if (is_junk_name(name)) continue;
             std::error_code sec;
@@ -62,13 +67,27 @@ struct Walker {
     }
 };
 
-void read_list(const std::string& list, const std::function<void(InputFile&&)>& found,
+bool open_regular(std::ifstream& in, const std::string& path, const char* what,
+                  const std::function<void(const std::string&, const std::string&)>& problem) {
+    if (const std::string why = unreadable_reason(path); !why.empty())
+        return problem(path, std::string("the ") + what + " " + why), false;
+    in.open(path, std::ios::binary);
+    if (!in) return problem(path, std::string("cannot open the ") + what), false;
+    return true;
+}
+
+void read_list(const std::string& list, const WalkOptions& options, const std::function<void(InputFile&&)>& found,
                const std::function<void(const std::string&, const std::string&)>& problem) {
-    std::ifstream in(list);
-    if (!in) return problem(list, "cannot open the list file");
+    std::ifstream in;
+    if (!open_regular(in, list, "list file", problem)) return;
     const fs::path base = fs::path(absolute_path(list)).parent_path();
     std::string line;
-    for (std::size_t n = 1; std::getline(in, line); ++n) {
+    bool too_long = false;
+    for (std::size_t n = 1; !stopped(options) && next_line(in, line, too_long); ++n) {
+        if (too_long) {
+            problem(list + " line " + std::to_string(n), "longer than " + std::to_string(kMaxInputLineBytes) + " bytes");
+            continue;
+        }
         while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
         if (line.empty() || line[0] == '#') continue;
         fs::path p(line);
@@ -77,17 +96,22 @@ void read_list(const std::string& list, const std::function<void(InputFile&&)>& 
     }
 }
 
-void read_manifest(const std::string& manifest, const std::function<void(InputFile&&)>& found,
+void read_manifest(const std::string& manifest, const WalkOptions& options, const std::function<void(InputFile&&)>& found,
                    const std::function<void(const std::string&, const std::string&)>& problem) {
-    std::ifstream in(manifest);
-    if (!in) return problem(manifest, "cannot open the manifest");
+    std::ifstream in;
+    if (!open_regular(in, manifest, "manifest", problem)) return;
     const fs::path base = fs::path(absolute_path(manifest)).parent_path();
     std::string line;
-    for (std::size_t n = 1; std::getline(in, line); ++n) {
-        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    bool too_long = false;
+    for (std::size_t n = 1; !stopped(options) && next_line(in, line, too_long); ++n) {
         const std::string where = manifest + " line " + std::to_string(n);
+        if (too_long) {
+            problem(where, "longer than " + std::to_string(kMaxInputLineBytes) + " bytes");
+            continue;
+        }
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
         try {
-            const json j = json::parse(line);
+            const json j = parse_json_line(line);
             if (!j.is_object()) throw std::runtime_error("not a JSON object");
             const json& image = j.contains("image") ? j.at("image") : j.contains("path") ? j.at("path") : json();
             if (!image.is_string()) throw std::runtime_error("needs \"image\" (or \"path\") as a string");
@@ -121,6 +145,50 @@ void read_manifest(const std::string& manifest, const std::function<void(InputFi
 
 }  // namespace
 
+std::string unreadable_reason(const std::string& path) {
+    std::error_code ec;
+    const fs::file_status st = fs::status(path, ec);
+    if (ec || !fs::exists(st)) return "does not exist";
+    if (!fs::is_regular_file(st)) return "is not a regular file";
+    return "";
+}
+
+bool next_line(std::istream& in, std::string& line, bool& too_long) {
+    line.clear();
+    too_long = false;
+    std::streambuf* buf = in.rdbuf();
+    for (int c = buf->sbumpc();; c = buf->sbumpc()) {
+        if (c == std::char_traits<char>::eof()) {
+            in.setstate(std::ios::eofbit);
+            return !line.empty() || too_long;
+        }
+        if (c == '\n') return true;
+        if (line.size() < kMaxInputLineBytes) line.push_back(static_cast<char>(c));
+        else too_long = true;
+    }
+}
+
+json parse_json_line(const std::string& line) {
+    std::vector<std::set<std::string>> keys;
+    std::string duplicate;
+    json j;
+    try {
+        j = json::parse(line, [&](int, json::parse_event_t event, json& parsed) {
+            if (event == json::parse_event_t::object_start) keys.emplace_back();
+            else if (event == json::parse_event_t::object_end) keys.pop_back();
+            else if (event == json::parse_event_t::key && !keys.back().insert(parsed.get<std::string>()).second && duplicate.empty())
+                duplicate = parsed.get<std::string>();
+            return true;
+        });
+    } catch (const json::parse_error& e) {
+        // The parser's own message quotes what it last read: the file's content, which a job
+        // status shows to anyone. Say where, not what.
+        throw Error("not valid JSON (syntax error at byte " + std::to_string(e.byte) + ")");
+    }
+    if (!duplicate.empty()) throw Error("the key \"" + duplicate.substr(0, 60) + "\" appears twice");
+    return j;
+}
+
 bool is_junk_name(const std::string& name) {
     if (name.empty() || name[0] == '.') return true;  // hidden, and macOS "._x" resource forks
     static const char* junk[] = {"Thumbs.db", "desktop.ini", "ehthumbs.db", "Icon\r"};
@@ -139,11 +207,12 @@ void for_each_input_file(const std::vector<InputSpec>& inputs, const WalkOptions
                          const std::function<void(const std::string&, const std::string&)>& problem) {
     Walker walker{options, found, problem, {}};
     for (const InputSpec& in : inputs) {
+        if (stopped(options)) return;
         const std::string path = absolute_path(in.path);
         if (in.kind == InputKind::list) {
-            read_list(path, found, problem);
+            read_list(path, options, found, problem);
         } else if (in.kind == InputKind::manifest) {
-            read_manifest(path, found, problem);
+            read_manifest(path, options, found, problem);
         } else {
             std::error_code ec;
             const fs::file_status st = fs::status(path, ec);

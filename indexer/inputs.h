@@ -4,6 +4,8 @@
 // stream, so a million-file collection never sits in memory.
 #include <cstdint>
 #include <functional>
+#include <istream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -19,7 +21,22 @@ struct InputFile {
 struct WalkOptions {
     // Lower-case extensions taken from folders; a file named directly is always taken.
     std::vector<std::string> extensions{"jpg", "jpeg", "png", "gif", "bmp", "tga"};
+    // Asked between files, folders and lines: true ends the walk where it is (a cancelled job).
+    std::function<bool()> stopped;
 };
+
+// A line of a list or manifest longer than this is reported and skipped, not held in memory.
+inline constexpr std::size_t kMaxInputLineBytes = 1 << 20;
+
+// Why a list, manifest or text file the user named cannot be read line by line ("does not
+// exist", "is not a regular file": a FIFO would block forever, /dev/zero never end); "" if it can.
+std::string unreadable_reason(const std::string& path);
+// The next line of `in` without its newline, at most kMaxInputLineBytes of it (`too_long`: the
+// rest was skipped). False at the end of the input.
+bool next_line(std::istream& in, std::string& line, bool& too_long);
+// One JSON Lines line, parsed. Throws an Error whose message quotes none of the line (it may
+// reach a client) and refuses an object naming one key twice, which parsers resolve silently.
+nlohmann::json parse_json_line(const std::string& line);
 
 enum class InputKind { path, list, manifest };
 struct InputSpec {

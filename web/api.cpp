@@ -3,6 +3,7 @@
 #include <boost/beast/core/detail/base64.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <filesystem>
@@ -23,6 +24,7 @@ namespace opsis::web {
 namespace {
 
 using json = nlohmann::json;
+namespace beast = boost::beast;
 using storage::Collection;
 namespace fs = std::filesystem;
 
@@ -216,14 +218,42 @@ const char* image_mime(ImageFormat f) {
     }
 }
 
+std::string lowercase(std::string_view s) {
+    std::string out(s);
+    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+// A parameter of a header value such as `form-data; name="image"; filename="a.png"` or
+// `multipart/form-data; boundary=x`: names compare without case, values may be quoted.
+std::string header_parameter(std::string_view value, std::string_view name) {
+    std::size_t pos = value.find(';');
+    while (pos != std::string_view::npos) {
+        std::size_t start = pos + 1;
+        while (start < value.size() && (value[start] == ' ' || value[start] == '\t')) ++start;
+        const std::size_t eq = value.find('=', start);
+        if (eq == std::string_view::npos) return "";
+        std::string_view v = value.substr(eq + 1);
+        std::size_t next;
+        if (v.starts_with('"')) {
+            const std::size_t close = v.find('"', 1);
+            next = close == std::string_view::npos ? std::string_view::npos : value.find(';', eq + 1 + close);
+            v = v.substr(1, close == std::string_view::npos ? std::string_view::npos : close - 1);
+        } else {
+            next = value.find(';', eq + 1);
+            v = v.substr(0, next == std::string_view::npos ? std::string_view::npos : next - eq - 1);
+            while (v.ends_with(' ') || v.ends_with('\t')) v.remove_suffix(1);
+        }
+        if (lowercase(value.substr(start, eq - start)) == name) return std::string(v);
+        pos = next;
+    }
+    return "";
+}
+
 // The parts of a multipart/form-data body: name -> (filename, bytes).
 std::map<std::string, std::pair<std::string, std::string>> parse_multipart(const Request& req) {
-    const std::string type(req[http::field::content_type]);
-    const std::size_t b = type.find("boundary=");
-    if (b == std::string::npos) reject(http::status::bad_request, "multipart body without a boundary");
-    std::string boundary = type.substr(b + 9);
-    if (const std::size_t semi = boundary.find(';'); semi != std::string::npos) boundary.resize(semi);
-    if (boundary.size() >= 2 && boundary.front() == '"') boundary = boundary.substr(1, boundary.size() - 2);
+    const std::string boundary = header_parameter(std::string(req[http::field::content_type]), "boundary");
+    if (boundary.empty()) reject(http::status::bad_request, "multipart body without a boundary");
     const std::string delimiter = "--" + boundary;
     const std::string& body = req.body();
     std::map<std::string, std::pair<std::string, std::string>> parts;
@@ -239,13 +269,16 @@ std::map<std::string, std::pair<std::string, std::string>> parse_multipart(const
         const std::string headers = body.substr(pos, headers_end - pos);
         const std::size_t next = body.find("\r\n" + delimiter, headers_end + 4);
         if (next == std::string::npos) reject(http::status::bad_request, "multipart body ends inside a part");
-        auto attribute = [&](const std::string& name) -> std::string {
-            const std::size_t at = headers.find(name + "=\"");
-            if (at == std::string::npos) return "";
-            const std::size_t start = at + name.size() + 2, end = headers.find('"', start);
-            return headers.substr(start, end - start);
-        };
-        parts[attribute("name")] = {attribute("filename"), body.substr(headers_end + 4, next - headers_end - 4)};
+        // The part's Content-Disposition line (header names compare without case).
+        std::string disposition;
+        for (std::size_t line = 0; line < headers.size();) {
+            const std::size_t end = std::min(headers.find("\r\n", line), headers.size());
+            const std::string_view h = std::string_view(headers).substr(line, end - line);
+            if (lowercase(h.substr(0, 20)) == "content-disposition:") disposition = std::string(h.substr(20));
+            line = end + 2;
+        }
+        parts[header_parameter(disposition, "name")] = {header_parameter(disposition, "filename"),
+                                                       body.substr(headers_end + 4, next - headers_end - 4)};
         pos = next + 2;
     }
     return parts;
@@ -270,7 +303,7 @@ struct Upload {
 Upload read_upload(const Request& req, std::map<std::string, std::string> query) {
     Upload u;
     u.fields = std::move(query);
-    if (std::string(req[http::field::content_type]).rfind("multipart/form-data", 0) == 0) {
+    if (const beast::string_view type = req[http::field::content_type]; beast::iequals(type.substr(0, 19), "multipart/form-data")) {
         auto parts = parse_multipart(req);
         bool found = false;
         for (const char* key : {"image", "file"})
@@ -357,7 +390,10 @@ Api::Routed Api::route(Request& req, std::string& name) {
     const Target t = parse_target(req);
     const auto method = req.method();
     auto only = [&](std::initializer_list<http::verb> allowed, const char* allow) {
-        if (std::find(allowed.begin(), allowed.end(), method) == allowed.end())
+        // HEAD is GET without the body (the server drops it), wherever GET is allowed.
+        const auto effective = method == http::verb::head ? http::verb::get : method;
+        if (std::find(allowed.begin(), allowed.end(), effective) == allowed.end() &&
+            std::find(allowed.begin(), allowed.end(), method) == allowed.end())
             reject(http::status::method_not_allowed, std::string(req.method_string()) + " is not allowed on " + t.path + " (allowed: " + allow + ")");
     };
     if (t.path == "/healthz") {
@@ -375,6 +411,11 @@ Api::Routed Api::route(Request& req, std::string& name) {
         name = "/api/index/jobs";
         only({http::verb::get, http::verb::post}, "GET, POST");
         return method == http::verb::post ? start_job(req) : job_status(req);
+    }
+    if (t.path == "/api/index/jobs/current") {
+        name = "/api/index/jobs/current";
+        only({http::verb::get, http::verb::delete_}, "GET, DELETE");
+        return method == http::verb::delete_ ? cancel_job(req) : job_status(req);
     }
     if (t.path.rfind("/api/items/", 0) == 0) {
         const std::string rest = t.path.substr(11);
@@ -590,12 +631,18 @@ std::unique_lock<std::mutex> Api::lock_for_write() {
 void Api::require_token(const Request& req) const {
     if (options_.write_token.empty())
         reject(http::status::forbidden, "writes are disabled: start opsis serve with --token (or OPSIS_TOKEN) to allow them");
-    const std::string auth(req[http::field::authorization]);
-    const std::string expected = "Bearer " + options_.write_token;
+    // "Bearer" is a scheme name, which HTTP compares without case (RFC 9110 §11.1).
+    const beast::string_view header = req[http::field::authorization];
+    const std::string_view auth(header.data(), header.size());
+    const std::size_t space = auth.find(' ');
+    const bool bearer = space != std::string_view::npos && lowercase(auth.substr(0, space)) == "bearer";
+    std::string_view given = bearer ? auth.substr(space + 1) : std::string_view{};
+    while (given.starts_with(' ')) given.remove_prefix(1);
+    const std::string& expected = options_.write_token;
     // Compared in constant time: the token is a secret.
-    bool same = auth.size() == expected.size();
+    bool same = bearer && given.size() == expected.size();
     unsigned char diff = 0;
-    for (std::size_t i = 0; i < std::min(auth.size(), expected.size()); ++i) diff |= static_cast<unsigned char>(auth[i] ^ expected[i]);
+    for (std::size_t i = 0; i < std::min(given.size(), expected.size()); ++i) diff |= static_cast<unsigned char>(given[i] ^ expected[i]);
     if (!same || diff != 0) reject(http::status::unauthorized, "writes need the header 'Authorization: Bearer <token>' with the server's token");
 }
 
@@ -652,6 +699,10 @@ Response Api::add_texts(const Request& req) {
     for (const std::string& t : texts) {
         if (auto bad = utf8::find_invalid(t)) reject(http::status::bad_request, "text: invalid UTF-8 at byte " + std::to_string(*bad));
         if (t.find_first_not_of(" \t\r\n") == std::string::npos) reject(http::status::bad_request, "text: empty");
+        // The same limit as a query's text: a stored text is embedded the same way.
+        if (t.size() > options_.limits.max_text_bytes)
+            reject(http::status::payload_too_large,
+                   "text: " + std::to_string(t.size()) + " bytes, longer than " + std::to_string(options_.limits.max_text_bytes));
         storage::Item it;
         it.text = t;
         if (j.contains("source")) {
@@ -682,34 +733,54 @@ Response Api::delete_item(const Request& req, std::int64_t id) {
 
 Response Api::start_job(const Request& req) {
     require_token(req);
+    // Everything is validated before any state changes: a bad request leaves no job behind.
     const json j = json_object_body(req);
     check_fields(j, {"paths", "manifests", "prune"}, "job");
     std::vector<indexer::InputSpec> inputs;
     for (const std::string& p : string_list(j, "paths", "job")) inputs.push_back({indexer::InputKind::path, p});
     for (const std::string& p : string_list(j, "manifests", "job")) inputs.push_back({indexer::InputKind::manifest, p});
     if (inputs.empty()) reject(http::status::bad_request, "give \"paths\" (folders or files on the server) or \"manifests\"");
+    if (j.contains("prune") && !j["prune"].is_boolean()) reject(http::status::bad_request, "job.prune must be true or false");
+    indexer::JobOptions o;
+    o.show_progress = false, o.limits = options_.limits.image, o.prune = j.value("prune", false);
+    o.cancel = &job_cancel_;
+
     std::lock_guard lock(job_mutex_);
     if (job_running_) reject(http::status::conflict, "an indexing job is already running (GET /api/index/jobs)");
     if (job_thread_.joinable()) job_thread_.join();
+    job_cancel_ = false;
     job_running_ = true;
     job_status_ = {{"state", "running"}, {"inputs", j}};
-    indexer::JobOptions o;
-    o.show_progress = false, o.limits = options_.limits.image, o.prune = j.value("prune", false);
-    job_thread_ = std::thread([this, inputs, o] {
-        json status;
-        try {
-            std::lock_guard w(writes_mutex_);
-            const indexer::JobSummary s = indexer::index_images(store_, model_, inputs, o);
-            status = {{"state", "done"}, {"added", s.added}, {"changed", s.changed}, {"duplicates", s.duplicates},
-                      {"unchanged", s.unchanged}, {"failed", s.failed}, {"texts_added", s.texts_added}, {"seconds", s.seconds},
-                      {"problems", s.problems}};
-        } catch (const std::exception& e) {
-            status = {{"state", "failed"}, {"error", e.what()}};
-        }
-        std::lock_guard lock(job_mutex_);
-        job_status_ = status;
+    try {
+        job_thread_ = std::thread([this, inputs, o] {
+            json status;
+            try {
+                std::lock_guard w(writes_mutex_);
+                const indexer::JobSummary s = indexer::index_images(store_, model_, inputs, o);
+                status = {{"state", job_cancel_ ? "cancelled" : "done"}, {"added", s.added}, {"changed", s.changed},
+                          {"duplicates", s.duplicates}, {"unchanged", s.unchanged}, {"failed", s.failed},
+                          {"texts_added", s.texts_added}, {"seconds", s.seconds}, {"problems", s.problems}};
+            } catch (const std::exception& e) {
+                status = {{"state", "failed"}, {"error", e.what()}};
+            }
+            std::lock_guard lock(job_mutex_);
+            job_status_ = status;
+            job_running_ = false;
+        });
+    } catch (...) {
         job_running_ = false;
-    });
+        job_status_ = {{"state", "failed"}, {"error", "the job could not start"}};
+        throw;
+    }
+    return json_response(http::status::accepted, job_status_, req.version());
+}
+
+Response Api::cancel_job(const Request& req) {
+    require_token(req);
+    std::lock_guard lock(job_mutex_);
+    if (!job_running_) reject(http::status::not_found, "no indexing job is running");
+    job_cancel_ = true;
+    job_status_["state"] = "cancelling";
     return json_response(http::status::accepted, job_status_, req.version());
 }
 
@@ -753,7 +824,12 @@ Response Api::static_file(const Request& req, const std::string& path) {
     if (!fs::is_regular_file(file, ec)) reject(http::status::not_found, "no such file: " + path);
     const auto bytes = read_file(file.string(), 16 << 20);
     Response res = bytes_response(std::string(bytes.begin(), bytes.end()), content_type_of(file.string()), req.version(), "no-cache");
-    if (req.method() == http::verb::head) res.body().clear();
+    // The UI loads only its own files and the pictures it is given; no page may frame it.
+    res.set("Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+            "frame-ancestors 'none'");
+    res.set("X-Frame-Options", "DENY");
+    res.set("Referrer-Policy", "no-referrer");
     return res;
 }
 

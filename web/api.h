@@ -68,6 +68,7 @@ private:
     Response delete_item(const Request& req, std::int64_t id);
     Response start_job(const Request& req);
     Response job_status(const Request& req);
+    Response cancel_job(const Request& req);
     Response static_file(const Request& req, const std::string& path);
     Response stats(const Request& req);
     Response metrics(const Request& req);
@@ -88,6 +89,7 @@ private:
     std::thread job_thread_;
     nlohmann::json job_status_ = {{"state", "idle"}};
     std::atomic<bool> job_running_{false};
+    std::atomic<bool> job_cancel_{false};
     const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 

@@ -7,7 +7,13 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/version.hpp>
 
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
+#include <optional>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -33,6 +39,25 @@ std::string iso_now() {
     std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
                   tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
     return buf;
+}
+
+beast::string_view trimmed(beast::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+// A Host header's name or address without its port ("[::1]:8080" -> "::1").
+std::string host_name(beast::string_view header) {
+    const beast::string_view t = trimmed(header);
+    std::string_view h(t.data(), t.size());
+    if (h.starts_with('[')) {
+        const std::size_t close = h.find(']');
+        return std::string(close == std::string_view::npos ? h : h.substr(1, close - 1));
+    }
+    if (const std::size_t colon = h.rfind(':'); colon != std::string_view::npos && h.find(':') == colon) h = h.substr(0, colon);
+    if (h.ends_with('.')) h.remove_suffix(1);
+    return std::string(h);
 }
 
 struct Shared {
@@ -70,9 +95,62 @@ private:
 
     void on_header(beast::error_code ec, std::size_t) {
         if (ec) return on_read_error(ec);
-        stream_.expires_after(shared_->options.read_timeout);
         started_ = Clock::now();
+        const Request& req = parser_->get();
+        if (const auto refused = refusal(req)) return refuse(refused->first, refused->second);
+        stream_.expires_after(shared_->options.read_timeout);
+        // A client that sent `Expect: 100-continue` waits for this before it sends the body.
+        if (req.count(http::field::expect)) {
+            auto go_on = std::make_shared<http::response<http::empty_body>>(http::status::continue_, req.version());
+            return http::async_write(stream_, *go_on, [self = shared_from_this(), go_on](beast::error_code ec, std::size_t) {
+                if (ec) return self->close();
+                self->read_body();
+            });
+        }
+        read_body();
+    }
+
+    void read_body() {
         http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::on_read, shared_from_this()));
+    }
+
+    // Why a request whose header has arrived is refused before its body is read, if it is:
+    // what would otherwise be misread (a body framed in a way we do not parse would be taken
+    // for the next request), or is not for us (another Host: DNS rebinding).
+    std::optional<std::pair<http::status, std::string>> refusal(const Request& req) const {
+        auto quoted = [](beast::string_view v) {
+            const std::string s(v.substr(0, 60));
+            return "'" + s + (v.size() > 60 ? "…'" : "'");
+        };
+        const auto te = req.find(http::field::transfer_encoding);
+        if (te != req.end()) {
+            if (req.count(http::field::transfer_encoding) > 1 || !beast::iequals(trimmed(te->value()), "chunked"))
+                return std::pair{http::status::not_implemented,
+                                 "Transfer-Encoding " + quoted(te->value()) + " is not supported (only 'chunked')"};
+            if (req.count(http::field::content_length))
+                return std::pair{http::status::bad_request, std::string("a request may not have both Content-Length and Transfer-Encoding")};
+        }
+        const auto expect = req.find(http::field::expect);
+        if (expect != req.end() && !beast::iequals(trimmed(expect->value()), "100-continue"))
+            return std::pair{http::status::expectation_failed, "Expect " + quoted(expect->value()) + " is not supported"};
+        const std::size_t hosts = req.count(http::field::host);
+        if (hosts > 1) return std::pair{http::status::bad_request, std::string("more than one Host header")};
+        if (hosts == 0) {
+            if (req.version() >= 11) return std::pair{http::status::bad_request, std::string("an HTTP/1.1 request needs a Host header")};
+            return std::nullopt;
+        }
+        const std::string host = host_name(req[http::field::host]);
+        const auto& allowed = shared_->options.allowed_hosts;
+        if (!allowed.empty() && std::none_of(allowed.begin(), allowed.end(), [&](const std::string& a) { return beast::iequals(a, host); }))
+            return std::pair{http::status::misdirected_request, "host " + quoted(host) + " is not served here"};
+        return std::nullopt;
+    }
+
+    void refuse(http::status status, const std::string& message) {
+        const Request& req = parser_->get();
+        Response res = shared_->errors(status, message, req.version(), false);
+        log_line(std::string(req.method_string()), std::string(req.target()), res);
+        send(std::move(res), true);
     }
 
     void on_read_error(beast::error_code ec) {
@@ -98,6 +176,7 @@ private:
         Request req = parser_->release();
         const unsigned version = req.version();
         const bool keep_alive = req.keep_alive();
+        head_ = req.method() == http::verb::head;
         auto what = std::make_shared<const std::pair<std::string, std::string>>(std::string(req.method_string()), std::string(req.target()));
         ++shared_->with_handler;
         ++shared_->unanswered;
@@ -121,13 +200,16 @@ private:
         res.keep_alive(keep_alive && !shared_->stopping.load() && res.keep_alive());
         res.version(version);
         log_line(what.first, what.second, res);
-        send(std::move(res), !res.keep_alive(), true);
+        send(std::move(res), !res.keep_alive(), true, head_);
     }
 
     // `counted`: an answer of the handler's, counted in `unanswered` until it is written.
-    void send(Response&& res, bool close_after, bool counted = false) {
+    // `head`: the answer to a HEAD request, which has the GET answer's header and no body.
+    void send(Response&& res, bool close_after, bool counted = false, bool head = false) {
         auto sp = std::make_shared<Response>(std::move(res));
+        sp->set("X-Content-Type-Options", "nosniff");
         sp->prepare_payload();
+        if (head) sp->body().clear();  // Content-Length stays that of the body a GET would get
         stream_.expires_after(shared_->options.read_timeout + std::chrono::seconds(15));
         http::async_write(stream_, *sp, [self = shared_from_this(), sp, close_after, counted](beast::error_code ec, std::size_t) {
             if (counted) --self->shared_->unanswered;
@@ -158,6 +240,7 @@ private:
     std::string remote_;
     Clock::time_point started_ = Clock::now();
     bool first_request_ = true;
+    bool head_ = false;
 };
 
 }  // namespace
@@ -196,6 +279,38 @@ struct HttpServer::Impl {
         timer->async_wait([this, timer, since](beast::error_code) { wait_then_stop(timer, since); });
     }
 };
+
+std::vector<std::string> default_allowed_hosts(const std::string& address) {
+    std::vector<std::string> hosts{"localhost", "127.0.0.1", "::1"};
+    auto add = [&](std::string h) {
+        if (!h.empty() && std::find(hosts.begin(), hosts.end(), h) == hosts.end()) hosts.push_back(std::move(h));
+    };
+    beast::error_code ec;
+    const auto bound = asio::ip::make_address(address, ec);
+    if (ec || !bound.is_unspecified()) {
+        add(address);
+        return hosts;
+    }
+    char name[256] = {0};
+    if (gethostname(name, sizeof name - 1) == 0) add(name);
+    ifaddrs* list = nullptr;
+    if (getifaddrs(&list) == 0) {
+        for (const ifaddrs* i = list; i; i = i->ifa_next) {
+            if (!i->ifa_addr) continue;
+            if (i->ifa_addr->sa_family == AF_INET) {
+                const auto* in = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
+                add(asio::ip::address_v4(ntohl(in->sin_addr.s_addr)).to_string());
+            } else if (i->ifa_addr->sa_family == AF_INET6) {
+                const auto* in6 = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr);
+                asio::ip::address_v6::bytes_type bytes;
+                std::copy_n(in6->sin6_addr.s6_addr, 16, bytes.begin());
+                add(asio::ip::address_v6(bytes).to_string());
+            }
+        }
+        freeifaddrs(list);
+    }
+    return hosts;
+}
 
 HttpServer::HttpServer(ServerOptions options, Handler handler, ErrorResponder errors) : impl_(std::make_unique<Impl>()) {
     impl_->shared->options = std::move(options);

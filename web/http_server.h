@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace opsis::web {
 
@@ -26,7 +27,16 @@ struct ServerOptions {
     std::chrono::seconds read_timeout{15};   // to receive a whole request once it has started
     std::chrono::seconds idle_timeout{60};   // between requests on a kept-alive connection
     bool access_log = true;                  // one JSON line per request on stderr
+    // Host header values answered (names or addresses, without the port, compared without
+    // case); a request for any other host gets 421, so a page that rebinds its own DNS name
+    // to this address cannot read the collection. Empty: every host.
+    std::vector<std::string> allowed_hosts;
 };
+
+// The hosts a server bound to `address` answers by default: the address itself, localhost
+// and the loopback addresses; for a wildcard address (0.0.0.0, ::) also the machine's name
+// and every address of its interfaces.
+std::vector<std::string> default_allowed_hosts(const std::string& address);
 
 struct RequestContext {
     std::string remote;  // client address

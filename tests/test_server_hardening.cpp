@@ -1,0 +1,271 @@
+// What a hostile client does to `opsis serve` (issue 11): each case here failed before its fix.
+#include <sys/stat.h>
+
+#include <boost/asio/read_until.hpp>
+#include <thread>
+
+#include "indexer/inputs.h"
+#include "tests/server_fixture.h"
+
+using namespace opsis;
+using namespace opsis::test;
+using namespace opsis::test::server;
+using opsis::indexer::kMaxInputLineBytes;
+
+namespace {
+
+// Sends `bytes` on a fresh connection and returns everything the server writes back until it
+// closes the connection or `wait` passes.
+std::string raw_exchange(unsigned short port, const std::string& bytes, std::chrono::milliseconds wait = std::chrono::milliseconds(3000)) {
+    asio::io_context io;
+    tcp::socket socket(io);
+    socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+    asio::write(socket, asio::buffer(bytes));
+    socket.shutdown(tcp::socket::shutdown_send);
+    std::string answer;
+    const auto until = std::chrono::steady_clock::now() + wait;
+    socket.non_blocking(true);
+    char buf[4096];
+    while (std::chrono::steady_clock::now() < until) {
+        beast::error_code ec;
+        const std::size_t n = socket.read_some(asio::buffer(buf), ec);
+        if (ec == asio::error::would_block) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            continue;
+        }
+        answer.append(buf, n);
+        if (ec) break;
+    }
+    return answer;
+}
+
+}  // namespace
+
+TEST_CASE("metrics count unknown methods as 'other' and every scrape stays parseable", "[server][hardening]") {
+    Fixture f;
+    Server server("--index " + f.index);
+    // Distinct junk methods, one longer than any fixed line buffer, and one with a quote.
+    for (int i = 0; i < 40; ++i) {
+        const std::string method = "JUNK" + std::to_string(i) + (i == 0 ? std::string(900, 'X') : "");
+        const std::string answer = raw_exchange(server.port(), method + " /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        REQUIRE_THAT(answer, Catch::StartsWith("HTTP/1.1 405"));
+    }
+    Client c(server.port());
+    REQUIRE(c.get("/healthz").status == 200);
+    const std::string metrics = c.get("/metrics").body;
+    REQUIRE_THAT(metrics, !Catch::Contains("JUNK"));
+    REQUIRE_THAT(metrics, Catch::Contains(R"(opsis_http_requests_total{route="/healthz",method="other",status="405"} 40)"));
+    REQUIRE_THAT(metrics, Catch::Contains(R"(opsis_http_requests_total{route="/healthz",method="GET",status="200"} 1)"));
+    // Every line is a comment or `name{labels} value` / `name value`.
+    const std::regex sample(R"(^[a-z_]+(\{([a-z]+="([^"\\]|\\.)*",?)+\})? [-+0-9.eE]+(Inf)?$)");
+    std::istringstream lines(metrics);
+    for (std::string line; std::getline(lines, line);) {
+        if (line.starts_with("# ")) continue;
+        INFO(line);
+        REQUIRE(std::regex_match(line, sample));
+    }
+}
+
+TEST_CASE("a body framed in a way the server does not parse is refused, not read as the next request", "[server][hardening]") {
+    Fixture f;
+    Server server("--index " + f.index);
+    const std::string smuggled = "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    for (const std::string te : {"identity", "xchunked", "chunked, gzip", "gzip"}) {
+        INFO(te);
+        const std::string answer = raw_exchange(server.port(), "POST /api/search HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: " + te +
+                                                                   "\r\n\r\n" + smuggled);
+        REQUIRE_THAT(answer, Catch::StartsWith("HTTP/1.1 501"));
+        REQUIRE_THAT(answer, Catch::Contains("Transfer-Encoding '" + te + "' is not supported"));
+        REQUIRE(answer.find("HTTP/1.1", 8) == std::string::npos);  // one answer, then the connection closed
+    }
+    const std::string both = raw_exchange(server.port(), "POST /api/search HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n"
+                                                         "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled);
+    REQUIRE_THAT(both, Catch::StartsWith("HTTP/1.1 400"));
+    REQUIRE(both.find("HTTP/1.1", 8) == std::string::npos);
+    // Chunked bodies still work.
+    const std::string chunked = raw_exchange(server.port(), "POST /api/search HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+                                                            "Transfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n"
+                                                            "10\r\n{\"text\": \"cap\", \r\n9\r\n\"k\": 2}  \r\n0\r\n\r\n");
+    REQUIRE_THAT(chunked, Catch::StartsWith("HTTP/1.1 200"));
+}
+
+TEST_CASE("HEAD answers GET's header without a body, wherever GET is allowed", "[server][hardening]") {
+    Fixture f;
+    Server server("--index " + f.index);
+    for (const std::string target : {"/api/stats", "/healthz", "/metrics", "/", "/app.js"}) {
+        INFO(target);
+        const std::string answer = raw_exchange(server.port(), "HEAD " + target + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        REQUIRE_THAT(answer, Catch::StartsWith("HTTP/1.1 200"));
+        const std::size_t end = answer.find("\r\n\r\n");
+        REQUIRE(end != std::string::npos);
+        REQUIRE(answer.size() == end + 4);  // nothing after the header
+        std::smatch m;
+        const std::string header = answer.substr(0, end);
+        REQUIRE(std::regex_search(header, m, std::regex("Content-Length: ([0-9]+)")));
+        REQUIRE(std::stoul(m[1].str()) > 0);  // the length a GET's body has
+    }
+    REQUIRE_THAT(raw_exchange(server.port(), "HEAD /api/search HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+                 Catch::StartsWith("HTTP/1.1 405"));
+}
+
+TEST_CASE("Expect: 100-continue is answered before the body is sent", "[server][hardening]") {
+    Fixture f;
+    Server server("--index " + f.index);
+    asio::io_context io;
+    tcp::socket socket(io);
+    socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server.port()));
+    const std::string body = R"({"text": "caption", "k": 1})";
+    asio::write(socket, asio::buffer("POST /api/search HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
+                                     "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n"));
+    std::string got;
+    asio::read_until(socket, asio::dynamic_buffer(got), "\r\n\r\n");  // blocks until the interim answer comes
+    REQUIRE_THAT(got, Catch::StartsWith("HTTP/1.1 100 Continue"));
+    got.erase(0, got.find("\r\n\r\n") + 4);
+    asio::write(socket, asio::buffer(body));
+    beast::flat_buffer buffer;
+    buffer.commit(asio::buffer_copy(buffer.prepare(got.size()), asio::buffer(got)));
+    http::response<http::string_body> res;
+    http::read(socket, buffer, res);
+    REQUIRE(res.result_int() == 200);
+    REQUIRE_THAT(raw_exchange(server.port(), "POST /api/search HTTP/1.1\r\nHost: localhost\r\nExpect: teapot\r\nContent-Length: 2\r\n\r\n{}"),
+                 Catch::StartsWith("HTTP/1.1 417"));
+}
+
+TEST_CASE("Host: HTTP/1.1 needs one, and only this server's names are answered", "[server][hardening]") {
+    Fixture f;
+    {
+        Server server("--index " + f.index);
+        auto status_for = [&](const std::string& head) {
+            return raw_exchange(server.port(), "GET /api/stats HTTP/1.1\r\n" + head + "Connection: close\r\n\r\n").substr(0, 12);
+        };
+        REQUIRE(status_for("") == "HTTP/1.1 400");
+        REQUIRE(status_for("Host: localhost\r\nHost: localhost\r\n") == "HTTP/1.1 400");
+        REQUIRE(status_for("Host: rebound.example\r\n") == "HTTP/1.1 421");
+        REQUIRE(status_for("Host: 127.0.0.2:80\r\n") == "HTTP/1.1 421");
+        for (const std::string ok : {"localhost", "LocalHost:8080", "127.0.0.1:1", "[::1]:80", "localhost."})
+            REQUIRE(status_for("Host: " + ok + "\r\n") == "HTTP/1.1 200");
+        REQUIRE_THAT(raw_exchange(server.port(), "GET /healthz HTTP/1.0\r\n\r\n"), Catch::StartsWith("HTTP/1.0 200"));
+    }
+    // An explicit list replaces the default; --any-host answers every name.
+    {
+        Server named("--index " + f.index + " --allowed-host search.example");
+        REQUIRE_THAT(raw_exchange(named.port(), "GET /healthz HTTP/1.1\r\nHost: search.example:443\r\n\r\n"), Catch::StartsWith("HTTP/1.1 200"));
+        REQUIRE_THAT(raw_exchange(named.port(), "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"), Catch::StartsWith("HTTP/1.1 421"));
+    }
+    Server any("--index " + f.index + " --any-host");
+    REQUIRE_THAT(raw_exchange(any.port(), "GET /healthz HTTP/1.1\r\nHost: rebound.example\r\n\r\n"), Catch::StartsWith("HTTP/1.1 200"));
+}
+
+TEST_CASE("scheme and media type names compare without case, every answer says nosniff and the UI may not be framed", "[server][hardening]") {
+    Fixture f;
+    Server server("--index " + f.index + " --token s3cret");
+    Client c(server.port());
+    for (const std::string scheme : {"Bearer", "bearer", "BEARER"}) {
+        Reply r = c.send(http::verb::post, "/api/texts", R"({"text": "a sentence"})", "application/json", "");
+        REQUIRE(r.status == 401);
+        http::request<http::string_body> req{http::verb::post, "/api/texts", 11};
+        req.set(http::field::host, "localhost");
+        req.set(http::field::authorization, scheme + " s3cret");
+        req.set(http::field::content_type, "application/json");
+        req.body() = json{{"text", "a sentence sent with " + scheme}}.dump();
+        req.prepare_payload();
+        http::write(c.socket(), req);
+        beast::flat_buffer buffer;
+        http::response<http::string_body> res;
+        http::read(c.socket(), buffer, res);
+        INFO(scheme << ": " << res.body());
+        REQUIRE(res.result_int() == 201);
+    }
+    const auto png = random_png(5);
+    // filename before name, and names in other cases
+    const std::string multipart = "--XyZ\r\ncontent-disposition: form-data; filename=\"q.png\"; NAME=\"image\"\r\nContent-Type: image/png\r\n\r\n" +
+                                  std::string(png.begin(), png.end()) + "\r\n--XyZ--\r\n";
+    const Reply r = c.send(http::verb::post, "/api/search/image?k=2&collapse_duplicates=false", multipart, "Multipart/Form-Data; Boundary=\"XyZ\"");
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+    REQUIRE(r.data()["hits"].size() == 2);
+
+    for (const std::string target : {"/healthz", "/api/nothing", "/", "/api/stats"}) {
+        const std::string answer = raw_exchange(server.port(), "GET " + target + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        INFO(target);
+        REQUIRE_THAT(answer, Catch::Contains("X-Content-Type-Options: nosniff"));
+    }
+    const std::string page = raw_exchange(server.port(), "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    REQUIRE_THAT(page, Catch::Contains("frame-ancestors 'none'"));
+    REQUIRE_THAT(page, Catch::Contains("X-Frame-Options: DENY"));
+}
+
+namespace {
+
+json wait_for_job(Client& c) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(2);
+    json status;
+    do {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        status = c.get("/api/index/jobs").data();
+    } while ((status["state"] == "running" || status["state"] == "cancelling") && std::chrono::steady_clock::now() < deadline);
+    return status;
+}
+
+}  // namespace
+
+TEST_CASE("a bad job request changes nothing and a running job can be cancelled", "[server][hardening]") {
+    Fixture f;
+    Server server("--index " + f.index + " --token s3cret");
+    Client c(server.port());
+    Reply r = c.post("/api/index/jobs", json{{"paths", {f.more}}, {"prune", "yes"}}.dump(), "s3cret");
+    REQUIRE(r.status == 400);
+    REQUIRE_THAT(error_message(r), Catch::Contains("job.prune must be true or false"));
+    REQUIRE(c.get("/api/index/jobs").data()["state"] == "idle");
+    REQUIRE(c.post("/api/texts", R"({"text": "a write after a bad job request"})", "s3cret").status == 201);
+    REQUIRE(c.send(http::verb::delete_, "/api/index/jobs/current", "", "", "s3cret").status == 404);
+
+    const std::string many = f.dir.file("many");
+    fs::create_directories(many);
+    for (int k = 0; k < 1500; ++k) write_bytes(many + "/" + std::to_string(k) + ".png", random_png(static_cast<std::uint32_t>(9000 + k)));
+    REQUIRE(c.post("/api/index/jobs", json{{"paths", {many}}}.dump(), "s3cret").status == 202);
+    REQUIRE(c.send(http::verb::delete_, "/api/index/jobs/current", "", "", "").status == 401);
+    r = c.send(http::verb::delete_, "/api/index/jobs/current", "", "", "s3cret");
+    REQUIRE(r.status == 202);
+    const json status = wait_for_job(c);
+    INFO(status.dump());
+    REQUIRE(status["state"] == "cancelled");
+    REQUIRE(status["added"].get<int>() < 1500);
+    // Writes work again, and a new job finishes what the cancelled one left.
+    REQUIRE(c.post("/api/texts", R"({"text": "a write after a cancelled job"})", "s3cret").status == 201);
+    REQUIRE(c.post("/api/index/jobs", json{{"paths", {many}}}.dump(), "s3cret").status == 202);
+    const json again = wait_for_job(c);
+    REQUIRE(again["state"] == "done");
+    REQUIRE(again["added"].get<int>() + status["added"].get<int>() == 1500);
+}
+
+TEST_CASE("job inputs that are not regular files, and manifest lines, are refused without quoting them", "[server][hardening]") {
+    Fixture f;
+    const std::string fifo = f.dir.file("manifest.fifo");
+    REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+    const std::string secret = f.dir.file("secret.jsonl");
+    write_text(secret, "TOP-SECRET-CONTENT\n{\"image\": \"a.png\", \"image\": \"b.png\"}\n" + std::string(kMaxInputLineBytes + 10, 'x') + "\n");
+    {
+        Server server("--index " + f.index + " --token s3cret");
+        Client c(server.port());
+        REQUIRE(c.post("/api/index/jobs", json{{"manifests", {fifo, "/dev/zero", secret}}}.dump(), "s3cret").status == 202);
+        const json status = wait_for_job(c);
+        const std::string text = status.dump();
+        INFO(text);
+        REQUIRE(status["state"] == "done");
+        REQUIRE_THAT(text, Catch::Contains("manifest.fifo: the manifest is not a regular file"));
+        REQUIRE_THAT(text, Catch::Contains("/dev/zero: the manifest is not a regular file"));
+        REQUIRE_THAT(text, Catch::Contains("line 1: not valid JSON (syntax error at byte"));
+        REQUIRE_THAT(text, Catch::Contains("line 2: the key \\\"image\\\" appears twice"));
+        REQUIRE_THAT(text, Catch::Contains("line 3: longer than 1048576 bytes"));
+        REQUIRE_THAT(text, !Catch::Contains("TOP-SECRET"));
+
+        // A text over the documented query limit is refused as a stored text too.
+        const Reply r = c.post("/api/texts", json{{"text", std::string(20001, 'a')}}.dump(), "s3cret");
+        REQUIRE(r.status == 413);
+    }
+    // The CLI refuses them too, at once, instead of blocking on the FIFO.
+    const CommandResult cli = run_opsis("index add --index " + f.index + " --manifest " + fifo);
+    INFO(cli.output);
+    REQUIRE_THAT(cli.output, Catch::Contains("not a regular file"));
+}
