@@ -51,6 +51,15 @@ public:
         if (!v->is_number()) fail(key_path(key), "must be a number");
         return v->get<float>();
     }
+    float number(const std::string& key, float fallback, float lo, float hi) {
+        const float x = number(key, fallback);
+        // Compared in double: a JSON 1e39 is an infinite float, which must not slip through.
+        const json* v = find(key);
+        const double given = v ? v->get<double>() : x;
+        if (!(given >= lo && given <= hi))
+            fail(key_path(key), "must be in " + std::to_string(lo) + ".." + std::to_string(hi) + ", got " + (v ? v->dump() : std::to_string(x)));
+        return x;
+    }
     bool boolean(const std::string& key, bool fallback) {
         const json* v = find(key);
         if (!v) return fallback;
@@ -109,6 +118,7 @@ private:
 };
 
 constexpr int kMaxDim = 1 << 16;
+constexpr float kMaxLogitScale = 6.908f;  // ln 1000
 
 TransformerShape read_transformer(ObjectReader& r, const std::string& section, TransformerShape t) {
     t.width = r.integer("width", t.width, 1, kMaxDim);
@@ -135,7 +145,8 @@ ModelConfig parse_model_config(const json& j, const std::string& source) {
     ObjectReader top(j, "", source);
     c.name = top.string("name", c.name);
     c.embed_dim = top.integer("embed_dim", c.embed_dim, 1, kMaxDim);
-    c.logit_scale = top.number("logit_scale", c.logit_scale);
+    // The natural log of the similarity scale: exp(6.908) = 1000, far past any trained model's.
+    c.logit_scale = top.number("logit_scale", c.logit_scale, 0.0f, kMaxLogitScale);
 
     ObjectReader img(top.need("image"), "image", source);
     const std::string arch = img.string("arch", "resnet");

@@ -192,8 +192,16 @@ std::vector<Outcome<std::vector<float>>> Searcher::embed_batch(const std::vector
         const Query& q = queries[qi];
         try {
             std::vector<float> sum(d, 0.0f);
+            // Weights count relative to the largest: the direction is the same, and finite but
+            // huge weights (two of 3.4e38) cannot overflow the sum into inf or NaN scores.
+            float largest = 0.0f;
+            for (const WeightedText& t : q.texts) largest = std::max(largest, std::abs(t.weight));
+            for (const WeightedImage& im : q.images) largest = std::max(largest, std::abs(im.weight));
+            for (const WeightedItem& it : q.items) largest = std::max(largest, std::abs(it.weight));
+            if (!(largest > 0.0f)) throw input_error("query", "", "every term has weight 0");
             // A term's rows are summed (a long text's chunks pool), normalised, then weighted.
             auto add = [&](const float* rows, Rows r, float weight) {
+                weight /= largest;
                 std::vector<float> v(d, 0.0f);
                 for (std::size_t row = r.begin; row < r.end; ++row)
                     for (std::size_t i = 0; i < d; ++i) v[i] += rows[row * d + i];

@@ -342,7 +342,7 @@ VerifyReport IndexStore::verify() const {
 }
 
 json IndexStore::stats() const {
-    json out{{"index", dir_}, {"model", identity_json(model_)}};
+    json out{{"model", identity_json(model_)}};
     for (Collection c : kCollections) {
         const VectorIndex& index = *vectors_.at(c);
         json j{{"items", catalog_->item_count(c)}, {"factory", index.factory()}, {"trained", index.is_trained()},

@@ -2,6 +2,7 @@
 #include <sys/stat.h>
 
 #include <boost/asio/read_until.hpp>
+#include <cmath>
 #include <thread>
 
 #include "indexer/inputs.h"
@@ -268,4 +269,33 @@ TEST_CASE("job inputs that are not regular files, and manifest lines, are refuse
     const CommandResult cli = run_opsis("index add --index " + f.index + " --manifest " + fifo);
     INFO(cli.output);
     REQUIRE_THAT(cli.output, Catch::Contains("not a regular file"));
+}
+
+TEST_CASE("finite but huge weights give finite scores, and a model's logit scale is checked", "[server][hardening]") {
+    Fixture f;
+    {
+        Server server("--index " + f.index);
+        Client c(server.port());
+        const Reply r = c.post("/api/search", R"({"texts": [{"text": "caption", "weight": 3.4e38}, {"text": "number", "weight": 3.4e38}], "k": 5})");
+        INFO(r.body);
+        REQUIRE(r.status == 200);
+        REQUIRE(r.data()["hits"].size() > 0);
+        for (const json& h : r.data()["hits"]) {
+            REQUIRE(h["score"].is_number());
+            REQUIRE(std::isfinite(h["score"].get<double>()));
+        }
+        // The same direction as weights 1 and 1.
+        const Reply unit = c.post("/api/search", R"({"texts": [{"text": "caption", "weight": 1}, {"text": "number", "weight": 1}], "k": 5})");
+        REQUIRE(unit.data()["hits"][0]["id"] == r.data()["hits"][0]["id"]);
+        REQUIRE(c.post("/api/search", R"({"texts": [{"text": "caption", "weight": 0}]})").status == 400);
+    }
+    for (const char* scale : {"1e39", "-1", "7.5"}) {
+        write_text(f.dir.file("bad.json"), std::string(R"({"name": "bad", "embed_dim": 8, "logit_scale": )") + scale +
+                                               R"(, "image": {"arch": "resnet", "image_size": 16, "stem_channels": 4, "stem_stride": 1, "stage_channels": [4], "stage_blocks": [1]},
+  "text": {"context_length": 12, "width": 8, "layers": 1, "heads": 2}})");
+        const CommandResult r = run_opsis("model init --config " + f.dir.file("bad.json") + " --out " + f.dir.file("bad-model"));
+        INFO(scale << ": " << r.output);
+        REQUIRE(r.exit_code != 0);
+        REQUIRE_THAT(r.output, Catch::Contains("'logit_scale' must be in 0"));
+    }
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdio>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -347,6 +348,13 @@ Response Api::error(http::status status, const std::string& message, unsigned ve
 
 namespace {
 
+// What a client learns of a failure that is not its fault: that it happened. The detail (which
+// may name server paths or quote files) goes to the server's log.
+Response internal_error(const std::exception& e, unsigned version) {
+    std::fprintf(stderr, "opsis serve: internal error: %s\n", e.what());
+    return Api::error(http::status::internal_server_error, "internal error (the server's log has the details)", version, false);
+}
+
 // Runs fn; an exception becomes the error response it stands for.
 Response answer_or_error(unsigned version, const std::function<Response()>& fn) {
     try {
@@ -356,7 +364,7 @@ Response answer_or_error(unsigned version, const std::function<Response()>& fn) 
     } catch (const Error& e) {
         return Api::error(http::status::bad_request, e.what(), version, true);
     } catch (const std::exception& e) {
-        return Api::error(http::status::internal_server_error, std::string("internal error: ") + e.what(), version, false);
+        return internal_error(e, version);
     }
 }
 

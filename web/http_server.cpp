@@ -192,7 +192,8 @@ private:
         try {
             shared_->handler(std::move(req), RequestContext{remote_}, respond);
         } catch (const std::exception& e) {
-            respond(shared_->errors(http::status::internal_server_error, std::string("internal error: ") + e.what(), version, false));
+            std::fprintf(stderr, "opsis serve: internal error: %s\n", e.what());
+            respond(shared_->errors(http::status::internal_server_error, "internal error (the server's log has the details)", version, false));
         }
     }
 
