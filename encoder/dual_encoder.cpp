@@ -35,14 +35,6 @@ DualEncoder DualEncoder::from_weights(ModelConfig config, Tokenizer tokenizer, W
     if (tokenizer.vocab_size() != config.text.vocab_size)
         throw Error("model '" + config.name + "': tokenizer has " + std::to_string(tokenizer.vocab_size()) +
                     " tokens but the config says text.vocab_size = " + std::to_string(config.text.vocab_size));
-    // A non-finite weight would make every score NaN; a huge logit scale, every softmax one-hot.
-    for (const auto& [name, tensor] : weights)
-        for (std::int64_t i = 0; i < tensor.numel(); ++i)
-            if (!std::isfinite(tensor[i]))
-                throw Error("model '" + config.name + "': weight '" + name + "' holds a non-finite value at index " + std::to_string(i));
-    if (const auto it = weights.find("logit_scale"); it != weights.end() && !(it->second[0] >= 0.0f && it->second[0] <= 6.908f))
-        throw Error("model '" + config.name + "': logit_scale " + std::to_string(it->second[0]) +
-                    " is outside 0..6.908 (a similarity scale between 1 and 1000)");
     DualEncoder e;
     e.config_ = std::move(config);
     e.tokenizer_ = std::move(tokenizer);
@@ -72,6 +64,15 @@ DualEncoder DualEncoder::load(const std::string& path) {
     }
     ModelConfig config = parse_model_config(config_json, weights_path);
     Weights weights = read_weights(file, param_specs(config));
+    // Checked where weights enter from a file (the trainer guards its own): a non-finite weight
+    // would make every score NaN; a huge logit scale, every softmax one-hot.
+    for (const auto& [name, tensor] : weights)
+        for (std::int64_t i = 0; i < tensor.numel(); ++i)
+            if (!std::isfinite(tensor[i]))
+                throw input_error("model file", weights_path, "weight '" + name + "' holds a non-finite value at index " + std::to_string(i));
+    if (const float scale = weights.at("logit_scale")[0]; !(scale >= 0.0f && scale <= 6.908f))
+        throw input_error("model file", weights_path,
+                          "logit_scale " + std::to_string(scale) + " is outside 0..6.908 (a similarity scale between 1 and 1000)");
     Tokenizer tokenizer = Tokenizer::load(folder);
     try {
         return from_weights(std::move(config), std::move(tokenizer), std::move(weights));

@@ -52,13 +52,14 @@ public:
         return v->get<float>();
     }
     float number(const std::string& key, float fallback, float lo, float hi) {
-        const float x = number(key, fallback);
-        // Compared in double: a JSON 1e39 is an infinite float, which must not slip through.
         const json* v = find(key);
-        const double given = v ? v->get<double>() : x;
+        if (!v) return fallback;
+        if (!v->is_number()) fail(key_path(key), "must be a number");
+        // Compared in double: a JSON 1e39 is an infinite float, which must not slip through.
+        const double given = v->get<double>();
         if (!(given >= lo && given <= hi))
-            fail(key_path(key), "must be in " + std::to_string(lo) + ".." + std::to_string(hi) + ", got " + (v ? v->dump() : std::to_string(x)));
-        return x;
+            fail(key_path(key), "must be in " + std::to_string(lo) + ".." + std::to_string(hi) + ", got " + v->dump());
+        return static_cast<float>(given);
     }
     bool boolean(const std::string& key, bool fallback) {
         const json* v = find(key);

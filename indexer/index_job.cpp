@@ -358,7 +358,6 @@ JobSummary index_images(storage::IndexStore& store, const DualEncoder& model, co
             for_each_input_file(
                 inputs, walk,
                 [&](InputFile&& f) {
-                    if (stopping(options)) return;
                     if (files.push(std::move(f))) ++walked;
                 },
                 [&](const std::string& name, const std::string& reason) {

@@ -3,10 +3,9 @@
 #include <boost/beast/core/detail/base64.hpp>
 
 #include <algorithm>
-#include <cctype>
 #include <charconv>
-#include <cstdio>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -219,10 +218,8 @@ const char* image_mime(ImageFormat f) {
     }
 }
 
-std::string lowercase(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
+bool iequals(std::string_view a, std::string_view b) {
+    return beast::iequals(beast::string_view(a.data(), a.size()), beast::string_view(b.data(), b.size()));
 }
 
 // A parameter of a header value such as `form-data; name="image"; filename="a.png"` or
@@ -245,7 +242,7 @@ std::string header_parameter(std::string_view value, std::string_view name) {
             v = v.substr(0, next == std::string_view::npos ? std::string_view::npos : next - eq - 1);
             while (v.ends_with(' ') || v.ends_with('\t')) v.remove_suffix(1);
         }
-        if (lowercase(value.substr(start, eq - start)) == name) return std::string(v);
+        if (iequals(value.substr(start, eq - start), name)) return std::string(v);
         pos = next;
     }
     return "";
@@ -275,7 +272,7 @@ std::map<std::string, std::pair<std::string, std::string>> parse_multipart(const
         for (std::size_t line = 0; line < headers.size();) {
             const std::size_t end = std::min(headers.find("\r\n", line), headers.size());
             const std::string_view h = std::string_view(headers).substr(line, end - line);
-            if (lowercase(h.substr(0, 20)) == "content-disposition:") disposition = std::string(h.substr(20));
+            if (iequals(h.substr(0, 20), "content-disposition:")) disposition = std::string(h.substr(20));
             line = end + 2;
         }
         parts[header_parameter(disposition, "name")] = {header_parameter(disposition, "filename"),
@@ -400,13 +397,12 @@ Api::Routed Api::route(Request& req, std::string& name) {
     auto only = [&](std::initializer_list<http::verb> allowed, const char* allow) {
         // HEAD is GET without the body (the server drops it), wherever GET is allowed.
         const auto effective = method == http::verb::head ? http::verb::get : method;
-        if (std::find(allowed.begin(), allowed.end(), effective) == allowed.end() &&
-            std::find(allowed.begin(), allowed.end(), method) == allowed.end())
+        if (std::find(allowed.begin(), allowed.end(), effective) == allowed.end())
             reject(http::status::method_not_allowed, std::string(req.method_string()) + " is not allowed on " + t.path + " (allowed: " + allow + ")");
     };
     if (t.path == "/healthz") {
         name = "/healthz";
-        only({http::verb::get, http::verb::head}, "GET");
+        only({http::verb::get}, "GET");
         return json_response(http::status::ok, {{"status", "ok"}}, req.version());
     }
     if (t.path == "/metrics") return name = "/metrics", only({http::verb::get}, "GET"), metrics(req);
@@ -446,7 +442,7 @@ Api::Routed Api::route(Request& req, std::string& name) {
     }
     if (t.path.rfind("/api/", 0) == 0 || t.path == "/api") reject(http::status::not_found, "no such endpoint: " + t.path);
     name = "static";
-    only({http::verb::get, http::verb::head}, "GET");
+    only({http::verb::get}, "GET");
     return static_file(req, t.path);
 }
 
@@ -643,7 +639,7 @@ void Api::require_token(const Request& req) const {
     const beast::string_view header = req[http::field::authorization];
     const std::string_view auth(header.data(), header.size());
     const std::size_t space = auth.find(' ');
-    const bool bearer = space != std::string_view::npos && lowercase(auth.substr(0, space)) == "bearer";
+    const bool bearer = space != std::string_view::npos && iequals(auth.substr(0, space), "bearer");
     std::string_view given = bearer ? auth.substr(space + 1) : std::string_view{};
     while (given.starts_with(' ')) given.remove_prefix(1);
     const std::string& expected = options_.write_token;

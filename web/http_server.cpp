@@ -13,9 +13,9 @@
 
 #include <algorithm>
 #include <atomic>
-#include <optional>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 #include <vector>
 
