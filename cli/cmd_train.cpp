@@ -31,6 +31,9 @@ void register_train(CLI::App& app) {
     cmd->add_option("--stop-at", o->stop_at, "Stop after this step as if interrupted (0: run to --steps)")->capture_default_str()
         ->check(CLI::NonNegativeNumber);
     cmd->add_option("--threads", o->threads, "Threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 256));
+    cmd->add_option("--text-group-cost", o->text_group_cost,
+                    "Padded tokens one more text group is worth (speed only: 0 groups every length, 1e9 pads to the longest)")
+        ->capture_default_str()->check(CLI::NonNegativeNumber);
     cmd->add_option("--log-every", o->log_every, "Steps between progress lines when not on a terminal")->capture_default_str()
         ->check(CLI::PositiveNumber);
     cmd->add_flag("--resume", o->resume, "Continue the run folder's checkpoint (same --seed and --batch)");

@@ -126,6 +126,47 @@ TEST_CASE("the whole trainable dual encoder's gradients match finite differences
     CHECK(checked > 60);
 }
 
+TEST_CASE("text rows grouped by length give the loss and gradients of the padded batch", "[training]") {
+    std::vector<std::vector<std::int32_t>> lengths_only;
+    for (int len : {3, 9, 3, 4, 30, 4, 3, 31}) lengths_only.emplace_back(static_cast<std::size_t>(len), 1);
+    const auto groups = train::group_rows_by_length(lengths_only, 8);
+    // Sorted by length, every row exactly once: {3,3,3,4,4} {9} {30,31} at 8 tokens a group.
+    REQUIRE(groups.size() == 3);
+    CHECK(groups[0] == std::vector<std::size_t>{0, 2, 6, 3, 5});
+    CHECK(groups[1] == std::vector<std::size_t>{1});
+    CHECK(groups[2] == std::vector<std::size_t>{4, 7});
+    CHECK(train::group_rows_by_length(lengths_only, 1000).size() == 1);
+
+    ModelConfig config = tiny_config();
+    config.text.context_length = 40;
+    const auto specs = DualEncoder::param_specs(config);
+    std::mt19937 rng(11);
+    const Tensor images = random_tensor({6, 12, 12, 3}, rng, 2.0f);
+    const Tokenizer tok = Tokenizer::bytes_only();
+    const std::vector<std::vector<std::int32_t>> rows{
+        tok.encode_for_model("a cat", 40), tok.encode_for_model("a long caption that pads the others", 40),
+        tok.encode_for_model("dog", 40), tok.encode_for_model("red", 40),
+        tok.encode_for_model("one more long caption, longer still", 40), tok.encode_for_model("sun", 40)};
+    const std::vector<std::int32_t> concepts{0, 1, 2, 3, 4, 5};
+    auto run = [&](std::int64_t group_cost, train::Gradients& grads) {
+        train::TrainableDualEncoder model(config, random_weights(specs, 4));
+        model.set_text_group_cost(group_cost);
+        return model.forward_backward(images, rows, concepts, grads).loss;
+    };
+    REQUIRE(train::group_rows_by_length(rows, 0).size() > 2);
+    train::Gradients padded = train::zero_gradients(specs), grouped = train::zero_gradients(specs);
+    const double loss_padded = run(1'000'000, padded), loss_grouped = run(0, grouped);
+    CHECK(loss_grouped == Approx(loss_padded).epsilon(1e-6));
+    // Only the order of float sums differs: each tensor agrees to within a small part of its scale.
+    for (const auto& [name, g] : padded) {
+        float scale = 1e-6f, worst = 0.0f;
+        for (std::int64_t i = 0; i < g.numel(); ++i) scale = std::max(scale, std::abs(g[i]));
+        for (std::int64_t i = 0; i < g.numel(); ++i) worst = std::max(worst, std::abs(grouped.at(name)[i] - g[i]));
+        INFO(name << ": largest difference " << worst << " at scale " << scale);
+        CHECK(worst <= 1e-4f * scale);
+    }
+}
+
 TEST_CASE("training refuses the inference-only ViT tower", "[training]") {
     ModelConfig config = tiny_config();
     config.image.arch = ImageTowerConfig::Arch::vit;

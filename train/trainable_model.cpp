@@ -227,6 +227,78 @@ struct TrainableDualEncoder::TextPass {
     }
 };
 
+// Rows padded to the batch's longest waste most of the text tower's work: one long Greek
+// caption pads a hundred short English ones. The tower treats each row on its own (no
+// batch statistics), so running it on groups of rows of similar length gives the same
+// features and gradients for less work. Groups are chosen over the rows sorted by length to
+// minimise padded tokens plus a fixed cost per group (each group's GEMMs and barriers).
+std::vector<std::vector<std::size_t>> group_rows_by_length(const std::vector<std::vector<std::int32_t>>& rows,
+                                                           std::int64_t cost_per_group) {
+    const std::size_t n = rows.size();
+    std::vector<std::size_t> order(n);
+    for (std::size_t i = 0; i < n; ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return rows[a].size() < rows[b].size(); });
+    // best[i]: the least cost of the first i sorted rows; a group (j, i] costs its rows times
+    // its longest, which is the last one's length since the rows are sorted.
+    std::vector<std::int64_t> best(n + 1, 0);
+    std::vector<std::size_t> cut(n + 1, 0);
+    for (std::size_t i = 1; i <= n; ++i) {
+        const auto longest = static_cast<std::int64_t>(rows[order[i - 1]].size());
+        best[i] = -1;
+        for (std::size_t j = 0; j < i; ++j) {
+            const std::int64_t cost = best[j] + static_cast<std::int64_t>(i - j) * longest + cost_per_group;
+            if (best[i] < 0 || cost < best[i]) best[i] = cost, cut[i] = j;
+        }
+    }
+    std::vector<std::vector<std::size_t>> groups;
+    for (std::size_t i = n; i > 0; i = cut[i]) groups.emplace_back(order.begin() + static_cast<std::ptrdiff_t>(cut[i]),
+                                                                   order.begin() + static_cast<std::ptrdiff_t>(i));
+    std::reverse(groups.begin(), groups.end());  // shortest first
+    return groups;
+}
+
+struct TrainableDualEncoder::TextGroups {
+    const TextTowerConfig& config;
+    std::int64_t cost_per_group;
+    std::vector<std::vector<std::size_t>> groups;
+    std::vector<TextPass> passes;
+    std::int64_t embed_dim = 0;
+
+    TextGroups(const TextTowerConfig& c, std::int64_t cost) : config(c), cost_per_group(cost) {}
+
+    Tensor forward(const std::vector<std::vector<std::int32_t>>& rows, const Weights& w) {
+        groups = group_rows_by_length(rows, cost_per_group);
+        passes.clear();
+        passes.reserve(groups.size());
+        Tensor features;
+        for (const auto& group : groups) {
+            std::vector<std::vector<std::int32_t>> group_rows;
+            for (std::size_t r : group) group_rows.push_back(rows[r]);
+            passes.emplace_back(config);
+            const Tensor f = passes.back().forward(group_rows, w);
+            if (features.numel() == 0) {
+                embed_dim = f.dim(1);
+                features = Tensor({static_cast<std::int64_t>(rows.size()), embed_dim});
+            }
+            for (std::size_t i = 0; i < group.size(); ++i)
+                std::copy_n(f.data() + static_cast<std::int64_t>(i) * embed_dim, embed_dim,
+                            features.data() + static_cast<std::int64_t>(group[i]) * embed_dim);
+        }
+        return features;
+    }
+
+    void backward(const Tensor& dfeatures, const Weights& w, Gradients& g) {
+        for (std::size_t k = 0; k < groups.size(); ++k) {
+            const auto& group = groups[k];
+            Tensor d({static_cast<std::int64_t>(group.size()), embed_dim});
+            for (std::size_t i = 0; i < group.size(); ++i)
+                std::copy_n(dfeatures.data() + static_cast<std::int64_t>(group[i]) * embed_dim, embed_dim,
+                            d.data() + static_cast<std::int64_t>(i) * embed_dim);
+            passes[k].backward(d, w, g);
+        }
+    }
+};
+
 // ---- the dual encoder -------------------------------------------------------------------------
 
 TrainableDualEncoder::TrainableDualEncoder(ModelConfig config, Weights weights)
@@ -247,7 +319,7 @@ StepOutcome TrainableDualEncoder::forward_backward(const Tensor& images, const s
                                                    const std::vector<std::int32_t>& concepts, Gradients& grads,
                                                    float label_smoothing) {
     ImagePass image_pass(config_.image.resnet);
-    TextPass text_pass(config_.text);
+    TextGroups text_pass(config_.text, text_group_cost_);
     const Tensor image_raw = image_pass.forward(images, weights_);
     const Tensor text_raw = text_pass.forward(token_rows, weights_);
     Tensor image_unit = image_raw, text_unit = text_raw;

@@ -21,6 +21,11 @@ struct StepOutcome {
     double temperature = 0;
 };
 
+// The text tower's rows grouped by length (sorted, cut to minimise padded tokens plus
+// cost_per_group for each group); each group lists row indices. Exposed for its test.
+std::vector<std::vector<std::size_t>> group_rows_by_length(const std::vector<std::vector<std::int32_t>>& rows,
+                                                           std::int64_t cost_per_group);
+
 class TrainableDualEncoder {
 public:
     // The ResNet image tower and the text tower train; a ViT image tower is inference-only
@@ -39,12 +44,20 @@ public:
     StepOutcome forward_backward(const Tensor& images, const std::vector<std::vector<std::int32_t>>& token_rows,
                                  const std::vector<std::int32_t>& concepts, Gradients& grads, float label_smoothing = 0.0f);
 
+    // The text tower runs on groups of rows of similar length; one more group costs this many
+    // padded tokens' worth of work (GEMM set-up, barriers). Any value gives the same loss and
+    // gradients; 0 splits at every length, a huge value pads the whole batch to its longest.
+    static constexpr std::int64_t kDefaultTextGroupCost = 256;
+    void set_text_group_cost(std::int64_t tokens) { text_group_cost_ = tokens; }
+
 private:
     struct ImagePass;
     struct TextPass;
+    struct TextGroups;
     ModelConfig config_;
     Weights weights_;
     std::vector<ParamSpec> specs_;
+    std::int64_t text_group_cost_ = kDefaultTextGroupCost;
 };
 
 }  // namespace opsis::train

@@ -193,6 +193,7 @@ void run_training(const TrainOptions& o) {
                       {"best_score", -1.0}, {"best_step", -1}, {"history", nlohmann::json::array()}};
     }
     TrainableDualEncoder model(config, std::move(state.weights));
+    model.set_text_group_cost(o.text_group_cost);
     AdamW adam(specs, {0.9f, 0.98f, 1e-6f, o.weight_decay});
     if (state.adam_steps > 0) {
         adam.first_moment() = std::move(state.adam_m);

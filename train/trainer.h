@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "train/trainable_model.h"
 #include "train/batches.h"
 
 namespace opsis::train {
@@ -29,6 +30,7 @@ struct TrainOptions {
     std::int64_t validate_every = 0;  // 0: once an epoch
     std::int64_t stop_at = 0;         // stop after this step as if interrupted (0: run to the end)
     int threads = 0;
+    std::int64_t text_group_cost = TrainableDualEncoder::kDefaultTextGroupCost;  // speed only, never results
     int log_every = 10;               // progress lines when stderr is not a terminal
     bool resume = false;
     AugmentOptions augment;
