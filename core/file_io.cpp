@@ -24,21 +24,27 @@ struct Fd {
 
 std::string errno_text() { return std::strerror(errno); }
 
-// Opens path read-only and checks that it is a regular file; returns its size.
-std::uint64_t open_regular(const std::string& path, Fd& file) {
-    file.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+// Opens path read-only and checks that it is a regular file; returns its status. O_NONBLOCK:
+// opening a FIFO would otherwise wait for a writer (forever); regular files ignore it.
+struct stat open_regular(const std::string& path, Fd& file) {
+    file.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (file.fd < 0) throw input_error("file", path, "cannot open: " + errno_text());
     struct stat st {};
     if (::fstat(file.fd, &st) != 0) throw input_error("file", path, "cannot stat: " + errno_text());
     if (!S_ISREG(st.st_mode)) throw input_error("file", path, "not a regular file");
-    return static_cast<std::uint64_t>(st.st_size);
+    return st;
 }
 
 }  // namespace
 
 std::vector<unsigned char> read_file(const std::string& path, std::uint64_t max_bytes) {
+    return read_file_snapshot(path, max_bytes).bytes;
+}
+
+FileSnapshot read_file_snapshot(const std::string& path, std::uint64_t max_bytes) {
     Fd file;
-    const std::uint64_t size = open_regular(path, file);
+    const struct stat st = open_regular(path, file);
+    const auto size = static_cast<std::uint64_t>(st.st_size);
     if (size > max_bytes)
         throw input_error("file", path,
                           "too large (" + std::to_string(size) + " bytes, limit " +
@@ -55,7 +61,7 @@ std::vector<unsigned char> read_file(const std::string& path, std::uint64_t max_
         done += static_cast<std::size_t>(n);
     }
     bytes.resize(done);
-    return bytes;
+    return {std::move(bytes), size, static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
 }
 
 std::string read_text_file(const std::string& path, std::uint64_t max_bytes) {
@@ -110,7 +116,7 @@ void write_file_atomic(const std::string& path, const std::string& text) {
 
 MappedFile::MappedFile(const std::string& path) : path_(path) {
     Fd file;
-    size_ = open_regular(path, file);
+    size_ = static_cast<std::size_t>(open_regular(path, file).st_size);
     if (size_ == 0) return;  // mmap of zero bytes is invalid; callers see an empty span
     void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, file.fd, 0);
     if (p == MAP_FAILED) throw input_error("file", path, "cannot mmap: " + errno_text());

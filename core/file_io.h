@@ -13,6 +13,14 @@ namespace opsis {
 // not a regular file, or larger than max_bytes (checked before reading).
 std::vector<unsigned char> read_file(const std::string& path, std::uint64_t max_bytes);
 std::string read_text_file(const std::string& path, std::uint64_t max_bytes);
+// The same, with the size and modification time of the very file read (one open, so the
+// three describe the same file even if the path is swapped meanwhile).
+struct FileSnapshot {
+    std::vector<unsigned char> bytes;
+    std::uint64_t size = 0;    // at open; bytes may be shorter if the file shrank
+    std::int64_t mtime_ns = 0;
+};
+FileSnapshot read_file_snapshot(const std::string& path, std::uint64_t max_bytes);
 
 // Writes to "<path>.tmp-<pid>-<n>", fsyncs, then renames over path, so readers never see a
 // half-written file and a crash leaves the old version intact.

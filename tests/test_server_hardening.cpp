@@ -1,10 +1,12 @@
 // What a hostile client does to `opsis serve` (issue 11): each case here failed before its fix.
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <boost/asio/read_until.hpp>
 #include <cmath>
 #include <thread>
 
+#include "core/file_io.h"
 #include "indexer/inputs.h"
 #include "tests/server_fixture.h"
 
@@ -298,4 +300,57 @@ TEST_CASE("finite but huge weights give finite scores, and a model's logit scale
         REQUIRE(r.exit_code != 0);
         REQUIRE_THAT(r.output, Catch::Contains("'logit_scale' must be in 0"));
     }
+}
+
+TEST_CASE("an original swapped since indexing is not served, nor made into a thumbnail", "[server][hardening]") {
+    Fixture f;
+    const std::string secret = f.dir.file("secret.txt");
+    Server server("--index " + f.index);
+    Client c(server.port());
+    // The id of the item indexed from photos/K.png: a search with that very picture finds it first.
+    auto id_of = [&](int k) {
+        const auto png = random_png(static_cast<std::uint32_t>(k));
+        const Reply r = c.send(http::verb::post, "/api/search/image?k=1&collapse_duplicates=false", std::string(png.begin(), png.end()), "image/png");
+        REQUIRE(r.status == 200);
+        REQUIRE(r.data()["hits"][0]["paths"][0].get<std::string>() == f.photos + "/" + std::to_string(k) + ".png");
+        return r.data()["hits"][0]["id"].get<std::int64_t>();
+    };
+    auto image = [&](std::int64_t id, const char* what = "image") { return c.get("/api/items/" + std::to_string(id) + "/" + what); };
+    const std::int64_t linked = id_of(0), touched = id_of(1), replaced = id_of(2), removed = id_of(3), thumb = id_of(4);
+    const auto original = random_png(0);
+    REQUIRE(image(linked).body == std::string(original.begin(), original.end()));
+
+    // A secret of the indexed file's size and modification time, and the picture swapped for a
+    // link to it: neither size nor mtime tells them apart, the link and the hash do.
+    const std::string path0 = f.photos + "/0.png";
+    write_text(secret, "TOP-SECRET" + std::string(original.size() - 10, '!'));
+    struct stat st {};
+    REQUIRE(stat(path0.c_str(), &st) == 0);
+    const struct timespec times[2] = {st.st_atim, st.st_mtim};
+    REQUIRE(utimensat(AT_FDCWD, secret.c_str(), times, 0) == 0);
+    fs::remove(path0);
+    fs::create_symlink(secret, path0);
+    Reply r = image(linked);
+    CHECK(r.status == 410);
+    CHECK_THAT(r.body, !Catch::Contains("TOP-SECRET"));
+    CHECK_THAT(r.body, !Catch::Contains(f.dir.file("")));
+    r = image(linked, "thumbnail");
+    CHECK(r.status == 410);
+
+    // The same bytes with a new mtime (a copy, a touch) are still the indexed picture.
+    const std::string path1 = f.photos + "/1.png";
+    const auto bytes1 = read_file(path1, 1 << 20);
+    fs::remove(path1);
+    write_bytes(path1, bytes1);
+    CHECK(image(touched).status == 200);
+
+    // Another picture in its place, or none, is not served.
+    write_bytes(f.photos + "/2.png", random_png(77));
+    CHECK(image(replaced).status == 410);
+    fs::remove(f.photos + "/3.png");
+    CHECK(image(removed).status == 404);
+    fs::remove(f.photos + "/4.png");
+    fs::create_symlink("/dev/zero", f.photos + "/4.png");
+    CHECK(image(thumb, "thumbnail").status == 410);
+    CHECK(c.get("/healthz").status == 200);
 }

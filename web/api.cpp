@@ -282,15 +282,6 @@ std::map<std::string, std::pair<std::string, std::string>> parse_multipart(const
     return parts;
 }
 
-// The first of an image's recorded paths whose file still exists (clients never name files).
-std::string existing_file(const storage::Item& it) {
-    for (const std::string& p : it.paths) {
-        std::error_code ec;
-        if (fs::is_regular_file(p, ec)) return p;
-    }
-    reject(http::status::not_found, "item images/" + std::to_string(it.id) + ": none of its files exists any more");
-}
-
 // An uploaded image: the raw body, or the `image` (or `file`) part of a multipart form, whose
 // other fields join the query parameters in `fields`.
 struct Upload {
@@ -574,10 +565,24 @@ Api::Routed Api::item(const Request& req, std::int64_t id, const std::string& wh
             return bytes_response(body, made_type, version, "public, max-age=86400");
         });
     }
-    const std::string p = existing_file(*it);
-    const std::vector<unsigned char> bytes = read_file(p, options_.limits.image.max_file_bytes);
-    return bytes_response(std::string(bytes.begin(), bytes.end()), image_mime(sniff_image_format(bytes.data(), bytes.size(), p)),
-                          req.version(), "public, max-age=3600");
+    const storage::OriginalFile original = original_of(*it);
+    const std::vector<unsigned char>& bytes = original.bytes;
+    return bytes_response(std::string(bytes.begin(), bytes.end()),
+                          image_mime(sniff_image_format(bytes.data(), bytes.size(), original.path)), req.version(),
+                          "public, max-age=3600");
+}
+
+// Clients never name files: the item's recorded paths are read, and only while one still holds
+// the indexed content (storage/original_file.h), so a path swapped for a link to another file
+// serves nothing.
+storage::OriginalFile Api::original_of(const storage::Item& item) const {
+    storage::OriginalFile original = storage::read_original(store_.catalog(), item, options_.limits.image.max_file_bytes);
+    const std::string name = "item images/" + std::to_string(item.id);
+    if (original.state == storage::OriginalFile::State::missing)
+        reject(http::status::not_found, name + ": none of its files exists any more");
+    if (original.state == storage::OriginalFile::State::changed)
+        reject(http::status::gone, name + ": its file no longer holds the picture that was indexed (index the folder again)");
+    return original;
 }
 
 std::optional<std::string> Api::cached_thumbnail(std::int64_t id, std::string& content_type) const {
@@ -596,7 +601,9 @@ std::optional<std::string> Api::cached_thumbnail(std::int64_t id, std::string& c
 
 std::string Api::make_thumbnail(const storage::Item& item, std::string& content_type) {
     const std::string dir = store_.dir() + "/thumbnails";
-    const RgbaImage image = load_image(existing_file(item), options_.limits.image);
+    const storage::OriginalFile original = original_of(item);
+    const RgbaImage image = decode_image(original.bytes.data(), original.bytes.size(),
+                                         "images/" + std::to_string(item.id), options_.limits.image);
     const int side = options_.thumbnail_size;
     const double scale = std::min(1.0, static_cast<double>(side) / std::max(image.width, image.height));
     const RgbaImage small = scale < 1.0 ? resize_rgba(image, std::max(1, static_cast<int>(image.width * scale + 0.5)),

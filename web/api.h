@@ -15,6 +15,7 @@
 #include "indexer/index_job.h"
 #include "search/searcher.h"
 #include "storage/index_store.h"
+#include "storage/original_file.h"
 #include "web/http_server.h"
 #include "web/metrics.h"
 
@@ -73,6 +74,7 @@ private:
     Response stats(const Request& req);
     Response metrics(const Request& req);
     void require_token(const Request& req) const;
+    storage::OriginalFile original_of(const storage::Item& item) const;
     std::optional<std::string> cached_thumbnail(std::int64_t id, std::string& content_type) const;
     std::string make_thumbnail(const storage::Item& item, std::string& content_type);
 
