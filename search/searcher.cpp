@@ -262,6 +262,15 @@ std::vector<Outcome<Result>> Searcher::search_batch(const std::vector<Query>& qu
                 throw input_error("query k", std::to_string(q.k), "must be between 1 and " + std::to_string(limits_.max_k));
             if (q.offset > limits_.max_offset)
                 throw input_error("query offset", std::to_string(q.offset), "must be at most " + std::to_string(limits_.max_offset));
+            if (q.collapse_duplicates && q.offset + q.k > limits_.max_collapsed)
+                throw input_error("query offset + k", std::to_string(q.offset + q.k),
+                                  "near-duplicates are collapsed among the first " + std::to_string(limits_.max_collapsed) +
+                                      " results only: page further with collapse_duplicates off");
+            std::size_t text_bytes = 0;
+            for (const WeightedText& t : q.texts) text_bytes += t.text.size();
+            if (text_bytes > limits_.max_query_text_bytes)
+                throw input_error("query texts", std::to_string(text_bytes) + " bytes",
+                                  "one query's texts may hold " + std::to_string(limits_.max_query_text_bytes) + " bytes together");
             valid.push_back(q);
             positions.push_back(i);
         } catch (...) {
@@ -344,9 +353,15 @@ Result Searcher::rank(const Query& q, const std::vector<float>& query, std::opti
         if (q.min_score && score < *q.min_score) return;
         std::optional<storage::Item> item = catalog.item(c, id);
         if (!item || !passes(q.filters, *item)) return;
-        if (q.collapse_duplicates)
-            for (const auto& other : kept_vectors)
-                if (dot(other.data(), v.data(), d) > q.duplicate_threshold) return;
+        if (q.collapse_duplicates) {
+            // Unit vectors whose cosine exceeds t lie within sqrt(2 - 2t) of each other, so their
+            // scores against the unit query differ by at most that: as candidates come best
+            // first, only the kept results scoring within that reach can be duplicates.
+            const float reach = std::sqrt(std::max(0.0f, 2.0f - 2.0f * q.duplicate_threshold)) + 1e-4f;
+            const auto near = std::partition_point(kept.begin(), kept.end(), [&](const Hit& h) { return h.score > score + reach; });
+            for (auto i = static_cast<std::size_t>(near - kept.begin()); i < kept.size(); ++i)
+                if (dot(kept_vectors[i].data(), v.data(), d) > q.duplicate_threshold) return;
+        }
         kept.push_back({id, score, std::move(*item)});
         kept_vectors.push_back(std::move(v));
     };
@@ -430,7 +445,8 @@ Result Searcher::rank(const Query& q, const std::vector<float>& query, std::opti
             fetch *= 4;
         }
     }
-    result.more = kept.size() > q.offset + q.k;
+    // A next page that the same query may ask for (collapsing stops at max_collapsed results).
+    result.more = kept.size() > q.offset + q.k && (!q.collapse_duplicates || q.offset + 2 * q.k <= limits_.max_collapsed);
     for (std::size_t i = q.offset; i < kept.size() && i < q.offset + q.k; ++i) result.hits.push_back(std::move(kept[i]));
     return result;
 }

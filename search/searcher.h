@@ -53,6 +53,10 @@ struct Limits {
     std::size_t max_offset = 10000;
     std::size_t max_terms = 32;
     std::size_t max_text_bytes = 20000;  // long texts are split into chunks and pooled, up to this
+    std::size_t max_query_text_bytes = 20000;  // all the texts of one query together
+    // Collapsing near-duplicates compares each candidate with the results kept so far, so it
+    // is offered for the first results only (offset + k up to this); deeper pages page without it.
+    std::size_t max_collapsed = 1000;
     // Filters that lead (through the catalog's source/tag and path indexes) to at most this
     // many items are answered by scoring those items exactly, without the vector index. 0
     // leaves those indexes unused: filters go through the vector index and, failing that, one
@@ -69,7 +73,7 @@ struct Hit {
 
 struct Result {
     std::vector<Hit> hits;
-    bool more = false;           // another page exists
+    bool more = false;           // another page exists that the same query may ask for (see max_collapsed)
     bool exact_scan = false;     // the vector index was untrained or the filters needed a full scan
     std::size_t candidates = 0;  // re-scored
     std::size_t batch = 1;       // queries in the batch this one was answered in (see search_batch)

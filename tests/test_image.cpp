@@ -87,6 +87,11 @@ TEST_CASE("bad image files give errors that name the file and the reason", "[ima
     expect_error("header-only.jpg", std::vector<unsigned char>(jpg.begin(), jpg.begin() + 4), "corrupt JPEG header");
     expect_error("bomb.png", png_header_only(100000, 100000), "exceeds the limit");
     expect_error("zero.png", png_header_only(0, 10), "PNG");
+    // 54 bytes claiming a 65535x762 logical screen: under the 50-megapixel limit, but a GIF
+    // decoder allocates 9 bytes a pixel of screen (200 MB) whatever its frames cover.
+    std::vector<unsigned char> gif_bomb{'G', 'I', 'F', '8', '9', 'a', 0xFF, 0xFF, 0xFA, 0x02, 0x00, 0x00, 0x00,
+                                        ',', 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 2, 0x4C, 0x01, 0, ';'};
+    expect_error("bomb.gif", gif_bomb, "GIF logical screen 65535x762 exceeds the limit of 22222222 pixels");
     // Hostile structures that Debian's stb_image would trust: a chunk that claims a gigabyte,
     // and a Huffman table with more than 256 codes (stb overruns its table).
     auto huge_chunk = png_header_only(10, 10);

@@ -228,6 +228,40 @@ TEST_CASE("paging, filters, min score, duplicates and item queries", "[search]")
     REQUIRE_THROWS_WITH(s.search(like), Catch::Contains("cancel out"));
 }
 
+TEST_CASE("collapsing near-duplicates keeps exactly what comparing with every kept result keeps", "[search]") {
+    const DualEncoder model = tiny_model();
+    TempDir dir;
+    auto store = filled_store(dir.file("ix"), "Flat");
+    Searcher s(*store, model);
+    for (const float threshold : {0.5f, 0.9f, 0.985f}) {
+        Query q;
+        q.texts = {{"boats on a lake", 1.0f}};
+        q.k = 200;
+        q.collapse_duplicates = false;
+        const Result all = s.search(q);
+        // The reference: best first, a result is kept unless a kept one is within the threshold.
+        std::vector<std::int64_t> expected;
+        std::vector<std::vector<float>> kept;
+        for (const Hit& h : all.hits) {
+            const std::vector<float> v = store->catalog().vector(Collection::images, h.id);
+            bool duplicate = false;
+            for (const auto& k : kept) {
+                float cosine = 0;
+                for (std::size_t i = 0; i < v.size(); ++i) cosine += k[i] * v[i];
+                duplicate = duplicate || cosine > threshold;
+            }
+            if (!duplicate) expected.push_back(h.id), kept.push_back(v);
+        }
+        q.collapse_duplicates = true;
+        q.duplicate_threshold = threshold;
+        q.k = std::min<std::size_t>(expected.size(), 20);
+        const Result collapsed = s.search(q);
+        INFO("threshold " << threshold << ": " << expected.size() << " of " << all.hits.size() << " kept");
+        REQUIRE(collapsed.hits.size() == q.k);
+        for (std::size_t i = 0; i < q.k; ++i) CHECK(collapsed.hits[i].id == expected[i]);
+    }
+}
+
 TEST_CASE("weighted terms, long texts and bad queries", "[search]") {
     const DualEncoder model = tiny_model();
     TempDir dir;
@@ -276,6 +310,16 @@ TEST_CASE("weighted terms, long texts and bad queries", "[search]") {
     bad.k = 100000;
     REQUIRE_THROWS_WITH(s.search(bad), Catch::Contains("query k") && Catch::Contains("between 1 and"));
     bad.k = 5;
+    // Costs are bounded before any work: deep pages of collapsed results, and texts together.
+    bad.offset = 995;
+    bad.k = 10;
+    REQUIRE_THROWS_WITH(s.search(bad), Catch::Contains("query offset + k '1005'") && Catch::Contains("collapse_duplicates off"));
+    bad.collapse_duplicates = false;
+    REQUIRE_NOTHROW(s.search(bad));
+    bad.offset = 0, bad.k = 5, bad.collapse_duplicates = true;
+    bad.texts = {{std::string(15000, 'a'), 1.0f}, {std::string(15000, 'b'), 1.0f}};
+    REQUIRE_THROWS_WITH(s.search(bad), Catch::Contains("30000 bytes") && Catch::Contains("together"));
+    bad.texts = {{"fine", 1.0f}};
     bad.images = {{std::vector<unsigned char>{'G', 'I', 'F'}, "upload.gif", 1.0f}};
     REQUIRE_THROWS_WITH(s.search(bad), Catch::Contains("upload.gif"));
     bad.images.clear();
