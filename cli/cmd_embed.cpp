@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "core/json_text.h"
 #include "cli/commands.h"
 #include "encoder/dual_encoder.h"
 
@@ -56,9 +57,9 @@ void run(const EmbedArgs& a) {
         return;
     }
     for (std::size_t i = 0; i < a.images.size(); ++i)
-        std::printf("%s\n", nlohmann::ordered_json{{"image", a.images[i]}, {"embedding", row_json(img, static_cast<std::int64_t>(i))}}.dump().c_str());
+        std::printf("%s\n", json_text(nlohmann::ordered_json{{"image", a.images[i]}, {"embedding", row_json(img, static_cast<std::int64_t>(i))}}).c_str());
     for (std::size_t i = 0; i < a.texts.size(); ++i)
-        std::printf("%s\n", nlohmann::ordered_json{{"text", a.texts[i]}, {"embedding", row_json(txt, static_cast<std::int64_t>(i))}}.dump().c_str());
+        std::printf("%s\n", json_text(nlohmann::ordered_json{{"text", a.texts[i]}, {"embedding", row_json(txt, static_cast<std::int64_t>(i))}}).c_str());
     if (!img.empty() && !txt.empty()) {
         const std::int64_t d = img.dim(1);
         nlohmann::json matrix = nlohmann::json::array();
@@ -71,7 +72,7 @@ void run(const EmbedArgs& a) {
             }
             matrix.push_back(row);
         }
-        std::printf("%s\n", nlohmann::json{{"similarity", {{"images", a.images}, {"texts", a.texts}, {"cosine", matrix}}}}.dump().c_str());
+        std::printf("%s\n", json_text(nlohmann::json{{"similarity", {{"images", a.images}, {"texts", a.texts}, {"cosine", matrix}}}}).c_str());
     }
 }
 

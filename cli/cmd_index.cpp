@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "core/json_text.h"
+#include "core/utf8.h"
 #include "core/error.h"
 #include "indexer/index_job.h"
 #include "indexer/open_index.h"
@@ -41,7 +43,7 @@ json summary_json(const indexer::JobSummary& s) {
 
 void print_summary(const indexer::JobSummary& s, const std::string& dir, bool as_json) {
     if (as_json) {
-        std::printf("%s\n", summary_json(s).dump().c_str());
+        std::printf("%s\n", json_text(summary_json(s)).c_str());
         return;
     }
     std::printf("indexed %llu files in %.1f s into %s: %llu added, %llu changed, %llu duplicates, %llu unchanged, "
@@ -98,7 +100,7 @@ void run_add_texts(IndexArgs& a) {
     std::signal(SIGTERM, on_interrupt);
     const indexer::JobSummary s = indexer::index_texts(*open.store, *open.model, a.text_files, a.job);
     if (a.as_json) {
-        std::printf("%s\n", summary_json(s).dump().c_str());
+        std::printf("%s\n", json_text(summary_json(s)).c_str());
         return;
     }
     std::printf("read %llu texts in %.1f s into %s: %llu added, %llu duplicates, %llu failed\n",
@@ -125,7 +127,7 @@ void run_stats(IndexArgs& a) {
     indexer::OpenIndex open = indexer::open_index(a.index, "", false, false);
     const json s = open.store->stats();
     if (a.as_json) {
-        std::printf("%s\n", s.dump(2).c_str());
+        std::printf("%s\n", json_text(s, 2).c_str());
         return;
     }
     std::printf("index %s\nmodel %s at %s\n", a.index.c_str(), storage::describe(open.store->model()).c_str(),
@@ -166,7 +168,7 @@ int run_verify(IndexArgs& a) {
             j[storage::collection_name(c)] = {{"items", k.items}, {"vectors", k.vectors}, {"indexed", k.indexed},
                                              {"tombstones", k.tombstones}, {"compared", k.compared},
                                              {"max_difference", k.max_difference}, {"trained", k.trained}, {"note", k.note}};
-        std::printf("%s\n", j.dump(2).c_str());
+        std::printf("%s\n", json_text(j, 2).c_str());
     } else {
         for (const auto& [c, k] : r.collections) {
             std::printf("%-7s %llu items, %llu stored vectors, %llu in the vector index, %llu compared (max difference %.2g)\n",
@@ -186,8 +188,8 @@ void run_errors(IndexArgs& a) {
     std::size_t n = 0;
     open.store->catalog().for_each_failure([&](const storage::Failure& f) {
         ++n;
-        if (a.as_json) std::printf("%s\n", json{{"path", f.path}, {"reason", f.reason}, {"size", f.size}, {"at", f.at}}.dump().c_str());
-        else std::printf("%s: %s\n", f.path.c_str(), f.reason.c_str());
+        if (a.as_json) std::printf("%s\n", json_text(json{{"path", f.path}, {"reason", f.reason}, {"size", f.size}, {"at", f.at}}).c_str());
+        else std::printf("%s: %s\n", utf8::escaped(f.path).c_str(), f.reason.c_str());
         return true;
     });
     if (!a.as_json) std::printf("%zu failure(s)\n", n);

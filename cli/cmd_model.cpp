@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "core/json_text.h"
 #include "core/error.h"
 #include "core/file_io.h"
 #include "encoder/dual_encoder.h"
@@ -40,7 +41,7 @@ void run_info(const std::string& path) {
                           {"tokenizer_vocab", model.tokenizer().vocab_size()},
                           {"logit_scale", model.logit_scale()},
                           {"config", model_config_to_json(model.config())}};
-    std::printf("%s\n", out.dump(2).c_str());
+    std::printf("%s\n", json_text(out, 2).c_str());
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "core/json_text.h"
+#include "core/utf8.h"
 #include "core/file_io.h"
 #include "indexer/open_index.h"
 #include "search/searcher.h"
@@ -56,14 +58,14 @@ void run(const SearchArgs& a) {
     if (a.as_json) {
         json hits = json::array();
         for (const auto& h : r.hits) hits.push_back(hit_json(h));
-        std::printf("%s\n", json{{"hits", hits}, {"more", r.more}, {"exact_scan", r.exact_scan}, {"candidates", r.candidates},
-                                 {"embed_ms", r.embed_ms}, {"search_ms", r.search_ms}}.dump(2).c_str());
+        std::printf("%s\n", json_text(json{{"hits", hits}, {"more", r.more}, {"exact_scan", r.exact_scan}, {"candidates", r.candidates},
+                                 {"embed_ms", r.embed_ms}, {"search_ms", r.search_ms}}, 2).c_str());
         return;
     }
     if (r.hits.empty()) std::printf("no results\n");
     for (std::size_t i = 0; i < r.hits.size(); ++i) {
         const auto& h = r.hits[i];
-        const std::string what = !h.item.paths.empty() ? h.item.paths.front() : h.item.text;
+        const std::string what = utf8::escaped(!h.item.paths.empty() ? h.item.paths.front() : h.item.text);
         std::printf("%3zu  %.4f  #%-6lld %s\n", a.offset + i + 1, static_cast<double>(h.score), static_cast<long long>(h.id), what.c_str());
     }
     std::printf("(%zu candidates re-scored%s; embed %.1f ms, search %.1f ms)\n", r.candidates, r.exact_scan ? " by an exact scan" : "",

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "core/json_text.h"
 #include "core/error.h"
 #include "core/file_io.h"
 #include "encoder/tokenizer_train.h"
@@ -68,8 +69,7 @@ void register_tokenizer(CLI::App& app) {
             const auto ids = t.encode(text);
             std::vector<std::string> pieces;
             for (const auto id : ids) pieces.push_back(t.decode({id}));
-            std::printf("%s\n", nlohmann::json{{"text", text}, {"ids", ids}, {"pieces", pieces}, {"decoded", t.decode(ids)}}
-                                    .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+            std::printf("%s\n", json_text(nlohmann::json{{"text", text}, {"ids", ids}, {"pieces", pieces}, {"decoded", t.decode(ids)}})
                                     .c_str());
         }
     });

@@ -23,5 +23,8 @@ bool is_space(char32_t cp);
 
 // A short, printable preview of a text for error messages (invalid bytes shown as \xNN).
 std::string preview(std::string_view text, std::size_t max_chars = 40);
+// The whole text, printable the same way (for messages that must name, say, a file name that
+// is not UTF-8, as it is).
+inline std::string escaped(std::string_view text) { return preview(text, text.size()); }
 
 }  // namespace opsis::utf8

@@ -6,6 +6,7 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -13,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/utf8.h"
 
 namespace opsis::storage {
 namespace {
@@ -53,9 +55,31 @@ std::set<std::string> facet_keys(const Item& it) {
     return keys;
 }
 
+// File names are bytes, not always UTF-8 (JSON's strings): when any is not, all are kept as
+// hex, so every path is stored exactly and a single odd name stops nothing.
+std::string to_hex(const std::string& bytes) {
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    for (const unsigned char c : bytes) out += digits[c >> 4], out += digits[c & 15];
+    return out;
+}
+
+std::string from_hex(const std::string& hex) {
+    if (hex.size() % 2) throw Error("catalog: a stored path's hex has odd length");
+    std::string out;
+    for (std::size_t i = 0; i < hex.size(); i += 2) out += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+    return out;
+}
+
 json item_json(const Item& it) {
     json j{{"id", it.id}, {"hash", it.hash}, {"added_at", it.added_at}};
-    if (!it.paths.empty()) j["paths"] = it.paths;
+    const bool all_text = std::all_of(it.paths.begin(), it.paths.end(), [](const std::string& p) { return !utf8::find_invalid(p); });
+    if (!it.paths.empty() && all_text) j["paths"] = it.paths;
+    if (!it.paths.empty() && !all_text) {
+        json hex = json::array();
+        for (const std::string& p : it.paths) hex.push_back(to_hex(p));
+        j["path_bytes"] = hex;
+    }
     if (!it.text.empty()) j["text"] = it.text;
     if (it.width > 0) j["width"] = it.width, j["height"] = it.height, j["file_size"] = it.file_size;
     if (!it.source.empty()) j["source"] = it.source;
@@ -71,6 +95,8 @@ Item item_from(const std::string& bytes) {
     it.hash = j.at("hash").get<std::string>();
     it.added_at = j.value("added_at", std::int64_t{0});
     it.paths = j.value("paths", std::vector<std::string>{});
+    if (j.contains("path_bytes"))
+        for (const json& hex : j.at("path_bytes")) it.paths.push_back(from_hex(hex.get<std::string>()));
     it.text = j.value("text", std::string{});
     it.width = j.value("width", 0);
     it.height = j.value("height", 0);
@@ -88,7 +114,9 @@ PathEntry path_from(const std::string& bytes) {
 }
 
 std::string failure_value(const Failure& f) {
-    return json{{"reason", f.reason}, {"size", f.size}, {"mtime_ns", f.mtime_ns}, {"at", f.at}}.dump();
+    // A reason is text for people; it may quote a file name that is not UTF-8.
+    const std::string reason = utf8::find_invalid(f.reason) ? utf8::escaped(f.reason) : f.reason;
+    return json{{"reason", reason}, {"size", f.size}, {"mtime_ns", f.mtime_ns}, {"at", f.at}}.dump();
 }
 
 void check(const rocksdb::Status& s, const std::string& folder, const char* doing) {

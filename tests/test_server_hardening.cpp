@@ -354,3 +354,34 @@ TEST_CASE("an original swapped since indexing is not served, nor made into a thu
     CHECK(image(thumb, "thumbnail").status == 410);
     CHECK(c.get("/healthz").status == 200);
 }
+
+TEST_CASE("a file name that is not UTF-8 is indexed, stored exactly and shown escaped; such parameters are refused", "[server][hardening]") {
+    Fixture f;
+    const std::string odd = f.more + "/bad\xff\xfe.png";
+    write_bytes(odd, random_png(4242));
+    // One run indexes the folder, the odd name with the rest; a second run finds it unchanged.
+    CommandResult r = run_opsis("index add --index " + f.index + " " + f.more);
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE_THAT(r.output, Catch::Contains("41 added"));
+    r = run_opsis("index add --index " + f.index + " " + f.more);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE_THAT(r.output, Catch::Contains("41 unchanged"));
+    REQUIRE(run_opsis("index verify --index " + f.index).exit_code == 0);
+
+    Server server("--index " + f.index + " --token s3cret");
+    Client c(server.port());
+    const auto png = random_png(4242);
+    const Reply found = c.send(http::verb::post, "/api/search/image?k=1&collapse_duplicates=false", std::string(png.begin(), png.end()), "image/png");
+    REQUIRE(found.status == 200);
+    const std::int64_t id = found.data()["hits"][0]["id"].get<std::int64_t>();
+    REQUIRE(c.get("/api/items/" + std::to_string(id) + "/image").body == std::string(png.begin(), png.end()));  // the exact path
+    REQUIRE(c.get("/api/items/" + std::to_string(id)).data()["paths"][0] == f.more + "/bad\xef\xbf\xbd\xef\xbf\xbd.png");  // shown with U+FFFD
+
+    const std::uint64_t before = c.get("/api/stats").data()["images"]["items"].get<std::uint64_t>();
+    const auto upload = random_png(4343);
+    const Reply refused = c.send(http::verb::post, "/api/items?source=%FF%FE", std::string(upload.begin(), upload.end()), "image/png", "s3cret");
+    CHECK(refused.status == 400);
+    CHECK_THAT(error_message(refused), Catch::Contains("query parameter 'source' is not valid UTF-8"));
+    CHECK(c.get("/api/stats").data()["images"]["items"].get<std::uint64_t>() == before);
+}

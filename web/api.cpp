@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/json_text.h"
 #include "core/error.h"
 #include "core/file_io.h"
 #include "core/sha256.h"
@@ -42,7 +43,7 @@ Response json_response(http::status status, const json& body, unsigned version) 
     Response res{status, version};
     res.set(http::field::content_type, "application/json");
     res.set(http::field::cache_control, "no-store");
-    res.body() = body.dump(-1, ' ', false, json::error_handler_t::replace);
+    res.body() = json_text(body);
     return res;
 }
 
@@ -84,7 +85,14 @@ Target parse_target(const Request& req) {
         const std::size_t amp = rest.find('&');
         const std::string_view pair = rest.substr(0, amp);
         const std::size_t eq = pair.find('=');
-        t.query[url_decode(pair.substr(0, eq))] = eq == std::string_view::npos ? "" : url_decode(pair.substr(eq + 1));
+        std::string key = url_decode(pair.substr(0, eq)), value = eq == std::string_view::npos ? "" : url_decode(pair.substr(eq + 1));
+        // Query parameters become sources, tags and texts that the catalog keeps as text:
+        // bytes that are not UTF-8 are refused here, before any route acts on them.
+        for (const std::string* s : {&key, &value})
+            if (const auto bad = utf8::find_invalid(*s))
+                reject(http::status::bad_request, "query parameter '" + utf8::preview(key) + "' is not valid UTF-8 (byte " +
+                                                      std::to_string(*bad) + " after decoding)");
+        t.query[std::move(key)] = std::move(value);
         if (amp == std::string_view::npos) break;
         rest = rest.substr(amp + 1);
     }
@@ -301,8 +309,13 @@ Upload read_upload(const Request& req, std::map<std::string, std::string> query)
                 if (!it->second.first.empty()) u.filename = it->second.first;
                 u.bytes = std::move(it->second.second);
             }
-        for (const auto& [name, part] : parts)
-            if (part.first.empty() && name != "image" && name != "file") u.fields[name] = part.second;
+        for (const auto& [name, part] : parts) {
+            if (!part.first.empty() || name == "image" || name == "file") continue;
+            if (const auto bad = utf8::find_invalid(part.second))
+                reject(http::status::bad_request, "multipart field '" + utf8::preview(name) + "' is not valid UTF-8 (byte " +
+                                                      std::to_string(*bad) + ")");
+            u.fields[name] = part.second;
+        }
         if (!found) reject(http::status::bad_request, "multipart upload has no 'image' (or 'file') part");
     } else {
         u.bytes = req.body();

@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/json_text.h"
 #include "core/error.h"
 
 namespace opsis::web {
@@ -222,10 +223,10 @@ private:
     void log_line(const std::string& method, const std::string& target, const Response& res) {
         if (!shared_->options.access_log) return;
         const double ms = std::chrono::duration<double, std::milli>(Clock::now() - started_).count();
-        const std::string line = nlohmann::json{{"ts", iso_now()}, {"remote", remote_}, {"method", method},
+        const std::string line = json_text(nlohmann::json{{"ts", iso_now()}, {"remote", remote_}, {"method", method},
                                                 {"target", target.size() > 300 ? target.substr(0, 300) + "…" : target},
                                                 {"status", res.result_int()}, {"bytes", res.body().size()},
-                                                {"ms", std::round(ms * 100) / 100}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+                                                {"ms", std::round(ms * 100) / 100}});
         std::fprintf(stderr, "%s\n", line.c_str());
     }
 
