@@ -228,8 +228,14 @@ TEST_CASE("writes need the token, and a background job indexes while searches ar
     REQUIRE(c.send(http::verb::post, "/api/items", std::string(png.begin(), png.end()), "image/png", "s3cret").status == 200);  // same content
     REQUIRE(c.send(http::verb::post, "/api/items", "garbage", "image/png", "s3cret").status == 415);
     REQUIRE(c.get("/api/items/" + std::to_string(id) + "/image").status == 200);
+    REQUIRE(c.get("/api/items/" + std::to_string(id) + "/thumbnail").status == 200);
+    REQUIRE_FALSE(fs::is_empty(f.index + "/uploads"));
     REQUIRE(c.send(http::verb::delete_, "/api/items/" + std::to_string(id), "", "", "s3cret").status == 200);
     REQUIRE(c.get("/api/items/" + std::to_string(id)).status == 404);
+    // Its kept upload and its thumbnail went with it.
+    CHECK(fs::is_empty(f.index + "/uploads"));
+    CHECK_FALSE(fs::exists(f.index + "/thumbnails/" + std::to_string(id) + ".png"));
+    CHECK_FALSE(fs::exists(f.index + "/thumbnails/" + std::to_string(id) + ".jpg"));
     REQUIRE(c.send(http::verb::delete_, "/api/items/" + std::to_string(id), "", "", "s3cret").status == 404);
 
     // A job long enough (1,040 files) that the write below surely arrives while it runs.
