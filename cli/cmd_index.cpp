@@ -67,6 +67,13 @@ std::vector<Collection> collections_of(const std::string& name) {
     return {storage::parse_collection(name)};
 }
 
+// For the commands that only read: nothing is written to the index (see StoreOptions).
+storage::StoreOptions read_only() {
+    storage::StoreOptions o;
+    o.read_only = true;
+    return o;
+}
+
 void run_add(IndexArgs& a) {
     if (a.paths.empty() && a.lists.empty() && a.manifests.empty())
         throw CLI::ValidationError("index add", "give folders or files, --list or --manifest");
@@ -124,7 +131,7 @@ void run_rebuild(IndexArgs& a) {
 }
 
 void run_stats(IndexArgs& a) {
-    indexer::OpenIndex open = indexer::open_index(a.index, "", false, false);
+    indexer::OpenIndex open = indexer::open_index(a.index, "", false, false, read_only());
     const json s = open.store->stats();
     if (a.as_json) {
         std::printf("%s\n", json_text(s, 2).c_str());
@@ -160,7 +167,7 @@ void run_delete(IndexArgs& a) {
 }
 
 int run_verify(IndexArgs& a) {
-    indexer::OpenIndex open = indexer::open_index(a.index, "", false, false);
+    indexer::OpenIndex open = indexer::open_index(a.index, "", false, false, read_only());
     const storage::VerifyReport r = open.store->verify();
     if (a.as_json) {
         json j{{"ok", r.ok()}, {"problems", r.problems}};
@@ -184,7 +191,7 @@ int run_verify(IndexArgs& a) {
 }
 
 void run_errors(IndexArgs& a) {
-    indexer::OpenIndex open = indexer::open_index(a.index, "", false, false);
+    indexer::OpenIndex open = indexer::open_index(a.index, "", false, false, read_only());
     std::size_t n = 0;
     open.store->catalog().for_each_failure([&](const storage::Failure& f) {
         ++n;

@@ -41,7 +41,9 @@ json hit_json(const search::Hit& h) {
 }
 
 void run(const SearchArgs& a) {
-    indexer::OpenIndex ix = indexer::open_index(a.index, a.model, false, true);
+    storage::StoreOptions only_reading;
+    only_reading.read_only = true;
+    indexer::OpenIndex ix = indexer::open_index(a.index, a.model, false, true, only_reading);
     search::Searcher searcher(*ix.store, *ix.model);
     search::Query q;
     q.target = storage::parse_collection(a.in);

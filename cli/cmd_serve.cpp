@@ -39,14 +39,18 @@ std::string default_static_dir() {
 }
 
 void run(ServeArgs& a) {
-    indexer::OpenIndex ix = indexer::open_index(a.index, a.model, false, true);
     web::ApiOptions options;
-    options.static_dir = a.static_dir.empty() ? default_static_dir() : a.static_dir;
-    if (!fs::exists(options.static_dir + "/index.html"))
-        throw input_error("static folder", options.static_dir, "has no index.html (pass --static)");
     options.write_token = a.token;
     if (options.write_token.empty())
         if (const char* env = std::getenv("OPSIS_TOKEN")) options.write_token = env;
+    // Without a token nothing can be written: the index is opened read-only (and seen as it
+    // was at start), so a full disk or a read-only folder still serves searches.
+    storage::StoreOptions store_options;
+    store_options.read_only = options.write_token.empty();
+    indexer::OpenIndex ix = indexer::open_index(a.index, a.model, false, true, store_options);
+    options.static_dir = a.static_dir.empty() ? default_static_dir() : a.static_dir;
+    if (!fs::exists(options.static_dir + "/index.html"))
+        throw input_error("static folder", options.static_dir, "has no index.html (pass --static)");
     options.limits.max_k = a.max_k;
     options.inference_workers = a.workers;
     a.server.access_log = !a.quiet;
@@ -84,6 +88,9 @@ void register_serve(CLI::App& app) {
     cmd->add_option("--idle-timeout", a->idle_seconds, "Seconds a kept-alive connection may stay idle")->capture_default_str()->check(CLI::Range(1, 3600));
     cmd->add_option("--workers", a->workers, "Threads that run the model and the vector search (default: one per core); searches that arrive while all are busy are answered together in one batch")
         ->check(CLI::Range(1, 256));
+    cmd->add_option("--max-connections", a->server.max_connections,
+                    "Open connections at most; the longest idle is closed to make room (0: half the open-file limit)")
+        ->capture_default_str()->check(CLI::Range(0, 1 << 20));
     cmd->add_option("--max-k", a->max_k, "Most results one request may ask for")->capture_default_str()->check(CLI::Range(1, 100000));
     cmd->add_option("--model,-m", a->model, "Model folder (default: the index's model)");
     cmd->add_option("--allowed-host", a->server.allowed_hosts,

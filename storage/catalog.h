@@ -65,7 +65,9 @@ class Catalog {
 public:
     // Opens (or, with create, creates) the RocksDB database in `folder`. Another process
     // holding it is a clear error, as is a folder that is not an Opsis catalog.
-    static std::unique_ptr<Catalog> open(const std::string& folder, bool create);
+    // read_only: RocksDB's read-only open (no lock, WAL or flush; every write fails), for
+    // commands that only read.
+    static std::unique_ptr<Catalog> open(const std::string& folder, bool create, bool read_only = false);
     ~Catalog();
     Catalog(const Catalog&) = delete;
     Catalog& operator=(const Catalog&) = delete;

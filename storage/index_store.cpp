@@ -61,12 +61,14 @@ std::unique_ptr<IndexStore> IndexStore::open(const std::string& dir, const std::
         fs::create_directories(dir, ec);
         if (ec) throw input_error("index", dir, "cannot create the folder: " + ec.message());
     }
-    s->catalog_ = Catalog::open(dir + "/catalog", !complete);
+    s->catalog_ = Catalog::open(dir + "/catalog", !complete, options.read_only);
     // A snapshot interrupted by a crash leaves its temporary file; the old snapshot is intact.
     std::error_code ec;
-    for (const auto& e : fs::directory_iterator(dir, ec))
-        if (e.path().filename().string().find(".tmp-") != std::string::npos) fs::remove(e.path(), ec);
+    if (!options.read_only)
+        for (const auto& e : fs::directory_iterator(dir, ec))
+            if (e.path().filename().string().find(".tmp-") != std::string::npos) fs::remove(e.path(), ec);
     const std::optional<std::string> recorded = s->catalog_->meta("model");
+    if (!recorded && options.read_only) throw input_error("index", dir, "records no model yet (nothing was indexed into it)");
     if (!recorded) {
         if (!model) throw input_error("index", dir, "records no model: run `opsis index add` with --model");
         // First use: record the model and the factories; creating the indexes checks the factories.
@@ -116,6 +118,7 @@ std::unique_ptr<IndexStore> IndexStore::open(const std::string& dir, const std::
 }
 
 IndexStore::~IndexStore() {
+    if (options_.read_only) return;
     try {
         snapshot();
     } catch (...) {

@@ -33,6 +33,10 @@ struct StoreOptions {
     std::string image_factory = "Flat";  // used when the folder is created
     std::string text_factory = "Flat";
     std::uint64_t snapshot_every = 50000;  // changes between periodic snapshots
+    // Only reading (stats, verify, errors, search, a server without a token): the catalog is
+    // opened read-only, so nothing is written — no log, no snapshot — and a full disk or a
+    // read-only folder does not stop it. The index is seen as it was when opened.
+    bool read_only = false;
 };
 
 struct CollectionCheck {

@@ -45,14 +45,15 @@ inline std::vector<unsigned char> random_png(std::uint32_t seed) {
 // `opsis serve` on a free port; stopped with SIGTERM on destruction.
 class Server {
 public:
-    explicit Server(const std::string& args) {
+    // shell_prefix runs before the server in the same shell (say "ulimit -n 128; ").
+    explicit Server(const std::string& args, const std::string& shell_prefix = "") {
         int out[2];
         REQUIRE(pipe(out) == 0);
         pid_ = fork();
         if (pid_ == 0) {
             dup2(out[1], 1);
             close(out[0]);
-            execl("/bin/sh", "sh", "-c", ("exec " + std::string(OPSIS_BINARY) + " serve --port 0 --quiet " + args).c_str(), nullptr);
+            execl("/bin/sh", "sh", "-c", (shell_prefix + "exec " + std::string(OPSIS_BINARY) + " serve --port 0 --quiet " + args).c_str(), nullptr);
             _exit(127);
         }
         close(out[1]);

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 
 #include "tests/test_support.h"
 
@@ -176,6 +177,33 @@ TEST_CASE("a manifest's captions join the texts, add-texts dedupes and names bad
         CHECK(stats(index)["images"]["factory"] == factory);
         CHECK(run_opsis("index verify --index " + index).exit_code == 0);
     }
+}
+
+TEST_CASE("commands that only read write nothing to the index", "[index]") {
+    TempDir dir;
+    const std::string model = make_model(dir, "m", 1), photos = dir.file("photos"), index = dir.file("ix");
+    fs::create_directories(photos);
+    for (int k = 0; k < 5; ++k) write_bytes(photos + "/" + std::to_string(k) + ".png", random_png(static_cast<std::uint32_t>(k)));
+    REQUIRE(run_opsis("index add --index " + index + " --model " + model + " " + photos).exit_code == 0);
+    auto listing = [&] {
+        std::set<std::string> names;
+        for (const auto& e : fs::recursive_directory_iterator(index)) names.insert(e.path().string() + " " + std::to_string(e.is_regular_file() ? e.file_size() : 0));
+        return names;
+    };
+    const std::set<std::string> before = listing();
+    for (int i = 0; i < 3; ++i) {
+        REQUIRE(run_opsis("index stats --index " + index).exit_code == 0);
+        REQUIRE(run_opsis("index verify --index " + index).exit_code == 0);
+        REQUIRE(run_opsis("index errors --index " + index).exit_code == 0);
+        REQUIRE(run_opsis("search --index " + index + " -t photo").exit_code == 0);
+    }
+    // Each of those 12 opens used to leave an empty WAL and a LOG.old of ~150 KB behind.
+    CHECK(listing() == before);
+    // A writer still rotates RocksDB's info log, keeping two at most.
+    for (int i = 0; i < 4; ++i) REQUIRE(run_opsis("index add --index " + index + " " + photos).exit_code == 0);
+    int old_logs = 0;
+    for (const auto& e : fs::directory_iterator(index + "/catalog")) old_logs += e.path().filename().string().rfind("LOG.old", 0) == 0;
+    CHECK(old_logs <= 2);
 }
 
 TEST_CASE("SIGKILL at random moments: every file indexed exactly once, catalog and FAISS agree", "[index][crash]") {

@@ -385,3 +385,33 @@ TEST_CASE("a file name that is not UTF-8 is indexed, stored exactly and shown es
     CHECK_THAT(error_message(refused), Catch::Contains("query parameter 'source' is not valid UTF-8"));
     CHECK(c.get("/api/stats").data()["images"]["items"].get<std::uint64_t>() == before);
 }
+
+TEST_CASE("idle connections beyond the file-descriptor limit are closed to make room, not left to starve the server", "[server][hardening]") {
+    Fixture f;
+    // 128 descriptors: the cap is 64 connections. 200 idle ones used to leave the accept loop
+    // spinning on EMFILE while every new request waited in the backlog.
+    Server server("--index " + f.index, "ulimit -n 128; ");
+    asio::io_context io;
+    std::vector<std::unique_ptr<tcp::socket>> idle;
+    for (int i = 0; i < 200; ++i) {
+        idle.push_back(std::make_unique<tcp::socket>(io));
+        idle.back()->connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server.port()));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    for (int round = 0; round < 3; ++round) {
+        const std::string answer = raw_exchange(server.port(), "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+                                                std::chrono::milliseconds(5000));
+        INFO(answer);
+        REQUIRE(answer.rfind("HTTP/1.1 200 OK", 0) == 0);
+    }
+    // The oldest idle connections were the ones closed.
+    int closed = 0;
+    for (auto& s : idle) {
+        s->non_blocking(true);
+        char byte;
+        beast::error_code ec;
+        s->read_some(asio::buffer(&byte, 1), ec);
+        closed += ec == asio::error::eof || ec == asio::error::connection_reset;
+    }
+    CHECK(closed >= 130);
+}

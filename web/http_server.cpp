@@ -9,11 +9,16 @@
 
 #include <ifaddrs.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
+#include <functional>
+#include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
@@ -68,11 +73,38 @@ struct Shared {
     std::atomic<bool> stopping{false};
     std::atomic<int> with_handler{0};  // requests handed to the handler that it has not answered yet
     std::atomic<int> unanswered{0};    // ... and whose answer is not yet written (a graceful stop waits for these)
+
+    // Connections against the cap, and those waiting for a request (oldest first) with how
+    // to close each: the first to go when room is needed.
+    int max_connections = 0;
+    std::atomic<int> connections{0};
+    std::mutex idle_mutex;
+    std::map<std::uint64_t, std::function<void()>> idle;
+    std::uint64_t next_idle = 0;
+
+    bool close_oldest_idle() {
+        std::function<void()> close;
+        {
+            std::lock_guard lock(idle_mutex);
+            if (idle.empty()) return false;
+            close = std::move(idle.begin()->second);
+            idle.erase(idle.begin());
+        }
+        close();
+        return true;
+    }
 };
+
+int default_max_connections() {
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return 4096;
+    return std::max(8, static_cast<int>(std::min<rlim_t>(limit.rlim_cur / 2, 1 << 20)));
+}
 
 class Session : public std::enable_shared_from_this<Session> {
 public:
     Session(tcp::socket&& socket, std::shared_ptr<Shared> shared) : stream_(std::move(socket)), shared_(std::move(shared)) {
+        ++shared_->connections;
         beast::error_code ec;
         // Answers go out at once: with Nagle's algorithm a small response waits for the
         // client's delayed ACK (~40 ms).
@@ -81,10 +113,39 @@ public:
         remote_ = ec ? "?" : ep.address().to_string();
     }
 
+    ~Session() {
+        stop_waiting();
+        --shared_->connections;
+    }
+
     void start() { asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::read, shared_from_this())); }
 
 private:
+    // While it waits for a request, a connection may be closed to make room for another;
+    // the close runs on the session's strand, and only if it is still waiting then.
+    void wait_for_request() {
+        waiting_ = true;
+        std::lock_guard lock(shared_->idle_mutex);
+        idle_key_ = shared_->next_idle++;
+        shared_->idle[*idle_key_] = [weak = weak_from_this()] {
+            if (const auto self = weak.lock())
+                asio::post(self->stream_.get_executor(), [self] {
+                    if (!self->waiting_) return;
+                    beast::error_code ec;
+                    self->stream_.socket().close(ec);
+                });
+        };
+    }
+    void stop_waiting() {
+        waiting_ = false;
+        if (!idle_key_) return;
+        std::lock_guard lock(shared_->idle_mutex);
+        shared_->idle.erase(*idle_key_);
+        idle_key_.reset();
+    }
+
     void read() {
+        wait_for_request();
         parser_.emplace();
         parser_->body_limit(shared_->options.max_body_bytes);
         parser_->header_limit(16 * 1024);
@@ -95,6 +156,7 @@ private:
     }
 
     void on_header(beast::error_code ec, std::size_t) {
+        stop_waiting();
         if (ec) return on_read_error(ec);
         started_ = Clock::now();
         const Request& req = parser_->get();
@@ -243,6 +305,8 @@ private:
     Clock::time_point started_ = Clock::now();
     bool first_request_ = true;
     bool head_ = false;
+    bool waiting_ = false;                   // for a request's header (on the strand)
+    std::optional<std::uint64_t> idle_key_;  // in shared_->idle while waiting
 };
 
 }  // namespace
@@ -254,10 +318,30 @@ struct HttpServer::Impl {
     asio::signal_set signals{ioc, SIGINT, SIGTERM};
     unsigned short bound_port = 0;
 
+    asio::steady_timer backoff{ioc};
+
     void accept() {
         acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
             if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
-            if (!ec) std::make_shared<Session>(std::move(socket), shared)->start();
+            if (ec == asio::error::no_descriptors || ec.value() == ENFILE || ec == asio::error::no_buffer_space ||
+                ec == asio::error::no_memory) {
+                // Out of file descriptors: accepting again at once would spin a core while the
+                // pending connection stays queued. Make room, then try again shortly.
+                shared->close_oldest_idle();
+                backoff.expires_after(std::chrono::milliseconds(50));
+                backoff.async_wait([this](beast::error_code wait_ec) {
+                    if (!wait_ec && acceptor.is_open()) accept();
+                });
+                return;
+            }
+            if (!ec) {
+                if (shared->connections.load() < shared->max_connections || shared->close_oldest_idle()) {
+                    std::make_shared<Session>(std::move(socket), shared)->start();
+                } else {
+                    beast::error_code close_ec;  // every connection is busy with a request: refuse this one
+                    socket.close(close_ec);
+                }
+            }
             accept();
         });
     }
@@ -318,6 +402,8 @@ HttpServer::HttpServer(ServerOptions options, Handler handler, ErrorResponder er
     impl_->shared->options = std::move(options);
     impl_->shared->handler = std::move(handler);
     impl_->shared->errors = std::move(errors);
+    const int cap = impl_->shared->options.max_connections;
+    impl_->shared->max_connections = cap > 0 ? cap : default_max_connections();
 }
 
 HttpServer::~HttpServer() = default;

@@ -31,6 +31,11 @@ struct ServerOptions {
     // case); a request for any other host gets 421, so a page that rebinds its own DNS name
     // to this address cannot read the collection. Empty: every host.
     std::vector<std::string> allowed_hosts;
+    // Open connections at most; at the cap (or when the process runs out of file descriptors)
+    // the connection idle longest is closed to make room, and with none idle a new one is
+    // closed at once. 0: half the soft limit on open files (RLIMIT_NOFILE), leaving the rest
+    // to the index's files.
+    int max_connections = 0;
 };
 
 // The hosts a server bound to `address` answers by default: the address itself, localhost
