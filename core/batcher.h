@@ -13,6 +13,7 @@
 #include <iterator>
 #include <mutex>
 #include <stdexcept>
+#include <string>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -39,14 +40,15 @@ public:
     Batcher& operator=(const Batcher&) = delete;
 
     // Queues the input; `done` gets its outcome on the worker that ran its batch. `done`
-    // must not throw.
-    void submit(In input, std::function<void(Outcome<Out>)> done) {
+    // must not throw. A batch takes its inputs by turns between clients (`client` keys), so
+    // one client's many requests cannot fill every batch while another's waits.
+    void submit(In input, std::function<void(Outcome<Out>)> done, const std::string& client = {}) {
         {
             std::lock_guard lock(mutex_);
-            waiting_.push_back({std::move(input), std::move(done)});
+            waiting_.push_back({std::move(input), std::move(done), client});
             ++drains_;
         }
-        pool_.post([this] { drain(); });
+        pool_.post([this] { drain(); }, client);
     }
 
     // Blocks until the input's batch has run; returns its value or rethrows its exception.
@@ -73,16 +75,30 @@ private:
     struct Waiting {
         In input;
         std::function<void(Outcome<Out>)> done;
+        std::string client;
     };
 
     void drain() {
         std::vector<Waiting> batch;
         {
             std::lock_guard lock(mutex_);
-            const std::size_t n = std::min(max_batch_, waiting_.size());
-            std::move(waiting_.begin(), waiting_.begin() + static_cast<std::ptrdiff_t>(n), std::back_inserter(batch));
-            waiting_.erase(waiting_.begin(), waiting_.begin() + static_cast<std::ptrdiff_t>(n));
-            if (n > 0) ++batches_, inputs_ += n;
+            // By rounds: each round takes the oldest waiting input of every client in turn.
+            std::vector<bool> taken(waiting_.size(), false);
+            while (batch.size() < max_batch_ && batch.size() < waiting_.size()) {
+                std::vector<std::string> this_round;  // copies: the inputs taken are moved from
+                for (std::size_t i = 0; i < waiting_.size() && batch.size() < max_batch_; ++i) {
+                    if (taken[i] || std::find(this_round.begin(), this_round.end(), waiting_[i].client) != this_round.end())
+                        continue;
+                    this_round.push_back(waiting_[i].client);
+                    taken[i] = true;
+                    batch.push_back(std::move(waiting_[i]));
+                }
+            }
+            std::vector<Waiting> rest;
+            for (std::size_t i = 0; i < waiting_.size(); ++i)
+                if (!taken[i]) rest.push_back(std::move(waiting_[i]));
+            waiting_ = std::move(rest);
+            if (!batch.empty()) ++batches_, inputs_ += batch.size();
         }
         if (!batch.empty()) complete(batch);
         std::lock_guard lock(mutex_);

@@ -71,3 +71,31 @@ TEST_CASE("a batch that throws fails every request in it, and the batcher goes o
     broken = false;
     REQUIRE(b.run(5) == 5);
 }
+
+TEST_CASE("clients take turns: in the worker queue and in every batch", "[batcher]") {
+    WorkerPool pool(1, nullptr);
+    std::promise<void> release;
+    std::shared_future<void> released = release.get_future().share();
+    pool.post([released] { released.wait(); });  // hold the only worker while the queue fills
+    std::mutex order_mutex;
+    std::vector<std::string> order;
+    for (int i = 0; i < 4; ++i)
+        pool.post([&, i] { std::lock_guard lock(order_mutex); order.push_back("a" + std::to_string(i)); }, "10.0.0.1");
+    pool.post([&] { std::lock_guard lock(order_mutex); order.push_back("b0"); }, "10.0.0.2");
+    std::vector<std::vector<int>> batches;
+    Batcher<int, int> echo(pool, 4, [&](const std::vector<int>& in) {
+        batches.push_back(in);
+        return std::vector<Outcome<int>>(in.begin(), in.end());
+    });
+    std::atomic<int> done{0};
+    for (int i = 0; i < 8; ++i) echo.submit(100 + i, [&](Outcome<int>) { ++done; }, "10.0.0.1");
+    echo.submit(200, [&](Outcome<int>) { ++done; }, "10.0.0.2");
+    release.set_value();
+    while (done < 9) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    // The second client's task ran second, not after the first client's four.
+    REQUIRE(order == std::vector<std::string>{"a0", "b0", "a1", "a2", "a3"});
+    // Its search rode in the first batch, beside the first client's oldest.
+    REQUIRE(batches.size() >= 3);
+    REQUIRE(batches[0] == std::vector<int>{100, 200, 101, 102});
+    REQUIRE(batches[1] == std::vector<int>{103, 104, 105, 106});
+}

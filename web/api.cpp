@@ -371,7 +371,7 @@ Response answer_or_error(unsigned version, const std::function<Response()>& fn) 
 
 }  // namespace
 
-void Api::handle(Request&& req, const RequestContext&, Respond respond) {
+void Api::handle(Request&& req, const RequestContext& context, Respond respond) {
     const auto t0 = std::chrono::steady_clock::now();
     const unsigned version = req.version();
     auto answer = [this, t0, method = std::string(req.method_string()), respond](const std::string& route_name, Response res) {
@@ -388,11 +388,14 @@ void Api::handle(Request&& req, const RequestContext&, Respond respond) {
     if (routed.response) return answer(route_name, std::move(*routed.response));
     if (!routed.search && !routed.work) return answer(route_name, std::move(refused));  // the route threw
     if (routed.work)
-        return inference_.post([answer, route_name, version, work = std::move(routed.work)] { answer(route_name, answer_or_error(version, work)); });
+        return inference_.post([answer, route_name, version, work = std::move(routed.work)] { answer(route_name, answer_or_error(version, work)); },
+                               context.remote);
     const SearchShape shape{routed.search->target, routed.search->k, routed.search->offset};
+    // The model's work is shared by turns between client addresses (a fair queue): one
+    // client's many costly requests cannot hold every worker while another's wait.
     searches_.submit(std::move(*routed.search), [this, answer, route_name, shape, version, t0](Outcome<search::Result> outcome) {
         answer(route_name, answer_or_error(version, [&] { return search_response(take(std::move(outcome)), shape, version, t0); }));
-    });
+    }, context.remote);
 }
 
 Api::Routed Api::route(Request& req, std::string& name) {
