@@ -2,6 +2,7 @@
 // Opsis reports every failure by throwing opsis::Error (one convention, used everywhere).
 // The message always names the input that failed and the reason, e.g.
 //   "image 'cat.png': truncated file (PNG stream ends early)".
+#include <cerrno>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -10,8 +11,22 @@ namespace opsis {
 
 class Error : public std::runtime_error {
 public:
-    using std::runtime_error::runtime_error;
+    // What went wrong, for whoever must react to it (the server answers each with its own
+    // HTTP status): most errors are the caller's input; storage failures are the machine's.
+    enum class Kind {
+        invalid_input,  // fix the input and try again
+        no_space,       // the disk is full: nothing was written
+        io,             // reading or writing storage failed
+    };
+    explicit Error(const std::string& message, Kind kind = Kind::invalid_input) : std::runtime_error(message), kind_(kind) {}
+    Kind kind() const { return kind_; }
+
+private:
+    Kind kind_;
 };
+
+// The kind of a failed system call's errno: a full disk (or quota) is told apart.
+Error::Kind storage_error_kind(int error_number);
 
 // Builds "<what> '<name>': <reason>" so that every message has the same shape.
 inline Error input_error(std::string_view what, std::string_view name, std::string_view reason) {
@@ -19,6 +34,10 @@ inline Error input_error(std::string_view what, std::string_view name, std::stri
     msg.reserve(what.size() + name.size() + reason.size() + 6);
     msg.append(what).append(" '").append(name).append("': ").append(reason);
     return Error(msg);
+}
+
+inline Error::Kind storage_error_kind(int error_number) {
+    return error_number == ENOSPC || error_number == EDQUOT ? Error::Kind::no_space : Error::Kind::io;
 }
 
 }  // namespace opsis

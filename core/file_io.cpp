@@ -74,28 +74,33 @@ void write_file_atomic_with(const std::string& path, const std::function<void(st
     static std::atomic<std::uint64_t> counter{0};
     const std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
     std::FILE* file = std::fopen(tmp.c_str(), "wbe");
-    if (file == nullptr) throw input_error("file", tmp, "cannot create: " + errno_text());
-    auto fail = [&](const std::string& reason) {
+    if (file == nullptr) throw Error(input_error("file", tmp, "cannot create: " + errno_text()).what(), storage_error_kind(errno));
+    // Storage failures keep their kind (a full disk is not the caller's fault).
+    auto fail = [&](const std::string& reason, Error::Kind kind) {
         if (file != nullptr) std::fclose(file);
         ::unlink(tmp.c_str());
-        return input_error("file", tmp, reason);
+        return Error(input_error("file", tmp, reason).what(), kind);
     };
     try {
         write(file);
+    } catch (const Error& e) {
+        throw fail(e.what(), e.kind());
     } catch (const std::exception& e) {
-        throw fail(e.what());
+        throw fail(e.what(), Error::Kind::io);
     }
-    if (std::fflush(file) != 0 || std::ferror(file)) throw fail("write failed: " + errno_text());
-    if (::fsync(::fileno(file)) != 0) throw fail("fsync failed: " + errno_text());
+    if (std::fflush(file) != 0 || std::ferror(file)) throw fail("write failed: " + errno_text(), storage_error_kind(errno));
+    if (::fsync(::fileno(file)) != 0) throw fail("fsync failed: " + errno_text(), storage_error_kind(errno));
     if (std::fclose(file) != 0) {
+        const int error_number = errno;
         file = nullptr;
-        throw fail("close failed: " + errno_text());
+        throw fail("close failed: " + errno_text(), storage_error_kind(error_number));
     }
     file = nullptr;
     if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        const int error_number = errno;
         const std::string reason = "cannot rename into place: " + errno_text();
         ::unlink(tmp.c_str());
-        throw input_error("file", path, reason);
+        throw Error(input_error("file", path, reason).what(), storage_error_kind(error_number));
     }
     // The rename itself must reach the disk, or a power cut could bring back the old file.
     const std::string parent = std::filesystem::path(path).parent_path().string();
@@ -106,7 +111,7 @@ void write_file_atomic_with(const std::string& path, const std::function<void(st
 
 void write_file_atomic(const std::string& path, const void* data, std::size_t size) {
     write_file_atomic_with(path, [&](std::FILE* file) {
-        if (size > 0 && std::fwrite(data, 1, size, file) != size) throw Error("write failed: " + errno_text());
+        if (size > 0 && std::fwrite(data, 1, size, file) != size) throw Error("write failed: " + errno_text(), storage_error_kind(errno));
     });
 }
 

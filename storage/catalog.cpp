@@ -8,7 +8,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <filesystem>
 #include <set>
 #include <nlohmann/json.hpp>
@@ -119,6 +122,40 @@ std::string failure_value(const Failure& f) {
     return json{{"reason", reason}, {"size", f.size}, {"mtime_ns", f.mtime_ns}, {"at", f.at}}.dump();
 }
 
+// RocksDB's own info log aborts the process (an assertion in Debian's 7.8) when it writes
+// again after a failed write, which a full disk makes certain: the first failed commit logs
+// its error through it. This one appends through stdio, drops what cannot be written, and
+// keeps the file under 1 MiB (the one before as LOG.old). Without a path it writes nothing
+// (read-only opens).
+class InfoLog : public rocksdb::Logger {
+public:
+    explicit InfoLog(std::string path) : path_(std::move(path)) {
+        if (!path_.empty()) file_ = std::fopen(path_.c_str(), "ae");
+    }
+    ~InfoLog() override {
+        if (file_) std::fclose(file_);
+    }
+    using rocksdb::Logger::Logv;
+    void Logv(const char* format, va_list ap) override {
+        std::lock_guard lock(mutex_);
+        if (!file_) return;
+        char line[4096];
+        std::vsnprintf(line, sizeof line, format, ap);
+        std::fprintf(file_, "%s\n", line);
+        std::fflush(file_);
+        if (std::ftell(file_) > (1 << 20)) {
+            std::fclose(file_);
+            std::rename(path_.c_str(), (path_ + ".old").c_str());
+            file_ = std::fopen(path_.c_str(), "ae");
+        }
+    }
+
+private:
+    std::string path_;
+    std::FILE* file_ = nullptr;
+    std::mutex mutex_;
+};
+
 void check(const rocksdb::Status& s, const std::string& folder, const char* doing) {
     if (s.ok()) return;
     std::string reason = std::string(doing) + ": " + s.ToString();
@@ -152,10 +189,9 @@ std::unique_ptr<Catalog> Catalog::open(const std::string& folder, bool create, b
     options.create_if_missing = create && !read_only;
     options.create_missing_column_families = !read_only;
     options.max_background_jobs = 2;
-    // Every open starts a new info log and keeps the old one (1,000 by default: 300 `index
-    // stats` grew a 488 KB catalog to 44 MB); two of at most 1 MiB tell enough.
-    options.keep_log_file_num = 2;
-    options.max_log_file_size = 1 << 20;
+    // RocksDB's own info log starts a new file at every open and keeps 1,000 (300 `index
+    // stats` grew a 488 KB catalog to 44 MB), and aborts on a full disk: ours instead.
+    options.info_log = std::make_shared<InfoLog>(read_only ? std::string() : folder + "/LOG");
     // Bloom filters: an indexing job asks about many paths and hashes the catalog does not
     // have yet, and a filter answers those without reading table blocks.
     rocksdb::BlockBasedTableOptions table;
@@ -458,9 +494,20 @@ std::vector<std::pair<Collection, Change>> Catalog::commit(Batch& b) {
             b.writes_->Put(cf("default"), family(c, "failure_count"), key_of(k.failures));
         }
     }
+    // After a failed write RocksDB must not be written again (Debian's 7.8 aborts on the next
+    // WAL append: fixed upstream in 9.x), so the first failure closes the catalog to writes
+    // until it is opened again; reads go on.
+    if (write_failure_) throw *write_failure_;
     rocksdb::WriteOptions w;
     w.sync = true;
-    check(db_->Write(w, b.writes_.get()), folder_, "cannot commit");
+    const rocksdb::Status s = db_->Write(w, b.writes_.get());
+    if (!s.ok()) {
+        const bool full = s.IsNoSpace() || s.ToString().find("No space left") != std::string::npos;
+        write_failure_ = Error(std::string("index catalog: ") + (full ? "the disk is full" : "writing failed") + " (" + s.ToString() +
+                                   "): nothing more is written until the index is opened again; searches go on",
+                               full ? Error::Kind::no_space : Error::Kind::io);
+        throw *write_failure_;
+    }
     counters_ = b.counters_;
     auto changes = std::move(b.changes_);
     b.items_.clear(), b.paths_.clear(), b.hashes_.clear(), b.failures_.clear(), b.changes_.clear();

@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/error.h"
+
 namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
@@ -131,6 +133,7 @@ private:
     std::unique_ptr<rocksdb::DB> db_;
     std::map<std::string, rocksdb::ColumnFamilyHandle*> families_;
     std::map<Collection, Counters> counters_;
+    std::optional<Error> write_failure_;  // the first failed commit: later ones are refused (see commit)
 };
 
 // A set of changes written together. Reads through a batch see its own pending writes, so

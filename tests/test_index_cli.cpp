@@ -199,7 +199,7 @@ TEST_CASE("commands that only read write nothing to the index", "[index]") {
     }
     // Each of those 12 opens used to leave an empty WAL and a LOG.old of ~150 KB behind.
     CHECK(listing() == before);
-    // A writer still rotates RocksDB's info log, keeping two at most.
+    // A writer keeps one info log and the one before it, at most.
     for (int i = 0; i < 4; ++i) REQUIRE(run_opsis("index add --index " + index + " " + photos).exit_code == 0);
     int old_logs = 0;
     for (const auto& e : fs::directory_iterator(index + "/catalog")) old_logs += e.path().filename().string().rfind("LOG.old", 0) == 0;

@@ -4,6 +4,7 @@
 
 #include <boost/asio/read_until.hpp>
 #include <cmath>
+#include <cstdlib>
 #include <thread>
 
 #include "core/file_io.h"
@@ -414,4 +415,52 @@ TEST_CASE("idle connections beyond the file-descriptor limit are closed to make 
         closed += ec == asio::error::eof || ec == asio::error::connection_reset;
     }
     CHECK(closed >= 130);
+}
+
+TEST_CASE("on a full disk writes answer 507 with a clear message, and searches go on", "[server][hardening]") {
+    Fixture f;
+    TempDir mount_point;
+    const std::string disk = mount_point.file("disk");
+    fs::create_directories(disk);
+    if (std::system(("mount -t tmpfs -o size=4m tmpfs " + disk + " 2>/dev/null").c_str()) != 0) {
+        WARN("cannot mount a small tmpfs here (not root?): the full-disk case did not run");
+        return;
+    }
+    struct Unmount {
+        std::string path;
+        ~Unmount() { (void)std::system(("umount " + path).c_str()); }
+    } unmount{disk};
+    const std::string index = disk + "/ix";
+    REQUIRE(run_opsis("index add --index " + index + " --model " + f.dir.file("model") + " " + f.photos).exit_code == 0);
+    {
+        Server server("--index " + index + " --token s3cret");
+        Client c(server.port());
+        {
+            std::ofstream fill(disk + "/fill", std::ios::binary);
+            const std::string block(1 << 16, 'x');
+            while (fill.write(block.data(), static_cast<std::streamsize>(block.size()))) {}
+        }
+        // Every write fails cleanly, again and again (RocksDB 7.8 aborted on the second).
+        for (int i = 0; i < 3; ++i) {
+            const Reply r = c.post("/api/texts", json{{"text", "a sentence that does not fit " + std::to_string(i) + std::string(4000, 'x')}}.dump(), "s3cret");
+            INFO(r.body);
+            REQUIRE(r.status == 507);
+            REQUIRE_THAT(error_message(r), Catch::Contains("disk is full"));
+            REQUIRE_THAT(r.body, !Catch::Contains(disk));
+        }
+        const auto png = random_png(999);
+        CHECK(c.send(http::verb::post, "/api/items", std::string(png.begin(), png.end()), "image/png", "s3cret").status == 507);
+        CHECK(c.post("/api/search", R"({"text": "caption number 3", "k": 3})").status == 200);
+        CHECK(c.get("/healthz").status == 200);
+    }
+    // Room again: a new start writes, and nothing half-written was left behind.
+    fs::remove(disk + "/fill");
+    {
+        Server server("--index " + index + " --token s3cret");
+        Client c(server.port());
+        CHECK(c.post("/api/texts", R"({"text": "written once there is room"})", "s3cret").status == 201);
+    }
+    const CommandResult verify = run_opsis("index verify --index " + index);
+    INFO(verify.output);
+    CHECK(verify.exit_code == 0);
 }

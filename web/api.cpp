@@ -363,7 +363,16 @@ Response answer_or_error(unsigned version, const std::function<Response()>& fn) 
     } catch (const ApiError& e) {
         return Api::error(e.status, e.message, version, true);
     } catch (const Error& e) {
-        return Api::error(http::status::bad_request, e.what(), version, true);
+        switch (e.kind()) {
+            case Error::Kind::invalid_input: return Api::error(http::status::bad_request, e.what(), version, true);
+            case Error::Kind::no_space:  // the detail names the server's files: it goes to the log
+                std::fprintf(stderr, "opsis serve: %s\n", e.what());
+                return Api::error(http::status::insufficient_storage,
+                                  "the server's disk is full: nothing was written (searches go on; the server's log has the details)",
+                                  version, true);
+            case Error::Kind::io: return internal_error(e, version);
+        }
+        return internal_error(e, version);
     } catch (const std::exception& e) {
         return internal_error(e, version);
     }
@@ -629,7 +638,11 @@ std::string Api::make_thumbnail(const storage::Item& item, std::string& content_
     const std::vector<unsigned char> bytes = alpha ? encode_png(small) : encode_jpeg(small, 85);
     std::error_code ec;
     fs::create_directories(dir, ec);
-    write_file_atomic(dir + "/" + std::to_string(item.id) + (alpha ? ".png" : ".jpg"), bytes.data(), bytes.size());
+    try {
+        write_file_atomic(dir + "/" + std::to_string(item.id) + (alpha ? ".png" : ".jpg"), bytes.data(), bytes.size());
+    } catch (const Error& e) {  // a full disk: the thumbnail is still answered, made again next time
+        std::fprintf(stderr, "opsis serve: thumbnail not kept: %s\n", e.what());
+    }
     content_type = alpha ? "image/png" : "image/jpeg";
     return std::string(bytes.begin(), bytes.end());
 }
