@@ -159,9 +159,14 @@ private:
 void check(const rocksdb::Status& s, const std::string& folder, const char* doing) {
     if (s.ok()) return;
     std::string reason = std::string(doing) + ": " + s.ToString();
-    if (s.IsIOError() && s.ToString().find("lock") != std::string::npos)
+    // A damaged or unreadable catalog is the machine's failure, not the caller's: the server
+    // answers it as its own error (500, the detail in its log, which names the files).
+    Error::Kind kind = s.IsNoSpace() ? Error::Kind::no_space : s.IsIOError() || s.IsCorruption() ? Error::Kind::io : Error::Kind::invalid_input;
+    if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
         reason = "in use by another opsis process (" + s.ToString() + ")";
-    throw input_error("index catalog", folder, reason);
+        kind = Error::Kind::invalid_input;
+    }
+    throw Error(input_error("index catalog", folder, reason).what(), kind);
 }
 
 }  // namespace
@@ -352,7 +357,7 @@ void scan(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* family, const std::strin
     std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(ro, family));
     for (start.empty() ? it->SeekToFirst() : it->Seek(start); it->Valid(); it->Next())
         if (!fn(it->key(), it->value())) break;
-    if (!it->status().ok()) throw Error("index catalog: scan failed: " + it->status().ToString());
+    if (!it->status().ok()) throw Error("index catalog: scan failed: " + it->status().ToString(), Error::Kind::io);
 }
 }  // namespace
 

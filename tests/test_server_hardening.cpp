@@ -464,3 +464,37 @@ TEST_CASE("on a full disk writes answer 507 with a clear message, and searches g
     INFO(verify.output);
     CHECK(verify.exit_code == 0);
 }
+
+TEST_CASE("a damaged catalog is the server's error: 500 naming none of its files", "[server][hardening]") {
+    Fixture f;
+    // A writable open flushes the fixture's log into table files; then, under the running
+    // server, the first half of the items' table (its data blocks) is overwritten, so reading
+    // an item fails its checksum.
+    REQUIRE(run_opsis("index add --index " + f.index + " " + f.photos).exit_code == 0);
+    Server server("--index " + f.index);  // RocksDB checks its tables at open: the damage comes after
+    int damaged = 0;
+    for (const auto& e : fs::directory_iterator(f.index + "/catalog")) {
+        if (e.path().extension() != ".sst" || read_text_file(e.path().string(), 1 << 24).find("images.items") == std::string::npos)
+            continue;
+        ++damaged;
+        std::fstream file(e.path(), std::ios::in | std::ios::out | std::ios::binary);
+        const auto size = static_cast<std::streamoff>(fs::file_size(e.path()));
+        for (std::streamoff at = 0; at < size / 2; at += 7) {
+            file.seekp(at);
+            file.put('\x5a');
+        }
+    }
+    REQUIRE(damaged == 1);
+    bool saw_damage = false;
+    for (int id = 1; id <= 12; ++id) {
+        Client c(server.port());  // a 500 closes its connection
+        const Reply r = c.get("/api/items/" + std::to_string(id));
+        INFO(r.status << " " << r.body);
+        CHECK((r.status == 200 || r.status == 404 || r.status == 500));
+        CHECK_THAT(r.body, !Catch::Contains(f.index));
+        CHECK_THAT(r.body, !Catch::Contains(".sst"));
+        saw_damage = saw_damage || r.status == 500;
+    }
+    CHECK(saw_damage);
+    CHECK(Client(server.port()).get("/healthz").status == 200);
+}
