@@ -1,4 +1,5 @@
 // opsis index: build and maintain an index folder (catalog + vector indexes).
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -28,8 +29,11 @@ struct IndexArgs {
     indexer::JobOptions job;
 };
 
+// Set by SIGINT or SIGTERM: the job stops after committing what it has in flight.
+std::atomic<bool> g_interrupted{false};
+
 void on_interrupt(int) {
-    indexer::request_stop();
+    g_interrupted = true;
     std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C ends it at once (the catalog stays consistent)
     std::signal(SIGTERM, SIG_DFL);
 }
@@ -59,7 +63,7 @@ void print_summary(const indexer::JobSummary& s, const std::string& dir, bool as
     if (s.failed) std::printf("  (opsis index errors --index %s lists every failure)\n", dir.c_str());
     for (std::size_t i = 0; i < s.problems.size() && i < 20; ++i) std::printf("  problem: %s\n", s.problems[i].c_str());
     if (s.problems.size() > 20) std::printf("  ... and %zu more problems\n", s.problems.size() - 20);
-    if (indexer::stop_requested()) std::printf("stopped early on request; run the same command again to continue\n");
+    if (g_interrupted) std::printf("stopped early on request; run the same command again to continue\n");
 }
 
 std::vector<Collection> collections_of(const std::string& name) {
@@ -93,6 +97,7 @@ void run_add(IndexArgs& a) {
     storage::StoreOptions options;
     options.image_factory = a.image_factory, options.text_factory = a.text_factory;
     indexer::OpenIndex open = indexer::open_index(a.index, a.model, true, true, options);
+    a.job.cancel = &g_interrupted;
     std::signal(SIGINT, on_interrupt);
     std::signal(SIGTERM, on_interrupt);
     const indexer::JobSummary s = indexer::index_images(*open.store, *open.model, inputs, a.job);
@@ -103,6 +108,7 @@ void run_add_texts(IndexArgs& a) {
     storage::StoreOptions options;
     options.image_factory = a.image_factory, options.text_factory = a.text_factory;
     indexer::OpenIndex open = indexer::open_index(a.index, a.model, true, true, options);
+    a.job.cancel = &g_interrupted;
     std::signal(SIGINT, on_interrupt);
     std::signal(SIGTERM, on_interrupt);
     const indexer::JobSummary s = indexer::index_texts(*open.store, *open.model, a.text_files, a.job);

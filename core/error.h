@@ -15,8 +15,11 @@ public:
     // HTTP status): most errors are the caller's input; storage failures are the machine's.
     enum class Kind {
         invalid_input,  // fix the input and try again
+        not_found,      // what the input names does not exist
+        busy,           // in use (another process holds the index, a job is running): try later
         no_space,       // the disk is full: nothing was written
         io,             // reading or writing storage failed
+        corruption,     // stored data is damaged
     };
     explicit Error(const std::string& message, Kind kind = Kind::invalid_input) : std::runtime_error(message), kind_(kind) {}
     Kind kind() const { return kind_; }
@@ -34,6 +37,11 @@ inline Error input_error(std::string_view what, std::string_view name, std::stri
     msg.reserve(what.size() + name.size() + reason.size() + 6);
     msg.append(what).append(" '").append(name).append("': ").append(reason);
     return Error(msg);
+}
+
+// "<what> '<name>': not found", of kind not_found.
+inline Error not_found_error(std::string_view what, std::string_view name) {
+    return Error(input_error(what, name, "not found").what(), Error::Kind::not_found);
 }
 
 inline Error::Kind storage_error_kind(int error_number) {

@@ -28,7 +28,6 @@ using storage::Catalog;
 using storage::Collection;
 namespace fs = std::filesystem;
 
-std::atomic<bool> g_stop{false};
 
 std::int64_t now_seconds() {
     return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -322,11 +321,9 @@ void prune_missing(storage::IndexStore& store, const std::vector<InputSpec>& inp
 
 }  // namespace
 
-void request_stop() { g_stop = true; }
-bool stop_requested() { return g_stop.load(); }
 
 namespace {
-bool stopping(const JobOptions& options) { return g_stop || (options.cancel && options.cancel->load()); }
+bool stopping(const JobOptions& options) { return options.cancel && options.cancel->load(); }
 }  // namespace
 
 std::string failure_reason(const std::string& message, const std::string& path) {

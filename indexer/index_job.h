@@ -46,10 +46,6 @@ struct JobSummary {
     double seconds = 0;
 };
 
-// Asks a running job to stop after committing what it has in flight (from a signal handler).
-void request_stop();
-bool stop_requested();
-
 JobSummary index_images(storage::IndexStore& store, const DualEncoder& model, const std::vector<InputSpec>& inputs,
                         const JobOptions& options);
 

@@ -214,7 +214,7 @@ std::vector<Outcome<std::vector<float>>> Searcher::embed_batch(const std::vector
             for (const WeightedItem& it : q.items) {
                 const std::vector<float> v = store_.catalog().vector(it.collection, it.id);
                 const std::string name = std::string(storage::collection_name(it.collection)) + "/" + std::to_string(it.id);
-                if (v.size() != d) throw input_error("item", name, "not found");
+                if (v.size() != d) throw not_found_error("item", name);
                 add(v.data(), {0, 1}, it.weight);
             }
             const float norm = std::sqrt(dot(sum.data(), sum.data(), d));

@@ -11,6 +11,8 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <fcntl.h>
+#include <unistd.h>
 #include <mutex>
 #include <filesystem>
 #include <set>
@@ -161,12 +163,24 @@ void check(const rocksdb::Status& s, const std::string& folder, const char* doin
     std::string reason = std::string(doing) + ": " + s.ToString();
     // A damaged or unreadable catalog is the machine's failure, not the caller's: the server
     // answers it as its own error (500, the detail in its log, which names the files).
-    Error::Kind kind = s.IsNoSpace() ? Error::Kind::no_space : s.IsIOError() || s.IsCorruption() ? Error::Kind::io : Error::Kind::invalid_input;
-    if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
-        reason = "in use by another opsis process (" + s.ToString() + ")";
-        kind = Error::Kind::invalid_input;
-    }
+    const Error::Kind kind = s.IsNoSpace()      ? Error::Kind::no_space
+                             : s.IsCorruption() ? Error::Kind::corruption
+                             : s.IsIOError()    ? Error::Kind::io
+                                                : Error::Kind::invalid_input;
     throw Error(input_error("index catalog", folder, reason).what(), kind);
+}
+
+// Whether another process holds RocksDB's lock on the folder (an fcntl write lock on LOCK):
+// asked before opening, so that the answer is a kind, not a guess from a message.
+bool locked_by_another_process(const std::string& folder) {
+    const int fd = ::open((folder + "/LOCK").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    struct flock probe {};
+    probe.l_type = F_WRLCK;
+    probe.l_whence = SEEK_SET;
+    const bool held = ::fcntl(fd, F_GETLK, &probe) == 0 && probe.l_type != F_UNLCK;
+    ::close(fd);
+    return held;
 }
 
 }  // namespace
@@ -184,6 +198,10 @@ std::unique_ptr<Catalog> Catalog::open(const std::string& folder, bool create, b
     cat->folder_ = folder;
     const bool exists = std::filesystem::exists(folder + "/CURRENT");
     if (!exists && !create) throw input_error("index catalog", folder, "not found (no RocksDB database there)");
+    if (exists && !read_only && locked_by_another_process(folder))
+        throw Error(input_error("index catalog", folder,
+                                "in use by another opsis process (stop it first; commands that only read work meanwhile)").what(),
+                    Error::Kind::busy);
 
     std::vector<std::string> names{rocksdb::kDefaultColumnFamilyName, "images.paths", "images.errors"};
     for (Collection c : kCollections)
@@ -589,7 +607,7 @@ void Catalog::Batch::remove_path(const std::string& path) {
 
 void Catalog::Batch::remove_item(Collection c, std::int64_t id) {
     const std::optional<Item> it = item(c, id);
-    if (!it) throw input_error("item", std::string(collection_name(c)) + "/" + std::to_string(id), "not found");
+    if (!it) throw not_found_error("item", std::string(collection_name(c)) + "/" + std::to_string(id));
     for (const std::string& p : it->paths)
         if (auto e = find_path(p); e && e->id == id) paths_[p] = std::nullopt;
     if (auto h = find_hash(c, it->hash); h && *h == id) hashes_[{c, it->hash}] = std::nullopt;
@@ -605,7 +623,7 @@ void Catalog::Batch::remove_item(Collection c, std::int64_t id) {
 
 void Catalog::Batch::update_item(Collection c, const Item& updated) {
     std::optional<Item> it = item(c, updated.id);
-    if (!it) throw input_error("item", std::string(collection_name(c)) + "/" + std::to_string(updated.id), "not found");
+    if (!it) throw not_found_error("item", std::string(collection_name(c)) + "/" + std::to_string(updated.id));
     Item next = updated;
     next.hash = it->hash, next.paths = it->paths, next.added_at = it->added_at;
     items_[{c, updated.id}] = std::move(next);

@@ -9,6 +9,8 @@
 
 #include "core/file_io.h"
 #include "indexer/inputs.h"
+#include "indexer/open_index.h"
+#include "web/api.h"
 #include "tests/server_fixture.h"
 
 using namespace opsis;
@@ -497,4 +499,14 @@ TEST_CASE("a damaged catalog is the server's error: 500 naming none of its files
     }
     CHECK(saw_damage);
     CHECK(Client(server.port()).get("/healthz").status == 200);
+}
+
+TEST_CASE("a server's end stops its own job only: a later job in the same process indexes everything", "[server][hardening]") {
+    Fixture f;
+    indexer::OpenIndex open = indexer::open_index(f.dir.file("ix2"), f.dir.file("model"), true, true);
+    { web::Api api(*open.store, *open.model, web::ApiOptions{}); }  // used to set a process-wide stop
+    indexer::JobOptions options;
+    options.show_progress = false;
+    const indexer::JobSummary s = indexer::index_images(*open.store, *open.model, {{indexer::InputKind::path, f.more}}, options);
+    CHECK(s.added == 40);
 }

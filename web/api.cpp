@@ -337,7 +337,7 @@ Api::Api(storage::IndexStore& store, const DualEncoder& model, ApiOptions option
       searches_(inference_, kMaxSearchBatch, [this](const std::vector<search::Query>& queries) { return searcher_.search_batch(queries); }) {}
 
 Api::~Api() {
-    indexer::request_stop();
+    job_cancel_ = true;  // a running job stops after committing what it has in flight
     if (job_thread_.joinable()) job_thread_.join();
 }
 
@@ -363,14 +363,17 @@ Response answer_or_error(unsigned version, const std::function<Response()>& fn) 
     } catch (const ApiError& e) {
         return Api::error(e.status, e.message, version, true);
     } catch (const Error& e) {
-        switch (e.kind()) {
+        switch (e.kind()) {  // the one place an error's kind becomes a status
             case Error::Kind::invalid_input: return Api::error(http::status::bad_request, e.what(), version, true);
+            case Error::Kind::not_found: return Api::error(http::status::not_found, e.what(), version, true);
+            case Error::Kind::busy: return Api::error(http::status::conflict, e.what(), version, true);
             case Error::Kind::no_space:  // the detail names the server's files: it goes to the log
                 std::fprintf(stderr, "opsis serve: %s\n", e.what());
                 return Api::error(http::status::insufficient_storage,
                                   "the server's disk is full: nothing was written (searches go on; the server's log has the details)",
                                   version, true);
-            case Error::Kind::io: return internal_error(e, version);
+            case Error::Kind::io:
+            case Error::Kind::corruption: return internal_error(e, version);
         }
         return internal_error(e, version);
     } catch (const std::exception& e) {
