@@ -345,6 +345,38 @@ def recall(queries, qc, gallery, gc):
     return {k: 100.0 * v / sims.shape[0] for k, v in hits.items()}
 
 
+def group_rows_by_length(rows, cost_per_group):
+    """As train/trainable_model.cpp: rows sorted by length and cut, by a small dynamic
+    programme, to minimise padded tokens plus a fixed cost per group; lists of row indices."""
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+    best, cut = [0] + [None] * len(rows), [0] * (len(rows) + 1)
+    for i in range(1, len(rows) + 1):
+        longest = len(rows[order[i - 1]])
+        for j in range(i):
+            cost = best[j] + (i - j) * longest + cost_per_group
+            if best[i] is None or cost < best[i]:
+                best[i], cut[i] = cost, j
+    groups, i = [], len(rows)
+    while i > 0:
+        groups.append(order[cut[i]:i])
+        i = cut[i]
+    return groups[::-1]
+
+
+def encode_text_grouped(model, rows, cost_per_group):
+    """The text tower over groups of rows of similar length (same features as padding the
+    whole batch: each row is independent), scattered back into batch order."""
+    out = [None] * len(rows)
+    for group in group_rows_by_length(rows, cost_per_group):
+        l = max(len(rows[i]) for i in group)
+        ids = torch.tensor([rows[i] + [rows[i][-1]] * (l - len(rows[i])) for i in group])
+        ends = torch.tensor([len(rows[i]) - 1 for i in group])
+        features = model.text(ids, ends)
+        for k, i in enumerate(group):
+            out[i] = features[k]
+    return torch.stack(out)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--corpus", required=True)
@@ -360,6 +392,8 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--validate-every", type=int, default=0)
+    ap.add_argument("--text-group-cost", type=int, default=256,
+                    help="as opsis train's: padded tokens one more text group is worth (1e9 pads to the longest)")
     a = ap.parse_args()
     torch.manual_seed(a.seed)
     random.seed(a.seed)
@@ -470,13 +504,10 @@ def main():
             caps = train[i]["captions"]
             pool = caps["el"] if caps["el"] and (not caps["en"] or rng.random() < 0.25) else caps["en"]
             rows.append(tok.encode_for_model(pool[rng.integers(len(pool))], context))
-        l = max(map(len, rows))
-        ids = torch.tensor([r + [r[-1]] * (l - len(r)) for r in rows])
-        ends = torch.tensor([len(r) - 1 for r in rows])
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         img = F.normalize(model.visual(torch.tensor(np.stack(images))), dim=-1)
-        txt = F.normalize(model.text(ids, ends), dim=-1)
+        txt = F.normalize(encode_text_grouped(model, rows, a.text_group_cost), dim=-1)
         loss, temp = contrastive_loss(img, txt, torch.tensor(train_concepts[idx]), model.logit_scale)
         opt.zero_grad(set_to_none=True)
         loss.backward()
