@@ -36,6 +36,9 @@ void register_train(CLI::App& app) {
         ->capture_default_str()->check(CLI::NonNegativeNumber);
     cmd->add_option("--log-every", o->log_every, "Steps between progress lines when not on a terminal")->capture_default_str()
         ->check(CLI::PositiveNumber);
+    cmd->add_option("--bpe-dropout", o->augment.bpe_dropout,
+                    "Share of BPE merges skipped while tokenizing training captions (BPE-dropout; 0: off)")
+        ->capture_default_str()->check(CLI::Range(0.0, 0.9));
     cmd->add_flag("--resume", o->resume, "Continue the run folder's checkpoint (same --seed and --batch)");
     auto no_text_augment = std::make_shared<bool>(false);
     cmd->add_flag("--no-text-augment", *no_text_augment,

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "core/splitmix.h"
 #include "core/utf8.h"
 
 namespace opsis {
@@ -154,7 +155,7 @@ void Tokenizer::build_tables() {
     end_id_ = e->second;
 }
 
-void Tokenizer::bpe_word(std::string_view word, std::vector<std::int32_t>& out) const {
+void Tokenizer::bpe_word(std::string_view word, std::vector<std::int32_t>& out, MergeDropout* dropout) const {
     std::vector<std::int32_t> symbols;
     symbols.reserve(word.size());
     for (std::size_t i = 0; i < word.size(); ++i) {
@@ -166,7 +167,12 @@ void Tokenizer::bpe_word(std::string_view word, std::vector<std::int32_t>& out) 
         std::uint64_t best_key = 0;
         for (std::size_t i = 0; i + 1 < symbols.size(); ++i) {
             const auto it = merge_rank_.find(pair_key(symbols[i], symbols[i + 1]));
-            if (it != merge_rank_.end() && (best_rank < 0 || it->second.first < best_rank)) {
+            if (it == merge_rank_.end()) continue;
+            if (dropout) {
+                dropout->state = splitmix64(dropout->state);
+                if (static_cast<double>(dropout->state >> 11) * 0x1.0p-53 < dropout->probability) continue;
+            }
+            if (best_rank < 0 || it->second.first < best_rank) {
                 best_rank = it->second.first;
                 best_id = it->second.second;
                 best_key = it->first;
@@ -194,10 +200,23 @@ std::vector<std::int32_t> Tokenizer::encode(std::string_view text) const {
 }
 
 std::vector<std::int32_t> Tokenizer::encode_for_model(std::string_view text, int context_length) const {
+    return with_start_and_end(encode(text), context_length);
+}
+
+std::vector<std::int32_t> Tokenizer::encode_for_model_sampled(std::string_view text, int context_length, float dropout,
+                                                              std::uint64_t seed) const {
+    if (!(dropout >= 0.0f && dropout < 1.0f)) throw Error("tokenizer: BPE-dropout must be in [0, 1)");
+    MergeDropout sampling{dropout, seed};
+    std::vector<std::int32_t> body;
+    for (const std::string& word : split_words(clean_text(text)))
+        bpe_word(word, body, dropout > 0.0f ? &sampling : nullptr);
+    return with_start_and_end(body, context_length);
+}
+
+std::vector<std::int32_t> Tokenizer::with_start_and_end(const std::vector<std::int32_t>& body, int context_length) const {
     if (context_length < 2) throw Error("tokenizer: context length must be at least 2");
     std::vector<std::int32_t> ids;
     ids.push_back(start_id_);
-    const auto body = encode(text);
     const std::size_t room = static_cast<std::size_t>(context_length) - 2;
     ids.insert(ids.end(), body.begin(), body.begin() + static_cast<std::ptrdiff_t>(std::min(room, body.size())));
     ids.push_back(end_id_);

@@ -37,12 +37,24 @@ public:
     std::vector<std::int32_t> encode(std::string_view text) const;
     // start + ids + end, truncated so that the whole fits context_length (end kept last).
     std::vector<std::int32_t> encode_for_model(std::string_view text, int context_length) const;
+    // BPE-dropout (Provilkov et al., 2020) for training: at each merge step every applicable
+    // merge is skipped with probability `dropout`, so a word also arrives split into smaller
+    // known pieces ("cat" as "ca"+"t"). The model learns what pieces compose, which carries
+    // over to words the vocabulary splits unluckily ("cats" -> "ca"+"ts", misspellings).
+    // dropout 0 gives encode_for_model; the same seed gives the same ids.
+    std::vector<std::int32_t> encode_for_model_sampled(std::string_view text, int context_length, float dropout,
+                                                       std::uint64_t seed) const;
     std::string decode(const std::vector<std::int32_t>& ids) const;
 
 private:
     Tokenizer() = default;
     void build_tables();
-    void bpe_word(std::string_view word, std::vector<std::int32_t>& out) const;
+    struct MergeDropout {
+        float probability;
+        std::uint64_t state;  // splitmix64 stream
+    };
+    void bpe_word(std::string_view word, std::vector<std::int32_t>& out, MergeDropout* dropout = nullptr) const;
+    std::vector<std::int32_t> with_start_and_end(const std::vector<std::int32_t>& body, int context_length) const;
 
     std::vector<Merge> merges_;
     std::vector<std::string> id_to_token_;

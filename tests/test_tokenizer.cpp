@@ -71,6 +71,23 @@ TEST_CASE("encode_for_model adds start/end and truncates keeping the end", "[tok
     CHECK(t.encode_for_model("", 6).size() == 2);
 }
 
+TEST_CASE("BPE-dropout splits words into known pieces that decode to the same text", "[tokenizer]") {
+    const Tokenizer t = train_bpe(kCorpus, {600, 2});
+    const std::string text = "a smiling cat face, η σημαία της Ελλάδας";
+    const auto whole = t.encode_for_model(text, 64);
+    CHECK(t.encode_for_model_sampled(text, 64, 0.0f, 7) == whole);  // no dropout: the plain encoding
+    CHECK(t.encode_for_model_sampled(text, 64, 0.3f, 7) == t.encode_for_model_sampled(text, 64, 0.3f, 7));
+    bool finer = false;
+    for (std::uint64_t seed = 0; seed < 20; ++seed) {
+        const auto sampled = t.encode_for_model_sampled(text, 64, 0.3f, seed);
+        CHECK(t.decode(sampled) == t.decode(whole));  // same bytes, only cut differently
+        CHECK(sampled.size() >= whole.size());        // BPE merges greedily: dropping merges never shortens
+        finer = finer || sampled.size() > whole.size();
+    }
+    CHECK(finer);
+    CHECK_THROWS_AS(t.encode_for_model_sampled(text, 64, 1.0f, 1), Error);
+}
+
 TEST_CASE("tokenizer files save, load and reject damage", "[tokenizer][bad-input]") {
     test::TempDir dir;
     const Tokenizer t = train_bpe(kCorpus, {600, 2});

@@ -89,7 +89,8 @@ Batch BatchMaker::make(std::int64_t step) const {
         const std::string& caption = pool[rng() % pool.size()];
         const std::string text = augment_caption(caption, greek ? CaptionLanguage::greek : CaptionLanguage::english, rng,
                                                  options_.text);
-        batch.tokens.push_back(tokenizer_.encode_for_model(text, config_.text.context_length));
+        batch.tokens.push_back(
+            tokenizer_.encode_for_model_sampled(text, config_.text.context_length, options_.bpe_dropout, rng()));
         batch.concepts.push_back(concepts_[item]);
         batch.items.push_back(item);
     }

@@ -23,6 +23,7 @@ struct AugmentOptions {
     float white_background = 0.5f;      // probability of white (what inference uses) behind alpha
     float greek_caption = 0.25f;        // probability of a Greek caption where the item has one
     TextAugmentOptions text;            // caption-true rewording of the chosen caption (train/text_augment.h)
+    float bpe_dropout = 0.0f;           // share of merges skipped while tokenizing (Tokenizer::encode_for_model_sampled)
     bool image = true;                  // the vision challenges on each crop (train/image_augment.h)
     RandomAugmentOptions image_options;
 };
