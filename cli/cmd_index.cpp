@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "core/json_text.h"
+#include "indexer/job_summary_json.h"
 #include "core/utf8.h"
 #include "core/error.h"
 #include "indexer/index_job.h"
@@ -38,16 +39,9 @@ void on_interrupt(int) {
     std::signal(SIGTERM, SIG_DFL);
 }
 
-json summary_json(const indexer::JobSummary& s) {
-    return json{{"files", s.files}, {"added", s.added}, {"changed", s.changed}, {"duplicates", s.duplicates},
-                {"unchanged", s.unchanged}, {"failed", s.failed}, {"failed_before", s.failed_before},
-                {"pruned", s.pruned}, {"texts_added", s.texts_added}, {"failure_reasons", s.failure_reasons},
-                {"problems", s.problems}, {"seconds", s.seconds}};
-}
-
 void print_summary(const indexer::JobSummary& s, const std::string& dir, bool as_json) {
     if (as_json) {
-        std::printf("%s\n", json_text(summary_json(s)).c_str());
+        std::printf("%s\n", json_text(indexer::summary_json(s)).c_str());
         return;
     }
     std::printf("indexed %llu files in %.1f s into %s: %llu added, %llu changed, %llu duplicates, %llu unchanged, "
@@ -113,7 +107,7 @@ void run_add_texts(IndexArgs& a) {
     std::signal(SIGTERM, on_interrupt);
     const indexer::JobSummary s = indexer::index_texts(*open.store, *open.model, a.text_files, a.job);
     if (a.as_json) {
-        std::printf("%s\n", json_text(summary_json(s)).c_str());
+        std::printf("%s\n", json_text(indexer::summary_json(s)).c_str());
         return;
     }
     std::printf("read %llu texts in %.1f s into %s: %llu added, %llu duplicates, %llu failed\n",

@@ -9,6 +9,8 @@
 #include "core/utf8.h"
 #include "core/file_io.h"
 #include "indexer/open_index.h"
+#include "search/query_text.h"
+#include "search/result_json.h"
 #include "search/searcher.h"
 
 namespace opsis::cli {
@@ -18,6 +20,7 @@ using json = nlohmann::json;
 
 struct SearchArgs {
     std::string index, model, in = "images";
+    std::string query;
     std::vector<std::string> texts, negatives, images, negative_images;
     std::vector<std::int64_t> like;
     float negative_weight = 0.5f;
@@ -25,20 +28,9 @@ struct SearchArgs {
     double min_score = -2;
     std::vector<std::string> sources, tags;
     std::string path_prefix;
+    int effort = 0;
     bool no_collapse = false, as_json = false;
 };
-
-json hit_json(const search::Hit& h) {
-    json j{{"id", h.id}, {"score", h.score}};
-    const storage::Item& it = h.item;
-    if (!it.paths.empty()) j["paths"] = it.paths;
-    if (!it.text.empty()) j["text"] = it.text;
-    if (it.width) j["width"] = it.width, j["height"] = it.height;
-    if (!it.source.empty()) j["source"] = it.source;
-    if (!it.tags.empty()) j["tags"] = it.tags;
-    if (!it.captions.empty()) j["captions"] = it.captions;
-    return j;
-}
 
 void run(const SearchArgs& a) {
     storage::StoreOptions only_reading;
@@ -47,6 +39,7 @@ void run(const SearchArgs& a) {
     search::Searcher searcher(*ix.store, *ix.model);
     search::Query q;
     q.target = storage::parse_collection(a.in);
+    q.texts = search::parse_query_text(a.query, a.negative_weight);
     for (const auto& t : a.texts) q.texts.push_back({t, 1.0f});
     for (const auto& t : a.negatives) q.texts.push_back({t, -a.negative_weight});
     for (const auto& p : a.images) q.images.push_back({read_file(p, searcher.limits().image.max_file_bytes), p, 1.0f});
@@ -56,12 +49,10 @@ void run(const SearchArgs& a) {
     if (a.min_score > -2) q.min_score = static_cast<float>(a.min_score);
     q.filters.sources = a.sources, q.filters.tags = a.tags, q.filters.path_prefix = a.path_prefix;
     q.collapse_duplicates = !a.no_collapse;
+    q.effort = a.effort;
     const search::Result r = searcher.search(q);
     if (a.as_json) {
-        json hits = json::array();
-        for (const auto& h : r.hits) hits.push_back(hit_json(h));
-        std::printf("%s\n", json_text(json{{"hits", hits}, {"more", r.more}, {"exact_scan", r.exact_scan}, {"candidates", r.candidates},
-                                 {"embed_ms", r.embed_ms}, {"search_ms", r.search_ms}}, 2).c_str());
+        std::printf("%s\n", json_text(search::result_json(r, q.texts), 2).c_str());
         return;
     }
     if (r.hits.empty()) std::printf("no results\n");
@@ -70,8 +61,8 @@ void run(const SearchArgs& a) {
         const std::string what = utf8::escaped(!h.item.paths.empty() ? h.item.paths.front() : h.item.text);
         std::printf("%3zu  %.4f  #%-6lld %s\n", a.offset + i + 1, static_cast<double>(h.score), static_cast<long long>(h.id), what.c_str());
     }
-    std::printf("(%zu candidates re-scored%s; embed %.1f ms, search %.1f ms)\n", r.candidates, r.exact_scan ? " by an exact scan" : "",
-                r.embed_ms, r.search_ms);
+    std::printf("(%zu candidates%s, %zu re-scored; embed %.1f ms, search %.1f ms)\n", r.candidates,
+                r.exact_scan ? " from an exact scan" : "", r.rescored, r.embed_ms, r.search_ms);
     if (r.more) std::printf("next page: --offset %zu\n", a.offset + a.k);
 }
 
@@ -81,6 +72,7 @@ void register_search(CLI::App& app) {
     auto a = std::make_shared<SearchArgs>();
     CLI::App* cmd = app.add_subcommand("search", "Search an index by text, image or item (weighted, with filters)");
     cmd->add_option("--index", a->index, "Index folder")->required();
+    cmd->add_option("--query,-q", a->query, "What to look for as people type it: \"beach + sunset - people\", \"2*cat + hat\"");
     cmd->add_option("--text,-t", a->texts, "Text to search for (several are summed)");
     cmd->add_option("--image,-i", a->images, "Image file to search with")->check(CLI::ExistingFile);
     cmd->add_option("--like", a->like, "Item ids of images: more like these");
@@ -94,12 +86,14 @@ void register_search(CLI::App& app) {
     cmd->add_option("--source", a->sources, "Only items from these sources");
     cmd->add_option("--tag", a->tags, "Only items with all these tags");
     cmd->add_option("--path-prefix", a->path_prefix, "Only images with a path starting so");
+    cmd->add_option("--effort", a->effort, "Vector index search effort: IVF lists probed, HNSW efSearch (0: the index's default)")
+        ->capture_default_str()->check(CLI::NonNegativeNumber);
     cmd->add_flag("--no-collapse", a->no_collapse, "Keep near-duplicate results");
     cmd->add_option("--model,-m", a->model, "Model folder (default: the index's model)");
     cmd->add_flag("--json", a->as_json, "Print JSON");
     cmd->callback([a] {
-        if (a->texts.empty() && a->images.empty() && a->like.empty())
-            throw CLI::ValidationError("search", "give --text, --image or --like");
+        if (a->query.empty() && a->texts.empty() && a->images.empty() && a->like.empty())
+            throw CLI::ValidationError("search", "give --query, --text, --image or --like");
         run(*a);
     });
 }

@@ -1,8 +1,10 @@
 #pragma once
-// Search over an index folder: text->image, image->image, image->text, text->text, and
-// weighted combinations ("beach + sunset - people"). Candidates come from the vector index
-// (or an exact scan while it is untrained), are re-scored exactly against the stored
-// vectors, filtered on metadata, cleared of near-duplicates, and paged.
+// Search over an index folder. A query (search/query.h) is embedded (query_embedding.cpp),
+// its candidates come from the vector index, from the few items its filters lead to, or from
+// an exact scan while the index is untrained (ranking.cpp); scores are exact (an exact index's
+// own, or re-scored against the stored vectors for a compressed one); one keep pass filters
+// on metadata, clears near-duplicates and pages. Several queries are planned together
+// (searcher.cpp).
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -10,60 +12,10 @@
 
 #include "core/outcome.h"
 #include "encoder/dual_encoder.h"
+#include "search/query.h"
 #include "storage/index_store.h"
 
 namespace opsis::search {
-
-struct WeightedText {
-    std::string text;
-    float weight = 1.0f;
-};
-struct WeightedImage {
-    std::vector<unsigned char> bytes;  // an encoded image file
-    std::string name;                  // for messages
-    float weight = 1.0f;
-};
-struct WeightedItem {  // "more like this": an indexed item's own vector
-    storage::Collection collection = storage::Collection::images;
-    std::int64_t id = 0;
-    float weight = 1.0f;
-};
-
-struct Filters {
-    std::vector<std::string> sources;  // any of
-    std::vector<std::string> tags;     // all of
-    std::string path_prefix;           // images: some path starts with it
-    bool empty() const { return sources.empty() && tags.empty() && path_prefix.empty(); }
-};
-
-struct Query {
-    std::vector<WeightedText> texts;
-    std::vector<WeightedImage> images;
-    std::vector<WeightedItem> items;
-    storage::Collection target = storage::Collection::images;
-    std::size_t k = 20, offset = 0;
-    std::optional<float> min_score;
-    Filters filters;
-    bool collapse_duplicates = true;
-    float duplicate_threshold = 0.985f;  // cosine above which two results count as one picture
-};
-
-struct Limits {
-    std::size_t max_k = 500;
-    std::size_t max_offset = 10000;
-    std::size_t max_terms = 32;
-    std::size_t max_text_bytes = 20000;  // long texts are split into chunks and pooled, up to this
-    std::size_t max_query_text_bytes = 20000;  // all the texts of one query together
-    // Collapsing near-duplicates compares each candidate with the results kept so far, so it
-    // is offered for the first results only (offset + k up to this); deeper pages page without it.
-    std::size_t max_collapsed = 1000;
-    // Filters that lead (through the catalog's source/tag and path indexes) to at most this
-    // many items are answered by scoring those items exactly, without the vector index. 0
-    // leaves those indexes unused: filters go through the vector index and, failing that, one
-    // pass over the items.
-    std::size_t directly_scored = 4096;
-    ImageLimits image;
-};
 
 struct Hit {
     std::int64_t id = 0;
@@ -73,9 +25,12 @@ struct Hit {
 
 struct Result {
     std::vector<Hit> hits;
+    storage::Collection collection = storage::Collection::images;  // what was asked: collection, page
+    std::size_t k = 0, offset = 0;
     bool more = false;           // another page exists that the same query may ask for (see max_collapsed)
     bool exact_scan = false;     // the vector index was untrained or the filters needed a full scan
-    std::size_t candidates = 0;  // re-scored
+    std::size_t candidates = 0;  // scored candidates looked at
+    std::size_t rescored = 0;    // of them, re-scored against the stored vectors (compressed indexes)
     std::size_t batch = 1;       // queries in the batch this one was answered in (see search_batch)
     double embed_ms = 0, search_ms = 0;  // of the whole batch's embedding; its shared search plus this query's ranking
 };
@@ -90,8 +45,8 @@ public:
 
     // Several queries answered together: all their texts go through the text tower in one
     // batch, all their images through the image tower in one, and the vector index is searched
-    // once per collection; this costs a fraction of answering them one by one. Each query's
-    // outcome is its own: a bad query fails alone, with the error search() would throw.
+    // once per collection and effort; this costs a fraction of answering them one by one. Each
+    // query's outcome is its own: a bad query fails alone, with the error search() would throw.
     std::vector<Outcome<std::vector<float>>> embed_batch(const std::vector<Query>& queries) const;
     std::vector<Outcome<Result>> search_batch(const std::vector<Query>& queries) const;
 
@@ -99,9 +54,9 @@ public:
 
 private:
     std::vector<std::string> text_chunks(const std::string& text) const;
-    // Re-scores, filters, de-duplicates and pages one query's candidates; `prefetched` holds
-    // the batch's candidates for it, if the vector index was searched for the batch;
-    // `narrowed`, the few items its filters lead to, which are then scored instead.
+    // Scores, filters, de-duplicates and pages one query's candidates; `prefetched` holds the
+    // batch's candidates for it, if the vector index was searched for the batch; `narrowed`,
+    // the few items its filters lead to, which are then scored instead.
     Result rank(const Query& q, const std::vector<float>& query, std::optional<std::vector<storage::SearchHit>> prefetched,
                 std::optional<std::vector<std::int64_t>> narrowed) const;
     storage::IndexStore& store_;
@@ -112,5 +67,9 @@ private:
 // Splits a text into pieces that fit the text tower's context (at word boundaries where it
 // can), so that a long text is pooled from all of it rather than truncated.
 std::vector<std::string> split_for_context(const Tokenizer& tokenizer, const std::string& text, int max_tokens);
+
+// Candidates a query asks the vector index for at first, to fill `need` results after
+// `excluded` are left out; filters may reject many, so they ask for more.
+std::size_t first_fetch(const Query& q, std::size_t need, std::size_t excluded);
 
 }  // namespace opsis::search

@@ -91,7 +91,7 @@ std::unique_ptr<VectorIndex> VectorIndex::create(int dim, const std::string& fac
         v->base_ = base.release();
         v->index_ = std::move(idmap);
     }
-    v->set_search_effort(0);
+    v->set_default_effort();
     return v;
 }
 
@@ -142,7 +142,7 @@ std::unique_ptr<VectorIndex> VectorIndex::load(const std::string& path) {
     }
     if (v->live_.size() + v->removed_.size() != static_cast<std::size_t>(v->index_->ntotal))
         throw input_error("vector index", path, "duplicate ids in the FAISS data");
-    v->set_search_effort(h.value("search_effort", 0));
+    v->set_default_effort();
     return v;
 }
 
@@ -250,35 +250,92 @@ std::vector<std::int64_t> VectorIndex::ids() const {
     return out;
 }
 
-std::vector<std::vector<SearchHit>> VectorIndex::search(std::size_t n, const float* queries, std::size_t k) const {
+namespace {
+
+// The ids a search leaves out, asked by FAISS about each candidate it meets. FAISS 1.7.3's
+// IDMap does not translate selectors, so for an index behind our IDMap2 the selector is given
+// the row -> id map and sees rows.
+struct LeftOut : faiss::IDSelector {
+    const std::unordered_set<std::int64_t>& removed;
+    const std::vector<std::int64_t>* excluded;  // sorted
+    const std::vector<faiss::Index::idx_t>* row_ids;  // null: FAISS passes our ids (IVF)
+    LeftOut(const std::unordered_set<std::int64_t>& r, const std::vector<std::int64_t>* e,
+            const std::vector<faiss::Index::idx_t>* rows)
+        : removed(r), excluded(e), row_ids(rows) {}
+    bool left_out(std::int64_t id) const {
+        return removed.count(id) || (excluded && std::binary_search(excluded->begin(), excluded->end(), id));
+    }
+    bool is_member(faiss::Index::idx_t i) const override {
+        return !left_out(row_ids ? (*row_ids)[static_cast<std::size_t>(i)] : i);
+    }
+};
+
+}  // namespace
+
+std::vector<std::vector<SearchHit>> VectorIndex::search(std::size_t n, const float* queries, std::size_t k,
+                                                        const SearchParams& params) const {
     std::shared_lock lock(mutex_);
     std::vector<std::vector<SearchHit>> out(n);
     if (n == 0 || !index_->is_trained || index_->ntotal == 0 || k == 0) return out;
-    const std::size_t want = std::min<std::size_t>(k + removed_.size(), static_cast<std::size_t>(index_->ntotal));
+    if (params.effort < 0) throw input_error("vector search effort", std::to_string(params.effort), "must be at least 0");
+    const std::size_t excluded = params.excluded ? params.excluded->size() : 0;
+    // Every index type is asked for enough to fill k after what is left out, whether or not it
+    // honours the selector (the results are filtered below as well).
+    const std::size_t want = std::min<std::size_t>(k + removed_.size() + excluded, static_cast<std::size_t>(index_->ntotal));
+    auto* idmap = dynamic_cast<const faiss::IndexIDMap2*>(index_.get());
+    const LeftOut left_out(removed_, params.excluded, idmap ? &idmap->id_map : nullptr);
     auto* flat = dynamic_cast<const faiss::IndexFlat*>(base_);
     if (n == 1 && flat && flat->metric_type == faiss::METRIC_INNER_PRODUCT) {
-        const auto& positions = static_cast<const faiss::IndexIDMap2*>(index_.get())->id_map;
-        for (const RowScore& r : flat_top_k(flat->get_xb(), static_cast<std::size_t>(flat->ntotal), static_cast<std::size_t>(dim_), queries, want))
-            if (!removed_.count(positions[r.row]) && out[0].size() < k) out[0].push_back({positions[r.row], r.score});
+        for (const RowScore& r : flat_top_k(flat->get_xb(), static_cast<std::size_t>(flat->ntotal),
+                                            static_cast<std::size_t>(dim_), queries, want)) {
+            const std::int64_t id = idmap->id_map[r.row];
+            if (!left_out.left_out(id) && out[0].size() < k) out[0].push_back({id, r.score});
+        }
         return out;
     }
+    // The effort and the selector travel with this call only.
+    faiss::SearchParametersIVF ivf_params;
+    faiss::SearchParametersHNSW hnsw_params;
+    faiss::SearchParameters plain_params;
+    faiss::SearchParameters* chosen = &plain_params;
+    const faiss::Index* inner = unwrap_transforms(base_);
+    if (auto* ivf = dynamic_cast<const faiss::IndexIVF*>(inner)) {
+        ivf_params.nprobe = params.effort > 0 ? static_cast<std::size_t>(params.effort) : std::min<std::size_t>(ivf->nlist, 16);
+        chosen = &ivf_params;
+    } else if (dynamic_cast<const faiss::IndexHNSW*>(inner)) {
+        hnsw_params.efSearch = params.effort > 0 ? params.effort : 64;
+        chosen = &hnsw_params;
+    }
+    // A selector costs a call per candidate: only when something is to be left out.
+    if (!removed_.empty() || excluded) chosen->sel = const_cast<LeftOut*>(&left_out);
+    const faiss::SearchParameters* given = chosen == &plain_params && !chosen->sel ? nullptr : chosen;
+    const faiss::Index* searched = idmap ? base_ : index_.get();
     std::vector<float> scores(n * want);
     std::vector<faiss::Index::idx_t> ids(n * want);
-    index_->search(static_cast<faiss::Index::idx_t>(n), queries, static_cast<faiss::Index::idx_t>(want), scores.data(), ids.data());
+    try {
+        searched->search(static_cast<faiss::Index::idx_t>(n), queries, static_cast<faiss::Index::idx_t>(want),
+                         scores.data(), ids.data(), given);
+    } catch (const faiss::FaissException&) {
+        // Index types that take no parameters (PQ, those behind a transform) are asked plainly,
+        // at their own default effort (set_default_effort); the filter below still applies.
+        if (!given) throw;
+        searched->search(static_cast<faiss::Index::idx_t>(n), queries, static_cast<faiss::Index::idx_t>(want),
+                         scores.data(), ids.data());
+    }
     for (std::size_t q = 0; q < n; ++q)
-        for (std::size_t i = q * want; i < (q + 1) * want && out[q].size() < k; ++i)
-            if (ids[i] >= 0 && !removed_.count(ids[i])) out[q].push_back({ids[i], scores[i]});
+        for (std::size_t i = q * want; i < (q + 1) * want && out[q].size() < k; ++i) {
+            if (ids[i] < 0) continue;
+            const std::int64_t id = idmap ? idmap->id_map[static_cast<std::size_t>(ids[i])] : ids[i];
+            if (!left_out.left_out(id)) out[q].push_back({id, scores[i]});
+        }
     return out;
 }
 
-void VectorIndex::set_search_effort(int effort) {
-    std::unique_lock lock(mutex_);
-    const faiss::Index* inner = unwrap_transforms(base_);
-    if (auto* ivf = dynamic_cast<const faiss::IndexIVF*>(inner))
-        const_cast<faiss::IndexIVF*>(ivf)->nprobe = effort > 0 ? static_cast<std::size_t>(effort)
-                                                                : std::min<std::size_t>(ivf->nlist, 16);
-    if (auto* hnsw = dynamic_cast<const faiss::IndexHNSW*>(inner))
-        const_cast<faiss::IndexHNSW*>(hnsw)->hnsw.efSearch = effort > 0 ? effort : 64;
+void VectorIndex::set_default_effort() {
+    faiss::Index* inner = base_;
+    while (auto* pt = dynamic_cast<faiss::IndexPreTransform*>(inner)) inner = pt->index;
+    if (auto* ivf = dynamic_cast<faiss::IndexIVF*>(inner)) ivf->nprobe = std::min<std::size_t>(ivf->nlist, 16);
+    if (auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(inner)) hnsw->hnsw.efSearch = 64;
 }
 
 bool VectorIndex::stores_exact_vectors() const {

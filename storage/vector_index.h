@@ -21,6 +21,17 @@ struct SearchHit {
     float score = 0;  // inner product (cosine for unit vectors), as the index computes it
 };
 
+// What one search may ask of the index, per call, in the manner of faiss::SearchParameters
+// (nothing is set on the shared index, so concurrent searches can differ).
+struct SearchParams {
+    // IVF: lists probed (nprobe); HNSW: candidate list size (efSearch). 0: the index's default
+    // (IVF min(nlist, 16); HNSW 64). Exact indexes ignore it.
+    int effort = 0;
+    // Ids never to return (sorted ascending), as faiss::IDSelector leaves them out: "more like
+    // this" excludes the item it starts from. Removed ids are always left out.
+    const std::vector<std::int64_t>* excluded = nullptr;
+};
+
 // How many stored vectors to train a quantiser on, of `available`: twice FAISS's threshold
 // (39 a centroid) or 65,536, whichever is more. More barely helps recall and k-means cost
 // grows with it (IVF4096 on all of 1M vectors would take ~17 minutes on two cores).
@@ -61,11 +72,13 @@ public:
     // The k nearest by inner product of each of n queries (n x dim, row-major), best first,
     // removed ids skipped. A batch costs far less than its queries one by one (FAISS's flat
     // and IVF scans share one sgemm or one pass over the lists).
-    std::vector<std::vector<SearchHit>> search(std::size_t n, const float* queries, std::size_t k) const;
-    std::vector<SearchHit> search(const float* query, std::size_t k) const { return search(1, query, k).front(); }
-    // Search effort: nprobe for IVF, efSearch for HNSW (ignored by exact indexes).
-    void set_search_effort(int effort);
-    // Whether reconstruct() returns the vectors exactly as added (Flat, HNSW-Flat, IVF-Flat).
+    std::vector<std::vector<SearchHit>> search(std::size_t n, const float* queries, std::size_t k,
+                                               const SearchParams& params = {}) const;
+    std::vector<SearchHit> search(const float* query, std::size_t k, const SearchParams& params = {}) const {
+        return search(1, query, k, params).front();
+    }
+    // Whether reconstruct() returns the vectors exactly as added (Flat, HNSW-Flat, IVF-Flat)
+    // and, the same thing, whether search() scores are the exact inner products.
     bool stores_exact_vectors() const;
     // The vector the index holds for id (decoded for compressed indexes); false if absent.
     bool reconstruct(std::int64_t id, float* out) const;
@@ -77,6 +90,9 @@ public:
 private:
     VectorIndex() = default;
     void wire_ids();
+    // What a search without an effort of its own gets (and what a search through an index type
+    // that takes no per-call parameters always gets).
+    void set_default_effort();
     std::string factory_;
     int dim_ = 0;
     std::uint64_t applied_seq_ = 0;

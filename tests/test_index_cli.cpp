@@ -197,6 +197,13 @@ TEST_CASE("commands that only read write nothing to the index", "[index]") {
         REQUIRE(run_opsis("index errors --index " + index).exit_code == 0);
         REQUIRE(run_opsis("search --index " + index + " -t photo").exit_code == 0);
     }
+    // The CLI prints results in the API's shapes, the query language parsed the same way.
+    const json found = run_json("search --index " + index + " -q \"photo - 2*thing\" -k 2");
+    CHECK(found["texts"] == json::parse(R"([{"text": "photo", "weight": 1.0}, {"text": "thing", "weight": -2.0}])"));
+    REQUIRE(found["hits"].size() == 2);
+    for (const char* key : {"id", "collection", "added_at", "paths", "width", "height", "file_size", "captions",
+                            "image_url", "thumbnail_url", "source", "tags", "score"})
+        CHECK(found["hits"][0].contains(key));
     // Each of those 12 opens used to leave an empty WAL and a LOG.old of ~150 KB behind.
     CHECK(listing() == before);
     // A writer keeps one info log and the one before it, at most.

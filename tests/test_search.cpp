@@ -2,12 +2,14 @@
 // exact re-scoring on compressed indexes, the exact scan while untrained, filters, paging,
 // near-duplicate collapsing, long texts, and errors.
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <random>
 
 #include "core/error.h"
+#include "search/query_text.h"
 #include "search/searcher.h"
 #include "tests/test_support.h"
 
@@ -391,4 +393,125 @@ TEST_CASE("a batch answers each query as it would be answered alone, and a bad q
     }
     for (const Hit& h : std::get<Result>(together[5]).hits) REQUIRE(h.id != 1);
     REQUIRE(s.search_batch({}).empty());
+}
+
+TEST_CASE("the query language: operators need spaces, weights, a leading minus, and clear errors", "[search]") {
+    using T = std::vector<WeightedText>;
+    CHECK(parse_query_text("beach + sunset - people") == T{{"beach", 1.0f}, {"sunset", 1.0f}, {"people", -0.5f}});
+    CHECK(parse_query_text("  a red apple  ") == T{{"a red apple", 1.0f}});
+    CHECK(parse_query_text("t-shirt + x-ray") == T{{"t-shirt", 1.0f}, {"x-ray", 1.0f}});  // no spaces: inside words
+    CHECK(parse_query_text("-people cat") == T{{"people cat", -0.5f}});
+    CHECK(parse_query_text("cat \xE2\x88\x92 dog") == T{{"cat", 1.0f}, {"dog", -0.5f}});  // U+2212
+    CHECK(parse_query_text("2*beach + 0.5 * sunset - 3*people") ==
+          T{{"beach", 2.0f}, {"sunset", 0.5f}, {"people", -3.0f}});
+    CHECK(parse_query_text("cat - dog", 0.25f) == T{{"cat", 1.0f}, {"dog", -0.25f}});
+    CHECK(parse_query_text("a*b") == T{{"a*b", 1.0f}});  // not a number before '*': part of the text
+    CHECK(parse_query_text("σημαία + θάλασσα") == T{{"σημαία", 1.0f}, {"θάλασσα", 1.0f}});
+    CHECK(parse_query_text(" \t ").empty());
+    CHECK_THROWS_WITH(parse_query_text("cat +"), Catch::Contains("ends with an operator"));
+    CHECK_THROWS_WITH(parse_query_text("cat + + dog"), Catch::Contains("operator with no term after it"));
+    CHECK_THROWS_WITH(parse_query_text("1.2.3*cat"), Catch::Contains("weight '1.2.3' is not a decimal number"));
+    CHECK_THROWS_WITH(parse_query_text("2* "), Catch::Contains("has no term after it"));
+    CHECK_THROWS_WITH(parse_query_text("\xff"), Catch::Contains("invalid UTF-8"));
+    try {
+        parse_query_text("cat +");
+    } catch (const Error& e) {
+        CHECK(e.kind() == Error::Kind::invalid_input);
+    }
+}
+
+TEST_CASE("an exact index's own scores are used; only a compressed index's are re-scored", "[search]") {
+    const DualEncoder model = tiny_model();
+    TempDir dir;
+    Query q;
+    q.texts = {{"a red apple", 1.0f}};
+    q.k = 10;
+    for (const std::string factory : {"Flat", "HNSW8", "IVF2,Flat", "PQ4x2"}) {
+        INFO(factory);
+        auto store = filled_store(dir.file(factory), factory);
+        REQUIRE(store->vectors(Collection::images).is_trained());
+        const Searcher s(*store, model);
+        const Result r = s.search(q);
+        const bool exact = factory != "PQ4x2";
+        REQUIRE_FALSE(r.exact_scan);
+        CHECK(r.rescored == (exact ? 0u : r.candidates));
+        REQUIRE(r.hits.size() == 10);
+        const std::vector<float> qv = s.embed(q);
+        for (const Hit& h : r.hits) {
+            const std::vector<float> v = store->catalog().vector(Collection::images, h.id);
+            float dot = 0;
+            for (int d = 0; d < 16; ++d) dot += qv[static_cast<std::size_t>(d)] * v[static_cast<std::size_t>(d)];
+            CHECK(h.score == Approx(dot).margin(1e-5));
+        }
+        // Collapsing reads the candidates' vectors from the index itself when it holds them.
+        Query like;
+        like.items = {{Collection::images, 1, 1.0f}};
+        like.k = 5;
+        const Result collapsed = s.search(like);
+        CHECK(collapsed.rescored == (exact ? 0u : collapsed.candidates));
+        for (const Hit& h : collapsed.hits) CHECK(h.id != 1);
+    }
+}
+
+TEST_CASE("search effort and excluded ids go to the vector index per call", "[search]") {
+    std::mt19937 rng(11);
+    std::vector<float> data;
+    std::vector<std::int64_t> ids;
+    for (int i = 0; i < 800; ++i) {
+        const std::vector<float> v = unit(rng);
+        data.insert(data.end(), v.begin(), v.end());
+        ids.push_back(1000 + i);
+    }
+    const std::vector<float> query = unit(rng);
+    auto exact_top = [&](std::size_t k, const std::vector<std::int64_t>& excluded) {
+        std::vector<std::pair<float, std::int64_t>> all;
+        for (std::size_t i = 0; i < ids.size(); ++i) {
+            float dot = 0;
+            for (std::size_t d = 0; d < 16; ++d) dot += query[d] * data[i * 16 + d];
+            if (!std::binary_search(excluded.begin(), excluded.end(), ids[i])) all.emplace_back(dot, ids[i]);
+        }
+        std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+        std::vector<std::int64_t> top;
+        for (std::size_t i = 0; i < k; ++i) top.push_back(all[i].second);
+        return top;
+    };
+    auto ids_of = [](const std::vector<storage::SearchHit>& hits) {
+        std::vector<std::int64_t> out;
+        for (const auto& h : hits) out.push_back(h.id);
+        return out;
+    };
+    const std::vector<std::int64_t> best = exact_top(10, {});
+    const std::vector<std::int64_t> excluded{best[0], best[3], best[7]};  // sorted below
+    std::vector<std::int64_t> sorted_excluded = excluded;
+    std::sort(sorted_excluded.begin(), sorted_excluded.end());
+    for (const std::string factory : {"Flat", "HNSW16", "IVF8,Flat"}) {
+        INFO(factory);
+        auto index = storage::VectorIndex::create(16, factory);
+        if (!index->is_trained()) index->train(ids.size(), data.data());
+        index->add(ids.size(), ids.data(), data.data());
+        storage::SearchParams all_lists;
+        all_lists.effort = factory == "HNSW16" ? 800 : 8;  // every IVF list; an HNSW search as wide as the data
+        CHECK(ids_of(index->search(query.data(), 10, all_lists)) == best);
+        storage::SearchParams leave_out = all_lists;
+        leave_out.excluded = &sorted_excluded;
+        const std::vector<std::int64_t> got = ids_of(index->search(query.data(), 10, leave_out));
+        CHECK(got == exact_top(10, sorted_excluded));
+        // Batched searches take the same parameters.
+        const std::vector<float> two(query.begin(), query.end());
+        std::vector<float> pair = two;
+        pair.insert(pair.end(), two.begin(), two.end());
+        for (const auto& hits : index->search(2, pair.data(), 10, leave_out)) CHECK(ids_of(hits) == got);
+    }
+    // One list probed finds fewer of the true neighbours than all of them; the index keeps no
+    // setting between calls.
+    auto ivf = storage::VectorIndex::create(16, "IVF8,Flat");
+    ivf->train(ids.size(), data.data());
+    ivf->add(ids.size(), ids.data(), data.data());
+    storage::SearchParams one, every;
+    one.effort = 1;
+    every.effort = 8;
+    const auto narrow = ids_of(ivf->search(query.data(), 50, one));
+    CHECK(ids_of(ivf->search(query.data(), 50, every)) == exact_top(50, {}));
+    CHECK(narrow != exact_top(50, {}));
+    CHECK_THROWS_WITH(ivf->search(query.data(), 5, storage::SearchParams{-1, nullptr}), Catch::Contains("effort"));
 }

@@ -40,6 +40,17 @@ TEST_CASE("the API answers searches, items, thumbnails, stats and metrics", "[se
     d = c.post("/api/search", json{{"item", first}, {"k", 3}, {"collapse_duplicates", false}}.dump()).data();
     for (const json& h : d["hits"]) REQUIRE(h["id"] != first);
 
+    // What a person types is parsed once, on the server: the same search as the terms given
+    // apart, and the answer says how it was understood.
+    const json typed =
+        c.post("/api/search", R"({"q": "caption number 3 - caption number 4", "k": 5, "collapse_duplicates": false})").data();
+    const json given = c.post("/api/search", R"({"texts": [{"text": "caption number 3", "weight": 1},
+        {"text": "caption number 4", "weight": -0.5}], "k": 5, "collapse_duplicates": false})").data();
+    REQUIRE(typed["texts"] == json::parse(R"([{"text": "caption number 3", "weight": 1.0},
+                                               {"text": "caption number 4", "weight": -0.5}])"));
+    REQUIRE(typed["hits"].size() == 5);
+    for (std::size_t i = 0; i < 5; ++i) REQUIRE(typed["hits"][i]["id"] == given["hits"][i]["id"]);
+
     // image searches: base64 in JSON, a raw body, and a multipart upload
     const auto png = random_png(5);
     const std::string png_text(png.begin(), png.end());
@@ -115,7 +126,7 @@ TEST_CASE("searches arriving together are answered in one batch, each with its o
             if (r.status == 200) REQUIRE(r.data()["batch"] == 1);
         }
     }
-    REQUIRE_THAT(alone[12].first, Catch::StartsWith("404") && Catch::Contains("images/99999 not found"));
+    REQUIRE_THAT(alone[12].first, Catch::StartsWith("404") && Catch::Contains("item 'images/99999': not found"));
     constexpr int kRounds = 5;
     std::vector<std::future<std::vector<std::pair<int, Answer>>>> clients;
     for (int k = 0; k < 13; ++k)
@@ -138,8 +149,9 @@ TEST_CASE("searches arriving together are answered in one batch, each with its o
     REQUIRE(largest_batch > 1);
     const std::string metrics = Client(server.port()).get("/metrics").body;
     REQUIRE_THAT(metrics, Catch::Contains("# TYPE opsis_search_batches_total counter"));
-    // Every search but the unknown item's (refused before it is queued) went through a batch.
-    REQUIRE_THAT(metrics, Catch::Contains("opsis_search_batched_queries_total " + std::to_string(12 * (1 + kRounds)) + "\n"));
+    // Every search went through a batch, the unknown item's too (the searcher is the one place
+    // a query is checked; it failed alone there).
+    REQUIRE_THAT(metrics, Catch::Contains("opsis_search_batched_queries_total " + std::to_string(13 * (1 + kRounds)) + "\n"));
 }
 
 TEST_CASE("bad requests get clear 4xx answers and the server keeps serving", "[server]") {
@@ -151,13 +163,17 @@ TEST_CASE("bad requests get clear 4xx answers and the server keeps serving", "[s
         {"[1, 2]", 400, "must be a JSON object"},
         {R"({"text": 5})", 400, "search.text must be a string"},
         {R"({"text": "x", "k": "ten"})", 400, "search.k must be a non-negative integer"},
-        {R"({"text": "x", "k": 100000})", 400, "search.k must be between 1 and 500"},
+        {R"({"text": "x", "k": 100000})", 400, "query k '100000': must be between 1 and 500"},
+        {R"({"q": "cat + ", "k": 5})", 400, "ends with an operator"},
+        {R"({"q": 5})", 400, "search.q must be a string"},
+        {R"({"q": "cat", "effort": -1})", 400, "search.effort must be a non-negative integer"},
+        {R"({"q": "cat", "effort": 100000})", 400, "query effort '100000': must be between 0"},
         {R"({"txt": "x"})", 400, "unknown field 'txt'"},
         {R"({})", 400, "has no text, image or item"},
         {R"({"text": "x", "collection": "videos"})", 400, "collection 'videos' is unknown"},
         {R"({"image": "!!!notbase64"})", 400, "not valid base64"},
         {R"({"image": "aGVsbG8gd29ybGQ="})", 400, "not a supported image format"},
-        {R"({"item": 99999})", 404, "images/99999 not found"},
+        {R"({"item": 99999})", 404, "item 'images/99999': not found"},
         {"{\"text\": \"\xff\xfe\"}", 400, "invalid"},
         {R"({"texts": [{"text": "a", "weight": 1}, {"text": "a", "weight": -1}]})", 400, "cancel out"},
     };

@@ -20,6 +20,9 @@
 #include "encoder/image_encode.h"
 #include "encoder/image_preprocess.h"
 #include "indexer/inputs.h"
+#include "indexer/job_summary_json.h"
+#include "search/query_text.h"
+#include "search/result_json.h"
 
 namespace opsis::web {
 namespace {
@@ -188,22 +191,6 @@ std::vector<std::string> string_list(const json& j, const char* key, const std::
         out.push_back(s.get<std::string>());
     }
     return out;
-}
-
-json item_json(const storage::Item& it, Collection c) {
-    json j{{"id", it.id}, {"collection", storage::collection_name(c)}, {"added_at", it.added_at}};
-    if (c == Collection::images) {
-        j["paths"] = it.paths;
-        j["width"] = it.width, j["height"] = it.height, j["file_size"] = it.file_size;
-        j["captions"] = it.captions;
-        j["image_url"] = "/api/items/" + std::to_string(it.id) + "/image";
-        j["thumbnail_url"] = "/api/items/" + std::to_string(it.id) + "/thumbnail";
-    } else {
-        j["text"] = it.text;
-    }
-    j["source"] = it.source;
-    j["tags"] = it.tags;
-    return j;
 }
 
 const char* content_type_of(const std::string& path) {
@@ -402,7 +389,7 @@ void Api::handle(Request&& req, const RequestContext& context, Respond respond) 
     if (routed.work)
         return inference_.post([answer, route_name, version, work = std::move(routed.work)] { answer(route_name, answer_or_error(version, work)); },
                                context.remote);
-    const SearchShape shape{routed.search->target, routed.search->k, routed.search->offset};
+    const SearchShape shape{routed.search->texts};
     // The model's work is shared by turns between client addresses (a fair queue): one
     // client's many costly requests cannot hold every worker while another's wait.
     searches_.submit(std::move(*routed.search), [this, answer, route_name, shape, version, t0](Outcome<search::Result> outcome) {
@@ -467,26 +454,21 @@ Api::Routed Api::route(Request& req, std::string& name) {
 
 Response Api::search_response(const search::Result& r, const SearchShape& shape, unsigned version,
                               std::chrono::steady_clock::time_point started) {
-    json hits = json::array();
-    for (const search::Hit& h : r.hits) {
-        json j = item_json(h.item, shape.target);
-        j["score"] = h.score;
-        hits.push_back(std::move(j));
-    }
-    json body{{"hits", hits}, {"collection", storage::collection_name(shape.target)}, {"k", shape.k}, {"offset", shape.offset},
-              {"more", r.more}, {"exact_scan", r.exact_scan}, {"candidates", r.candidates}, {"batch", r.batch},
-              {"embed_ms", r.embed_ms}, {"search_ms", r.search_ms},
-              {"took_ms", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count()}};
-    if (r.more) body["next_offset"] = shape.offset + shape.k;
+    json body = search::result_json(r, shape.texts);
+    body["took_ms"] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
     return json_response(http::status::ok, body, version);
 }
 
 search::Query Api::parse_search_json(const Request& req) {
     const json j = json_object_body(req);
-    check_fields(j, {"text", "texts", "image", "images", "item", "items", "negative", "negative_weight", "collection", "k",
-                     "offset", "min_score", "filters", "collapse_duplicates"}, "search");
+    check_fields(j, {"q", "text", "texts", "image", "images", "item", "items", "negative", "negative_weight", "collection",
+                     "k", "offset", "min_score", "filters", "collapse_duplicates", "effort"}, "search");
     search::Query q;
     const float negative_weight = number_field(j, "negative_weight", 0.5f, "search");
+    if (j.contains("q")) {  // what a person typed: "beach + sunset - people"
+        if (!j["q"].is_string()) reject(http::status::bad_request, "search.q must be a string");
+        q.texts = search::parse_query_text(j["q"].get<std::string>(), negative_weight);
+    }
     for (const std::string& t : string_list(j, "text", "search")) q.texts.push_back({t, 1.0f});
     for (const std::string& t : string_list(j, "negative", "search")) q.texts.push_back({t, -negative_weight});
     if (j.contains("texts")) {
@@ -528,15 +510,11 @@ search::Query Api::parse_search_json(const Request& req) {
                                number_field(it, "weight", 1.0f, "search.items[]")});
         }
     }
-    for (const auto& it : q.items)
-        if (!store_.catalog().item(it.collection, it.id))
-            reject(http::status::not_found, std::string("item ") + storage::collection_name(it.collection) + "/" + std::to_string(it.id) + " not found");
     if (j.contains("collection") && !j["collection"].is_string()) reject(http::status::bad_request, "search.collection must be a string");
     q.target = parse_collection_param(j.value("collection", "images"));
     q.k = count_field(j, "k", 20, "search");
     q.offset = count_field(j, "offset", 0, "search");
-    if (q.k == 0 || q.k > options_.limits.max_k)
-        reject(http::status::bad_request, "search.k must be between 1 and " + std::to_string(options_.limits.max_k));
+    q.effort = static_cast<int>(std::min<std::size_t>(count_field(j, "effort", 0, "search"), 1u << 30));
     if (j.contains("min_score")) q.min_score = number_field(j, "min_score", 0, "search");
     if (j.contains("collapse_duplicates")) {
         if (!j["collapse_duplicates"].is_boolean()) reject(http::status::bad_request, "search.collapse_duplicates must be true or false");
@@ -570,8 +548,6 @@ search::Query Api::parse_search_image(const Request& req) {
             reject(http::status::bad_request, "collapse_duplicates must be true or false, got '" + it->second + "'");
         q.collapse_duplicates = it->second == "true";
     }
-    if (q.k == 0 || q.k > options_.limits.max_k)
-        reject(http::status::bad_request, "k must be between 1 and " + std::to_string(options_.limits.max_k));
     return q;
 }
 
@@ -580,7 +556,7 @@ Api::Routed Api::item(const Request& req, std::int64_t id, const std::string& wh
     const Collection c = parse_collection_param(t.query.count("collection") ? t.query.at("collection") : "images");
     const std::optional<storage::Item> it = store_.catalog().item(c, id);
     if (!it) reject(http::status::not_found, std::string("item ") + storage::collection_name(c) + "/" + std::to_string(id) + " not found");
-    if (what.empty()) return json_response(http::status::ok, item_json(*it, c), req.version());
+    if (what.empty()) return json_response(http::status::ok, search::item_json(*it, c), req.version());
     if (c != Collection::images) reject(http::status::not_found, "texts have no image");
     if (what == "thumbnail") {
         std::string type;
@@ -726,7 +702,7 @@ Response Api::add_item(const Request& req) {
         b.update_item(Collection::images, it);
         store_.commit(b);
     }
-    json body = item_json(it, Collection::images);
+    json body = search::item_json(it, Collection::images);
     body["created"] = s.added > 0;
     return json_response(s.added > 0 ? http::status::created : http::status::ok, body, req.version());
 }
@@ -811,9 +787,8 @@ Response Api::start_job(const Request& req) {
             try {
                 std::lock_guard w(writes_mutex_);
                 const indexer::JobSummary s = indexer::index_images(store_, model_, inputs, o);
-                status = {{"state", job_cancel_ ? "cancelled" : "done"}, {"added", s.added}, {"changed", s.changed},
-                          {"duplicates", s.duplicates}, {"unchanged", s.unchanged}, {"failed", s.failed},
-                          {"texts_added", s.texts_added}, {"seconds", s.seconds}, {"problems", s.problems}};
+                status = indexer::summary_json(s);
+                status["state"] = job_cancel_ ? "cancelled" : "done";
             } catch (const std::exception& e) {
                 status = {{"state", "failed"}, {"error", e.what()}};
             }

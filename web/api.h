@@ -50,9 +50,8 @@ private:
         std::optional<search::Query> search;
         std::function<Response()> work;
     };
-    struct SearchShape {  // what a search response repeats of its query
-        storage::Collection target;
-        std::size_t k, offset;
+    struct SearchShape {  // what a search response repeats of its query (the rest the result says)
+        std::vector<search::WeightedText> texts;
     };
     // `req` may be moved from (a write takes it to a worker).
     Routed route(Request& req, std::string& route_name);

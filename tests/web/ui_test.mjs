@@ -73,6 +73,21 @@ try {
     expect((await page.locator("#results .card").count()) === 4, "expected the 4 indexed pictures");
   });
 
+  await check("the server parses what was typed: chips for each term, removable, and clear errors", async () => {
+    await page.fill("#query", "a red circle - 2*a blue square");
+    await page.press("#query", "Enter");
+    await page.waitForFunction(() => document.querySelectorAll("#terms .chip").length === 2);
+    const chips = await page.locator("#terms .chip").evaluateAll((cs) => cs.map((c) => c.textContent));
+    expect(chips[0].startsWith("a red circle") && chips[1].startsWith("not a blue square"), `chips ${JSON.stringify(chips)}`);
+    const last = await page.locator("#results .card .caption").last().textContent();
+    expect(last.includes("blue square"), `the steered-away picture is "${last}" last, expected the blue square`);
+    await page.click("#terms .chip:nth-child(2) button");  // remove the negative term
+    await page.waitForFunction(() => document.querySelectorAll("#terms .chip").length === 1);
+    await page.fill("#query", "a red circle +");
+    await page.press("#query", "Enter");
+    await page.waitForFunction(() => document.querySelector("#status")?.textContent.includes("ends with an operator"));
+  });
+
   await check("uploading an image shows the captions that describe it", async () => {
     await page.setInputFiles("#file", path.join(samples, "yellow-star.png"));
     await page.waitForSelector("#captions li");

@@ -3,33 +3,34 @@
 
 const $ = (id) => document.getElementById(id);
 const PAGE = 40;
-const state = { collection: "images", terms: [], offset: 0, more: false, loading: false, generation: 0 };
+// q: what was typed; texts: its text terms as the server parsed them (or as edited); terms:
+// pictures and items.
+const state = { collection: "images", q: "", texts: [], textsEdited: false, terms: [], offset: 0, more: false,
+                loading: false, generation: 0 };
 
-// "beach + sunset - people" -> weighted text terms (a minus, or U+2212, makes a term negative).
-function parseQuery(text) {
-  const terms = [];
-  const parts = text.split(/\s+([+\-\u2212])\s+/);
-  let sign = 1;
-  for (let i = 0; i < parts.length; i++) {
-    if (i % 2 === 1) { sign = parts[i] === "+" ? 1 : -1; continue; }
-    let t = parts[i].trim();
-    if (!t) continue;
-    let s = sign;
-    if (i === 0 && /^[-\u2212]\S/.test(t)) { s = -1; t = t.slice(1); }
-    terms.push({ kind: "text", text: t, weight: s > 0 ? 1 : -0.5 });
-  }
-  return terms;
-}
-
+// What was typed goes to the server as "q", which parses "beach + sunset - people" (and weights
+// like "2*beach") and answers with the text terms as it understood them ("texts"); those show
+// as chips. Removing a chip sends the remaining text terms themselves.
 function requestBody(collection, offset, k) {
-  const body = { collection, k, offset, texts: [], images: [], items: [] };
+  const body = { collection, k, offset, images: [], items: [] };
+  if (state.textsEdited) { if (state.texts.length) body.texts = state.texts; }
+  else if (state.q) body.q = state.q;
   for (const t of state.terms) {
-    if (t.kind === "text") body.texts.push({ text: t.text, weight: t.weight });
     if (t.kind === "image") body.images.push({ data: t.data, weight: t.weight });
     if (t.kind === "item") body.items.push({ id: t.id, weight: t.weight });
   }
-  for (const key of ["texts", "images", "items"]) if (!body[key].length) delete body[key];
+  for (const key of ["images", "items"]) if (!body[key].length) delete body[key];
   return body;
+}
+
+function hasQuery() {
+  return state.terms.length > 0 || (state.textsEdited ? state.texts.length > 0 : state.q !== "");
+}
+
+function setTyped(text) {
+  state.q = text;
+  state.texts = [];
+  state.textsEdited = false;
 }
 
 async function api(path, body) {
@@ -51,7 +52,8 @@ function setStatus(text, isError = false) {
 function renderTerms() {
   const box = $("terms");
   box.replaceChildren();
-  for (const [i, t] of state.terms.entries()) {
+  const all = [...state.texts.map((t) => ({ kind: "text", ...t })), ...state.terms];
+  for (const [i, t] of all.entries()) {
     const chip = document.createElement("span");
     chip.className = "chip" + (t.weight < 0 ? " negative" : "");
     if (t.kind === "image" || t.kind === "item") {
@@ -65,11 +67,16 @@ function renderTerms() {
     x.type = "button";
     x.textContent = "×";
     x.setAttribute("aria-label", "Remove this term");
-    x.onclick = () => { state.terms.splice(i, 1); renderTerms(); search(); };
+    x.onclick = () => {
+      if (i < state.texts.length) { state.texts.splice(i, 1); state.textsEdited = true; }
+      else state.terms.splice(i - state.texts.length, 1);
+      renderTerms();
+      search();
+    };
     chip.append(x);
     box.append(chip);
   }
-  box.hidden = state.terms.length === 0;
+  box.hidden = all.length === 0;
 }
 
 function card(hit) {
@@ -107,7 +114,7 @@ function textItem(hit) {
 }
 
 async function search(append = false) {
-  if (!state.terms.length) { clearResults(); setStatus(""); return; }
+  if (!hasQuery()) { clearResults(); setStatus(""); return; }
   const generation = ++state.generation;
   if (!append) state.offset = 0;
   state.loading = true;
@@ -116,6 +123,7 @@ async function search(append = false) {
     const data = await api("/api/search", requestBody(state.collection, state.offset, PAGE));
     if (generation !== state.generation) return;  // a newer search has started
     if (!append) clearResults();
+    if (!state.textsEdited && data.texts) { state.texts = data.texts; renderTerms(); }
     const images = state.collection === "images";
     $("results").hidden = !images;
     $("text-results").hidden = images;
@@ -173,6 +181,7 @@ function searchWithFile(file) {
   const reader = new FileReader();
   reader.onload = () => {
     state.terms = [{ kind: "image", data: reader.result, weight: 1 }];
+    setTyped("");
     $("query").value = "";
     setCollection("images", false);
     renderTerms();
@@ -206,6 +215,7 @@ async function showDetails(hit) {
   $("more-like").onclick = () => {
     dialog.close();
     state.terms = [{ kind: "item", id: hit.id, weight: 1 }];
+    setTyped("");
     $("query").value = "";
     $("query-image").hidden = true;
     setCollection("images", false);
@@ -234,12 +244,13 @@ function setCollection(collection, rerun = true) {
 $("search-form").addEventListener("submit", (e) => {
   e.preventDefault();
   const text = $("query").value.trim();
-  const negatives = state.terms.filter((t) => t.kind !== "text" && t.weight < 0);
-  state.terms = [...parseQuery(text), ...negatives];
+  const negatives = state.terms.filter((t) => t.weight < 0);
+  setTyped(text);
+  state.terms = negatives;
   $("query-image").hidden = true;
   if (text) history.replaceState(null, "", `#q=${encodeURIComponent(text)}&c=${state.collection}`);
   renderTerms();
-  if (!parseQuery(text).length) { clearResults(); setStatus("Type what you are looking for, or drop an image."); return; }
+  if (!text) { clearResults(); setStatus("Type what you are looking for, or drop an image."); return; }
   search();
 });
 $("file").addEventListener("change", (e) => searchWithFile(e.target.files[0]));

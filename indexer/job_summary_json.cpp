@@ -1,0 +1,20 @@
+#include "indexer/job_summary_json.h"
+
+namespace opsis::indexer {
+
+nlohmann::json summary_json(const JobSummary& s) {
+    return nlohmann::json{{"files", s.files},
+                          {"added", s.added},
+                          {"changed", s.changed},
+                          {"duplicates", s.duplicates},
+                          {"unchanged", s.unchanged},
+                          {"failed", s.failed},
+                          {"failed_before", s.failed_before},
+                          {"pruned", s.pruned},
+                          {"texts_added", s.texts_added},
+                          {"failure_reasons", s.failure_reasons},
+                          {"problems", s.problems},
+                          {"seconds", s.seconds}};
+}
+
+}  // namespace opsis::indexer

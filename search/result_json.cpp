@@ -1,0 +1,50 @@
+#include "search/result_json.h"
+
+#include <string>
+
+namespace opsis::search {
+
+using storage::Collection;
+
+nlohmann::json item_json(const storage::Item& it, Collection c) {
+    nlohmann::json j{{"id", it.id}, {"collection", storage::collection_name(c)}, {"added_at", it.added_at}};
+    if (c == Collection::images) {
+        const std::string url = "/api/items/" + std::to_string(it.id);
+        j["paths"] = it.paths;
+        j["width"] = it.width;
+        j["height"] = it.height;
+        j["file_size"] = it.file_size;
+        j["captions"] = it.captions;
+        j["image_url"] = url + "/image";
+        j["thumbnail_url"] = url + "/thumbnail";
+    } else {
+        j["text"] = it.text;
+    }
+    j["source"] = it.source;
+    j["tags"] = it.tags;
+    return j;
+}
+
+nlohmann::json hit_json(const Hit& hit, Collection c) {
+    nlohmann::json j = item_json(hit.item, c);
+    j["score"] = hit.score;
+    return j;
+}
+
+nlohmann::json result_json(const Result& r, const std::vector<WeightedText>& texts) {
+    nlohmann::json hits = nlohmann::json::array();
+    for (const Hit& h : r.hits) hits.push_back(hit_json(h, r.collection));
+    nlohmann::json terms = nlohmann::json::array();
+    for (const WeightedText& t : texts) terms.push_back({{"text", t.text}, {"weight", t.weight}});
+    nlohmann::json body{{"hits", std::move(hits)},     {"collection", storage::collection_name(r.collection)},
+                        {"k", r.k},                    {"offset", r.offset},
+                        {"texts", std::move(terms)},
+                        {"more", r.more},              {"exact_scan", r.exact_scan},
+                        {"candidates", r.candidates},  {"rescored", r.rescored},
+                        {"batch", r.batch},            {"embed_ms", r.embed_ms},
+                        {"search_ms", r.search_ms}};
+    if (r.more) body["next_offset"] = r.offset + r.k;
+    return body;
+}
+
+}  // namespace opsis::search
