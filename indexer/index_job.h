@@ -6,6 +6,7 @@
 // each commit is atomic, and a re-run skips what was committed.
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -41,6 +42,7 @@ struct JobSummary {
     std::uint64_t failed_before = 0;  // failed in an earlier run and unchanged since: skipped
     std::uint64_t pruned = 0;       // paths removed because their files are gone
     std::uint64_t texts_added = 0;  // sentences embedded into the texts collection
+    std::uint64_t examined_again = 0;  // new paths of content that left the index while the job ran
     std::map<std::string, std::uint64_t> failure_reasons;
     std::vector<std::string> problems;  // not one file's: unreadable folders, bad manifest lines
     double seconds = 0;
@@ -58,6 +60,20 @@ JobSummary index_texts(storage::IndexStore& store, const DualEncoder& model, con
 // (and optionally source, tags); the text must be valid UTF-8.
 std::vector<std::pair<std::int64_t, bool>> add_text_items(storage::IndexStore& store, const DualEncoder& model,
                                                           std::vector<storage::Item> items);
+
+// An uploaded image, indexed from its bytes through the same examine and commit stages as a
+// file job, with file.source, file.tags and file.captions in the same commit. The bytes are
+// examined first (a picture that cannot be decoded is an invalid-input error, and nothing is
+// kept); `keep` then writes them at file.path, the path the item will have. Content already
+// indexed gains the path and merges the metadata. Errors name the upload as `name` (what the
+// client called it), never the server's path.
+struct UploadOutcome {
+    std::int64_t id = 0;
+    bool created = false;  // new content, embedded
+};
+UploadOutcome index_upload(storage::IndexStore& store, const DualEncoder& model, const std::string& name,
+                           const std::vector<unsigned char>& bytes, InputFile file, const std::function<void()>& keep,
+                           const JobOptions& options);
 
 // The reason of an opsis::Error message without its "image 'path': " prefix.
 std::string failure_reason(const std::string& message, const std::string& path);

@@ -12,6 +12,7 @@ nlohmann::json summary_json(const JobSummary& s) {
                           {"failed_before", s.failed_before},
                           {"pruned", s.pruned},
                           {"texts_added", s.texts_added},
+                          {"examined_again", s.examined_again},
                           {"failure_reasons", s.failure_reasons},
                           {"problems", s.problems},
                           {"seconds", s.seconds}};

@@ -8,7 +8,7 @@
 namespace opsis::indexer {
 
 // {files, added, changed, duplicates, unchanged, failed, failed_before, pruned, texts_added,
-// failure_reasons, problems, seconds}
+// examined_again, failure_reasons, problems, seconds}
 nlohmann::json summary_json(const JobSummary& summary);
 
 }  // namespace opsis::indexer

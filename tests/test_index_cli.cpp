@@ -122,6 +122,28 @@ TEST_CASE("index add walks folders, skips junk, survives loops, and re-runs idem
     CHECK(run_opsis("index verify --index " + index).exit_code == 0);
 }
 
+TEST_CASE("content that leaves the index during a job is examined again, not embedded by the committer", "[index]") {
+    TempDir dir;
+    const std::string model = make_model(dir, "m", 1), photos = dir.file("photos"), index = dir.file("ix");
+    fs::create_directories(photos);
+    const auto x = random_png(41), y = random_png(42);
+    write_bytes(photos + "/a.png", x);
+    REQUIRE(run_json("index add --index " + index + " --model " + model + " " + photos)["added"] == 1);
+    // a.png now holds other content, and b.png what a.png held: b.png is examined as a new path
+    // of known content, but a.png's commit takes that content out of the index first.
+    write_bytes(photos + "/a.png", y);
+    write_bytes(photos + "/b.png", x);
+    const json s = run_json("index add --index " + index + " --threads 1 " + photos);
+    CHECK(s["changed"] == 1);
+    CHECK(s["examined_again"] == 1);
+    CHECK(s["added"] == 1);  // b.png, embedded again on the encoding thread
+    CHECK(s["files"] == 2);
+    CHECK(stats(index)["images"]["items"] == 2);
+    const CommandResult verify = run_opsis("index verify --index " + index);
+    INFO(verify.output);
+    CHECK(verify.exit_code == 0);
+}
+
 TEST_CASE("index add refuses another model, bad factories and unknown inputs with clear errors", "[index]") {
     TempDir dir;
     const std::string model = make_model(dir, "model", 1), other = make_model(dir, "other", 2);

@@ -243,6 +243,15 @@ TEST_CASE("writes need the token, and a background job indexes while searches ar
     REQUIRE(r.data()["tags"] == json({"a", "b"}));
     REQUIRE(c.send(http::verb::post, "/api/items", std::string(png.begin(), png.end()), "image/png", "s3cret").status == 200);  // same content
     REQUIRE(c.send(http::verb::post, "/api/items", "garbage", "image/png", "s3cret").status == 415);
+    {  // a picture that does not decode is refused from its bytes, before anything is kept
+        const std::size_t kept = static_cast<std::size_t>(std::distance(fs::directory_iterator(f.index + "/uploads"), {}));
+        const std::string truncated(png.begin(), png.begin() + static_cast<std::ptrdiff_t>(png.size() / 2));
+        const Reply bad = c.send(http::verb::post, "/api/items", truncated, "image/png", "s3cret");
+        INFO(bad.body);
+        CHECK(bad.status == 400);
+        CHECK_THAT(error_message(bad), Catch::StartsWith("upload 'upload': ") && !Catch::Contains(f.index));
+        CHECK(static_cast<std::size_t>(std::distance(fs::directory_iterator(f.index + "/uploads"), {})) == kept);
+    }
     REQUIRE(c.get("/api/items/" + std::to_string(id) + "/image").status == 200);
     REQUIRE(c.get("/api/items/" + std::to_string(id) + "/thumbnail").status == 200);
     REQUIRE_FALSE(fs::is_empty(f.index + "/uploads"));

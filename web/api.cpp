@@ -668,43 +668,39 @@ void Api::require_token(const Request& req) const {
 Response Api::add_item(const Request& req) {
     const Target t = parse_target(req);
     Upload upload = read_upload(req, t.query);
-    const std::string& bytes = upload.bytes;
     const std::string& filename = upload.filename;
-    std::map<std::string, std::string>& fields = upload.fields;
-    const auto* data = reinterpret_cast<const unsigned char*>(bytes.data());
-    const ImageFormat format = sniff_image_format(data, bytes.size(), filename);
-    if (format == ImageFormat::unknown) reject(http::status::unsupported_media_type, "upload '" + filename + "': not a supported image format (JPEG, PNG, BMP, GIF or TGA)");
-    decode_image(data, bytes.size(), filename, options_.limits.image);  // refuse what the indexer would
+    const std::vector<unsigned char> bytes(upload.bytes.begin(), upload.bytes.end());
+    const ImageFormat format = sniff_image_format(bytes.data(), bytes.size(), filename);
+    if (format == ImageFormat::unknown)
+        reject(http::status::unsupported_media_type,
+               "upload '" + filename + "': not a supported image format (JPEG, PNG, BMP, GIF or TGA)");
     // Uploads are kept in the index folder, named by content, so the item has a file to serve.
-    const std::string hash = sha256_hex(bytes.data(), bytes.size());
-    static const std::map<ImageFormat, const char*> ext{{ImageFormat::jpeg, ".jpg"}, {ImageFormat::png, ".png"}, {ImageFormat::gif, ".gif"},
-                                                        {ImageFormat::bmp, ".bmp"}, {ImageFormat::tga, ".tga"}};
-    const std::string dir = store_.dir() + "/uploads", path = dir + "/" + hash + ext.at(format);
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (!fs::exists(path, ec)) write_file_atomic(path, bytes.data(), bytes.size());
-    indexer::JobOptions o;
-    o.show_progress = false, o.limits = options_.limits.image, o.decode_threads = 1;
-    const indexer::JobSummary s = indexer::index_images(store_, model_, {{indexer::InputKind::path, path}}, o);
-    if (s.failed) reject(http::status::unprocessable_entity, "upload '" + filename + "' could not be indexed");
-    const std::optional<storage::PathEntry> e = store_.catalog().find_path(path);
-    if (!e) reject(http::status::internal_server_error, "upload indexed but not found");
-    storage::Item it = *store_.catalog().item(Collection::images, e->id);
-    if (fields.count("source") || fields.count("tags")) {
-        if (fields.count("source")) it.source = fields["source"];
-        if (fields.count("tags")) {
-            it.tags.clear();
-            std::stringstream in(fields["tags"]);
-            for (std::string tag; std::getline(in, tag, ',');)
-                if (!tag.empty()) it.tags.push_back(tag);
-        }
-        storage::Catalog::Batch b(store_.catalog());
-        b.update_item(Collection::images, it);
-        store_.commit(b);
+    static const std::map<ImageFormat, const char*> ext{{ImageFormat::jpeg, ".jpg"}, {ImageFormat::png, ".png"},
+                                                        {ImageFormat::gif, ".gif"}, {ImageFormat::bmp, ".bmp"},
+                                                        {ImageFormat::tga, ".tga"}};
+    const std::string dir = store_.dir() + "/uploads";
+    indexer::InputFile file;
+    file.path = dir + "/" + sha256_hex(bytes.data(), bytes.size()) + ext.at(format);
+    if (upload.fields.count("source")) file.source = upload.fields["source"];
+    if (upload.fields.count("tags")) {
+        std::stringstream in(upload.fields["tags"]);
+        for (std::string tag; std::getline(in, tag, ',');)
+            if (!tag.empty()) file.tags.push_back(tag);
     }
-    json body = search::item_json(it, Collection::images);
-    body["created"] = s.added > 0;
-    return json_response(s.added > 0 ? http::status::created : http::status::ok, body, req.version());
+    const auto keep = [&] {
+        std::error_code ec;
+        fs::create_directories(dir, ec);
+        if (!fs::exists(file.path, ec)) write_file_atomic(file.path, bytes.data(), bytes.size());
+    };
+    indexer::JobOptions o;
+    o.show_progress = false;
+    o.limits = options_.limits.image;
+    const indexer::UploadOutcome added = indexer::index_upload(store_, model_, filename, bytes, file, keep, o);
+    const std::optional<storage::Item> item = store_.catalog().item(Collection::images, added.id);
+    if (!item) reject(http::status::internal_server_error, "upload indexed but not found");
+    json body = search::item_json(*item, Collection::images);
+    body["created"] = added.created;
+    return json_response(added.created ? http::status::created : http::status::ok, body, req.version());
 }
 
 Response Api::add_texts(const Request& req) {

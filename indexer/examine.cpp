@@ -1,0 +1,91 @@
+#include "indexer/examine.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <optional>
+
+#include "core/error.h"
+#include "core/file_io.h"
+#include "core/sha256.h"
+#include "encoder/image_preprocess.h"
+
+namespace opsis::indexer {
+
+using storage::Collection;
+
+std::int64_t now_seconds() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::string failure_reason(const std::string& message, const std::string& path) {
+    const std::string quoted = "'" + path + "': ";
+    const std::size_t at = message.find(quoted);
+    return at == std::string::npos ? message : message.substr(at + quoted.size());
+}
+
+std::string reason_category(const std::string& reason) {
+    std::size_t cut = reason.find_first_of("(:");
+    std::string c = reason.substr(0, cut);
+    while (!c.empty() && c.back() == ' ') c.pop_back();
+    return c.empty() ? reason : c;
+}
+
+void examine_bytes(FileResult& r, const std::vector<unsigned char>& bytes, const storage::Catalog& catalog,
+                   const DualEncoder& model, const JobOptions& options) {
+    try {
+        r.hash = sha256_hex(bytes.data(), bytes.size());
+        if (const std::optional<storage::PathEntry> known = catalog.find_path(r.file.path)) {
+            const std::optional<storage::Item> item = catalog.item(Collection::images, known->id);
+            if (item && item->hash == r.hash) {
+                const bool same_stat = known->size == r.size && known->mtime_ns == r.mtime_ns;
+                r.kind = same_stat ? FileResult::Kind::unchanged : FileResult::Kind::touched;
+                return;
+            }
+        }
+        if (catalog.find_hash(Collection::images, r.hash)) {
+            r.kind = FileResult::Kind::duplicate;
+            return;
+        }
+        const RgbaImage image = decode_image(bytes.data(), bytes.size(), r.file.path, options.limits);
+        r.width = image.width;
+        r.height = image.height;
+        const auto& pre = model.config().image.preprocess;
+        r.pixels.resize(static_cast<std::size_t>(pre.image_size) * pre.image_size * 3);
+        preprocess_image(image, pre, r.pixels.data());
+        r.kind = FileResult::Kind::encode;
+    } catch (const std::exception& e) {
+        r.kind = FileResult::Kind::failure;
+        r.reason = failure_reason(e.what(), r.file.path);
+    }
+}
+
+FileResult examine(InputFile&& file, const storage::Catalog& catalog, const DualEncoder& model,
+                   const JobOptions& options) {
+    FileResult r;
+    r.file = std::move(file);
+    try {
+        struct stat st {};
+        if (::stat(r.file.path.c_str(), &st) != 0)
+            throw input_error("image", r.file.path, std::string("cannot stat: ") + std::strerror(errno));
+        if (!S_ISREG(st.st_mode)) throw input_error("image", r.file.path, "not a regular file");
+        r.size = static_cast<std::uint64_t>(st.st_size);
+        r.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+        const std::optional<storage::Failure> failure = catalog.failure(r.file.path);
+        r.had_failure = failure.has_value();
+        if (failure && !options.retry_failed && failure->size == r.size && failure->mtime_ns == r.mtime_ns) {
+            r.kind = FileResult::Kind::failed_before;
+            return r;
+        }
+        examine_bytes(r, read_file(r.file.path, options.limits.max_file_bytes), catalog, model, options);
+    } catch (const std::exception& e) {
+        r.kind = FileResult::Kind::failure;
+        r.reason = failure_reason(e.what(), r.file.path);
+    }
+    return r;
+}
+
+}  // namespace opsis::indexer

@@ -1,0 +1,179 @@
+// The image job: walk -> examine on worker threads -> encode and commit (committer.h), with
+// bounded queues between the stages; and an upload, indexed from its bytes through the same
+// examine and commit stages.
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <mutex>
+#include <sys/stat.h>
+#include <thread>
+
+#include "core/error.h"
+#include "indexer/bounded_queue.h"
+#include "indexer/committer.h"
+#include "indexer/examine.h"
+#include "indexer/index_job.h"
+#include "indexer/progress.h"
+
+namespace opsis::indexer {
+namespace {
+
+using storage::Catalog;
+using storage::Collection;
+namespace fs = std::filesystem;
+
+bool stopping(const JobOptions& options) { return options.cancel && options.cancel->load(); }
+
+void prune_missing(storage::IndexStore& store, const std::vector<InputSpec>& inputs, JobSummary& summary) {
+    std::vector<std::string> roots;
+    for (const InputSpec& in : inputs)
+        if (in.kind == InputKind::path && fs::is_directory(in.path)) roots.push_back(absolute_path(in.path) + "/");
+    if (roots.empty()) return;
+    auto inside = [&](const std::string& p) {
+        for (const std::string& r : roots)
+            if (p.compare(0, r.size(), r) == 0) return true;
+        return false;
+    };
+    std::vector<std::string> gone, gone_failures;
+    store.catalog().for_each_path([&](const std::string& p, const storage::PathEntry&) {
+        std::error_code ec;
+        if (inside(p) && !fs::exists(p, ec)) gone.push_back(p);
+        return true;
+    });
+    store.catalog().for_each_failure([&](const storage::Failure& f) {
+        std::error_code ec;
+        if (inside(f.path) && !fs::exists(f.path, ec)) gone_failures.push_back(f.path);
+        return true;
+    });
+    for (std::size_t i = 0; i < gone.size() || i < gone_failures.size(); i += 1024) {
+        Catalog::Batch b(store.catalog());
+        for (std::size_t j = i; j < std::min(gone.size(), i + 1024); ++j) b.remove_path(gone[j]);
+        for (std::size_t j = i; j < std::min(gone_failures.size(), i + 1024); ++j) b.clear_failure(gone_failures[j]);
+        store.commit(b);
+    }
+    summary.pruned = gone.size();
+}
+
+}  // namespace
+
+JobSummary index_images(storage::IndexStore& store, const DualEncoder& model, const std::vector<InputSpec>& inputs,
+                        const JobOptions& options) {
+    if (model.config().embed_dim != store.model().dim) throw Error("the model does not match the index's dimension");
+    const auto start = std::chrono::steady_clock::now();
+    JobSummary summary;
+    std::mutex problems_mutex;
+    std::atomic<std::uint64_t> walked{0};
+    std::atomic<bool> walk_done{false};
+
+    const int workers = options.decode_threads > 0
+                            ? options.decode_threads
+                            : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) - 1);
+    BoundedQueue<InputFile> files(1024);
+    BoundedQueue<FileResult> results(static_cast<std::size_t>(std::max(2 * options.batch, 16)));
+    std::exception_ptr walk_error;
+
+    std::thread walker([&] {
+        try {
+            WalkOptions walk = options.walk;
+            walk.stopped = [&options] { return stopping(options); };
+            for_each_input_file(
+                inputs, walk,
+                [&](InputFile&& f) {
+                    if (files.push(std::move(f))) ++walked;
+                },
+                [&](const std::string& name, const std::string& reason) {
+                    std::lock_guard lock(problems_mutex);
+                    summary.problems.push_back(name + ": " + reason);
+                });
+        } catch (...) {
+            walk_error = std::current_exception();
+        }
+        walk_done = true;
+        files.close();
+    });
+    std::atomic<int> running{workers};
+    std::vector<std::thread> pool;
+    for (int w = 0; w < workers; ++w)
+        pool.emplace_back([&] {
+            // Once stopped, queued files are dropped unread (a re-run takes them), so a stop
+            // takes a moment, not the decoding of everything queued.
+            while (std::optional<InputFile> f = files.pop())
+                if (!stopping(options) && !results.push(examine(std::move(*f), store.catalog(), model, options))) break;
+            if (--running == 0) results.close();
+        });
+
+    Progress progress("index", options.progress_every);
+    Committer committer(store, model, options, summary);
+    std::exception_ptr commit_error;
+    try {
+        while (true) {
+            std::optional<FileResult> r = results.pop_for(std::chrono::milliseconds(25));
+            if (r) committer.take(std::move(*r));
+            if (committer.full() || (!r && !committer.empty())) committer.flush();
+            if (options.show_progress) {
+                progress.set_total(walked.load(), walk_done.load());
+                progress.update(committer.done(), committer.failed());
+            }
+            if (!r && results.closed_and_empty()) break;
+        }
+        committer.flush();
+        committer.finish();
+    } catch (...) {
+        commit_error = std::current_exception();
+        files.close();
+        results.close();
+    }
+    walker.join();
+    for (std::thread& t : pool) t.join();
+    if (commit_error) std::rethrow_exception(commit_error);
+    if (walk_error) std::rethrow_exception(walk_error);
+    if (options.show_progress) {
+        progress.set_total(walked.load(), true);
+        progress.update(committer.done(), committer.failed());
+        progress.finish();
+    }
+    summary.files = committer.done();
+    summary.failed = committer.failed();
+    if (options.prune && !stopping(options)) prune_missing(store, inputs, summary);
+    store.train_if_ready(Collection::images);
+    store.train_if_ready(Collection::texts);
+    store.snapshot();
+    summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return summary;
+}
+
+UploadOutcome index_upload(storage::IndexStore& store, const DualEncoder& model, const std::string& name,
+                           const std::vector<unsigned char>& bytes, InputFile file, const std::function<void()>& keep,
+                           const JobOptions& options) {
+    if (model.config().embed_dim != store.model().dim) throw Error("the model does not match the index's dimension");
+    const std::string path = file.path;
+    FileResult r;
+    r.file = std::move(file);
+    r.size = bytes.size();
+    examine_bytes(r, bytes, store.catalog(), model, options);
+    if (r.kind == FileResult::Kind::failure) throw input_error("upload", name, failure_reason(r.reason, path));
+    keep();  // the bytes are an image: now they may be written where the item's path points
+    struct stat st {};
+    if (::stat(r.file.path.c_str(), &st) != 0)
+        throw Error("upload '" + name + "': its kept copy vanished: " + std::strerror(errno), Error::Kind::io);
+    r.size = static_cast<std::uint64_t>(st.st_size);
+    r.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+    if (r.kind == FileResult::Kind::unchanged) {  // the same bytes kept before: compare as a file job would
+        const std::optional<storage::PathEntry> known = store.catalog().find_path(r.file.path);
+        if (known && (known->size != r.size || known->mtime_ns != r.mtime_ns)) r.kind = FileResult::Kind::touched;
+    }
+    JobSummary summary;
+    {
+        Committer committer(store, model, options, summary);
+        committer.take(std::move(r));
+        committer.finish();
+    }
+    const std::optional<storage::PathEntry> entry = store.catalog().find_path(path);
+    if (!entry) throw Error("upload '" + name + "': committed but not found in the catalog", Error::Kind::corruption);
+    return {entry->id, summary.added > 0};
+}
+
+}  // namespace opsis::indexer
