@@ -2,6 +2,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -146,8 +147,9 @@ void run_stats(IndexArgs& a) {
                     j["trained"].get<bool>() ? "" : "untrained, ", j["indexed"].get<unsigned long long>(),
                     j["tombstones"].get<unsigned long long>(), j["snapshot_bytes"].get<double>() / 1e6);
     }
-    std::printf("paths   %llu, failures %llu, catalog %.1f MB on disk\n", s["images"]["paths"].get<unsigned long long>(),
-                s["images"]["failures"].get<unsigned long long>(), s["catalog_bytes"].get<double>() / 1e6);
+    std::printf("paths   %llu, failures %llu image files and %llu text lines, catalog %.1f MB on disk\n",
+                s["images"]["paths"].get<unsigned long long>(), s["images"]["failures"].get<unsigned long long>(),
+                s["texts"]["failures"].get<unsigned long long>(), s["catalog_bytes"].get<double>() / 1e6);
 }
 
 void run_delete(IndexArgs& a) {
@@ -192,14 +194,23 @@ int run_verify(IndexArgs& a) {
 
 void run_errors(IndexArgs& a) {
     indexer::OpenIndex open = indexer::open_index(a.index, "", false, false, read_only());
-    std::size_t n = 0;
-    open.store->catalog().for_each_failure([&](const storage::Failure& f) {
-        ++n;
-        if (a.as_json) std::printf("%s\n", json_text(json{{"path", f.path}, {"reason", f.reason}, {"size", f.size}, {"at", f.at}}).c_str());
-        else std::printf("%s: %s\n", utf8::escaped(f.path).c_str(), f.reason.c_str());
-        return true;
-    });
-    if (!a.as_json) std::printf("%zu failure(s)\n", n);
+    // Image files, then text lines ("file:line"), each collection's apart.
+    std::map<storage::Collection, std::size_t> n;
+    for (storage::Collection c : storage::kCollections)
+        open.store->catalog().for_each_failure(c, [&](const storage::Failure& f) {
+            if (a.as_json) {
+                const json j{{"collection", storage::collection_name(c)}, {"path", f.path}, {"reason", f.reason},
+                             {"size", f.size}, {"at", f.at}};
+                std::printf("%s\n", json_text(j).c_str());
+            } else {
+                if (n[c]++ == 0) std::printf("%s:\n", c == storage::Collection::images ? "image files" : "text lines");
+                std::printf("  %s: %s\n", utf8::escaped(f.path).c_str(), f.reason.c_str());
+            }
+            return true;
+        });
+    if (!a.as_json)
+        std::printf("%zu image file(s) and %zu text line(s) failed\n", n[storage::Collection::images],
+                    n[storage::Collection::texts]);
 }
 
 void add_job_options(CLI::App* cmd, IndexArgs& a) {

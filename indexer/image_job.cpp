@@ -43,7 +43,7 @@ void prune_missing(storage::IndexStore& store, const std::vector<InputSpec>& inp
         if (inside(p) && !fs::exists(p, ec)) gone.push_back(p);
         return true;
     });
-    store.catalog().for_each_failure([&](const storage::Failure& f) {
+    store.catalog().for_each_failure(Collection::images, [&](const storage::Failure& f) {
         std::error_code ec;
         if (inside(f.path) && !fs::exists(f.path, ec)) gone_failures.push_back(f.path);
         return true;

@@ -98,7 +98,7 @@ JobSummary index_texts(storage::IndexStore& store, const DualEncoder& model, con
             } catch (const std::exception& e) {
                 ++summary.failed;
                 ++summary.failure_reasons[reason_category(e.what())];
-                failures.push_back({file + ":" + std::to_string(n), e.what(), 0, 0, now_seconds()});
+                failures.push_back({file + ":" + std::to_string(n), e.what(), 0, 0, now_seconds(), Collection::texts});
                 continue;
             }
             items.push_back(std::move(item));

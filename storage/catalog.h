@@ -48,12 +48,14 @@ struct PathEntry {
     std::int64_t mtime_ns = 0;
 };
 
-// A file an indexing job could not index, with the reason.
+// A file an image job could not index, or a line a text job could not ("file:line"), with
+// the reason. Each collection keeps its own.
 struct Failure {
     std::string path, reason;
     std::uint64_t size = 0;
     std::int64_t mtime_ns = 0;
     std::int64_t at = 0;  // Unix seconds
+    Collection collection = Collection::images;
 };
 
 // One entry of a collection's change log: the vector of `id` was added or removed.
@@ -82,7 +84,7 @@ public:
     std::optional<Item> item(Collection c, std::int64_t id) const;
     // The stored embedding (empty if the item has none).
     std::vector<float> vector(Collection c, std::int64_t id) const;
-    std::optional<Failure> failure(const std::string& path) const;
+    std::optional<Failure> failure(const std::string& path) const;  // an image file's
 
     // Ids, ascending, of the items with this source / this tag, and of the images with a path
     // starting with `prefix` (a key-range read each, not a scan of the items). At most
@@ -101,14 +103,14 @@ public:
                        const std::function<bool(const Item&)>& fn) const;
     void for_each_vector(Collection c, const std::function<bool(std::int64_t, const float*, std::size_t)>& fn) const;
     void for_each_path(const std::function<bool(const std::string&, const PathEntry&)>& fn) const;
-    void for_each_failure(const std::function<bool(const Failure&)>& fn) const;
+    void for_each_failure(Collection c, const std::function<bool(const Failure&)>& fn) const;
     void for_each_change(Collection c, std::uint64_t after_seq, const std::function<bool(const Change&)>& fn) const;
 
     std::uint64_t item_count(Collection c) const { return counters_.at(c).count; }
-    // Image paths and recorded failures, kept as counters (a scan of a million paths takes
-    // seconds; stats are asked for on every page of the web UI).
+    // Image paths and each collection's recorded failures, kept as counters (a scan of a
+    // million paths takes seconds; stats are asked for on every page of the web UI).
     std::uint64_t path_count() const { return counters_.at(Collection::images).paths; }
-    std::uint64_t failure_count() const { return counters_.at(Collection::images).failures; }
+    std::uint64_t failure_count(Collection c) const { return counters_.at(c).failures; }
     std::uint64_t last_seq(Collection c) const { return counters_.at(c).seq; }
     // Drops log entries up to `seq` (a snapshot covers them).
     void truncate_log(Collection c, std::uint64_t seq);
@@ -122,10 +124,14 @@ private:
         std::int64_t next_id = 1;
         std::uint64_t seq = 0;
         std::uint64_t count = 0;
-        std::uint64_t paths = 0, failures = 0;  // images only
+        std::uint64_t paths = 0;     // images only
+        std::uint64_t failures = 0;
     };
     friend class Batch;
     Catalog() = default;
+    // Brings a catalog written by an older Opsis up to date, one named upgrade at a time
+    // (catalog_open.cpp); a read-only open of such a catalog is refused, saying what is missing.
+    void upgrade(bool read_only);
     rocksdb::ColumnFamilyHandle* cf(const std::string& name) const;
     std::string get(rocksdb::ColumnFamilyHandle* family, const std::string& key, bool& found) const;
 
@@ -153,7 +159,7 @@ public:
     void update_item(Collection c, const Item& item);  // metadata only; id and hash unchanged
     void put_meta(const std::string& key, const std::string& value);
     void record_failure(const Failure& failure);
-    void clear_failure(const std::string& path);
+    void clear_failure(const std::string& path);  // an image file's
 
     std::optional<PathEntry> find_path(const std::string& path) const;
     std::optional<std::int64_t> find_hash(Collection c, const std::string& hash) const;
@@ -169,7 +175,7 @@ private:
     // Pending state by key; nullopt means deleted in this batch.
     std::map<std::pair<Collection, std::int64_t>, std::optional<Item>> items_;
     std::map<std::string, std::optional<PathEntry>> paths_;
-    std::map<std::string, bool> failures_;  // path -> recorded after this batch
+    std::map<std::pair<Collection, std::string>, bool> failures_;  // -> recorded after this batch
     std::map<std::pair<Collection, std::string>, std::optional<std::int64_t>> hashes_;
     std::vector<std::pair<Collection, Change>> changes_;
     std::size_t operations_ = 0;

@@ -327,7 +327,7 @@ VerifyReport IndexStore::verify() const {
     }
     for (Collection c : kCollections)
         for (const std::string& p : catalog_->check_facets(c)) problem(c, p);
-    std::uint64_t paths = 0, failures = 0;
+    std::uint64_t paths = 0;
     catalog_->for_each_path([&](const std::string& p, const PathEntry& e) {
         ++paths;
         const std::optional<Item> it = catalog_->item(Collection::images, e.id);
@@ -335,12 +335,19 @@ VerifyReport IndexStore::verify() const {
             problem(Collection::images, "path '" + p + "' points at item " + std::to_string(e.id) + ", which does not list it");
         return true;
     });
-    catalog_->for_each_failure([&](const Failure&) { return ++failures, true; });
     if (paths != catalog_->path_count())
-        problem(Collection::images, "the path counter says " + std::to_string(catalog_->path_count()) + " but " + std::to_string(paths) + " paths are stored");
-    if (failures != catalog_->failure_count())
-        problem(Collection::images, "the failure counter says " + std::to_string(catalog_->failure_count()) + " but " +
-                                        std::to_string(failures) + " failures are stored");
+        problem(Collection::images, "the path counter says " + std::to_string(catalog_->path_count()) + " but " +
+                                        std::to_string(paths) + " paths are stored");
+    for (Collection c : kCollections) {
+        std::uint64_t failures = 0;
+        catalog_->for_each_failure(c, [&](const Failure&) {
+            ++failures;
+            return true;
+        });
+        if (failures != catalog_->failure_count(c))
+            problem(c, "the failure counter says " + std::to_string(catalog_->failure_count(c)) + " but " +
+                           std::to_string(failures) + " failures are stored");
+    }
     return report;
 }
 
@@ -353,10 +360,10 @@ json IndexStore::stats() const {
                {"snapshot_bytes", fs::exists(snapshot_path(c)) ? fs::file_size(snapshot_path(c)) : 0},
                {"log_position", catalog_->last_seq(c)}, {"snapshot_position", index.applied_seq()}};
         if (!index.is_trained()) j["training_needs"] = index.min_training_points();
+        j["failures"] = catalog_->failure_count(c);
         out[collection_name(c)] = j;
     }
     out["images"]["paths"] = catalog_->path_count();
-    out["images"]["failures"] = catalog_->failure_count();
     out["catalog_bytes"] = folder_bytes(dir_ + "/catalog");
     return out;
 }

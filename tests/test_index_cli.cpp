@@ -189,7 +189,11 @@ TEST_CASE("a manifest's captions join the texts, add-texts dedupes and names bad
     CHECK(s["added"] == 2);       // "a red apple", "the sea"
     CHECK(s["duplicates"] == 2);  // repeated in the file, and already a caption
     CHECK(s["failed"] == 1);
-    CHECK_THAT(run_opsis("index errors --index " + index).output, Catch::Contains("sentences.txt:4: invalid UTF-8 at byte 0"));
+    const std::string errors = run_opsis("index errors --index " + index).output;
+    CHECK_THAT(errors, Catch::Contains("text lines:") && Catch::Contains("sentences.txt:4: invalid UTF-8 at byte 0"));
+    CHECK_THAT(errors, Catch::Contains("0 image file(s) and 1 text line(s) failed"));
+    CHECK(stats(index)["images"]["failures"] == 0);  // a text line is not an image file
+    CHECK(stats(index)["texts"]["failures"] == 1);
     CHECK(stats(index)["texts"]["items"] == 4);
 
     for (const std::string factory : {"HNSW8", "IVF2,Flat", "Flat"}) {

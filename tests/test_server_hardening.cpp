@@ -10,6 +10,7 @@
 #include "core/file_io.h"
 #include "indexer/inputs.h"
 #include "indexer/open_index.h"
+#include "indexer/index_job.h"
 #include "web/api.h"
 #include "tests/server_fixture.h"
 

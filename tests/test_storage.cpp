@@ -292,19 +292,19 @@ TEST_CASE("path and failure counters follow every change, survive reopening, and
         b.clear_failure("/bad/never-recorded.png");
         store->commit(b);
         REQUIRE(store->catalog().path_count() == 5);
-        REQUIRE(store->catalog().failure_count() == 2);
+        REQUIRE(store->catalog().failure_count(Collection::images) == 2);
         Catalog::Batch b2(store->catalog());
         b2.clear_failure("/bad/a.png");
         b2.remove_item(Collection::images, ids[1]);  // takes /p/1.png and /p/0-copy.png
         store->commit(b2);
         REQUIRE(store->catalog().path_count() == 3);
-        REQUIRE(store->catalog().failure_count() == 1);
+        REQUIRE(store->catalog().failure_count(Collection::images) == 1);
         REQUIRE(store->stats()["images"]["paths"] == 3);
         REQUIRE(store->verify().ok());
     }
     auto reopened = IndexStore::open(dir.file("ix"), kModel, false);
     REQUIRE(reopened->catalog().path_count() == 3);
-    REQUIRE(reopened->catalog().failure_count() == 1);
+    REQUIRE(reopened->catalog().failure_count(Collection::images) == 1);
     reopened.reset();
 
     // A catalog from before the counters: they are counted once on opening.
@@ -318,12 +318,27 @@ TEST_CASE("path and failure counters follow every change, survive reopening, and
         REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), dir.file("ix/catalog"), families, &handles, &raw).ok());
         REQUIRE(raw->Delete(rocksdb::WriteOptions(), "images.path_count").ok());
         REQUIRE(raw->Delete(rocksdb::WriteOptions(), "images.failure_count").ok());
+        // ... and from before text lines' failures were kept apart: one sits among the images'.
+        REQUIRE(raw->Delete(rocksdb::WriteOptions(), "texts.failure_count").ok());
+        REQUIRE(raw->Delete(rocksdb::WriteOptions(), "texts.failures_apart").ok());
+        for (std::size_t i = 0; i < names.size(); ++i)
+            if (names[i] == "images.errors")
+                REQUIRE(raw->Put(rocksdb::WriteOptions(), handles[i], "/data/notes.txt:7",
+                                 R"({"reason": "invalid UTF-8 at byte 3", "size": 0, "mtime_ns": 0, "at": 1})").ok());
         for (auto* h : handles) raw->DestroyColumnFamilyHandle(h);
         delete raw;
     }
+    REQUIRE_THROWS_WITH(IndexStore::open(dir.file("ix"), kModel, false, StoreOptions{.read_only = true}),
+                        Catch::Contains("written by an older Opsis") && Catch::Contains("open it once for writing"));
     auto migrated = IndexStore::open(dir.file("ix"), kModel, false);
     REQUIRE(migrated->catalog().path_count() == 3);
-    REQUIRE(migrated->catalog().failure_count() == 1);
+    REQUIRE(migrated->catalog().failure_count(Collection::images) == 1);
+    REQUIRE(migrated->catalog().failure_count(Collection::texts) == 1);
+    migrated->catalog().for_each_failure(Collection::texts, [](const Failure& f) {
+        CHECK(f.path == "/data/notes.txt:7");
+        CHECK(f.collection == Collection::texts);
+        return true;
+    });
     REQUIRE(migrated->verify().ok());
 }
 

@@ -1,0 +1,121 @@
+// Media: an item's JSON, its original (only while its file still holds the indexed picture),
+// its thumbnail (made once on a worker, then cached), and the web UI's static files.
+#include <algorithm>
+#include <filesystem>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/file_io.h"
+#include "encoder/image_encode.h"
+#include "encoder/image_preprocess.h"
+#include "search/result_json.h"
+#include "web/api_impl.h"
+#include "web/request_parsing.h"
+#include "web/responses.h"
+
+namespace opsis::web {
+
+using json = nlohmann::json;
+using storage::Collection;
+namespace fs = std::filesystem;
+
+Api::Impl::Routed Api::Impl::item(const Request& req, std::int64_t id, const std::string& what) {
+    const Target t = parse_target(req);
+    const Collection c = parse_collection_param(t.query.count("collection") ? t.query.at("collection") : "images");
+    const std::optional<storage::Item> it = store_.catalog().item(c, id);
+    if (!it) reject(http::status::not_found, std::string("item ") + storage::collection_name(c) + "/" + std::to_string(id) + " not found");
+    if (what.empty()) return json_response(http::status::ok, search::item_json(*it, c), req.version());
+    if (c != Collection::images) reject(http::status::not_found, "texts have no image");
+    if (what == "thumbnail") {
+        std::string type;
+        if (std::optional<std::string> body = cached_thumbnail(id, type))
+            return bytes_response(*body, type, req.version(), "public, max-age=86400");
+        // Decoding and resizing a large photo takes tens of milliseconds: not on a connection thread.
+        return std::function<Response()>([this, item = *it, version = req.version()] {
+            std::string made_type;
+            const std::string body = make_thumbnail(item, made_type);
+            return bytes_response(body, made_type, version, "public, max-age=86400");
+        });
+    }
+    const storage::OriginalFile original = original_of(*it);
+    const std::vector<unsigned char>& bytes = original.bytes;
+    return bytes_response(std::string(bytes.begin(), bytes.end()),
+                          image_mime(sniff_image_format(bytes.data(), bytes.size(), original.path)), req.version(),
+                          "public, max-age=3600");
+}
+
+// Clients never name files: the item's recorded paths are read, and only while one still holds
+// the indexed content (storage/original_file.h), so a path swapped for a link to another file
+// serves nothing.
+storage::OriginalFile Api::Impl::original_of(const storage::Item& item) const {
+    storage::OriginalFile original = storage::read_original(store_.catalog(), item, options_.limits.image.max_file_bytes);
+    const std::string name = "item images/" + std::to_string(item.id);
+    if (original.state == storage::OriginalFile::State::missing)
+        reject(http::status::not_found, name + ": none of its files exists any more");
+    if (original.state == storage::OriginalFile::State::changed)
+        reject(http::status::gone, name + ": its file no longer holds the picture that was indexed (index the folder again)");
+    return original;
+}
+
+std::optional<std::string> Api::Impl::cached_thumbnail(std::int64_t id, std::string& content_type) const {
+    const std::string dir = store_.dir() + "/thumbnails";
+    for (const auto& [ext, type] : {std::pair<const char*, const char*>{".jpg", "image/jpeg"}, {".png", "image/png"}}) {
+        const std::string cached = dir + "/" + std::to_string(id) + ext;
+        std::error_code ec;
+        if (fs::exists(cached, ec)) {
+            content_type = type;
+            const auto bytes = read_file(cached, 64 << 20);
+            return std::string(bytes.begin(), bytes.end());
+        }
+    }
+    return std::nullopt;
+}
+
+std::string Api::Impl::make_thumbnail(const storage::Item& item, std::string& content_type) {
+    const std::string dir = store_.dir() + "/thumbnails";
+    const storage::OriginalFile original = original_of(item);
+    const RgbaImage image = decode_image(original.bytes.data(), original.bytes.size(),
+                                         "images/" + std::to_string(item.id), options_.limits.image);
+    const int side = options_.thumbnail_size;
+    const double scale = std::min(1.0, static_cast<double>(side) / std::max(image.width, image.height));
+    const RgbaImage small = scale < 1.0 ? resize_rgba(image, std::max(1, static_cast<int>(image.width * scale + 0.5)),
+                                                      std::max(1, static_cast<int>(image.height * scale + 0.5)))
+                                        : image;
+    const bool alpha = has_transparency(small);
+    const std::vector<unsigned char> bytes = alpha ? encode_png(small) : encode_jpeg(small, 85);
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    try {
+        write_file_atomic(dir + "/" + std::to_string(item.id) + (alpha ? ".png" : ".jpg"), bytes.data(), bytes.size());
+    } catch (const Error& e) {  // a full disk: the thumbnail is still answered, made again next time
+        std::fprintf(stderr, "opsis serve: thumbnail not kept: %s\n", e.what());
+    }
+    content_type = alpha ? "image/png" : "image/jpeg";
+    return std::string(bytes.begin(), bytes.end());
+}
+
+Response Api::Impl::static_file(const Request& req, const std::string& path) {
+    std::string rel = path == "/" ? "index.html" : path.substr(1);
+    // Only plain names below the static folder: no "..", no absolute paths, no NUL, no backslash.
+    std::stringstream parts(rel);
+    for (std::string seg; std::getline(parts, seg, '/');)
+        if (seg == ".." || seg == "." || seg.find('\0') != std::string::npos || seg.find('\\') != std::string::npos)
+            reject(http::status::bad_request, "path '" + path + "' is not allowed");
+    const fs::path root = fs::weakly_canonical(options_.static_dir);
+    const fs::path file = fs::weakly_canonical(root / rel);
+    const std::string r = root.string() + "/";
+    if (file.string().compare(0, r.size(), r) != 0) reject(http::status::bad_request, "path '" + path + "' is not allowed");
+    std::error_code ec;
+    if (!fs::is_regular_file(file, ec)) reject(http::status::not_found, "no such file: " + path);
+    const auto bytes = read_file(file.string(), 16 << 20);
+    Response res = bytes_response(std::string(bytes.begin(), bytes.end()), content_type_of(file.string()), req.version(), "no-cache");
+    // The UI loads only its own files and the pictures it is given; no page may frame it.
+    res.set("Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+            "frame-ancestors 'none'");
+    res.set("X-Frame-Options", "DENY");
+    res.set("Referrer-Policy", "no-referrer");
+    return res;
+}
+
+}  // namespace opsis::web

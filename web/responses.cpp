@@ -1,0 +1,93 @@
+#include "web/responses.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <map>
+
+#include "core/error.h"
+#include "core/json_text.h"
+#include "web/request_parsing.h"
+
+namespace opsis::web {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+// What a client learns of a failure that is not its fault: that it happened. The detail (which
+// may name server paths or quote files) goes to the server's log.
+Response internal_error(const std::exception& e, unsigned version) {
+    std::fprintf(stderr, "opsis serve: internal error: %s\n", e.what());
+    return error_response(http::status::internal_server_error, "internal error (the server's log has the details)", version, false);
+}
+
+}  // namespace
+
+Response json_response(http::status status, const json& body, unsigned version) {
+    Response res{status, version};
+    res.set(http::field::content_type, "application/json");
+    res.set(http::field::cache_control, "no-store");
+    res.body() = json_text(body);
+    return res;
+}
+
+Response bytes_response(const std::string& body, const std::string& type, unsigned version, const char* cache) {
+    Response res{http::status::ok, version};
+    res.set(http::field::content_type, type);
+    res.set(http::field::cache_control, cache);
+    res.set("X-Content-Type-Options", "nosniff");
+    res.body() = body;
+    return res;
+}
+
+const char* content_type_of(const std::string& path) {
+    static const std::map<std::string, const char*> types{
+        {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"}, {".css", "text/css; charset=utf-8"},
+        {".svg", "image/svg+xml"}, {".png", "image/png"}, {".ico", "image/x-icon"}, {".json", "application/json"},
+        {".txt", "text/plain; charset=utf-8"}};
+    const auto it = types.find(fs::path(path).extension().string());
+    return it == types.end() ? "application/octet-stream" : it->second;
+}
+
+const char* image_mime(ImageFormat f) {
+    switch (f) {
+        case ImageFormat::jpeg: return "image/jpeg";
+        case ImageFormat::png: return "image/png";
+        case ImageFormat::gif: return "image/gif";
+        case ImageFormat::bmp: return "image/bmp";
+        case ImageFormat::tga: return "image/x-tga";
+        default: return "application/octet-stream";
+    }
+}
+
+Response error_response(http::status status, const std::string& message, unsigned version, bool keep_alive) {
+    Response res = json_response(status, json{{"error", {{"status", static_cast<int>(status)}, {"message", message}}}}, version);
+    res.keep_alive(keep_alive);
+    return res;
+}
+
+Response answer_or_error(unsigned version, const std::function<Response()>& fn) {
+    try {
+        return fn();
+    } catch (const ApiError& e) {
+        return error_response(e.status, e.message, version, true);
+    } catch (const Error& e) {
+        switch (e.kind()) {  // the one place an error's kind becomes a status
+            case Error::Kind::invalid_input: return error_response(http::status::bad_request, e.what(), version, true);
+            case Error::Kind::not_found: return error_response(http::status::not_found, e.what(), version, true);
+            case Error::Kind::busy: return error_response(http::status::conflict, e.what(), version, true);
+            case Error::Kind::no_space:  // the detail names the server's files: it goes to the log
+                std::fprintf(stderr, "opsis serve: %s\n", e.what());
+                return error_response(http::status::insufficient_storage,
+                                  "the server's disk is full: nothing was written (searches go on; the server's log has the details)",
+                                  version, true);
+            case Error::Kind::io:
+            case Error::Kind::corruption: return internal_error(e, version);
+        }
+        return internal_error(e, version);
+    } catch (const std::exception& e) {
+        return internal_error(e, version);
+    }
+}
+
+}  // namespace opsis::web
