@@ -167,6 +167,30 @@ TEST_CASE("text rows grouped by length give the loss and gradients of the padded
     }
 }
 
+TEST_CASE("the training towers and the inference towers give the same embeddings", "[training]") {
+    // Written twice (train/trainable_model.cpp keeps what backward needs; encoder/*_tower.cpp
+    // folds batch-norm and packs weights): the same weights and inputs must give the same vectors.
+    std::mt19937 rng(5);
+    const ModelConfig config = tiny_config();
+    const auto specs = DualEncoder::param_specs(config);
+    train::TrainableDualEncoder model(config, random_weights(specs, 9));
+    const Tensor images = random_tensor({5, 12, 12, 3}, rng, 2.0f);
+    const Tokenizer tok = Tokenizer::bytes_only();
+    const std::vector<std::string> texts{"red", "a cat on a mat", "ψ", "", "a longer caption, with punctuation!"};
+    std::vector<std::vector<std::int32_t>> rows;
+    for (const std::string& t : texts) rows.push_back(tok.encode_for_model(t, 10));
+    // A training step first, so the running statistics are the trained ones, not 0 and 1.
+    train::Gradients grads = train::zero_gradients(specs);
+    model.forward_backward(images, rows, {0, 1, 2, 3, 4}, grads);
+    const train::TrainableDualEncoder::Embeddings trained = model.embed(images, rows);
+    const DualEncoder inference = DualEncoder::from_weights(config, tok, model.weights());
+    const Tensor image_vectors = inference.encode_images(images), text_vectors = inference.encode_texts(texts);
+    REQUIRE(image_vectors.shape() == trained.images.shape());
+    REQUIRE(text_vectors.shape() == trained.texts.shape());
+    for (std::int64_t i = 0; i < image_vectors.numel(); ++i) CHECK(image_vectors[i] == Approx(trained.images[i]).margin(1e-5));
+    for (std::int64_t i = 0; i < text_vectors.numel(); ++i) CHECK(text_vectors[i] == Approx(trained.texts[i]).margin(1e-5));
+}
+
 TEST_CASE("training refuses the inference-only ViT tower", "[training]") {
     ModelConfig config = tiny_config();
     config.image.arch = ImageTowerConfig::Arch::vit;

@@ -48,10 +48,14 @@ struct TrainableDualEncoder::ImagePass {
         Tensor input;
         ops::PackedConv2d conv;
         ops::BatchNormCache bn;
+        bool running_statistics = false;  // inference's batch-norm: no update, no backward
 
         Tensor forward(const Tensor& x, Weights& w) {
             input = x;
             conv = ops::pack_conv2d(weight(w, prefix + ".conv.weight"), Tensor(), stride, padding, 1);
+            if (running_statistics)
+                return ops::batch_norm(ops::conv2d(x, conv), weight(w, prefix + ".bn.weight"), weight(w, prefix + ".bn.bias"),
+                                       w.at(prefix + ".bn.running_mean"), w.at(prefix + ".bn.running_var"), kBatchNormEps);
             return ops::batch_norm_train(ops::conv2d(x, conv), weight(w, prefix + ".bn.weight"), weight(w, prefix + ".bn.bias"),
                                          w.at(prefix + ".bn.running_mean"), w.at(prefix + ".bn.running_var"),
                                          kBatchNormMomentum, kBatchNormEps, bn);
@@ -90,6 +94,15 @@ struct TrainableDualEncoder::ImagePass {
                 blocks.push_back(std::move(block));
                 in = out;
             }
+    }
+
+    void use_running_statistics() {
+        stem.running_statistics = true;
+        for (Block& b : blocks) {
+            b.conv1.running_statistics = true;
+            b.conv2.running_statistics = true;
+            b.downsample.running_statistics = true;
+        }
     }
 
     Tensor forward(const Tensor& images, Weights& w) {
@@ -314,6 +327,17 @@ TrainableDualEncoder::TrainableDualEncoder(ModelConfig config, Weights weights)
 
 TrainableDualEncoder::~TrainableDualEncoder() = default;
 TrainableDualEncoder::TrainableDualEncoder(TrainableDualEncoder&&) noexcept = default;
+
+TrainableDualEncoder::Embeddings TrainableDualEncoder::embed(const Tensor& images,
+                                                             const std::vector<std::vector<std::int32_t>>& token_rows) {
+    ImagePass image_pass(config_.image.resnet);
+    image_pass.use_running_statistics();
+    TextGroups text_pass(config_.text, text_group_cost_);
+    Embeddings out{image_pass.forward(images, weights_), text_pass.forward(token_rows, weights_)};
+    ops::l2_normalize_rows(out.images);
+    ops::l2_normalize_rows(out.texts);
+    return out;
+}
 
 StepOutcome TrainableDualEncoder::forward_backward(const Tensor& images, const std::vector<std::vector<std::int32_t>>& token_rows,
                                                    const std::vector<std::int32_t>& concepts, Gradients& grads,

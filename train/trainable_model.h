@@ -44,6 +44,14 @@ public:
     StepOutcome forward_backward(const Tensor& images, const std::vector<std::vector<std::int32_t>>& token_rows,
                                  const std::vector<std::int32_t>& concepts, Gradients& grads, float label_smoothing = 0.0f);
 
+    // The unit embeddings the training towers give, forward only, with batch-norm on its running
+    // statistics as inference uses them (nothing is updated): what the inference towers
+    // (encoder/*_tower.cpp) must agree with, and a test checks that they do.
+    struct Embeddings {
+        Tensor images, texts;
+    };
+    Embeddings embed(const Tensor& images, const std::vector<std::vector<std::int32_t>>& token_rows);
+
     // The text tower runs on groups of rows of similar length; one more group costs this many
     // padded tokens' worth of work (GEMM set-up, barriers). Any value gives the same loss and
     // gradients; 0 splits at every length, a huge value pads the whole batch to its longest.
