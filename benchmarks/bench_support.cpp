@@ -30,13 +30,15 @@ std::vector<float> random_unit_centres(std::size_t clusters, std::size_t dim, st
     std::normal_distribution<float> g;
     for (std::size_t c = 0; c < clusters; ++c) {
         float norm = 0;
-        for (std::size_t d = 0; d < dim; ++d) centres[c * dim + d] = g(rng), norm += centres[c * dim + d] * centres[c * dim + d];
+        for (std::size_t d = 0; d < dim; ++d)
+            centres[c * dim + d] = g(rng), norm += centres[c * dim + d] * centres[c * dim + d];
         for (std::size_t d = 0; d < dim; ++d) centres[c * dim + d] /= std::sqrt(norm);
     }
     return centres;
 }
 
-std::vector<float> clustered_vectors(std::size_t n, std::size_t dim, const std::vector<float>& centres, std::mt19937_64& rng) {
+std::vector<float> clustered_vectors(std::size_t n, std::size_t dim, const std::vector<float>& centres,
+                                     std::mt19937_64& rng) {
     const std::size_t clusters = centres.size() / dim;
     std::vector<float> out(n * dim);
     std::normal_distribution<float> noise(0.0f, 0.6f / std::sqrt(static_cast<float>(dim)));

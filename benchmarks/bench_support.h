@@ -22,6 +22,7 @@ double proc_status_mib(const char* field);
 std::vector<float> random_unit_centres(std::size_t clusters, std::size_t dim, std::mt19937_64& rng);
 // Unit vectors around randomly picked centres (embeddings of a real collection cluster by
 // topic); the spread makes close neighbours hard to tell apart, as they are in practice.
-std::vector<float> clustered_vectors(std::size_t n, std::size_t dim, const std::vector<float>& centres, std::mt19937_64& rng);
+std::vector<float> clustered_vectors(std::size_t n, std::size_t dim, const std::vector<float>& centres,
+                                     std::mt19937_64& rng);
 
 }  // namespace opsis::bench

@@ -34,18 +34,21 @@ Rate measure(double seconds, std::int64_t items_per_call, const std::function<vo
         ++calls;
         elapsed = std::chrono::duration<double>(Clock::now() - start).count();
     } while (elapsed < seconds);
-    return {static_cast<double>(calls * items_per_call) / elapsed, static_cast<double>(blas::flops_issued()) / elapsed / 1e9,
-            elapsed * 1e3 / static_cast<double>(calls)};
+    return {static_cast<double>(calls * items_per_call) / elapsed,
+            static_cast<double>(blas::flops_issued()) / elapsed / 1e9, elapsed * 1e3 / static_cast<double>(calls)};
 }
 
 double sgemm_gflops(int n, double seconds) {
     std::vector<float> a(static_cast<std::size_t>(n) * n, 0.5f), b(a.size(), 0.25f), c(a.size());
-    return measure(seconds, 1, [&] { blas::gemm(false, false, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n); }).gflops;
+    return measure(seconds, 1,
+                   [&] { blas::gemm(false, false, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n); })
+        .gflops;
 }
 
 std::vector<std::string> sample_texts(std::size_t n) {
     static const char* adjectives[] = {"red", "smiling", "tiny", "green", "sleepy", "striped", "golden", "broken"};
-    static const char* nouns[] = {"apple", "cat", "flag of Germany", "rocket", "teapot", "woman with blond hair", "bicycle", "owl"};
+    static const char* nouns[] = {"apple",   "cat", "flag of Germany", "rocket", "teapot", "woman with blond hair",
+                                  "bicycle", "owl"};
     static const char* places[] = {"on a table", "in the snow", "at night", "under a tree"};
     std::vector<std::string> texts;
     for (std::size_t i = 0; i < n; ++i)
@@ -88,7 +91,8 @@ void run_encoder_bench(const EncoderBenchOptions& o) {
     const double peak_one = sgemm_gflops(1024, o.seconds);
     blas::set_threads(threads);
     std::printf("BLAS: %s\n", blas::describe().c_str());
-    std::printf("OpenBLAS sgemm 1024^3: %.1f GFLOP/s with %d thread(s), %.1f GFLOP/s with 1\n\n", peak, threads, peak_one);
+    std::printf("OpenBLAS sgemm 1024^3: %.1f GFLOP/s with %d thread(s), %.1f GFLOP/s with 1\n\n", peak, threads,
+                peak_one);
 
     std::mt19937 rng(7);
     std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -100,20 +104,34 @@ void run_encoder_bench(const EncoderBenchOptions& o) {
         const Rate r = measure(o.seconds, batch, [&] { (void)model.encode_images(images); });
         std::printf("%-8s %6d %12.1f %10.2f %10.1f %8.1f%%\n", "image", batch, r.items_per_s, r.ms_per_call, r.gflops,
                     100.0 * r.gflops / peak);
-        figures.push_back({{"tower", "image"}, {"batch", batch}, {"items_per_s", r.items_per_s}, {"ms_per_batch", r.ms_per_call}, {"gflops", r.gflops}});
+        figures.push_back({{"tower", "image"},
+                           {"batch", batch},
+                           {"items_per_s", r.items_per_s},
+                           {"ms_per_batch", r.ms_per_call},
+                           {"gflops", r.gflops}});
     }
     for (const int batch : {1, 64}) {
         const auto texts = sample_texts(static_cast<std::size_t>(batch));
         const Rate r = measure(o.seconds, batch, [&] { (void)model.encode_texts(texts); });
         std::printf("%-8s %6d %12.1f %10.2f %10.1f %8.1f%%\n", "text", batch, r.items_per_s, r.ms_per_call, r.gflops,
                     100.0 * r.gflops / peak);
-        figures.push_back({{"tower", "text"}, {"batch", batch}, {"items_per_s", r.items_per_s}, {"ms_per_batch", r.ms_per_call}, {"gflops", r.gflops}});
+        figures.push_back({{"tower", "text"},
+                           {"batch", batch},
+                           {"items_per_s", r.items_per_s},
+                           {"ms_per_batch", r.ms_per_call},
+                           {"gflops", r.gflops}});
     }
-    std::printf("\ntexts are captions of %.1f tokens on average (start and end included)\n", mean_tokens(model, sample_texts(64)));
-    std::printf("GFLOP/s counts the matrix products (sgemm/sgemv) only; 'of sgemm' is that against the %d-thread peak above.\n", threads);
+    std::printf("\ntexts are captions of %.1f tokens on average (start and end included)\n",
+                mean_tokens(model, sample_texts(64)));
+    std::printf(
+        "GFLOP/s counts the matrix products (sgemm/sgemv) only; 'of sgemm' is that against the %d-thread peak above.\n",
+        threads);
     if (!o.json_out.empty()) {
-        const nlohmann::json out = {{"model", model.config().name}, {"threads", threads}, {"sgemm_gflops", peak},
-                                    {"sgemm_gflops_one_thread", peak_one}, {"figures", figures}};
+        const nlohmann::json out = {{"model", model.config().name},
+                                    {"threads", threads},
+                                    {"sgemm_gflops", peak},
+                                    {"sgemm_gflops_one_thread", peak_one},
+                                    {"figures", figures}};
         write_file_atomic(o.json_out, out.dump(2) + "\n");
     }
 }

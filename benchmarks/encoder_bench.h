@@ -6,8 +6,8 @@
 namespace opsis::bench {
 
 struct EncoderBenchOptions {
-    std::string model;   // a model folder, or
-    std::string config;  // an architecture config (random weights; speed does not depend on them)
+    std::string model;     // a model folder, or
+    std::string config;    // an architecture config (random weights; speed does not depend on them)
     double seconds = 2.0;  // per measurement
     int threads = 0;       // 0: all cores
     std::string json_out;  // optional: also write the figures as JSON

@@ -15,13 +15,12 @@
 #include <random>
 #include <thread>
 
-
 #include "core/error.h"
 #include "core/file_io.h"
-#include "encoder/image_encode.h"
-#include "encoder/image_preprocess.h"
+#include "image/encode.h"
+#include "image/preprocess.h"
 #include "indexer/index_job.h"
-#include "indexer/open_index.h"
+#include "index_folder/open_index.h"
 
 namespace opsis::bench {
 namespace {
@@ -42,9 +41,14 @@ void write_synthetic(const std::string& path, std::uint32_t seed, int size) {
         for (int x = 0; x < size; ++x) {
             unsigned char* p = &px[(static_cast<std::size_t>(y) * size + x) * 4];
             const int t = (x + y) * 255 / (2 * size);
-            p[0] = static_cast<unsigned char>(r0 + (r1 - r0) * t / 255), p[1] = static_cast<unsigned char>(g0 + (g1 - g0) * t / 255);
-            p[2] = static_cast<unsigned char>(b0 + (b1 - b0) * t / 255), p[3] = 255;
-            if ((x - cx) * (x - cx) + (y - cy) * (y - cy) < radius * radius) p[0] = static_cast<unsigned char>(255 - p[0]), p[1] = 40;
+            p[0] = static_cast<unsigned char>(r0 + (r1 - r0) * t / 255);
+            p[1] = static_cast<unsigned char>(g0 + (g1 - g0) * t / 255);
+            p[2] = static_cast<unsigned char>(b0 + (b1 - b0) * t / 255);
+            p[3] = 255;
+            if ((x - cx) * (x - cx) + (y - cy) * (y - cy) < radius * radius) {
+                p[0] = static_cast<unsigned char>(255 - p[0]);
+                p[1] = 40;
+            }
             if (std::abs(x - bar) < 2) p[2] = 250;
         }
     const std::vector<unsigned char> png = encode_png(image);
@@ -73,7 +77,8 @@ double encoder_only_rate(const DualEncoder& model, const std::vector<float>& pix
     for (std::size_t i = 0; i < n; i += static_cast<std::size_t>(batch)) {
         const std::size_t m = std::min<std::size_t>(static_cast<std::size_t>(batch), n - i);
         Tensor t({static_cast<std::int64_t>(m), s, s, 3});
-        std::copy(pixels.begin() + static_cast<std::ptrdiff_t>(i * per), pixels.begin() + static_cast<std::ptrdiff_t>((i + m) * per), t.data());
+        std::copy(pixels.begin() + static_cast<std::ptrdiff_t>(i * per),
+                  pixels.begin() + static_cast<std::ptrdiff_t>((i + m) * per), t.data());
         model.encode_images(t);
     }
     return static_cast<double>(n) / seconds_since(t0);
@@ -90,8 +95,12 @@ void run_index_bench(const IndexBenchOptions& o) {
     std::vector<indexer::InputSpec> inputs;
     for (const auto& f : folders) inputs.push_back({indexer::InputKind::path, f});
     std::vector<std::string> files;
-    indexer::for_each_input_file(inputs, {}, [&](indexer::InputFile&& f) { if (files.size() < limit) files.push_back(f.path); },
-                                 [](const std::string&, const std::string&) {});
+    indexer::for_each_input_file(
+        inputs, {},
+        [&](indexer::InputFile&& f) {
+            if (files.size() < limit) files.push_back(f.path);
+        },
+        [](const std::string&, const std::string&) {});
     if (files.empty()) throw Error("bench index: no images found");
     const std::string work = cache_dir() + "/bench-index-" + std::to_string(::getpid());
     fs::remove_all(work);
@@ -100,7 +109,7 @@ void run_index_bench(const IndexBenchOptions& o) {
         std::ofstream list(work + "/files.txt");
         for (const auto& f : files) list << f << "\n";
     }
-    const std::string model_path = o.model.empty() ? indexer::default_model_path() : o.model;
+    const std::string model_path = o.model.empty() ? default_model_path() : o.model;
     const DualEncoder model = DualEncoder::load(model_path);
 
     // The encoder alone, on up to 2,048 of the same images decoded beforehand.
@@ -135,9 +144,11 @@ void run_index_bench(const IndexBenchOptions& o) {
     indexer::JobSummary summary;
     std::size_t vector_bytes = 0;
     {
-        indexer::OpenIndex ix = indexer::open_index(work + "/index", model_path, true, true);
+        OpenIndex ix = open_index(work + "/index", model_path, true, true);
         indexer::JobOptions job;
-        job.decode_threads = o.threads, job.batch = o.batch, job.progress_every = 30;
+        job.decode_threads = o.threads;
+        job.batch = o.batch;
+        job.progress_every = 30;
         job.captions_as_texts = false;
         summary = indexer::index_images(*ix.store, *ix.model, {{indexer::InputKind::list, work + "/files.txt"}}, job);
         vector_bytes = ix.store->vectors(storage::Collection::images).memory_bytes();
@@ -151,8 +162,10 @@ void run_index_bench(const IndexBenchOptions& o) {
     std::printf("\nindexing %zu files (%llu added, %llu duplicates, %llu failed) with %s, batch %d:\n", files.size(),
                 static_cast<unsigned long long>(summary.added), static_cast<unsigned long long>(summary.duplicates),
                 static_cast<unsigned long long>(summary.failed), model.config().name.c_str(), o.batch);
-    std::printf("  encoder alone (decoded beforehand): %.1f images/s (%.1f before, %.1f after)\n", encoder, before, after);
-    std::printf("  end to end (walk, read, hash, decode, resize, encode, commit): %.1f images/s in %.1f s\n", end_to_end, summary.seconds);
+    std::printf("  encoder alone (decoded beforehand): %.1f images/s (%.1f before, %.1f after)\n", encoder, before,
+                after);
+    std::printf("  end to end (walk, read, hash, decode, resize, encode, commit): %.1f images/s in %.1f s\n",
+                end_to_end, summary.seconds);
     std::printf("  end to end / encoder alone: %.1f%%\n", 100.0 * end_to_end / encoder);
     std::printf("  resident memory during the job (MiB):");
     json rss_json = json::array();
@@ -168,10 +181,14 @@ void run_index_bench(const IndexBenchOptions& o) {
     std::printf("\n  peak resident memory of the process: %.0f MiB (the vector index itself holds %.1f MiB)\n", peak,
                 static_cast<double>(vector_bytes) / (1 << 20));
     if (!o.json_out.empty())
-        write_file_atomic(o.json_out, json{{"files", files.size()}, {"encoder_images_per_s", encoder},
-                                           {"end_to_end_images_per_s", end_to_end}, {"ratio", end_to_end / encoder},
-                                           {"rss", rss_json}, {"peak_rss_mib", peak},
-                                           {"vector_index_mib", static_cast<double>(vector_bytes) / (1 << 20)}}.dump(2));
+        write_file_atomic(o.json_out, json{{"files", files.size()},
+                                           {"encoder_images_per_s", encoder},
+                                           {"end_to_end_images_per_s", end_to_end},
+                                           {"ratio", end_to_end / encoder},
+                                           {"rss", rss_json},
+                                           {"peak_rss_mib", peak},
+                                           {"vector_index_mib", static_cast<double>(vector_bytes) / (1 << 20)}}
+                                          .dump(2));
     fs::remove_all(work);
 }
 

@@ -12,12 +12,12 @@
 namespace opsis::bench {
 
 struct IndexBenchOptions {
-    std::string model;                // default: the committed default model
-    std::vector<std::string> folders; // images to index, or
-    std::size_t synthetic = 0;        // this many generated images (cached under ~/.cache/opsis)
-    int synthetic_size = 64;          // their side in pixels
-    std::size_t limit = 4000;         // files taken from the folders
-    int threads = 0;                  // decoding threads (0: the indexer's default)
+    std::string model;                 // default: the committed default model
+    std::vector<std::string> folders;  // images to index, or
+    std::size_t synthetic = 0;         // this many generated images (cached under ~/.cache/opsis)
+    int synthetic_size = 64;           // their side in pixels
+    std::size_t limit = 4000;          // files taken from the folders
+    int threads = 0;                   // decoding threads (0: the indexer's default)
     int batch = 64;
     std::string json_out;
 };

@@ -11,7 +11,7 @@
 #include "core/error.h"
 #include "core/file_io.h"
 #include "core/utf8.h"
-#include "indexer/open_index.h"
+#include "index_folder/open_index.h"
 #include "search/searcher.h"
 
 namespace opsis::bench {
@@ -54,9 +54,14 @@ bool word_matches(std::string_view t, std::string_view c) {
     }
     const auto is_vowel = [](char ch) { return std::string_view("aeiou").find(ch) != std::string_view::npos; };
     if (ends("y") && t.size() >= 2 && !is_vowel(t[t.size() - 2]))
-        return c.size() == t.size() + 2 && c.substr(0, t.size() - 1) == t.substr(0, t.size() - 1) && c.substr(t.size() - 1) == "ies";
-    if (ends("fe")) return c.size() == t.size() + 1 && c.substr(0, t.size() - 2) == t.substr(0, t.size() - 2) && c.substr(t.size() - 2) == "ves";
-    if (ends("f")) return c.size() == t.size() + 2 && c.substr(0, t.size() - 1) == t.substr(0, t.size() - 1) && c.substr(t.size() - 1) == "ves";
+        return c.size() == t.size() + 2 && c.substr(0, t.size() - 1) == t.substr(0, t.size() - 1) &&
+               c.substr(t.size() - 1) == "ies";
+    if (ends("fe"))
+        return c.size() == t.size() + 1 && c.substr(0, t.size() - 2) == t.substr(0, t.size() - 2) &&
+               c.substr(t.size() - 2) == "ves";
+    if (ends("f"))
+        return c.size() == t.size() + 2 && c.substr(0, t.size() - 1) == t.substr(0, t.size() - 1) &&
+               c.substr(t.size() - 1) == "ves";
     return false;
 }
 
@@ -107,7 +112,8 @@ std::vector<Words> terms_words(const std::vector<std::string>& terms) {
     return out;
 }
 
-bool relevant_words(const std::vector<Words>& captions, const std::vector<Words>& relevant, const std::vector<Words>& not_terms) {
+bool relevant_words(const std::vector<Words>& captions, const std::vector<Words>& relevant,
+                    const std::vector<Words>& not_terms) {
     return contains_any(captions, relevant) && !contains_any(captions, not_terms);
 }
 
@@ -129,7 +135,9 @@ std::vector<BenchQuery> read_queries(const std::string& path) {
         start = end + 1;
         ++line_no;
         if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-        auto fail = [&](const std::string& reason) { return input_error("queries file", path, "line " + std::to_string(line_no) + ": " + reason); };
+        auto fail = [&](const std::string& reason) {
+            return input_error("queries file", path, "line " + std::to_string(line_no) + ": " + reason);
+        };
         json j;
         try {
             j = json::parse(line);
@@ -147,14 +155,16 @@ std::vector<BenchQuery> read_queries(const std::string& path) {
         if (judge_words(q.query).empty()) throw fail("empty query");
         if (!j.contains("kind") || !j.at("kind").is_string()) throw fail("needs \"kind\" as a string");
         q.kind = j.at("kind").get<std::string>();
-        if (std::find_if(std::begin(kQueryKinds), std::end(kQueryKinds), [&](const char* k) { return q.kind == k; }) == std::end(kQueryKinds)) {
+        if (std::find_if(std::begin(kQueryKinds), std::end(kQueryKinds), [&](const char* k) { return q.kind == k; }) ==
+            std::end(kQueryKinds)) {
             std::string kinds;
             for (const char* k : kQueryKinds) kinds += (kinds.empty() ? "" : ", ") + std::string(k);
             throw fail("unknown kind \"" + q.kind + "\" (" + kinds + ")");
         }
         q.lang = "en";
         if (j.contains("lang")) {
-            if (!j.at("lang").is_string() || j.at("lang").get<std::string>().empty()) throw fail("\"lang\" must be a non-empty string");
+            if (!j.at("lang").is_string() || j.at("lang").get<std::string>().empty())
+                throw fail("\"lang\" must be a non-empty string");
             q.lang = j.at("lang").get<std::string>();
         }
         auto terms = [&](const char* key) {
@@ -164,7 +174,8 @@ std::vector<BenchQuery> read_queries(const std::string& path) {
             if (!v.is_array()) throw fail(std::string("\"") + key + "\" must be a list of strings");
             for (const json& t : v) {
                 if (!t.is_string()) throw fail(std::string("\"") + key + "\" must be a list of strings");
-                if (judge_words(t.get<std::string>()).empty()) throw fail(std::string("a term of \"") + key + "\" has no words");
+                if (judge_words(t.get<std::string>()).empty())
+                    throw fail(std::string("a term of \"") + key + "\" has no words");
                 list.push_back(t.get<std::string>());
             }
             return list;
@@ -186,13 +197,13 @@ std::string default_queries_path() {
         if (fs::exists(fs::path(env) / rel, ec)) return (fs::path(env) / rel).string();
     const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
     if (!ec)
-        for (const fs::path& candidate : {exe.parent_path().parent_path() / rel, exe.parent_path().parent_path() / "share/opsis" / rel})
+        for (const fs::path& candidate :
+             {exe.parent_path().parent_path() / rel, exe.parent_path().parent_path() / "share/opsis" / rel})
             if (fs::exists(candidate, ec)) return candidate.string();
     try {
-        const fs::path beside_models = fs::path(indexer::default_model_path()).parent_path().parent_path() / rel;
+        const fs::path beside_models = fs::path(default_model_path()).parent_path().parent_path() / rel;
         if (fs::exists(beside_models, ec)) return beside_models.string();
-    } catch (const Error&) {
-    }
+    } catch (const Error&) {}
     throw input_error("queries file", rel, "not found (set OPSIS_SOURCE_DIR or pass --queries)");
 }
 
@@ -239,7 +250,7 @@ void run_queries_bench(const QueriesBenchOptions& o) {
     const std::string queries_path = o.queries.empty() ? default_queries_path() : o.queries;
     const std::vector<BenchQuery> queries = read_queries(queries_path);
 
-    indexer::OpenIndex ix = indexer::open_index(o.index, o.model, false, true);
+    OpenIndex ix = open_index(o.index, o.model, false, true);
     search::Searcher searcher(*ix.store, *ix.model);
     const storage::Catalog& catalog = ix.store->catalog();
     const std::size_t images = catalog.item_count(Collection::images);
@@ -279,11 +290,13 @@ void run_queries_bench(const QueriesBenchOptions& o) {
             try {
                 r.hits = take(std::move(outcomes[j])).hits;
             } catch (const std::exception& e) {
-                throw input_error("queries file", queries_path, "line " + std::to_string(bq.line) + ": query \"" + bq.query + "\": " + e.what());
+                throw input_error("queries file", queries_path,
+                                  "line " + std::to_string(bq.line) + ": query \"" + bq.query + "\": " + e.what());
             }
             std::size_t good = 0;
             for (std::size_t h = 0; h < r.hits.size(); ++h) {
-                const bool rel = relevant_words(english_words(r.hits[h].item.captions), relevant[b0 + j], excluded[b0 + j]);
+                const bool rel =
+                    relevant_words(english_words(r.hits[h].item.captions), relevant[b0 + j], excluded[b0 + j]);
                 r.relevant.push_back(rel);
                 if (h < o.k && rel) ++good;
             }
@@ -349,19 +362,26 @@ void run_queries_bench(const QueriesBenchOptions& o) {
             const BenchQuery& q = queries[i];
             const QueryResult& r = results[i];
             std::printf("\n[%s] %s", q.kind.c_str(), q.query.c_str());
-            if (q.kind == "absent") std::printf("   (absent)\n");
-            else if (r.relevant_in_index == 0) std::printf("   (not judged: the index has nothing relevant)\n");
-            else std::printf("   P@%zu %.2f, first hit %s, %zu relevant in the index\n", o.k, r.p_at_k, r.first_relevant ? "✓" : "✗", r.relevant_in_index);
+            if (q.kind == "absent")
+                std::printf("   (absent)\n");
+            else if (r.relevant_in_index == 0)
+                std::printf("   (not judged: the index has nothing relevant)\n");
+            else
+                std::printf("   P@%zu %.2f, first hit %s, %zu relevant in the index\n", o.k, r.p_at_k,
+                            r.first_relevant ? "✓" : "✗", r.relevant_in_index);
             for (std::size_t h = 0; h < std::min(o.show, r.hits.size()); ++h)
-                std::printf("  %2zu %s %.3f  %s\n", h + 1, q.kind == "absent" ? " " : r.relevant[h] ? "✓" : "✗", r.hits[h].score,
-                            preview(r.hits[h].item).c_str());
+                std::printf("  %2zu %s %.3f  %s\n", h + 1,
+                            q.kind == "absent" ? " "
+                            : r.relevant[h]    ? "✓"
+                                               : "✗",
+                            r.hits[h].score, preview(r.hits[h].item).c_str());
         }
         std::printf("\n");
     }
 
     const std::string P = "P@" + std::to_string(o.k);
-    std::printf("what people type: %zu queries from %s on %s (%zu images, model %s), k = %zu\n", queries.size(), queries_path.c_str(),
-                o.index.c_str(), images, storage::describe(ix.store->model()).c_str(), o.k);
+    std::printf("what people type: %zu queries from %s on %s (%zu images, model %s), k = %zu\n", queries.size(),
+                queries_path.c_str(), o.index.c_str(), images, storage::describe(ix.store->model()).c_str(), o.k);
     std::printf("%-13s %8s %8s %8s %8s %9s\n", "kind", "queries", "judged", P.c_str(), "S@1", (P + " max").c_str());
     auto row = [&](const std::string& name, const Figures& f) {
         if (f.judged == 0) {
@@ -369,26 +389,33 @@ void run_queries_bench(const QueriesBenchOptions& o) {
             return;
         }
         const double n = static_cast<double>(f.judged);
-        std::printf("%-13s %8zu %8zu %8.3f %8.3f %9.3f\n", name.c_str(), f.queries, f.judged, f.p / n, f.s / n, f.ceiling / n);
+        std::printf("%-13s %8zu %8zu %8.3f %8.3f %9.3f\n", name.c_str(), f.queries, f.judged, f.p / n, f.s / n,
+                    f.ceiling / n);
     };
     for (const char* kind : kQueryKinds)
         if (std::string(kind) != "absent" && by_kind.count(kind)) row(kind, by_kind[kind]);
     row("all", all);
     if (!not_judged.empty()) {
-        std::printf("not judged: %zu queries (the index has nothing relevant), left out of %s and S@1:", not_judged.size(), P.c_str());
-        for (std::size_t n = 0; n < std::min<std::size_t>(not_judged.size(), 20); ++n) std::printf(" \"%s\"", queries[not_judged[n]].query.c_str());
+        std::printf("not judged: %zu queries (the index has nothing relevant), left out of %s and S@1:",
+                    not_judged.size(), P.c_str());
+        for (std::size_t n = 0; n < std::min<std::size_t>(not_judged.size(), 20); ++n)
+            std::printf(" \"%s\"", queries[not_judged[n]].query.c_str());
         std::printf(not_judged.size() > 20 ? " ... (all of them in --json)\n" : "\n");
     }
     const std::size_t absent_n = by_kind.count("absent") ? by_kind["absent"].queries : 0;
     if (absent_n > 0 || !present_top1.empty()) {
         std::printf("top-1 score: absent things (%zu queries) ", absent_n);
-        if (absent_top1.empty()) std::printf("-");
-        else std::printf("mean %.3f, max %.3f", mean(absent_top1), *std::max_element(absent_top1.begin(), absent_top1.end()));
+        if (absent_top1.empty())
+            std::printf("-");
+        else
+            std::printf("mean %.3f, max %.3f", mean(absent_top1),
+                        *std::max_element(absent_top1.begin(), absent_top1.end()));
         std::printf("; present things mean %s (%zu judged), %s when the first hit is relevant (%zu)\n",
                     present_top1.empty() ? "-" : fmt(mean(present_top1)).c_str(), present_top1.size(),
                     correct_top1.empty() ? "-" : fmt(mean(correct_top1)).c_str(), correct_top1.size());
         if (separation)
-            std::printf("an absent thing's top-1 score is below a correctly found present thing's in %.1f%% of pairs\n", 100.0 * *separation);
+            std::printf("an absent thing's top-1 score is below a correctly found present thing's in %.1f%% of pairs\n",
+                        100.0 * *separation);
     }
 
     if (!o.json_out.empty()) {
@@ -400,7 +427,11 @@ void run_queries_bench(const QueriesBenchOptions& o) {
             j["p_at_k_max"] = f.judged ? json(f.ceiling / n) : json(nullptr);
             return j;
         };
-        json out{{"index", o.index}, {"queries_file", queries_path}, {"model", ix.store->model().name}, {"images", images}, {"k", o.k}};
+        json out{{"index", o.index},
+                 {"queries_file", queries_path},
+                 {"model", ix.store->model().name},
+                 {"images", images},
+                 {"k", o.k}};
         json kinds = json::object();
         for (const char* kind : kQueryKinds)
             if (by_kind.count(kind)) kinds[kind] = figures(by_kind[kind]);
@@ -412,7 +443,9 @@ void run_queries_bench(const QueriesBenchOptions& o) {
         auto or_null = [](const std::vector<double>& v, double x) { return v.empty() ? json(nullptr) : json(x); };
         out["absent"] = {{"queries", absent_n},
                          {"top1_mean", or_null(absent_top1, mean(absent_top1))},
-                         {"top1_max", or_null(absent_top1, absent_top1.empty() ? 0.0 : *std::max_element(absent_top1.begin(), absent_top1.end()))},
+                         {"top1_max", or_null(absent_top1, absent_top1.empty() ? 0.0
+                                                                               : *std::max_element(absent_top1.begin(),
+                                                                                                   absent_top1.end()))},
                          {"present_top1_mean", or_null(present_top1, mean(present_top1))},
                          {"present_relevant_top1_mean", or_null(correct_top1, mean(correct_top1))},
                          {"separation", separation ? json(*separation) : json(nullptr)}};
@@ -421,14 +454,20 @@ void run_queries_bench(const QueriesBenchOptions& o) {
             const BenchQuery& q = queries[i];
             const QueryResult& r = results[i];
             const bool judged = q.kind != "absent" && r.relevant_in_index > 0;
-            json j{{"line", q.line}, {"query", q.query}, {"lang", q.lang}, {"kind", q.kind}, {"relevant_in_index", r.relevant_in_index},
+            json j{{"line", q.line},
+                   {"query", q.query},
+                   {"lang", q.lang},
+                   {"kind", q.kind},
+                   {"relevant_in_index", r.relevant_in_index},
                    {"judged", judged}};
             j["p_at_k"] = judged ? json(r.p_at_k) : json(nullptr);
             j["first_relevant"] = judged ? json(r.first_relevant) : json(nullptr);
             j["top1_score"] = r.hits.empty() ? json(nullptr) : json(r.hits.front().score);
             json hits = json::array();
             for (std::size_t h = 0; h < r.hits.size(); ++h)
-                hits.push_back({{"id", r.hits[h].id}, {"score", r.hits[h].score}, {"relevant", static_cast<bool>(r.relevant[h])},
+                hits.push_back({{"id", r.hits[h].id},
+                                {"score", r.hits[h].score},
+                                {"relevant", static_cast<bool>(r.relevant[h])},
                                 {"caption", preview(r.hits[h].item, 200)}});
             j["hits"] = hits;
             per.push_back(j);

@@ -33,8 +33,8 @@ bool is_relevant(const std::vector<std::string>& captions, const std::vector<std
 
 // The kinds of query, in the order the table prints them; "absent" asks for things the
 // collection lacks (no relevant terms).
-inline constexpr const char* kQueryKinds[] = {"word",     "article",     "sentence", "synonym", "plural",
-                                              "greek",    "misspelling", "category", "absent"};
+inline constexpr const char* kQueryKinds[] = {"word",  "article",     "sentence", "synonym", "plural",
+                                              "greek", "misspelling", "category", "absent"};
 
 struct BenchQuery {
     std::string query, lang, kind;

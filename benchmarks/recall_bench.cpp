@@ -42,7 +42,8 @@ Tensor embed_images(const DualEncoder& model, const std::vector<Pair>& pairs, st
 #pragma omp parallel for schedule(dynamic)
         for (std::int64_t r = 0; r < rows; ++r) {
             try {
-                decoded[static_cast<std::size_t>(r)] = load_image(pairs[static_cast<std::size_t>(b0 + r)].image, ImageLimits{});
+                decoded[static_cast<std::size_t>(r)] =
+                    load_image(pairs[static_cast<std::size_t>(b0 + r)].image, ImageLimits{});
             } catch (const std::exception& ex) {
                 errors[static_cast<std::size_t>(r)] = ex.what();
             }
@@ -51,7 +52,8 @@ Tensor embed_images(const DualEncoder& model, const std::vector<Pair>& pairs, st
         std::vector<std::int64_t> where;
         for (std::int64_t r = 0; r < rows; ++r) {
             if (!errors[static_cast<std::size_t>(r)].empty()) {
-                if (failures++ < 5) std::fprintf(stderr, "bench recall: skipped %s\n", errors[static_cast<std::size_t>(r)].c_str());
+                if (failures++ < 5)
+                    std::fprintf(stderr, "bench recall: skipped %s\n", errors[static_cast<std::size_t>(r)].c_str());
                 continue;
             }
             good.push_back(std::move(decoded[static_cast<std::size_t>(r)]));
@@ -82,7 +84,9 @@ Tensor embed_texts(const DualEncoder& model, const std::vector<std::string>& tex
 Tensor rows_of(const Tensor& t, const std::vector<std::size_t>& rows) {
     const std::int64_t e = t.dim(1);
     Tensor out({static_cast<std::int64_t>(rows.size()), e});
-    for (std::size_t i = 0; i < rows.size(); ++i) std::copy_n(t.data() + static_cast<std::int64_t>(rows[i]) * e, e, out.data() + static_cast<std::int64_t>(i) * e);
+    for (std::size_t i = 0; i < rows.size(); ++i)
+        std::copy_n(t.data() + static_cast<std::int64_t>(rows[i]) * e, e,
+                    out.data() + static_cast<std::int64_t>(i) * e);
     return out;
 }
 
@@ -120,29 +124,39 @@ std::optional<Row> score(const DualEncoder& model, const std::vector<Pair>& pair
 }
 
 void print_row(const Row& r) {
-    std::printf("%-10s %-16s %-3s %7zu %8zu | %6.1f %6.1f %6.1f | %6.1f %6.1f %6.1f\n", r.split.c_str(), r.source.c_str(),
-                r.language.c_str(), r.images, r.captions, r.text_to_image.r1, r.text_to_image.r5, r.text_to_image.r10,
-                r.image_to_text.r1, r.image_to_text.r5, r.image_to_text.r10);
+    std::printf("%-10s %-16s %-3s %7zu %8zu | %6.1f %6.1f %6.1f | %6.1f %6.1f %6.1f\n", r.split.c_str(),
+                r.source.c_str(), r.language.c_str(), r.images, r.captions, r.text_to_image.r1, r.text_to_image.r5,
+                r.text_to_image.r10, r.image_to_text.r1, r.image_to_text.r5, r.image_to_text.r10);
 }
 
 json row_json(const Row& r) {
-    auto k = [](const eval::RecallAtK& x) { return json{{"r1", x.r1}, {"r5", x.r5}, {"r10", x.r10}, {"queries", x.queries}}; };
-    return {{"split", r.split}, {"source", r.source}, {"language", r.language}, {"images", r.images},
-            {"captions", r.captions}, {"text_to_image", k(r.text_to_image)}, {"image_to_text", k(r.image_to_text)}};
+    auto k = [](const eval::RecallAtK& x) {
+        return json{{"r1", x.r1}, {"r5", x.r5}, {"r10", x.r10}, {"queries", x.queries}};
+    };
+    return {{"split", r.split},
+            {"source", r.source},
+            {"language", r.language},
+            {"images", r.images},
+            {"captions", r.captions},
+            {"text_to_image", k(r.text_to_image)},
+            {"image_to_text", k(r.image_to_text)}};
 }
 
 std::vector<Pair> corpus_pairs(const std::string& corpus, const std::string& split) {
     const train::Manifest manifest = train::read_manifest((fs::path(corpus) / "manifest.jsonl").string());
     std::vector<std::string> problems = manifest.problems;
-    const auto items = train::select(manifest, train::read_split((fs::path(corpus) / (split + ".txt")).string()), problems);
+    const auto items =
+        train::select(manifest, train::read_split((fs::path(corpus) / (split + ".txt")).string()), problems);
     if (!problems.empty())
-        std::fprintf(stderr, "bench recall: %zu manifest problems skipped (first: %s)\n", problems.size(), problems[0].c_str());
+        std::fprintf(stderr, "bench recall: %zu manifest problems skipped (first: %s)\n", problems.size(),
+                     problems[0].c_str());
     const auto concepts = train::concept_ids(items);
     std::vector<Pair> pairs;
     for (std::size_t i = 0; i < items.size(); ++i)
-        pairs.push_back({items[i].image, concepts[i], items[i].style,
-                         items[i].english.empty() ? std::vector<std::string>{} : std::vector<std::string>{items[i].english[0]},
-                         items[i].greek.empty() ? std::vector<std::string>{} : std::vector<std::string>{items[i].greek[0]}});
+        pairs.push_back(
+            {items[i].image, concepts[i], items[i].style,
+             items[i].english.empty() ? std::vector<std::string>{} : std::vector<std::string>{items[i].english[0]},
+             items[i].greek.empty() ? std::vector<std::string>{} : std::vector<std::string>{items[i].greek[0]}});
     return pairs;
 }
 
@@ -187,8 +201,8 @@ void run_recall_bench(const RecallBenchOptions& o) {
         for (const std::string& split : o.splits) sets.emplace_back(split, corpus_pairs(o.corpus, split));
     }
     std::printf("opsis recall benchmark: model '%s', exact search\n\n", model.config().name.c_str());
-    std::printf("%-10s %-16s %-3s %7s %8s | %-20s | %-20s\n", "split", "source", "", "images", "captions", "text->image R@1/5/10",
-                "image->text R@1/5/10");
+    std::printf("%-10s %-16s %-3s %7s %8s | %-20s | %-20s\n", "split", "source", "", "images", "captions",
+                "text->image R@1/5/10", "image->text R@1/5/10");
     json rows = json::array();
     for (const auto& [split, pairs] : sets) {
         const auto start = std::chrono::steady_clock::now();

@@ -17,8 +17,8 @@
 #include "core/file_io.h"
 #include "core/splitmix.h"
 #include "encoder/blas.h"
-#include "encoder/image_encode.h"
-#include "encoder/image_preprocess.h"
+#include "image/encode.h"
+#include "image/preprocess.h"
 #include "train/corpus.h"
 #include "train/image_cache.h"
 
@@ -57,17 +57,21 @@ struct Canvas {
         if (x < 0 || y < 0 || x >= w || y >= h || a <= 0.0f) return;
         a = std::min(a, 1.0f);
         std::uint8_t* p = &px[(static_cast<std::size_t>(y) * w + x) * 4];
-        for (int k = 0; k < 3; ++k) p[k] = static_cast<std::uint8_t>(std::lround(p[k] * (1.0f - a) + c[static_cast<std::size_t>(k)] * a));
+        for (int k = 0; k < 3; ++k)
+            p[k] = static_cast<std::uint8_t>(std::lround(p[k] * (1.0f - a) + c[static_cast<std::size_t>(k)] * a));
     }
     void rect(float x0, float y0, float x1, float y1, const std::array<std::uint8_t, 3>& c) {
         for (int y = static_cast<int>(std::floor(y0)); y < static_cast<int>(std::ceil(y1)); ++y)
-            for (int x = static_cast<int>(std::floor(x0)); x < static_cast<int>(std::ceil(x1)); ++x) blend(x, y, c, 1.0f);
+            for (int x = static_cast<int>(std::floor(x0)); x < static_cast<int>(std::ceil(x1)); ++x)
+                blend(x, y, c, 1.0f);
     }
     // An antialiased line `width` pixels thick, with round ends.
     void line(float x0, float y0, float x1, float y1, float width, const std::array<std::uint8_t, 3>& c) {
         const float r = width / 2.0f, dx = x1 - x0, dy = y1 - y0, len2 = dx * dx + dy * dy;
-        for (int y = static_cast<int>(std::floor(std::min(y0, y1) - r - 1)); y <= static_cast<int>(std::ceil(std::max(y0, y1) + r + 1)); ++y)
-            for (int x = static_cast<int>(std::floor(std::min(x0, x1) - r - 1)); x <= static_cast<int>(std::ceil(std::max(x0, x1) + r + 1)); ++x) {
+        for (int y = static_cast<int>(std::floor(std::min(y0, y1) - r - 1));
+             y <= static_cast<int>(std::ceil(std::max(y0, y1) + r + 1)); ++y)
+            for (int x = static_cast<int>(std::floor(std::min(x0, x1) - r - 1));
+                 x <= static_cast<int>(std::ceil(std::max(x0, x1) + r + 1)); ++x) {
                 const float px_ = x + 0.5f, py = y + 0.5f;
                 const float t = len2 > 0 ? std::clamp(((px_ - x0) * dx + (py - y0) * dy) / len2, 0.0f, 1.0f) : 0.0f;
                 const float ex = px_ - (x0 + t * dx), ey = py - (y0 + t * dy);
@@ -100,7 +104,10 @@ struct Canvas {
                 float vx, vy;
                 std::memcpy(&vx, buf.data() + (q * 4 + v) * 16, 4);
                 std::memcpy(&vy, buf.data() + (q * 4 + v) * 16 + 4, 4);
-                minx = std::min(minx, vx), maxx = std::max(maxx, vx), miny = std::min(miny, vy), maxy = std::max(maxy, vy);
+                minx = std::min(minx, vx);
+                maxx = std::max(maxx, vx);
+                miny = std::min(miny, vy);
+                maxy = std::max(maxy, vy);
             }
             rect(x + minx * scale, y + miny * scale, x + maxx * scale, y + maxy * scale, c);
         }
@@ -138,12 +145,15 @@ RobustnessSet load_robustness_set(const DualEncoder& model, const RobustnessBenc
     std::vector<std::string> problems = manifest.problems;
     std::vector<train::CorpusItem> items = train::select(manifest, train::read_split(split_file), problems);
     if (!problems.empty())
-        std::fprintf(stderr, "bench robustness: %zu manifest problems skipped (first: %s)\n", problems.size(), problems[0].c_str());
+        std::fprintf(stderr, "bench robustness: %zu manifest problems skipped (first: %s)\n", problems.size(),
+                     problems[0].c_str());
     std::erase_if(items, [](const train::CorpusItem& it) { return it.english.empty(); });
-    if (items.empty()) throw input_error("split", o.split, "lists no picture with an English caption (" + split_file + ")");
+    if (items.empty())
+        throw input_error("split", o.split, "lists no picture with an English caption (" + split_file + ")");
 
     // A deterministic sample: sorted ids, evenly spaced.
-    std::sort(items.begin(), items.end(), [](const train::CorpusItem& a, const train::CorpusItem& b) { return a.id < b.id; });
+    std::sort(items.begin(), items.end(),
+              [](const train::CorpusItem& a, const train::CorpusItem& b) { return a.id < b.id; });
     if (o.limit > 0 && items.size() > o.limit) {
         std::vector<train::CorpusItem> sample;
         sample.reserve(o.limit);
@@ -160,7 +170,9 @@ RobustnessSet load_robustness_set(const DualEncoder& model, const RobustnessBenc
     RobustnessSet set;
     for (std::size_t i = 0; i < items.size(); ++i) {
         if (!cache.ok(i)) {
-            if (failures++ < 5) std::fprintf(stderr, "bench robustness: skipped %s: %s\n", items[i].image.c_str(), cache.failure(i).c_str());
+            if (failures++ < 5)
+                std::fprintf(stderr, "bench robustness: skipped %s: %s\n", items[i].image.c_str(),
+                             cache.failure(i).c_str());
             continue;
         }
         set.pictures.push_back(cache.image(i));
@@ -183,16 +195,19 @@ RobustnessSet load_robustness_set(const DualEncoder& model, const RobustnessBenc
     const std::int64_t t = static_cast<std::int64_t>(set.captions.size()), e = model.config().embed_dim;
     set.text_embeddings = Tensor({t, e});
     for (std::int64_t b0 = 0; b0 < t; b0 += 256) {
-        const std::vector<std::string> chunk(set.captions.begin() + b0, set.captions.begin() + std::min<std::int64_t>(t, b0 + 256));
+        const std::vector<std::string> chunk(set.captions.begin() + b0,
+                                             set.captions.begin() + std::min<std::int64_t>(t, b0 + 256));
         const Tensor emb = model.encode_texts(chunk);
         std::copy_n(emb.data(), emb.numel(), set.text_embeddings.data() + b0 * e);
     }
     return set;
 }
 
-RgbaImage perturb_picture(const RobustnessSet& set, std::size_t i, Challenge challenge, float strength, std::uint64_t seed) {
+RgbaImage perturb_picture(const RobustnessSet& set, std::size_t i, Challenge challenge, float strength,
+                          std::uint64_t seed) {
     const std::size_t n = set.pictures.size();
-    std::mt19937_64 rng(splitmix64(splitmix64(seed) ^ splitmix64((static_cast<std::uint64_t>(i) << 8) | static_cast<std::uint64_t>(challenge))));
+    std::mt19937_64 rng(splitmix64(
+        splitmix64(seed) ^ splitmix64((static_cast<std::uint64_t>(i) << 8) | static_cast<std::uint64_t>(challenge))));
     // The clutter is the next picture of another concept: a picture of the same thing behind it
     // would make the challenge easier than it is.
     std::size_t other = (i + 1) % n;
@@ -203,7 +218,8 @@ RgbaImage perturb_picture(const RobustnessSet& set, std::size_t i, Challenge cha
 Tensor embed_pictures(const DualEncoder& model, const RobustnessSet& set, const Challenge* challenge, float strength,
                       std::uint64_t seed, std::size_t* unchanged) {
     const PreprocessOptions& pre = model.config().image.preprocess;
-    const std::int64_t n = static_cast<std::int64_t>(set.pictures.size()), e = model.config().embed_dim, s = pre.image_size;
+    const std::int64_t n = static_cast<std::int64_t>(set.pictures.size()), e = model.config().embed_dim,
+                       s = pre.image_size;
     Tensor out({n, e});
     std::size_t same = 0;
     for (std::int64_t b0 = 0; b0 < n; b0 += 64) {
@@ -267,10 +283,13 @@ RgbaImage draw_robustness_chart(const RobustnessReport& report) {
     double lo = clean, hi = clean;
     for (const auto& s : series)
         for (const auto& [x, y] : s) lo = std::min(lo, y), hi = std::max(hi, y);
-    double ylo = std::max(0.0, std::floor((lo - 1.0) / 10.0) * 10.0), yhi = std::min(100.0, std::ceil((hi + 1.0) / 10.0) * 10.0);
+    double ylo = std::max(0.0, std::floor((lo - 1.0) / 10.0) * 10.0),
+           yhi = std::min(100.0, std::ceil((hi + 1.0) / 10.0) * 10.0);
     if (yhi - ylo < 10.0) {
-        if (ylo + 10.0 <= 100.0) yhi = ylo + 10.0;
-        else ylo = yhi - 10.0;
+        if (ylo + 10.0 <= 100.0)
+            yhi = ylo + 10.0;
+        else
+            ylo = yhi - 10.0;
     }
     const double span = yhi - ylo;
     const double step = span > 50 ? 10.0 : span > 20 ? 5.0 : span > 10 ? 2.0 : 1.0;
@@ -280,8 +299,9 @@ RgbaImage draw_robustness_chart(const RobustnessReport& report) {
     // Title and what was measured.
     cv.text(left - 60, 16, "text->image R@10 under vision challenges", 3.0f, ink);
     char subtitle[512];
-    std::snprintf(subtitle, sizeof subtitle, "model %s, split %s, %zu pictures, %zu captions, seed %llu", report.model.c_str(),
-                  report.split.c_str(), report.pictures, report.captions, static_cast<unsigned long long>(report.seed));
+    std::snprintf(subtitle, sizeof subtitle, "model %s, split %s, %zu pictures, %zu captions, seed %llu",
+                  report.model.c_str(), report.split.c_str(), report.pictures, report.captions,
+                  static_cast<unsigned long long>(report.seed));
     cv.text(left - 60, 50, subtitle, 2.0f, faint);
 
     // Grid, y ticks and labels.
@@ -294,7 +314,8 @@ RgbaImage draw_robustness_chart(const RobustnessReport& report) {
         cv.text(left - 10 - Canvas::text_width(lab, 2.0f), y - 6, lab, 2.0f, ink);
     }
     // x ticks.
-    const std::array<std::pair<float, const char*>, 4> xt{{{0.0f, "0 (clean)"}, {1.0f / 3.0f, "1/3"}, {2.0f / 3.0f, "2/3"}, {1.0f, "1"}}};
+    const std::array<std::pair<float, const char*>, 4> xt{
+        {{0.0f, "0 (clean)"}, {1.0f / 3.0f, "1/3"}, {2.0f / 3.0f, "2/3"}, {1.0f, "1"}}};
     for (const auto& [s, lab] : xt) {
         const float x = X(s);
         if (s > 0.0f) cv.rect(x, top, x + 1, bottom, grid);
@@ -305,13 +326,15 @@ RgbaImage draw_robustness_chart(const RobustnessReport& report) {
     cv.rect(left - 1, top, left + 1, bottom + 1, ink);
     cv.rect(left - 1, bottom, right, bottom + 2, ink);
     cv.text(left - 60, top - 24, "R@10 (%)", 2.0f, faint);
-    cv.text((left + right) / 2 - Canvas::text_width("challenge strength", 2.0f) / 2, bottom + 40, "challenge strength", 2.0f, faint);
+    cv.text((left + right) / 2 - Canvas::text_width("challenge strength", 2.0f) / 2, bottom + 40, "challenge strength",
+            2.0f, faint);
 
     // The polylines, then the markers on top.
     for (std::size_t k = 0; k < series.size(); ++k) {
         const auto& c = kPalette[k % kPalette.size()];
         for (std::size_t j = 1; j < series[k].size(); ++j)
-            cv.line(X(series[k][j - 1].first), Y(series[k][j - 1].second), X(series[k][j].first), Y(series[k][j].second), 3.0f, c);
+            cv.line(X(series[k][j - 1].first), Y(series[k][j - 1].second), X(series[k][j].first),
+                    Y(series[k][j].second), 3.0f, c);
     }
     for (std::size_t k = 0; k < series.size(); ++k)
         for (const auto& [x, y] : series[k])
@@ -347,7 +370,8 @@ RobustnessReport run_robustness_bench(const RobustnessBenchOptions& o) {
     blas::set_threads(o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency()));
     const std::string split_file = split_path(o);
     std::error_code ec;
-    if (!fs::is_regular_file(split_file, ec)) throw input_error("split", o.split, "no split file " + split_file + " in the corpus");
+    if (!fs::is_regular_file(split_file, ec))
+        throw input_error("split", o.split, "no split file " + split_file + " in the corpus");
     std::optional<DualEncoder> loaded;
     try {
         loaded.emplace(DualEncoder::load(o.model));
@@ -379,8 +403,8 @@ RobustnessReport run_robustness_bench(const RobustnessBenchOptions& o) {
         if (o.print_table) {
             char drop[16] = "-";
             if (row.challenge != "clean") std::snprintf(drop, sizeof drop, "%.1f", row.drop_r10);
-            std::printf("%-20s %8s %7.1f %7.1f %7s %10zu\n", row.challenge.c_str(), strength_label(row.strength).c_str(), row.r1,
-                        row.r10, drop, row.unchanged);
+            std::printf("%-20s %8s %7.1f %7.1f %7s %10zu\n", row.challenge.c_str(),
+                        strength_label(row.strength).c_str(), row.r1, row.r10, drop, row.unchanged);
             std::fflush(stdout);
         }
         report.rows.push_back(std::move(row));
@@ -395,12 +419,13 @@ RobustnessReport run_robustness_bench(const RobustnessBenchOptions& o) {
             emit({train::challenge_name(c), s, r.r1, r.r10, clean.r10 - r.r10, unchanged});
         }
     if (o.print_table) {
-        std::printf("\nunchanged: pictures the challenge left exactly as they were. colour-removal leaves the %zu of %zu\n"
-                    "pictures whose captions name a colour or a skin tone as they are (greying them would make the\n"
-                    "captions false); pictures already grey stay so below strength 1 (at 1 it draws line art).\n"
-                    "background-clutter fills only transparent parts: opaque pictures stay as they are; a stronger\n"
-                    "contrast keeps pure black and white, so illumination can leave black line art unchanged.\n",
-                    report.names_colour, report.pictures);
+        std::printf(
+            "\nunchanged: pictures the challenge left exactly as they were. colour-removal leaves the %zu of %zu\n"
+            "pictures whose captions name a colour or a skin tone as they are (greying them would make the\n"
+            "captions false); pictures already grey stay so below strength 1 (at 1 it draws line art).\n"
+            "background-clutter fills only transparent parts: opaque pictures stay as they are; a stronger\n"
+            "contrast keeps pure black and white, so illumination can leave black line art unchanged.\n",
+            report.names_colour, report.pictures);
         std::fflush(stdout);
     }
     std::fprintf(stderr, "bench robustness: %zu pictures x %zu perturbations scored in %.1f s\n", report.pictures,
@@ -409,11 +434,22 @@ RobustnessReport run_robustness_bench(const RobustnessBenchOptions& o) {
     if (!o.json_out.empty()) {
         json rows = json::array();
         for (const RobustnessRow& r : report.rows)
-            rows.push_back({{"challenge", r.challenge}, {"strength", std::round(r.strength * 1e4) / 1e4}, {"strength_label", strength_label(r.strength)},
-                            {"r1", r.r1}, {"r10", r.r10}, {"drop_r10", r.drop_r10}, {"unchanged", r.unchanged}});
-        const json out = {{"model", report.model},     {"model_path", o.model},          {"corpus", o.corpus},
-                          {"split", o.split},          {"pictures", report.pictures},    {"captions", report.captions},
-                          {"names_colour", report.names_colour}, {"seed", o.seed},       {"rows", rows}};
+            rows.push_back({{"challenge", r.challenge},
+                            {"strength", std::round(r.strength * 1e4) / 1e4},
+                            {"strength_label", strength_label(r.strength)},
+                            {"r1", r.r1},
+                            {"r10", r.r10},
+                            {"drop_r10", r.drop_r10},
+                            {"unchanged", r.unchanged}});
+        const json out = {{"model", report.model},
+                          {"model_path", o.model},
+                          {"corpus", o.corpus},
+                          {"split", o.split},
+                          {"pictures", report.pictures},
+                          {"captions", report.captions},
+                          {"names_colour", report.names_colour},
+                          {"seed", o.seed},
+                          {"rows", rows}};
         write_file_atomic(o.json_out, out.dump(2) + "\n");
     }
     if (!o.plot_out.empty()) {

@@ -17,23 +17,23 @@
 namespace opsis::bench {
 
 struct RobustnessBenchOptions {
-    std::string model;           // model folder
-    std::string corpus;          // folder with manifest.jsonl and <split>.txt
-    std::string split = "val";   // val, zeroshot, style, ... (a split file of the corpus)
-    std::size_t limit = 2000;    // pictures: an evenly spaced sample of the sorted ids; 0: all
+    std::string model;          // model folder
+    std::string corpus;         // folder with manifest.jsonl and <split>.txt
+    std::string split = "val";  // val, zeroshot, style, ... (a split file of the corpus)
+    std::size_t limit = 2000;   // pictures: an evenly spaced sample of the sorted ids; 0: all
     std::uint64_t seed = 1;
-    std::string json_out;        // also write the table as JSON
-    std::string plot_out;        // also draw R@10 against strength into this PNG
-    int threads = 0;             // 0: all cores
-    bool print_table = true;     // the table on stdout
+    std::string json_out;     // also write the table as JSON
+    std::string plot_out;     // also draw R@10 against strength into this PNG
+    int threads = 0;          // 0: all cores
+    bool print_table = true;  // the table on stdout
 };
 
 struct RobustnessRow {
-    std::string challenge;       // "clean" for the baseline, else challenge_name()
-    float strength = 0;          // 0 for clean; 1/3, 2/3, 1
-    double r1 = 0, r10 = 0;      // text->image, percent
-    double drop_r10 = 0;         // clean R@10 minus this R@10, in points
-    std::size_t unchanged = 0;   // pictures the challenge left byte for byte as they were
+    std::string challenge;      // "clean" for the baseline, else challenge_name()
+    float strength = 0;         // 0 for clean; 1/3, 2/3, 1
+    double r1 = 0, r10 = 0;     // text->image, percent
+    double drop_r10 = 0;        // clean R@10 minus this R@10, in points
+    std::size_t unchanged = 0;  // pictures the challenge left byte for byte as they were
 };
 
 struct RobustnessReport {

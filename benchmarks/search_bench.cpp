@@ -18,7 +18,7 @@
 
 #include "core/error.h"
 #include "core/file_io.h"
-#include "indexer/open_index.h"
+#include "index_folder/open_index.h"
 #include "search/searcher.h"
 #include "web/api.h"
 #include "web/http_server.h"
@@ -48,7 +48,8 @@ Percentiles percentiles(std::vector<double> ms) {
 // so real query embeddings search it.
 std::string synthetic_index(std::size_t n, const std::string& factory, const std::string& model_path) {
     std::string name = factory;
-    for (char& c : name) if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+    for (char& c : name)
+        if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
     const std::string dir = cache_dir() + "/bench-search-" + std::to_string(n) + "-" + name;
     if (fs::exists(dir + "/complete")) return dir;
     fs::remove_all(dir);
@@ -58,7 +59,7 @@ std::string synthetic_index(std::size_t n, const std::string& factory, const std
     storage::StoreOptions o;
     o.image_factory = factory;
     o.snapshot_every = ~std::uint64_t{0};
-    auto store = storage::IndexStore::open(dir, indexer::identify_model(model_path, model), true, o);
+    auto store = storage::IndexStore::open(dir, identify_model(model_path, model), true, o);
     const std::size_t d = static_cast<std::size_t>(model.config().embed_dim);
     std::mt19937_64 rng(1);
     const std::vector<float> centres = random_unit_centres(2000, d, rng);
@@ -85,11 +86,11 @@ std::string synthetic_index(std::size_t n, const std::string& factory, const std
 void run_search_bench(const SearchBenchOptions& o) {
     std::string index = o.index, model_path = o.model;
     if (o.synthetic > 0) {
-        if (model_path.empty()) model_path = indexer::default_model_path();
+        if (model_path.empty()) model_path = default_model_path();
         index = synthetic_index(o.synthetic, o.factory, model_path);
     }
     if (index.empty()) throw Error("bench search: give --index DIR or --synthetic N");
-    indexer::OpenIndex ix = indexer::open_index(index, model_path, false, true);
+    OpenIndex ix = open_index(index, model_path, false, true);
     search::Searcher searcher(*ix.store, *ix.model);
 
     // Queries: captions from the texts collection (or fixed phrases), images from the index's
@@ -99,9 +100,11 @@ void run_search_bench(const SearchBenchOptions& o) {
         texts.push_back(it.text);
         return texts.size() < o.queries;
     });
-    const char* fallback[] = {"a red apple", "flag of Greece", "a dog running on the beach", "woman with blond hair",
-                              "sunset over the sea", "a green triangle", "smiling face with heart eyes", "a blue car"};
-    for (std::size_t i = 0; texts.size() < o.queries; ++i) texts.push_back(std::string(fallback[i % 8]) + (i >= 8 ? " " + std::to_string(i) : ""));
+    const char* fallback[] = {
+        "a red apple",         "flag of Greece",   "a dog running on the beach",   "woman with blond hair",
+        "sunset over the sea", "a green triangle", "smiling face with heart eyes", "a blue car"};
+    for (std::size_t i = 0; texts.size() < o.queries; ++i)
+        texts.push_back(std::string(fallback[i % 8]) + (i >= 8 ? " " + std::to_string(i) : ""));
     std::vector<std::vector<unsigned char>> images;
     ix.store->catalog().for_each_item(Collection::images, [&](const storage::Item& it) {
         for (const std::string& p : it.paths)
@@ -112,7 +115,8 @@ void run_search_bench(const SearchBenchOptions& o) {
         return images.size() < o.queries;
     });
     if (images.empty()) {  // synthetic: the demo samples shipped with the source
-        for (const auto& e : fs::directory_iterator(fs::path(indexer::default_model_path()).parent_path().parent_path() / "demo/samples"))
+        for (const auto& e :
+             fs::directory_iterator(fs::path(default_model_path()).parent_path().parent_path() / "demo/samples"))
             if (e.path().extension() == ".png") images.push_back(read_file(e.path().string(), 64 << 20));
     }
     if (images.empty()) throw Error("bench search: no query images");
@@ -122,8 +126,10 @@ void run_search_bench(const SearchBenchOptions& o) {
         for (std::size_t i = 0; i < o.queries; ++i) {
             search::Query q;
             q.k = o.k;
-            if (image) q.images.push_back({images[i % images.size()], "query", 1.0f});
-            else q.texts.push_back({texts[i % texts.size()], 1.0f});
+            if (image)
+                q.images.push_back({images[i % images.size()], "query", 1.0f});
+            else
+                q.texts.push_back({texts[i % texts.size()], 1.0f});
             const auto t = Clock::now();
             searcher.search(q);
             ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t).count());
@@ -138,7 +144,8 @@ void run_search_bench(const SearchBenchOptions& o) {
     api_options.static_dir = "/nonexistent";
     web::Api api(*ix.store, *ix.model, api_options);
     web::ServerOptions so;
-    so.port = 0, so.access_log = false;
+    so.port = 0;
+    so.access_log = false;
     web::HttpServer server(so, std::bind_front(&web::Api::handle, &api), &web::Api::error);
     server.listen();
     std::thread serving([&] { server.run(); });
@@ -172,7 +179,8 @@ void run_search_bench(const SearchBenchOptions& o) {
             http::response<http::string_body> res;
             http::read(socket, buffer, res);
             ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t).count());
-            if (res.result_int() != 200) throw Error("bench search: HTTP " + std::to_string(res.result_int()) + ": " + res.body());
+            if (res.result_int() != 200)
+                throw Error("bench search: HTTP " + std::to_string(res.result_int()) + ": " + res.body());
         }
         return percentiles(ms);
     };
@@ -181,12 +189,14 @@ void run_search_bench(const SearchBenchOptions& o) {
     serving.join();
 
     const auto& v = ix.store->vectors(Collection::images);
-    std::printf("\nquery latency on %s: %llu images, vector index %s%s, k = %zu, %zu queries each (ms)\n", index.c_str(),
-                static_cast<unsigned long long>(ix.store->catalog().item_count(Collection::images)), v.factory().c_str(),
-                v.is_trained() ? "" : " (untrained: exact scan)", o.k, o.queries);
+    std::printf("\nquery latency on %s: %llu images, vector index %s%s, k = %zu, %zu queries each (ms)\n",
+                index.c_str(), static_cast<unsigned long long>(ix.store->catalog().item_count(Collection::images)),
+                v.factory().c_str(), v.is_trained() ? "" : " (untrained: exact scan)", o.k, o.queries);
     std::printf("%-24s %8s %8s %8s\n", "", "p50", "p99", "mean");
-    const std::pair<const char*, Percentiles> rows[] = {{"text, in-process", text_local}, {"text, over HTTP", text_http},
-                                                        {"image, in-process", image_local}, {"image, over HTTP", image_http}};
+    const std::pair<const char*, Percentiles> rows[] = {{"text, in-process", text_local},
+                                                        {"text, over HTTP", text_http},
+                                                        {"image, in-process", image_local},
+                                                        {"image, over HTTP", image_http}};
     json j = json::object();
     for (const auto& [name, p] : rows) {
         std::printf("%-24s %8.2f %8.2f %8.2f\n", name, p.p50, p.p99, p.mean);

@@ -23,7 +23,8 @@ using json = nlohmann::json;
 double recall(const std::vector<std::int64_t>& found, const std::int64_t* truth, int k) {
     std::set<std::int64_t> t(truth, truth + k);
     int hits = 0;
-    for (int i = 0; i < k && i < static_cast<int>(found.size()); ++i) hits += t.count(found[static_cast<std::size_t>(i)]) > 0;
+    for (int i = 0; i < k && i < static_cast<int>(found.size()); ++i)
+        hits += t.count(found[static_cast<std::size_t>(i)]) > 0;
     return static_cast<double>(hits) / k;
 }
 
@@ -33,7 +34,8 @@ void run_vector_bench(const VectorBenchOptions& o) {
     std::mt19937_64 rng(1);
     const std::size_t dim = static_cast<std::size_t>(o.dim);
     const std::vector<float> centres = random_unit_centres(static_cast<std::size_t>(o.clusters), dim, rng);
-    std::printf("generating %zu + %zu clustered %d-d unit vectors (%d clusters) ...\n", o.n, o.queries, o.dim, o.clusters);
+    std::printf("generating %zu + %zu clustered %d-d unit vectors (%d clusters) ...\n", o.n, o.queries, o.dim,
+                o.clusters);
     std::fflush(stdout);
     const std::vector<float> base = clustered_vectors(o.n, dim, centres, rng);
     const std::vector<float> queries = clustered_vectors(o.queries, dim, centres, rng);
@@ -55,13 +57,14 @@ void run_vector_bench(const VectorBenchOptions& o) {
         std::vector<float> scores(static_cast<std::size_t>(o.k));
         std::vector<faiss::Index::idx_t> found(static_cast<std::size_t>(o.k));
         const auto t = Clock::now();
-        for (std::size_t q = 0; q < flat_queries; ++q) exact.search(1, queries.data() + q * dim, o.k, scores.data(), found.data());
+        for (std::size_t q = 0; q < flat_queries; ++q)
+            exact.search(1, queries.data() + q * dim, o.k, scores.data(), found.data());
         faiss_single_qps = static_cast<double>(flat_queries) / seconds_since(t);
     }
 
     json rows = json::array();
-    std::printf("\n%-16s %10s %10s %10s %12s %12s %10s %14s %12s\n", "index", "train s", "add s", "memory MiB", "queries/s",
-                "batched q/s", ("R@" + std::to_string(o.k)).c_str(), "rescored R@k", "rescored q/s");
+    std::printf("\n%-16s %10s %10s %10s %12s %12s %10s %14s %12s\n", "index", "train s", "add s", "memory MiB",
+                "queries/s", "batched q/s", ("R@" + std::to_string(o.k)).c_str(), "rescored R@k", "rescored q/s");
     double opsis_flat_single_qps = 0;
     for (const std::string& factory : o.factories) {
         const double rss0 = proc_status_mib("VmRSS");
@@ -113,28 +116,43 @@ void run_vector_bench(const VectorBenchOptions& o) {
             }
             std::sort(hits.begin(), hits.end(), [](const auto& a, const auto& b) { return a.score > b.score; });
             std::vector<std::int64_t> found;
-            for (std::size_t i = 0; i < hits.size() && i < static_cast<std::size_t>(o.k); ++i) found.push_back(hits[i].id);
+            for (std::size_t i = 0; i < hits.size() && i < static_cast<std::size_t>(o.k); ++i)
+                found.push_back(hits[i].id);
             r_rescored += recall(found, truth.data() + q * static_cast<std::size_t>(o.k), o.k);
         }
         const double qps_rescored = static_cast<double>(nq) / seconds_since(t);
-        r_plain /= static_cast<double>(nq), r_rescored /= static_cast<double>(nq);
-        std::printf("%-16s %10.1f %10.1f %10.0f %12.1f %12.1f %10.3f %14.3f %12.1f\n", factory.c_str(), train_s, add_s, memory, qps,
-                    batched_qps, r_plain, r_rescored, qps_rescored);
+        r_plain /= static_cast<double>(nq);
+        r_rescored /= static_cast<double>(nq);
+        std::printf("%-16s %10.1f %10.1f %10.0f %12.1f %12.1f %10.3f %14.3f %12.1f\n", factory.c_str(), train_s, add_s,
+                    memory, qps, batched_qps, r_plain, r_rescored, qps_rescored);
         std::fflush(stdout);
-        rows.push_back({{"factory", factory}, {"train_s", train_s}, {"add_s", add_s}, {"memory_mib", memory},
-                        {"rss_growth_mib", rss_growth}, {"queries", nq}, {"queries_per_s", qps}, {"batched_queries_per_s", batched_qps}, {"recall", r_plain},
-                        {"rescored_recall", r_rescored}, {"rescored_queries_per_s", qps_rescored}});
+        rows.push_back({{"factory", factory},
+                        {"train_s", train_s},
+                        {"add_s", add_s},
+                        {"memory_mib", memory},
+                        {"rss_growth_mib", rss_growth},
+                        {"queries", nq},
+                        {"queries_per_s", qps},
+                        {"batched_queries_per_s", batched_qps},
+                        {"recall", r_plain},
+                        {"rescored_recall", r_rescored},
+                        {"rescored_queries_per_s", qps_rescored}});
     }
-    std::printf("(n = %zu, d = %d, k = %d, %zu queries; re-scoring takes the top %d from the index and ranks them exactly;\n"
-                " queries/s are single queries one after another, batched q/s in batches of 64; Flat at 200k+ is timed on its\n"
-                " first 20 queries)\n",
-                o.n, o.dim, o.k, o.queries, o.rescore);
+    std::printf(
+        "(n = %zu, d = %d, k = %d, %zu queries; re-scoring takes the top %d from the index and ranks them exactly;\n"
+        " queries/s are single queries one after another, batched q/s in batches of 64; Flat at 200k+ is timed on its\n"
+        " first 20 queries)\n",
+        o.n, o.dim, o.k, o.queries, o.rescore);
     if (opsis_flat_single_qps > 0)
-        std::printf("single-query Flat: opsis (sgemv) %.1f q/s, FAISS IndexFlatIP %.1f q/s: %.2fx\n", opsis_flat_single_qps,
-                    faiss_single_qps, opsis_flat_single_qps / faiss_single_qps);
+        std::printf("single-query Flat: opsis (sgemv) %.1f q/s, FAISS IndexFlatIP %.1f q/s: %.2fx\n",
+                    opsis_flat_single_qps, faiss_single_qps, opsis_flat_single_qps / faiss_single_qps);
     if (!o.json_out.empty())
-        write_file_atomic(o.json_out, json{{"n", o.n}, {"dim", o.dim}, {"k", o.k}, {"rows", rows},
-                                           {"faiss_flat_single_queries_per_s", faiss_single_qps}}.dump(2));
+        write_file_atomic(o.json_out, json{{"n", o.n},
+                                           {"dim", o.dim},
+                                           {"k", o.k},
+                                           {"rows", rows},
+                                           {"faiss_flat_single_queries_per_s", faiss_single_qps}}
+                                          .dump(2));
 }
 
 }  // namespace opsis::bench

@@ -15,43 +15,68 @@ void register_bench(CLI::App& app) {
     auto o = std::make_shared<bench::EncoderBenchOptions>();
     CLI::App* enc = bench->add_subcommand("encoder", "Images/s and texts/s at batch 1 and 64, against OpenBLAS sgemm");
     auto* model = enc->add_option("--model,-m", o->model, "Model folder");
-    enc->add_option("--config,-c", o->config, "Architecture config (random weights)")->excludes(model)->check(CLI::ExistingFile);
-    enc->add_option("--seconds", o->seconds, "Seconds per figure")->capture_default_str()->check(CLI::Range(0.1, 600.0));
-    enc->add_option("--threads", o->threads, "Threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 256));
+    enc->add_option("--config,-c", o->config, "Architecture config (random weights)")
+        ->excludes(model)
+        ->check(CLI::ExistingFile);
+    enc->add_option("--seconds", o->seconds, "Seconds per figure")
+        ->capture_default_str()
+        ->check(CLI::Range(0.1, 600.0));
+    enc->add_option("--threads", o->threads, "Threads (0: all cores)")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 256));
     enc->add_option("--json", o->json_out, "Also write the figures to this JSON file");
     enc->callback([o] { bench::run_encoder_bench(*o); });
 
     auto r = std::make_shared<bench::RecallBenchOptions>();
-    CLI::App* rec = bench->add_subcommand("recall", "R@1/5/10 both directions, per split and source, English and Greek");
+    CLI::App* rec =
+        bench->add_subcommand("recall", "R@1/5/10 both directions, per split and source, English and Greek");
     rec->add_option("--model,-m", r->model, "Model folder")->required();
-    auto* corpus = rec->add_option("--corpus", r->corpus, "Corpus folder from data/build-corpus")->check(CLI::ExistingDirectory);
-    rec->add_option("--splits", r->splits, "Split files to score (without .txt)")->capture_default_str()->delimiter(',');
+    auto* corpus =
+        rec->add_option("--corpus", r->corpus, "Corpus folder from data/build-corpus")->check(CLI::ExistingDirectory);
+    rec->add_option("--splits", r->splits, "Split files to score (without .txt)")
+        ->capture_default_str()
+        ->delimiter(',');
     auto* karpathy = rec->add_option("--karpathy", r->karpathy, "dataset_flickr30k.json or dataset_coco.json")
-                         ->check(CLI::ExistingFile)->excludes(corpus);
-    rec->add_option("--images", r->images, "Image folder for --karpathy")->check(CLI::ExistingDirectory)->needs(karpathy);
+                         ->check(CLI::ExistingFile)
+                         ->excludes(corpus);
+    rec->add_option("--images", r->images, "Image folder for --karpathy")
+        ->check(CLI::ExistingDirectory)
+        ->needs(karpathy);
     rec->add_option("--karpathy-split", r->karpathy_split, "Which split of the Karpathy file")->capture_default_str();
     rec->add_option("--json", r->json_out, "Also write the table as JSON");
-    rec->add_option("--threads", r->threads, "Threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 256));
+    rec->add_option("--threads", r->threads, "Threads (0: all cores)")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 256));
     rec->callback([r] { bench::run_recall_bench(*r); });
 
     auto rb = std::make_shared<bench::RobustnessBenchOptions>();
-    CLI::App* rob = bench->add_subcommand("robustness", "Text->image R@1/R@10 with each vision challenge (viewpoint, clutter, ...) at 3 strengths");
+    CLI::App* rob = bench->add_subcommand(
+        "robustness", "Text->image R@1/R@10 with each vision challenge (viewpoint, clutter, ...) at 3 strengths");
     rob->add_option("--model,-m", rb->model, "Model folder")->required();
-    rob->add_option("--corpus", rb->corpus, "Corpus folder from data/build-corpus")->required()->check(CLI::ExistingDirectory);
-    rob->add_option("--split", rb->split, "Split file to score (without .txt): val, zeroshot, style")->capture_default_str();
-    rob->add_option("--limit", rb->limit, "Pictures: an evenly spaced sample of the sorted ids (0: all)")->capture_default_str();
+    rob->add_option("--corpus", rb->corpus, "Corpus folder from data/build-corpus")
+        ->required()
+        ->check(CLI::ExistingDirectory);
+    rob->add_option("--split", rb->split, "Split file to score (without .txt): val, zeroshot, style")
+        ->capture_default_str();
+    rob->add_option("--limit", rb->limit, "Pictures: an evenly spaced sample of the sorted ids (0: all)")
+        ->capture_default_str();
     rob->add_option("--seed", rb->seed, "Seed of the perturbations")->capture_default_str();
     rob->add_option("--json", rb->json_out, "Also write the table as JSON");
     rob->add_option("--plot", rb->plot_out, "Also draw R@10 against strength into this PNG");
-    rob->add_option("--threads", rb->threads, "Threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 256));
+    rob->add_option("--threads", rb->threads, "Threads (0: all cores)")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 256));
     rob->callback([rb] { bench::run_robustness_bench(*rb); });
 
     auto ib = std::make_shared<bench::IndexBenchOptions>();
-    CLI::App* idx = bench->add_subcommand("index", "End-to-end indexing images/s next to the encoder alone, and memory");
+    CLI::App* idx =
+        bench->add_subcommand("index", "End-to-end indexing images/s next to the encoder alone, and memory");
     idx->add_option("--model,-m", ib->model, "Model folder (default: models/default)");
     auto* images = idx->add_option("--images", ib->folders, "Folders of images")->check(CLI::ExistingDirectory);
     idx->add_option("--synthetic", ib->synthetic, "Generate and index this many small PNGs instead")->excludes(images);
-    idx->add_option("--synthetic-size", ib->synthetic_size, "Side of the generated PNGs")->capture_default_str()->check(CLI::Range(8, 1024));
+    idx->add_option("--synthetic-size", ib->synthetic_size, "Side of the generated PNGs")
+        ->capture_default_str()
+        ->check(CLI::Range(8, 1024));
     idx->add_option("--limit", ib->limit, "Files taken from --images")->capture_default_str();
     idx->add_option("--threads", ib->threads, "Decoding threads (0: the indexer's default)")->capture_default_str();
     idx->add_option("--batch", ib->batch, "Encoder batch")->capture_default_str()->check(CLI::Range(1, 4096));
@@ -59,35 +84,48 @@ void register_bench(CLI::App& app) {
     idx->callback([ib] { bench::run_index_bench(*ib); });
 
     auto vb = std::make_shared<bench::VectorBenchOptions>();
-    CLI::App* vec = bench->add_subcommand("vectors", "FAISS index types on synthetic clustered vectors: build, memory, q/s, recall");
+    CLI::App* vec = bench->add_subcommand(
+        "vectors", "FAISS index types on synthetic clustered vectors: build, memory, q/s, recall");
     vec->add_option("--n", vb->n, "Vectors in the index")->capture_default_str()->check(CLI::Range(1000, 100000000));
     vec->add_option("--dim", vb->dim, "Dimension")->capture_default_str()->check(CLI::Range(4, 4096));
-    vec->add_option("--factories", vb->factories, "index_factory strings, separated by ';'")->delimiter(';')->capture_default_str();
+    vec->add_option("--factories", vb->factories, "index_factory strings, separated by ';'")
+        ->delimiter(';')
+        ->capture_default_str();
     vec->add_option("--queries", vb->queries, "Queries")->capture_default_str()->check(CLI::Range(1, 100000));
     vec->add_option("--k", vb->k, "Neighbours")->capture_default_str()->check(CLI::Range(1, 1000));
-    vec->add_option("--rescore", vb->rescore, "Candidates re-scored exactly")->capture_default_str()->check(CLI::Range(1, 100000));
-    vec->add_option("--clusters", vb->clusters, "Clusters in the synthetic data")->capture_default_str()->check(CLI::Range(1, 1000000));
+    vec->add_option("--rescore", vb->rescore, "Candidates re-scored exactly")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 100000));
+    vec->add_option("--clusters", vb->clusters, "Clusters in the synthetic data")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1000000));
     vec->add_option("--json", vb->json_out, "Also write the figures as JSON");
     vec->callback([vb] { bench::run_vector_bench(*vb); });
 
     auto sb = std::make_shared<bench::SearchBenchOptions>();
     CLI::App* sea = bench->add_subcommand("search", "Query latency p50/p99, text and image, in-process and over HTTP");
     auto* six = sea->add_option("--index", sb->index, "Index folder")->check(CLI::ExistingDirectory);
-    sea->add_option("--synthetic", sb->synthetic, "Or a synthetic index of this many vectors (made once, cached)")->excludes(six);
+    sea->add_option("--synthetic", sb->synthetic, "Or a synthetic index of this many vectors (made once, cached)")
+        ->excludes(six);
     sea->add_option("--factory", sb->factory, "Vector index type of the synthetic index")->capture_default_str();
     sea->add_option("--model,-m", sb->model, "Model folder (default: the index's, or models/default)");
-    sea->add_option("--queries", sb->queries, "Queries of each kind")->capture_default_str()->check(CLI::Range(1, 100000));
+    sea->add_option("--queries", sb->queries, "Queries of each kind")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 100000));
     sea->add_option("-k", sb->k, "Results per query")->capture_default_str()->check(CLI::Range(1, 500));
     sea->add_option("--json", sb->json_out, "Also write the figures as JSON");
     sea->callback([sb] { bench::run_search_bench(*sb); });
 
     auto qb = std::make_shared<bench::QueriesBenchOptions>();
-    CLI::App* que = bench->add_subcommand("queries", "What people type: P@k and S@1 by kind of query (word, sentence, Greek, ...), judged by captions");
+    CLI::App* que = bench->add_subcommand(
+        "queries", "What people type: P@k and S@1 by kind of query (word, sentence, Greek, ...), judged by captions");
     que->add_option("--index", qb->index, "Index folder")->required()->check(CLI::ExistingDirectory);
-    que->add_option("--queries", qb->queries, "Queries file (default: the repository's benchmarks/queries.jsonl)")->check(CLI::ExistingFile);
+    que->add_option("--queries", qb->queries, "Queries file (default: the repository's benchmarks/queries.jsonl)")
+        ->check(CLI::ExistingFile);
     que->add_option("--model,-m", qb->model, "Model folder (default: the index's)");
     que->add_option("-k", qb->k, "Results judged per query")->capture_default_str()->check(CLI::Range(1, 500));
-    que->add_option("--show", qb->show, "Print this many hits of each query, marked relevant or not")->check(CLI::Range(0, 500));
+    que->add_option("--show", qb->show, "Print this many hits of each query, marked relevant or not")
+        ->check(CLI::Range(0, 500));
     que->add_option("--json", qb->json_out, "Also write the figures and every query's results as JSON");
     que->callback([qb] { bench::run_queries_bench(*qb); });
 }

@@ -57,9 +57,15 @@ void run(const EmbedArgs& a) {
         return;
     }
     for (std::size_t i = 0; i < a.images.size(); ++i)
-        std::printf("%s\n", json_text(nlohmann::ordered_json{{"image", a.images[i]}, {"embedding", row_json(img, static_cast<std::int64_t>(i))}}).c_str());
+        std::printf("%s\n",
+                    json_text(nlohmann::ordered_json{{"image", a.images[i]},
+                                                     {"embedding", row_json(img, static_cast<std::int64_t>(i))}})
+                        .c_str());
     for (std::size_t i = 0; i < a.texts.size(); ++i)
-        std::printf("%s\n", json_text(nlohmann::ordered_json{{"text", a.texts[i]}, {"embedding", row_json(txt, static_cast<std::int64_t>(i))}}).c_str());
+        std::printf("%s\n",
+                    json_text(nlohmann::ordered_json{{"text", a.texts[i]},
+                                                     {"embedding", row_json(txt, static_cast<std::int64_t>(i))}})
+                        .c_str());
     if (!img.empty() && !txt.empty()) {
         const std::int64_t d = img.dim(1);
         nlohmann::json matrix = nlohmann::json::array();
@@ -72,7 +78,10 @@ void run(const EmbedArgs& a) {
             }
             matrix.push_back(row);
         }
-        std::printf("%s\n", json_text(nlohmann::json{{"similarity", {{"images", a.images}, {"texts", a.texts}, {"cosine", matrix}}}}).c_str());
+        std::printf(
+            "%s\n",
+            json_text(nlohmann::json{{"similarity", {{"images", a.images}, {"texts", a.texts}, {"cosine", matrix}}}})
+                .c_str());
     }
 }
 
@@ -80,14 +89,17 @@ void run(const EmbedArgs& a) {
 
 void register_embed(CLI::App& app) {
     auto args = std::make_shared<EmbedArgs>();
-    CLI::App* cmd = app.add_subcommand("embed", "Print embeddings of images and texts (JSON lines) and their cosine similarities");
+    CLI::App* cmd =
+        app.add_subcommand("embed", "Print embeddings of images and texts (JSON lines) and their cosine similarities");
     cmd->add_option("--model,-m", args->model, "Model folder (or its model.safetensors)")->required();
     cmd->add_option("--image,-i", args->images, "Image file(s) to embed");
     cmd->add_option("--text,-t", args->texts, "Text(s) to embed");
     cmd->add_option("--max-pixels", args->limits.max_pixels, "Refuse images with more pixels than this")
-        ->capture_default_str()->check(CLI::PositiveNumber);
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
     cmd->add_option("--max-file-bytes", args->limits.max_file_bytes, "Refuse image files larger than this")
-        ->capture_default_str()->check(CLI::PositiveNumber);
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
     cmd->add_flag("--table", args->table, "With images and texts, print only a readable similarity table");
     cmd->callback([args, cmd] {
         if (args->images.empty() && args->texts.empty())

@@ -14,7 +14,7 @@
 #include "core/utf8.h"
 #include "core/error.h"
 #include "indexer/index_job.h"
-#include "indexer/open_index.h"
+#include "index_folder/open_index.h"
 
 namespace opsis::cli {
 namespace {
@@ -45,16 +45,19 @@ void print_summary(const indexer::JobSummary& s, const std::string& dir, bool as
         std::printf("%s\n", json_text(indexer::summary_json(s)).c_str());
         return;
     }
-    std::printf("indexed %llu files in %.1f s into %s: %llu added, %llu changed, %llu duplicates, %llu unchanged, "
-                "%llu failed",
-                static_cast<unsigned long long>(s.files), s.seconds, dir.c_str(), static_cast<unsigned long long>(s.added),
-                static_cast<unsigned long long>(s.changed), static_cast<unsigned long long>(s.duplicates),
-                static_cast<unsigned long long>(s.unchanged), static_cast<unsigned long long>(s.failed));
-    if (s.failed_before) std::printf(", %llu failed before (unchanged, skipped)", static_cast<unsigned long long>(s.failed_before));
+    std::printf(
+        "indexed %llu files in %.1f s into %s: %llu added, %llu changed, %llu duplicates, %llu unchanged, "
+        "%llu failed",
+        static_cast<unsigned long long>(s.files), s.seconds, dir.c_str(), static_cast<unsigned long long>(s.added),
+        static_cast<unsigned long long>(s.changed), static_cast<unsigned long long>(s.duplicates),
+        static_cast<unsigned long long>(s.unchanged), static_cast<unsigned long long>(s.failed));
+    if (s.failed_before)
+        std::printf(", %llu failed before (unchanged, skipped)", static_cast<unsigned long long>(s.failed_before));
     if (s.pruned) std::printf(", %llu pruned", static_cast<unsigned long long>(s.pruned));
     if (s.texts_added) std::printf(", %llu texts added", static_cast<unsigned long long>(s.texts_added));
     std::printf("\n");
-    for (const auto& [reason, n] : s.failure_reasons) std::printf("  failed: %llu x %s\n", static_cast<unsigned long long>(n), reason.c_str());
+    for (const auto& [reason, n] : s.failure_reasons)
+        std::printf("  failed: %llu x %s\n", static_cast<unsigned long long>(n), reason.c_str());
     if (s.failed) std::printf("  (opsis index errors --index %s lists every failure)\n", dir.c_str());
     for (std::size_t i = 0; i < s.problems.size() && i < 20; ++i) std::printf("  problem: %s\n", s.problems[i].c_str());
     if (s.problems.size() > 20) std::printf("  ... and %zu more problems\n", s.problems.size() - 20);
@@ -90,8 +93,9 @@ void run_add(IndexArgs& a) {
     for (const auto& p : a.lists) inputs.push_back({indexer::InputKind::list, p});
     for (const auto& p : a.manifests) inputs.push_back({indexer::InputKind::manifest, p});
     storage::StoreOptions options;
-    options.image_factory = a.image_factory, options.text_factory = a.text_factory;
-    indexer::OpenIndex open = indexer::open_index(a.index, a.model, true, true, options);
+    options.image_factory = a.image_factory;
+    options.text_factory = a.text_factory;
+    OpenIndex open = open_index(a.index, a.model, true, true, options);
     a.job.cancel = &g_interrupted;
     std::signal(SIGINT, on_interrupt);
     std::signal(SIGTERM, on_interrupt);
@@ -101,8 +105,9 @@ void run_add(IndexArgs& a) {
 
 void run_add_texts(IndexArgs& a) {
     storage::StoreOptions options;
-    options.image_factory = a.image_factory, options.text_factory = a.text_factory;
-    indexer::OpenIndex open = indexer::open_index(a.index, a.model, true, true, options);
+    options.image_factory = a.image_factory;
+    options.text_factory = a.text_factory;
+    OpenIndex open = open_index(a.index, a.model, true, true, options);
     a.job.cancel = &g_interrupted;
     std::signal(SIGINT, on_interrupt);
     std::signal(SIGTERM, on_interrupt);
@@ -112,27 +117,30 @@ void run_add_texts(IndexArgs& a) {
         return;
     }
     std::printf("read %llu texts in %.1f s into %s: %llu added, %llu duplicates, %llu failed\n",
-                static_cast<unsigned long long>(s.files), s.seconds, a.index.c_str(), static_cast<unsigned long long>(s.added),
-                static_cast<unsigned long long>(s.duplicates), static_cast<unsigned long long>(s.failed));
+                static_cast<unsigned long long>(s.files), s.seconds, a.index.c_str(),
+                static_cast<unsigned long long>(s.added), static_cast<unsigned long long>(s.duplicates),
+                static_cast<unsigned long long>(s.failed));
     if (s.failed) std::printf("  (opsis index errors --index %s lists every failure)\n", a.index.c_str());
 }
 
 void run_rebuild(IndexArgs& a) {
-    indexer::OpenIndex open = indexer::open_index(a.index, "", false, false);
+    OpenIndex open = open_index(a.index, "", false, false);
     for (Collection c : collections_of(a.collection)) {
         const auto t0 = std::chrono::steady_clock::now();
         open.store->rebuild(c, a.image_factory);
         const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         const storage::VectorIndex& v = open.store->vectors(c);
-        std::printf("%s: rebuilt as %s from %llu stored vectors in %.1f s%s\n", storage::collection_name(c), v.factory().c_str(),
-                    static_cast<unsigned long long>(open.store->catalog().item_count(c)), s,
-                    v.is_trained() ? "" : (" (untrained: needs " + std::to_string(v.min_training_points()) +
-                                           " vectors; searches scan the stored vectors until then)").c_str());
+        std::printf("%s: rebuilt as %s from %llu stored vectors in %.1f s%s\n", storage::collection_name(c),
+                    v.factory().c_str(), static_cast<unsigned long long>(open.store->catalog().item_count(c)), s,
+                    v.is_trained() ? ""
+                                   : (" (untrained: needs " + std::to_string(v.min_training_points()) +
+                                      " vectors; searches scan the stored vectors until then)")
+                                         .c_str());
     }
 }
 
 void run_stats(IndexArgs& a) {
-    indexer::OpenIndex open = indexer::open_index(a.index, "", false, false, read_only());
+    OpenIndex open = open_index(a.index, "", false, false, read_only());
     const json s = open.store->stats();
     if (a.as_json) {
         std::printf("%s\n", json_text(s, 2).c_str());
@@ -154,12 +162,12 @@ void run_stats(IndexArgs& a) {
 
 void run_delete(IndexArgs& a) {
     if (a.ids.empty() && a.delete_paths.empty()) throw CLI::ValidationError("index delete", "give item ids or --path");
-    indexer::OpenIndex open = indexer::open_index(a.index, "", false, false);
+    OpenIndex open = open_index(a.index, "", false, false);
     const Collection c = storage::parse_collection(a.collection == "all" ? "images" : a.collection);
     storage::Catalog::Batch b(open.store->catalog());
     for (std::int64_t id : a.ids) b.remove_item(c, id);  // an unknown id throws, naming it
     for (const std::string& p : a.delete_paths) {
-        const std::string path = indexer::absolute_path(p);
+        const std::string path = absolute_path(p);
         if (!b.find_path(path)) throw input_error("path", path, "not in the index");
         b.remove_path(path);
     }
@@ -169,21 +177,23 @@ void run_delete(IndexArgs& a) {
 }
 
 int run_verify(IndexArgs& a) {
-    indexer::OpenIndex open = indexer::open_index(a.index, "", false, false, read_only());
+    OpenIndex open = open_index(a.index, "", false, false, read_only());
     const storage::VerifyReport r = open.store->verify();
     if (a.as_json) {
         json j{{"ok", r.ok()}, {"problems", r.problems}};
         for (const auto& [c, k] : r.collections)
-            j[storage::collection_name(c)] = {{"items", k.items}, {"vectors", k.vectors}, {"indexed", k.indexed},
-                                             {"tombstones", k.tombstones}, {"compared", k.compared},
-                                             {"max_difference", k.max_difference}, {"trained", k.trained}, {"note", k.note}};
+            j[storage::collection_name(c)] = {{"items", k.items},       {"vectors", k.vectors},
+                                              {"indexed", k.indexed},   {"tombstones", k.tombstones},
+                                              {"compared", k.compared}, {"max_difference", k.max_difference},
+                                              {"trained", k.trained},   {"note", k.note}};
         std::printf("%s\n", json_text(j, 2).c_str());
     } else {
         for (const auto& [c, k] : r.collections) {
-            std::printf("%-7s %llu items, %llu stored vectors, %llu in the vector index, %llu compared (max difference %.2g)\n",
-                        storage::collection_name(c), static_cast<unsigned long long>(k.items),
-                        static_cast<unsigned long long>(k.vectors), static_cast<unsigned long long>(k.indexed),
-                        static_cast<unsigned long long>(k.compared), static_cast<double>(k.max_difference));
+            std::printf(
+                "%-7s %llu items, %llu stored vectors, %llu in the vector index, %llu compared (max difference %.2g)\n",
+                storage::collection_name(c), static_cast<unsigned long long>(k.items),
+                static_cast<unsigned long long>(k.vectors), static_cast<unsigned long long>(k.indexed),
+                static_cast<unsigned long long>(k.compared), static_cast<double>(k.max_difference));
             if (!k.note.empty()) std::printf("        note: %s\n", k.note.c_str());
         }
         for (const std::string& p : r.problems) std::printf("problem: %s\n", p.c_str());
@@ -193,14 +203,17 @@ int run_verify(IndexArgs& a) {
 }
 
 void run_errors(IndexArgs& a) {
-    indexer::OpenIndex open = indexer::open_index(a.index, "", false, false, read_only());
+    OpenIndex open = open_index(a.index, "", false, false, read_only());
     // Image files, then text lines ("file:line"), each collection's apart.
     std::map<storage::Collection, std::size_t> n;
     for (storage::Collection c : storage::kCollections)
         open.store->catalog().for_each_failure(c, [&](const storage::Failure& f) {
             if (a.as_json) {
-                const json j{{"collection", storage::collection_name(c)}, {"path", f.path}, {"reason", f.reason},
-                             {"size", f.size}, {"at", f.at}};
+                const json j{{"collection", storage::collection_name(c)},
+                             {"path", f.path},
+                             {"reason", f.reason},
+                             {"size", f.size},
+                             {"at", f.at}};
                 std::printf("%s\n", json_text(j).c_str());
             } else {
                 if (n[c]++ == 0) std::printf("%s:\n", c == storage::Collection::images ? "image files" : "text lines");
@@ -214,9 +227,12 @@ void run_errors(IndexArgs& a) {
 }
 
 void add_job_options(CLI::App* cmd, IndexArgs& a) {
-    cmd->add_option("--batch", a.job.batch, "Items per encoder batch")->capture_default_str()->check(CLI::Range(1, 4096));
+    cmd->add_option("--batch", a.job.batch, "Items per encoder batch")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 4096));
     cmd->add_option("--progress-every", a.job.progress_every, "Seconds between progress lines when not on a terminal")
-        ->capture_default_str()->check(CLI::PositiveNumber);
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
     cmd->add_flag("--json", a.as_json, "Print the summary as JSON");
 }
 
@@ -224,7 +240,8 @@ void add_job_options(CLI::App* cmd, IndexArgs& a) {
 
 void register_index(CLI::App& app) {
     auto a = std::make_shared<IndexArgs>();
-    CLI::App* index = app.add_subcommand("index", "Build and maintain an index folder (RocksDB catalog + FAISS vectors)");
+    CLI::App* index =
+        app.add_subcommand("index", "Build and maintain an index folder (RocksDB catalog + FAISS vectors)");
     index->require_subcommand(1);
     auto with_index = [&](CLI::App* cmd) { cmd->add_option("--index", a->index, "Index folder")->required(); };
 
@@ -232,45 +249,66 @@ void register_index(CLI::App& app) {
     with_index(add);
     add->add_option("paths", a->paths, "Folders (walked recursively) or image files");
     add->add_option("--list", a->lists, "A file listing image paths, one a line");
-    add->add_option("--manifest", a->manifests, "A JSONL manifest: {\"image\": path, \"captions\": ..., \"source\": ..., \"tags\": [...]}");
-    add->add_option("--model,-m", a->model, "Model folder (default: the index's model, or models/default for a new index)");
-    add->add_option("--factory", a->image_factory, "FAISS index_factory string for images, when the index is created")->capture_default_str();
-    add->add_option("--text-factory", a->text_factory, "FAISS index_factory string for texts, when the index is created")->capture_default_str();
+    add->add_option("--manifest", a->manifests,
+                    "A JSONL manifest: {\"image\": path, \"captions\": ..., \"source\": ..., \"tags\": [...]}");
+    add->add_option("--model,-m", a->model,
+                    "Model folder (default: the index's model, or models/default for a new index)");
+    add->add_option("--factory", a->image_factory, "FAISS index_factory string for images, when the index is created")
+        ->capture_default_str();
+    add->add_option("--text-factory", a->text_factory,
+                    "FAISS index_factory string for texts, when the index is created")
+        ->capture_default_str();
     add->add_option("--ext", a->extensions, "Extensions taken from folders (default jpg,jpeg,png,gif,bmp,tga)");
-    add->add_option("--threads", a->job.decode_threads, "Decoding threads (0: cores - 1)")->capture_default_str()->check(CLI::Range(0, 256));
+    add->add_option("--threads", a->job.decode_threads, "Decoding threads (0: cores - 1)")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 256));
     add->add_flag("--prune", a->job.prune, "Remove entries of files gone from the given folders");
     add->add_flag("--retry-failed", a->job.retry_failed, "Retry files that failed before even if unchanged");
-    add->add_flag("!--no-captions-as-texts", a->job.captions_as_texts, "Do not add a manifest's captions to the texts collection");
-    add->add_option("--max-pixels", a->job.limits.max_pixels, "Refuse images with more pixels")->capture_default_str()->check(CLI::PositiveNumber);
-    add->add_option("--max-file-bytes", a->job.limits.max_file_bytes, "Refuse larger files")->capture_default_str()->check(CLI::PositiveNumber);
+    add->add_flag("!--no-captions-as-texts", a->job.captions_as_texts,
+                  "Do not add a manifest's captions to the texts collection");
+    add->add_option("--max-pixels", a->job.limits.max_pixels, "Refuse images with more pixels")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    add->add_option("--max-file-bytes", a->job.limits.max_file_bytes, "Refuse larger files")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
     add_job_options(add, *a);
     add->callback([a] { run_add(*a); });
 
-    CLI::App* texts = index->add_subcommand("add-texts", "Index sentences from text files (one a line) or JSONL ({\"text\": ...})");
+    CLI::App* texts =
+        index->add_subcommand("add-texts", "Index sentences from text files (one a line) or JSONL ({\"text\": ...})");
     with_index(texts);
     texts->add_option("files", a->text_files, "Text or .jsonl files")->required()->check(CLI::ExistingFile);
-    texts->add_option("--model,-m", a->model, "Model folder (default: the index's model, or models/default for a new index)");
+    texts->add_option("--model,-m", a->model,
+                      "Model folder (default: the index's model, or models/default for a new index)");
     add_job_options(texts, *a);
     texts->callback([a] { run_add_texts(*a); });
 
-    CLI::App* rebuild = index->add_subcommand("rebuild", "Build new vector indexes from the stored embeddings (no re-encoding)");
+    CLI::App* rebuild =
+        index->add_subcommand("rebuild", "Build new vector indexes from the stored embeddings (no re-encoding)");
     with_index(rebuild);
-    rebuild->add_option("--factory", a->image_factory, "FAISS index_factory string, e.g. Flat, HNSW32, IVF4096,PQ64")->required();
-    rebuild->add_option("--collection", a->collection, "images, texts or all")->capture_default_str()->check(CLI::IsMember({"images", "texts", "all"}));
+    rebuild->add_option("--factory", a->image_factory, "FAISS index_factory string, e.g. Flat, HNSW32, IVF4096,PQ64")
+        ->required();
+    rebuild->add_option("--collection", a->collection, "images, texts or all")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"images", "texts", "all"}));
     rebuild->callback([a] { run_rebuild(*a); });
 
     CLI::App* stats = index->add_subcommand("stats", "Counts, index types and sizes");
     with_index(stats);
     stats->callback([a] { run_stats(*a); });
 
-    CLI::App* del = index->add_subcommand("delete", "Remove items by id, or paths (an image left with no path is removed)");
+    CLI::App* del =
+        index->add_subcommand("delete", "Remove items by id, or paths (an image left with no path is removed)");
     with_index(del);
     del->add_option("ids", a->ids, "Item ids");
     del->add_option("--path", a->delete_paths, "Indexed file paths");
-    del->add_option("--collection", a->collection, "images or texts (for ids)")->check(CLI::IsMember({"images", "texts", "all"}));
+    del->add_option("--collection", a->collection, "images or texts (for ids)")
+        ->check(CLI::IsMember({"images", "texts", "all"}));
     del->callback([a] { run_delete(*a); });
 
-    CLI::App* verify = index->add_subcommand("verify", "Check that the catalog and the vector indexes agree (exit 1 if not)");
+    CLI::App* verify =
+        index->add_subcommand("verify", "Check that the catalog and the vector indexes agree (exit 1 if not)");
     with_index(verify);
     verify->callback([a] {
         const int code = run_verify(*a);

@@ -8,7 +8,7 @@
 #include "core/json_text.h"
 #include "core/utf8.h"
 #include "core/file_io.h"
-#include "indexer/open_index.h"
+#include "index_folder/open_index.h"
 #include "search/query_text.h"
 #include "search/result_json.h"
 #include "search/searcher.h"
@@ -35,7 +35,7 @@ struct SearchArgs {
 void run(const SearchArgs& a) {
     storage::StoreOptions only_reading;
     only_reading.read_only = true;
-    indexer::OpenIndex ix = indexer::open_index(a.index, a.model, false, true, only_reading);
+    OpenIndex ix = open_index(a.index, a.model, false, true, only_reading);
     search::Searcher searcher(*ix.store, *ix.model);
     search::Query q;
     q.target = storage::parse_collection(a.in);
@@ -43,11 +43,15 @@ void run(const SearchArgs& a) {
     for (const auto& t : a.texts) q.texts.push_back({t, 1.0f});
     for (const auto& t : a.negatives) q.texts.push_back({t, -a.negative_weight});
     for (const auto& p : a.images) q.images.push_back({read_file(p, searcher.limits().image.max_file_bytes), p, 1.0f});
-    for (const auto& p : a.negative_images) q.images.push_back({read_file(p, searcher.limits().image.max_file_bytes), p, -a.negative_weight});
+    for (const auto& p : a.negative_images)
+        q.images.push_back({read_file(p, searcher.limits().image.max_file_bytes), p, -a.negative_weight});
     for (std::int64_t id : a.like) q.items.push_back({storage::Collection::images, id, 1.0f});
-    q.k = a.k, q.offset = a.offset;
+    q.k = a.k;
+    q.offset = a.offset;
     if (a.min_score > -2) q.min_score = static_cast<float>(a.min_score);
-    q.filters.sources = a.sources, q.filters.tags = a.tags, q.filters.path_prefix = a.path_prefix;
+    q.filters.sources = a.sources;
+    q.filters.tags = a.tags;
+    q.filters.path_prefix = a.path_prefix;
     q.collapse_duplicates = !a.no_collapse;
     q.effort = a.effort;
     const search::Result r = searcher.search(q);
@@ -59,7 +63,8 @@ void run(const SearchArgs& a) {
     for (std::size_t i = 0; i < r.hits.size(); ++i) {
         const auto& h = r.hits[i];
         const std::string what = utf8::escaped(!h.item.paths.empty() ? h.item.paths.front() : h.item.text);
-        std::printf("%3zu  %.4f  #%-6lld %s\n", a.offset + i + 1, static_cast<double>(h.score), static_cast<long long>(h.id), what.c_str());
+        std::printf("%3zu  %.4f  #%-6lld %s\n", a.offset + i + 1, static_cast<double>(h.score),
+                    static_cast<long long>(h.id), what.c_str());
     }
     std::printf("(%zu candidates%s, %zu re-scored; embed %.1f ms, search %.1f ms)\n", r.candidates,
                 r.exact_scan ? " from an exact scan" : "", r.rescored, r.embed_ms, r.search_ms);
@@ -72,22 +77,30 @@ void register_search(CLI::App& app) {
     auto a = std::make_shared<SearchArgs>();
     CLI::App* cmd = app.add_subcommand("search", "Search an index by text, image or item (weighted, with filters)");
     cmd->add_option("--index", a->index, "Index folder")->required();
-    cmd->add_option("--query,-q", a->query, "What to look for as people type it: \"beach + sunset - people\", \"2*cat + hat\"");
+    cmd->add_option("--query,-q", a->query,
+                    "What to look for as people type it: \"beach + sunset - people\", \"2*cat + hat\"");
     cmd->add_option("--text,-t", a->texts, "Text to search for (several are summed)");
     cmd->add_option("--image,-i", a->images, "Image file to search with")->check(CLI::ExistingFile);
     cmd->add_option("--like", a->like, "Item ids of images: more like these");
     cmd->add_option("--not", a->negatives, "Text to steer away from");
     cmd->add_option("--not-image", a->negative_images, "Image to steer away from")->check(CLI::ExistingFile);
-    cmd->add_option("--not-weight", a->negative_weight, "Weight of each --not term")->capture_default_str()->check(CLI::Range(0.0, 10.0));
-    cmd->add_option("--in", a->in, "Collection searched: images or texts")->capture_default_str()->check(CLI::IsMember({"images", "texts"}));
+    cmd->add_option("--not-weight", a->negative_weight, "Weight of each --not term")
+        ->capture_default_str()
+        ->check(CLI::Range(0.0, 10.0));
+    cmd->add_option("--in", a->in, "Collection searched: images or texts")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"images", "texts"}));
     cmd->add_option("-k", a->k, "Results per page")->capture_default_str();
     cmd->add_option("--offset", a->offset, "Skip this many results (paging)")->capture_default_str();
-    cmd->add_option("--min-score", a->min_score, "Drop results below this cosine similarity")->check(CLI::Range(-1.0, 1.0));
+    cmd->add_option("--min-score", a->min_score, "Drop results below this cosine similarity")
+        ->check(CLI::Range(-1.0, 1.0));
     cmd->add_option("--source", a->sources, "Only items from these sources");
     cmd->add_option("--tag", a->tags, "Only items with all these tags");
     cmd->add_option("--path-prefix", a->path_prefix, "Only images with a path starting so");
-    cmd->add_option("--effort", a->effort, "Vector index search effort: IVF lists probed, HNSW efSearch (0: the index's default)")
-        ->capture_default_str()->check(CLI::NonNegativeNumber);
+    cmd->add_option("--effort", a->effort,
+                    "Vector index search effort: IVF lists probed, HNSW efSearch (0: the index's default)")
+        ->capture_default_str()
+        ->check(CLI::NonNegativeNumber);
     cmd->add_flag("--no-collapse", a->no_collapse, "Keep near-duplicate results");
     cmd->add_option("--model,-m", a->model, "Model folder (default: the index's model)");
     cmd->add_flag("--json", a->as_json, "Print JSON");

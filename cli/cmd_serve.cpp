@@ -6,7 +6,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
-#include "indexer/open_index.h"
+#include "index_folder/open_index.h"
 #include "web/api.h"
 #include "web/http_server.h"
 
@@ -33,7 +33,8 @@ std::string default_static_dir() {
     std::error_code ec;
     const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
     if (!ec)
-        for (const fs::path& c : {exe.parent_path().parent_path() / "web/static", exe.parent_path().parent_path() / "share/opsis/web"})
+        for (const fs::path& c :
+             {exe.parent_path().parent_path() / "web/static", exe.parent_path().parent_path() / "share/opsis/web"})
             if (fs::exists(c / "index.html", ec)) return c.string();
     return std::string(OPSIS_SOURCE_WEB) + "/static";
 }
@@ -47,7 +48,7 @@ void run(ServeArgs& a) {
     // was at start), so a full disk or a read-only folder still serves searches.
     storage::StoreOptions store_options;
     store_options.read_only = options.write_token.empty();
-    indexer::OpenIndex ix = indexer::open_index(a.index, a.model, false, true, store_options);
+    OpenIndex ix = open_index(a.index, a.model, false, true, store_options);
     options.static_dir = a.static_dir.empty() ? default_static_dir() : a.static_dir;
     if (!fs::exists(options.static_dir + "/index.html"))
         throw input_error("static folder", options.static_dir, "has no index.html (pass --static)");
@@ -56,17 +57,18 @@ void run(ServeArgs& a) {
     a.server.access_log = !a.quiet;
     a.server.read_timeout = std::chrono::seconds(a.read_seconds);
     a.server.idle_timeout = std::chrono::seconds(a.idle_seconds);
-    if (a.any_host) a.server.allowed_hosts.clear();
-    else if (a.server.allowed_hosts.empty()) a.server.allowed_hosts = web::default_allowed_hosts(a.server.address);
+    if (a.any_host)
+        a.server.allowed_hosts.clear();
+    else if (a.server.allowed_hosts.empty())
+        a.server.allowed_hosts = web::default_allowed_hosts(a.server.address);
     web::Api api(*ix.store, *ix.model, options);
-    web::HttpServer server(
-        a.server, std::bind_front(&web::Api::handle, &api), &web::Api::error);
+    web::HttpServer server(a.server, std::bind_front(&web::Api::handle, &api), &web::Api::error);
     server.listen();
     const std::string host = a.server.address == "0.0.0.0" ? "localhost" : a.server.address;
     std::printf("opsis: serving %s (%llu images, %llu texts) on http://%s:%u/%s\n", a.index.c_str(),
                 static_cast<unsigned long long>(ix.store->catalog().item_count(storage::Collection::images)),
-                static_cast<unsigned long long>(ix.store->catalog().item_count(storage::Collection::texts)), host.c_str(),
-                server.port(), options.write_token.empty() ? " (read-only: no --token)" : "");
+                static_cast<unsigned long long>(ix.store->catalog().item_count(storage::Collection::texts)),
+                host.c_str(), server.port(), options.write_token.empty() ? " (read-only: no --token)" : "");
     std::fflush(stdout);
     server.run();
     std::printf("opsis: stopped\n");
@@ -79,19 +81,31 @@ void register_serve(CLI::App& app) {
     CLI::App* cmd = app.add_subcommand("serve", "Serve the search web UI and JSON API over an index");
     cmd->add_option("--index", a->index, "Index folder")->required();
     cmd->add_option("--port,-p", a->server.port, "TCP port (0: any free one)")->capture_default_str();
-    cmd->add_option("--address", a->server.address, "Address to listen on (0.0.0.0 for every interface)")->capture_default_str();
+    cmd->add_option("--address", a->server.address, "Address to listen on (0.0.0.0 for every interface)")
+        ->capture_default_str();
     cmd->add_option("--threads", a->server.threads, "Server threads")->capture_default_str()->check(CLI::Range(1, 256));
     cmd->add_option("--token", a->token, "Bearer token that allows writes (default: $OPSIS_TOKEN; none: read-only)");
     cmd->add_option("--static", a->static_dir, "Folder of the web UI's files")->check(CLI::ExistingDirectory);
-    cmd->add_option("--max-body-bytes", a->server.max_body_bytes, "Largest request body")->capture_default_str()->check(CLI::PositiveNumber);
-    cmd->add_option("--read-timeout", a->read_seconds, "Seconds a client has to send a request once started")->capture_default_str()->check(CLI::Range(1, 3600));
-    cmd->add_option("--idle-timeout", a->idle_seconds, "Seconds a kept-alive connection may stay idle")->capture_default_str()->check(CLI::Range(1, 3600));
-    cmd->add_option("--workers", a->workers, "Threads that run the model and the vector search (default: one per core); searches that arrive while all are busy are answered together in one batch")
+    cmd->add_option("--max-body-bytes", a->server.max_body_bytes, "Largest request body")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--read-timeout", a->read_seconds, "Seconds a client has to send a request once started")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 3600));
+    cmd->add_option("--idle-timeout", a->idle_seconds, "Seconds a kept-alive connection may stay idle")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 3600));
+    cmd->add_option("--workers", a->workers,
+                    "Threads that run the model and the vector search (default: one per core); searches that arrive "
+                    "while all are busy are answered together in one batch")
         ->check(CLI::Range(1, 256));
     cmd->add_option("--max-connections", a->server.max_connections,
                     "Open connections at most; the longest idle is closed to make room (0: half the open-file limit)")
-        ->capture_default_str()->check(CLI::Range(0, 1 << 20));
-    cmd->add_option("--max-k", a->max_k, "Most results one request may ask for")->capture_default_str()->check(CLI::Range(1, 100000));
+        ->capture_default_str()
+        ->check(CLI::Range(0, 1 << 20));
+    cmd->add_option("--max-k", a->max_k, "Most results one request may ask for")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 100000));
     cmd->add_option("--model,-m", a->model, "Model folder (default: the index's model)");
     cmd->add_option("--allowed-host", a->server.allowed_hosts,
                     "Host header value to answer (repeatable; default: the --address, localhost and loopback, and for "

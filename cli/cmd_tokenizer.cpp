@@ -53,15 +53,19 @@ void register_tokenizer(CLI::App& app) {
     cmd->add_option("--input,-i", train->inputs, "UTF-8 text file(s)")->required()->check(CLI::ExistingFile);
     cmd->add_option("--out,-o", train->out, "Folder for vocab.json and merges.txt")->required();
     cmd->add_option("--vocab-size", train->options.vocab_size, "Vocabulary size incl. 514 byte and special tokens")
-        ->capture_default_str()->check(CLI::Range(514, 1 << 20));
+        ->capture_default_str()
+        ->check(CLI::Range(514, 1 << 20));
     cmd->add_option("--min-frequency", train->options.min_frequency, "Never merge rarer pairs")
-        ->capture_default_str()->check(CLI::PositiveNumber);
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
     cmd->callback([train] { run_train(*train); });
 
     auto dir = std::make_shared<std::string>();
     auto texts = std::make_shared<std::vector<std::string>>();
     CLI::App* enc = tok->add_subcommand("encode", "Print the token ids and pieces of texts (JSON lines)");
-    enc->add_option("--tokenizer", *dir, "Tokenizer folder (or a model folder)")->required()->check(CLI::ExistingDirectory);
+    enc->add_option("--tokenizer", *dir, "Tokenizer folder (or a model folder)")
+        ->required()
+        ->check(CLI::ExistingDirectory);
     enc->add_option("text", *texts, "Text(s)")->required();
     enc->callback([dir, texts] {
         const Tokenizer t = Tokenizer::load(*dir);
@@ -69,8 +73,10 @@ void register_tokenizer(CLI::App& app) {
             const auto ids = t.encode(text);
             std::vector<std::string> pieces;
             for (const auto id : ids) pieces.push_back(t.decode({id}));
-            std::printf("%s\n", json_text(nlohmann::json{{"text", text}, {"ids", ids}, {"pieces", pieces}, {"decoded", t.decode(ids)}})
-                                    .c_str());
+            std::printf(
+                "%s\n",
+                json_text(nlohmann::json{{"text", text}, {"ids", ids}, {"pieces", pieces}, {"decoded", t.decode(ids)}})
+                    .c_str());
         }
     });
 }

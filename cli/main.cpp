@@ -27,8 +27,9 @@ int main(int argc, char** argv) {
     opsis::cli::register_serve(app);
     // CLI11 would only say "a subcommand is required" for a mistyped one; name it instead.
     const auto commands = app.get_subcommands([](const CLI::App*) { return true; });
-    const bool known = argc < 2 || argv[1][0] == '-' ||
-                       std::any_of(commands.begin(), commands.end(), [&](const CLI::App* c) { return c->check_name(argv[1]); });
+    const bool known =
+        argc < 2 || argv[1][0] == '-' ||
+        std::any_of(commands.begin(), commands.end(), [&](const CLI::App* c) { return c->check_name(argv[1]); });
     if (!known) {
         std::fprintf(stderr, "opsis: unknown command '%s' (run opsis --help for the list)\n", argv[1]);
         return 2;

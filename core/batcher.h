@@ -87,7 +87,8 @@ private:
             while (batch.size() < max_batch_ && batch.size() < waiting_.size()) {
                 std::vector<std::string> this_round;  // copies: the inputs taken are moved from
                 for (std::size_t i = 0; i < waiting_.size() && batch.size() < max_batch_; ++i) {
-                    if (taken[i] || std::find(this_round.begin(), this_round.end(), waiting_[i].client) != this_round.end())
+                    if (taken[i] ||
+                        std::find(this_round.begin(), this_round.end(), waiting_[i].client) != this_round.end())
                         continue;
                     this_round.push_back(waiting_[i].client);
                     taken[i] = true;
@@ -112,7 +113,8 @@ private:
         std::vector<Outcome<Out>> outcomes;
         try {
             outcomes = run_batch_(inputs);
-            if (outcomes.size() != batch.size()) throw std::logic_error("Batcher: run_batch returned the wrong number of outcomes");
+            if (outcomes.size() != batch.size())
+                throw std::logic_error("Batcher: run_batch returned the wrong number of outcomes");
         } catch (...) {
             for (Waiting& w : batch) w.done(std::current_exception());
             return;

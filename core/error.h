@@ -21,29 +21,30 @@ public:
         io,             // reading or writing storage failed
         corruption,     // stored data is damaged
     };
-    explicit Error(const std::string& message, Kind kind = Kind::invalid_input) : std::runtime_error(message), kind_(kind) {}
+    explicit Error(const std::string& message, Kind kind = Kind::invalid_input)
+        : std::runtime_error(message), kind_(kind) {}
     Kind kind() const { return kind_; }
 
 private:
     Kind kind_;
 };
 
-// The kind of a failed system call's errno: a full disk (or quota) is told apart.
-Error::Kind storage_error_kind(int error_number);
-
-// Builds "<what> '<name>': <reason>" so that every message has the same shape.
-inline Error input_error(std::string_view what, std::string_view name, std::string_view reason) {
+// Builds "<what> '<name>': <reason>" so that every message has the same shape; the kind is
+// the caller's input unless told otherwise.
+inline Error input_error(std::string_view what, std::string_view name, std::string_view reason,
+                         Error::Kind kind = Error::Kind::invalid_input) {
     std::string msg;
     msg.reserve(what.size() + name.size() + reason.size() + 6);
     msg.append(what).append(" '").append(name).append("': ").append(reason);
-    return Error(msg);
+    return Error(msg, kind);
 }
 
 // "<what> '<name>': not found", of kind not_found.
 inline Error not_found_error(std::string_view what, std::string_view name) {
-    return Error(input_error(what, name, "not found").what(), Error::Kind::not_found);
+    return input_error(what, name, "not found", Error::Kind::not_found);
 }
 
+// The kind of a failed system call's errno: a full disk (or quota) is told apart.
 inline Error::Kind storage_error_kind(int error_number) {
     return error_number == ENOSPC || error_number == EDQUOT ? Error::Kind::no_space : Error::Kind::io;
 }

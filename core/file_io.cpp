@@ -47,8 +47,7 @@ FileSnapshot read_file_snapshot(const std::string& path, std::uint64_t max_bytes
     const auto size = static_cast<std::uint64_t>(st.st_size);
     if (size > max_bytes)
         throw input_error("file", path,
-                          "too large (" + std::to_string(size) + " bytes, limit " +
-                              std::to_string(max_bytes) + ")");
+                          "too large (" + std::to_string(size) + " bytes, limit " + std::to_string(max_bytes) + ")");
     std::vector<unsigned char> bytes(size);
     std::size_t done = 0;
     while (done < size) {
@@ -74,12 +73,13 @@ void write_file_atomic_with(const std::string& path, const std::function<void(st
     static std::atomic<std::uint64_t> counter{0};
     const std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
     std::FILE* file = std::fopen(tmp.c_str(), "wbe");
-    if (file == nullptr) throw Error(input_error("file", tmp, "cannot create: " + errno_text()).what(), storage_error_kind(errno));
+    if (file == nullptr)
+        throw input_error("file", tmp, "cannot create: " + errno_text(), storage_error_kind(errno));
     // Storage failures keep their kind (a full disk is not the caller's fault).
     auto fail = [&](const std::string& reason, Error::Kind kind) {
         if (file != nullptr) std::fclose(file);
         ::unlink(tmp.c_str());
-        return Error(input_error("file", tmp, reason).what(), kind);
+        return input_error("file", tmp, reason, kind);
     };
     try {
         write(file);
@@ -88,7 +88,8 @@ void write_file_atomic_with(const std::string& path, const std::function<void(st
     } catch (const std::exception& e) {
         throw fail(e.what(), Error::Kind::io);
     }
-    if (std::fflush(file) != 0 || std::ferror(file)) throw fail("write failed: " + errno_text(), storage_error_kind(errno));
+    if (std::fflush(file) != 0 || std::ferror(file))
+        throw fail("write failed: " + errno_text(), storage_error_kind(errno));
     if (::fsync(::fileno(file)) != 0) throw fail("fsync failed: " + errno_text(), storage_error_kind(errno));
     if (std::fclose(file) != 0) {
         const int error_number = errno;
@@ -100,7 +101,7 @@ void write_file_atomic_with(const std::string& path, const std::function<void(st
         const int error_number = errno;
         const std::string reason = "cannot rename into place: " + errno_text();
         ::unlink(tmp.c_str());
-        throw Error(input_error("file", path, reason).what(), storage_error_kind(error_number));
+        throw input_error("file", path, reason, storage_error_kind(error_number));
     }
     // The rename itself must reach the disk, or a power cut could bring back the old file.
     const std::string parent = std::filesystem::path(path).parent_path().string();
@@ -111,7 +112,8 @@ void write_file_atomic_with(const std::string& path, const std::function<void(st
 
 void write_file_atomic(const std::string& path, const void* data, std::size_t size) {
     write_file_atomic_with(path, [&](std::FILE* file) {
-        if (size > 0 && std::fwrite(data, 1, size, file) != size) throw Error("write failed: " + errno_text(), storage_error_kind(errno));
+        if (size > 0 && std::fwrite(data, 1, size, file) != size)
+            throw Error("write failed: " + errno_text(), storage_error_kind(errno));
     });
 }
 
@@ -130,6 +132,13 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
 
 MappedFile::~MappedFile() {
     if (data_) ::munmap(const_cast<unsigned char*>(data_), size_);
+}
+
+std::string absolute_path(const std::string& path) {
+    std::error_code ec;
+    std::filesystem::path p = std::filesystem::absolute(path, ec);
+    if (ec) p = path;
+    return p.lexically_normal().string();
 }
 
 }  // namespace opsis

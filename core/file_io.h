@@ -17,7 +17,7 @@ std::string read_text_file(const std::string& path, std::uint64_t max_bytes);
 // three describe the same file even if the path is swapped meanwhile).
 struct FileSnapshot {
     std::vector<unsigned char> bytes;
-    std::uint64_t size = 0;    // at open; bytes may be shorter if the file shrank
+    std::uint64_t size = 0;  // at open; bytes may be shorter if the file shrank
     std::int64_t mtime_ns = 0;
 };
 FileSnapshot read_file_snapshot(const std::string& path, std::uint64_t max_bytes);
@@ -47,5 +47,9 @@ private:
     const unsigned char* data_ = nullptr;
     std::size_t size_ = 0;
 };
+
+// The path made absolute (against the working directory) and lexically normalised, symlinks
+// kept as named; the path itself when the working directory cannot be read.
+std::string absolute_path(const std::string& path);
 
 }  // namespace opsis

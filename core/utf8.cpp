@@ -82,7 +82,9 @@ void append(std::string& out, char32_t cp) {
 
 char32_t to_lower(char32_t cp) { return static_cast<char32_t>(towlower_l(static_cast<wint_t>(cp), unicode_locale())); }
 bool is_letter(char32_t cp) { return iswalpha_l(static_cast<wint_t>(cp), unicode_locale()) && !is_number(cp); }
-bool is_number(char32_t cp) { return iswdigit_l(static_cast<wint_t>(cp), unicode_locale()) || (cp >= 0x660 && cp <= 0x669); }
+bool is_number(char32_t cp) {
+    return iswdigit_l(static_cast<wint_t>(cp), unicode_locale()) || (cp >= 0x660 && cp <= 0x669);
+}
 bool is_space(char32_t cp) { return iswspace_l(static_cast<wint_t>(cp), unicode_locale()) || cp == 0xA0; }
 
 std::string preview(std::string_view text, std::size_t max_chars) {

@@ -72,8 +72,10 @@ private:
                 const auto queue = queues_.find(key);
                 next = std::move(queue->second.front());
                 queue->second.pop_front();
-                if (queue->second.empty()) queues_.erase(queue);
-                else turns_.push_back(key);  // its next task waits for the others' turns
+                if (queue->second.empty())
+                    queues_.erase(queue);
+                else
+                    turns_.push_back(key);  // its next task waits for the others' turns
             }
             next();
         }
@@ -81,7 +83,7 @@ private:
     std::mutex mutex_;
     std::condition_variable ready_;
     std::map<std::string, std::deque<std::function<void()>>> queues_;  // by key; none empty
-    std::deque<std::string> turns_;                                     // keys with tasks, next first
+    std::deque<std::string> turns_;                                    // keys with tasks, next first
     bool stopping_ = false;
     std::vector<std::thread> threads_;
 };

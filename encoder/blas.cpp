@@ -9,16 +9,15 @@ namespace {
 std::atomic<std::uint64_t> g_flops{0};
 }
 
-void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
-          const float* b, int ldb, float beta, float* c, int ldc) {
+void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda, const float* b,
+          int ldb, float beta, float* c, int ldc) {
     if (m == 0 || n == 0) return;
     g_flops.fetch_add(2ull * static_cast<std::uint64_t>(m) * n * k, std::memory_order_relaxed);
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-                m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha,
+                a, lda, b, ldb, beta, c, ldc);
 }
 
-void gemv(bool trans_a, int m, int n, float alpha, const float* a, int lda, const float* x, float beta,
-          float* y) {
+void gemv(bool trans_a, int m, int n, float alpha, const float* a, int lda, const float* x, float beta, float* y) {
     if (m == 0 || n == 0) return;
     g_flops.fetch_add(2ull * static_cast<std::uint64_t>(m) * n, std::memory_order_relaxed);
     cblas_sgemv(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, m, n, alpha, a, lda, x, 1, beta, y, 1);

@@ -7,12 +7,11 @@
 namespace opsis::blas {
 
 // C[M,N] = alpha * op(A) * op(B) + beta * C, row-major; op transposes when the flag is set.
-void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
-          const float* b, int ldb, float beta, float* c, int ldc);
+void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda, const float* b,
+          int ldb, float beta, float* c, int ldc);
 
 // y[M] = alpha * op(A) * x + beta * y with A row-major [M, N] (or [N, M] when trans_a).
-void gemv(bool trans_a, int m, int n, float alpha, const float* a, int lda, const float* x,
-          float beta, float* y);
+void gemv(bool trans_a, int m, int n, float alpha, const float* a, int lda, const float* x, float beta, float* y);
 
 // Threads used by OpenBLAS and by Opsis's own OpenMP loops (one pool: libgomp).
 void set_threads(int threads);

@@ -69,10 +69,12 @@ DualEncoder DualEncoder::load(const std::string& path) {
     for (const auto& [name, tensor] : weights)
         for (std::int64_t i = 0; i < tensor.numel(); ++i)
             if (!std::isfinite(tensor[i]))
-                throw input_error("model file", weights_path, "weight '" + name + "' holds a non-finite value at index " + std::to_string(i));
+                throw input_error("model file", weights_path,
+                                  "weight '" + name + "' holds a non-finite value at index " + std::to_string(i));
     if (const float scale = weights.at("logit_scale")[0]; !(scale >= 0.0f && scale <= 6.908f))
-        throw input_error("model file", weights_path,
-                          "logit_scale " + std::to_string(scale) + " is outside 0..6.908 (a similarity scale between 1 and 1000)");
+        throw input_error(
+            "model file", weights_path,
+            "logit_scale " + std::to_string(scale) + " is outside 0..6.908 (a similarity scale between 1 and 1000)");
     Tokenizer tokenizer = Tokenizer::load(folder);
     try {
         return from_weights(std::move(config), std::move(tokenizer), std::move(weights));
@@ -123,7 +125,8 @@ Tensor DualEncoder::preprocess(const std::vector<RgbaImage>& images) const {
 Tensor DualEncoder::encode_texts(const std::vector<std::string>& texts) const {
     std::vector<std::vector<std::int32_t>> rows;
     rows.reserve(texts.size());
-    for (const std::string& text : texts) rows.push_back(tokenizer_.encode_for_model(text, config_.text.context_length));
+    for (const std::string& text : texts)
+        rows.push_back(tokenizer_.encode_for_model(text, config_.text.context_length));
     Tensor features = text_tower_->forward(rows);
     ops::l2_normalize_rows(features);
     return features;

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "encoder/image_decode.h"
+#include "image/decode.h"
 #include "encoder/image_tower.h"
 #include "encoder/model_config.h"
 #include "encoder/text_tower.h"

@@ -62,7 +62,8 @@ void add_resnet_params(std::vector<ParamSpec>& specs, const ModelConfig& c) {
         if (b.downsample) add_conv_bn_params(specs, b.prefix + ".downsample", b.out, b.in, 1);
     }
     const int last = r.stage_channels.back();
-    specs.push_back({"visual.proj", {last, c.embed_dim}, Init::normal, 1.0f / std::sqrt(static_cast<float>(last)), true});
+    specs.push_back(
+        {"visual.proj", {last, c.embed_dim}, Init::normal, 1.0f / std::sqrt(static_cast<float>(last)), true});
 }
 
 class ResNetTower final : public ImageTower {
@@ -70,8 +71,10 @@ public:
     ResNetTower(const ModelConfig& c, const Weights& w) : config_(c.image.resnet) {
         stem_ = load_conv_bn(w, "visual.stem", config_.stem_stride, 1);
         for (const BlockPlan& plan : resnet_blocks(config_)) {
-            Block block{load_conv_bn(w, plan.prefix + ".conv1", plan.stride, 1), load_conv_bn(w, plan.prefix + ".conv2", 1, 1),
-                        {}, plan.downsample};
+            Block block{load_conv_bn(w, plan.prefix + ".conv1", plan.stride, 1),
+                        load_conv_bn(w, plan.prefix + ".conv2", 1, 1),
+                        {},
+                        plan.downsample};
             if (plan.downsample) block.downsample = load_conv_bn(w, plan.prefix + ".downsample", plan.stride, 0);
             blocks_.push_back(std::move(block));
         }
@@ -111,8 +114,11 @@ void add_vit_params(std::vector<ParamSpec>& specs, const ModelConfig& c) {
     const std::int64_t grid = c.image.preprocess.image_size / v.patch_size;
     const int width = v.transformer.width;
     const float scale = 1.0f / std::sqrt(static_cast<float>(width));
-    specs.push_back({"visual.conv1.weight", {width, 3, v.patch_size, v.patch_size}, Init::normal,
-                     std::sqrt(1.0f / static_cast<float>(3 * v.patch_size * v.patch_size)), true});
+    specs.push_back({"visual.conv1.weight",
+                     {width, 3, v.patch_size, v.patch_size},
+                     Init::normal,
+                     std::sqrt(1.0f / static_cast<float>(3 * v.patch_size * v.patch_size)),
+                     true});
     specs.push_back({"visual.class_embedding", {width}, Init::normal, scale, false});
     specs.push_back({"visual.positional_embedding", {grid * grid + 1, width}, Init::normal, scale, false});
     add_layer_norm_params(specs, "visual.ln_pre", width);

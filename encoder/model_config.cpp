@@ -42,7 +42,8 @@ public:
         if (!v->is_number_integer()) fail(key_path(key), "must be an integer");
         const auto x = v->get<std::int64_t>();
         if (x < min || x > max)
-            fail(key_path(key), "must be in " + std::to_string(min) + ".." + std::to_string(max) + ", got " + std::to_string(x));
+            fail(key_path(key),
+                 "must be in " + std::to_string(min) + ".." + std::to_string(max) + ", got " + std::to_string(x));
         return static_cast<int>(x);
     }
     float number(const std::string& key, float fallback) {
@@ -222,7 +223,8 @@ json model_config_to_json(const ModelConfig& c) {
     const TextTowerConfig& t = c.text;
     json text = {{"vocab_size", t.vocab_size}, {"context_length", t.context_length}};
     write_transformer(text, t.transformer);
-    return {{"name", c.name}, {"embed_dim", c.embed_dim}, {"logit_scale", c.logit_scale}, {"image", image}, {"text", text}};
+    return {
+        {"name", c.name}, {"embed_dim", c.embed_dim}, {"logit_scale", c.logit_scale}, {"image", image}, {"text", text}};
 }
 
 }  // namespace opsis

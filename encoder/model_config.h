@@ -8,7 +8,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "encoder/image_preprocess.h"
+#include "image/preprocess.h"
 #include "encoder/ops.h"
 #include "encoder/transformer.h"
 

@@ -68,7 +68,7 @@ Tensor global_avg_pool_backward(const Tensor& dy, const Shape& input_shape);
 enum class Activation { relu, gelu, quick_gelu };
 Activation parse_activation(const std::string& name);  // "relu" | "gelu" | "quick_gelu"
 const char* activation_name(Activation a);
-void activate(Tensor& x, Activation a);  // in place
+void activate(Tensor& x, Activation a);        // in place
 void add_inplace(Tensor& x, const Tensor& y);  // residual: shapes must match
 void l2_normalize_rows(Tensor& x);             // each row of the last axis to unit length
 // Given the activation's input x, turns dy (gradient of its output) into dx in place.

@@ -81,22 +81,22 @@ int conv_output_size(int input, int kernel, int stride, int padding) {
     require(stride >= 1, "conv2d: stride must be >= 1, got " + std::to_string(stride));
     require(padding >= 0, "conv2d: padding must be >= 0, got " + std::to_string(padding));
     const int out = (input + 2 * padding - kernel) / stride + 1;
-    require(input + 2 * padding >= kernel && out >= 1,
-            "conv2d: kernel " + std::to_string(kernel) + " does not fit input of size " +
-                std::to_string(input) + " with padding " + std::to_string(padding));
+    require(input + 2 * padding >= kernel && out >= 1, "conv2d: kernel " + std::to_string(kernel) +
+                                                           " does not fit input of size " + std::to_string(input) +
+                                                           " with padding " + std::to_string(padding));
     return out;
 }
 
 PackedConv2d pack_conv2d(const Tensor& torch_weight, const Tensor& bias, int stride, int padding, int groups) {
-    require(torch_weight.rank() == 4, "conv2d: weight must be [out, in/groups, kh, kw], got " +
-                                          torch_weight.shape_string());
+    require(torch_weight.rank() == 4,
+            "conv2d: weight must be [out, in/groups, kh, kw], got " + torch_weight.shape_string());
     require(groups >= 1, "conv2d: groups must be >= 1");
     const int oc = static_cast<int>(torch_weight.dim(0));
     const int cg = static_cast<int>(torch_weight.dim(1));
     const int kh = static_cast<int>(torch_weight.dim(2));
     const int kw = static_cast<int>(torch_weight.dim(3));
-    require(oc % groups == 0, "conv2d: out channels " + std::to_string(oc) + " not divisible by groups " +
-                                  std::to_string(groups));
+    require(oc % groups == 0,
+            "conv2d: out channels " + std::to_string(oc) + " not divisible by groups " + std::to_string(groups));
     if (!bias.empty()) expect_shape("conv2d", "bias", bias, {oc});
     (void)conv_output_size(kh, kh, stride, padding);  // validates stride and padding
 
@@ -112,7 +112,8 @@ PackedConv2d pack_conv2d(const Tensor& torch_weight, const Tensor& bias, int str
             for (int c = 0; c < cg; ++c)
                 for (int y = 0; y < kh; ++y)
                     for (int x = 0; x < kw; ++x) {
-                        const std::int64_t from = (((static_cast<std::int64_t>(g) * ocg + o) * cg + c) * kh + y) * kw + x;
+                        const std::int64_t from =
+                            (((static_cast<std::int64_t>(g) * ocg + o) * cg + c) * kh + y) * kw + x;
                         const std::int64_t row = (static_cast<std::int64_t>(y) * kw + x) * cg + c;
                         dst[(static_cast<std::int64_t>(g) * k + row) * ocg + o] = src[from];
                     }
@@ -149,8 +150,8 @@ Tensor conv2d(const Tensor& x, const PackedConv2d& conv) {
 
     const bool pointwise = g.kernel_h == 1 && g.kernel_w == 1 && g.stride == 1 && g.padding == 0 && g.groups == 1;
     if (pointwise) {
-        blas::gemm(false, false, static_cast<int>(rows), g.out_channels, c, 1.0f, x.data(), c,
-                   conv.weight.data(), g.out_channels, 0.0f, out.data(), g.out_channels);
+        blas::gemm(false, false, static_cast<int>(rows), g.out_channels, c, 1.0f, x.data(), c, conv.weight.data(),
+                   g.out_channels, 0.0f, out.data(), g.out_channels);
     } else {
         const std::int64_t chunk = std::max<std::int64_t>(1, kIm2colFloats / k);
         std::vector<float> cols(static_cast<std::size_t>(std::min(rows, chunk) * k));
@@ -197,7 +198,8 @@ Tensor conv2d_backward(const Tensor& x, const PackedConv2d& conv, const Tensor& 
     Tensor dx = skip_dx ? Tensor() : Tensor(x.shape());
     const bool pointwise = g.kernel_h == 1 && g.kernel_w == 1 && g.stride == 1 && g.padding == 0 && g.groups == 1;
     if (pointwise) {
-        blas::gemm(true, false, k, oc, static_cast<int>(rows), 1.0f, x.data(), k, dy.data(), oc, 0.0f, dpacked.data(), oc);
+        blas::gemm(true, false, k, oc, static_cast<int>(rows), 1.0f, x.data(), k, dy.data(), oc, 0.0f, dpacked.data(),
+                   oc);
         if (!skip_dx)
             blas::gemm(false, true, static_cast<int>(rows), k, oc, 1.0f, dy.data(), oc, conv.weight.data(), oc, 0.0f,
                        dx.data(), k);
@@ -227,7 +229,8 @@ Tensor conv2d_backward(const Tensor& x, const PackedConv2d& conv, const Tensor& 
             for (int c = 0; c < cg; ++c)
                 for (int y = 0; y < g.kernel_h; ++y)
                     for (int xk = 0; xk < g.kernel_w; ++xk) {
-                        const std::int64_t to = (((static_cast<std::int64_t>(grp) * ocg + o) * cg + c) * g.kernel_h + y) * g.kernel_w + xk;
+                        const std::int64_t to =
+                            (((static_cast<std::int64_t>(grp) * ocg + o) * cg + c) * g.kernel_h + y) * g.kernel_w + xk;
                         const std::int64_t row = (static_cast<std::int64_t>(y) * g.kernel_w + xk) * cg + c;
                         dst[to] += src[(static_cast<std::int64_t>(grp) * k + row) * ocg + o];
                     }
@@ -237,7 +240,8 @@ Tensor conv2d_backward(const Tensor& x, const PackedConv2d& conv, const Tensor& 
 Tensor batch_norm_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
                         Tensor& running_var, float momentum, float eps, BatchNormCache& cache) {
     const std::int64_t c = x.dim(-1);
-    for (const Tensor* t : {&gamma, &beta, static_cast<const Tensor*>(&running_mean), static_cast<const Tensor*>(&running_var)})
+    for (const Tensor* t :
+         {&gamma, &beta, static_cast<const Tensor*>(&running_mean), static_cast<const Tensor*>(&running_var)})
         expect_shape("batch_norm", "parameter", *t, {c});
     const std::int64_t rows = x.numel() / c;
     require(rows > 1, "batch_norm: training needs more than one value per channel");
@@ -258,8 +262,8 @@ Tensor batch_norm_train(const Tensor& x, const Tensor& gamma, const Tensor& beta
         cache.inv_std[j] = static_cast<float>(1.0 / std::sqrt(biased + eps));
         m[j] = static_cast<float>(mean[j]);
         running_mean[j] = (1 - momentum) * running_mean[j] + momentum * m[j];
-        running_var[j] = (1 - momentum) * running_var[j] +
-                         momentum * static_cast<float>(var[j] / static_cast<double>(rows - 1));
+        running_var[j] =
+            (1 - momentum) * running_var[j] + momentum * static_cast<float>(var[j] / static_cast<double>(rows - 1));
     }
     cache.normalized = Tensor(x.shape());
     Tensor out(x.shape());
@@ -414,7 +418,10 @@ Tensor max_pool2d_backward(const Tensor& x, const Tensor& dy, int kernel, int st
                     float best_value = -std::numeric_limits<float>::infinity();
                     for_each_in_window(b, oy, ox, h, w, c, kernel, stride, padding, [&](std::int64_t pixel) {
                         const std::int64_t at = pixel + j;
-                        if (best < 0 || xs[at] > best_value) best = at, best_value = xs[at];
+                        if (best < 0 || xs[at] > best_value) {
+                            best = at;
+                            best_value = xs[at];
+                        }
                     });
                     dx[best] += dy[((static_cast<std::int64_t>(b) * oh + oy) * ow + ox) * c + j];
                 }

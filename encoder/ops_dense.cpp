@@ -1,4 +1,5 @@
-// Element-wise, dense and attention ops over row-major tensors.
+// Element-wise and dense ops over row-major tensors, each backward directly after its forward
+// (attention is in ops_attention.cpp). Shapes: N rows, D features, T tokens, V vocabulary.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -20,11 +21,12 @@ Shape with_last(const Shape& shape, std::int64_t last) {
 
 void require_rank_at_least(const char* op, const Tensor& x, int rank) {
     if (x.rank() < rank)
-        throw Error(std::string(op) + ": input has shape " + x.shape_string() + ", needs rank >= " +
-                    std::to_string(rank));
+        throw Error(std::string(op) + ": input has shape " + x.shape_string() +
+                    ", needs rank >= " + std::to_string(rank));
 }
 
 }  // namespace
+// ---- activations: x any shape; activate in place; backward turns dy (same shape) into dx in place ---
 
 Activation parse_activation(const std::string& name) {
     if (name == "relu") return Activation::relu;
@@ -51,7 +53,8 @@ void activate(Tensor& x, Activation a) {
             for (std::int64_t i = 0; i < n; ++i) v[i] = v[i] > 0.0f ? v[i] : 0.0f;
             break;
         case Activation::gelu:
-            fast::map8(v, n, [](fast::f8 x, std::int64_t) { return 0.5f * x * (1.0f + fast::erf(x * 0.70710678118654752f)); });
+            fast::map8(
+                v, n, [](fast::f8 x, std::int64_t) { return 0.5f * x * (1.0f + fast::erf(x * 0.70710678118654752f)); });
             break;
         case Activation::quick_gelu:
             fast::map8(v, n, [](fast::f8 x, std::int64_t) { return x / (1.0f + fast::exp(-1.702f * x)); });
@@ -59,131 +62,9 @@ void activate(Tensor& x, Activation a) {
     }
 }
 
-void add_inplace(Tensor& x, const Tensor& y) {
-    if (x.shape() != y.shape())
-        throw Error("add: shapes " + x.shape_string() + " and " + y.shape_string() + " differ");
-    float* a = x.data();
-    const float* b = y.data();
-    const std::int64_t n = x.numel();
-#pragma omp parallel for simd schedule(static)
-    for (std::int64_t i = 0; i < n; ++i) a[i] += b[i];
-}
-
-void l2_normalize_rows(Tensor& x) {
-    require_rank_at_least("l2_normalize", x, 1);
-    const std::int64_t d = x.dim(-1);
-    const std::int64_t rows = d ? x.numel() / d : 0;
-    for (std::int64_t r = 0; r < rows; ++r) {
-        float* row = x.data() + r * d;
-        double sum = 0;
-        for (std::int64_t j = 0; j < d; ++j) sum += static_cast<double>(row[j]) * row[j];
-        const float inv = sum > 0 ? static_cast<float>(1.0 / std::sqrt(sum)) : 0.0f;
-        for (std::int64_t j = 0; j < d; ++j) row[j] *= inv;
-    }
-}
-
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-    require_rank_at_least("linear", x, 1);
-    expect_shape("linear", "weight", weight, {-1, x.dim(-1)});
-    const std::int64_t in = weight.dim(1), out_features = weight.dim(0);
-    if (!bias.empty()) expect_shape("linear", "bias", bias, {out_features});
-    const std::int64_t rows = in ? x.numel() / in : 0;
-    Tensor out(with_last(x.shape(), out_features));
-    if (rows == 1) {
-        // sgemv reads the [out, in] weight row by row; sgemm with a transposed B is ~10x slower here.
-        blas::gemv(false, static_cast<int>(out_features), static_cast<int>(in), 1.0f, weight.data(),
-                   static_cast<int>(in), x.data(), 0.0f, out.data());
-    } else {
-        blas::gemm(false, true, static_cast<int>(rows), static_cast<int>(out_features), static_cast<int>(in), 1.0f,
-                   x.data(), static_cast<int>(in), weight.data(), static_cast<int>(in), 0.0f, out.data(),
-                   static_cast<int>(out_features));
-    }
-    if (!bias.empty()) {
-        float* o = out.data();
-        const float* b = bias.data();
-        for (std::int64_t r = 0; r < rows; ++r)
-            for (std::int64_t j = 0; j < out_features; ++j) o[r * out_features + j] += b[j];
-    }
-    return out;
-}
-
-Tensor project(const Tensor& x, const Tensor& projection) {
-    require_rank_at_least("project", x, 1);
-    expect_shape("project", "projection", projection, {x.dim(-1), -1});
-    const std::int64_t in = projection.dim(0), out_features = projection.dim(1);
-    const std::int64_t rows = in ? x.numel() / in : 0;
-    Tensor out(with_last(x.shape(), out_features));
-    if (rows == 1)
-        blas::gemv(true, static_cast<int>(in), static_cast<int>(out_features), 1.0f, projection.data(),
-                   static_cast<int>(out_features), x.data(), 0.0f, out.data());
-    else
-        blas::gemm(false, false, static_cast<int>(rows), static_cast<int>(out_features), static_cast<int>(in), 1.0f,
-                   x.data(), static_cast<int>(in), projection.data(), static_cast<int>(out_features), 0.0f,
-                   out.data(), static_cast<int>(out_features));
-    return out;
-}
-
-Tensor embedding(const std::vector<std::int32_t>& ids, const Tensor& table) {
-    expect_shape("embedding", "table", table, {-1, -1});
-    const std::int64_t vocab = table.dim(0), d = table.dim(1);
-    Tensor out({static_cast<std::int64_t>(ids.size()), d});
-    for (std::size_t i = 0; i < ids.size(); ++i) {
-        if (ids[i] < 0 || ids[i] >= vocab)
-            throw Error("embedding: token id " + std::to_string(ids[i]) + " outside vocabulary of " +
-                        std::to_string(vocab));
-        std::copy_n(table.data() + ids[i] * d, d, out.data() + static_cast<std::int64_t>(i) * d);
-    }
-    return out;
-}
-
-Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) {
-    require_rank_at_least("layer_norm", x, 1);
-    const std::int64_t d = x.dim(-1);
-    expect_shape("layer_norm", "gamma", gamma, {d});
-    expect_shape("layer_norm", "beta", beta, {d});
-    Tensor out(x.shape());
-    const std::int64_t rows = d ? x.numel() / d : 0;
-    const float* g = gamma.data();
-    const float* b = beta.data();
-#pragma omp parallel for schedule(static)
-    for (std::int64_t r = 0; r < rows; ++r) {
-        const float* src = x.data() + r * d;
-        float* dst = out.data() + r * d;
-        float mean = 0;
-        for (std::int64_t j = 0; j < d; ++j) mean += src[j];
-        mean /= static_cast<float>(d);
-        float var = 0;
-        for (std::int64_t j = 0; j < d; ++j) var += (src[j] - mean) * (src[j] - mean);
-        var /= static_cast<float>(d);
-        const float inv = 1.0f / std::sqrt(var + eps);
-        for (std::int64_t j = 0; j < d; ++j) dst[j] = (src[j] - mean) * inv * g[j] + b[j];
-    }
-    return out;
-}
-
-void softmax_rows(float* x, std::int64_t rows, std::int64_t cols) {
-    for (std::int64_t r = 0; r < rows; ++r) {
-        float* row = x + r * cols;
-        float peak = -std::numeric_limits<float>::infinity();
-        for (std::int64_t j = 0; j < cols; ++j) peak = std::max(peak, row[j]);
-        float sum = 0;
-        for (std::int64_t j = 0; j < cols; ++j) {
-            row[j] = std::exp(row[j] - peak);
-            sum += row[j];
-        }
-        const float inv = 1.0f / sum;
-        for (std::int64_t j = 0; j < cols; ++j) row[j] *= inv;
-    }
-}
-
-void softmax(Tensor& x) {
-    require_rank_at_least("softmax", x, 1);
-    const std::int64_t d = x.dim(-1);
-    softmax_rows(x.data(), d ? x.numel() / d : 0, d);
-}
-
 void activate_backward(const Tensor& x, Activation a, Tensor& dy) {
-    if (x.shape() != dy.shape()) throw Error("activation backward: shapes " + x.shape_string() + " and " + dy.shape_string());
+    if (x.shape() != dy.shape())
+        throw Error("activation backward: shapes " + x.shape_string() + " and " + dy.shape_string());
     const float* v = x.data();
     float* g = dy.data();
     const std::int64_t n = x.numel();
@@ -213,6 +94,32 @@ void activate_backward(const Tensor& x, Activation a, Tensor& dy) {
     }
 }
 
+// ---- residuals: x += y, same shapes --------------------------------------------------------------
+
+void add_inplace(Tensor& x, const Tensor& y) {
+    if (x.shape() != y.shape()) throw Error("add: shapes " + x.shape_string() + " and " + y.shape_string() + " differ");
+    float* a = x.data();
+    const float* b = y.data();
+    const std::int64_t n = x.numel();
+#pragma omp parallel for simd schedule(static)
+    for (std::int64_t i = 0; i < n; ++i) a[i] += b[i];
+}
+
+// ---- L2 normalisation of rows: x [N, D] -> unit rows; backward from the kept input and output ----
+
+void l2_normalize_rows(Tensor& x) {
+    require_rank_at_least("l2_normalize", x, 1);
+    const std::int64_t d = x.dim(-1);
+    const std::int64_t rows = d ? x.numel() / d : 0;
+    for (std::int64_t r = 0; r < rows; ++r) {
+        float* row = x.data() + r * d;
+        double sum = 0;
+        for (std::int64_t j = 0; j < d; ++j) sum += static_cast<double>(row[j]) * row[j];
+        const float inv = sum > 0 ? static_cast<float>(1.0 / std::sqrt(sum)) : 0.0f;
+        for (std::int64_t j = 0; j < d; ++j) row[j] *= inv;
+    }
+}
+
 Tensor l2_normalize_backward(const Tensor& x, const Tensor& y, const Tensor& dy) {
     if (x.shape() != y.shape() || x.shape() != dy.shape()) throw Error("l2_normalize backward: shapes differ");
     const std::int64_t d = x.dim(-1), rows = d ? x.numel() / d : 0;
@@ -231,11 +138,39 @@ Tensor l2_normalize_backward(const Tensor& x, const Tensor& y, const Tensor& dy)
     return dx;
 }
 
+// ---- linear: x [.., IN], weight [OUT, IN] (PyTorch layout), bias [OUT] -> [.., OUT] --------------
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+    require_rank_at_least("linear", x, 1);
+    expect_shape("linear", "weight", weight, {-1, x.dim(-1)});
+    const std::int64_t in = weight.dim(1), out_features = weight.dim(0);
+    if (!bias.empty()) expect_shape("linear", "bias", bias, {out_features});
+    const std::int64_t rows = in ? x.numel() / in : 0;
+    Tensor out(with_last(x.shape(), out_features));
+    if (rows == 1) {
+        // sgemv reads the [out, in] weight row by row; sgemm with a transposed B is ~10x slower here.
+        blas::gemv(false, static_cast<int>(out_features), static_cast<int>(in), 1.0f, weight.data(),
+                   static_cast<int>(in), x.data(), 0.0f, out.data());
+    } else {
+        blas::gemm(false, true, static_cast<int>(rows), static_cast<int>(out_features), static_cast<int>(in), 1.0f,
+                   x.data(), static_cast<int>(in), weight.data(), static_cast<int>(in), 0.0f, out.data(),
+                   static_cast<int>(out_features));
+    }
+    if (!bias.empty()) {
+        float* o = out.data();
+        const float* b = bias.data();
+        for (std::int64_t r = 0; r < rows; ++r)
+            for (std::int64_t j = 0; j < out_features; ++j) o[r * out_features + j] += b[j];
+    }
+    return out;
+}
+
 Tensor linear_backward(const Tensor& x, const Tensor& weight, const Tensor& dy, Tensor& dweight, Tensor* dbias) {
     const std::int64_t in = weight.dim(1), out_features = weight.dim(0);
     const std::int64_t rows = in ? x.numel() / in : 0;
     if (x.dim(-1) != in || dy.dim(-1) != out_features || dy.numel() != rows * out_features)
-        throw Error("linear backward: x " + x.shape_string() + ", weight " + weight.shape_string() + ", dy " + dy.shape_string());
+        throw Error("linear backward: x " + x.shape_string() + ", weight " + weight.shape_string() + ", dy " +
+                    dy.shape_string());
     expect_shape("linear backward", "dweight", dweight, {out_features, in});
     const int m = static_cast<int>(rows), o = static_cast<int>(out_features), k = static_cast<int>(in);
     blas::gemm(true, false, o, k, m, 1.0f, dy.data(), o, x.data(), k, 1.0f, dweight.data(), k);
@@ -245,6 +180,24 @@ Tensor linear_backward(const Tensor& x, const Tensor& weight, const Tensor& dy, 
     Tensor dx(x.shape());
     blas::gemm(false, false, m, k, o, 1.0f, dy.data(), o, weight.data(), k, 0.0f, dx.data(), k);
     return dx;
+}
+
+// ---- projection: x [N, IN], projection [IN, OUT] (CLIP layout, no bias) -> [N, OUT] --------------
+
+Tensor project(const Tensor& x, const Tensor& projection) {
+    require_rank_at_least("project", x, 1);
+    expect_shape("project", "projection", projection, {x.dim(-1), -1});
+    const std::int64_t in = projection.dim(0), out_features = projection.dim(1);
+    const std::int64_t rows = in ? x.numel() / in : 0;
+    Tensor out(with_last(x.shape(), out_features));
+    if (rows == 1)
+        blas::gemv(true, static_cast<int>(in), static_cast<int>(out_features), 1.0f, projection.data(),
+                   static_cast<int>(out_features), x.data(), 0.0f, out.data());
+    else
+        blas::gemm(false, false, static_cast<int>(rows), static_cast<int>(out_features), static_cast<int>(in), 1.0f,
+                   x.data(), static_cast<int>(in), projection.data(), static_cast<int>(out_features), 0.0f, out.data(),
+                   static_cast<int>(out_features));
+    return out;
 }
 
 Tensor project_backward(const Tensor& x, const Tensor& projection, const Tensor& dy, Tensor& dprojection) {
@@ -260,11 +213,53 @@ Tensor project_backward(const Tensor& x, const Tensor& projection, const Tensor&
     return dx;
 }
 
+// ---- embedding: ids [T], table [V, D] -> [T, D]; backward adds rows into dtable ------------------
+
+Tensor embedding(const std::vector<std::int32_t>& ids, const Tensor& table) {
+    expect_shape("embedding", "table", table, {-1, -1});
+    const std::int64_t vocab = table.dim(0), d = table.dim(1);
+    Tensor out({static_cast<std::int64_t>(ids.size()), d});
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        if (ids[i] < 0 || ids[i] >= vocab)
+            throw Error("embedding: token id " + std::to_string(ids[i]) + " outside vocabulary of " +
+                        std::to_string(vocab));
+        std::copy_n(table.data() + ids[i] * d, d, out.data() + static_cast<std::int64_t>(i) * d);
+    }
+    return out;
+}
+
 void embedding_backward(const std::vector<std::int32_t>& ids, const Tensor& dy, Tensor& dtable) {
     const std::int64_t d = dtable.dim(1);
     expect_shape("embedding backward", "dy", dy, {static_cast<std::int64_t>(ids.size()), d});
     for (std::size_t i = 0; i < ids.size(); ++i)
         for (std::int64_t j = 0; j < d; ++j) dtable[ids[i] * d + j] += dy[static_cast<std::int64_t>(i) * d + j];
+}
+
+// ---- layer norm over the last axis: x [.., D], gamma and beta [D] --------------------------------
+
+Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) {
+    require_rank_at_least("layer_norm", x, 1);
+    const std::int64_t d = x.dim(-1);
+    expect_shape("layer_norm", "gamma", gamma, {d});
+    expect_shape("layer_norm", "beta", beta, {d});
+    Tensor out(x.shape());
+    const std::int64_t rows = d ? x.numel() / d : 0;
+    const float* g = gamma.data();
+    const float* b = beta.data();
+#pragma omp parallel for schedule(static)
+    for (std::int64_t r = 0; r < rows; ++r) {
+        const float* src = x.data() + r * d;
+        float* dst = out.data() + r * d;
+        float mean = 0;
+        for (std::int64_t j = 0; j < d; ++j) mean += src[j];
+        mean /= static_cast<float>(d);
+        float var = 0;
+        for (std::int64_t j = 0; j < d; ++j) var += (src[j] - mean) * (src[j] - mean);
+        var /= static_cast<float>(d);
+        const float inv = 1.0f / std::sqrt(var + eps);
+        for (std::int64_t j = 0; j < d; ++j) dst[j] = (src[j] - mean) * inv * g[j] + b[j];
+    }
+    return out;
 }
 
 Tensor layer_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& dy, Tensor& dgamma, Tensor& dbeta,
@@ -302,108 +297,27 @@ Tensor layer_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& d
     return dx;
 }
 
-namespace {
-// One head over one sequence of `len` rows: qkv holds the rows' [q | k | v] (width 3d),
-// probs gets softmax(q k^T / sqrt(dh)) with the causal mask applied, and the head's output
-// goes to columns [h dh, (h + 1) dh) of out (width d).
-void attend_head(const float* qkv, std::int64_t len, std::int64_t d, int h, std::int64_t dh, bool causal, float* probs,
-                 float* out) {
-    const int l = static_cast<int>(len), dhi = static_cast<int>(dh), ld = static_cast<int>(3 * d);
-    const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
-    blas::gemm(false, true, l, l, dhi, scale, qkv + h * dh, ld, qkv + d + h * dh, ld, 0.0f, probs, l);
-    if (causal)
-        for (std::int64_t i = 0; i < len; ++i)
-            for (std::int64_t j = i + 1; j < len; ++j) probs[i * len + j] = -std::numeric_limits<float>::infinity();
-    softmax_rows(probs, len, len);
-    blas::gemm(false, false, l, dhi, l, 1.0f, probs, l, qkv + 2 * d + h * dh, ld, 0.0f, out + h * dh, static_cast<int>(d));
-}
-}  // namespace
+// ---- softmax over the last axis (rows of a matrix; used by attention too) ------------------------
 
-Tensor multi_head_attention(const Tensor& x, const AttentionWeights& w, int heads, bool causal) {
-    AttentionCache cache;
-    return multi_head_attention_train(x, w, heads, causal, cache);
-}
-
-Tensor multi_head_attention_train(const Tensor& x, const AttentionWeights& w, int heads, bool causal,
-                                  AttentionCache& cache) {
-    expect_shape("attention", "input", x, {-1, -1, -1});
-    const std::int64_t n = x.dim(0), len = x.dim(1), d = x.dim(2);
-    if (heads < 1 || d % heads != 0)
-        throw Error("attention: width " + std::to_string(d) + " not divisible by " + std::to_string(heads) + " heads");
-    expect_shape("attention", "in_proj_weight", w.in_proj_weight, {3 * d, d});
-    expect_shape("attention", "out_proj_weight", w.out_proj_weight, {d, d});
-    cache.qkv = linear(x, w.in_proj_weight, w.in_proj_bias);  // [N, L, 3D]
-    cache.probs = Tensor({n, heads, len, len});
-    cache.mixed = Tensor({n, len, d});
-    const std::int64_t dh = d / heads;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (std::int64_t b = 0; b < n; ++b)
-        for (int h = 0; h < heads; ++h) {
-            attend_head(cache.qkv.data() + b * len * 3 * d, len, d, h, dh, causal,
-                        cache.probs.data() + (b * heads + h) * len * len, cache.mixed.data() + b * len * d);
+void softmax_rows(float* x, std::int64_t rows, std::int64_t cols) {
+    for (std::int64_t r = 0; r < rows; ++r) {
+        float* row = x + r * cols;
+        float peak = -std::numeric_limits<float>::infinity();
+        for (std::int64_t j = 0; j < cols; ++j) peak = std::max(peak, row[j]);
+        float sum = 0;
+        for (std::int64_t j = 0; j < cols; ++j) {
+            row[j] = std::exp(row[j] - peak);
+            sum += row[j];
         }
-    return linear(cache.mixed, w.out_proj_weight, w.out_proj_bias);
+        const float inv = 1.0f / sum;
+        for (std::int64_t j = 0; j < cols; ++j) row[j] *= inv;
+    }
 }
 
-Tensor multi_head_attention_packed(const Tensor& x, const std::vector<std::int64_t>& offsets, const AttentionWeights& w,
-                                   int heads, bool causal) {
-    expect_shape("attention", "input", x, {-1, -1});
-    const std::int64_t total = x.dim(0), d = x.dim(1);
-    if (heads < 1 || d % heads != 0)
-        throw Error("attention: width " + std::to_string(d) + " not divisible by " + std::to_string(heads) + " heads");
-    if (offsets.size() < 2 || offsets.front() != 0 || offsets.back() != total)
-        throw Error("attention: packed offsets do not cover the " + std::to_string(total) + " rows");
-    expect_shape("attention", "in_proj_weight", w.in_proj_weight, {3 * d, d});
-    const Tensor qkv = linear(x, w.in_proj_weight, w.in_proj_bias);  // [T, 3D]
-    Tensor mixed({total, d});
-    const std::int64_t n = static_cast<std::int64_t>(offsets.size()) - 1, dh = d / heads;
-#pragma omp parallel
-    {
-        std::vector<float> scores;
-#pragma omp for collapse(2) schedule(dynamic)
-        for (std::int64_t r = 0; r < n; ++r)
-            for (int h = 0; h < heads; ++h) {
-                const std::int64_t begin = offsets[static_cast<std::size_t>(r)], len = offsets[static_cast<std::size_t>(r) + 1] - begin;
-                if (len <= 0) continue;
-                scores.resize(static_cast<std::size_t>(len * len));
-                attend_head(qkv.data() + begin * 3 * d, len, d, h, dh, causal, scores.data(), mixed.data() + begin * d);
-            }
-    }
-    return linear(mixed, w.out_proj_weight, w.out_proj_bias);
-}
-
-Tensor multi_head_attention_backward(const Tensor& x, const AttentionWeights& w, int heads, const AttentionCache& cache,
-                                     const Tensor& dy, const AttentionGrads& grads) {
-    const std::int64_t n = x.dim(0), len = x.dim(1), d = x.dim(2), dh = d / heads;
-    const Tensor dmixed = linear_backward(cache.mixed, w.out_proj_weight, dy, grads.out_proj_weight, &grads.out_proj_bias);
-    Tensor dqkv({n, len, 3 * d});
-    const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
-    const int ld = static_cast<int>(3 * d), l = static_cast<int>(len), dhi = static_cast<int>(dh), di = static_cast<int>(d);
-#pragma omp parallel
-    {
-        std::vector<float> dp(static_cast<std::size_t>(len * len));
-#pragma omp for collapse(2) schedule(static)
-        for (std::int64_t b = 0; b < n; ++b)
-            for (int h = 0; h < heads; ++h) {
-                const float* base = cache.qkv.data() + b * len * 3 * d;
-                float* dbase = dqkv.data() + b * len * 3 * d;
-                const float* p = cache.probs.data() + (b * heads + h) * len * len;
-                const float* dm = dmixed.data() + b * len * d + h * dh;
-                // dP = dmixed V^T;  dV = P^T dmixed
-                blas::gemm(false, true, l, l, dhi, 1.0f, dm, di, base + 2 * d + h * dh, ld, 0.0f, dp.data(), l);
-                blas::gemm(true, false, l, dhi, l, 1.0f, p, l, dm, di, 0.0f, dbase + 2 * d + h * dh, ld);
-                // Softmax backward: dS = P * (dP - sum_j dP * P); masked entries have P = 0.
-                for (std::int64_t i = 0; i < len; ++i) {
-                    float dot = 0;
-                    for (std::int64_t j = 0; j < len; ++j) dot += dp[i * len + j] * p[i * len + j];
-                    for (std::int64_t j = 0; j < len; ++j) dp[i * len + j] = p[i * len + j] * (dp[i * len + j] - dot);
-                }
-                // dQ = scale dS K;  dK = scale dS^T Q
-                blas::gemm(false, false, l, dhi, l, scale, dp.data(), l, base + d + h * dh, ld, 0.0f, dbase + h * dh, ld);
-                blas::gemm(true, false, l, dhi, l, scale, dp.data(), l, base + h * dh, ld, 0.0f, dbase + d + h * dh, ld);
-            }
-    }
-    return linear_backward(x, w.in_proj_weight, dqkv, grads.in_proj_weight, &grads.in_proj_bias);
+void softmax(Tensor& x) {
+    require_rank_at_least("softmax", x, 1);
+    const std::int64_t d = x.dim(-1);
+    softmax_rows(x.data(), d ? x.numel() / d : 0, d);
 }
 
 }  // namespace opsis::ops

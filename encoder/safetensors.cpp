@@ -53,7 +53,8 @@ SafetensorsReader::SafetensorsReader(const std::string& path) {
     std::memcpy(&header_len, file_->data(), 8);
     if (header_len > kMaxHeaderBytes) throw fail("header length " + std::to_string(header_len) + " is implausible");
     if (header_len > size - 8)
-        throw fail("truncated: header needs " + std::to_string(header_len) + " bytes, file has " + std::to_string(size - 8));
+        throw fail("truncated: header needs " + std::to_string(header_len) + " bytes, file has " +
+                   std::to_string(size - 8));
     json header;
     try {
         header = json::parse(file_->data() + 8, file_->data() + 8 + header_len);
@@ -75,7 +76,8 @@ SafetensorsReader::SafetensorsReader(const std::string& path) {
             continue;
         }
         const auto bad = [&](const std::string& why) { return fail("tensor '" + name + "': " + why); };
-        if (!value.is_object() || !value.contains("dtype") || !value.contains("shape") || !value.contains("data_offsets"))
+        if (!value.is_object() || !value.contains("dtype") || !value.contains("shape") ||
+            !value.contains("data_offsets"))
             throw bad("entry needs dtype, shape and data_offsets");
         SafetensorsEntry e;
         if (!value["dtype"].is_string()) throw bad("dtype is not a string");
@@ -87,7 +89,8 @@ SafetensorsReader::SafetensorsReader(const std::string& path) {
             e.shape.push_back(d.get<std::int64_t>());
         }
         const json& offsets = value["data_offsets"];
-        if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned())
+        if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
+            !offsets[1].is_number_unsigned())
             throw bad("data_offsets must be two non-negative integers");
         e.begin = offsets[0].get<std::uint64_t>();
         e.end = offsets[1].get<std::uint64_t>();
@@ -101,8 +104,9 @@ SafetensorsReader::SafetensorsReader(const std::string& path) {
             throw bad(err.what());
         }
         if (static_cast<std::uint64_t>(numel) * dtype_size(e.dtype) != e.end - e.begin)
-            throw bad("holds " + std::to_string(e.end - e.begin) + " bytes but shape " + shape_to_string(e.shape) + " of " +
-                      e.dtype + " needs " + std::to_string(static_cast<std::uint64_t>(numel) * dtype_size(e.dtype)));
+            throw bad("holds " + std::to_string(e.end - e.begin) + " bytes but shape " + shape_to_string(e.shape) +
+                      " of " + e.dtype + " needs " +
+                      std::to_string(static_cast<std::uint64_t>(numel) * dtype_size(e.dtype)));
         spans.emplace_back(e.begin, e.end);
         entries_.emplace(name, std::move(e));
     }
@@ -128,7 +132,8 @@ Tensor SafetensorsReader::read(const std::string& name) const {
         }
     }
     for (std::int64_t i = 0; i < n; ++i)
-        if (!std::isfinite(t[i])) throw input_error("model file", path(), "tensor '" + name + "' holds NaN or infinity");
+        if (!std::isfinite(t[i]))
+            throw input_error("model file", path(), "tensor '" + name + "' holds NaN or infinity");
     return t;
 }
 

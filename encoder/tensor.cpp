@@ -32,8 +32,8 @@ Tensor::Tensor(Shape shape) : shape_(std::move(shape)) {
 
 Tensor::Tensor(Shape shape, std::vector<float> values) : shape_(std::move(shape)), data_(std::move(values)) {
     if (static_cast<std::int64_t>(data_.size()) != shape_numel(shape_))
-        throw Error("tensor of shape " + shape_to_string(shape_) + " given " +
-                    std::to_string(data_.size()) + " values");
+        throw Error("tensor of shape " + shape_to_string(shape_) + " given " + std::to_string(data_.size()) +
+                    " values");
 }
 
 Tensor Tensor::filled(Shape shape, float value) {
@@ -45,8 +45,7 @@ Tensor Tensor::filled(Shape shape, float value) {
 std::int64_t Tensor::dim(int axis) const {
     const int r = rank();
     const int a = axis < 0 ? axis + r : axis;
-    if (a < 0 || a >= r)
-        throw Error("axis " + std::to_string(axis) + " out of range for shape " + shape_string());
+    if (a < 0 || a >= r) throw Error("axis " + std::to_string(axis) + " out of range for shape " + shape_string());
     return shape_[static_cast<std::size_t>(a)];
 }
 
@@ -68,8 +67,7 @@ Shape resolve_reshape(const Shape& from, Shape to) {
             throw Error("cannot reshape " + shape_to_string(from) + " to " + shape_to_string(to));
         to[static_cast<std::size_t>(infer)] = total / known;
     }
-    if (shape_numel(to) != total)
-        throw Error("cannot reshape " + shape_to_string(from) + " to " + shape_to_string(to));
+    if (shape_numel(to) != total) throw Error("cannot reshape " + shape_to_string(from) + " to " + shape_to_string(to));
     return to;
 }
 }  // namespace
@@ -87,8 +85,7 @@ Tensor Tensor::reshaped(Shape shape) && {
 
 void expect_shape(const char* op, const char* what, const Tensor& t, const Shape& expected) {
     bool ok = t.rank() == static_cast<int>(expected.size());
-    for (std::size_t i = 0; ok && i < expected.size(); ++i)
-        ok = expected[i] == -1 || expected[i] == t.shape()[i];
+    for (std::size_t i = 0; ok && i < expected.size(); ++i) ok = expected[i] == -1 || expected[i] == t.shape()[i];
     if (!ok)
         throw Error(std::string(op) + ": " + what + " has shape " + t.shape_string() + ", expected " +
                     shape_to_string(expected));

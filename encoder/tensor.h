@@ -16,13 +16,13 @@ std::int64_t shape_numel(const Shape& shape);  // throws on negative or overflow
 class Tensor {
 public:
     Tensor() = default;
-    explicit Tensor(Shape shape);                       // zero-filled
-    Tensor(Shape shape, std::vector<float> values);     // values.size() must match
+    explicit Tensor(Shape shape);                    // zero-filled
+    Tensor(Shape shape, std::vector<float> values);  // values.size() must match
     static Tensor filled(Shape shape, float value);
 
     const Shape& shape() const { return shape_; }
     int rank() const { return static_cast<int>(shape_.size()); }
-    std::int64_t dim(int axis) const;                   // negative axes count from the end
+    std::int64_t dim(int axis) const;  // negative axes count from the end
     std::int64_t numel() const { return static_cast<std::int64_t>(data_.size()); }
     bool empty() const { return data_.empty(); }
 

@@ -14,7 +14,8 @@ std::vector<ParamSpec> text_tower_params(const ModelConfig& c) {
     specs.push_back({"positional_embedding", {t.context_length, width}, Init::normal, 0.01f, false});
     add_transformer_params(specs, "transformer", t.transformer);
     add_layer_norm_params(specs, "ln_final", width);
-    specs.push_back({"text_projection", {width, c.embed_dim}, Init::normal, 1.0f / std::sqrt(static_cast<float>(width)), true});
+    specs.push_back(
+        {"text_projection", {width, c.embed_dim}, Init::normal, 1.0f / std::sqrt(static_cast<float>(width)), true});
     return specs;
 }
 
@@ -48,7 +49,8 @@ Tensor TextTower::forward(const std::vector<std::vector<std::int32_t>>& rows) co
     x = transformer_.forward_packed(std::move(x), offsets, true);
     Tensor pooled({n, width});
     for (std::int64_t r = 0; r < n; ++r)  // each row's end token is its last
-        std::copy_n(x.data() + (offsets[static_cast<std::size_t>(r) + 1] - 1) * width, width, pooled.data() + r * width);
+        std::copy_n(x.data() + (offsets[static_cast<std::size_t>(r) + 1] - 1) * width, width,
+                    pooled.data() + r * width);
     return ops::project(ops::layer_norm(pooled, ln_final_w_, ln_final_b_, 1e-5f), projection_);
 }
 

@@ -213,7 +213,8 @@ std::vector<std::int32_t> Tokenizer::encode_for_model_sampled(std::string_view t
     return with_start_and_end(body, context_length);
 }
 
-std::vector<std::int32_t> Tokenizer::with_start_and_end(const std::vector<std::int32_t>& body, int context_length) const {
+std::vector<std::int32_t> Tokenizer::with_start_and_end(const std::vector<std::int32_t>& body,
+                                                        int context_length) const {
     if (context_length < 2) throw Error("tokenizer: context length must be at least 2");
     std::vector<std::int32_t> ids;
     ids.push_back(start_id_);
@@ -285,8 +286,9 @@ Tokenizer Tokenizer::load(const std::string& dir) {
     for (const auto& [token, id] : vocab.items()) {
         if (!id.is_number_integer() || id.get<std::int64_t>() < 0 ||
             id.get<std::int64_t>() >= static_cast<std::int64_t>(vocab.size()) || seen[id.get<std::size_t>()])
-            throw input_error("tokenizer file", vocab_path,
-                              "token '" + token + "' has an id that is not unique in 0.." + std::to_string(vocab.size() - 1));
+            throw input_error(
+                "tokenizer file", vocab_path,
+                "token '" + token + "' has an id that is not unique in 0.." + std::to_string(vocab.size() - 1));
         seen[id.get<std::size_t>()] = true;
         t.id_to_token_[id.get<std::size_t>()] = token;
         t.token_to_id_[token] = id.get<std::int32_t>();

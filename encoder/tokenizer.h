@@ -60,8 +60,8 @@ private:
     std::vector<std::string> id_to_token_;
     std::unordered_map<std::string, std::int32_t> token_to_id_;
     std::unordered_map<std::uint64_t, std::pair<std::int32_t, std::int32_t>> merge_rank_;  // (a,b) -> (rank, id)
-    std::int32_t byte_id_[256]{};       // symbol of byte b inside a word
-    std::int32_t byte_end_id_[256]{};   // symbol of byte b ending a word ("</w>")
+    std::int32_t byte_id_[256]{};      // symbol of byte b inside a word
+    std::int32_t byte_end_id_[256]{};  // symbol of byte b ending a word ("</w>")
     std::int32_t start_id_ = 0, end_id_ = 0;
 };
 

@@ -70,7 +70,8 @@ Tokenizer train_bpe(const std::vector<std::string>& texts, const BpeTrainingOpti
             const Pair p{words[w][i], words[w][i + 1]};
             pair_count[p] += freq[w];
             auto& list = pair_words[p];
-            if (list.empty() || list.back() != static_cast<std::int32_t>(w)) list.push_back(static_cast<std::int32_t>(w));
+            if (list.empty() || list.back() != static_cast<std::int32_t>(w))
+                list.push_back(static_cast<std::int32_t>(w));
         }
     std::priority_queue<Candidate> heap;
     for (const auto& [p, c] : pair_count) heap.push({c, p});

@@ -41,7 +41,8 @@ Weights read_weights(const SafetensorsReader& file, const std::vector<ParamSpec>
         declared.insert(spec.name);
         const auto it = file.entries().find(spec.name);
         if (it == file.entries().end())
-            throw input_error("model file", file.path(), "missing tensor '" + spec.name + "' " + shape_to_string(spec.shape));
+            throw input_error("model file", file.path(),
+                              "missing tensor '" + spec.name + "' " + shape_to_string(spec.shape));
         if (it->second.shape != spec.shape)
             throw input_error("model file", file.path(),
                               "tensor '" + spec.name + "' has shape " + shape_to_string(it->second.shape) +
@@ -50,7 +51,8 @@ Weights read_weights(const SafetensorsReader& file, const std::vector<ParamSpec>
     }
     for (const auto& [name, entry] : file.entries())
         if (!declared.count(name))
-            throw input_error("model file", file.path(), "unexpected tensor '" + name + "' (not part of the configured model)");
+            throw input_error("model file", file.path(),
+                              "unexpected tensor '" + name + "' (not part of the configured model)");
     return weights;
 }
 

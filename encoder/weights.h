@@ -18,8 +18,8 @@ struct ParamSpec {
     std::string name;
     Shape shape;
     Init init = Init::normal;
-    float value = 0.0f;  // standard deviation for normal, the value for constant
-    bool decay = true;   // AdamW weight decay (off for norms, biases, embeddings)
+    float value = 0.0f;     // standard deviation for normal, the value for constant
+    bool decay = true;      // AdamW weight decay (off for norms, biases, embeddings)
     bool trainable = true;  // false for statistics such as batch-norm running means
 };
 
@@ -37,7 +37,7 @@ Weights read_weights(const SafetensorsReader& file, const std::vector<ParamSpec>
 
 // Helpers for building spec lists.
 void add_layer_norm_params(std::vector<ParamSpec>& specs, const std::string& prefix, std::int64_t width);
-void add_linear_params(std::vector<ParamSpec>& specs, const std::string& prefix, std::int64_t out,
-                       std::int64_t in, float stddev);
+void add_linear_params(std::vector<ParamSpec>& specs, const std::string& prefix, std::int64_t out, std::int64_t in,
+                       float stddev);
 
 }  // namespace opsis

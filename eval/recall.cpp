@@ -22,15 +22,18 @@ RecallAtK recall_at_k(const Tensor& queries, const std::vector<std::int32_t>& qu
     for (std::int64_t q0 = 0; q0 < q; q0 += kChunk) {
         const std::int64_t rows = std::min(kChunk, q - q0);
         blas::gemm(false, true, static_cast<int>(rows), static_cast<int>(g), static_cast<int>(e), 1.0f,
-                   queries.data() + q0 * e, static_cast<int>(e), gallery.data(), static_cast<int>(e), 0.0f, scores.data(),
-                   static_cast<int>(g));
+                   queries.data() + q0 * e, static_cast<int>(e), gallery.data(), static_cast<int>(e), 0.0f,
+                   scores.data(), static_cast<int>(g));
         for (std::int64_t i = 0; i < rows; ++i) {
             const float* row = scores.data() + i * g;
             const std::int32_t wanted = query_concepts[static_cast<std::size_t>(q0 + i)];
             float best_positive = -INFINITY;
             bool any = false;
             for (std::int64_t j = 0; j < g; ++j)
-                if (gallery_concepts[static_cast<std::size_t>(j)] == wanted) best_positive = std::max(best_positive, row[j]), any = true;
+                if (gallery_concepts[static_cast<std::size_t>(j)] == wanted) {
+                    best_positive = std::max(best_positive, row[j]);
+                    any = true;
+                }
             if (!any) continue;  // no right answer exists: a miss at every K
             // The best right answer's rank: how many items score strictly higher.
             std::int64_t above = 0;

@@ -4,8 +4,8 @@
 #include <cstdint>
 
 #include "core/error.h"
-#include "encoder/image_decode.h"
-#include "encoder/image_preprocess.h"
+#include "image/decode.h"
+#include "image/preprocess.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     opsis::ImageLimits limits;
@@ -21,7 +21,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         opsis::PreprocessOptions options;
         options.image_size = 16;
         opsis::preprocess_image(image, options, out.data());
-    } catch (const opsis::Error&) {
-    }
+    } catch (const opsis::Error&) {}
     return 0;
 }

@@ -65,8 +65,8 @@ private:
     std::atomic<std::uint64_t> done_{0}, failed_{0};
     std::atomic<std::size_t> in_flight_{0};  // batches queued and not yet committed
     std::mutex returned_mutex_;
-    std::vector<InputFile> returned_;        // to examine again (see the class comment)
-    std::exception_ptr error_;               // written by the commit thread before commit_failed_
+    std::vector<InputFile> returned_;  // to examine again (see the class comment)
+    std::exception_ptr error_;         // written by the commit thread before commit_failed_
     std::atomic<bool> commit_failed_{false};
     BoundedQueue<EncodedBatch> queue_{2};
     std::thread thread_;

@@ -10,7 +10,7 @@
 #include "core/error.h"
 #include "core/file_io.h"
 #include "core/sha256.h"
-#include "encoder/image_preprocess.h"
+#include "image/preprocess.h"
 
 namespace opsis::indexer {
 

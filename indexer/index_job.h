@@ -18,10 +18,10 @@
 namespace opsis::indexer {
 
 struct JobOptions {
-    int decode_threads = 0;  // 0: one less than the hardware threads, at least one
-    int batch = 64;          // images per encoder batch
-    bool prune = false;      // remove index entries of files gone from the given folders
-    bool retry_failed = false;  // retry files that failed before even if unchanged
+    int decode_threads = 0;         // 0: one less than the hardware threads, at least one
+    int batch = 64;                 // images per encoder batch
+    bool prune = false;             // remove index entries of files gone from the given folders
+    bool retry_failed = false;      // retry files that failed before even if unchanged
     bool captions_as_texts = true;  // a manifest's captions also join the texts collection
     ImageLimits limits;
     WalkOptions walk;
@@ -33,15 +33,15 @@ struct JobOptions {
 };
 
 struct JobSummary {
-    std::uint64_t files = 0;        // files considered
-    std::uint64_t added = 0;        // new content, embedded
-    std::uint64_t changed = 0;      // a known path whose content changed, re-embedded
-    std::uint64_t duplicates = 0;   // a new path for content already indexed
-    std::uint64_t unchanged = 0;    // same path, size, mtime and hash: skipped
-    std::uint64_t failed = 0;       // could not be indexed (reason recorded)
-    std::uint64_t failed_before = 0;  // failed in an earlier run and unchanged since: skipped
-    std::uint64_t pruned = 0;       // paths removed because their files are gone
-    std::uint64_t texts_added = 0;  // sentences embedded into the texts collection
+    std::uint64_t files = 0;           // files considered
+    std::uint64_t added = 0;           // new content, embedded
+    std::uint64_t changed = 0;         // a known path whose content changed, re-embedded
+    std::uint64_t duplicates = 0;      // a new path for content already indexed
+    std::uint64_t unchanged = 0;       // same path, size, mtime and hash: skipped
+    std::uint64_t failed = 0;          // could not be indexed (reason recorded)
+    std::uint64_t failed_before = 0;   // failed in an earlier run and unchanged since: skipped
+    std::uint64_t pruned = 0;          // paths removed because their files are gone
+    std::uint64_t texts_added = 0;     // sentences embedded into the texts collection
     std::uint64_t examined_again = 0;  // new paths of content that left the index while the job ran
     std::map<std::string, std::uint64_t> failure_reasons;
     std::vector<std::string> problems;  // not one file's: unreadable folders, bad manifest lines

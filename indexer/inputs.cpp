@@ -20,7 +20,8 @@ using json = nlohmann::json;
 std::string lower_extension(const fs::path& p) {
     std::string ext = p.extension().string();
     if (!ext.empty() && ext[0] == '.') ext.erase(0, 1);
-    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    std::transform(ext.begin(), ext.end(), ext.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     return ext;
 }
 
@@ -69,10 +70,15 @@ struct Walker {
 
 bool open_regular(std::ifstream& in, const std::string& path, const char* what,
                   const std::function<void(const std::string&, const std::string&)>& problem) {
-    if (const std::string why = unreadable_reason(path); !why.empty())
-        return problem(path, std::string("the ") + what + " " + why), false;
+    if (const std::string why = unreadable_reason(path); !why.empty()) {
+        problem(path, std::string("the ") + what + " " + why);
+        return false;
+    }
     in.open(path, std::ios::binary);
-    if (!in) return problem(path, std::string("cannot open the ") + what), false;
+    if (!in) {
+        problem(path, std::string("cannot open the ") + what);
+        return false;
+    }
     return true;
 }
 
@@ -85,7 +91,8 @@ void read_list(const std::string& list, const WalkOptions& options, const std::f
     bool too_long = false;
     for (std::size_t n = 1; !stopped(options) && next_line(in, line, too_long); ++n) {
         if (too_long) {
-            problem(list + " line " + std::to_string(n), "longer than " + std::to_string(kMaxInputLineBytes) + " bytes");
+            problem(list + " line " + std::to_string(n),
+                    "longer than " + std::to_string(kMaxInputLineBytes) + " bytes");
             continue;
         }
         while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
@@ -96,7 +103,8 @@ void read_list(const std::string& list, const WalkOptions& options, const std::f
     }
 }
 
-void read_manifest(const std::string& manifest, const WalkOptions& options, const std::function<void(InputFile&&)>& found,
+void read_manifest(const std::string& manifest, const WalkOptions& options,
+                   const std::function<void(InputFile&&)>& found,
                    const std::function<void(const std::string&, const std::string&)>& problem) {
     std::ifstream in;
     if (!open_regular(in, manifest, "manifest", problem)) return;
@@ -163,8 +171,10 @@ bool next_line(std::istream& in, std::string& line, bool& too_long) {
             return !line.empty() || too_long;
         }
         if (c == '\n') return true;
-        if (line.size() < kMaxInputLineBytes) line.push_back(static_cast<char>(c));
-        else too_long = true;
+        if (line.size() < kMaxInputLineBytes)
+            line.push_back(static_cast<char>(c));
+        else
+            too_long = true;
     }
 }
 
@@ -174,9 +184,12 @@ json parse_json_line(const std::string& line) {
     json j;
     try {
         j = json::parse(line, [&](int, json::parse_event_t event, json& parsed) {
-            if (event == json::parse_event_t::object_start) keys.emplace_back();
-            else if (event == json::parse_event_t::object_end) keys.pop_back();
-            else if (event == json::parse_event_t::key && !keys.back().insert(parsed.get<std::string>()).second && duplicate.empty())
+            if (event == json::parse_event_t::object_start)
+                keys.emplace_back();
+            else if (event == json::parse_event_t::object_end)
+                keys.pop_back();
+            else if (event == json::parse_event_t::key && !keys.back().insert(parsed.get<std::string>()).second &&
+                     duplicate.empty())
                 duplicate = parsed.get<std::string>();
             return true;
         });
@@ -195,13 +208,6 @@ bool is_junk_name(const std::string& name) {
     return std::find(std::begin(junk), std::end(junk), name) != std::end(junk) || name.back() == '~';
 }
 
-std::string absolute_path(const std::string& path) {
-    std::error_code ec;
-    fs::path p = fs::absolute(path, ec);
-    if (ec) p = path;
-    return p.lexically_normal().string();
-}
-
 void for_each_input_file(const std::vector<InputSpec>& inputs, const WalkOptions& options,
                          const std::function<void(InputFile&&)>& found,
                          const std::function<void(const std::string&, const std::string&)>& problem) {
@@ -216,9 +222,12 @@ void for_each_input_file(const std::vector<InputSpec>& inputs, const WalkOptions
         } else {
             std::error_code ec;
             const fs::file_status st = fs::status(path, ec);
-            if (ec || !fs::exists(st)) problem(in.path, "no such file or folder");
-            else if (fs::is_directory(st)) walker.walk(path);
-            else found(InputFile{path, {}, {}, {}});
+            if (ec || !fs::exists(st))
+                problem(in.path, "no such file or folder");
+            else if (fs::is_directory(st))
+                walker.walk(path);
+            else
+                found(InputFile{path, {}, {}, {}});
         }
     }
 }

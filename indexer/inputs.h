@@ -9,10 +9,12 @@
 #include <string>
 #include <vector>
 
+#include "core/file_io.h"
+
 namespace opsis::indexer {
 
 struct InputFile {
-    std::string path;  // absolute, lexically normalised (symlinks kept as named)
+    std::string path;                   // absolute, lexically normalised (symlinks kept as named)
     std::vector<std::string> captions;  // from a manifest
     std::string source;
     std::vector<std::string> tags;
@@ -53,7 +55,5 @@ bool is_junk_name(const std::string& filename);
 void for_each_input_file(const std::vector<InputSpec>& inputs, const WalkOptions& options,
                          const std::function<void(InputFile&&)>& found,
                          const std::function<void(const std::string&, const std::string&)>& problem);
-
-std::string absolute_path(const std::string& path);
 
 }  // namespace opsis::indexer

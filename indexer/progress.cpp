@@ -10,14 +10,20 @@ std::string format_duration(double seconds) {
     if (!(seconds >= 0) || seconds > 1e7) return "--:--";
     const long s = static_cast<long>(seconds + 0.5);
     char buf[32];
-    if (s >= 3600) std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
-    else std::snprintf(buf, sizeof buf, "%ld:%02ld", s / 60, s % 60);
+    if (s >= 3600)
+        std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+    else
+        std::snprintf(buf, sizeof buf, "%ld:%02ld", s / 60, s % 60);
     return buf;
 }
 
 Progress::Progress(std::string label, double every_seconds, std::FILE* out)
-    : label_(std::move(label)), every_(every_seconds), out_(out), terminal_(::isatty(::fileno(out)) != 0),
-      start_(std::chrono::steady_clock::now()), last_draw_(start_) {}
+    : label_(std::move(label)),
+      every_(every_seconds),
+      out_(out),
+      terminal_(::isatty(::fileno(out)) != 0),
+      start_(std::chrono::steady_clock::now()),
+      last_draw_(start_) {}
 
 void Progress::set_total(std::uint64_t total, bool final) {
     total_ = total;
@@ -41,7 +47,8 @@ void Progress::draw(bool last) {
     const double rate = elapsed > 0 ? static_cast<double>(done_) / elapsed : 0;
     const std::uint64_t total = std::max(total_, done_);
     const std::string total_text = std::to_string(total) + (total_final_ ? "" : "+");
-    const std::string eta = total_final_ && rate > 0 ? format_duration(static_cast<double>(total - done_) / rate) : "--:--";
+    const std::string eta =
+        total_final_ && rate > 0 ? format_duration(static_cast<double>(total - done_) / rate) : "--:--";
     char tail[200];
     std::snprintf(tail, sizeof tail, "%llu/%s files  %.1f files/s  ETA %s  failed %llu",
                   static_cast<unsigned long long>(done_), total_text.c_str(), rate, eta.c_str(),
@@ -52,7 +59,8 @@ void Progress::draw(bool last) {
         const int filled = static_cast<int>(fraction * width);
         std::string bar(static_cast<std::size_t>(filled), '=');
         if (filled < width) bar += '>', bar.append(static_cast<std::size_t>(width - filled - 1), ' ');
-        std::fprintf(out_, "\r%s [%s] %3.0f%%  %s\x1b[K%s", label_.c_str(), bar.c_str(), fraction * 100, tail, last ? "\n" : "");
+        std::fprintf(out_, "\r%s [%s] %3.0f%%  %s\x1b[K%s", label_.c_str(), bar.c_str(), fraction * 100, tail,
+                     last ? "\n" : "");
     } else {
         std::fprintf(out_, "%s: %s  elapsed %s\n", label_.c_str(), tail, format_duration(elapsed).c_str());
     }

@@ -66,7 +66,8 @@ JobSummary index_texts(storage::IndexStore& store, const DualEncoder& model, con
         std::vector<storage::Item> items;
         std::vector<storage::Failure> failures;
         auto flush = [&] {
-            for (const auto& [id, added] : add_text_items(store, model, std::move(items))) ++(added ? summary.added : summary.duplicates);
+            for (const auto& [id, added] : add_text_items(store, model, std::move(items)))
+                ++(added ? summary.added : summary.duplicates);
             if (!failures.empty()) {
                 Catalog::Batch b(store.catalog());
                 for (const storage::Failure& f : failures) b.record_failure(f);
@@ -94,7 +95,8 @@ JobSummary index_texts(storage::IndexStore& store, const DualEncoder& model, con
                 } else {
                     item.text = line;
                 }
-                if (auto bad = utf8::find_invalid(item.text)) throw Error("invalid UTF-8 at byte " + std::to_string(*bad));
+                if (auto bad = utf8::find_invalid(item.text))
+                    throw Error("invalid UTF-8 at byte " + std::to_string(*bad));
             } catch (const std::exception& e) {
                 ++summary.failed;
                 ++summary.failure_reasons[reason_category(e.what())];

@@ -13,8 +13,9 @@ bool passes(const Filters& f, const storage::Item& it) {
     for (const std::string& t : f.tags)
         if (std::find(it.tags.begin(), it.tags.end(), t) == it.tags.end()) return false;
     if (!f.path_prefix.empty()) {
-        const bool any = std::any_of(it.paths.begin(), it.paths.end(),
-                                     [&](const std::string& p) { return p.compare(0, f.path_prefix.size(), f.path_prefix) == 0; });
+        const bool any = std::any_of(it.paths.begin(), it.paths.end(), [&](const std::string& p) {
+            return p.compare(0, f.path_prefix.size(), f.path_prefix) == 0;
+        });
         if (!any) return false;
     }
     return true;
@@ -34,13 +35,14 @@ std::function<bool(std::string_view)> may_match(const Filters& f) {
     };
 }
 
-std::optional<std::vector<std::int64_t>> filter_candidates(const storage::Catalog& catalog, Collection c, const Filters& f,
-                                                           std::size_t few) {
+std::optional<std::vector<std::int64_t>> filter_candidates(const storage::Catalog& catalog, Collection c,
+                                                           const Filters& f, std::size_t few) {
     std::optional<std::vector<std::int64_t>> best;
     auto offer = [&](std::vector<std::int64_t> ids) {
         if (ids.size() <= few && (!best || ids.size() < best->size())) best = std::move(ids);
     };
-    if (!f.sources.empty() && std::none_of(f.sources.begin(), f.sources.end(), [](const std::string& s) { return s.empty(); })) {
+    if (!f.sources.empty() &&
+        std::none_of(f.sources.begin(), f.sources.end(), [](const std::string& s) { return s.empty(); })) {
         std::vector<std::int64_t> any;
         for (const std::string& s : f.sources) {
             const std::vector<std::int64_t> ids = catalog.ids_with_source(c, s, few);
@@ -53,7 +55,8 @@ std::optional<std::vector<std::int64_t>> filter_candidates(const storage::Catalo
     }
     for (const std::string& t : f.tags)
         if (!t.empty()) offer(catalog.ids_with_tag(c, t, few));
-    if (!f.path_prefix.empty()) offer(c == Collection::images ? catalog.ids_under_path(f.path_prefix, few) : std::vector<std::int64_t>{});
+    if (!f.path_prefix.empty())
+        offer(c == Collection::images ? catalog.ids_under_path(f.path_prefix, few) : std::vector<std::int64_t>{});
     return best;
 }
 

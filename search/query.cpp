@@ -28,9 +28,9 @@ void validate_terms(const Query& q, const Limits& limits) {
         text_bytes += t.text.size();
     }
     if (text_bytes > limits.max_query_text_bytes)
-        throw input_error("query texts", std::to_string(text_bytes) + " bytes",
-                          "one query's texts may hold " + std::to_string(limits.max_query_text_bytes) +
-                              " bytes together");
+        throw input_error(
+            "query texts", std::to_string(text_bytes) + " bytes",
+            "one query's texts may hold " + std::to_string(limits.max_query_text_bytes) + " bytes together");
     for (const WeightedImage& im : q.images) finite(im.weight, im.name);
     for (const WeightedItem& it : q.items)
         finite(it.weight, std::string(storage::collection_name(it.collection)) + "/" + std::to_string(it.id));

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "encoder/image_decode.h"
+#include "image/decode.h"
 #include "storage/catalog.h"
 
 namespace opsis::search {
@@ -53,7 +53,7 @@ struct Limits {
     std::size_t max_offset = 10000;
     std::size_t max_terms = 32;
     int max_effort = 65536;
-    std::size_t max_text_bytes = 20000;  // long texts are split into chunks and pooled, up to this
+    std::size_t max_text_bytes = 20000;        // long texts are split into chunks and pooled, up to this
     std::size_t max_query_text_bytes = 20000;  // all the texts of one query together
     // Collapsing near-duplicates compares each candidate with the results kept so far, so it
     // is offered for the first results only (offset + k up to this); deeper pages page without it.

@@ -48,7 +48,8 @@ std::vector<std::string> split_for_context(const Tokenizer& tokenizer, const std
 
 std::vector<std::string> Searcher::text_chunks(const std::string& text) const {
     // Two places of the context hold the start and end tokens.
-    std::vector<std::string> chunks = split_for_context(model_.tokenizer(), text, model_.config().text.context_length - 2);
+    std::vector<std::string> chunks =
+        split_for_context(model_.tokenizer(), text, model_.config().text.context_length - 2);
     if (chunks.empty()) throw input_error("query text", utf8::preview(text), "is empty");
     return chunks;
 }
@@ -80,7 +81,8 @@ std::vector<Outcome<std::vector<float>>> Searcher::embed_batch(const std::vector
                 std::move(c.begin(), c.end(), std::back_inserter(chunks));
             }
             for (const WeightedImage& im : q.images) {
-                const Tensor input = model_.preprocess({decode_image(im.bytes.data(), im.bytes.size(), im.name, limits_.image)});
+                const Tensor input =
+                    model_.preprocess({decode_image(im.bytes.data(), im.bytes.size(), im.name, limits_.image)});
                 pixels.insert(pixels.end(), input.data(), input.data() + per_image);
                 image_rows[qi].push_back({images, images + 1});
                 ++images;
@@ -98,15 +100,17 @@ std::vector<Outcome<std::vector<float>>> Searcher::embed_batch(const std::vector
     std::vector<float> text_embeddings(chunks.size() * d), image_embeddings(images * d);
     for (std::size_t start = 0; start < chunks.size(); start += kTextRowsAtOnce) {
         const std::size_t m = std::min(kTextRowsAtOnce, chunks.size() - start);
-        const Tensor e = model_.encode_texts(std::vector<std::string>(chunks.begin() + static_cast<std::ptrdiff_t>(start),
-                                                                      chunks.begin() + static_cast<std::ptrdiff_t>(start + m)));
+        const Tensor e =
+            model_.encode_texts(std::vector<std::string>(chunks.begin() + static_cast<std::ptrdiff_t>(start),
+                                                         chunks.begin() + static_cast<std::ptrdiff_t>(start + m)));
         std::copy(e.data(), e.data() + m * d, text_embeddings.begin() + static_cast<std::ptrdiff_t>(start * d));
     }
     for (std::size_t start = 0; start < images; start += kImagesAtOnce) {
         const std::size_t m = std::min(kImagesAtOnce, images - start);
         const auto first = pixels.begin() + static_cast<std::ptrdiff_t>(start * per_image);
-        const Tensor e = model_.encode_images(Tensor({static_cast<std::int64_t>(m), static_cast<std::int64_t>(s), static_cast<std::int64_t>(s), 3},
-                                                     std::vector<float>(first, first + static_cast<std::ptrdiff_t>(m * per_image))));
+        const Tensor e = model_.encode_images(
+            Tensor({static_cast<std::int64_t>(m), static_cast<std::int64_t>(s), static_cast<std::int64_t>(s), 3},
+                   std::vector<float>(first, first + static_cast<std::ptrdiff_t>(m * per_image))));
         std::copy(e.data(), e.data() + m * d, image_embeddings.begin() + static_cast<std::ptrdiff_t>(start * d));
     }
 
@@ -132,16 +136,20 @@ std::vector<Outcome<std::vector<float>>> Searcher::embed_batch(const std::vector
                 if (!(norm > 0)) return;
                 for (std::size_t i = 0; i < d; ++i) sum[i] += weight * v[i] / norm;
             };
-            for (std::size_t t = 0; t < q.texts.size(); ++t) add(text_embeddings.data(), text_rows[qi][t], q.texts[t].weight);
-            for (std::size_t m = 0; m < q.images.size(); ++m) add(image_embeddings.data(), image_rows[qi][m], q.images[m].weight);
+            for (std::size_t t = 0; t < q.texts.size(); ++t)
+                add(text_embeddings.data(), text_rows[qi][t], q.texts[t].weight);
+            for (std::size_t m = 0; m < q.images.size(); ++m)
+                add(image_embeddings.data(), image_rows[qi][m], q.images[m].weight);
             for (const WeightedItem& it : q.items) {
                 const std::vector<float> v = store_.catalog().vector(it.collection, it.id);
-                const std::string name = std::string(storage::collection_name(it.collection)) + "/" + std::to_string(it.id);
+                const std::string name =
+                    std::string(storage::collection_name(it.collection)) + "/" + std::to_string(it.id);
                 if (v.size() != d) throw not_found_error("item", name);
                 add(v.data(), {0, 1}, it.weight);
             }
             const float norm = std::sqrt(dot(sum.data(), sum.data(), d));
-            if (!(norm > 1e-6f)) throw input_error("query", "", "its weighted terms cancel out (the combined vector is zero)");
+            if (!(norm > 1e-6f))
+                throw input_error("query", "", "its weighted terms cancel out (the combined vector is zero)");
             for (float& x : sum) x /= norm;
             out[qi] = std::move(sum);
         } catch (...) {
@@ -151,8 +159,6 @@ std::vector<Outcome<std::vector<float>>> Searcher::embed_batch(const std::vector
     return out;
 }
 
-std::vector<float> Searcher::embed(const Query& query) const {
-    return take(std::move(embed_batch({query}).front()));
-}
+std::vector<float> Searcher::embed(const Query& query) const { return take(std::move(embed_batch({query}).front())); }
 
 }  // namespace opsis::search

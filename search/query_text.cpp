@@ -68,8 +68,9 @@ std::vector<WeightedText> parse_query_text(std::string_view text, float negative
     for (std::size_t p = 0; p < pieces.size(); ++p) {
         std::string_view t = pieces[p].text;
         if (t.empty())
-            throw input_error("query", name, p + 1 == pieces.size() ? "ends with an operator: put a term after it"
-                                                                    : "has an operator with no term after it");
+            throw input_error("query", name,
+                              p + 1 == pieces.size() ? "ends with an operator: put a term after it"
+                                                     : "has an operator with no term after it");
         // An optional weight: digits, at most one '.', then '*' ("2*beach", "0.5 * beach").
         float factor = pieces[p].explicit_sign ? negative_weight : 1.0f;
         const std::size_t star = t.find('*');
@@ -83,7 +84,8 @@ std::vector<WeightedText> parse_query_text(std::string_view text, float negative
                     throw input_error("query", name, "weight '" + std::string(number) + "' is not a decimal number");
                 factor = value;
                 t = trim(t.substr(star + 1));
-                if (t.empty()) throw input_error("query", name, "weight " + std::string(number) + "* has no term after it");
+                if (t.empty())
+                    throw input_error("query", name, "weight " + std::string(number) + "* has no term after it");
             }
         }
         terms.push_back({std::string(t), static_cast<float>(pieces[p].sign) * factor});

@@ -41,7 +41,11 @@ public:
     using VectorOf = std::function<std::vector<float>(std::int64_t)>;
     Keeper(const Query& q, const storage::Catalog& catalog, std::size_t need, std::vector<std::int64_t> excluded,
            VectorOf vector_of)
-        : q_(q), catalog_(catalog), need_(need), excluded_(std::move(excluded)), vector_of_(std::move(vector_of)),
+        : q_(q),
+          catalog_(catalog),
+          need_(need),
+          excluded_(std::move(excluded)),
+          vector_of_(std::move(vector_of)),
           reach_(std::sqrt(std::max(0.0f, 2.0f - 2.0f * q.duplicate_threshold)) + 1e-4f) {}
 
     bool full() const { return kept_.size() >= need_; }
@@ -53,7 +57,8 @@ public:
     std::vector<Hit>& kept() { return kept_; }
 
     void offer(Candidate c) {
-        if (full() || std::binary_search(excluded_.begin(), excluded_.end(), c.id) || !seen_.insert(c.id).second) return;
+        if (full() || std::binary_search(excluded_.begin(), excluded_.end(), c.id) || !seen_.insert(c.id).second)
+            return;
         if (q_.min_score && c.score < *q_.min_score) return;
         std::optional<storage::Item> item = catalog_.item(q_.target, c.id);
         if (!item || !passes(q_.filters, *item)) return;
@@ -111,7 +116,10 @@ std::vector<Candidate> scan_exactly(const Query& q, const std::vector<float>& qu
             for (std::int64_t id : *narrowed)
                 if (std::optional<storage::Item> it = catalog.item(c, id)) score(*it);
         } else {
-            catalog.for_each_item(c, may_match(q.filters), [&](const storage::Item& it) { return score(it), true; });
+            catalog.for_each_item(c, may_match(q.filters), [&](const storage::Item& it) {
+                score(it);
+                return true;
+            });
         }
     }
     best_first(scored);
@@ -143,7 +151,8 @@ std::vector<Candidate> from_index(const std::vector<storage::SearchHit>& hits, c
 
 }  // namespace
 
-Result Searcher::rank(const Query& q, const std::vector<float>& query, std::optional<std::vector<storage::SearchHit>> prefetched,
+Result Searcher::rank(const Query& q, const std::vector<float>& query,
+                      std::optional<std::vector<storage::SearchHit>> prefetched,
                       std::optional<std::vector<std::int64_t>> narrowed) const {
     Result result;
     result.collection = q.target;
@@ -208,8 +217,10 @@ Result Searcher::rank(const Query& q, const std::vector<float>& query, std::opti
     }
     // A next page that the same query may ask for (collapsing stops at max_collapsed results).
     std::vector<Hit>& kept = keep.kept();
-    result.more = kept.size() > q.offset + q.k && (!q.collapse_duplicates || q.offset + 2 * q.k <= limits_.max_collapsed);
-    for (std::size_t i = q.offset; i < kept.size() && i < q.offset + q.k; ++i) result.hits.push_back(std::move(kept[i]));
+    result.more =
+        kept.size() > q.offset + q.k && (!q.collapse_duplicates || q.offset + 2 * q.k <= limits_.max_collapsed);
+    for (std::size_t i = q.offset; i < kept.size() && i < q.offset + q.k; ++i)
+        result.hits.push_back(std::move(kept[i]));
     return result;
 }
 

@@ -36,12 +36,17 @@ nlohmann::json result_json(const Result& r, const std::vector<WeightedText>& tex
     for (const Hit& h : r.hits) hits.push_back(hit_json(h, r.collection));
     nlohmann::json terms = nlohmann::json::array();
     for (const WeightedText& t : texts) terms.push_back({{"text", t.text}, {"weight", t.weight}});
-    nlohmann::json body{{"hits", std::move(hits)},     {"collection", storage::collection_name(r.collection)},
-                        {"k", r.k},                    {"offset", r.offset},
+    nlohmann::json body{{"hits", std::move(hits)},
+                        {"collection", storage::collection_name(r.collection)},
+                        {"k", r.k},
+                        {"offset", r.offset},
                         {"texts", std::move(terms)},
-                        {"more", r.more},              {"exact_scan", r.exact_scan},
-                        {"candidates", r.candidates},  {"rescored", r.rescored},
-                        {"batch", r.batch},            {"embed_ms", r.embed_ms},
+                        {"more", r.more},
+                        {"exact_scan", r.exact_scan},
+                        {"candidates", r.candidates},
+                        {"rescored", r.rescored},
+                        {"batch", r.batch},
+                        {"embed_ms", r.embed_ms},
                         {"search_ms", r.search_ms}};
     if (r.more) body["next_offset"] = r.offset + r.k;
     return body;

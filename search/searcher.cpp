@@ -49,8 +49,10 @@ std::vector<Outcome<Result>> Searcher::search_batch(const std::vector<Query>& qu
     // path indexes) score exactly those items and need no vector-index candidates.
     std::vector<std::optional<std::vector<std::int64_t>>> narrowed(valid.size());
     for (std::size_t i = 0; i < valid.size(); ++i)
-        if (!valid[i].filters.empty() && limits_.directly_scored > 0 && std::holds_alternative<std::vector<float>>(embedded[i]))
-            narrowed[i] = filter_candidates(store_.catalog(), valid[i].target, valid[i].filters, limits_.directly_scored);
+        if (!valid[i].filters.empty() && limits_.directly_scored > 0 &&
+            std::holds_alternative<std::vector<float>>(embedded[i]))
+            narrowed[i] =
+                filter_candidates(store_.catalog(), valid[i].target, valid[i].filters, limits_.directly_scored);
 
     // One vector-index search for every other query bound for the same collection at the same
     // effort, asking for as many candidates as the neediest; each query then takes its share
@@ -68,7 +70,8 @@ std::vector<Outcome<Result>> Searcher::search_batch(const std::vector<Query>& qu
         for (std::size_t i : members) {
             const auto& v = std::get<std::vector<float>>(embedded[i]);
             vectors.insert(vectors.end(), v.begin(), v.end());
-            fetch = std::max(fetch, first_fetch(valid[i], valid[i].offset + valid[i].k + 1, excluded_items(valid[i]).size()));
+            fetch = std::max(fetch,
+                             first_fetch(valid[i], valid[i].offset + valid[i].k + 1, excluded_items(valid[i]).size()));
         }
         storage::SearchParams params;
         params.effort = key.second;

@@ -27,11 +27,11 @@ struct Result {
     std::vector<Hit> hits;
     storage::Collection collection = storage::Collection::images;  // what was asked: collection, page
     std::size_t k = 0, offset = 0;
-    bool more = false;           // another page exists that the same query may ask for (see max_collapsed)
-    bool exact_scan = false;     // the vector index was untrained or the filters needed a full scan
-    std::size_t candidates = 0;  // scored candidates looked at
-    std::size_t rescored = 0;    // of them, re-scored against the stored vectors (compressed indexes)
-    std::size_t batch = 1;       // queries in the batch this one was answered in (see search_batch)
+    bool more = false;                   // another page exists that the same query may ask for (see max_collapsed)
+    bool exact_scan = false;             // the vector index was untrained or the filters needed a full scan
+    std::size_t candidates = 0;          // scored candidates looked at
+    std::size_t rescored = 0;            // of them, re-scored against the stored vectors (compressed indexes)
+    std::size_t batch = 1;               // queries in the batch this one was answered in (see search_batch)
     double embed_ms = 0, search_ms = 0;  // of the whole batch's embedding; its shared search plus this query's ranking
 };
 
@@ -57,7 +57,8 @@ private:
     // Scores, filters, de-duplicates and pages one query's candidates; `prefetched` holds the
     // batch's candidates for it, if the vector index was searched for the batch; `narrowed`,
     // the few items its filters lead to, which are then scored instead.
-    Result rank(const Query& q, const std::vector<float>& query, std::optional<std::vector<storage::SearchHit>> prefetched,
+    Result rank(const Query& q, const std::vector<float>& query,
+                std::optional<std::vector<storage::SearchHit>> prefetched,
                 std::optional<std::vector<std::int64_t>> narrowed) const;
     storage::IndexStore& store_;
     const DualEncoder& model_;

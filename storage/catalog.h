@@ -30,15 +30,15 @@ inline constexpr Collection kCollections[] = {Collection::images, Collection::te
 
 struct Item {
     std::int64_t id = 0;
-    std::string hash;                  // SHA-256 of the file's bytes, or of the text
-    std::vector<std::string> paths;    // images: every path with this content
-    std::string text;                  // texts
-    int width = 0, height = 0;         // images
-    std::uint64_t file_size = 0;       // images
+    std::string hash;                // SHA-256 of the file's bytes, or of the text
+    std::vector<std::string> paths;  // images: every path with this content
+    std::string text;                // texts
+    int width = 0, height = 0;       // images
+    std::uint64_t file_size = 0;     // images
     std::string source;
     std::vector<std::string> tags;
-    std::vector<std::string> captions; // images: the manifest's captions
-    std::int64_t added_at = 0;         // Unix seconds
+    std::vector<std::string> captions;  // images: the manifest's captions
+    std::int64_t added_at = 0;          // Unix seconds
 };
 
 // What the catalog knows of one indexed path (images only).
@@ -124,7 +124,7 @@ private:
         std::int64_t next_id = 1;
         std::uint64_t seq = 0;
         std::uint64_t count = 0;
-        std::uint64_t paths = 0;     // images only
+        std::uint64_t paths = 0;  // images only
         std::uint64_t failures = 0;
     };
     friend class Batch;

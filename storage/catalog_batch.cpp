@@ -39,16 +39,22 @@ std::vector<std::pair<Collection, Change>> Catalog::commit(Batch& b) {
     }
     for (auto& [key, item] : b.items_) {
         const auto& [c, id] = key;
-        if (item) b.writes_->Put(cf(family(c, "items")), key_of(static_cast<std::uint64_t>(id)), item_value(*item));
-        else b.writes_->Delete(cf(family(c, "items")), key_of(static_cast<std::uint64_t>(id)));
+        if (item)
+            b.writes_->Put(cf(family(c, "items")), key_of(static_cast<std::uint64_t>(id)), item_value(*item));
+        else
+            b.writes_->Delete(cf(family(c, "items")), key_of(static_cast<std::uint64_t>(id)));
     }
     for (auto& [path, entry] : b.paths_) {
-        if (entry) b.writes_->Put(cf("images.paths"), path, path_value(*entry));
-        else b.writes_->Delete(cf("images.paths"), path);
+        if (entry)
+            b.writes_->Put(cf("images.paths"), path, path_value(*entry));
+        else
+            b.writes_->Delete(cf("images.paths"), path);
     }
     for (auto& [key, id] : b.hashes_) {
-        if (id) b.writes_->Put(cf(family(key.first, "hashes")), key.second, key_of(static_cast<std::uint64_t>(*id)));
-        else b.writes_->Delete(cf(family(key.first, "hashes")), key.second);
+        if (id)
+            b.writes_->Put(cf(family(key.first, "hashes")), key.second, key_of(static_cast<std::uint64_t>(*id)));
+        else
+            b.writes_->Delete(cf(family(key.first, "hashes")), key.second);
     }
     for (auto& [c, k] : b.counters_) {
         b.writes_->Put(cf("default"), family(c, "next_id"), key_of(static_cast<std::uint64_t>(k.next_id)));
@@ -66,9 +72,10 @@ std::vector<std::pair<Collection, Change>> Catalog::commit(Batch& b) {
     const rocksdb::Status s = db_->Write(w, b.writes_.get());
     if (!s.ok()) {
         const bool full = s.IsNoSpace() || s.ToString().find("No space left") != std::string::npos;
-        write_failure_ = Error(std::string("index catalog: ") + (full ? "the disk is full" : "writing failed") + " (" + s.ToString() +
-                                   "): nothing more is written until the index is opened again; searches go on",
-                               full ? Error::Kind::no_space : Error::Kind::io);
+        write_failure_ =
+            Error(std::string("index catalog: ") + (full ? "the disk is full" : "writing failed") + " (" +
+                      s.ToString() + "): nothing more is written until the index is opened again; searches go on",
+                  full ? Error::Kind::no_space : Error::Kind::io);
         throw *write_failure_;
     }
     counters_ = b.counters_;
@@ -107,12 +114,15 @@ std::int64_t Catalog::Batch::add_item(Collection c, Item item, const float* vect
     Counters& k = counters_[c];
     item.id = k.next_id++;
     if (item.added_at == 0)
-        item.added_at = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+        item.added_at =
+            std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+                .count();
     writes_->Put(catalog_.cf(family(c, "vectors")), key_of(static_cast<std::uint64_t>(item.id)),
                  rocksdb::Slice(reinterpret_cast<const char*>(vector), dim * sizeof(float)));
     const std::uint64_t seq = ++k.seq;
     ++k.count;
-    writes_->Put(catalog_.cf(family(c, "log")), key_of(seq), std::string("+") + key_of(static_cast<std::uint64_t>(item.id)));
+    writes_->Put(catalog_.cf(family(c, "log")), key_of(seq),
+                 std::string("+") + key_of(static_cast<std::uint64_t>(item.id)));
     changes_.push_back({c, Change{seq, true, item.id}});
     hashes_[{c, item.hash}] = item.id;
     const std::int64_t id = item.id;
@@ -121,7 +131,8 @@ std::int64_t Catalog::Batch::add_item(Collection c, Item item, const float* vect
     return id;
 }
 
-void Catalog::Batch::add_path(std::int64_t image_id, const std::string& path, std::uint64_t size, std::int64_t mtime_ns) {
+void Catalog::Batch::add_path(std::int64_t image_id, const std::string& path, std::uint64_t size,
+                              std::int64_t mtime_ns) {
     std::optional<Item> it = item(Collection::images, image_id);
     if (!it) throw Error("catalog: no image with id " + std::to_string(image_id));
     if (auto old = find_path(path); old && old->id != image_id) remove_path(path);

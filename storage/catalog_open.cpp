@@ -99,9 +99,9 @@ std::unique_ptr<Catalog> Catalog::open(const std::string& folder, bool create, b
     const bool exists = std::filesystem::exists(folder + "/CURRENT");
     if (!exists && !create) throw input_error("index catalog", folder, "not found (no RocksDB database there)");
     if (exists && !read_only && locked_by_another_process(folder))
-        throw Error(input_error("index catalog", folder,
-                                "in use by another opsis process (stop it first; commands that only read work meanwhile)").what(),
-                    Error::Kind::busy);
+        throw input_error("index catalog", folder,
+                          "in use by another opsis process (stop it first; commands that only read work meanwhile)",
+                          Error::Kind::busy);
 
     std::vector<std::string> names{rocksdb::kDefaultColumnFamilyName, "images.paths", "images.errors"};
     for (Collection c : kCollections)
@@ -129,12 +129,14 @@ std::unique_ptr<Catalog> Catalog::open(const std::string& folder, bool create, b
         check(rocksdb::DB::ListColumnFamilies(options, folder, &present), folder, "cannot list column families");
         for (std::size_t i = 0; i < required; ++i)
             if (std::find(present.begin(), present.end(), names[i]) == present.end())
-                throw input_error("index catalog", folder, "not an Opsis catalog (column family '" + names[i] + "' is missing)");
+                throw input_error("index catalog", folder,
+                                  "not an Opsis catalog (column family '" + names[i] + "' is missing)");
         if (read_only)
             for (const std::string& n : names)
                 if (std::find(present.begin(), present.end(), n) == present.end())
                     throw input_error("index catalog", folder,
-                                      "was written by an older Opsis: open it once for writing (`opsis index add`) to bring it up to date");
+                                      "was written by an older Opsis: open it once for writing (`opsis index add`) to "
+                                      "bring it up to date");
     }
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* raw = nullptr;
@@ -171,7 +173,6 @@ std::unique_ptr<Catalog> Catalog::open(const std::string& folder, bool create, b
     cat->upgrade(read_only);
     return cat;
 }
-
 
 void Catalog::upgrade(bool read_only) {
     const std::vector<Upgrade> upgrades{

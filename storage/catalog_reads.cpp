@@ -114,16 +114,19 @@ std::vector<std::string> Catalog::check_facets(Collection c) const {
         const auto id = static_cast<std::int64_t>(number_of(rocksdb::Slice(k.data() + k.size() - 8, 8)));
         const std::optional<Item> it = item(c, id);
         if (!it || !facet_keys(*it).count(k.ToString()))
-            problems.push_back("the source/tag index lists item " + std::to_string(id) + " under a value it does not have");
+            problems.push_back("the source/tag index lists item " + std::to_string(id) +
+                               " under a value it does not have");
         return problems.size() < 20;
     });
     if (problems.empty() && stored != expected)
-        problems.push_back("the source/tag index has " + std::to_string(stored) + " entries, the items " + std::to_string(expected));
+        problems.push_back("the source/tag index has " + std::to_string(stored) + " entries, the items " +
+                           std::to_string(expected));
     return problems;
 }
 
 void Catalog::for_each_item(Collection c, const std::function<bool(const Item&)>& fn) const {
-    scan(*db_, cf(family(c, "items")), "", [&](const rocksdb::Slice&, const rocksdb::Slice& v) { return fn(item_from(v.ToString())); });
+    scan(*db_, cf(family(c, "items")), "",
+         [&](const rocksdb::Slice&, const rocksdb::Slice& v) { return fn(item_from(v.ToString())); });
 }
 
 void Catalog::for_each_item(Collection c, const std::function<bool(std::string_view)>& may_match,
@@ -133,7 +136,8 @@ void Catalog::for_each_item(Collection c, const std::function<bool(std::string_v
     });
 }
 
-void Catalog::for_each_vector(Collection c, const std::function<bool(std::int64_t, const float*, std::size_t)>& fn) const {
+void Catalog::for_each_vector(Collection c,
+                              const std::function<bool(std::int64_t, const float*, std::size_t)>& fn) const {
     std::vector<float> buffer;
     scan(*db_, cf(family(c, "vectors")), "", [&](const rocksdb::Slice& k, const rocksdb::Slice& v) {
         buffer.resize(v.size() / sizeof(float));
@@ -143,9 +147,8 @@ void Catalog::for_each_vector(Collection c, const std::function<bool(std::int64_
 }
 
 void Catalog::for_each_path(const std::function<bool(const std::string&, const PathEntry&)>& fn) const {
-    scan(*db_, cf("images.paths"), "", [&](const rocksdb::Slice& k, const rocksdb::Slice& v) {
-        return fn(k.ToString(), path_from(v.ToString()));
-    });
+    scan(*db_, cf("images.paths"), "",
+         [&](const rocksdb::Slice& k, const rocksdb::Slice& v) { return fn(k.ToString(), path_from(v.ToString())); });
 }
 
 void Catalog::for_each_failure(Collection c, const std::function<bool(const Failure&)>& fn) const {
@@ -154,17 +157,20 @@ void Catalog::for_each_failure(Collection c, const std::function<bool(const Fail
     });
 }
 
-void Catalog::for_each_change(Collection c, std::uint64_t after_seq, const std::function<bool(const Change&)>& fn) const {
+void Catalog::for_each_change(Collection c, std::uint64_t after_seq,
+                              const std::function<bool(const Change&)>& fn) const {
     scan(*db_, cf(family(c, "log")), key_of(after_seq + 1), [&](const rocksdb::Slice& k, const rocksdb::Slice& v) {
         if (v.size() != 9) throw Error("index catalog '" + folder_ + "': malformed change-log entry");
-        return fn(Change{number_of(k), v[0] == '+', static_cast<std::int64_t>(number_of(rocksdb::Slice(v.data() + 1, 8)))});
+        return fn(
+            Change{number_of(k), v[0] == '+', static_cast<std::int64_t>(number_of(rocksdb::Slice(v.data() + 1, 8)))});
     });
 }
 
 void Catalog::truncate_log(Collection c, std::uint64_t seq) {
     rocksdb::WriteOptions w;
     w.sync = true;
-    check(db_->DeleteRange(w, cf(family(c, "log")), key_of(0), key_of(seq + 1)), folder_, "cannot truncate the change log");
+    check(db_->DeleteRange(w, cf(family(c, "log")), key_of(0), key_of(seq + 1)), folder_,
+          "cannot truncate the change log");
 }
 
 }  // namespace opsis::storage

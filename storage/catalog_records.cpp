@@ -32,7 +32,8 @@ std::string from_hex(const std::string& hex) {
 
 json item_record(const Item& it) {
     json j{{"id", it.id}, {"hash", it.hash}, {"added_at", it.added_at}};
-    const bool all_text = std::all_of(it.paths.begin(), it.paths.end(), [](const std::string& p) { return !utf8::find_invalid(p); });
+    const bool all_text =
+        std::all_of(it.paths.begin(), it.paths.end(), [](const std::string& p) { return !utf8::find_invalid(p); });
     if (!it.paths.empty() && all_text) j["paths"] = it.paths;
     if (!it.paths.empty() && !all_text) {
         json hex = json::array();
@@ -99,7 +100,9 @@ Item item_from(const std::string& bytes) {
     return it;
 }
 
-std::string path_value(const PathEntry& p) { return json{{"id", p.id}, {"size", p.size}, {"mtime_ns", p.mtime_ns}}.dump(); }
+std::string path_value(const PathEntry& p) {
+    return json{{"id", p.id}, {"size", p.size}, {"mtime_ns", p.mtime_ns}}.dump();
+}
 PathEntry path_from(const std::string& bytes) {
     const json j = json::parse(bytes);
     return {j.at("id").get<std::int64_t>(), j.at("size").get<std::uint64_t>(), j.at("mtime_ns").get<std::int64_t>()};
@@ -129,7 +132,7 @@ void check(const rocksdb::Status& s, const std::string& folder, const char* doin
                              : s.IsCorruption() ? Error::Kind::corruption
                              : s.IsIOError()    ? Error::Kind::io
                                                 : Error::Kind::invalid_input;
-    throw Error(input_error("index catalog", folder, reason).what(), kind);
+    throw input_error("index catalog", folder, reason, kind);
 }
 
 }  // namespace opsis::storage::records

@@ -23,12 +23,13 @@ std::vector<RowScore> best_k(const std::vector<float>& scores, std::size_t k) {
 std::vector<RowScore> flat_top_k(const float* rows, std::size_t n, std::size_t d, const float* query, std::size_t k) {
     if (n == 0 || k == 0) return {};
     std::vector<float> scores(n);
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<int>(n), static_cast<int>(d), 1.0f, rows, static_cast<int>(d), query, 1,
-                0.0f, scores.data(), 1);
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<int>(n), static_cast<int>(d), 1.0f, rows, static_cast<int>(d),
+                query, 1, 0.0f, scores.data(), 1);
     return best_k(scores, k);
 }
 
-std::vector<RowScore> flat_top_k_reference(const float* rows, std::size_t n, std::size_t d, const float* query, std::size_t k) {
+std::vector<RowScore> flat_top_k_reference(const float* rows, std::size_t n, std::size_t d, const float* query,
+                                           std::size_t k) {
     std::vector<float> scores(n);
     for (std::size_t i = 0; i < n; ++i) {
         double s = 0;

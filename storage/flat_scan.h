@@ -19,6 +19,7 @@ struct RowScore {
 std::vector<RowScore> flat_top_k(const float* rows, std::size_t n, std::size_t d, const float* query, std::size_t k);
 
 // The plain loop the kernel above is checked against.
-std::vector<RowScore> flat_top_k_reference(const float* rows, std::size_t n, std::size_t d, const float* query, std::size_t k);
+std::vector<RowScore> flat_top_k_reference(const float* rows, std::size_t n, std::size_t d, const float* query,
+                                           std::size_t k);
 
 }  // namespace opsis::storage

@@ -55,7 +55,8 @@ std::unique_ptr<IndexStore> IndexStore::open(const std::string& dir, const std::
     // interrupted (or never happened), and creating again completes it.
     const bool complete = fs::exists(marker_path(dir));
     if (!complete) {
-        if (!create) throw input_error("index", dir, "not found (create it with `opsis index add --index " + dir + " ...`)");
+        if (!create)
+            throw input_error("index", dir, "not found (create it with `opsis index add --index " + dir + " ...`)");
         if (!model) throw input_error("index", dir, "a new index needs a model");
         std::error_code ec;
         fs::create_directories(dir, ec);
@@ -68,7 +69,8 @@ std::unique_ptr<IndexStore> IndexStore::open(const std::string& dir, const std::
         for (const auto& e : fs::directory_iterator(dir, ec))
             if (e.path().filename().string().find(".tmp-") != std::string::npos) fs::remove(e.path(), ec);
     const std::optional<std::string> recorded = s->catalog_->meta("model");
-    if (!recorded && options.read_only) throw input_error("index", dir, "records no model yet (nothing was indexed into it)");
+    if (!recorded && options.read_only)
+        throw input_error("index", dir, "records no model yet (nothing was indexed into it)");
     if (!recorded) {
         if (!model) throw input_error("index", dir, "records no model: run `opsis index add` with --model");
         // First use: record the model and the factories; creating the indexes checks the factories.
@@ -83,11 +85,14 @@ std::unique_ptr<IndexStore> IndexStore::open(const std::string& dir, const std::
     } else {
         s->model_ = identity_from(*recorded, dir);
         if (model && model->sha256 != s->model_.sha256)
-            throw input_error("index", dir, "was made with model " + describe(s->model_) + ", not " + describe(*model) +
-                                                ": vectors of different models cannot be compared (use another --index, or omit --model)");
+            throw input_error(
+                "index", dir,
+                "was made with model " + describe(s->model_) + ", not " + describe(*model) +
+                    ": vectors of different models cannot be compared (use another --index, or omit --model)");
     }
     if (!complete)
-        write_file_atomic(marker_path(dir), json{{"format", "opsis-index 1"}, {"model", identity_json(s->model_)}}.dump(2) + "\n");
+        write_file_atomic(marker_path(dir),
+                          json{{"format", "opsis-index 1"}, {"model", identity_json(s->model_)}}.dump(2) + "\n");
     for (Collection c : kCollections) {
         const std::string path = s->snapshot_path(c);
         const std::string factory = s->catalog_->meta(std::string(collection_name(c)) + ".factory").value_or("Flat");
@@ -98,8 +103,9 @@ std::unique_ptr<IndexStore> IndexStore::open(const std::string& dir, const std::
             try {
                 s->vectors_[c] = VectorIndex::load(path);
                 if (s->vectors_[c]->dim() != s->model_.dim)
-                    throw input_error("vector index", path, "dimension " + std::to_string(s->vectors_[c]->dim()) +
-                                                                " does not match the model's " + std::to_string(s->model_.dim));
+                    throw input_error("vector index", path,
+                                      "dimension " + std::to_string(s->vectors_[c]->dim()) +
+                                          " does not match the model's " + std::to_string(s->model_.dim));
                 if (s->vectors_[c]->applied_seq() > s->catalog_->last_seq(c))
                     throw input_error("vector index", path, "is ahead of the catalog (copied from elsewhere?)");
                 s->saved_seq_[c] = s->vectors_[c]->applied_seq();
@@ -162,7 +168,8 @@ void IndexStore::apply(Collection c, const std::vector<Change>& changes) {
             const std::vector<float> v = catalog_->vector(c, ch.id);
             if (v.empty()) continue;  // removed again later in the log
             if (static_cast<int>(v.size()) != index.dim())
-                throw input_error("index", dir_, "stored vector of item " + std::to_string(ch.id) + " has the wrong size");
+                throw input_error("index", dir_,
+                                  "stored vector of item " + std::to_string(ch.id) + " has the wrong size");
             ids.push_back(ch.id);
             data.insert(data.end(), v.begin(), v.end());
         } else {
@@ -313,9 +320,11 @@ VerifyReport IndexStore::verify() const {
             const std::vector<std::int64_t> ids = index.ids();
             check.indexed = ids.size();
             for (std::int64_t id : ids)
-                if (!items.count(id)) problem(c, "the vector index holds id " + std::to_string(id) + ", which the catalog does not");
+                if (!items.count(id))
+                    problem(c, "the vector index holds id " + std::to_string(id) + ", which the catalog does not");
             if (check.indexed != check.items)
-                problem(c, "the catalog has " + std::to_string(check.items) + " items, the vector index " + std::to_string(check.indexed));
+                problem(c, "the catalog has " + std::to_string(check.items) + " items, the vector index " +
+                               std::to_string(check.indexed));
             if (check.compared < check.items && !index.stores_exact_vectors())
                 check.note = "this index type cannot re-encode a vector, so vectors were checked by id only";
         } else if (check.items >= index.min_training_points()) {
@@ -332,7 +341,8 @@ VerifyReport IndexStore::verify() const {
         ++paths;
         const std::optional<Item> it = catalog_->item(Collection::images, e.id);
         if (!it || std::find(it->paths.begin(), it->paths.end(), p) == it->paths.end())
-            problem(Collection::images, "path '" + p + "' points at item " + std::to_string(e.id) + ", which does not list it");
+            problem(Collection::images,
+                    "path '" + p + "' points at item " + std::to_string(e.id) + ", which does not list it");
         return true;
     });
     if (paths != catalog_->path_count())
@@ -355,10 +365,14 @@ json IndexStore::stats() const {
     json out{{"model", identity_json(model_)}};
     for (Collection c : kCollections) {
         const VectorIndex& index = *vectors_.at(c);
-        json j{{"items", catalog_->item_count(c)}, {"factory", index.factory()}, {"trained", index.is_trained()},
-               {"indexed", index.size()}, {"tombstones", index.tombstones()},
+        json j{{"items", catalog_->item_count(c)},
+               {"factory", index.factory()},
+               {"trained", index.is_trained()},
+               {"indexed", index.size()},
+               {"tombstones", index.tombstones()},
                {"snapshot_bytes", fs::exists(snapshot_path(c)) ? fs::file_size(snapshot_path(c)) : 0},
-               {"log_position", catalog_->last_seq(c)}, {"snapshot_position", index.applied_seq()}};
+               {"log_position", catalog_->last_seq(c)},
+               {"snapshot_position", index.applied_seq()}};
         if (!index.is_trained()) j["training_needs"] = index.min_training_points();
         j["failures"] = catalog_->failure_count(c);
         out[collection_name(c)] = j;

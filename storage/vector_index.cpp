@@ -152,8 +152,12 @@ void VectorIndex::save(const std::string& path) const {
     std::shared_lock lock(mutex_);
     std::vector<std::int64_t> removed(removed_.begin(), removed_.end());
     std::sort(removed.begin(), removed.end());
-    const std::string header = json{{"factory", factory_}, {"dim", dim_}, {"applied_seq", applied_seq_},
-                                    {"live", live_.size()}, {"removed", removed}}.dump();
+    const std::string header = json{
+        {"factory", factory_},
+        {"dim", dim_},
+        {"applied_seq", applied_seq_},
+        {"live", live_.size()},
+        {"removed", removed}}.dump();
     write_file_atomic_with(path, [&](std::FILE* f) {
         const std::uint64_t size = header.size();
         if (std::fwrite(kMagic, 1, 8, f) != 8 || std::fwrite(&size, sizeof size, 1, f) != 1 ||
@@ -175,8 +179,10 @@ std::size_t VectorIndex::min_training_points() const {
     const faiss::Index* inner = unwrap_transforms(base_);
     if (auto* hnsw = dynamic_cast<const faiss::IndexHNSW*>(inner)) inner = unwrap_transforms(hnsw->storage);
     if (auto* ivf = dynamic_cast<const faiss::IndexIVF*>(inner)) n = std::max<std::size_t>(n, ivf->nlist);
-    if (auto* ivfpq = dynamic_cast<const faiss::IndexIVFPQ*>(inner)) n = std::max<std::size_t>(n, std::size_t{1} << ivfpq->pq.nbits);
-    if (auto* pq = dynamic_cast<const faiss::IndexPQ*>(inner)) n = std::max<std::size_t>(n, std::size_t{1} << pq->pq.nbits);
+    if (auto* ivfpq = dynamic_cast<const faiss::IndexIVFPQ*>(inner))
+        n = std::max<std::size_t>(n, std::size_t{1} << ivfpq->pq.nbits);
+    if (auto* pq = dynamic_cast<const faiss::IndexPQ*>(inner))
+        n = std::max<std::size_t>(n, std::size_t{1} << pq->pq.nbits);
     // FAISS's own threshold for k-means (39 points per centroid); below it the exact scan of
     // the stored vectors is both fast and better than a poorly trained quantiser.
     return 39 * n;
@@ -257,7 +263,7 @@ namespace {
 // the row -> id map and sees rows.
 struct LeftOut : faiss::IDSelector {
     const std::unordered_set<std::int64_t>& removed;
-    const std::vector<std::int64_t>* excluded;  // sorted
+    const std::vector<std::int64_t>* excluded;        // sorted
     const std::vector<faiss::Index::idx_t>* row_ids;  // null: FAISS passes our ids (IVF)
     LeftOut(const std::unordered_set<std::int64_t>& r, const std::vector<std::int64_t>* e,
             const std::vector<faiss::Index::idx_t>* rows)
@@ -277,11 +283,13 @@ std::vector<std::vector<SearchHit>> VectorIndex::search(std::size_t n, const flo
     std::shared_lock lock(mutex_);
     std::vector<std::vector<SearchHit>> out(n);
     if (n == 0 || !index_->is_trained || index_->ntotal == 0 || k == 0) return out;
-    if (params.effort < 0) throw input_error("vector search effort", std::to_string(params.effort), "must be at least 0");
+    if (params.effort < 0)
+        throw input_error("vector search effort", std::to_string(params.effort), "must be at least 0");
     const std::size_t excluded = params.excluded ? params.excluded->size() : 0;
     // Every index type is asked for enough to fill k after what is left out, whether or not it
     // honours the selector (the results are filtered below as well).
-    const std::size_t want = std::min<std::size_t>(k + removed_.size() + excluded, static_cast<std::size_t>(index_->ntotal));
+    const std::size_t want =
+        std::min<std::size_t>(k + removed_.size() + excluded, static_cast<std::size_t>(index_->ntotal));
     auto* idmap = dynamic_cast<const faiss::IndexIDMap2*>(index_.get());
     const LeftOut left_out(removed_, params.excluded, idmap ? &idmap->id_map : nullptr);
     auto* flat = dynamic_cast<const faiss::IndexFlat*>(base_);
@@ -300,7 +308,8 @@ std::vector<std::vector<SearchHit>> VectorIndex::search(std::size_t n, const flo
     faiss::SearchParameters* chosen = &plain_params;
     const faiss::Index* inner = unwrap_transforms(base_);
     if (auto* ivf = dynamic_cast<const faiss::IndexIVF*>(inner)) {
-        ivf_params.nprobe = params.effort > 0 ? static_cast<std::size_t>(params.effort) : std::min<std::size_t>(ivf->nlist, 16);
+        ivf_params.nprobe =
+            params.effort > 0 ? static_cast<std::size_t>(params.effort) : std::min<std::size_t>(ivf->nlist, 16);
         chosen = &ivf_params;
     } else if (dynamic_cast<const faiss::IndexHNSW*>(inner)) {
         hnsw_params.efSearch = params.effort > 0 ? params.effort : 64;

@@ -65,9 +65,9 @@ public:
     // mark the id removed: searches skip it, and it no longer counts.
     void remove(const std::vector<std::int64_t>& ids);
     bool contains(std::int64_t id) const;
-    std::size_t size() const;                  // live vectors
-    std::size_t tombstones() const;            // removed but still stored (see remove)
-    std::vector<std::int64_t> ids() const;     // live ids, ascending
+    std::size_t size() const;               // live vectors
+    std::size_t tombstones() const;         // removed but still stored (see remove)
+    std::vector<std::int64_t> ids() const;  // live ids, ascending
 
     // The k nearest by inner product of each of n queries (n x dim, row-major), best first,
     // removed ids skipped. A batch costs far less than its queries one by one (FAISS's flat
@@ -96,10 +96,10 @@ private:
     std::string factory_;
     int dim_ = 0;
     std::uint64_t applied_seq_ = 0;
-    std::unique_ptr<faiss::Index> index_;      // what we talk to: IDMap2(base) or an IVF
-    faiss::Index* base_ = nullptr;             // the factory's index
+    std::unique_ptr<faiss::Index> index_;  // what we talk to: IDMap2(base) or an IVF
+    faiss::Index* base_ = nullptr;         // the factory's index
     std::unordered_set<std::int64_t> live_;
-    std::unordered_set<std::int64_t> removed_; // tombstones (types without remove_ids)
+    std::unordered_set<std::int64_t> removed_;  // tombstones (types without remove_ids)
     mutable std::shared_mutex mutex_;
 };
 

@@ -35,7 +35,8 @@ inline Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, int s
     return out;
 }
 
-inline Tensor batch_norm(const Tensor& x, const Tensor& g, const Tensor& b, const Tensor& m, const Tensor& v, float eps) {
+inline Tensor batch_norm(const Tensor& x, const Tensor& g, const Tensor& b, const Tensor& m, const Tensor& v,
+                         float eps) {
     Tensor out(x.shape());
     const std::int64_t c = x.dim(-1);
     for (std::int64_t i = 0; i < x.numel(); ++i) {
@@ -101,7 +102,8 @@ inline Tensor softmax(const Tensor& x) {
     for (std::int64_t r = 0; r < rows; ++r) {
         double sum = 0;
         for (std::int64_t j = 0; j < d; ++j) sum += std::exp(static_cast<double>(x[r * d + j]));
-        for (std::int64_t j = 0; j < d; ++j) out[r * d + j] = static_cast<float>(std::exp(static_cast<double>(x[r * d + j])) / sum);
+        for (std::int64_t j = 0; j < d; ++j)
+            out[r * d + j] = static_cast<float>(std::exp(static_cast<double>(x[r * d + j])) / sum);
     }
     return out;
 }
@@ -121,7 +123,8 @@ inline Tensor attention(const Tensor& x, const Tensor& in_w, const Tensor& in_b,
                     if (causal && j > i) continue;
                     double s = 0;
                     for (std::int64_t k = 0; k < dh; ++k)
-                        s += static_cast<double>(qkv[(b * len + i) * 3 * d + h * dh + k]) * qkv[(b * len + j) * 3 * d + d + h * dh + k];
+                        s += static_cast<double>(qkv[(b * len + i) * 3 * d + h * dh + k]) *
+                             qkv[(b * len + j) * 3 * d + d + h * dh + k];
                     score[j] = s / std::sqrt(static_cast<double>(dh));
                     peak = std::max(peak, score[j]);
                 }
@@ -132,7 +135,8 @@ inline Tensor attention(const Tensor& x, const Tensor& in_w, const Tensor& in_b,
                 }
                 for (std::int64_t k = 0; k < dh; ++k) {
                     double v = 0;
-                    for (std::int64_t j = 0; j < len; ++j) v += score[j] / total * qkv[(b * len + j) * 3 * d + 2 * d + h * dh + k];
+                    for (std::int64_t j = 0; j < len; ++j)
+                        v += score[j] / total * qkv[(b * len + j) * 3 * d + 2 * d + h * dh + k];
                     mixed[(b * len + i) * d + h * dh + k] = static_cast<float>(v);
                 }
             }

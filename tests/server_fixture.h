@@ -29,7 +29,8 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 inline const char* kConfig = R"({"name": "serve-tiny", "embed_dim": 8,
-  "image": {"arch": "resnet", "image_size": 16, "stem_channels": 4, "stem_stride": 1, "stage_channels": [4], "stage_blocks": [1]},
+  "image": {"arch": "resnet", "image_size": 16, "stem_channels": 4, "stem_stride": 1,)"
+                             R"( "stage_channels": [4], "stage_blocks": [1]},
   "text": {"context_length": 12, "width": 8, "layers": 1, "heads": 2}})";
 
 inline std::vector<unsigned char> random_png(std::uint32_t seed) {
@@ -53,7 +54,9 @@ public:
         if (pid_ == 0) {
             dup2(out[1], 1);
             close(out[0]);
-            execl("/bin/sh", "sh", "-c", (shell_prefix + "exec " + std::string(OPSIS_BINARY) + " serve --port 0 --quiet " + args).c_str(), nullptr);
+            execl("/bin/sh", "sh", "-c",
+                  (shell_prefix + "exec " + std::string(OPSIS_BINARY) + " serve --port 0 --quiet " + args).c_str(),
+                  nullptr);
             _exit(127);
         }
         close(out[1]);
@@ -100,7 +103,9 @@ struct Reply {
 // One HTTP/1.1 connection, kept alive across requests.
 class Client {
 public:
-    explicit Client(unsigned short port) : socket_(io_) { socket_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port)); }
+    explicit Client(unsigned short port) : socket_(io_) {
+        socket_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+    }
     Reply send(http::verb method, const std::string& target, const std::string& body = "",
                const std::string& content_type = "application/json", const std::string& token = "") {
         http::request<http::string_body> req{method, target, 11};
@@ -138,22 +143,28 @@ struct Fixture {
     std::string index = dir.file("ix"), photos = dir.file("photos"), more = dir.file("more");
     Fixture() {
         write_text(dir.file("config.json"), kConfig);
-        REQUIRE(run_opsis("model init --config " + dir.file("config.json") + " --out " + dir.file("model") + " --seed 3").exit_code == 0);
+        REQUIRE(
+            run_opsis("model init --config " + dir.file("config.json") + " --out " + dir.file("model") + " --seed 3")
+                .exit_code == 0);
         fs::create_directories(photos);
         fs::create_directories(more);
         std::ofstream m(dir.file("manifest.jsonl"));
         for (int k = 0; k < 12; ++k) {
             write_bytes(photos + "/" + std::to_string(k) + ".png", random_png(static_cast<std::uint32_t>(k)));
-            m << json{{"image", photos + "/" + std::to_string(k) + ".png"}, {"captions", {"caption number " + std::to_string(k)}},
-                      {"source", k % 2 ? "odd" : "even"}}.dump() << "\n";
+            m << json{{"image", photos + "/" + std::to_string(k) + ".png"},
+                      {"captions", {"caption number " + std::to_string(k)}},
+                      {"source", k % 2 ? "odd" : "even"}}
+                     .dump()
+              << "\n";
         }
-        for (int k = 0; k < 40; ++k) write_bytes(more + "/" + std::to_string(k) + ".png", random_png(static_cast<std::uint32_t>(1000 + k)));
+        for (int k = 0; k < 40; ++k)
+            write_bytes(more + "/" + std::to_string(k) + ".png", random_png(static_cast<std::uint32_t>(1000 + k)));
         m.close();
-        const CommandResult r = run_opsis("index add --index " + index + " --model " + dir.file("model") + " --manifest " + dir.file("manifest.jsonl"));
+        const CommandResult r = run_opsis("index add --index " + index + " --model " + dir.file("model") +
+                                          " --manifest " + dir.file("manifest.jsonl"));
         INFO(r.output);
         REQUIRE(r.exit_code == 0);
     }
 };
-
 
 }  // namespace opsis::test::server

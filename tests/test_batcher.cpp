@@ -21,8 +21,10 @@ TEST_CASE("queued requests run together and fail one by one", "[batcher]") {
         }
         std::vector<Outcome<int>> out;
         for (int x : in) {
-            if (x < 0) out.emplace_back(std::make_exception_ptr(std::invalid_argument("negative: " + std::to_string(x))));
-            else out.emplace_back(x * x);
+            if (x < 0)
+                out.emplace_back(std::make_exception_ptr(std::invalid_argument("negative: " + std::to_string(x))));
+            else
+                out.emplace_back(x * x);
         }
         return out;
     });
@@ -80,16 +82,29 @@ TEST_CASE("clients take turns: in the worker queue and in every batch", "[batche
     std::mutex order_mutex;
     std::vector<std::string> order;
     for (int i = 0; i < 4; ++i)
-        pool.post([&, i] { std::lock_guard lock(order_mutex); order.push_back("a" + std::to_string(i)); }, "10.0.0.1");
-    pool.post([&] { std::lock_guard lock(order_mutex); order.push_back("b0"); }, "10.0.0.2");
+        pool.post(
+            [&, i] {
+                std::lock_guard lock(order_mutex);
+                order.push_back("a" + std::to_string(i));
+            },
+            "10.0.0.1");
+    pool.post(
+        [&] {
+            std::lock_guard lock(order_mutex);
+            order.push_back("b0");
+        },
+        "10.0.0.2");
     std::vector<std::vector<int>> batches;
     Batcher<int, int> echo(pool, 4, [&](const std::vector<int>& in) {
         batches.push_back(in);
         return std::vector<Outcome<int>>(in.begin(), in.end());
     });
     std::atomic<int> done{0};
-    for (int i = 0; i < 8; ++i) echo.submit(100 + i, [&](Outcome<int>) { ++done; }, "10.0.0.1");
-    echo.submit(200, [&](Outcome<int>) { ++done; }, "10.0.0.2");
+    for (int i = 0; i < 8; ++i)
+        echo.submit(
+            100 + i, [&](Outcome<int>) { ++done; }, "10.0.0.1");
+    echo.submit(
+        200, [&](Outcome<int>) { ++done; }, "10.0.0.2");
     release.set_value();
     while (done < 9) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     // The second client's task ran second, not after the first client's four.

@@ -23,7 +23,10 @@ RgbaImage stripes() {
         for (int x = 2; x < 22; ++x) {
             std::uint8_t* p = &img.pixels[(static_cast<std::size_t>(y) * 24 + x) * 4];
             const bool red = (x / 4) % 2 == 0;
-            p[0] = red ? 230 : 20, p[1] = red ? 20 : 200, p[2] = 30, p[3] = 255;
+            p[0] = red ? 230 : 20;
+            p[1] = red ? 20 : 200;
+            p[2] = 30;
+            p[3] = 255;
         }
     return img;
 }
@@ -42,9 +45,13 @@ TEST_CASE("batches never grey a picture whose captions name a colour", "[trainin
     TempDir dir;
     opsis::test::write_bytes(dir.file("a.png"), opsis::test::encode_png_rgba(stripes()));
     std::vector<CorpusItem> items(2);
-    items[0].id = "coloured", items[0].image = dir.file("a.png"), items[0].concept_name = "a";
+    items[0].id = "coloured";
+    items[0].image = dir.file("a.png");
+    items[0].concept_name = "a";
     items[0].english = {"red and green stripes"};
-    items[1].id = "plain", items[1].image = dir.file("a.png"), items[1].concept_name = "b";
+    items[1].id = "plain";
+    items[1].image = dir.file("a.png");
+    items[1].concept_name = "b";
     items[1].english = {"stripes"};
     const ModelConfig config = parse_model_config(nlohmann::json::parse(R"({
       "name": "batch-tiny", "embed_dim": 8,
@@ -55,7 +62,7 @@ TEST_CASE("batches never grey a picture whose captions name a colour", "[trainin
     const ImageCache cache({items[0].image, items[1].image}, 18, true, ImageLimits{});
     const Tokenizer tokenizer = Tokenizer::bytes_only();
     AugmentOptions options;
-    options.white_background = 1.0f;           // a grey background must not hide a greyed picture
+    options.white_background = 1.0f;  // a grey background must not hide a greyed picture
     options.image_options.probability.fill(0.0f);
     options.image_options[Challenge::colour_removal] = 1.0f;
     options.image_options.max_strength = 1.0f;

@@ -27,9 +27,11 @@ TEST_CASE("opsis model init + embed prints embeddings and the similarity matrix"
     TempDir dir;
     write_text(dir.file("config.json"), kTinyConfig);
     write_text(dir.file("corpus.txt"), "a red apple\na green apple\nη σημαία\n");
-    auto r = run_opsis("tokenizer train --input " + dir.file("corpus.txt") + " --vocab-size 530 --min-frequency 1 --out " + dir.file("tok"));
+    auto r = run_opsis("tokenizer train --input " + dir.file("corpus.txt") +
+                       " --vocab-size 530 --min-frequency 1 --out " + dir.file("tok"));
     REQUIRE(r.exit_code == 0);
-    r = run_opsis("model init --config " + dir.file("config.json") + " --tokenizer " + dir.file("tok") + " --out " + dir.file("m") + " --seed 4");
+    r = run_opsis("model init --config " + dir.file("config.json") + " --tokenizer " + dir.file("tok") + " --out " +
+                  dir.file("m") + " --seed 4");
     REQUIRE(r.exit_code == 0);
     CHECK_THAT(r.output, Catch::Contains("wrote"));
     write_bytes(dir.file("a.png"), encode_png_rgba(pattern_image(30, 20, true)));
@@ -70,9 +72,12 @@ TEST_CASE("opsis reports bad input and bad flags clearly, with a non-zero exit",
     write_text(dir.file("not-an-image.png"), "plain text");
     write_bytes(dir.file("bomb.png"), png_header_only(60000, 60000));
 
-    struct Case { std::string args, needle; };
+    struct Case {
+        std::string args, needle;
+    };
     const Case cases[] = {
-        {"embed --model " + dir.file("m") + " --image " + dir.file("not-an-image.png"), "image '" + dir.file("not-an-image.png") + "': not a supported image format"},
+        {"embed --model " + dir.file("m") + " --image " + dir.file("not-an-image.png"),
+         "image '" + dir.file("not-an-image.png") + "': not a supported image format"},
         {"embed --model " + dir.file("m") + " --image " + dir.file("bomb.png"), "exceeds the limit"},
         {"embed --model " + dir.file("m") + " --image " + dir.file("nope.png"), "cannot open"},
         {"embed --model " + dir.file("m") + " --text \"$(printf 'bad \\377 byte')\"", "invalid UTF-8 at byte 4"},

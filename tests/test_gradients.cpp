@@ -36,9 +36,11 @@ void check_gradient(const std::string& what, Tensor& value, const Tensor& analyt
 
 TEST_CASE("conv2d backward matches finite differences", "[gradients]") {
     std::mt19937 rng(21);
-    struct Case { int n, h, w, c, oc, k, stride, pad, groups; };
-    for (const Case& c : {Case{2, 6, 5, 3, 4, 3, 1, 1, 1}, Case{1, 7, 7, 4, 6, 3, 2, 1, 2}, Case{2, 4, 4, 3, 5, 1, 1, 0, 1},
-                          Case{1, 6, 6, 2, 3, 1, 2, 0, 1}}) {
+    struct Case {
+        int n, h, w, c, oc, k, stride, pad, groups;
+    };
+    for (const Case& c : {Case{2, 6, 5, 3, 4, 3, 1, 1, 1}, Case{1, 7, 7, 4, 6, 3, 2, 1, 2},
+                          Case{2, 4, 4, 3, 5, 1, 1, 0, 1}, Case{1, 6, 6, 2, 3, 1, 2, 0, 1}}) {
         Tensor x = random_tensor({c.n, c.h, c.w, c.c}, rng);
         Tensor w = random_tensor({c.oc, c.c / c.groups, c.k, c.k}, rng);
         Tensor b = random_tensor({c.oc}, rng);
@@ -85,22 +87,37 @@ TEST_CASE("activation, pooling and normalisation backward match finite differenc
         const Tensor r = random_tensor({43}, rng);
         Tensor dx = r;
         ops::activate_backward(x, a, dx);
-        check_gradient(ops::activation_name(a), x, dx, [&] { Tensor y = x; ops::activate(y, a); return weighted_sum(y, r); }, rng, 1e-3f);
+        check_gradient(
+            ops::activation_name(a), x, dx,
+            [&] {
+                Tensor y = x;
+                ops::activate(y, a);
+                return weighted_sum(y, r);
+            },
+            rng, 1e-3f);
     }
     Tensor x = random_tensor({2, 7, 6, 3}, rng);
     Tensor r = random_tensor(ops::max_pool2d(x, 3, 2, 1).shape(), rng);
-    check_gradient("max_pool2d", x, ops::max_pool2d_backward(x, r, 3, 2, 1),
-                   [&] { return weighted_sum(ops::max_pool2d(x, 3, 2, 1), r); }, rng, 1e-3f);
+    check_gradient(
+        "max_pool2d", x, ops::max_pool2d_backward(x, r, 3, 2, 1),
+        [&] { return weighted_sum(ops::max_pool2d(x, 3, 2, 1), r); }, rng, 1e-3f);
     r = random_tensor({2, 3}, rng);
-    check_gradient("global_avg_pool", x, ops::global_avg_pool_backward(r, x.shape()),
-                   [&] { return weighted_sum(ops::global_avg_pool(x), r); }, rng);
+    check_gradient(
+        "global_avg_pool", x, ops::global_avg_pool_backward(r, x.shape()),
+        [&] { return weighted_sum(ops::global_avg_pool(x), r); }, rng);
 
     Tensor v = random_tensor({3, 6}, rng);
     r = random_tensor({3, 6}, rng);
     Tensor y = v;
     ops::l2_normalize_rows(y);
-    check_gradient("l2_normalize", v, ops::l2_normalize_backward(v, y, r),
-                   [&] { Tensor z = v; ops::l2_normalize_rows(z); return weighted_sum(z, r); }, rng, 1e-3f);
+    check_gradient(
+        "l2_normalize", v, ops::l2_normalize_backward(v, y, r),
+        [&] {
+            Tensor z = v;
+            ops::l2_normalize_rows(z);
+            return weighted_sum(z, r);
+        },
+        rng, 1e-3f);
 }
 
 TEST_CASE("linear, projection, embedding and layer-norm backward match finite differences", "[gradients]") {
@@ -124,7 +141,8 @@ TEST_CASE("linear, projection, embedding and layer-norm backward match finite di
     const std::vector<std::int32_t> ids{2, 5, 2, 0};
     r = random_tensor({4, 3}, rng);
     ops::embedding_backward(ids, r, dtable);
-    check_gradient("embedding", table, dtable, [&] { return weighted_sum(ops::embedding(ids, table), r); }, rng);
+    check_gradient(
+        "embedding", table, dtable, [&] { return weighted_sum(ops::embedding(ids, table), r); }, rng);
 
     Tensor g = random_tensor({5}, rng), be = random_tensor({5}, rng), dg({5}), dbe({5});
     r = random_tensor(x.shape(), rng);

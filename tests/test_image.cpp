@@ -4,8 +4,8 @@
 #include <filesystem>
 
 #include "core/error.h"
-#include "encoder/image_decode.h"
-#include "encoder/image_preprocess.h"
+#include "image/decode.h"
+#include "image/preprocess.h"
 #include "tests/test_support.h"
 
 using namespace opsis;
@@ -15,7 +15,9 @@ namespace {
 RgbaImage decode(const std::vector<unsigned char>& bytes, const std::string& name = "mem.img") {
     return decode_image(bytes.data(), bytes.size(), name, ImageLimits{});
 }
-int pixel(const RgbaImage& img, int x, int y, int c) { return img.pixels[(static_cast<std::size_t>(y) * img.width + x) * 4 + c]; }
+int pixel(const RgbaImage& img, int x, int y, int c) {
+    return img.pixels[(static_cast<std::size_t>(y) * img.width + x) * 4 + c];
+}
 }  // namespace
 
 TEST_CASE("lossless formats decode to the exact pixels", "[image]") {
@@ -52,7 +54,8 @@ TEST_CASE("lossless formats decode to the exact pixels", "[image]") {
     SECTION("GIF: the first frame") {
         std::vector<std::uint8_t> idx(6 * 4);
         for (std::size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<std::uint8_t>(1 + i % 3);
-        const RgbaImage got = decode(encode_gif_two_frames(6, 4, idx, {0, 0, 0, 200, 10, 10, 10, 200, 10, 10, 10, 200}));
+        const RgbaImage got =
+            decode(encode_gif_two_frames(6, 4, idx, {0, 0, 0, 200, 10, 10, 10, 200, 10, 10, 10, 200}));
         CHECK(got.width == 6);
         CHECK(pixel(got, 0, 0, 0) == 200);  // index 1
         CHECK(pixel(got, 1, 0, 1) == 200);  // index 2
@@ -72,25 +75,31 @@ TEST_CASE("JPEG decodes close to the source", "[image]") {
 TEST_CASE("bad image files give errors that name the file and the reason", "[image][bad-input]") {
     TempDir dir;
     const RgbaImage src = pattern_image(40, 30, false);
-    auto expect_error = [&](const std::string& name, const std::vector<unsigned char>& bytes, const std::string& reason) {
+    auto expect_error = [&](const std::string& name, const std::vector<unsigned char>& bytes,
+                            const std::string& reason) {
         const std::string path = dir.file(name);
         write_bytes(path, bytes);
         INFO(name);
-        CHECK_THROWS_WITH(load_image(path, ImageLimits{}), Catch::Contains("image '" + path + "'") && Catch::Contains(reason));
+        CHECK_THROWS_WITH(load_image(path, ImageLimits{}),
+                          Catch::Contains("image '" + path + "'") && Catch::Contains(reason));
     };
     expect_error("empty.png", {}, "empty file");
     expect_error("text.jpg", {'h', 'e', 'l', 'l', 'o'}, "not a supported image format");
     auto png = encode_png_rgba(src);
-    expect_error("truncated.png", std::vector<unsigned char>(png.begin(), png.begin() + static_cast<std::ptrdiff_t>(png.size() / 2)), "truncated PNG (chunk 'IDAT' claims");
+    expect_error("truncated.png",
+                 std::vector<unsigned char>(png.begin(), png.begin() + static_cast<std::ptrdiff_t>(png.size() / 2)),
+                 "truncated PNG (chunk 'IDAT' claims");
     auto jpg = encode_jpeg(src);
-    expect_error("truncated.jpg", std::vector<unsigned char>(jpg.begin(), jpg.begin() + static_cast<std::ptrdiff_t>(jpg.size() * 2 / 3)), "truncated JPEG");
+    expect_error("truncated.jpg",
+                 std::vector<unsigned char>(jpg.begin(), jpg.begin() + static_cast<std::ptrdiff_t>(jpg.size() * 2 / 3)),
+                 "truncated JPEG");
     expect_error("header-only.jpg", std::vector<unsigned char>(jpg.begin(), jpg.begin() + 4), "corrupt JPEG header");
     expect_error("bomb.png", png_header_only(100000, 100000), "exceeds the limit");
     expect_error("zero.png", png_header_only(0, 10), "PNG");
     // 54 bytes claiming a 65535x762 logical screen: under the 50-megapixel limit, but a GIF
     // decoder allocates 9 bytes a pixel of screen (200 MB) whatever its frames cover.
-    std::vector<unsigned char> gif_bomb{'G', 'I', 'F', '8', '9', 'a', 0xFF, 0xFF, 0xFA, 0x02, 0x00, 0x00, 0x00,
-                                        ',', 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 2, 0x4C, 0x01, 0, ';'};
+    std::vector<unsigned char> gif_bomb{'G', 'I', 'F', '8', '9', 'a', 0xFF, 0xFF, 0xFA, 0x02, 0x00, 0x00, 0x00, ',', 0,
+                                        0,   0,   0,   1,   0,   1,   0,    0,    2,    2,    0x4C, 0x01, 0,    ';'};
     expect_error("bomb.gif", gif_bomb, "GIF logical screen 65535x762 exceeds the limit of 22222222 pixels");
     // Hostile structures that Debian's stb_image would trust: a chunk that claims a gigabyte,
     // and a Huffman table with more than 256 codes (stb overruns its table).
@@ -107,7 +116,8 @@ TEST_CASE("bad image files give errors that name the file and the reason", "[ima
     auto corrupt = png;
     for (std::size_t i = 60; i < corrupt.size() - 20; ++i) corrupt[i] ^= 0x5A;
     expect_error("corrupt.png", corrupt, "PNG");
-    CHECK_THROWS_WITH(load_image(dir.file("missing.png"), ImageLimits{}), Catch::Contains("missing.png") && Catch::Contains("cannot open"));
+    CHECK_THROWS_WITH(load_image(dir.file("missing.png"), ImageLimits{}),
+                      Catch::Contains("missing.png") && Catch::Contains("cannot open"));
     CHECK_THROWS_WITH(load_image(dir.path(), ImageLimits{}), Catch::Contains("not a regular file"));
 
     ImageLimits small;
@@ -116,7 +126,8 @@ TEST_CASE("bad image files give errors that name the file and the reason", "[ima
     CHECK_THROWS_WITH(load_image(dir.file("big.png"), small), Catch::Contains("too large"));
     small = ImageLimits{};
     small.max_pixels = 1000;
-    CHECK_THROWS_WITH(load_image(dir.file("big.png"), small), Catch::Contains("40x30 = 1200 pixels exceeds the limit of 1000"));
+    CHECK_THROWS_WITH(load_image(dir.file("big.png"), small),
+                      Catch::Contains("40x30 = 1200 pixels exceeds the limit of 1000"));
 }
 
 TEST_CASE("preprocessing composites alpha, crops the centre and normalises", "[image]") {
@@ -174,7 +185,8 @@ TEST_CASE("a picture on a transparent page is trimmed to its visible part", "[im
     for (int y = 5; y < 25; ++y)  // a red 20x20 square in the top-left corner of an empty page
         for (int x = 3; x < 23; ++x) {
             std::uint8_t* p = &page.pixels[(static_cast<std::size_t>(y) * 120 + x) * 4];
-            p[0] = 255, p[3] = 255;
+            p[0] = 255;
+            p[3] = 255;
         }
     const RgbaImage square = square_region(page, true);
     CHECK(square.width == 21);  // 20 plus a 1/16 border
@@ -184,7 +196,7 @@ TEST_CASE("a picture on a transparent page is trimmed to its visible part", "[im
     std::vector<float> out(16 * 16 * 3);
     preprocess_image(page, opt, out.data());
     const std::size_t centre = (8 * 16 + 8) * 3;
-    CHECK(out[centre + 0] == Approx(1.0f));   // red fills the middle
+    CHECK(out[centre + 0] == Approx(1.0f));  // red fills the middle
     CHECK(out[centre + 1] == Approx(-1.0f));
     opt.trim_transparent = false;  // the page's centre is empty: white background
     preprocess_image(page, opt, out.data());
@@ -201,7 +213,8 @@ TEST_CASE("a picture on a transparent page is trimmed to its visible part", "[im
     for (int y = 1; y < 5; ++y)
         for (int x = 0; x < strip.width; ++x) {
             std::uint8_t* p = &strip.pixels[(static_cast<std::size_t>(y) * strip.width + x) * 4];
-            p[1] = 255, p[3] = 255;  // green, with a transparent row above and below
+            p[1] = 255;
+            p[3] = 255;  // green, with a transparent row above and below
         }
     const RgbaImage thin = square_region(strip, true);
     CHECK(thin.width == thin.height);

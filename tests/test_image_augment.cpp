@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <fstream>
 
-#include "encoder/image_encode.h"
+#include "image/encode.h"
 #include "train/image_augment.h"
 
 using namespace opsis;
@@ -15,7 +15,9 @@ using namespace opsis::train;
 
 namespace {
 
-std::uint8_t* px(RgbaImage& img, int x, int y) { return img.pixels.data() + (static_cast<std::size_t>(y) * img.width + x) * 4; }
+std::uint8_t* px(RgbaImage& img, int x, int y) {
+    return img.pixels.data() + (static_cast<std::size_t>(y) * img.width + x) * 4;
+}
 const std::uint8_t* px(const RgbaImage& img, int x, int y) {
     return img.pixels.data() + (static_cast<std::size_t>(y) * img.width + x) * 4;
 }
@@ -37,7 +39,8 @@ RgbaImage emoji(int side = 72) {
                 p[2] = static_cast<std::uint8_t>(B);
                 p[3] = 255;
             };
-            if ((u - 1.05f) * (u - 1.05f) + (v + 0.6f) * (v + 0.6f) < 0.12f) set(40, 90, 230);  // blue blob, right
+            if ((u - 1.05f) * (u - 1.05f) + (v + 0.6f) * (v + 0.6f) < 0.12f)
+                set(40, 90, 230);  // blue blob, right
             else if (u * u + v * v < 1.0f) {
                 set(250, 200, 40);
                 if ((u + 0.35f) * (u + 0.35f) + (v + 0.3f) * (v + 0.3f) < 0.02f) set(50, 30, 20);
@@ -80,8 +83,7 @@ RgbaImage top_left(const RgbaImage& img, int width, int height) {
     RgbaImage out;
     out.width = width;
     out.height = height;
-    for (int y = 0; y < height; ++y)
-        out.pixels.insert(out.pixels.end(), px(img, 0, y), px(img, 0, y) + width * 4);
+    for (int y = 0; y < height; ++y) out.pixels.insert(out.pixels.end(), px(img, 0, y), px(img, 0, y) + width * 4);
     return out;
 }
 
@@ -200,9 +202,8 @@ TEST_CASE("every challenge keeps the size, is exactly the identity at strength 0
                     CHECK(x.pixels == y.pixels);
                     if (s >= 0.3f) any_changed = any_changed || x.pixels != img.pixels;
                 }
-            const bool opaque = std::all_of(img.pixels.begin() + 3, img.pixels.end(), [&, i = 0](std::uint8_t v) mutable {
-                return (i++ % 4) != 0 || v == 255;
-            });
+            const bool opaque = std::all_of(img.pixels.begin() + 3, img.pixels.end(),
+                                            [&, i = 0](std::uint8_t v) mutable { return (i++ % 4) != 0 || v == 255; });
             if (!(c == Challenge::background_clutter && opaque)) CHECK(any_changed);  // nothing behind an opaque photo
         }
 }
@@ -341,7 +342,8 @@ TEST_CASE("background clutter makes an opaque picture", "[image_augment]") {
             std::mt19937_64 rng(seed);
             const RgbaImage out = apply_challenge(img, Challenge::background_clutter, s, CaptionFacts{}, rng);
             for (std::size_t i = 3; i < out.pixels.size(); i += 4) REQUIRE(out.pixels[i] == 255);
-            const RgbaImage with = apply_challenge(img, Challenge::background_clutter, s, CaptionFacts{}, rng, &clutter);
+            const RgbaImage with =
+                apply_challenge(img, Challenge::background_clutter, s, CaptionFacts{}, rng, &clutter);
             for (std::size_t i = 3; i < with.pixels.size(); i += 4) REQUIRE(with.pixels[i] == 255);
             // The visible picture stays where it was; a fully transparent pixel shows the background.
             CHECK(std::equal(px(img, 36, 36), px(img, 36, 36) + 3, px(with, 36, 36)));
@@ -388,8 +390,10 @@ TEST_CASE("scale zooms out onto transparency or zooms in on the centre", "[image
             opaque_before += img.pixels[i] > 128;
             opaque_after += out.pixels[i] > 128;
         }
-        if (opaque_after < opaque_before * 0.4) ++out_count;       // half the side: a quarter of the area
-        else if (opaque_after > opaque_before * 1.5) ++in_count;  // 0.6 of the side: 2.8 times the area
+        if (opaque_after < opaque_before * 0.4)
+            ++out_count;  // half the side: a quarter of the area
+        else if (opaque_after > opaque_before * 1.5)
+            ++in_count;  // 0.6 of the side: 2.8 times the area
     }
     CHECK(out_count > 0);
     CHECK(in_count > 0);
@@ -450,8 +454,8 @@ TEST_CASE("augmentation grid picture", "[.][augment_grid]") {
         ++row;
     }
     const std::vector<unsigned char> png = encode_png(grid);
-    std::ofstream("/tmp/augment_grid.png", std::ios::binary).write(reinterpret_cast<const char*>(png.data()),
-                                                                   static_cast<std::streamsize>(png.size()));
+    std::ofstream("/tmp/augment_grid.png", std::ios::binary)
+        .write(reinterpret_cast<const char*>(png.data()), static_cast<std::streamsize>(png.size()));
 }
 
 // Not run by default: the cost of each challenge on a 72x72 picture.

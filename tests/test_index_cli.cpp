@@ -65,7 +65,8 @@ TEST_CASE("index add walks folders, skips junk, survives loops, and re-runs idem
     const std::string photos = dir.file("photos"), index = dir.file("ix");
     fs::create_directories(photos + "/sub");
     fs::create_directories(photos + "/.hidden");
-    for (int k = 1; k <= 5; ++k) write_bytes(photos + "/" + std::to_string(k) + ".png", random_png(static_cast<std::uint32_t>(k)));
+    for (int k = 1; k <= 5; ++k)
+        write_bytes(photos + "/" + std::to_string(k) + ".png", random_png(static_cast<std::uint32_t>(k)));
     write_bytes(photos + "/sub/6.jpg", encode_jpeg(pattern_image(20, 14, false)));
     write_bytes(photos + "/sub/same-as-1.PNG", random_png(1));  // duplicate content, upper-case extension
     write_bytes(photos + "/.hidden/7.png", random_png(7));
@@ -148,11 +149,14 @@ TEST_CASE("index add refuses another model, bad factories and unknown inputs wit
     TempDir dir;
     const std::string model = make_model(dir, "model", 1), other = make_model(dir, "other", 2);
     write_bytes(dir.file("a.png"), random_png(1));
-    REQUIRE(run_opsis("index add --index " + dir.file("ix") + " --model " + model + " " + dir.file("a.png")).exit_code == 0);
+    REQUIRE(
+        run_opsis("index add --index " + dir.file("ix") + " --model " + model + " " + dir.file("a.png")).exit_code ==
+        0);
     CommandResult r = run_opsis("index add --index " + dir.file("ix") + " --model " + other + " " + dir.file("a.png"));
     CHECK(r.exit_code == 1);
     CHECK_THAT(r.output, Catch::Contains("was made with model 'index-tiny'") && Catch::Contains("cannot be compared"));
-    r = run_opsis("index add --index " + dir.file("ix2") + " --model " + model + " --factory IVF,Bogus " + dir.file("a.png"));
+    r = run_opsis("index add --index " + dir.file("ix2") + " --model " + model + " --factory IVF,Bogus " +
+                  dir.file("a.png"));
     CHECK(r.exit_code == 1);
     CHECK_THAT(r.output, Catch::Contains("index factory 'IVF,Bogus'"));
     r = run_opsis("index stats --index " + dir.file("nothing"));
@@ -166,14 +170,19 @@ TEST_CASE("index add refuses another model, bad factories and unknown inputs wit
     CHECK_THAT(r.output, Catch::Contains("images/12345") && Catch::Contains("not found"));
 }
 
-TEST_CASE("a manifest's captions join the texts, add-texts dedupes and names bad lines, rebuild keeps search", "[index]") {
+TEST_CASE("a manifest's captions join the texts, add-texts dedupes and names bad lines, rebuild keeps search",
+          "[index]") {
     TempDir dir;
     const std::string model = make_model(dir, "model", 1), index = dir.file("ix");
     std::ofstream m(dir.file("manifest.jsonl"));
     for (int k = 0; k < 4; ++k) {
         write_bytes(dir.file("m" + std::to_string(k) + ".png"), random_png(static_cast<std::uint32_t>(100 + k)));
-        m << json{{"image", "m" + std::to_string(k) + ".png"}, {"captions", {{"en", {"a thing " + std::to_string(k % 2)}}}},
-                  {"source", "test"}, {"tags", {"t"}}}.dump() << "\n";
+        m << json{{"image", "m" + std::to_string(k) + ".png"},
+                  {"captions", {{"en", {"a thing " + std::to_string(k % 2)}}}},
+                  {"source", "test"},
+                  {"tags", {"t"}}}
+                 .dump()
+          << "\n";
     }
     m << "{not json\n" << json{{"captions", json::array()}}.dump() << "\n";
     m.close();
@@ -209,11 +218,13 @@ TEST_CASE("commands that only read write nothing to the index", "[index]") {
     TempDir dir;
     const std::string model = make_model(dir, "m", 1), photos = dir.file("photos"), index = dir.file("ix");
     fs::create_directories(photos);
-    for (int k = 0; k < 5; ++k) write_bytes(photos + "/" + std::to_string(k) + ".png", random_png(static_cast<std::uint32_t>(k)));
+    for (int k = 0; k < 5; ++k)
+        write_bytes(photos + "/" + std::to_string(k) + ".png", random_png(static_cast<std::uint32_t>(k)));
     REQUIRE(run_opsis("index add --index " + index + " --model " + model + " " + photos).exit_code == 0);
     auto listing = [&] {
         std::set<std::string> names;
-        for (const auto& e : fs::recursive_directory_iterator(index)) names.insert(e.path().string() + " " + std::to_string(e.is_regular_file() ? e.file_size() : 0));
+        for (const auto& e : fs::recursive_directory_iterator(index))
+            names.insert(e.path().string() + " " + std::to_string(e.is_regular_file() ? e.file_size() : 0));
         return names;
     };
     const std::set<std::string> before = listing();
@@ -235,7 +246,8 @@ TEST_CASE("commands that only read write nothing to the index", "[index]") {
     // A writer keeps one info log and the one before it, at most.
     for (int i = 0; i < 4; ++i) REQUIRE(run_opsis("index add --index " + index + " " + photos).exit_code == 0);
     int old_logs = 0;
-    for (const auto& e : fs::directory_iterator(index + "/catalog")) old_logs += e.path().filename().string().rfind("LOG.old", 0) == 0;
+    for (const auto& e : fs::directory_iterator(index + "/catalog"))
+        old_logs += e.path().filename().string().rfind("LOG.old", 0) == 0;
     CHECK(old_logs <= 2);
 }
 
@@ -244,8 +256,10 @@ TEST_CASE("SIGKILL at random moments: every file indexed exactly once, catalog a
     const std::string model = make_model(dir, "model", 1), photos = dir.file("photos"), index = dir.file("ix");
     fs::create_directories(photos);
     constexpr int kFiles = 600;
-    for (int k = 0; k < kFiles; ++k) write_bytes(photos + "/" + std::to_string(k) + ".png", random_png(static_cast<std::uint32_t>(k), 16));
-    for (int k = 0; k < 20; ++k) fs::copy_file(photos + "/" + std::to_string(k) + ".png", photos + "/copy-" + std::to_string(k) + ".png");
+    for (int k = 0; k < kFiles; ++k)
+        write_bytes(photos + "/" + std::to_string(k) + ".png", random_png(static_cast<std::uint32_t>(k), 16));
+    for (int k = 0; k < 20; ++k)
+        fs::copy_file(photos + "/" + std::to_string(k) + ".png", photos + "/copy-" + std::to_string(k) + ".png");
     const std::string add = "index add --index " + index + " --model " + model + " --batch 2 --factory HNSW8 " + photos;
 
     std::mt19937 rng(12345);
@@ -276,8 +290,8 @@ TEST_CASE("SIGKILL at random moments: every file indexed exactly once, catalog a
     REQUIRE(mid_job >= 5);  // the kills landed while files were being committed
     const json s = run_json(add);
     const json st = stats(index);
-    CHECK(st["images"]["items"] == kFiles);           // each content once
-    CHECK(st["images"]["paths"] == kFiles + 20);      // each file once
+    CHECK(st["images"]["items"] == kFiles);       // each content once
+    CHECK(st["images"]["paths"] == kFiles + 20);  // each file once
     CHECK(st["images"]["indexed"] == kFiles);
     CHECK(s["failed"] == 0);
     const CommandResult v = run_opsis("index verify --json --index " + index);
@@ -286,5 +300,5 @@ TEST_CASE("SIGKILL at random moments: every file indexed exactly once, catalog a
     const json report = json::parse(v.output);
     CHECK(report["images"]["compared"] == kFiles);
     WARN("SIGKILL test: " << kills << " kills (" << mid_job << " mid-job; images after each:" << progress << "), "
-                           << fresh_starts << " runs finished before their kill");
+                          << fresh_starts << " runs finished before their kill");
 }

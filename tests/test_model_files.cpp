@@ -67,7 +67,8 @@ Tensor reference_resnet(const DualEncoder& m, const Tensor& images) {
             const std::string p = "visual.layers." + std::to_string(s) + "." + std::to_string(b);
             const int stride = (b == 0 && s > 0) ? 2 : 1;
             Tensor h = conv_bn(relu(conv_bn(x, p + ".conv1", stride, 1)), p + ".conv2", 1, 1);
-            const Tensor shortcut = (stride != 1 || in != r.stage_channels[s]) ? conv_bn(x, p + ".downsample", stride, 0) : x;
+            const Tensor shortcut =
+                (stride != 1 || in != r.stage_channels[s]) ? conv_bn(x, p + ".downsample", stride, 0) : x;
             for (std::int64_t i = 0; i < h.numel(); ++i) h[i] += shortcut[i];
             x = relu(h);
             in = r.stage_channels[s];
@@ -100,16 +101,18 @@ Tensor reference_text(const DualEncoder& m, const std::string& text) {
             x[i * d + j] = w.at("token_embedding.weight")[ids[i] * d + j] + w.at("positional_embedding")[i * d + j];
     for (int l = 0; l < t.transformer.layers; ++l) {
         const std::string p = "transformer.resblocks." + std::to_string(l);
-        const Tensor a = reference::attention(reference::layer_norm(x, w.at(p + ".ln_1.weight"), w.at(p + ".ln_1.bias"), 1e-5f),
-                                              w.at(p + ".attn.in_proj_weight"), w.at(p + ".attn.in_proj_bias"),
-                                              w.at(p + ".attn.out_proj.weight"), w.at(p + ".attn.out_proj.bias"), t.transformer.heads, true);
+        const Tensor a = reference::attention(
+            reference::layer_norm(x, w.at(p + ".ln_1.weight"), w.at(p + ".ln_1.bias"), 1e-5f),
+            w.at(p + ".attn.in_proj_weight"), w.at(p + ".attn.in_proj_bias"), w.at(p + ".attn.out_proj.weight"),
+            w.at(p + ".attn.out_proj.bias"), t.transformer.heads, true);
         for (std::int64_t i = 0; i < x.numel(); ++i) x[i] += a[i];
         Tensor h = reference::linear(reference::layer_norm(x, w.at(p + ".ln_2.weight"), w.at(p + ".ln_2.bias"), 1e-5f),
                                      w.at(p + ".mlp.c_fc.weight"), w.at(p + ".mlp.c_fc.bias"));
         for (std::int64_t i = 0; i < h.numel(); ++i) {
             const double v = h[i];
-            h[i] = static_cast<float>(t.transformer.activation == ops::Activation::gelu ? 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)))
-                                                                            : v / (1 + std::exp(-1.702 * v)));
+            h[i] = static_cast<float>(t.transformer.activation == ops::Activation::gelu
+                                          ? 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)))
+                                          : v / (1 + std::exp(-1.702 * v)));
         }
         const Tensor o = reference::linear(h, w.at(p + ".mlp.c_proj.weight"), w.at(p + ".mlp.c_proj.bias"));
         for (std::int64_t i = 0; i < x.numel(); ++i) x[i] += o[i];
@@ -190,7 +193,8 @@ TEST_CASE("save -> load -> embed gives identical vectors (ResNet and ViT)", "[mo
         const Tensor e = back.encode_images(images);
         CHECK(row_dot(e, 0, e, 0) == Approx(1.0f).margin(1e-5));
         // Batch 1 and batch N agree (the gemv and gemm paths).
-        const Tensor one = back.encode_images(Tensor({1, 16, 16, 3}, std::vector<float>(images.data(), images.data() + 16 * 16 * 3)));
+        const Tensor one =
+            back.encode_images(Tensor({1, 16, 16, 3}, std::vector<float>(images.data(), images.data() + 16 * 16 * 3)));
         CHECK(row_dot(one, 0, e, 0) == Approx(1.0f).margin(1e-5));
     }
 }
@@ -207,7 +211,8 @@ TEST_CASE("model configs reject unknown keys and impossible sizes, naming the ke
     CHECK_NOTHROW(parse_model_config(j, "c.json"));
     auto rejects = [](json bad, const std::string& needle) {
         INFO(bad.dump());
-        CHECK_THROWS_WITH(parse_model_config(bad, "c.json"), Catch::Contains("model config 'c.json'") && Catch::Contains(needle));
+        CHECK_THROWS_WITH(parse_model_config(bad, "c.json"),
+                          Catch::Contains("model config 'c.json'") && Catch::Contains(needle));
     };
     json bad = j;
     bad["image"]["stem_chanels"] = 8;
@@ -252,7 +257,9 @@ TEST_CASE("damaged or mismatched model files are refused with the reason", "[mod
         INFO(needle);
         CHECK_THROWS_WITH(DualEncoder::load(dir.path()), Catch::Contains(file) && Catch::Contains(needle));
     };
-    expect_refused(std::vector<unsigned char>(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(good.size() / 2)), "outside");
+    expect_refused(
+        std::vector<unsigned char>(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(good.size() / 2)),
+        "outside");
     expect_refused(std::vector<unsigned char>(good.begin(), good.begin() + 5), "truncated");
     expect_refused(std::vector<unsigned char>(good.begin(), good.begin() + 40), "truncated: header needs");
     expect_refused({}, "truncated");
@@ -276,7 +283,8 @@ TEST_CASE("damaged or mismatched model files are refused with the reason", "[mod
     Weights reshaped = w;
     reshaped["visual.proj"] = Tensor({3, 16});
     write_weights(reshaped, meta);
-    CHECK_THROWS_WITH(DualEncoder::load(dir.path()), Catch::Contains("'visual.proj' has shape [3, 16] but the config needs [12, 16]"));
+    CHECK_THROWS_WITH(DualEncoder::load(dir.path()),
+                      Catch::Contains("'visual.proj' has shape [3, 16] but the config needs [12, 16]"));
     Weights extra = w;
     extra["visual.extra"] = Tensor({2});
     write_weights(extra, meta);
@@ -295,7 +303,8 @@ TEST_CASE("damaged or mismatched model files are refused with the reason", "[mod
     // A tokenizer of another size than the config's vocabulary.
     write_weights(w, meta);
     train_bpe({"aa bb aa bb", "aa bb"}, {520, 1}).save(dir.path());
-    CHECK_THROWS_WITH(DualEncoder::load(dir.path()), Catch::Contains("tokenizer has") && Catch::Contains("vocab_size = 514"));
+    CHECK_THROWS_WITH(DualEncoder::load(dir.path()),
+                      Catch::Contains("tokenizer has") && Catch::Contains("vocab_size = 514"));
     CHECK_THROWS_WITH(DualEncoder::load(dir.file("nothing-here")), Catch::Contains("no such file or folder"));
 }
 
@@ -303,13 +312,16 @@ TEST_CASE("safetensors reads F16 and BF16 as float32", "[model]") {
     TempDir dir;
     // Two tensors: F16 [1.0, -2.5, 65504, 2^-24] and BF16 [1.0, -3.0].
     const std::vector<std::uint16_t> f16{0x3C00, 0xC100, 0x7BFF, 0x0001}, bf16{0x3F80, 0xC040};
-    std::string header = R"({"a":{"dtype":"F16","shape":[2,2],"data_offsets":[0,8]},"b":{"dtype":"BF16","shape":[2],"data_offsets":[8,12]}})";
+    std::string header = R"({"a":{"dtype":"F16","shape":[2,2],"data_offsets":[0,8]},)"
+                         R"("b":{"dtype":"BF16","shape":[2],"data_offsets":[8,12]}})";
     std::vector<unsigned char> bytes(8);
     const std::uint64_t len = header.size();
     std::memcpy(bytes.data(), &len, 8);
     bytes.insert(bytes.end(), header.begin(), header.end());
-    for (auto v : f16) bytes.push_back(static_cast<unsigned char>(v & 0xFF)), bytes.push_back(static_cast<unsigned char>(v >> 8));
-    for (auto v : bf16) bytes.push_back(static_cast<unsigned char>(v & 0xFF)), bytes.push_back(static_cast<unsigned char>(v >> 8));
+    for (auto v : f16)
+        bytes.push_back(static_cast<unsigned char>(v & 0xFF)), bytes.push_back(static_cast<unsigned char>(v >> 8));
+    for (auto v : bf16)
+        bytes.push_back(static_cast<unsigned char>(v & 0xFF)), bytes.push_back(static_cast<unsigned char>(v >> 8));
     write_bytes(dir.file("h.safetensors"), bytes);
     const SafetensorsReader r(dir.file("h.safetensors"));
     const Tensor a = r.read("a"), b = r.read("b");
@@ -321,7 +333,8 @@ TEST_CASE("safetensors reads F16 and BF16 as float32", "[model]") {
     CHECK(b[0] == 1.0f);
     CHECK(b[1] == -3.0f);
 
-    header = R"({"a":{"dtype":"F16","shape":[2,2],"data_offsets":[0,8]},"b":{"dtype":"BF16","shape":[2],"data_offsets":[6,10]}})";
+    header = R"({"a":{"dtype":"F16","shape":[2,2],"data_offsets":[0,8]},)"
+             R"("b":{"dtype":"BF16","shape":[2],"data_offsets":[6,10]}})";
     std::memcpy(bytes.data(), &len, 8);
     std::copy(header.begin(), header.end(), bytes.begin() + 8);
     write_bytes(dir.file("o.safetensors"), bytes);

@@ -106,8 +106,10 @@ TEST_CASE("the queries file is validated line by line", "[queries_bench]") {
     const std::string path = dir.file("q.jsonl");
     const std::string ok = R"({"query": "a cat", "kind": "article", "relevant": ["cat", "kitten"]})";
 
-    write_text(path, "\n" + ok + "\n\n" + R"({"query": "γάτα", "lang": "el", "kind": "greek", "relevant": ["cat"], "not": ["cat food"]})" +
-                         "\n" + R"({"query": "an MRI scan", "kind": "absent", "relevant": []})" + "\n");
+    write_text(path,
+               "\n" + ok + "\n\n" +
+                   R"({"query": "γάτα", "lang": "el", "kind": "greek", "relevant": ["cat"], "not": ["cat food"]})" +
+                   "\n" + R"({"query": "an MRI scan", "kind": "absent", "relevant": []})" + "\n");
     const std::vector<bench::BenchQuery> q = bench::read_queries(path);
     REQUIRE(q.size() == 3);
     CHECK(q[0].line == 2);
@@ -131,13 +133,17 @@ TEST_CASE("the queries file is validated line by line", "[queries_bench]") {
         {R"({"kind": "word", "relevant": ["cat"]})", "line 1: needs \"query\""},
         {R"({"query": "cat", "relevant": ["cat"]})", "line 1: needs \"kind\""},
         {R"({"query": "cat", "kind": "word"})", "line 1: a \"word\" query needs relevant terms"},
-        {ok + "\n" + R"({"query": "cat", "kind": "word", "relevant": []})", "line 2: a \"word\" query needs relevant terms"},
+        {ok + "\n" + R"({"query": "cat", "kind": "word", "relevant": []})",
+         "line 2: a \"word\" query needs relevant terms"},
         {R"({"query": "cat", "kind": "word", "relevant": "cat"})", "line 1: \"relevant\" must be a list of strings"},
         {R"({"query": "cat", "kind": "word", "relevant": ["cat", ""]})", "line 1: a term of \"relevant\" has no words"},
-        {R"({"query": "cat", "kind": "word", "relevant": ["cat"], "not": [3]})", "line 1: \"not\" must be a list of strings"},
+        {R"({"query": "cat", "kind": "word", "relevant": ["cat"], "not": [3]})",
+         "line 1: \"not\" must be a list of strings"},
         {R"({"query": "cat", "kind": "word", "relevent": ["cat"]})", "line 1: unknown key \"relevent\""},
-        {R"({"query": "the moon at noon", "kind": "absent", "relevant": ["moon"]})", "line 1: an \"absent\" query lists no relevant terms"},
-        {R"({"query": "cat", "lang": "", "kind": "word", "relevant": ["cat"]})", "line 1: \"lang\" must be a non-empty string"},
+        {R"({"query": "the moon at noon", "kind": "absent", "relevant": ["moon"]})",
+         "line 1: an \"absent\" query lists no relevant terms"},
+        {R"({"query": "cat", "lang": "", "kind": "word", "relevant": ["cat"]})",
+         "line 1: \"lang\" must be a non-empty string"},
         {"\n \n", "no queries"},
     };
     for (const Bad& b : bad) {
@@ -157,7 +163,8 @@ TEST_CASE("the repository's queries file is valid and covers every kind", "[quer
         ++kinds[q.kind];
         INFO(q.line << ": " << q.query);
         CHECK(q.lang == (q.kind == "greek" ? "el" : "en"));
-        for (const std::string& t : q.relevant) CHECK(bench::judge_words(t) == bench::judge_words(t + " "));  // terms are words
+        for (const std::string& t : q.relevant)
+            CHECK(bench::judge_words(t) == bench::judge_words(t + " "));  // terms are words
     }
     for (const char* kind : bench::kQueryKinds) {
         INFO(kind);
@@ -170,9 +177,11 @@ TEST_CASE("the repository's queries file is valid and covers every kind", "[quer
 TEST_CASE("bench queries on a tiny index: exact figures, not-judged queries, --show and --json", "[queries_bench]") {
     TempDir dir;
     write_text(dir.file("m.json"), R"({"name": "queries-tiny", "embed_dim": 8,
-      "image": {"arch": "resnet", "image_size": 16, "stem_channels": 4, "stem_stride": 1, "stage_channels": [4], "stage_blocks": [1]},
+      "image": {"arch": "resnet", "image_size": 16, "stem_channels": 4, "stem_stride": 1,)"
+                                   R"( "stage_channels": [4], "stage_blocks": [1]},
       "text": {"context_length": 12, "width": 8, "layers": 1, "heads": 2}})");
-    REQUIRE(run_opsis("model init --config " + dir.file("m.json") + " --out " + dir.file("model") + " --seed 3").exit_code == 0);
+    REQUIRE(run_opsis("model init --config " + dir.file("m.json") + " --out " + dir.file("model") + " --seed 3")
+                .exit_code == 0);
 
     // Five pictures: every one is a "picture"; two are cats, one is a category chart and one
     // scattered leaves (neither is a cat); one apple.
@@ -191,18 +200,26 @@ TEST_CASE("bench queries on a tiny index: exact figures, not-judged queries, --s
         }
     }
     const std::string index = dir.file("ix");
-    const CommandResult added = run_opsis("index add --index " + index + " --model " + dir.file("model") + " --manifest " + dir.file("manifest.jsonl"));
+    const CommandResult added = run_opsis("index add --index " + index + " --model " + dir.file("model") +
+                                          " --manifest " + dir.file("manifest.jsonl"));
     INFO(added.output);
     REQUIRE(added.exit_code == 0);
 
     write_text(dir.file("q.jsonl"),
-               R"({"query": "picture", "kind": "word", "relevant": ["picture"]})" "\n"
-               R"({"query": "cat", "kind": "word", "relevant": ["cat"]})" "\n"
-               R"({"query": "a zebra", "kind": "article", "relevant": ["zebra"]})" "\n"
-               R"({"query": "an apple", "kind": "article", "relevant": ["apple", "cat"], "not": ["black cat"]})" "\n"
-               R"({"query": "γάτα", "lang": "el", "kind": "greek", "relevant": ["cats"]})" "\n"
-               R"({"query": "an MRI scan of a knee", "kind": "absent"})" "\n");
-    const CommandResult r = run_opsis("bench queries --index " + index + " --queries " + dir.file("q.jsonl") + " --show 5 --json " + dir.file("out.json"));
+               R"({"query": "picture", "kind": "word", "relevant": ["picture"]})"
+               "\n"
+               R"({"query": "cat", "kind": "word", "relevant": ["cat"]})"
+               "\n"
+               R"({"query": "a zebra", "kind": "article", "relevant": ["zebra"]})"
+               "\n"
+               R"({"query": "an apple", "kind": "article", "relevant": ["apple", "cat"], "not": ["black cat"]})"
+               "\n"
+               R"({"query": "γάτα", "lang": "el", "kind": "greek", "relevant": ["cats"]})"
+               "\n"
+               R"({"query": "an MRI scan of a knee", "kind": "absent"})"
+               "\n");
+    const CommandResult r = run_opsis("bench queries --index " + index + " --queries " + dir.file("q.jsonl") +
+                                      " --show 5 --json " + dir.file("out.json"));
     INFO(r.output);
     REQUIRE(r.exit_code == 0);
     std::ifstream in(dir.file("out.json"));
@@ -212,10 +229,13 @@ TEST_CASE("bench queries on a tiny index: exact figures, not-judged queries, --s
     const std::map<std::string, std::map<std::string, bool>> expected = {
         {"picture", {{"black", true}, {"two cats", true}, {"category", true}, {"scattered", true}, {"apple", true}}},
         {"cat", {{"black", true}, {"two cats", true}, {"category", false}, {"scattered", false}, {"apple", false}}},
-        {"a zebra", {{"black", false}, {"two cats", false}, {"category", false}, {"scattered", false}, {"apple", false}}},
-        {"an apple", {{"black", false}, {"two cats", true}, {"category", false}, {"scattered", false}, {"apple", true}}},
+        {"a zebra",
+         {{"black", false}, {"two cats", false}, {"category", false}, {"scattered", false}, {"apple", false}}},
+        {"an apple",
+         {{"black", false}, {"two cats", true}, {"category", false}, {"scattered", false}, {"apple", true}}},
         {"γάτα", {{"black", false}, {"two cats", true}, {"category", false}, {"scattered", false}, {"apple", false}}},
-        {"an MRI scan of a knee", {{"black", false}, {"two cats", false}, {"category", false}, {"scattered", false}, {"apple", false}}},
+        {"an MRI scan of a knee",
+         {{"black", false}, {"two cats", false}, {"category", false}, {"scattered", false}, {"apple", false}}},
     };
     REQUIRE(out["per_query"].size() == 6);
     std::map<std::string, bool> first;
@@ -272,7 +292,8 @@ TEST_CASE("bench queries on a tiny index: exact figures, not-judged queries, --s
     CHECK(out["absent"]["top1_max"].get<double>() == Approx(out["per_query"][5]["top1_score"].get<double>()));
 
     // The printed table and the marked hits.
-    CHECK_THAT(r.output, Catch::Contains("not judged: 1 queries (the index has nothing relevant)") && Catch::Contains("\"a zebra\""));
+    CHECK_THAT(r.output, Catch::Contains("not judged: 1 queries (the index has nothing relevant)") &&
+                             Catch::Contains("\"a zebra\""));
     char row[64];
     std::snprintf(row, sizeof row, "%-13s %8d %8d %8.3f", "word", 2, 2, 0.7);
     CHECK_THAT(r.output, Catch::Contains(row));
@@ -294,7 +315,10 @@ TEST_CASE("bench queries on a tiny index: exact figures, not-judged queries, --s
     CHECK(marked == 4);
 
     // A bad queries file fails before the index is opened, naming the file and the line.
-    write_text(dir.file("bad.jsonl"), R"({"query": "cat", "kind": "word", "relevant": ["cat"]})" "\n" R"({"query": "dog", "kind": "wrod", "relevant": ["dog"]})" "\n");
+    write_text(dir.file("bad.jsonl"), R"({"query": "cat", "kind": "word", "relevant": ["cat"]})"
+                                      "\n"
+                                      R"({"query": "dog", "kind": "wrod", "relevant": ["dog"]})"
+                                      "\n");
     const CommandResult bad = run_opsis("bench queries --index " + index + " --queries " + dir.file("bad.jsonl"));
     CHECK(bad.exit_code != 0);
     CHECK_THAT(bad.output, Catch::Contains("bad.jsonl") && Catch::Contains("line 2: unknown kind \"wrod\""));

@@ -43,18 +43,26 @@ void draw_corpus(const std::string& dir) {
                     bool inside = false;
                     if (k == 0) inside = std::abs(dx) <= r && std::abs(dy) <= r;
                     if (k == 1) inside = d2 <= r * r;
-                    if (k == 2) inside = (std::abs(dx) <= 1 && std::abs(dy) <= r) || (std::abs(dy) <= 1 && std::abs(dx) <= r);
+                    if (k == 2)
+                        inside = (std::abs(dx) <= 1 && std::abs(dy) <= r) || (std::abs(dy) <= 1 && std::abs(dx) <= r);
                     if (k == 3) inside = d2 <= r * r && d2 >= (r - 2) * (r - 2);
                     if (!inside) continue;
                     std::uint8_t* p = &img.pixels[(static_cast<std::size_t>(y) * 20 + x) * 4];
-                    p[0] = kinds[k].rgb[0], p[1] = kinds[k].rgb[1], p[2] = static_cast<std::uint8_t>(kinds[k].rgb[2] + 10 * y);
+                    p[0] = kinds[k].rgb[0];
+                    p[1] = kinds[k].rgb[1];
+                    p[2] = static_cast<std::uint8_t>(kinds[k].rgb[2] + 10 * y);
                     p[3] = 255;
                 }
             const std::string id = kinds[k].concept_name + "-" + std::to_string(v);
             write_bytes(dir + "/" + id + ".png", encode_png_rgba(img));
-            manifest << json{{"id", id}, {"image", dir + "/" + id + ".png"},
+            manifest << json{{"id", id},
+                             {"image", dir + "/" + id + ".png"},
                              {"captions", {{"en", {kinds[k].caption}}, {"el", json::array()}}},
-                             {"concept", kinds[k].concept_name}, {"source", "test"}, {"style", "test"}}.dump() << "\n";
+                             {"concept", kinds[k].concept_name},
+                             {"source", "test"},
+                             {"style", "test"}}
+                            .dump()
+                     << "\n";
             val << id << "\n";
         }
 }
@@ -168,7 +176,8 @@ TEST_CASE("robustness bench: every challenge at 1/3, 2/3, 1 beside clean, JSON a
     CHECK(dark > 500);  // axes and text
 }
 
-TEST_CASE("robustness bench: strength 0 is the clean picture, bit for bit, and the seed fixes the change", "[robustness_bench]") {
+TEST_CASE("robustness bench: strength 0 is the clean picture, bit for bit, and the seed fixes the change",
+          "[robustness_bench]") {
     Fixture f;
     const DualEncoder model = DualEncoder::load(f.options.model);
     const bench::RobustnessSet set = bench::load_robustness_set(model, f.options);

@@ -22,8 +22,10 @@ namespace {
 
 DualEncoder tiny_model() {
     const auto config = parse_model_config(nlohmann::json::parse(R"({"name": "search-tiny", "embed_dim": 16,
-      "image": {"arch": "resnet", "image_size": 16, "stem_channels": 4, "stem_stride": 1, "stage_channels": [4], "stage_blocks": [1]},
-      "text": {"context_length": 8, "width": 8, "layers": 1, "heads": 2, "vocab_size": 514}})"), "test");
+      "image": {"arch": "resnet", "image_size": 16, "stem_channels": 4, "stem_stride": 1,)"
+                                                                 R"( "stage_channels": [4], "stage_blocks": [1]},
+      "text": {"context_length": 8, "width": 8, "layers": 1, "heads": 2, "vocab_size": 514}})"),
+                                           "test");
     return DualEncoder::random(config, Tokenizer::bytes_only(), 7);
 }
 
@@ -77,9 +79,9 @@ TEST_CASE("every index type returns exactly re-scored results, the same for an e
     const DualEncoder model = tiny_model();
     TempDir dir;
     auto flat = filled_store(dir.file("flat"), "Flat");
-    auto pq = filled_store(dir.file("pq"), "IVF2,PQ4x4");   // trains at 39 * 16 = 624: stays untrained, scans
+    auto pq = filled_store(dir.file("pq"), "IVF2,PQ4x4");  // trains at 39 * 16 = 624: stays untrained, scans
     auto hnsw = filled_store(dir.file("hnsw"), "HNSW8");
-    auto sq = filled_store(dir.file("sq"), "PQ4x2");        // 39 * 4 = 156: trains, lossy
+    auto sq = filled_store(dir.file("sq"), "PQ4x2");  // 39 * 4 = 156: trains, lossy
     REQUIRE(sq->vectors(Collection::images).is_trained());
     REQUIRE_FALSE(pq->vectors(Collection::images).is_trained());
     Query q;
@@ -204,7 +206,8 @@ TEST_CASE("paging, filters, min score, duplicates and item queries", "[search]")
                                                  {{"a"}, {}, ""}}) {
         q.filters = f;
         const Result direct = s.search(q), other = scanning.search(q);
-        INFO("filters: " << f.sources.size() << " sources, " << f.tags.size() << " tags, prefix '" << f.path_prefix << "'");
+        INFO("filters: " << f.sources.size() << " sources, " << f.tags.size() << " tags, prefix '" << f.path_prefix
+                         << "'");
         REQUIRE(direct.hits.size() == other.hits.size());
         REQUIRE(direct.more == other.more);
         for (std::size_t i = 0; i < direct.hits.size(); ++i) {
@@ -276,7 +279,10 @@ TEST_CASE("weighted terms, long texts and bad queries", "[search]") {
     const auto va = s.embed(a), vb = s.embed(b), vboth = s.embed(both);
     std::vector<float> expected(16);
     float n = 0;
-    for (std::size_t i = 0; i < 16; ++i) expected[i] = va[i] - 0.5f * vb[i], n += expected[i] * expected[i];
+    for (std::size_t i = 0; i < 16; ++i) {
+        expected[i] = va[i] - 0.5f * vb[i];
+        n += expected[i] * expected[i];
+    }
     for (std::size_t i = 0; i < 16; ++i) REQUIRE(vboth[i] == Approx(expected[i] / std::sqrt(n)).margin(1e-5));
 
     // context 8 leaves 6 tokens a chunk; a long text is split, not truncated
@@ -307,7 +313,8 @@ TEST_CASE("weighted terms, long texts and bad queries", "[search]") {
     bad.texts = {{"\xff\xfe", 1.0f}};
     REQUIRE_THROWS_WITH(s.search(bad), Catch::Contains("invalid UTF-8"));
     bad.texts = {{"fine", std::numeric_limits<float>::quiet_NaN()}};
-    REQUIRE_THROWS_WITH(s.search(bad), Catch::Contains("query weight 'fine'") && Catch::Contains("not a finite number"));
+    REQUIRE_THROWS_WITH(s.search(bad),
+                        Catch::Contains("query weight 'fine'") && Catch::Contains("not a finite number"));
     bad.texts = {{"fine", 1.0f}};
     bad.k = 100000;
     REQUIRE_THROWS_WITH(s.search(bad), Catch::Contains("query k") && Catch::Contains("between 1 and"));
@@ -315,10 +322,13 @@ TEST_CASE("weighted terms, long texts and bad queries", "[search]") {
     // Costs are bounded before any work: deep pages of collapsed results, and texts together.
     bad.offset = 995;
     bad.k = 10;
-    REQUIRE_THROWS_WITH(s.search(bad), Catch::Contains("query offset + k '1005'") && Catch::Contains("collapse_duplicates off"));
+    REQUIRE_THROWS_WITH(s.search(bad),
+                        Catch::Contains("query offset + k '1005'") && Catch::Contains("collapse_duplicates off"));
     bad.collapse_duplicates = false;
     REQUIRE_NOTHROW(s.search(bad));
-    bad.offset = 0, bad.k = 5, bad.collapse_duplicates = true;
+    bad.offset = 0;
+    bad.k = 5;
+    bad.collapse_duplicates = true;
     bad.texts = {{std::string(15000, 'a'), 1.0f}, {std::string(15000, 'b'), 1.0f}};
     REQUIRE_THROWS_WITH(s.search(bad), Catch::Contains("30000 bytes") && Catch::Contains("together"));
     bad.texts = {{"fine", 1.0f}};
@@ -356,8 +366,16 @@ TEST_CASE("a batch answers each query as it would be answered alone, and a bad q
         if (bad) {
             REQUIRE(std::holds_alternative<std::exception_ptr>(together[i]));
             std::string alone_message, batch_message;
-            try { s.search(batch[i]); } catch (const std::exception& e) { alone_message = e.what(); }
-            try { std::rethrow_exception(std::get<std::exception_ptr>(together[i])); } catch (const std::exception& e) { batch_message = e.what(); }
+            try {
+                s.search(batch[i]);
+            } catch (const std::exception& e) {
+                alone_message = e.what();
+            }
+            try {
+                std::rethrow_exception(std::get<std::exception_ptr>(together[i]));
+            } catch (const std::exception& e) {
+                batch_message = e.what();
+            }
             REQUIRE_FALSE(alone_message.empty());
             REQUIRE(batch_message == alone_message);
             continue;

@@ -27,14 +27,19 @@ TEST_CASE("the API answers searches, items, thumbnails, stats and metrics", "[se
     REQUIRE(d["next_offset"] == 5);
     for (std::size_t i = 1; i < 5; ++i) REQUIRE(d["hits"][i - 1]["score"] >= d["hits"][i]["score"]);
     const std::int64_t first = d["hits"][0]["id"];
-    const json page2 = c.post("/api/search", R"({"text": "caption number 3", "k": 5, "offset": 5, "collapse_duplicates": false})").data();
+    const json page2 =
+        c.post("/api/search", R"({"text": "caption number 3", "k": 5, "offset": 5, "collapse_duplicates": false})")
+            .data();
     for (const json& h : page2["hits"])
         for (const json& g : d["hits"]) REQUIRE(h["id"] != g["id"]);
 
     // texts, filters, weighted and item queries
     d = c.post("/api/search", R"({"text": "caption number 3", "collection": "texts", "k": 3})").data();
     REQUIRE(d["hits"][0].contains("text"));
-    d = c.post("/api/search", R"({"texts": [{"text": "a", "weight": 1}, {"text": "b", "weight": -0.5}], "filters": {"source": "odd"}, "k": 20, "collapse_duplicates": false})").data();
+    d = c.post("/api/search",
+               R"({"texts": [{"text": "a", "weight": 1}, {"text": "b", "weight": -0.5}], "filters": {"source": "odd"},)"
+               R"( "k": 20, "collapse_duplicates": false})")
+            .data();
     REQUIRE(d["hits"].size() == 6);
     for (const json& h : d["hits"]) REQUIRE(h["source"] == "odd");
     d = c.post("/api/search", json{{"item", first}, {"k", 3}, {"collapse_duplicates", false}}.dump()).data();
@@ -43,9 +48,11 @@ TEST_CASE("the API answers searches, items, thumbnails, stats and metrics", "[se
     // What a person types is parsed once, on the server: the same search as the terms given
     // apart, and the answer says how it was understood.
     const json typed =
-        c.post("/api/search", R"({"q": "caption number 3 - caption number 4", "k": 5, "collapse_duplicates": false})").data();
+        c.post("/api/search", R"({"q": "caption number 3 - caption number 4", "k": 5, "collapse_duplicates": false})")
+            .data();
     const json given = c.post("/api/search", R"({"texts": [{"text": "caption number 3", "weight": 1},
-        {"text": "caption number 4", "weight": -0.5}], "k": 5, "collapse_duplicates": false})").data();
+        {"text": "caption number 4", "weight": -0.5}], "k": 5, "collapse_duplicates": false})")
+                           .data();
     REQUIRE(typed["texts"] == json::parse(R"([{"text": "caption number 3", "weight": 1.0},
                                                {"text": "caption number 4", "weight": -0.5}])"));
     REQUIRE(typed["hits"].size() == 5);
@@ -56,13 +63,18 @@ TEST_CASE("the API answers searches, items, thumbnails, stats and metrics", "[se
     const std::string png_text(png.begin(), png.end());
     std::string b64(beast::detail::base64::encoded_size(png.size()), '\0');
     b64.resize(beast::detail::base64::encode(b64.data(), png.data(), png.size()));
-    d = c.post("/api/search", json{{"image", "data:image/png;base64," + b64}, {"k", 1}, {"collapse_duplicates", false}}.dump()).data();
+    d = c.post("/api/search",
+               json{{"image", "data:image/png;base64," + b64}, {"k", 1}, {"collapse_duplicates", false}}.dump())
+            .data();
     REQUIRE(d["hits"][0]["paths"][0].get<std::string>().find("/5.png") != std::string::npos);
     r = c.send(http::verb::post, "/api/search/image?k=2&collapse_duplicates=false", png_text, "image/png");
     REQUIRE(r.status == 200);
     REQUIRE(r.data()["hits"].size() == 2);
-    const std::string multipart = "--XyZ\r\nContent-Disposition: form-data; name=\"k\"\r\n\r\n3\r\n--XyZ\r\nContent-Disposition: form-data; name=\"collapse_duplicates\"\r\n\r\nfalse\r\n--XyZ\r\nContent-Disposition: form-data; "
-                                  "name=\"image\"; filename=\"q.png\"\r\nContent-Type: image/png\r\n\r\n" + png_text + "\r\n--XyZ--\r\n";
+    const std::string multipart =
+        "--XyZ\r\nContent-Disposition: form-data; name=\"k\"\r\n\r\n3\r\n--XyZ\r\nContent-Disposition: form-data; "
+        "name=\"collapse_duplicates\"\r\n\r\nfalse\r\n--XyZ\r\nContent-Disposition: form-data; "
+        "name=\"image\"; filename=\"q.png\"\r\nContent-Type: image/png\r\n\r\n" +
+        png_text + "\r\n--XyZ--\r\n";
     r = c.send(http::verb::post, "/api/search/image", multipart, "multipart/form-data; boundary=XyZ");
     REQUIRE(r.status == 200);
     REQUIRE(r.data()["hits"].size() == 3);
@@ -86,8 +98,10 @@ TEST_CASE("the API answers searches, items, thumbnails, stats and metrics", "[se
     REQUIRE(c.get("/").content_type.rfind("text/html", 0) == 0);
     r = c.get("/metrics");
     REQUIRE(r.status == 200);
-    REQUIRE_THAT(r.body, Catch::Contains("opsis_http_requests_total{route=\"/api/search\",method=\"POST\",status=\"200\"}"));
-    REQUIRE_THAT(r.body, Catch::Contains("opsis_http_request_duration_seconds_bucket{route=\"/api/search\",le=\"+Inf\"}"));
+    REQUIRE_THAT(r.body,
+                 Catch::Contains("opsis_http_requests_total{route=\"/api/search\",method=\"POST\",status=\"200\"}"));
+    REQUIRE_THAT(r.body,
+                 Catch::Contains("opsis_http_request_duration_seconds_bucket{route=\"/api/search\",le=\"+Inf\"}"));
     REQUIRE_THAT(r.body, Catch::Contains("opsis_index_images 12"));
     const auto [code, rest] = server.stop();
     REQUIRE(code == 0);
@@ -101,20 +115,23 @@ TEST_CASE("searches arriving together are answered in one batch, each with its o
     Server server("--index " + f.index + " --workers 1");
     auto body = [](int k) {
         return k == 12 ? std::string(R"({"item": 99999})")  // fails alone, with its own 404
-                       : json{{"text", "caption number " + std::to_string(k)}, {"k", 4}, {"collapse_duplicates", false}}.dump();
+                       : json{{"text", "caption number " + std::to_string(k)}, {"k", 4}, {"collapse_duplicates", false}}
+                             .dump();
     };
     // An answer: the status and the hits' ids with their scores, or the error message.
     using Answer = std::pair<std::string, std::vector<std::pair<std::int64_t, double>>>;
     auto answer_of = [](const Reply& r) {
         Answer a{std::to_string(r.status), {}};
         if (r.status != 200) return a.first += " " + error_message(r), a;
-        for (const json& h : r.data()["hits"]) a.second.push_back({h["id"].get<std::int64_t>(), h["score"].get<double>()});
+        for (const json& h : r.data()["hits"])
+            a.second.push_back({h["id"].get<std::int64_t>(), h["score"].get<double>()});
         return a;
     };
     auto same = [](const Answer& a, const Answer& b) {  // a batch's text tower rounds a little differently
         if (a.first != b.first || a.second.size() != b.second.size()) return false;
         for (std::size_t i = 0; i < a.second.size(); ++i)
-            if (a.second[i].first != b.second[i].first || std::abs(a.second[i].second - b.second[i].second) > 1e-5) return false;
+            if (a.second[i].first != b.second[i].first || std::abs(a.second[i].second - b.second[i].second) > 1e-5)
+                return false;
         return true;
     };
     std::vector<Answer> alone(13);
@@ -151,7 +168,8 @@ TEST_CASE("searches arriving together are answered in one batch, each with its o
     REQUIRE_THAT(metrics, Catch::Contains("# TYPE opsis_search_batches_total counter"));
     // Every search went through a batch, the unknown item's too (the searcher is the one place
     // a query is checked; it failed alone there).
-    REQUIRE_THAT(metrics, Catch::Contains("opsis_search_batched_queries_total " + std::to_string(13 * (1 + kRounds)) + "\n"));
+    REQUIRE_THAT(metrics,
+                 Catch::Contains("opsis_search_batched_queries_total " + std::to_string(13 * (1 + kRounds)) + "\n"));
 }
 
 TEST_CASE("bad requests get clear 4xx answers and the server keeps serving", "[server]") {
@@ -189,7 +207,8 @@ TEST_CASE("bad requests get clear 4xx answers and the server keeps serving", "[s
     REQUIRE(c.get("/api/nothing").status == 404);
     REQUIRE(c.get("/api/search").status == 405);
     REQUIRE(c.get("/no-such-file.css").status == 404);
-    for (const char* escape : {"/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/static/../../../etc/passwd", "/..%2f..%2fetc/passwd"}) {
+    for (const char* escape :
+         {"/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/static/../../../etc/passwd", "/..%2f..%2fetc/passwd"}) {
         Client raw(server.port());
         const Reply r = raw.get(escape);
         INFO(escape);
@@ -236,15 +255,18 @@ TEST_CASE("writes need the token, and a background job indexes while searches ar
     REQUIRE(r.data()["items"].size() == 2);
 
     const auto png = random_png(77);
-    r = c.send(http::verb::post, "/api/items?source=upload&tags=a,b", std::string(png.begin(), png.end()), "image/png", "s3cret");
+    r = c.send(http::verb::post, "/api/items?source=upload&tags=a,b", std::string(png.begin(), png.end()), "image/png",
+               "s3cret");
     INFO(r.body);
     REQUIRE(r.status == 201);
     const std::int64_t id = r.data()["id"];
     REQUIRE(r.data()["tags"] == json({"a", "b"}));
-    REQUIRE(c.send(http::verb::post, "/api/items", std::string(png.begin(), png.end()), "image/png", "s3cret").status == 200);  // same content
+    REQUIRE(c.send(http::verb::post, "/api/items", std::string(png.begin(), png.end()), "image/png", "s3cret").status ==
+            200);  // same content
     REQUIRE(c.send(http::verb::post, "/api/items", "garbage", "image/png", "s3cret").status == 415);
     {  // a picture that does not decode is refused from its bytes, before anything is kept
-        const std::size_t kept = static_cast<std::size_t>(std::distance(fs::directory_iterator(f.index + "/uploads"), {}));
+        const std::size_t kept =
+            static_cast<std::size_t>(std::distance(fs::directory_iterator(f.index + "/uploads"), {}));
         const std::string truncated(png.begin(), png.begin() + static_cast<std::ptrdiff_t>(png.size() / 2));
         const Reply bad = c.send(http::verb::post, "/api/items", truncated, "image/png", "s3cret");
         INFO(bad.body);
@@ -266,7 +288,8 @@ TEST_CASE("writes need the token, and a background job indexes while searches ar
     // A job long enough (1,040 files) that the write below surely arrives while it runs.
     const std::string many = f.dir.file("many");
     fs::create_directories(many);
-    for (int k = 0; k < 1000; ++k) write_bytes(many + "/" + std::to_string(k) + ".png", random_png(static_cast<std::uint32_t>(5000 + k)));
+    for (int k = 0; k < 1000; ++k)
+        write_bytes(many + "/" + std::to_string(k) + ".png", random_png(static_cast<std::uint32_t>(5000 + k)));
     r = c.post("/api/index/jobs", json{{"paths", {f.more, many}}}.dump(), "s3cret");
     REQUIRE(r.status == 202);
     // The job holds the write lock to its end: a write meanwhile is refused at once (it would

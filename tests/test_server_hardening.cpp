@@ -9,7 +9,7 @@
 
 #include "core/file_io.h"
 #include "indexer/inputs.h"
-#include "indexer/open_index.h"
+#include "index_folder/open_index.h"
 #include "indexer/index_job.h"
 #include "web/api.h"
 #include "tests/server_fixture.h"
@@ -23,7 +23,8 @@ namespace {
 
 // Sends `bytes` on a fresh connection and returns everything the server writes back until it
 // closes the connection or `wait` passes.
-std::string raw_exchange(unsigned short port, const std::string& bytes, std::chrono::milliseconds wait = std::chrono::milliseconds(3000)) {
+std::string raw_exchange(unsigned short port, const std::string& bytes,
+                         std::chrono::milliseconds wait = std::chrono::milliseconds(3000)) {
     asio::io_context io;
     tcp::socket socket(io);
     socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
@@ -54,15 +55,18 @@ TEST_CASE("metrics count unknown methods as 'other' and every scrape stays parse
     // Distinct junk methods, one longer than any fixed line buffer, and one with a quote.
     for (int i = 0; i < 40; ++i) {
         const std::string method = "JUNK" + std::to_string(i) + (i == 0 ? std::string(900, 'X') : "");
-        const std::string answer = raw_exchange(server.port(), method + " /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        const std::string answer =
+            raw_exchange(server.port(), method + " /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n");
         REQUIRE_THAT(answer, Catch::StartsWith("HTTP/1.1 405"));
     }
     Client c(server.port());
     REQUIRE(c.get("/healthz").status == 200);
     const std::string metrics = c.get("/metrics").body;
     REQUIRE_THAT(metrics, !Catch::Contains("JUNK"));
-    REQUIRE_THAT(metrics, Catch::Contains(R"(opsis_http_requests_total{route="/healthz",method="other",status="405"} 40)"));
-    REQUIRE_THAT(metrics, Catch::Contains(R"(opsis_http_requests_total{route="/healthz",method="GET",status="200"} 1)"));
+    REQUIRE_THAT(metrics,
+                 Catch::Contains(R"(opsis_http_requests_total{route="/healthz",method="other",status="405"} 40)"));
+    REQUIRE_THAT(metrics,
+                 Catch::Contains(R"(opsis_http_requests_total{route="/healthz",method="GET",status="200"} 1)"));
     // Every line is a comment or `name{labels} value` / `name value`.
     const std::regex sample(R"(^[a-z_]+(\{([a-z]+="([^"\\]|\\.)*",?)+\})? [-+0-9.eE]+(Inf)?$)");
     std::istringstream lines(metrics);
@@ -73,26 +77,31 @@ TEST_CASE("metrics count unknown methods as 'other' and every scrape stays parse
     }
 }
 
-TEST_CASE("a body framed in a way the server does not parse is refused, not read as the next request", "[server][hardening]") {
+TEST_CASE("a body framed in a way the server does not parse is refused, not read as the next request",
+          "[server][hardening]") {
     Fixture f;
     Server server("--index " + f.index);
     const std::string smuggled = "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n";
     for (const std::string te : {"identity", "xchunked", "chunked, gzip", "gzip"}) {
         INFO(te);
-        const std::string answer = raw_exchange(server.port(), "POST /api/search HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: " + te +
-                                                                   "\r\n\r\n" + smuggled);
+        const std::string answer =
+            raw_exchange(server.port(), "POST /api/search HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: " + te +
+                                            "\r\n\r\n" + smuggled);
         REQUIRE_THAT(answer, Catch::StartsWith("HTTP/1.1 501"));
         REQUIRE_THAT(answer, Catch::Contains("Transfer-Encoding '" + te + "' is not supported"));
         REQUIRE(answer.find("HTTP/1.1", 8) == std::string::npos);  // one answer, then the connection closed
     }
-    const std::string both = raw_exchange(server.port(), "POST /api/search HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n"
-                                                         "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled);
+    const std::string both = raw_exchange(server.port(),
+                                          "POST /api/search HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n"
+                                          "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" +
+                                              smuggled);
     REQUIRE_THAT(both, Catch::StartsWith("HTTP/1.1 400"));
     REQUIRE(both.find("HTTP/1.1", 8) == std::string::npos);
     // Chunked bodies still work.
-    const std::string chunked = raw_exchange(server.port(), "POST /api/search HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
-                                                            "Transfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n"
-                                                            "10\r\n{\"text\": \"cap\", \r\n9\r\n\"k\": 2}  \r\n0\r\n\r\n");
+    const std::string chunked = raw_exchange(server.port(),
+                                             "POST /api/search HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+                                             "Transfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n"
+                                             "10\r\n{\"text\": \"cap\", \r\n9\r\n\"k\": 2}  \r\n0\r\n\r\n");
     REQUIRE_THAT(chunked, Catch::StartsWith("HTTP/1.1 200"));
 }
 
@@ -101,7 +110,8 @@ TEST_CASE("HEAD answers GET's header without a body, wherever GET is allowed", "
     Server server("--index " + f.index);
     for (const std::string target : {"/api/stats", "/healthz", "/metrics", "/", "/app.js"}) {
         INFO(target);
-        const std::string answer = raw_exchange(server.port(), "HEAD " + target + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        const std::string answer =
+            raw_exchange(server.port(), "HEAD " + target + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
         REQUIRE_THAT(answer, Catch::StartsWith("HTTP/1.1 200"));
         const std::size_t end = answer.find("\r\n\r\n");
         REQUIRE(end != std::string::npos);
@@ -111,8 +121,9 @@ TEST_CASE("HEAD answers GET's header without a body, wherever GET is allowed", "
         REQUIRE(std::regex_search(header, m, std::regex("Content-Length: ([0-9]+)")));
         REQUIRE(std::stoul(m[1].str()) > 0);  // the length a GET's body has
     }
-    REQUIRE_THAT(raw_exchange(server.port(), "HEAD /api/search HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
-                 Catch::StartsWith("HTTP/1.1 405"));
+    REQUIRE_THAT(
+        raw_exchange(server.port(), "HEAD /api/search HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+        Catch::StartsWith("HTTP/1.1 405"));
 }
 
 TEST_CASE("Expect: 100-continue is answered before the body is sent", "[server][hardening]") {
@@ -122,8 +133,12 @@ TEST_CASE("Expect: 100-continue is answered before the body is sent", "[server][
     tcp::socket socket(io);
     socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server.port()));
     const std::string body = R"({"text": "caption", "k": 1})";
-    asio::write(socket, asio::buffer("POST /api/search HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
-                                     "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n"));
+    asio::write(
+        socket,
+        asio::buffer(
+            "POST /api/search HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
+            "Content-Length: " +
+            std::to_string(body.size()) + "\r\n\r\n"));
     std::string got;
     asio::read_until(socket, asio::dynamic_buffer(got), "\r\n\r\n");  // blocks until the interim answer comes
     REQUIRE_THAT(got, Catch::StartsWith("HTTP/1.1 100 Continue"));
@@ -134,8 +149,10 @@ TEST_CASE("Expect: 100-continue is answered before the body is sent", "[server][
     http::response<http::string_body> res;
     http::read(socket, buffer, res);
     REQUIRE(res.result_int() == 200);
-    REQUIRE_THAT(raw_exchange(server.port(), "POST /api/search HTTP/1.1\r\nHost: localhost\r\nExpect: teapot\r\nContent-Length: 2\r\n\r\n{}"),
-                 Catch::StartsWith("HTTP/1.1 417"));
+    REQUIRE_THAT(
+        raw_exchange(server.port(),
+                     "POST /api/search HTTP/1.1\r\nHost: localhost\r\nExpect: teapot\r\nContent-Length: 2\r\n\r\n{}"),
+        Catch::StartsWith("HTTP/1.1 417"));
 }
 
 TEST_CASE("Host: HTTP/1.1 needs one, and only this server's names are answered", "[server][hardening]") {
@@ -143,7 +160,8 @@ TEST_CASE("Host: HTTP/1.1 needs one, and only this server's names are answered",
     {
         Server server("--index " + f.index);
         auto status_for = [&](const std::string& head) {
-            return raw_exchange(server.port(), "GET /api/stats HTTP/1.1\r\n" + head + "Connection: close\r\n\r\n").substr(0, 12);
+            return raw_exchange(server.port(), "GET /api/stats HTTP/1.1\r\n" + head + "Connection: close\r\n\r\n")
+                .substr(0, 12);
         };
         REQUIRE(status_for("") == "HTTP/1.1 400");
         REQUIRE(status_for("Host: localhost\r\nHost: localhost\r\n") == "HTTP/1.1 400");
@@ -156,14 +174,18 @@ TEST_CASE("Host: HTTP/1.1 needs one, and only this server's names are answered",
     // An explicit list replaces the default; --any-host answers every name.
     {
         Server named("--index " + f.index + " --allowed-host search.example");
-        REQUIRE_THAT(raw_exchange(named.port(), "GET /healthz HTTP/1.1\r\nHost: search.example:443\r\n\r\n"), Catch::StartsWith("HTTP/1.1 200"));
-        REQUIRE_THAT(raw_exchange(named.port(), "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"), Catch::StartsWith("HTTP/1.1 421"));
+        REQUIRE_THAT(raw_exchange(named.port(), "GET /healthz HTTP/1.1\r\nHost: search.example:443\r\n\r\n"),
+                     Catch::StartsWith("HTTP/1.1 200"));
+        REQUIRE_THAT(raw_exchange(named.port(), "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"),
+                     Catch::StartsWith("HTTP/1.1 421"));
     }
     Server any("--index " + f.index + " --any-host");
-    REQUIRE_THAT(raw_exchange(any.port(), "GET /healthz HTTP/1.1\r\nHost: rebound.example\r\n\r\n"), Catch::StartsWith("HTTP/1.1 200"));
+    REQUIRE_THAT(raw_exchange(any.port(), "GET /healthz HTTP/1.1\r\nHost: rebound.example\r\n\r\n"),
+                 Catch::StartsWith("HTTP/1.1 200"));
 }
 
-TEST_CASE("scheme and media type names compare without case, every answer says nosniff and the UI may not be framed", "[server][hardening]") {
+TEST_CASE("scheme and media type names compare without case, every answer says nosniff and the UI may not be framed",
+          "[server][hardening]") {
     Fixture f;
     Server server("--index " + f.index + " --token s3cret");
     Client c(server.port());
@@ -185,19 +207,24 @@ TEST_CASE("scheme and media type names compare without case, every answer says n
     }
     const auto png = random_png(5);
     // filename before name, and names in other cases
-    const std::string multipart = "--XyZ\r\ncontent-disposition: form-data; filename=\"q.png\"; NAME=\"image\"\r\nContent-Type: image/png\r\n\r\n" +
-                                  std::string(png.begin(), png.end()) + "\r\n--XyZ--\r\n";
-    const Reply r = c.send(http::verb::post, "/api/search/image?k=2&collapse_duplicates=false", multipart, "Multipart/Form-Data; Boundary=\"XyZ\"");
+    const std::string multipart =
+        "--XyZ\r\ncontent-disposition: form-data; filename=\"q.png\"; NAME=\"image\"\r\nContent-Type: "
+        "image/png\r\n\r\n" +
+        std::string(png.begin(), png.end()) + "\r\n--XyZ--\r\n";
+    const Reply r = c.send(http::verb::post, "/api/search/image?k=2&collapse_duplicates=false", multipart,
+                           "Multipart/Form-Data; Boundary=\"XyZ\"");
     INFO(r.body);
     REQUIRE(r.status == 200);
     REQUIRE(r.data()["hits"].size() == 2);
 
     for (const std::string target : {"/healthz", "/api/nothing", "/", "/api/stats"}) {
-        const std::string answer = raw_exchange(server.port(), "GET " + target + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        const std::string answer =
+            raw_exchange(server.port(), "GET " + target + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
         INFO(target);
         REQUIRE_THAT(answer, Catch::Contains("X-Content-Type-Options: nosniff"));
     }
-    const std::string page = raw_exchange(server.port(), "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    const std::string page =
+        raw_exchange(server.port(), "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     REQUIRE_THAT(page, Catch::Contains("frame-ancestors 'none'"));
     REQUIRE_THAT(page, Catch::Contains("X-Frame-Options: DENY"));
 }
@@ -210,7 +237,8 @@ json wait_for_job(Client& c) {
     do {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
         status = c.get("/api/index/jobs").data();
-    } while ((status["state"] == "running" || status["state"] == "cancelling") && std::chrono::steady_clock::now() < deadline);
+    } while ((status["state"] == "running" || status["state"] == "cancelling") &&
+             std::chrono::steady_clock::now() < deadline);
     return status;
 }
 
@@ -229,7 +257,8 @@ TEST_CASE("a bad job request changes nothing and a running job can be cancelled"
 
     const std::string many = f.dir.file("many");
     fs::create_directories(many);
-    for (int k = 0; k < 1500; ++k) write_bytes(many + "/" + std::to_string(k) + ".png", random_png(static_cast<std::uint32_t>(9000 + k)));
+    for (int k = 0; k < 1500; ++k)
+        write_bytes(many + "/" + std::to_string(k) + ".png", random_png(static_cast<std::uint32_t>(9000 + k)));
     REQUIRE(c.post("/api/index/jobs", json{{"paths", {many}}}.dump(), "s3cret").status == 202);
     REQUIRE(c.send(http::verb::delete_, "/api/index/jobs/current", "", "", "").status == 401);
     r = c.send(http::verb::delete_, "/api/index/jobs/current", "", "", "s3cret");
@@ -246,16 +275,19 @@ TEST_CASE("a bad job request changes nothing and a running job can be cancelled"
     REQUIRE(again["added"].get<int>() + status["added"].get<int>() == 1500);
 }
 
-TEST_CASE("job inputs that are not regular files, and manifest lines, are refused without quoting them", "[server][hardening]") {
+TEST_CASE("job inputs that are not regular files, and manifest lines, are refused without quoting them",
+          "[server][hardening]") {
     Fixture f;
     const std::string fifo = f.dir.file("manifest.fifo");
     REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
     const std::string secret = f.dir.file("secret.jsonl");
-    write_text(secret, "TOP-SECRET-CONTENT\n{\"image\": \"a.png\", \"image\": \"b.png\"}\n" + std::string(kMaxInputLineBytes + 10, 'x') + "\n");
+    write_text(secret, "TOP-SECRET-CONTENT\n{\"image\": \"a.png\", \"image\": \"b.png\"}\n" +
+                           std::string(kMaxInputLineBytes + 10, 'x') + "\n");
     {
         Server server("--index " + f.index + " --token s3cret");
         Client c(server.port());
-        REQUIRE(c.post("/api/index/jobs", json{{"manifests", {fifo, "/dev/zero", secret}}}.dump(), "s3cret").status == 202);
+        REQUIRE(c.post("/api/index/jobs", json{{"manifests", {fifo, "/dev/zero", secret}}}.dump(), "s3cret").status ==
+                202);
         const json status = wait_for_job(c);
         const std::string text = status.dump();
         INFO(text);
@@ -282,7 +314,9 @@ TEST_CASE("finite but huge weights give finite scores, and a model's logit scale
     {
         Server server("--index " + f.index);
         Client c(server.port());
-        const Reply r = c.post("/api/search", R"({"texts": [{"text": "caption", "weight": 3.4e38}, {"text": "number", "weight": 3.4e38}], "k": 5})");
+        const Reply r = c.post(
+            "/api/search",
+            R"({"texts": [{"text": "caption", "weight": 3.4e38}, {"text": "number", "weight": 3.4e38}], "k": 5})");
         INFO(r.body);
         REQUIRE(r.status == 200);
         REQUIRE(r.data()["hits"].size() > 0);
@@ -291,15 +325,19 @@ TEST_CASE("finite but huge weights give finite scores, and a model's logit scale
             REQUIRE(std::isfinite(h["score"].get<double>()));
         }
         // The same direction as weights 1 and 1.
-        const Reply unit = c.post("/api/search", R"({"texts": [{"text": "caption", "weight": 1}, {"text": "number", "weight": 1}], "k": 5})");
+        const Reply unit = c.post(
+            "/api/search", R"({"texts": [{"text": "caption", "weight": 1}, {"text": "number", "weight": 1}], "k": 5})");
         REQUIRE(unit.data()["hits"][0]["id"] == r.data()["hits"][0]["id"]);
         REQUIRE(c.post("/api/search", R"({"texts": [{"text": "caption", "weight": 0}]})").status == 400);
     }
     for (const char* scale : {"1e39", "-1", "7.5"}) {
-        write_text(f.dir.file("bad.json"), std::string(R"({"name": "bad", "embed_dim": 8, "logit_scale": )") + scale +
-                                               R"(, "image": {"arch": "resnet", "image_size": 16, "stem_channels": 4, "stem_stride": 1, "stage_channels": [4], "stage_blocks": [1]},
+        write_text(f.dir.file("bad.json"),
+                   std::string(R"({"name": "bad", "embed_dim": 8, "logit_scale": )") + scale +
+                       R"(, "image": {"arch": "resnet", "image_size": 16, "stem_channels": 4, "stem_stride": 1,)"
+                       R"( "stage_channels": [4], "stage_blocks": [1]},
   "text": {"context_length": 12, "width": 8, "layers": 1, "heads": 2}})");
-        const CommandResult r = run_opsis("model init --config " + f.dir.file("bad.json") + " --out " + f.dir.file("bad-model"));
+        const CommandResult r =
+            run_opsis("model init --config " + f.dir.file("bad.json") + " --out " + f.dir.file("bad-model"));
         INFO(scale << ": " << r.output);
         REQUIRE(r.exit_code != 0);
         REQUIRE_THAT(r.output, Catch::Contains("'logit_scale' must be in 0"));
@@ -314,12 +352,15 @@ TEST_CASE("an original swapped since indexing is not served, nor made into a thu
     // The id of the item indexed from photos/K.png: a search with that very picture finds it first.
     auto id_of = [&](int k) {
         const auto png = random_png(static_cast<std::uint32_t>(k));
-        const Reply r = c.send(http::verb::post, "/api/search/image?k=1&collapse_duplicates=false", std::string(png.begin(), png.end()), "image/png");
+        const Reply r = c.send(http::verb::post, "/api/search/image?k=1&collapse_duplicates=false",
+                               std::string(png.begin(), png.end()), "image/png");
         REQUIRE(r.status == 200);
         REQUIRE(r.data()["hits"][0]["paths"][0].get<std::string>() == f.photos + "/" + std::to_string(k) + ".png");
         return r.data()["hits"][0]["id"].get<std::int64_t>();
     };
-    auto image = [&](std::int64_t id, const char* what = "image") { return c.get("/api/items/" + std::to_string(id) + "/" + what); };
+    auto image = [&](std::int64_t id, const char* what = "image") {
+        return c.get("/api/items/" + std::to_string(id) + "/" + what);
+    };
     const std::int64_t linked = id_of(0), touched = id_of(1), replaced = id_of(2), removed = id_of(3), thumb = id_of(4);
     const auto original = random_png(0);
     REQUIRE(image(linked).body == std::string(original.begin(), original.end()));
@@ -359,7 +400,8 @@ TEST_CASE("an original swapped since indexing is not served, nor made into a thu
     CHECK(c.get("/healthz").status == 200);
 }
 
-TEST_CASE("a file name that is not UTF-8 is indexed, stored exactly and shown escaped; such parameters are refused", "[server][hardening]") {
+TEST_CASE("a file name that is not UTF-8 is indexed, stored exactly and shown escaped; such parameters are refused",
+          "[server][hardening]") {
     Fixture f;
     const std::string odd = f.more + "/bad\xff\xfe.png";
     write_bytes(odd, random_png(4242));
@@ -376,21 +418,26 @@ TEST_CASE("a file name that is not UTF-8 is indexed, stored exactly and shown es
     Server server("--index " + f.index + " --token s3cret");
     Client c(server.port());
     const auto png = random_png(4242);
-    const Reply found = c.send(http::verb::post, "/api/search/image?k=1&collapse_duplicates=false", std::string(png.begin(), png.end()), "image/png");
+    const Reply found = c.send(http::verb::post, "/api/search/image?k=1&collapse_duplicates=false",
+                               std::string(png.begin(), png.end()), "image/png");
     REQUIRE(found.status == 200);
     const std::int64_t id = found.data()["hits"][0]["id"].get<std::int64_t>();
-    REQUIRE(c.get("/api/items/" + std::to_string(id) + "/image").body == std::string(png.begin(), png.end()));  // the exact path
-    REQUIRE(c.get("/api/items/" + std::to_string(id)).data()["paths"][0] == f.more + "/bad\xef\xbf\xbd\xef\xbf\xbd.png");  // shown with U+FFFD
+    REQUIRE(c.get("/api/items/" + std::to_string(id) + "/image").body ==
+            std::string(png.begin(), png.end()));  // the exact path
+    REQUIRE(c.get("/api/items/" + std::to_string(id)).data()["paths"][0] ==
+            f.more + "/bad\xef\xbf\xbd\xef\xbf\xbd.png");  // shown with U+FFFD
 
     const std::uint64_t before = c.get("/api/stats").data()["images"]["items"].get<std::uint64_t>();
     const auto upload = random_png(4343);
-    const Reply refused = c.send(http::verb::post, "/api/items?source=%FF%FE", std::string(upload.begin(), upload.end()), "image/png", "s3cret");
+    const Reply refused = c.send(http::verb::post, "/api/items?source=%FF%FE",
+                                 std::string(upload.begin(), upload.end()), "image/png", "s3cret");
     CHECK(refused.status == 400);
     CHECK_THAT(error_message(refused), Catch::Contains("query parameter 'source' is not valid UTF-8"));
     CHECK(c.get("/api/stats").data()["images"]["items"].get<std::uint64_t>() == before);
 }
 
-TEST_CASE("idle connections beyond the file-descriptor limit are closed to make room, not left to starve the server", "[server][hardening]") {
+TEST_CASE("idle connections beyond the file-descriptor limit are closed to make room, not left to starve the server",
+          "[server][hardening]") {
     Fixture f;
     // 128 descriptors: the cap is 64 connections. 200 idle ones used to leave the accept loop
     // spinning on EMFILE while every new request waited in the backlog.
@@ -403,8 +450,9 @@ TEST_CASE("idle connections beyond the file-descriptor limit are closed to make 
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     for (int round = 0; round < 3; ++round) {
-        const std::string answer = raw_exchange(server.port(), "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
-                                                std::chrono::milliseconds(5000));
+        const std::string answer =
+            raw_exchange(server.port(), "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+                         std::chrono::milliseconds(5000));
         INFO(answer);
         REQUIRE(answer.rfind("HTTP/1.1 200 OK", 0) == 0);
     }
@@ -434,7 +482,8 @@ TEST_CASE("on a full disk writes answer 507 with a clear message, and searches g
         ~Unmount() { (void)std::system(("umount " + path).c_str()); }
     } unmount{disk};
     const std::string index = disk + "/ix";
-    REQUIRE(run_opsis("index add --index " + index + " --model " + f.dir.file("model") + " " + f.photos).exit_code == 0);
+    REQUIRE(run_opsis("index add --index " + index + " --model " + f.dir.file("model") + " " + f.photos).exit_code ==
+            0);
     {
         Server server("--index " + index + " --token s3cret");
         Client c(server.port());
@@ -445,14 +494,19 @@ TEST_CASE("on a full disk writes answer 507 with a clear message, and searches g
         }
         // Every write fails cleanly, again and again (RocksDB 7.8 aborted on the second).
         for (int i = 0; i < 3; ++i) {
-            const Reply r = c.post("/api/texts", json{{"text", "a sentence that does not fit " + std::to_string(i) + std::string(4000, 'x')}}.dump(), "s3cret");
+            const Reply r = c.post(
+                "/api/texts",
+                json{{"text", "a sentence that does not fit " + std::to_string(i) + std::string(4000, 'x')}}.dump(),
+                "s3cret");
             INFO(r.body);
             REQUIRE(r.status == 507);
             REQUIRE_THAT(error_message(r), Catch::Contains("disk is full"));
             REQUIRE_THAT(r.body, !Catch::Contains(disk));
         }
         const auto png = random_png(999);
-        CHECK(c.send(http::verb::post, "/api/items", std::string(png.begin(), png.end()), "image/png", "s3cret").status == 507);
+        CHECK(
+            c.send(http::verb::post, "/api/items", std::string(png.begin(), png.end()), "image/png", "s3cret").status ==
+            507);
         CHECK(c.post("/api/search", R"({"text": "caption number 3", "k": 3})").status == 200);
         CHECK(c.get("/healthz").status == 200);
     }
@@ -477,7 +531,8 @@ TEST_CASE("a damaged catalog is the server's error: 500 naming none of its files
     Server server("--index " + f.index);  // RocksDB checks its tables at open: the damage comes after
     int damaged = 0;
     for (const auto& e : fs::directory_iterator(f.index + "/catalog")) {
-        if (e.path().extension() != ".sst" || read_text_file(e.path().string(), 1 << 24).find("images.items") == std::string::npos)
+        if (e.path().extension() != ".sst" ||
+            read_text_file(e.path().string(), 1 << 24).find("images.items") == std::string::npos)
             continue;
         ++damaged;
         std::fstream file(e.path(), std::ios::in | std::ios::out | std::ios::binary);
@@ -502,12 +557,14 @@ TEST_CASE("a damaged catalog is the server's error: 500 naming none of its files
     CHECK(Client(server.port()).get("/healthz").status == 200);
 }
 
-TEST_CASE("a server's end stops its own job only: a later job in the same process indexes everything", "[server][hardening]") {
+TEST_CASE("a server's end stops its own job only: a later job in the same process indexes everything",
+          "[server][hardening]") {
     Fixture f;
-    indexer::OpenIndex open = indexer::open_index(f.dir.file("ix2"), f.dir.file("model"), true, true);
+    OpenIndex open = open_index(f.dir.file("ix2"), f.dir.file("model"), true, true);
     { web::Api api(*open.store, *open.model, web::ApiOptions{}); }  // used to set a process-wide stop
     indexer::JobOptions options;
     options.show_progress = false;
-    const indexer::JobSummary s = indexer::index_images(*open.store, *open.model, {{indexer::InputKind::path, f.more}}, options);
+    const indexer::JobSummary s =
+        indexer::index_images(*open.store, *open.model, {{indexer::InputKind::path, f.more}}, options);
     CHECK(s.added == 40);
 }

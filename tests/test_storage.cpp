@@ -65,7 +65,7 @@ TEST_CASE("catalog batches see their own writes and keep paths, hashes and items
     const std::int64_t id = b.add_item(Collection::images, it, v.data(), kDim);
     b.add_path(id, "/a.png", 1, 1);
     REQUIRE(b.find_hash(Collection::images, "same") == id);  // before commit
-    b.add_path(id, "/b.png", 1, 1);                           // the same content under a second path
+    b.add_path(id, "/b.png", 1, 1);                          // the same content under a second path
     store->commit(b);
     REQUIRE(store->catalog().item(Collection::images, id)->paths == std::vector<std::string>{"/a.png", "/b.png"});
 
@@ -252,7 +252,8 @@ TEST_CASE("storage errors name the input and the reason", "[storage]") {
         { add_images(*IndexStore::open(dir.file("ix"), kModel, true), 0, 40, rng); }
         const std::string snap = dir.file("ix/images.vectors");
         const auto bytes = read_file(snap, 1 << 30);
-        write_bytes(snap, std::vector<unsigned char>(bytes.begin(), bytes.begin() + static_cast<long>(bytes.size() / 2)));
+        write_bytes(snap,
+                    std::vector<unsigned char>(bytes.begin(), bytes.begin() + static_cast<long>(bytes.size() / 2)));
         auto store = IndexStore::open(dir.file("ix"), kModel, false);
         REQUIRE(store->vectors(Collection::images).size() == 40);
         REQUIRE(store->verify().ok());
@@ -260,7 +261,8 @@ TEST_CASE("storage errors name the input and the reason", "[storage]") {
     SECTION("an unknown item id") {
         auto store = IndexStore::open(dir.file("ix"), kModel, true);
         Catalog::Batch b(store->catalog());
-        REQUIRE_THROWS_WITH(b.remove_item(Collection::images, 99), Catch::Contains("images/99") && Catch::Contains("not found"));
+        REQUIRE_THROWS_WITH(b.remove_item(Collection::images, 99),
+                            Catch::Contains("images/99") && Catch::Contains("not found"));
     }
 }
 
@@ -276,16 +278,17 @@ TEST_CASE("a creation cut short is completed by the next open", "[storage]") {
     REQUIRE(store->verify().ok());
 }
 
-TEST_CASE("path and failure counters follow every change, survive reopening, and are rebuilt for older catalogs", "[storage]") {
+TEST_CASE("path and failure counters follow every change, survive reopening, and are rebuilt for older catalogs",
+          "[storage]") {
     TempDir dir;
     std::mt19937 rng(4);
     {
         auto store = IndexStore::open(dir.file("ix"), kModel, true);
         const std::vector<std::int64_t> ids = add_images(*store, 0, 5, rng);
         Catalog::Batch b(store->catalog());
-        b.add_path(ids[0], "/p/0-copy.png", 100, 1);         // a second path of one image
-        b.add_path(ids[1], "/p/0-copy.png", 100, 2);         // ... moved to another image: still one path
-        b.remove_path("/p/2.png");                           // image 2 goes with its only path
+        b.add_path(ids[0], "/p/0-copy.png", 100, 1);  // a second path of one image
+        b.add_path(ids[1], "/p/0-copy.png", 100, 2);  // ... moved to another image: still one path
+        b.remove_path("/p/2.png");                    // image 2 goes with its only path
         b.record_failure({.path = "/bad/a.png", .reason = "corrupt"});
         b.record_failure({.path = "/bad/b.png", .reason = "corrupt"});
         b.record_failure({.path = "/bad/a.png", .reason = "still corrupt"});  // the same path again
@@ -324,7 +327,8 @@ TEST_CASE("path and failure counters follow every change, survive reopening, and
         for (std::size_t i = 0; i < names.size(); ++i)
             if (names[i] == "images.errors")
                 REQUIRE(raw->Put(rocksdb::WriteOptions(), handles[i], "/data/notes.txt:7",
-                                 R"({"reason": "invalid UTF-8 at byte 3", "size": 0, "mtime_ns": 0, "at": 1})").ok());
+                                 R"({"reason": "invalid UTF-8 at byte 3", "size": 0, "mtime_ns": 0, "at": 1})")
+                            .ok());
         for (auto* h : handles) raw->DestroyColumnFamilyHandle(h);
         delete raw;
     }
@@ -342,24 +346,27 @@ TEST_CASE("path and failure counters follow every change, survive reopening, and
     REQUIRE(migrated->verify().ok());
 }
 
-TEST_CASE("the source and tag index follows every change, answers filters by key range, and is rebuilt for older catalogs", "[storage]") {
+TEST_CASE(
+    "the source and tag index follows every change, answers filters by key range, and is rebuilt for older catalogs",
+    "[storage]") {
     TempDir dir;
     std::mt19937 rng(5);
     const std::string catalog_dir = dir.file("ix/catalog");
-    auto with_raw_db = [&](const std::function<void(rocksdb::DB&, std::map<std::string, rocksdb::ColumnFamilyHandle*>&)>& fn) {
-        std::vector<std::string> names;
-        REQUIRE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), catalog_dir, &names).ok());
-        std::vector<rocksdb::ColumnFamilyDescriptor> families;
-        for (const std::string& n : names) families.emplace_back(n, rocksdb::ColumnFamilyOptions());
-        std::vector<rocksdb::ColumnFamilyHandle*> handles;
-        rocksdb::DB* raw = nullptr;
-        REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), catalog_dir, families, &handles, &raw).ok());
-        std::map<std::string, rocksdb::ColumnFamilyHandle*> by_name;
-        for (std::size_t i = 0; i < names.size(); ++i) by_name[names[i]] = handles[i];
-        fn(*raw, by_name);
-        for (auto* h : handles) raw->DestroyColumnFamilyHandle(h);
-        delete raw;
-    };
+    auto with_raw_db =
+        [&](const std::function<void(rocksdb::DB&, std::map<std::string, rocksdb::ColumnFamilyHandle*>&)>& fn) {
+            std::vector<std::string> names;
+            REQUIRE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), catalog_dir, &names).ok());
+            std::vector<rocksdb::ColumnFamilyDescriptor> families;
+            for (const std::string& n : names) families.emplace_back(n, rocksdb::ColumnFamilyOptions());
+            std::vector<rocksdb::ColumnFamilyHandle*> handles;
+            rocksdb::DB* raw = nullptr;
+            REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), catalog_dir, families, &handles, &raw).ok());
+            std::map<std::string, rocksdb::ColumnFamilyHandle*> by_name;
+            for (std::size_t i = 0; i < names.size(); ++i) by_name[names[i]] = handles[i];
+            fn(*raw, by_name);
+            for (auto* h : handles) raw->DestroyColumnFamilyHandle(h);
+            delete raw;
+        };
     using Ids = std::vector<std::int64_t>;
     std::vector<std::int64_t> ids;
     {
@@ -386,7 +393,7 @@ TEST_CASE("the source and tag index follows every change, answers filters by key
         REQUIRE(cat.ids_with_tag(Collection::images, "tag with \"quotes\"", 100) == Ids{ids[1], ids[3], ids[5]});
         REQUIRE(cat.ids_with_tag(Collection::texts, "odd", 100) == Ids{text_id});
         REQUIRE(cat.ids_with_source(Collection::images, "cam", 100).empty());  // a prefix of a value is not the value
-        REQUIRE(cat.ids_with_tag(Collection::images, "odd", 1).size() == 2);    // over the limit: limit + 1
+        REQUIRE(cat.ids_with_tag(Collection::images, "odd", 1).size() == 2);   // over the limit: limit + 1
         REQUIRE(cat.ids_under_path("/photos/0", 100) == Ids{ids[0]});
         REQUIRE(cat.ids_under_path("/photos/", 100) == ids);
 
@@ -405,7 +412,9 @@ TEST_CASE("the source and tag index follows every change, answers filters by key
     }
     // A stray entry is a verify problem.
     with_raw_db([&](rocksdb::DB& db, auto& cf) {
-        REQUIRE(db.Put(rocksdb::WriteOptions(), cf.at("images.facets"), std::string("t\0\0\0\3odd", 8) + std::string(7, '\0') + "\1", "").ok());
+        REQUIRE(db.Put(rocksdb::WriteOptions(), cf.at("images.facets"),
+                       std::string("t\0\0\0\3odd", 8) + std::string(7, '\0') + "\1", "")
+                    .ok());
     });
     {
         auto store = IndexStore::open(dir.file("ix"), kModel, false);

@@ -79,7 +79,8 @@ void append_to(void* context, void* data, int size) {
 
 std::vector<unsigned char> rgb_of(const RgbaImage& image) {
     std::vector<unsigned char> rgb;
-    for (std::size_t i = 0; i < image.pixels.size(); i += 4) rgb.insert(rgb.end(), &image.pixels[i], &image.pixels[i] + 3);
+    for (std::size_t i = 0; i < image.pixels.size(); i += 4)
+        rgb.insert(rgb.end(), &image.pixels[i], &image.pixels[i] + 3);
     return rgb;
 }
 
@@ -116,7 +117,8 @@ std::vector<unsigned char> zlib_stored(const std::vector<unsigned char>& raw) {
         z.push_back(static_cast<unsigned char>(n >> 8));
         z.push_back(static_cast<unsigned char>(~n & 0xFF));
         z.push_back(static_cast<unsigned char>((~n >> 8) & 0xFF));
-        z.insert(z.end(), raw.begin() + static_cast<std::ptrdiff_t>(pos), raw.begin() + static_cast<std::ptrdiff_t>(pos + n));
+        z.insert(z.end(), raw.begin() + static_cast<std::ptrdiff_t>(pos),
+                 raw.begin() + static_cast<std::ptrdiff_t>(pos + n));
         pos += n;
     } while (pos < raw.size());
     std::uint32_t a = 1, b = 0;
@@ -125,8 +127,9 @@ std::vector<unsigned char> zlib_stored(const std::vector<unsigned char>& raw) {
     return z;
 }
 
-std::vector<unsigned char> png_from_scanlines(int w, int h, int bit_depth, int color_type, const std::vector<unsigned char>& raw,
-                                              const std::vector<std::pair<const char*, std::vector<unsigned char>>>& extra) {
+std::vector<unsigned char> png_from_scanlines(
+    int w, int h, int bit_depth, int color_type, const std::vector<unsigned char>& raw,
+    const std::vector<std::pair<const char*, std::vector<unsigned char>>>& extra) {
     std::vector<unsigned char> png{0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
     std::vector<unsigned char> ihdr;
     put_be32(ihdr, static_cast<std::uint32_t>(w));
@@ -208,7 +211,10 @@ std::vector<unsigned char> encode_gif_two_frames(int width, int height, const st
     // 2-bit colour table; LZW with a clear code before every pixel keeps the code size at 3
     // bits, which is valid GIF and needs no dictionary.
     std::vector<unsigned char> g{'G', 'I', 'F', '8', '9', 'a'};
-    auto put16 = [&](int v) { g.push_back(static_cast<unsigned char>(v & 0xFF)); g.push_back(static_cast<unsigned char>(v >> 8)); };
+    auto put16 = [&](int v) {
+        g.push_back(static_cast<unsigned char>(v & 0xFF));
+        g.push_back(static_cast<unsigned char>(v >> 8));
+    };
     put16(width);
     put16(height);
     g.insert(g.end(), {0xF1, 0, 0});  // global colour table of 4 entries
@@ -235,7 +241,8 @@ std::vector<unsigned char> encode_gif_two_frames(int width, int height, const st
         for (std::size_t p = 0; p < bits.size(); p += 255) {
             const std::size_t n = std::min<std::size_t>(255, bits.size() - p);
             g.push_back(static_cast<unsigned char>(n));
-            g.insert(g.end(), bits.begin() + static_cast<std::ptrdiff_t>(p), bits.begin() + static_cast<std::ptrdiff_t>(p + n));
+            g.insert(g.end(), bits.begin() + static_cast<std::ptrdiff_t>(p),
+                     bits.begin() + static_cast<std::ptrdiff_t>(p + n));
         }
         g.push_back(0);
     };

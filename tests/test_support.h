@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "encoder/image_decode.h"
+#include "image/decode.h"
 #include "encoder/tensor.h"
 
 namespace opsis::test {

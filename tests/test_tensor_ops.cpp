@@ -20,12 +20,16 @@ TEST_CASE("tensor shapes are checked", "[tensor]") {
     CHECK_THROWS_AS(t.reshaped({5, -1}), Error);
     CHECK_THROWS_AS(Tensor({2, 2}, std::vector<float>(3)), Error);
     CHECK_THROWS_AS(Tensor({-1, 2}), Error);
-    CHECK_THROWS_WITH(expect_shape("op", "x", t, {2, 3, 5}), Catch::Contains("op: x has shape [2, 3, 4], expected [2, 3, 5]"));
+    CHECK_THROWS_WITH(expect_shape("op", "x", t, {2, 3, 5}),
+                      Catch::Contains("op: x has shape [2, 3, 4], expected [2, 3, 5]"));
 }
 
 TEST_CASE("conv2d matches the reference for strides, padding, groups and 1x1", "[ops]") {
     std::mt19937 rng(1);
-    struct Case { int n, h, w, c, oc, k, stride, pad, groups; bool bias; };
+    struct Case {
+        int n, h, w, c, oc, k, stride, pad, groups;
+        bool bias;
+    };
     const Case cases[] = {
         {2, 9, 7, 3, 8, 3, 1, 1, 1, true},  {1, 10, 10, 4, 6, 3, 2, 1, 2, false}, {3, 8, 8, 5, 7, 1, 1, 0, 1, true},
         {1, 8, 8, 6, 6, 3, 1, 1, 6, true},  {2, 12, 12, 3, 4, 4, 4, 0, 1, false}, {1, 5, 6, 2, 3, 5, 2, 2, 1, true},
@@ -46,7 +50,9 @@ TEST_CASE("conv2d rejects mismatched input and impossible geometry", "[ops]") {
     std::mt19937 rng(2);
     const auto conv = ops::pack_conv2d(random_tensor({4, 3, 3, 3}, rng), Tensor(), 1, 1, 1);
     CHECK_THROWS_WITH(ops::conv2d(Tensor({1, 8, 8, 5}), conv), Catch::Contains("conv2d: input has shape"));
-    CHECK_THROWS_AS(ops::conv2d(Tensor({1, 0, 8, 3}), ops::pack_conv2d(random_tensor({4, 3, 3, 3}, rng), Tensor(), 1, 0, 1)), Error);
+    CHECK_THROWS_AS(
+        ops::conv2d(Tensor({1, 0, 8, 3}), ops::pack_conv2d(random_tensor({4, 3, 3, 3}, rng), Tensor(), 1, 0, 1)),
+        Error);
     CHECK_THROWS_AS(ops::pack_conv2d(random_tensor({5, 3, 3, 3}, rng), Tensor(), 1, 1, 2), Error);
 }
 
@@ -57,8 +63,10 @@ TEST_CASE("batch-norm folded into a conv equals conv then batch-norm", "[ops]") 
     const Tensor gamma = random_tensor({5}, rng), beta = random_tensor({5}, rng), mean = random_tensor({5}, rng);
     Tensor var = random_tensor({5}, rng);
     for (std::int64_t i = 0; i < 5; ++i) var[i] = std::abs(var[i]) + 0.1f;
-    const Tensor want = reference::batch_norm(reference::conv2d(x, w, Tensor(), 1, 1, 1), gamma, beta, mean, var, 1e-5f);
-    CHECK(max_abs_diff(ops::batch_norm(reference::conv2d(x, w, Tensor(), 1, 1, 1), gamma, beta, mean, var, 1e-5f), want) < 1e-4f);
+    const Tensor want =
+        reference::batch_norm(reference::conv2d(x, w, Tensor(), 1, 1, 1), gamma, beta, mean, var, 1e-5f);
+    CHECK(max_abs_diff(ops::batch_norm(reference::conv2d(x, w, Tensor(), 1, 1, 1), gamma, beta, mean, var, 1e-5f),
+                       want) < 1e-4f);
     Tensor bias;
     ops::fold_batch_norm(w, bias, gamma, beta, mean, var, 1e-5f);
     CHECK(max_abs_diff(ops::conv2d(x, ops::pack_conv2d(w, bias, 1, 1, 1)), want) < 1e-4f);
@@ -88,7 +96,7 @@ TEST_CASE("activations match their formulas", "[ops]") {
         ops::activate(y, a);
         for (std::int64_t i = 0; i < x.numel(); ++i) {
             const double v = x[i];
-            const double want = a == ops::Activation::relu ? std::max(0.0, v)
+            const double want = a == ops::Activation::relu   ? std::max(0.0, v)
                                 : a == ops::Activation::gelu ? 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)))
                                                              : v / (1 + std::exp(-1.702 * v));
             CHECK(y[i] == Approx(want).margin(1e-5));
@@ -170,7 +178,8 @@ TEST_CASE("multi-head attention matches the reference, causal and not", "[ops]")
         const Tensor got = ops::multi_head_attention(x, {in_w, in_b, out_w, out_b}, heads, causal);
         CHECK(max_abs_diff(got, reference::attention(x, in_w, in_b, out_w, out_b, heads, causal)) < 1e-4f);
     }
-    CHECK_THROWS_WITH(ops::multi_head_attention(x, {in_w, in_b, out_w, out_b}, 5, false), Catch::Contains("not divisible"));
+    CHECK_THROWS_WITH(ops::multi_head_attention(x, {in_w, in_b, out_w, out_b}, 5, false),
+                      Catch::Contains("not divisible"));
 }
 
 TEST_CASE("packed attention equals attention over each sequence alone", "[ops]") {
@@ -185,12 +194,14 @@ TEST_CASE("packed attention equals attention over each sequence alone", "[ops]")
         const Tensor got = ops::multi_head_attention_packed(packed, offsets, w, heads, causal);
         for (std::size_t r = 0; r + 1 < offsets.size(); ++r) {
             const std::int64_t len = offsets[r + 1] - offsets[r];
-            const Tensor one({1, len, d}, std::vector<float>(packed.data() + offsets[r] * d, packed.data() + offsets[r + 1] * d));
+            const Tensor one({1, len, d},
+                             std::vector<float>(packed.data() + offsets[r] * d, packed.data() + offsets[r + 1] * d));
             const Tensor want = reference::attention(one, in_w, in_b, out_w, out_b, heads, causal);
             for (std::int64_t i = 0; i < len * d; ++i) CHECK(got[offsets[r] * d + i] == Approx(want[i]).margin(1e-4));
         }
     }
-    CHECK_THROWS_WITH(ops::multi_head_attention_packed(packed, {0, 3, 8}, w, heads, false), Catch::Contains("do not cover"));
+    CHECK_THROWS_WITH(ops::multi_head_attention_packed(packed, {0, 3, 8}, w, heads, false),
+                      Catch::Contains("do not cover"));
 }
 
 TEST_CASE("gemm counts the work it issues", "[blas]") {

@@ -39,8 +39,8 @@ std::size_t edit_distance(const std::string& a, const std::string& b) {
 }
 
 // The words English templates may add around a caption.
-const std::set<std::string> kEnglishFraming{"a",      "an",      "the",      "picture", "pictures", "of",
-                                            "image",  "images",  "photo",    "icon",    "icons",    "drawing",
+const std::set<std::string> kEnglishFraming{"a",        "an",     "the",     "picture", "pictures", "of",
+                                            "image",    "images", "photo",   "icon",    "icons",    "drawing",
                                             "drawings", "sketch", "clipart", "simple",  "cartoon",  "symbol"};
 
 std::string augment(const std::string& caption, CaptionLanguage language, std::uint64_t seed,
@@ -79,18 +79,45 @@ TEST_CASE("english_article picks a or an by the sound of the first word", "[text
 
 TEST_CASE("english_plural inflects the head noun", "[text_augment]") {
     const std::vector<std::pair<std::string, std::string>> cases{
-        {"cat", "cats"},         {"box", "boxes"},        {"bus", "buses"},         {"church", "churches"},
-        {"dish", "dishes"},      {"baby", "babies"},      {"day", "days"},          {"leaf", "leaves"},
-        {"knife", "knives"},     {"man", "men"},          {"woman", "women"},       {"child", "children"},
-        {"person", "people"},    {"mouse", "mice"},       {"foot", "feet"},         {"tooth", "teeth"},
-        {"goose", "geese"},      {"sheep", "sheep"},      {"fish", "fish"},         {"deer", "deer"},
-        {"sports car", "sports cars"}, {"flag of Greece", "flags of Greece"}, {"glass", "glasses"},
-        {"face with tears of joy", "faces with tears of joy"}, {"x-ray", "x-rays"}, {"snowman", "snowmen"},
-        {"human", "humans"},     {"potato", "potatoes"},  {"photo", "photos"},      {"sunglasses", "sunglasses"},
-        {"keycap 9", "keycap 9"}, {"Greece", "Greece"},   {"γάτα", "γάτα"},
+        {"cat", "cats"},
+        {"box", "boxes"},
+        {"bus", "buses"},
+        {"church", "churches"},
+        {"dish", "dishes"},
+        {"baby", "babies"},
+        {"day", "days"},
+        {"leaf", "leaves"},
+        {"knife", "knives"},
+        {"man", "men"},
+        {"woman", "women"},
+        {"child", "children"},
+        {"person", "people"},
+        {"mouse", "mice"},
+        {"foot", "feet"},
+        {"tooth", "teeth"},
+        {"goose", "geese"},
+        {"sheep", "sheep"},
+        {"fish", "fish"},
+        {"deer", "deer"},
+        {"sports car", "sports cars"},
+        {"flag of Greece", "flags of Greece"},
+        {"glass", "glasses"},
+        {"face with tears of joy", "faces with tears of joy"},
+        {"x-ray", "x-rays"},
+        {"snowman", "snowmen"},
+        {"human", "humans"},
+        {"potato", "potatoes"},
+        {"photo", "photos"},
+        {"sunglasses", "sunglasses"},
+        {"keycap 9", "keycap 9"},
+        {"Greece", "Greece"},
+        {"γάτα", "γάτα"},
         // Compounds take an irregular plural only when they are one: "bluetooth" is no tooth.
-        {"bluetooth", "bluetooths"}, {"oman", "omans"},    {"grandchild", "grandchildren"},
-        {"salesperson", "salespeople"}, {"bookshelf", "bookshelves"}};
+        {"bluetooth", "bluetooths"},
+        {"oman", "omans"},
+        {"grandchild", "grandchildren"},
+        {"salesperson", "salespeople"},
+        {"bookshelf", "bookshelves"}};
     for (const auto& [one, many] : cases) {
         INFO(one);
         CHECK(english_plural(one) == many);
@@ -194,8 +221,16 @@ TEST_CASE("the same seed gives the same caption", "[text_augment]") {
 
 TEST_CASE("augment_caption never returns an empty text and survives invalid UTF-8", "[text_augment]") {
     const TextAugmentOptions all_on{1.0f, 1.0f, 1.0f, 1.0f, 1.0f};
-    const std::vector<std::string> captions{":", ": ", ": ,", " , : , ", "a:", "x", "   ",
-                                            "caf\xC3 latte: \xFF\xFE, crema", "\xCE\xB3\xCE", "γάτα\xFF: ζώο"};
+    const std::vector<std::string> captions{":",
+                                            ": ",
+                                            ": ,",
+                                            " , : , ",
+                                            "a:",
+                                            "x",
+                                            "   ",
+                                            "caf\xC3 latte: \xFF\xFE, crema",
+                                            "\xCE\xB3\xCE",
+                                            "γάτα\xFF: ζώο"};
     for (const std::string& caption : captions)
         for (const CaptionLanguage language : {CaptionLanguage::english, CaptionLanguage::greek})
             for (std::uint64_t seed = 0; seed < 100; ++seed)

@@ -11,9 +11,18 @@ using namespace opsis;
 
 namespace {
 const std::vector<std::string> kCorpus = {
-    "a red apple on a table", "a green apple", "the flag of Germany", "the flag of Greece",
-    "woman with blond hair and dark skin tone", "man with red hair", "a smiling cat face", "a cat sleeping",
-    "Ένα κόκκινο μήλο", "η σημαία της Ελλάδας", "ένα πράσινο μήλο", "don't stop, it's a red rocket!",
+    "a red apple on a table",
+    "a green apple",
+    "the flag of Germany",
+    "the flag of Greece",
+    "woman with blond hair and dark skin tone",
+    "man with red hair",
+    "a smiling cat face",
+    "a cat sleeping",
+    "Ένα κόκκινο μήλο",
+    "η σημαία της Ελλάδας",
+    "ένα πράσινο μήλο",
+    "don't stop, it's a red rocket!",
 };
 }
 

@@ -33,20 +33,29 @@ void draw_corpus(const std::string& dir) {
                 RgbaImage img;
                 img.width = img.height = 24;
                 img.pixels.assign(24 * 24 * 4, 0);
-                const int r = 5 + static_cast<int>(rng() % 4), cx = 9 + static_cast<int>(rng() % 6), cy = 9 + static_cast<int>(rng() % 6);
+                const int r = 5 + static_cast<int>(rng() % 4), cx = 9 + static_cast<int>(rng() % 6),
+                          cy = 9 + static_cast<int>(rng() % 6);
                 for (int y = 0; y < 24; ++y)
                     for (int x = 0; x < 24; ++x) {
                         const bool inside = shape == "square" ? std::abs(x - cx) <= r && std::abs(y - cy) <= r
                                                               : (x - cx) * (x - cx) + (y - cy) * (y - cy) <= r * r;
                         if (!inside) continue;
                         std::uint8_t* p = &img.pixels[(static_cast<std::size_t>(y) * 24 + x) * 4];
-                        p[0] = rgb[0], p[1] = rgb[1], p[2] = rgb[2], p[3] = 255;
+                        p[0] = rgb[0];
+                        p[1] = rgb[1];
+                        p[2] = rgb[2];
+                        p[3] = 255;
                     }
                 const std::string id = name + "-" + shape + "-" + std::to_string(k);
                 write_bytes(dir + "/" + id + ".png", encode_png_rgba(img));
-                manifest << json{{"id", id}, {"image", dir + "/" + id + ".png"},
+                manifest << json{{"id", id},
+                                 {"image", dir + "/" + id + ".png"},
                                  {"captions", {{"en", {"a " + name + " " + shape}}, {"el", json::array()}}},
-                                 {"concept", name + "-" + shape}, {"source", "test"}, {"style", "test"}}.dump() << "\n";
+                                 {"concept", name + "-" + shape},
+                                 {"source", "test"},
+                                 {"style", "test"}}
+                                .dump()
+                         << "\n";
                 (k < 5 ? train : val) << id << "\n";
             }
 }
@@ -65,7 +74,8 @@ TEST_CASE("opsis train learns, checkpoints and resumes bit for bit", "[train][sl
     draw_corpus(dir.path());
     write_text(dir.file("config.json"), kConfig);
 
-    CommandResult straight = run_opsis(train_args(dir, "a", "--steps 60 --checkpoint-every 20 --validate-every 20" + kFast));
+    CommandResult straight =
+        run_opsis(train_args(dir, "a", "--steps 60 --checkpoint-every 20 --validate-every 20" + kFast));
     INFO(straight.output);
     REQUIRE(straight.exit_code == 0);
     CHECK_THAT(straight.output, Catch::Contains("step 60/60") && Catch::Contains("validation after step 60"));
@@ -77,28 +87,36 @@ TEST_CASE("opsis train learns, checkpoints and resumes bit for bit", "[train][sl
     CHECK(done.step == 60);
 
     // Interrupted after step 30, then resumed: the same final weights, byte for byte.
-    CommandResult first = run_opsis(train_args(dir, "b", "--steps 60 --checkpoint-every 20 --validate-every 20 --stop-at 30" + kFast));
+    CommandResult first =
+        run_opsis(train_args(dir, "b", "--steps 60 --checkpoint-every 20 --validate-every 20 --stop-at 30" + kFast));
     REQUIRE(first.exit_code == 0);
     CHECK_THAT(first.output, Catch::Contains("stopped after step 30"));
     CHECK(train::load_checkpoint(dir.file("b/checkpoint.safetensors")).step == 30);
     // Resumed with another recipe (here label smoothing), it would stop being the same run: refused.
-    CommandResult other = run_opsis(train_args(dir, "b", "--steps 60 --checkpoint-every 20 --validate-every 20 --resume "
-                                                         "--label-smoothing 0.1" + kFast));
+    CommandResult other = run_opsis(train_args(dir, "b",
+                                               "--steps 60 --checkpoint-every 20 --validate-every 20 --resume "
+                                               "--label-smoothing 0.1" +
+                                                   kFast));
     CHECK(other.exit_code != 0);
     CHECK_THAT(other.output, Catch::Contains("label_smoothing") && Catch::Contains("resume with the same options"));
-    CommandResult again = run_opsis(train_args(dir, "b", "--steps 60 --checkpoint-every 20 --validate-every 20 --resume" + kFast));
+    CommandResult again =
+        run_opsis(train_args(dir, "b", "--steps 60 --checkpoint-every 20 --validate-every 20 --resume" + kFast));
     CHECK(again.exit_code == 0);
     CHECK_THAT(again.output, Catch::Contains("resuming after step 30"));
-    CommandResult refused = run_opsis(train_args(dir, "b", "--steps 60 --checkpoint-every 20 --validate-every 20" + kFast));
+    CommandResult refused =
+        run_opsis(train_args(dir, "b", "--steps 60 --checkpoint-every 20 --validate-every 20" + kFast));
     CHECK(refused.exit_code != 0);
     CHECK_THAT(refused.output, Catch::Contains("already holds a checkpoint") && Catch::Contains("--resume"));
-    CHECK(read_file(dir.file("a/final/model.safetensors"), 1 << 30) == read_file(dir.file("b/final/model.safetensors"), 1 << 30));
+    CHECK(read_file(dir.file("a/final/model.safetensors"), 1 << 30) ==
+          read_file(dir.file("b/final/model.safetensors"), 1 << 30));
     // Another seed gives another model.
-    REQUIRE(run_opsis(train_args(dir, "c", "--steps 60 --checkpoint-every 20 --validate-every 20 --seed 2" + kFast)).exit_code == 0);
-    CHECK(read_file(dir.file("a/final/model.safetensors"), 1 << 30) != read_file(dir.file("c/final/model.safetensors"), 1 << 30));
+    REQUIRE(run_opsis(train_args(dir, "c", "--steps 60 --checkpoint-every 20 --validate-every 20 --seed 2" + kFast))
+                .exit_code == 0);
+    CHECK(read_file(dir.file("a/final/model.safetensors"), 1 << 30) !=
+          read_file(dir.file("c/final/model.safetensors"), 1 << 30));
     // The trained model embeds with opsis embed.
-    const CommandResult embed = run_opsis("embed --model " + dir.file("a/best") + " --image " + dir.file("red-square-5.png") +
-                                          " --text 'a red square' 'a blue circle'");
+    const CommandResult embed = run_opsis("embed --model " + dir.file("a/best") + " --image " +
+                                          dir.file("red-square-5.png") + " --text 'a red square' 'a blue circle'");
     CHECK(embed.exit_code == 0);
 }
 
@@ -113,7 +131,8 @@ TEST_CASE("opsis train killed with SIGKILL at random moments resumes to the same
     int attempts = 0, killed = 0;
     for (; attempts < 60; ++attempts) {
         const std::string limit = std::to_string(0.05 + 0.02 * attempts);
-        const CommandResult r = run_opsis_with_prefix("timeout -s KILL " + limit + " ", train_args(dir, "killed", args));
+        const CommandResult r =
+            run_opsis_with_prefix("timeout -s KILL " + limit + " ", train_args(dir, "killed", args));
         if (r.exit_code == 0) break;
         REQUIRE(r.exit_code == 128 + 9);  // killed, not failed
         ++killed;
@@ -132,8 +151,18 @@ TEST_CASE("opsis train skips bad manifest lines and images, naming them", "[trai
     {
         std::ofstream m(dir.file("manifest.jsonl"), std::ios::app);
         m << "{not json\n";
-        m << json{{"id", "ghost"}, {"image", dir.file("nowhere.png")}, {"captions", {{"en", {"a ghost"}}}}, {"concept", "ghost"}}.dump() << "\n";
-        m << json{{"id", "broken"}, {"image", dir.file("broken.png")}, {"captions", {{"en", {"broken"}}}}, {"concept", "broken"}}.dump() << "\n";
+        m << json{{"id", "ghost"},
+                  {"image", dir.file("nowhere.png")},
+                  {"captions", {{"en", {"a ghost"}}}},
+                  {"concept", "ghost"}}
+                 .dump()
+          << "\n";
+        m << json{{"id", "broken"},
+                  {"image", dir.file("broken.png")},
+                  {"captions", {{"en", {"broken"}}}},
+                  {"concept", "broken"}}
+                 .dump()
+          << "\n";
         m << json{{"id", "nocaption"}, {"image", dir.file("red-square-0.png")}, {"concept", "x"}}.dump() << "\n";
         std::ofstream t(dir.file("train.txt"), std::ios::app);
         t << "ghost\nbroken\nunknown-id\n";
@@ -147,7 +176,8 @@ TEST_CASE("opsis train skips bad manifest lines and images, naming them", "[trai
     CHECK_THAT(problems, Catch::Contains("line 49: malformed JSON"));
     CHECK_THAT(problems, Catch::Contains("line 52: 'captions' is missing"));
     CHECK_THAT(problems, Catch::Contains("'unknown-id'"));
-    CHECK_THAT(problems, Catch::Contains("manifest line 50 (ghost): image '" + dir.file("nowhere.png") + "': cannot open"));
+    CHECK_THAT(problems,
+               Catch::Contains("manifest line 50 (ghost): image '" + dir.file("nowhere.png") + "': cannot open"));
     CHECK_THAT(problems, Catch::Contains("manifest line 51 (broken)"));
 }
 
@@ -156,7 +186,8 @@ TEST_CASE("opsis train stops on a NaN loss and keeps the last good checkpoint", 
     draw_corpus(dir.path());
     write_text(dir.file("config.json"), kConfig);
     // An absurd learning rate blows the weights up after the first update.
-    const CommandResult r = run_opsis(train_args(dir, "run", "--steps 20 --checkpoint-every 1 --warmup 0 --clip 0 --lr 1e30"));
+    const CommandResult r =
+        run_opsis(train_args(dir, "run", "--steps 20 --checkpoint-every 1 --warmup 0 --clip 0 --lr 1e30"));
     INFO(r.output);
     CHECK(r.exit_code == 1);
     CHECK_THAT(r.output, Catch::Contains("NaN or infinite at step") && Catch::Contains("is intact at"));
@@ -170,7 +201,9 @@ TEST_CASE("opsis bench recall scores corpus splits and the Karpathy protocol", "
     draw_corpus(dir.path());
     write_text(dir.file("config.json"), kConfig);
     // The vision challenges slow a 40-step run down; what is checked here is the benchmark.
-    REQUIRE(run_opsis(train_args(dir, "run", "--steps 40 --checkpoint-every 40 --no-image-augment" + kFast)).exit_code == 0);
+    REQUIRE(
+        run_opsis(train_args(dir, "run", "--steps 40 --checkpoint-every 40 --no-image-augment" + kFast)).exit_code ==
+        0);
 
     CommandResult r = run_opsis("bench recall --model " + dir.file("run/best") + " --corpus " + dir.path() +
                                 " --splits val,train --json " + dir.file("recall.json"));
@@ -194,8 +227,10 @@ TEST_CASE("opsis bench recall scores corpus splits and the Karpathy protocol", "
     // The same pictures in Karpathy's format: each image its own concept, two sentences each.
     json karpathy = {{"images", json::array()}};
     for (const std::string colour : {"red", "green", "blue", "yellow"})
-        karpathy["images"].push_back({{"filename", colour + "-circle-5.png"}, {"split", "test"},
-                                      {"sentences", {{{"raw", "a " + colour + " circle"}}, {{"raw", "a round " + colour + " thing"}}}}});
+        karpathy["images"].push_back(
+            {{"filename", colour + "-circle-5.png"},
+             {"split", "test"},
+             {"sentences", {{{"raw", "a " + colour + " circle"}}, {{"raw", "a round " + colour + " thing"}}}}});
     karpathy["images"].push_back({{"filename", "red-square-0.png"}, {"split", "train"}, {"sentences", json::array()}});
     write_text(dir.file("dataset_test.json"), karpathy.dump());
     r = run_opsis("bench recall --model " + dir.file("run/best") + " --karpathy " + dir.file("dataset_test.json") +
@@ -204,7 +239,8 @@ TEST_CASE("opsis bench recall scores corpus splits and the Karpathy protocol", "
     CHECK_THAT(r.output, Catch::Contains("karpathy-test"));
 
     write_text(dir.file("bad.json"), "{\"images\": 3}");
-    r = run_opsis("bench recall --model " + dir.file("run/best") + " --karpathy " + dir.file("bad.json") + " --images " + dir.path());
+    r = run_opsis("bench recall --model " + dir.file("run/best") + " --karpathy " + dir.file("bad.json") +
+                  " --images " + dir.path());
     CHECK(r.exit_code == 1);
     CHECK_THAT(r.output, Catch::Contains("no 'images' list"));
 }

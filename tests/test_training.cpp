@@ -41,9 +41,8 @@ TEST_CASE("contrastive loss gradients match finite differences", "[training]") {
             CHECK(test::gradients_agree(analytic[i], test::central_difference(*t, i, eps, loss), 1e-4, 1e-2));
     }
     Tensor scale_tensor({1}, {scale});
-    const double numeric_scale = test::central_difference(scale_tensor, 0, eps, [&] {
-        return train::contrastive_loss(img, txt, concepts, scale_tensor[0]).loss;
-    });
+    const double numeric_scale = test::central_difference(
+        scale_tensor, 0, eps, [&] { return train::contrastive_loss(img, txt, concepts, scale_tensor[0]).loss; });
     CHECK(test::gradients_agree(r.d_logit_scale, numeric_scale, 1e-4, 1e-2));
     // Clamped: exp(10) > 100, so the scale gets no gradient and the temperature is 1/100.
     const auto clamped = train::contrastive_loss(img, txt, concepts, 10.0f);
@@ -64,9 +63,12 @@ TEST_CASE("label-smoothed contrastive loss gradients match finite differences", 
             CHECK(test::gradients_agree(analytic[i], test::central_difference(*t, i, 1e-3f, loss), 1e-4, 1e-2));
     }
     Tensor scale_tensor({1}, {scale});
-    CHECK(test::gradients_agree(r.d_logit_scale, test::central_difference(scale_tensor, 0, 1e-3f, [&] {
-        return train::contrastive_loss(img, txt, concepts, scale_tensor[0], 100.0f, smoothing).loss;
-    }), 1e-4, 1e-2));
+    CHECK(test::gradients_agree(
+        r.d_logit_scale,
+        test::central_difference(
+            scale_tensor, 0, 1e-3f,
+            [&] { return train::contrastive_loss(img, txt, concepts, scale_tensor[0], 100.0f, smoothing).loss; }),
+        1e-4, 1e-2));
     // Smoothing changes the loss (and 0 is the plain loss); a share outside [0, 1) is refused.
     CHECK(r.loss != Approx(train::contrastive_loss(img, txt, concepts, scale).loss));
     CHECK(train::contrastive_loss(img, txt, concepts, scale, 100.0f, 0.0f).loss ==
@@ -93,7 +95,8 @@ TEST_CASE("the whole trainable dual encoder's gradients match finite differences
     train::TrainableDualEncoder model(config, weights);
     const Tensor images = random_tensor({4, 12, 12, 3}, rng, 2.0f);
     const Tokenizer tok = Tokenizer::bytes_only();
-    const std::vector<std::vector<std::int32_t>> rows{tok.encode_for_model("red", 10), tok.encode_for_model("a cat", 10),
+    const std::vector<std::vector<std::int32_t>> rows{tok.encode_for_model("red", 10),
+                                                      tok.encode_for_model("a cat", 10),
                                                       tok.encode_for_model("red!", 10), tok.encode_for_model("xy", 10)};
     const std::vector<std::int32_t> concepts{0, 1, 0, 2};
     train::Gradients grads = train::zero_gradients(specs);
@@ -143,10 +146,12 @@ TEST_CASE("text rows grouped by length give the loss and gradients of the padded
     std::mt19937 rng(11);
     const Tensor images = random_tensor({6, 12, 12, 3}, rng, 2.0f);
     const Tokenizer tok = Tokenizer::bytes_only();
-    const std::vector<std::vector<std::int32_t>> rows{
-        tok.encode_for_model("a cat", 40), tok.encode_for_model("a long caption that pads the others", 40),
-        tok.encode_for_model("dog", 40), tok.encode_for_model("red", 40),
-        tok.encode_for_model("one more long caption, longer still", 40), tok.encode_for_model("sun", 40)};
+    const std::vector<std::vector<std::int32_t>> rows{tok.encode_for_model("a cat", 40),
+                                                      tok.encode_for_model("a long caption that pads the others", 40),
+                                                      tok.encode_for_model("dog", 40),
+                                                      tok.encode_for_model("red", 40),
+                                                      tok.encode_for_model("one more long caption, longer still", 40),
+                                                      tok.encode_for_model("sun", 40)};
     const std::vector<std::int32_t> concepts{0, 1, 2, 3, 4, 5};
     auto run = [&](std::int64_t group_cost, train::Gradients& grads) {
         train::TrainableDualEncoder model(config, random_weights(specs, 4));
@@ -187,8 +192,10 @@ TEST_CASE("the training towers and the inference towers give the same embeddings
     const Tensor image_vectors = inference.encode_images(images), text_vectors = inference.encode_texts(texts);
     REQUIRE(image_vectors.shape() == trained.images.shape());
     REQUIRE(text_vectors.shape() == trained.texts.shape());
-    for (std::int64_t i = 0; i < image_vectors.numel(); ++i) CHECK(image_vectors[i] == Approx(trained.images[i]).margin(1e-5));
-    for (std::int64_t i = 0; i < text_vectors.numel(); ++i) CHECK(text_vectors[i] == Approx(trained.texts[i]).margin(1e-5));
+    for (std::int64_t i = 0; i < image_vectors.numel(); ++i)
+        CHECK(image_vectors[i] == Approx(trained.images[i]).margin(1e-5));
+    for (std::int64_t i = 0; i < text_vectors.numel(); ++i)
+        CHECK(text_vectors[i] == Approx(trained.texts[i]).margin(1e-5));
 }
 
 TEST_CASE("training refuses the inference-only ViT tower", "[training]") {
@@ -201,7 +208,8 @@ TEST_CASE("training refuses the inference-only ViT tower", "[training]") {
 }
 
 TEST_CASE("AdamW updates match the formula, decaying only what should decay", "[training]") {
-    const std::vector<ParamSpec> specs{{"w", {2}, Init::zeros, 0, true}, {"b", {2}, Init::zeros, 0, false},
+    const std::vector<ParamSpec> specs{{"w", {2}, Init::zeros, 0, true},
+                                       {"b", {2}, Init::zeros, 0, false},
                                        {"stat", {1}, Init::zeros, 0, false, false}};
     Weights w{{"w", Tensor({2}, {1.0f, -2.0f})}, {"b", Tensor({2}, {1.0f, -2.0f})}, {"stat", Tensor({1}, {3.0f})}};
     train::Gradients g{{"w", Tensor({2}, {0.5f, 0.1f})}, {"b", Tensor({2}, {0.5f, 0.1f})}};

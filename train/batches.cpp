@@ -23,8 +23,14 @@ RgbaImage crop_square(const std::uint8_t* rgba, int side, int x0, int y0, int si
 
 BatchMaker::BatchMaker(const std::vector<CorpusItem>& items, const ImageCache& cache, const Tokenizer& tokenizer,
                        const ModelConfig& config, int batch_size, std::uint64_t seed, AugmentOptions options)
-    : items_(items), cache_(cache), tokenizer_(tokenizer), config_(config), batch_size_(batch_size), seed_(seed),
-      options_(options), concepts_(concept_ids(items)) {
+    : items_(items),
+      cache_(cache),
+      tokenizer_(tokenizer),
+      config_(config),
+      batch_size_(batch_size),
+      seed_(seed),
+      options_(options),
+      concepts_(concept_ids(items)) {
     facts_.reserve(items.size());
     for (const CorpusItem& item : items) {
         facts_.push_back(caption_facts(item.english, item.greek));
@@ -59,10 +65,12 @@ Batch BatchMaker::make(std::int64_t step) const {
     batch.images = Tensor({batch_size_, s, s, 3});
     for (int j = 0; j < batch_size_; ++j) {
         const std::size_t item = order[static_cast<std::size_t>(position * batch_size_ + j)];
-        std::mt19937_64 rng(splitmix64(seed_ ^ splitmix64(static_cast<std::uint64_t>(step) * 65536u + static_cast<std::uint64_t>(j))));
+        std::mt19937_64 rng(
+            splitmix64(seed_ ^ splitmix64(static_cast<std::uint64_t>(step) * 65536u + static_cast<std::uint64_t>(j))));
         std::uniform_real_distribution<float> unit(0.0f, 1.0f);
 
-        const int crop = std::max(1, static_cast<int>(side * (options_.min_crop + (1.0f - options_.min_crop) * unit(rng))));
+        const int crop =
+            std::max(1, static_cast<int>(side * (options_.min_crop + (1.0f - options_.min_crop) * unit(rng))));
         const int x0 = static_cast<int>(rng() % static_cast<std::uint64_t>(side - crop + 1));
         const int y0 = static_cast<int>(rng() % static_cast<std::uint64_t>(side - crop + 1));
         std::array<std::uint8_t, 3> background{255, 255, 255};
@@ -71,8 +79,9 @@ Batch BatchMaker::make(std::int64_t step) const {
         RgbaImage view = crop_square(cache_.pixels(item), side, x0, y0, crop);
         if (options_.image) {
             // A stream of its own, so the crop, background and caption draws stay as they were.
-            std::mt19937_64 image_rng(splitmix64(seed_ ^ splitmix64(static_cast<std::uint64_t>(step) * 65536u + static_cast<std::uint64_t>(j)) ^
-                                          0x1A6E5EEDull));
+            std::mt19937_64 image_rng(splitmix64(
+                seed_ ^ splitmix64(static_cast<std::uint64_t>(step) * 65536u + static_cast<std::uint64_t>(j)) ^
+                0x1A6E5EEDull));
             // Clutter from outside the batch: a batch-mate's picture behind this one would half
             // match that batch-mate's caption, which the loss counts as a negative.
             const std::size_t neighbour =
@@ -87,8 +96,8 @@ Batch BatchMaker::make(std::int64_t step) const {
         const bool greek = !it.greek.empty() && (it.english.empty() || unit(rng) < options_.greek_caption);
         const auto& pool = greek ? it.greek : it.english;
         const std::string& caption = pool[rng() % pool.size()];
-        const std::string text = augment_caption(caption, greek ? CaptionLanguage::greek : CaptionLanguage::english, rng,
-                                                 options_.text);
+        const std::string text =
+            augment_caption(caption, greek ? CaptionLanguage::greek : CaptionLanguage::english, rng, options_.text);
         batch.tokens.push_back(
             tokenizer_.encode_for_model_sampled(text, config_.text.context_length, options_.bpe_dropout, rng()));
         batch.concepts.push_back(concepts_[item]);

@@ -19,20 +19,20 @@
 namespace opsis::train {
 
 struct AugmentOptions {
-    float min_crop = 0.8f;              // side of the random square crop, as a share of the cached side
-    float white_background = 0.5f;      // probability of white (what inference uses) behind alpha
-    float greek_caption = 0.25f;        // probability of a Greek caption where the item has one
-    TextAugmentOptions text;            // caption-true rewording of the chosen caption (train/text_augment.h)
-    float bpe_dropout = 0.0f;           // share of merges skipped while tokenizing (Tokenizer::encode_for_model_sampled)
-    bool image = true;                  // the vision challenges on each crop (train/image_augment.h)
+    float min_crop = 0.8f;          // side of the random square crop, as a share of the cached side
+    float white_background = 0.5f;  // probability of white (what inference uses) behind alpha
+    float greek_caption = 0.25f;    // probability of a Greek caption where the item has one
+    TextAugmentOptions text;        // caption-true rewording of the chosen caption (train/text_augment.h)
+    float bpe_dropout = 0.0f;       // share of merges skipped while tokenizing (Tokenizer::encode_for_model_sampled)
+    bool image = true;              // the vision challenges on each crop (train/image_augment.h)
     RandomAugmentOptions image_options;
 };
 
 struct Batch {
-    Tensor images;                                   // [B, S, S, 3], preprocessed
-    std::vector<std::vector<std::int32_t>> tokens;   // start ... end per pair
+    Tensor images;                                  // [B, S, S, 3], preprocessed
+    std::vector<std::vector<std::int32_t>> tokens;  // start ... end per pair
     std::vector<std::int32_t> concepts;
-    std::vector<std::size_t> items;                  // which items (indices into the item list)
+    std::vector<std::size_t> items;  // which items (indices into the item list)
 };
 
 class BatchMaker {

@@ -14,7 +14,8 @@ ContrastiveResult contrastive_loss(const Tensor& images, const Tensor& texts, co
     expect_shape("contrastive loss", "texts", texts, images.shape());
     const std::int64_t b = images.dim(0), e = images.dim(1);
     if (static_cast<std::int64_t>(concepts.size()) != b) throw Error("contrastive loss: one concept per pair needed");
-    if (!(label_smoothing >= 0.0f && label_smoothing < 1.0f)) throw Error("contrastive loss: label smoothing must be in [0, 1)");
+    if (!(label_smoothing >= 0.0f && label_smoothing < 1.0f))
+        throw Error("contrastive loss: label smoothing must be in [0, 1)");
     const double smooth = label_smoothing, uniform = smooth / static_cast<double>(b);
     const double raw_scale = std::exp(static_cast<double>(logit_scale));
     const bool clamped = raw_scale > max_scale;
@@ -41,7 +42,8 @@ ContrastiveResult contrastive_loss(const Tensor& images, const Tensor& texts, co
                 mean_shifted += (scale * sims[at(j)] - peak) / static_cast<double>(b);
                 if (concepts[static_cast<std::size_t>(j)] == concepts[static_cast<std::size_t>(i)]) positive += w;
             }
-            loss += half_mean * ((1.0 - smooth) * (std::log(all) - std::log(positive)) + smooth * (std::log(all) - mean_shifted));
+            loss += half_mean *
+                    ((1.0 - smooth) * (std::log(all) - std::log(positive)) + smooth * (std::log(all) - mean_shifted));
             for (std::int64_t j = 0; j < b; ++j) {
                 const double w = std::exp(scale * sims[at(j)] - peak);
                 const bool pos = concepts[static_cast<std::size_t>(j)] == concepts[static_cast<std::size_t>(i)];

@@ -7,7 +7,7 @@
 #include "core/error.h"
 #include "core/utf8.h"
 #include "core/word_lists.h"
-#include "encoder/image_preprocess.h"
+#include "image/preprocess.h"
 
 namespace opsis::train {
 namespace {
@@ -175,8 +175,8 @@ RgbaImage viewpoint(const RgbaImage& image, float s, const CaptionFacts& facts, 
 // channels, hence the hue family, is kept); alpha untouched.
 RgbaImage illumination(const RgbaImage& image, float s, std::mt19937_64& rng) {
     const float contrast = 1.0f + signed_amount(rng, 0.5f * s, 0.5f, 1.0f);  // x[0.5, 1.5] at strength 1
-    const float gamma = std::exp2(signed_amount(rng, s, 0.5f, 1.0f));      // [0.5, 2]
-    const float gain = 1.0f + signed_amount(rng, 0.4f * s, 0.5f, 1.0f);    // +-40%
+    const float gamma = std::exp2(signed_amount(rng, s, 0.5f, 1.0f));        // [0.5, 2]
+    const float gain = 1.0f + signed_amount(rng, 0.4f * s, 0.5f, 1.0f);      // +-40%
     std::uint8_t lut[256];
     for (int v = 0; v < 256; ++v) {
         float x = (v / 255.0f - 0.5f) * contrast + 0.5f;
@@ -200,7 +200,8 @@ RgbaImage scale(const RgbaImage& image, float s, std::mt19937_64& rng) {
     const int w = image.width, h = image.height;
     if (unit(rng) < 0.5f) {
         const float f = 1.0f - 0.5f * s;
-        const int nw = std::max(1, static_cast<int>(std::lround(w * f))), nh = std::max(1, static_cast<int>(std::lround(h * f)));
+        const int nw = std::max(1, static_cast<int>(std::lround(w * f))),
+                  nh = std::max(1, static_cast<int>(std::lround(h * f)));
         const RgbaImage small = resize_rgba(image, nw, nh);
         const int ox = below(rng, w - nw + 1), oy = below(rng, h - nh + 1);
         RgbaImage out = blank_like(image);
@@ -210,15 +211,16 @@ RgbaImage scale(const RgbaImage& image, float s, std::mt19937_64& rng) {
         return out;
     }
     const float f = 1.0f - 0.4f * s;
-    const int cw = std::max(1, static_cast<int>(std::lround(w * f))), ch = std::max(1, static_cast<int>(std::lround(h * f)));
+    const int cw = std::max(1, static_cast<int>(std::lround(w * f))),
+              ch = std::max(1, static_cast<int>(std::lround(h * f)));
     const int x0 = (w - cw) / 2, y0 = (h - ch) / 2;
     RgbaImage crop;
     crop.width = cw;
     crop.height = ch;
     crop.pixels.resize(static_cast<std::size_t>(cw) * ch * 4);
     for (int y = 0; y < ch; ++y)
-        std::copy_n(image.pixels.data() + (static_cast<std::size_t>(y0 + y) * w + x0) * 4, static_cast<std::size_t>(cw) * 4,
-                    crop.pixels.data() + static_cast<std::size_t>(y) * cw * 4);
+        std::copy_n(image.pixels.data() + (static_cast<std::size_t>(y0 + y) * w + x0) * 4,
+                    static_cast<std::size_t>(cw) * 4, crop.pixels.data() + static_cast<std::size_t>(y) * cw * 4);
     return resize_rgba(crop, w, h);
 }
 
@@ -249,7 +251,8 @@ RgbaImage deformation(const RgbaImage& image, float s, std::mt19937_64& rng) {
     };
     std::vector<int> column_cell(static_cast<std::size_t>(w));
     std::vector<float> column_t(static_cast<std::size_t>(w));
-    for (int x = 0; x < w; ++x) locate(x, w, column_cell[static_cast<std::size_t>(x)], column_t[static_cast<std::size_t>(x)]);
+    for (int x = 0; x < w; ++x)
+        locate(x, w, column_cell[static_cast<std::size_t>(x)], column_t[static_cast<std::size_t>(x)]);
     float row_dx[5], row_dy[5];
     int row = -1;
     return warp(image, [&](int x, int y, float& sx, float& sy) {
@@ -288,7 +291,9 @@ RgbaImage occlusion(const RgbaImage& image, float s, std::mt19937_64& rng) {
         const float aspect = std::exp(uniform(rng, -0.7f, 0.7f));  // width / height in [1/2, 2]
         const int rw = std::clamp(static_cast<int>(std::lround(std::sqrt(area * aspect))), 1, w);
         const int rh = std::clamp(static_cast<int>(std::lround(area / rw)), 1, h);
-        const int centre = visible.empty() ? below(rng, w * h) : visible[static_cast<std::size_t>(below(rng, static_cast<int>(visible.size())))];
+        const int centre = visible.empty()
+                               ? below(rng, w * h)
+                               : visible[static_cast<std::size_t>(below(rng, static_cast<int>(visible.size())))];
         const int x0 = std::clamp(centre % w - rw / 2, 0, w - rw), y0 = std::clamp(centre / w - rh / 2, 0, h - rh);
         std::uint8_t colour[3];
         const std::uint64_t bits = rng();
@@ -316,7 +321,8 @@ struct Rgb {
 };
 Rgb random_colour(std::mt19937_64& rng) {
     const std::uint64_t bits = rng();
-    return {static_cast<float>(bits & 255), static_cast<float>((bits >> 8) & 255), static_cast<float>((bits >> 16) & 255)};
+    return {static_cast<float>(bits & 255), static_cast<float>((bits >> 8) & 255),
+            static_cast<float>((bits >> 16) & 255)};
 }
 
 // A busy background: coarse colour noise with grain, stripes, a gradient or checks.
@@ -351,8 +357,10 @@ void procedural_background(int w, int h, std::mt19937_64& rng, float* bg) {
                 const std::uint64_t grain = rng();
                 float* p = bg + (static_cast<std::size_t>(y) * w + x) * 3;
                 p[0] = w00 * c00.r + w10 * c10.r + w01 * c01.r + w11 * c11.r + static_cast<float>(grain & 63) - 32.0f;
-                p[1] = w00 * c00.g + w10 * c10.g + w01 * c01.g + w11 * c11.g + static_cast<float>((grain >> 8) & 63) - 32.0f;
-                p[2] = w00 * c00.b + w10 * c10.b + w01 * c01.b + w11 * c11.b + static_cast<float>((grain >> 16) & 63) - 32.0f;
+                p[1] = w00 * c00.g + w10 * c10.g + w01 * c01.g + w11 * c11.g + static_cast<float>((grain >> 8) & 63) -
+                       32.0f;
+                p[2] = w00 * c00.b + w10 * c10.b + w01 * c01.b + w11 * c11.b + static_cast<float>((grain >> 16) & 63) -
+                       32.0f;
             }
         }
     } else if (kind == 1) {  // stripes at a random angle
@@ -381,7 +389,8 @@ RgbaImage background_clutter(const RgbaImage& image, float s, std::mt19937_64& r
     float* bg = scratch(1, n * 3);
     if (clutter && clutter->width > 0 && clutter->height > 0 &&
         clutter->pixels.size() == static_cast<std::size_t>(clutter->width) * clutter->height * 4) {
-        const RgbaImage resized = (clutter->width == w && clutter->height == h) ? RgbaImage{} : resize_rgba(*clutter, w, h);
+        const RgbaImage resized =
+            (clutter->width == w && clutter->height == h) ? RgbaImage{} : resize_rgba(*clutter, w, h);
         const RgbaImage& c = resized.pixels.empty() ? *clutter : resized;
         for (std::size_t i = 0; i < n; ++i) {
             const float a = c.pixels[i * 4 + 3] * (1.0f / 255.0f);
@@ -417,7 +426,8 @@ RgbaImage fast_motion(const RgbaImage& image, float s, std::mt19937_64& rng) {
     for (int t = 0; t < taps; ++t) {
         const float d = (static_cast<float>(t) / (taps - 1) - 0.5f) * length;
         const float x = d * ux, y = d * uy, fx = std::floor(x), fy = std::floor(y), tx = x - fx, ty = y - fy;
-        float* at = kernel.data() + static_cast<std::size_t>(static_cast<int>(fy) + radius) * k + (static_cast<int>(fx) + radius);
+        float* at = kernel.data() + static_cast<std::size_t>(static_cast<int>(fy) + radius) * k +
+                    (static_cast<int>(fx) + radius);
         at[0] += (1 - tx) * (1 - ty) / taps;
         at[1] += tx * (1 - ty) / taps;
         at[k] += (1 - tx) * ty / taps;
@@ -481,8 +491,10 @@ RgbaImage colour_removal(const RgbaImage& image, float s) {
             const int l = std::max(x - 1, 0) * 3, m = x * 3, r = std::min(x + 1, w - 1) * 3;
             float magnitude = 0.0f;
             for (int c = 0; c < 3; ++c) {
-                const float gx = (up[r + c] + 2 * mid[r + c] + down[r + c]) - (up[l + c] + 2 * mid[l + c] + down[l + c]);
-                const float gy = (down[l + c] + 2 * down[m + c] + down[r + c]) - (up[l + c] + 2 * up[m + c] + up[r + c]);
+                const float gx =
+                    (up[r + c] + 2 * mid[r + c] + down[r + c]) - (up[l + c] + 2 * mid[l + c] + down[l + c]);
+                const float gy =
+                    (down[l + c] + 2 * down[m + c] + down[r + c]) - (up[l + c] + 2 * up[m + c] + up[r + c]);
                 magnitude = std::max(magnitude, gx * gx + gy * gy);
             }
             magnitude = std::sqrt(magnitude) * 0.25f;  // 1 for a black/white step
@@ -509,9 +521,13 @@ char32_t fold(char32_t cp) {
         case U'ά': return U'α';
         case U'έ': return U'ε';
         case U'ή': return U'η';
-        case U'ί': case U'ϊ': case U'ΐ': return U'ι';
+        case U'ί':
+        case U'ϊ':
+        case U'ΐ': return U'ι';
         case U'ό': return U'ο';
-        case U'ύ': case U'ϋ': case U'ΰ': return U'υ';
+        case U'ύ':
+        case U'ϋ':
+        case U'ΰ': return U'υ';
         case U'ώ': return U'ω';
         case U'ς': return U'σ';
         default: return cp;
@@ -544,35 +560,39 @@ void split_words(std::string_view text, std::vector<std::string>& out) {
 }
 
 bool colour_word(std::string_view w) {
-    return is_one_of(w, {"red", "reds", "reddish", "orange", "yellow", "yellowish", "green", "greenish", "blue", "bluish",
-                      "purple", "purplish", "violet", "pink", "pinkish", "brown", "brownish", "black", "white", "grey",
-                      "gray", "greyish", "grayish", "gold", "golden", "silver", "silvery", "beige", "cyan", "magenta",
-                      "turquoise", "navy", "maroon", "crimson", "scarlet", "indigo", "teal", "khaki", "ivory", "amber",
-                      "bronze", "colour", "colours", "color", "colors", "colored", "coloured", "colorful", "colourful",
-                      "multicolor", "multicolour", "multicolored", "multicoloured", "rainbow", "blond", "blonde",
-                      "redhead", "brunette", "skintone"}) ||
+    return is_one_of(
+               w, {"red",        "reds",        "reddish",      "orange",        "yellow",   "yellowish", "green",
+                   "greenish",   "blue",        "bluish",       "purple",        "purplish", "violet",    "pink",
+                   "pinkish",    "brown",       "brownish",     "black",         "white",    "grey",      "gray",
+                   "greyish",    "grayish",     "gold",         "golden",        "silver",   "silvery",   "beige",
+                   "cyan",       "magenta",     "turquoise",    "navy",          "maroon",   "crimson",   "scarlet",
+                   "indigo",     "teal",        "khaki",        "ivory",         "amber",    "bronze",    "colour",
+                   "colours",    "color",       "colors",       "colored",       "coloured", "colorful",  "colourful",
+                   "multicolor", "multicolour", "multicolored", "multicoloured", "rainbow",  "blond",     "blonde",
+                   "redhead",    "brunette",    "skintone"}) ||
            // Greek (accents folded): κόκκινο, πορτοκαλί, κίτρινο, πράσινο, γαλάζιο, μαύρο, λευκό,
            // άσπρο, χρυσό, ασημί, απόχρωση, χρώμα/χρωματιστό, πολύχρωμο, ξανθό, γκρίζο, καφετί, ...
-           starts_with_any(w, {"κοκκιν", "πορτοκαλ", "κιτριν", "πρασιν", "γαλαζι", "μαυρ", "λευκ", "ασπρ", "χρυσ",
-                               "ασημ", "αποχρωσ", "χρωμ", "πολυχρωμ", "ξανθ", "γκριζ", "καφετ", "μενεξεδ",
-                               "βυσσιν", "τιρκουαζ"}) ||
+           starts_with_any(
+               w, {"κοκκιν", "πορτοκαλ", "κιτριν", "πρασιν", "γαλαζι", "μαυρ", "λευκ", "ασπρ", "χρυσ", "ασημ",
+                   "αποχρωσ", "χρωμ", "πολυχρωμ", "ξανθ", "γκριζ", "καφετ", "μενεξεδ", "βυσσιν", "τιρκουαζ"}) ||
            is_one_of(w, {"μπλε", "μωβ", "μοβ", "ροζ", "καφε", "γκρι", "μπεζ", "λιλα", "χακι", "φουξια"});
 }
 
 bool direction_word(std::string_view w) {
-    return is_one_of(w, {"left", "right", "leftward", "leftwards", "rightward", "rightwards", "facing", "clockwise",
-                      "anticlockwise", "counterclockwise", "east", "west", "eastward", "eastwards", "westward",
-                      "westwards", "northeast", "northwest", "southeast", "southwest",
-                      // things whose mirror image is a different thing
-                      "flag", "flags", "arrow", "arrows", "letter", "letters", "keycap", "keycaps", "digit", "digits",
-                      "sign", "signs", "text", "alphabet", "number", "numbers", "symbol", "symbols", "clock",
-                      // controls and actions whose mirror image is the opposite one
-                      "play", "forward", "backward", "backwards", "rewind", "next", "previous", "skip", "undo", "redo",
-                      "reply", "login", "logout", "italic", "button", "return", "back", "send", "indent", "outdent",
-                      "align", "redirect", "share", "export", "import", "enter", "exit", "rotate", "turn", "wrap",
-                      "σημα", "σηματα", "δυση"}) ||
-           starts_with_any(w, {"αριστερ", "δεξι", "ανατολ", "δυτικ", "σημαι", "βελο", "βελη", "βελακ", "γραμμα",
-                               "ψηφι", "πληκτρ", "πινακιδ", "κειμεν", "αριθμ", "συμβολ", "ρολοι"});
+    return is_one_of(
+               w, {"left", "right", "leftward", "leftwards", "rightward", "rightwards", "facing", "clockwise",
+                   "anticlockwise", "counterclockwise", "east", "west", "eastward", "eastwards", "westward",
+                   "westwards", "northeast", "northwest", "southeast", "southwest",
+                   // things whose mirror image is a different thing
+                   "flag", "flags", "arrow", "arrows", "letter", "letters", "keycap", "keycaps", "digit", "digits",
+                   "sign", "signs", "text", "alphabet", "number", "numbers", "symbol", "symbols", "clock",
+                   // controls and actions whose mirror image is the opposite one
+                   "play", "forward", "backward", "backwards", "rewind", "next", "previous", "skip", "undo", "redo",
+                   "reply", "login", "logout", "italic", "button", "return", "back", "send", "indent", "outdent",
+                   "align", "redirect", "share", "export", "import", "enter", "exit", "rotate", "turn", "wrap", "σημα",
+                   "σηματα", "δυση"}) ||
+           starts_with_any(w, {"αριστερ", "δεξι", "ανατολ", "δυτικ", "σημαι", "βελο", "βελη", "βελακ", "γραμμα", "ψηφι",
+                               "πληκτρ", "πινακιδ", "κειμεν", "αριθμ", "συμβολ", "ρολοι"});
 }
 
 bool skin_tone(const std::vector<std::string>& words, std::size_t i) {
@@ -609,9 +629,9 @@ std::optional<Challenge> challenge_from_name(std::string_view name) {
 }
 
 const std::vector<Challenge>& all_challenges() {
-    static const std::vector<Challenge> all{Challenge::viewpoint,   Challenge::illumination,       Challenge::scale,
-                                            Challenge::deformation, Challenge::occlusion,          Challenge::background_clutter,
-                                            Challenge::fast_motion, Challenge::colour_removal};
+    static const std::vector<Challenge> all{
+        Challenge::viewpoint, Challenge::illumination,       Challenge::scale,       Challenge::deformation,
+        Challenge::occlusion, Challenge::background_clutter, Challenge::fast_motion, Challenge::colour_removal};
     return all;
 }
 
@@ -652,9 +672,10 @@ RgbaImage apply_challenge(const RgbaImage& image, Challenge c, float strength, c
 
 RgbaImage random_augment(const RgbaImage& image, const CaptionFacts& facts, std::mt19937_64& rng,
                          const RandomAugmentOptions& options, const RgbaImage* clutter) {
-    static constexpr Challenge order[] = {Challenge::viewpoint,        Challenge::scale,     Challenge::deformation,
-                                          Challenge::colour_removal,   Challenge::occlusion, Challenge::background_clutter,
-                                          Challenge::illumination,     Challenge::fast_motion};
+    static constexpr Challenge order[] = {Challenge::viewpoint,    Challenge::scale,
+                                          Challenge::deformation,  Challenge::colour_removal,
+                                          Challenge::occlusion,    Challenge::background_clutter,
+                                          Challenge::illumination, Challenge::fast_motion};
     RgbaImage current = image;
     for (Challenge c : order) {
         if (!(unit(rng) < options[c])) continue;

@@ -18,11 +18,20 @@
 #include <string_view>
 #include <vector>
 
-#include "encoder/image_decode.h"
+#include "image/decode.h"
 
 namespace opsis::train {
 
-enum class Challenge { viewpoint, illumination, scale, deformation, occlusion, background_clutter, fast_motion, colour_removal };
+enum class Challenge {
+    viewpoint,
+    illumination,
+    scale,
+    deformation,
+    occlusion,
+    background_clutter,
+    fast_motion,
+    colour_removal
+};
 inline constexpr int challenge_count = 8;
 
 // "viewpoint", "illumination", "scale", "deformation", "occlusion", "background-clutter",

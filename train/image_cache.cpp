@@ -6,14 +6,16 @@
 
 namespace opsis::train {
 
-ImageCache::ImageCache(const std::vector<std::string>& paths, int side, bool trim_transparent, const ImageLimits& limits)
+ImageCache::ImageCache(const std::vector<std::string>& paths, int side, bool trim_transparent,
+                       const ImageLimits& limits)
     : side_(side), pixels_(paths.size() * static_cast<std::size_t>(side) * side * 4, 0), failures_(paths.size()) {
     const std::int64_t n = static_cast<std::int64_t>(paths.size());
 #pragma omp parallel for schedule(dynamic, 16)
     for (std::int64_t i = 0; i < n; ++i) {
         const std::size_t k = static_cast<std::size_t>(i);
         try {
-            const RgbaImage small = resize_rgba(square_region(load_image(paths[k], limits), trim_transparent), side, side);
+            const RgbaImage small =
+                resize_rgba(square_region(load_image(paths[k], limits), trim_transparent), side, side);
             std::memcpy(pixels_.data() + k * bytes_per_image(), small.pixels.data(), bytes_per_image());
         } catch (const std::exception& e) {
             failures_[k] = e.what();

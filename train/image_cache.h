@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "encoder/image_decode.h"
-#include "encoder/image_preprocess.h"
+#include "image/decode.h"
+#include "image/preprocess.h"
 
 namespace opsis::train {
 

@@ -7,7 +7,8 @@
 namespace opsis::train {
 
 float LearningRateSchedule::at(std::int64_t step) const {
-    if (warmup_steps > 0 && step < warmup_steps) return peak * static_cast<float>(step + 1) / static_cast<float>(warmup_steps);
+    if (warmup_steps > 0 && step < warmup_steps)
+        return peak * static_cast<float>(step + 1) / static_cast<float>(warmup_steps);
     const double span = static_cast<double>(std::max<std::int64_t>(1, total_steps - warmup_steps));
     const double progress = std::min(1.0, static_cast<double>(step - warmup_steps) / span);
     const double cosine = 0.5 * (1.0 + std::cos(M_PI * progress));

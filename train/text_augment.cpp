@@ -70,11 +70,12 @@ std::size_t pick(std::mt19937_64& rng, std::size_t n) { return static_cast<std::
 
 // Words after which an article would be wrong: "a the moon", "a two hearts".
 bool is_determiner(std::string_view word) {
-    return is_one_of(word, {"a", "an", "the", "this", "that", "these", "those", "my", "your", "his", "her", "its",
-                            "our", "their", "some", "any", "no", "every", "each", "all", "both", "many", "few",
-                            "several", "another", "much", "more", "most", "such", "what", "which", "whose", "one",
-                            "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
-                            "twelve", "hundred", "thousand", "million"});
+    return is_one_of(word,
+                     {"a",     "an",    "the",    "this",    "that",    "these",    "those",  "my",    "your",  "his",
+                      "her",   "its",   "our",    "their",   "some",    "any",      "no",     "every", "each",  "all",
+                      "both",  "many",  "few",    "several", "another", "much",     "more",   "most",  "such",  "what",
+                      "which", "whose", "one",    "two",     "three",   "four",     "five",   "six",   "seven", "eight",
+                      "nine",  "ten",   "eleven", "twelve",  "hundred", "thousand", "million"});
 }
 
 // Prepositions that end a noun phrase's head: "flag of Greece", "face with tears of joy".
@@ -102,8 +103,8 @@ bool looks_plural(std::string_view w) {
 // Letters whose English names start with a vowel sound: "an x-ray", "an SOS", "an f".
 bool letter_name_takes_an(char letter) {
     const char c = ascii_lower(letter);
-    return c == 'a' || c == 'e' || c == 'f' || c == 'h' || c == 'i' || c == 'l' || c == 'm' || c == 'n' ||
-           c == 'o' || c == 'r' || c == 's' || c == 'x';
+    return c == 'a' || c == 'e' || c == 'f' || c == 'h' || c == 'i' || c == 'l' || c == 'm' || c == 'n' || c == 'o' ||
+           c == 'r' || c == 's' || c == 'x';
 }
 
 bool consonant(char c) { return is_ascii_lower(c) && c != 'a' && c != 'e' && c != 'i' && c != 'o' && c != 'u'; }
@@ -116,13 +117,20 @@ std::string plural_word(const std::string& w) {
     if (is_one_of(w, {"sheep", "fish", "deer", "moose", "aircraft", "spacecraft", "hovercraft", "bison", "salmon",
                       "trout", "swine", "offspring", "squid", "cod", "shrimp"}))
         return w;
-    static const std::array<std::pair<std::string_view, std::string_view>, 9> irregular{{
-        {"person", "people"}, {"child", "children"}, {"mouse", "mice"}, {"louse", "lice"}, {"tooth", "teeth"},
-        {"goose", "geese"}, {"foot", "feet"}, {"cactus", "cacti"}, {"fungus", "fungi"}}};
+    static const std::array<std::pair<std::string_view, std::string_view>, 9> irregular{{{"person", "people"},
+                                                                                         {"child", "children"},
+                                                                                         {"mouse", "mice"},
+                                                                                         {"louse", "lice"},
+                                                                                         {"tooth", "teeth"},
+                                                                                         {"goose", "geese"},
+                                                                                         {"foot", "feet"},
+                                                                                         {"cactus", "cacti"},
+                                                                                         {"fungus", "fungi"}}};
     // Also in compounds, but only known ones: "bluetooth" is not a kind of tooth, "oman" no man.
     for (const auto& [one, many] : irregular)
         if (w == one || is_one_of(w, {"salesperson", "chairperson", "spokesperson", "grandchild", "stepchild",
-                                      "godchild", "schoolchild", "dormouse", "titmouse", "bigfoot"}) && w.ends_with(one))
+                                      "godchild", "schoolchild", "dormouse", "titmouse", "bigfoot"}) &&
+                            w.ends_with(one))
             return w.substr(0, w.size() - one.size()) + std::string(many);
     if (w == "ox") return "oxen";
     if (w == "die") return "dice";
@@ -131,11 +139,11 @@ std::string plural_word(const std::string& w) {
     for (std::string_view f : {"knife", "wife", "life", "leaf", "loaf", "thief", "sheaf", "wolf", "half", "shelf",
                                "calf", "elf", "self", "scarf", "hoof"})
         if (w == f || (f.size() >= 4 && w.ends_with(f) && f != "life")) {  // "bookshelf", "penknife"; not "wildlife"
-            const std::size_t cut = w.back() == 'e' ? 2 : 1;                    // knife -> knives, leaf -> leaves
+            const std::size_t cut = w.back() == 'e' ? 2 : 1;               // knife -> knives, leaf -> leaves
             return w.substr(0, w.size() - cut) + "ves";
         }
-    if (is_one_of(w, {"potato", "tomato", "hero", "echo", "torpedo", "veto", "mosquito", "volcano", "domino",
-                      "buffalo", "mango"}))
+    if (is_one_of(w, {"potato", "tomato", "hero", "echo", "torpedo", "veto", "mosquito", "volcano", "domino", "buffalo",
+                      "mango"}))
         return w + "es";
     if (w == "quiz") return "quizzes";
     if (looks_plural(w)) return w;
@@ -160,9 +168,10 @@ std::string english_template(const std::string& text, Shape shape, bool plural, 
     } else {
         const bool article = takes_english_article(text);
         const std::string noun = article ? english_article(text) + " " + text : text;  // "an apple", "Greece"
-        candidates = {"a picture of " + noun, "an image of " + noun, "a photo of " + noun, "an icon of " + noun,
-                      "a drawing of " + noun, "a sketch of " + noun, "clipart of " + noun,
-                      "a simple drawing of " + noun, text + " icon", text + " symbol"};
+        candidates = {"a picture of " + noun, "an image of " + noun,         "a photo of " + noun,
+                      "an icon of " + noun,   "a drawing of " + noun,        "a sketch of " + noun,
+                      "clipart of " + noun,   "a simple drawing of " + noun, text + " icon",
+                      text + " symbol"};
         if (article) {
             // "a cat" is how most people type: twice the weight of the others.
             for (std::string s : {noun, noun, "the " + text, "a cartoon " + text, noun + " icon"})
@@ -314,7 +323,7 @@ std::string english_article(std::string_view phrase) {
         case 'a':
         case 'i': return "an";
         case 'e': return starts_with_any(w, {"eu", "ewe"}) ? "a" : "an";  // "a European", "a ewe"
-        case 'o': return (w == "one" || w == "once") ? "a" : "an";         // "a one-way sign"
+        case 'o': return (w == "one" || w == "once") ? "a" : "an";        // "a one-way sign"
         case 'u': {
             // A "yoo" sound: "a unicorn", "a user", "a utensil", "a ukulele"; but "an uninvited", "an umbrella".
             const bool uni = w.starts_with("uni") && (w.size() == 3 || (w[3] != 'n' && w[3] != 'm' && w[3] != 'd'));

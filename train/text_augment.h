@@ -15,14 +15,14 @@
 
 namespace opsis::train {
 
-struct TextAugmentOptions {  // probabilities; 0 turns a part off
+struct TextAugmentOptions {       // probabilities; 0 turns a part off
     float keyword_subset = 0.3f;  // "phrase: k1, k2" -> a non-empty subset of {phrase, k1, ...}, joined by ", " or " "
     float template_ = 0.5f;       // frame the (short) phrase: "a cat", "a picture of a cat", "cat icon"
     float plural = 0.1f;          // English: the plural of a short noun phrase ("cats", "flags of Greece")
     // The tokenizer lower-cases every caption (encoder/tokenizer.cpp, clean_text), so a case
     // change cannot reach the model: off by default, there for a case-sensitive tokenizer.
-    float case_change = 0.0f;     // English: "Cat face" or "Cat Face"
-    float typo = 0.03f;           // one typo (swap two adjacent letters, drop or double one) in a word of >= 5 letters
+    float case_change = 0.0f;  // English: "Cat face" or "Cat Face"
+    float typo = 0.03f;        // one typo (swap two adjacent letters, drop or double one) in a word of >= 5 letters
 
     // Every part off: augment_caption returns its input unchanged.
     static TextAugmentOptions none() { return {0.0f, 0.0f, 0.0f, 0.0f, 0.0f}; }

@@ -54,15 +54,17 @@ struct TrainableDualEncoder::ImagePass {
             input = x;
             conv = ops::pack_conv2d(weight(w, prefix + ".conv.weight"), Tensor(), stride, padding, 1);
             if (running_statistics)
-                return ops::batch_norm(ops::conv2d(x, conv), weight(w, prefix + ".bn.weight"), weight(w, prefix + ".bn.bias"),
-                                       w.at(prefix + ".bn.running_mean"), w.at(prefix + ".bn.running_var"), kBatchNormEps);
-            return ops::batch_norm_train(ops::conv2d(x, conv), weight(w, prefix + ".bn.weight"), weight(w, prefix + ".bn.bias"),
-                                         w.at(prefix + ".bn.running_mean"), w.at(prefix + ".bn.running_var"),
-                                         kBatchNormMomentum, kBatchNormEps, bn);
+                return ops::batch_norm(ops::conv2d(x, conv), weight(w, prefix + ".bn.weight"),
+                                       weight(w, prefix + ".bn.bias"), w.at(prefix + ".bn.running_mean"),
+                                       w.at(prefix + ".bn.running_var"), kBatchNormEps);
+            return ops::batch_norm_train(ops::conv2d(x, conv), weight(w, prefix + ".bn.weight"),
+                                         weight(w, prefix + ".bn.bias"), w.at(prefix + ".bn.running_mean"),
+                                         w.at(prefix + ".bn.running_var"), kBatchNormMomentum, kBatchNormEps, bn);
         }
         Tensor backward(const Tensor& dz, const Weights& w, Gradients& g, bool need_dx = true) const {
-            const Tensor dy = ops::batch_norm_backward(dz, bn, weight(w, prefix + ".bn.weight"), grad_of(g, prefix + ".bn.weight"),
-                                                       grad_of(g, prefix + ".bn.bias"));
+            const Tensor dy =
+                ops::batch_norm_backward(dz, bn, weight(w, prefix + ".bn.weight"), grad_of(g, prefix + ".bn.weight"),
+                                         grad_of(g, prefix + ".bn.bias"));
             return ops::conv2d_backward(input, conv, dy, grad_of(g, prefix + ".conv.weight"), nullptr, !need_dx);
         }
     };
@@ -125,7 +127,8 @@ struct TrainableDualEncoder::ImagePass {
     }
 
     void backward(const Tensor& dfeatures, const Weights& w, Gradients& g) {
-        const Tensor dpooled = ops::project_backward(pooled, weight(w, "visual.proj"), dfeatures, grad_of(g, "visual.proj"));
+        const Tensor dpooled =
+            ops::project_backward(pooled, weight(w, "visual.proj"), dfeatures, grad_of(g, "visual.proj"));
         Tensor dx = ops::global_avg_pool_backward(dpooled, last_shape);
         for (auto it = blocks.rbegin(); it != blocks.rend(); ++it) {
             Block& b = *it;
@@ -158,7 +161,8 @@ struct TrainableDualEncoder::TextPass {
     Tensor pooled, normed;
 
     explicit TextPass(const TextTowerConfig& c) : config(c) {
-        for (int i = 0; i < c.transformer.layers; ++i) blocks.push_back({"transformer.resblocks." + std::to_string(i), {}, {}, {}, {}, {}, {}, {}});
+        for (int i = 0; i < c.transformer.layers; ++i)
+            blocks.push_back({"transformer.resblocks." + std::to_string(i), {}, {}, {}, {}, {}, {}, {}});
     }
 
     static ops::AttentionWeights attention_weights(const Weights& w, const std::string& p) {
@@ -190,48 +194,57 @@ struct TrainableDualEncoder::TextPass {
             const std::string& p = blk.prefix;
             blk.x_in = x;
             blk.ln1_out = ops::layer_norm(x, weight(w, p + ".ln_1.weight"), weight(w, p + ".ln_1.bias"), kLayerNormEps);
-            ops::add_inplace(x, ops::multi_head_attention_train(blk.ln1_out, attention_weights(w, p), config.transformer.heads,
-                                                                true, blk.attention));
+            ops::add_inplace(x, ops::multi_head_attention_train(blk.ln1_out, attention_weights(w, p),
+                                                                config.transformer.heads, true, blk.attention));
             blk.x_mid = x;
             blk.ln2_out = ops::layer_norm(x, weight(w, p + ".ln_2.weight"), weight(w, p + ".ln_2.bias"), kLayerNormEps);
             blk.fc_out = ops::linear(blk.ln2_out, weight(w, p + ".mlp.c_fc.weight"), weight(w, p + ".mlp.c_fc.bias"));
             blk.act_out = blk.fc_out;
             ops::activate(blk.act_out, config.transformer.activation);
-            ops::add_inplace(x, ops::linear(blk.act_out, weight(w, p + ".mlp.c_proj.weight"), weight(w, p + ".mlp.c_proj.bias")));
+            ops::add_inplace(
+                x, ops::linear(blk.act_out, weight(w, p + ".mlp.c_proj.weight"), weight(w, p + ".mlp.c_proj.bias")));
         }
         pooled = Tensor({n, width});
         for (std::int64_t b = 0; b < n; ++b)
-            std::copy_n(x.data() + (b * len + ends[static_cast<std::size_t>(b)]) * width, width, pooled.data() + b * width);
+            std::copy_n(x.data() + (b * len + ends[static_cast<std::size_t>(b)]) * width, width,
+                        pooled.data() + b * width);
         normed = ops::layer_norm(pooled, weight(w, "ln_final.weight"), weight(w, "ln_final.bias"), kLayerNormEps);
         return ops::project(normed, weight(w, "text_projection"));
     }
 
     void backward(const Tensor& dfeatures, const Weights& w, Gradients& g) {
         const std::int64_t n = pooled.dim(0), width = pooled.dim(1);
-        const Tensor dnormed = ops::project_backward(normed, weight(w, "text_projection"), dfeatures, grad_of(g, "text_projection"));
-        const Tensor dpooled = ops::layer_norm_backward(pooled, weight(w, "ln_final.weight"), dnormed,
-                                                        grad_of(g, "ln_final.weight"), grad_of(g, "ln_final.bias"), kLayerNormEps);
+        const Tensor dnormed =
+            ops::project_backward(normed, weight(w, "text_projection"), dfeatures, grad_of(g, "text_projection"));
+        const Tensor dpooled =
+            ops::layer_norm_backward(pooled, weight(w, "ln_final.weight"), dnormed, grad_of(g, "ln_final.weight"),
+                                     grad_of(g, "ln_final.bias"), kLayerNormEps);
         Tensor dx({n, len, width});
         for (std::int64_t b = 0; b < n; ++b)
-            std::copy_n(dpooled.data() + b * width, width, dx.data() + (b * len + ends[static_cast<std::size_t>(b)]) * width);
+            std::copy_n(dpooled.data() + b * width, width,
+                        dx.data() + (b * len + ends[static_cast<std::size_t>(b)]) * width);
         for (auto it = blocks.rbegin(); it != blocks.rend(); ++it) {
             const Block& blk = *it;
             const std::string& p = blk.prefix;
             // x_out = x_mid + c_proj(act(c_fc(ln_2(x_mid))))
-            Tensor dact = ops::linear_backward(blk.act_out, weight(w, p + ".mlp.c_proj.weight"), dx,
-                                               grad_of(g, p + ".mlp.c_proj.weight"), &grad_of(g, p + ".mlp.c_proj.bias"));
+            Tensor dact =
+                ops::linear_backward(blk.act_out, weight(w, p + ".mlp.c_proj.weight"), dx,
+                                     grad_of(g, p + ".mlp.c_proj.weight"), &grad_of(g, p + ".mlp.c_proj.bias"));
             ops::activate_backward(blk.fc_out, config.transformer.activation, dact);
-            const Tensor dln2 = ops::linear_backward(blk.ln2_out, weight(w, p + ".mlp.c_fc.weight"), dact,
-                                                     grad_of(g, p + ".mlp.c_fc.weight"), &grad_of(g, p + ".mlp.c_fc.bias"));
+            const Tensor dln2 =
+                ops::linear_backward(blk.ln2_out, weight(w, p + ".mlp.c_fc.weight"), dact,
+                                     grad_of(g, p + ".mlp.c_fc.weight"), &grad_of(g, p + ".mlp.c_fc.bias"));
             ops::add_inplace(dx, ops::layer_norm_backward(blk.x_mid, weight(w, p + ".ln_2.weight"), dln2,
-                                                          grad_of(g, p + ".ln_2.weight"), grad_of(g, p + ".ln_2.bias"), kLayerNormEps));
+                                                          grad_of(g, p + ".ln_2.weight"), grad_of(g, p + ".ln_2.bias"),
+                                                          kLayerNormEps));
             // x_mid = x_in + attn(ln_1(x_in))
             const Tensor dln1 = ops::multi_head_attention_backward(
                 blk.ln1_out, attention_weights(w, p), config.transformer.heads, blk.attention, dx,
                 {grad_of(g, p + ".attn.in_proj_weight"), grad_of(g, p + ".attn.in_proj_bias"),
                  grad_of(g, p + ".attn.out_proj.weight"), grad_of(g, p + ".attn.out_proj.bias")});
             ops::add_inplace(dx, ops::layer_norm_backward(blk.x_in, weight(w, p + ".ln_1.weight"), dln1,
-                                                          grad_of(g, p + ".ln_1.weight"), grad_of(g, p + ".ln_1.bias"), kLayerNormEps));
+                                                          grad_of(g, p + ".ln_1.weight"), grad_of(g, p + ".ln_1.bias"),
+                                                          kLayerNormEps));
         }
         Tensor& dpos = grad_of(g, "positional_embedding");
         for (std::int64_t b = 0; b < n; ++b)
@@ -250,7 +263,8 @@ std::vector<std::vector<std::size_t>> group_rows_by_length(const std::vector<std
     const std::size_t n = rows.size();
     std::vector<std::size_t> order(n);
     for (std::size_t i = 0; i < n; ++i) order[i] = i;
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return rows[a].size() < rows[b].size(); });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t a, std::size_t b) { return rows[a].size() < rows[b].size(); });
     // best[i]: the least cost of the first i sorted rows; a group (j, i] costs its rows times
     // its longest, which is the last one's length since the rows are sorted.
     std::vector<std::int64_t> best(n + 1, 0);
@@ -260,12 +274,16 @@ std::vector<std::vector<std::size_t>> group_rows_by_length(const std::vector<std
         best[i] = -1;
         for (std::size_t j = 0; j < i; ++j) {
             const std::int64_t cost = best[j] + static_cast<std::int64_t>(i - j) * longest + cost_per_group;
-            if (best[i] < 0 || cost < best[i]) best[i] = cost, cut[i] = j;
+            if (best[i] < 0 || cost < best[i]) {
+                best[i] = cost;
+                cut[i] = j;
+            }
         }
     }
     std::vector<std::vector<std::size_t>> groups;
-    for (std::size_t i = n; i > 0; i = cut[i]) groups.emplace_back(order.begin() + static_cast<std::ptrdiff_t>(cut[i]),
-                                                                   order.begin() + static_cast<std::ptrdiff_t>(i));
+    for (std::size_t i = n; i > 0; i = cut[i])
+        groups.emplace_back(order.begin() + static_cast<std::ptrdiff_t>(cut[i]),
+                            order.begin() + static_cast<std::ptrdiff_t>(i));
     std::reverse(groups.begin(), groups.end());  // shortest first
     return groups;
 }
@@ -339,7 +357,8 @@ TrainableDualEncoder::Embeddings TrainableDualEncoder::embed(const Tensor& image
     return out;
 }
 
-StepOutcome TrainableDualEncoder::forward_backward(const Tensor& images, const std::vector<std::vector<std::int32_t>>& token_rows,
+StepOutcome TrainableDualEncoder::forward_backward(const Tensor& images,
+                                                   const std::vector<std::vector<std::int32_t>>& token_rows,
                                                    const std::vector<std::int32_t>& concepts, Gradients& grads,
                                                    float label_smoothing) {
     ImagePass image_pass(config_.image.resnet);
@@ -350,8 +369,8 @@ StepOutcome TrainableDualEncoder::forward_backward(const Tensor& images, const s
     ops::l2_normalize_rows(image_unit);
     ops::l2_normalize_rows(text_unit);
 
-    const ContrastiveResult loss = contrastive_loss(image_unit, text_unit, concepts, weights_.at("logit_scale")[0], 100.0f,
-                                                       label_smoothing);
+    const ContrastiveResult loss =
+        contrastive_loss(image_unit, text_unit, concepts, weights_.at("logit_scale")[0], 100.0f, label_smoothing);
     grad_of(grads, "logit_scale")[0] += static_cast<float>(loss.d_logit_scale);
     text_pass.backward(ops::l2_normalize_backward(text_raw, text_unit, loss.d_texts), weights_, grads);
     image_pass.backward(ops::l2_normalize_backward(image_raw, image_unit, loss.d_images), weights_, grads);

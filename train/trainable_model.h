@@ -42,7 +42,8 @@ public:
     // One forward and backward pass: images [B, S, S, 3] (preprocessed), token rows from
     // Tokenizer::encode_for_model, concept ids for the loss. Adds gradients into grads.
     StepOutcome forward_backward(const Tensor& images, const std::vector<std::vector<std::int32_t>>& token_rows,
-                                 const std::vector<std::int32_t>& concepts, Gradients& grads, float label_smoothing = 0.0f);
+                                 const std::vector<std::int32_t>& concepts, Gradients& grads,
+                                 float label_smoothing = 0.0f);
 
     // The unit embeddings the training towers give, forward only, with batch-norm on its running
     // statistics as inference uses them (nothing is updated): what the inference towers

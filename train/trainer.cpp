@@ -50,7 +50,8 @@ Tokenizer make_tokenizer(const TrainOptions& o, const std::vector<CorpusItem>& t
             texts.insert(texts.end(), item.english.begin(), item.english.end());
             texts.insert(texts.end(), item.greek.begin(), item.greek.end());
         }
-        std::fprintf(stderr, "train: learning a %d-token BPE vocabulary from %zu training captions\n", o.vocab_size, texts.size());
+        std::fprintf(stderr, "train: learning a %d-token BPE vocabulary from %zu training captions\n", o.vocab_size,
+                     texts.size());
         tokenizer = train_bpe(texts, {o.vocab_size, 2});
     }
     // Written beside and renamed into place, so a kill never leaves half a tokenizer.
@@ -70,8 +71,9 @@ ModelConfig make_config(const TrainOptions& o, const Tokenizer& tokenizer) {
     }
     if (j.is_object() && j.contains("text") && j["text"].is_object()) {
         if (j["text"].contains("vocab_size") && j["text"]["vocab_size"] != tokenizer.vocab_size())
-            throw input_error("model config", o.config, "text.vocab_size differs from the tokenizer's " +
-                                                            std::to_string(tokenizer.vocab_size()) + " tokens");
+            throw input_error(
+                "model config", o.config,
+                "text.vocab_size differs from the tokenizer's " + std::to_string(tokenizer.vocab_size()) + " tokens");
         j["text"]["vocab_size"] = tokenizer.vocab_size();
     }
     return parse_model_config(j, o.config);
@@ -80,7 +82,9 @@ ModelConfig make_config(const TrainOptions& o, const Tokenizer& tokenizer) {
 struct Validation {
     double text_to_image_r10 = 0, image_to_text_r10 = 0, text_to_image_r1 = 0, image_to_text_r1 = 0;
     // Early stopping keeps the best mean of R@1 and R@10 in both directions.
-    double score() const { return 0.25 * (text_to_image_r1 + text_to_image_r10 + image_to_text_r1 + image_to_text_r10); }
+    double score() const {
+        return 0.25 * (text_to_image_r1 + text_to_image_r10 + image_to_text_r1 + image_to_text_r10);
+    }
 };
 
 // Recall on the validation slice with the inference model (batch-norm folded): text->image
@@ -115,7 +119,8 @@ Validation validate(const DualEncoder& model, const std::vector<CorpusItem>& ite
     const std::int64_t t = static_cast<std::int64_t>(captions.size());
     Tensor text_embeddings({t, e});
     for (std::int64_t b0 = 0; b0 < t; b0 += 64) {
-        const std::vector<std::string> chunk(captions.begin() + b0, captions.begin() + std::min<std::int64_t>(t, b0 + 64));
+        const std::vector<std::string> chunk(captions.begin() + b0,
+                                             captions.begin() + std::min<std::int64_t>(t, b0 + 64));
         const Tensor emb = model.encode_texts(chunk);
         std::copy_n(emb.data(), emb.numel(), text_embeddings.data() + b0 * e);
     }
@@ -139,12 +144,14 @@ void run_training(const TrainOptions& o) {
     fs::create_directories(o.out);
     const std::string checkpoint_path = path_in(o.out, "checkpoint.safetensors");
     if (!o.resume && fs::exists(checkpoint_path))
-        throw input_error("run folder", o.out, "already holds a checkpoint: pass --resume to continue it, or use a new --out");
+        throw input_error("run folder", o.out,
+                          "already holds a checkpoint: pass --resume to continue it, or use a new --out");
 
     // Corpus: manifest and splits; bad lines and unknown ids are reported and skipped.
     const Manifest manifest = read_manifest(path_in(o.corpus, "manifest.jsonl"));
     std::vector<std::string> problems = manifest.problems;
-    const std::vector<CorpusItem> train_items = select(manifest, read_split(path_in(o.corpus, o.train_split)), problems);
+    const std::vector<CorpusItem> train_items =
+        select(manifest, read_split(path_in(o.corpus, o.train_split)), problems);
     const std::vector<CorpusItem> val_items = select(manifest, read_split(path_in(o.corpus, o.val_split)), problems);
 
     const Tokenizer tokenizer = make_tokenizer(o, train_items);
@@ -161,7 +168,8 @@ void run_training(const TrainOptions& o) {
         ImageCache cache(paths, side, pre.trim_transparent, ImageLimits{});
         for (std::size_t i = 0; i < items.size(); ++i)
             if (!cache.ok(i))
-                problems.push_back("manifest line " + std::to_string(items[i].line) + " (" + items[i].id + "): " + cache.failure(i));
+                problems.push_back("manifest line " + std::to_string(items[i].line) + " (" + items[i].id +
+                                   "): " + cache.failure(i));
         std::fprintf(stderr, "train: decoded %zu %s images in %.1f s\n", items.size(), what,
                      std::chrono::duration<double>(Clock::now() - start).count());
         return cache;
@@ -182,15 +190,22 @@ void run_training(const TrainOptions& o) {
     if (o.resume && fs::exists(checkpoint_path)) {
         state = load_checkpoint(checkpoint_path);
         if (state.meta.value("seed", std::uint64_t{0}) != o.seed || state.meta.value("batch_size", 0) != o.batch_size)
-            throw input_error("checkpoint", checkpoint_path, "was made with another --seed or --batch (resume with the same ones)");
+            throw input_error("checkpoint", checkpoint_path,
+                              "was made with another --seed or --batch (resume with the same ones)");
         if (state.meta.contains("recipe") && state.meta["recipe"] != recipe)
-            throw input_error("checkpoint", checkpoint_path, "was made with " + state.meta["recipe"].dump() + ", not " +
-                                                                 recipe.dump() + " (resume with the same options)");
+            throw input_error("checkpoint", checkpoint_path,
+                              "was made with " + state.meta["recipe"].dump() + ", not " + recipe.dump() +
+                                  " (resume with the same options)");
         std::fprintf(stderr, "train: resuming after step %lld\n", static_cast<long long>(state.step));
     } else {
         state.weights = random_weights(specs, o.seed);
-        state.meta = {{"seed", o.seed}, {"batch_size", o.batch_size}, {"recipe", recipe}, {"config", model_config_to_json(config)},
-                      {"best_score", -1.0}, {"best_step", -1}, {"history", nlohmann::json::array()}};
+        state.meta = {{"seed", o.seed},
+                      {"batch_size", o.batch_size},
+                      {"recipe", recipe},
+                      {"config", model_config_to_json(config)},
+                      {"best_score", -1.0},
+                      {"best_step", -1},
+                      {"history", nlohmann::json::array()}};
     }
     TrainableDualEncoder model(config, std::move(state.weights));
     model.set_text_group_cost(o.text_group_cost);
@@ -206,7 +221,8 @@ void run_training(const TrainOptions& o) {
     const float max_logit_scale = std::log(100.0f);
     std::int64_t parameters = 0;
     for (const ParamSpec& s : specs) parameters += shape_numel(s.shape);
-    std::fprintf(stderr, "train: %zu training pairs (%lld steps an epoch of %d), %zu validation images, %lld parameters\n",
+    std::fprintf(stderr,
+                 "train: %zu training pairs (%lld steps an epoch of %d), %zu validation images, %lld parameters\n",
                  batches.usable_items(), static_cast<long long>(per_epoch), o.batch_size, val_items.size(),
                  static_cast<long long>(parameters));
 
@@ -223,13 +239,17 @@ void run_training(const TrainOptions& o) {
     auto run_validation = [&](std::int64_t completed) {
         const DualEncoder inference = DualEncoder::from_weights(config, tokenizer, model.weights());
         const Validation v = validate(inference, val_items, val_cache);
-        state.meta["history"].push_back({{"step", completed}, {"text_to_image_r1", v.text_to_image_r1},
-                                         {"text_to_image_r10", v.text_to_image_r10}, {"image_to_text_r1", v.image_to_text_r1},
+        state.meta["history"].push_back({{"step", completed},
+                                         {"text_to_image_r1", v.text_to_image_r1},
+                                         {"text_to_image_r10", v.text_to_image_r10},
+                                         {"image_to_text_r1", v.image_to_text_r1},
                                          {"image_to_text_r10", v.image_to_text_r10}});
         const bool best = v.score() > state.meta["best_score"].get<double>();
-        std::fprintf(stderr, "\ntrain: validation after step %lld: text->image R@1 %.1f R@10 %.1f, image->text R@1 %.1f R@10 %.1f%s\n",
-                     static_cast<long long>(completed), v.text_to_image_r1, v.text_to_image_r10, v.image_to_text_r1,
-                     v.image_to_text_r10, best ? " (best so far)" : "");
+        std::fprintf(
+            stderr,
+            "\ntrain: validation after step %lld: text->image R@1 %.1f R@10 %.1f, image->text R@1 %.1f R@10 %.1f%s\n",
+            static_cast<long long>(completed), v.text_to_image_r1, v.text_to_image_r10, v.image_to_text_r1,
+            v.image_to_text_r10, best ? " (best so far)" : "");
         if (best) {
             state.meta["best_score"] = v.score();
             state.meta["best_step"] = completed;
@@ -247,15 +267,17 @@ void run_training(const TrainOptions& o) {
         Batch batch = next.get();
         if (step + 1 < last) next = std::async(std::launch::async, [&, s = step + 1] { return batches.make(s); });
         clear(grads);
-        const StepOutcome out = model.forward_backward(batch.images, batch.tokens, batch.concepts, grads, o.label_smoothing);
+        const StepOutcome out =
+            model.forward_backward(batch.images, batch.tokens, batch.concepts, grads, o.label_smoothing);
         const double norm = clip_gradient_norm(grads, o.clip);
         if (!std::isfinite(out.loss) || !std::isfinite(norm)) {
             if (next.valid()) next.wait();
-            throw Error("train: the loss became " + std::string(std::isfinite(out.loss) ? "finite but the gradient " : "") +
-                        "NaN or infinite at step " + std::to_string(step + 1) + " (learning rate " +
-                        std::to_string(schedule.at(step)) + "); stopped without saving. The last good checkpoint " +
-                        (fs::exists(checkpoint_path) ? "is intact at " + checkpoint_path : std::string("does not exist yet")) +
-                        ": lower --lr or --clip and resume.");
+            throw Error(
+                "train: the loss became " + std::string(std::isfinite(out.loss) ? "finite but the gradient " : "") +
+                "NaN or infinite at step " + std::to_string(step + 1) + " (learning rate " +
+                std::to_string(schedule.at(step)) + "); stopped without saving. The last good checkpoint " +
+                (fs::exists(checkpoint_path) ? "is intact at " + checkpoint_path : std::string("does not exist yet")) +
+                ": lower --lr or --clip and resume.");
         }
         const float lr = schedule.at(step);
         adam.step(model.weights(), grads, lr);
@@ -268,19 +290,21 @@ void run_training(const TrainOptions& o) {
         const double pairs_per_s = static_cast<double>((completed - state.step) * o.batch_size) / elapsed;
         const double eta = static_cast<double>(o.steps - completed) * o.batch_size / pairs_per_s;
         if (tty || completed % o.log_every == 0 || completed == last)
-            std::fprintf(stderr, "%sstep %lld/%lld  loss %.4f  lr %.2e  temp %.4f  %.1f pairs/s  ETA %s%s", tty ? "\r" : "",
-                         static_cast<long long>(completed), static_cast<long long>(o.steps), smoothed, lr, out.temperature,
-                         pairs_per_s, duration(eta).c_str(), tty ? "   " : "\n");
+            std::fprintf(stderr, "%sstep %lld/%lld  loss %.4f  lr %.2e  temp %.4f  %.1f pairs/s  ETA %s%s",
+                         tty ? "\r" : "", static_cast<long long>(completed), static_cast<long long>(o.steps), smoothed,
+                         lr, out.temperature, pairs_per_s, duration(eta).c_str(), tty ? "   " : "\n");
         if (completed % validate_every == 0 || completed == o.steps) run_validation(completed);
         if (completed % o.checkpoint_every == 0 || completed == last) save(completed);
     }
     if (tty) std::fprintf(stderr, "\n");
     if (last == o.steps) {
         DualEncoder::from_weights(config, tokenizer, model.weights()).save(path_in(o.out, "final"));
-        std::fprintf(stderr, "train: done; final model in %s, best (step %lld) in %s\n", path_in(o.out, "final").c_str(),
-                     static_cast<long long>(state.meta["best_step"].get<std::int64_t>()), path_in(o.out, "best").c_str());
+        std::fprintf(
+            stderr, "train: done; final model in %s, best (step %lld) in %s\n", path_in(o.out, "final").c_str(),
+            static_cast<long long>(state.meta["best_step"].get<std::int64_t>()), path_in(o.out, "best").c_str());
     } else {
-        std::fprintf(stderr, "train: stopped after step %lld as asked; --resume continues\n", static_cast<long long>(last));
+        std::fprintf(stderr, "train: stopped after step %lld as asked; --resume continues\n",
+                     static_cast<long long>(last));
     }
 }
 

@@ -11,27 +11,27 @@
 namespace opsis::train {
 
 struct TrainOptions {
-    std::string corpus;        // folder with manifest.jsonl and the split files
+    std::string corpus;  // folder with manifest.jsonl and the split files
     std::string train_split = "train.txt";
     std::string val_split = "val.txt";
-    std::string config;        // architecture config (JSON)
-    std::string out;           // run folder: checkpoint, tokenizer, best/ and final/ models
-    std::string tokenizer;     // optional: an existing tokenizer folder; else one is trained
-    int vocab_size = 8192;     // for a trained tokenizer
+    std::string config;     // architecture config (JSON)
+    std::string out;        // run folder: checkpoint, tokenizer, best/ and final/ models
+    std::string tokenizer;  // optional: an existing tokenizer folder; else one is trained
+    int vocab_size = 8192;  // for a trained tokenizer
     int batch_size = 128;
     std::int64_t steps = 2000;
     std::int64_t warmup = 100;
     float lr = 5e-4f;
     float weight_decay = 0.1f;
-    float clip = 1.0f;         // max global gradient norm (0: off)
-    float label_smoothing = 0; // of the contrastive targets (train/contrastive_loss.h)
+    float clip = 1.0f;          // max global gradient norm (0: off)
+    float label_smoothing = 0;  // of the contrastive targets (train/contrastive_loss.h)
     std::uint64_t seed = 1;
     std::int64_t checkpoint_every = 200;
     std::int64_t validate_every = 0;  // 0: once an epoch
     std::int64_t stop_at = 0;         // stop after this step as if interrupted (0: run to the end)
     int threads = 0;
     std::int64_t text_group_cost = TrainableDualEncoder::kDefaultTextGroupCost;  // speed only, never results
-    int log_every = 10;               // progress lines when stderr is not a terminal
+    int log_every = 10;  // progress lines when stderr is not a terminal
     bool resume = false;
     AugmentOptions augment;
 };

@@ -41,7 +41,8 @@ Api::Impl::Impl(storage::IndexStore& store, const DualEncoder& model, ApiOptions
       inference_(options_.inference_workers > 0 ? options_.inference_workers
                                                 : std::max(1, static_cast<int>(std::thread::hardware_concurrency())),
                  [] { blas::set_thread_local_single(); }),
-      searches_(inference_, kMaxSearchBatch, [this](const std::vector<search::Query>& queries) { return searcher_.search_batch(queries); }) {}
+      searches_(inference_, kMaxSearchBatch,
+                [this](const std::vector<search::Query>& queries) { return searcher_.search_batch(queries); }) {}
 
 Api::Impl::~Impl() {
     job_cancel_ = true;  // a running job stops after committing what it has in flight
@@ -51,9 +52,11 @@ Api::Impl::~Impl() {
 void Api::Impl::handle(Request&& req, const RequestContext& context, Respond respond) {
     const auto t0 = std::chrono::steady_clock::now();
     const unsigned version = req.version();
-    auto answer = [this, t0, method = std::string(req.method_string()), respond](const std::string& route_name, Response res) {
+    auto answer = [this, t0, method = std::string(req.method_string()), respond](const std::string& route_name,
+                                                                                 Response res) {
         res.set(http::field::server, "opsis");
-        metrics_.observe(route_name, method, res.result_int(), std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        metrics_.observe(route_name, method, res.result_int(),
+                         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
         respond(std::move(res));
     };
     std::string route_name = "other";
@@ -65,14 +68,20 @@ void Api::Impl::handle(Request&& req, const RequestContext& context, Respond res
     if (routed.response) return answer(route_name, std::move(*routed.response));
     if (!routed.search && !routed.work) return answer(route_name, std::move(refused));  // the route threw
     if (routed.work)
-        return inference_.post([answer, route_name, version, work = std::move(routed.work)] { answer(route_name, answer_or_error(version, work)); },
+        return inference_.post([answer, route_name, version,
+                                work = std::move(routed.work)] { answer(route_name, answer_or_error(version, work)); },
                                context.remote);
     const SearchShape shape{routed.search->texts};
     // The model's work is shared by turns between client addresses (a fair queue): one
     // client's many costly requests cannot hold every worker while another's wait.
-    searches_.submit(std::move(*routed.search), [this, answer, route_name, shape, version, t0](Outcome<search::Result> outcome) {
-        answer(route_name, answer_or_error(version, [&] { return search_response(take(std::move(outcome)), shape, version, t0); }));
-    }, context.remote);
+    searches_.submit(
+        std::move(*routed.search),
+        [this, answer, route_name, shape, version, t0](Outcome<search::Result> outcome) {
+            answer(route_name, answer_or_error(version, [&] {
+                       return search_response(take(std::move(outcome)), shape, version, t0);
+                   }));
+        },
+        context.remote);
 }
 
 Api::Impl::Routed Api::Impl::route(Request& req, std::string& name) {
@@ -82,7 +91,8 @@ Api::Impl::Routed Api::Impl::route(Request& req, std::string& name) {
         // HEAD is GET without the body (the server drops it), wherever GET is allowed.
         const auto effective = method == http::verb::head ? http::verb::get : method;
         if (std::find(allowed.begin(), allowed.end(), effective) == allowed.end())
-            reject(http::status::method_not_allowed, std::string(req.method_string()) + " is not allowed on " + t.path + " (allowed: " + allow + ")");
+            reject(http::status::method_not_allowed,
+                   std::string(req.method_string()) + " is not allowed on " + t.path + " (allowed: " + allow + ")");
     };
     if (t.path == "/healthz") {
         name = "/healthz";
@@ -138,7 +148,8 @@ Api::Impl::Routed Api::Impl::route(Request& req, std::string& name) {
         }
         reject(http::status::not_found, "no such endpoint: " + t.path);
     }
-    if (t.path.rfind("/api/", 0) == 0 || t.path == "/api") reject(http::status::not_found, "no such endpoint: " + t.path);
+    if (t.path.rfind("/api/", 0) == 0 || t.path == "/api")
+        reject(http::status::not_found, "no such endpoint: " + t.path);
     name = "static";
     only({http::verb::get}, "GET");
     return static_file(req, t.path);
@@ -154,12 +165,15 @@ Response Api::Impl::metrics(const Request& req) {
     const double uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
     const auto [batches, queries] = searches_.totals();
     const std::string body = metrics_.render({
-        {"opsis_index_images", "Images in the index.", static_cast<double>(store_.catalog().item_count(Collection::images))},
-        {"opsis_index_texts", "Texts in the index.", static_cast<double>(store_.catalog().item_count(Collection::texts))},
+        {"opsis_index_images", "Images in the index.",
+         static_cast<double>(store_.catalog().item_count(Collection::images))},
+        {"opsis_index_texts", "Texts in the index.",
+         static_cast<double>(store_.catalog().item_count(Collection::texts))},
         {"opsis_uptime_seconds", "Seconds since the server started.", uptime},
         {"opsis_search_batches_total", "Batches the searches were answered in (searches arriving together share one).",
          static_cast<double>(batches)},
-        {"opsis_search_batched_queries_total", "Searches answered, counted in their batches.", static_cast<double>(queries)},
+        {"opsis_search_batched_queries_total", "Searches answered, counted in their batches.",
+         static_cast<double>(queries)},
     });
     return bytes_response(body, "text/plain; version=0.0.4; charset=utf-8", req.version(), "no-store");
 }

@@ -15,8 +15,8 @@
 namespace opsis::web {
 
 struct ApiOptions {
-    std::string static_dir;     // the web UI's files
-    std::string write_token;    // bearer token for writes; empty: writes are refused
+    std::string static_dir;   // the web UI's files
+    std::string write_token;  // bearer token for writes; empty: writes are refused
     search::Limits limits;
     int thumbnail_size = 256;
     int inference_workers = 0;  // 0: one per core

@@ -61,7 +61,8 @@ std::string host_name(beast::string_view header) {
         const std::size_t close = h.find(']');
         return std::string(close == std::string_view::npos ? h : h.substr(1, close - 1));
     }
-    if (const std::size_t colon = h.rfind(':'); colon != std::string_view::npos && h.find(':') == colon) h = h.substr(0, colon);
+    if (const std::size_t colon = h.rfind(':'); colon != std::string_view::npos && h.find(':') == colon)
+        h = h.substr(0, colon);
     if (h.ends_with('.')) h.remove_suffix(1);
     return std::string(h);
 }
@@ -103,7 +104,8 @@ int default_max_connections() {
 
 class Session : public std::enable_shared_from_this<Session> {
 public:
-    Session(tcp::socket&& socket, std::shared_ptr<Shared> shared) : stream_(std::move(socket)), shared_(std::move(shared)) {
+    Session(tcp::socket&& socket, std::shared_ptr<Shared> shared)
+        : stream_(std::move(socket)), shared_(std::move(shared)) {
         ++shared_->connections;
         beast::error_code ec;
         // Answers go out at once: with Nagle's algorithm a small response waits for the
@@ -118,7 +120,9 @@ public:
         --shared_->connections;
     }
 
-    void start() { asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::read, shared_from_this())); }
+    void start() {
+        asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::read, shared_from_this()));
+    }
 
 private:
     // While it waits for a request, a connection may be closed to make room for another;
@@ -152,7 +156,8 @@ private:
         // A new request must start within the idle timeout and then arrive within the read timeout.
         stream_.expires_after(first_request_ ? shared_->options.read_timeout : shared_->options.idle_timeout);
         first_request_ = false;
-        http::async_read_header(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::on_header, shared_from_this()));
+        http::async_read_header(stream_, buffer_, *parser_,
+                                beast::bind_front_handler(&Session::on_header, shared_from_this()));
     }
 
     void on_header(beast::error_code ec, std::size_t) {
@@ -165,10 +170,11 @@ private:
         // A client that sent `Expect: 100-continue` waits for this before it sends the body.
         if (req.count(http::field::expect)) {
             auto go_on = std::make_shared<http::response<http::empty_body>>(http::status::continue_, req.version());
-            return http::async_write(stream_, *go_on, [self = shared_from_this(), go_on](beast::error_code ec, std::size_t) {
-                if (ec) return self->close();
-                self->read_body();
-            });
+            return http::async_write(stream_, *go_on,
+                                     [self = shared_from_this(), go_on](beast::error_code ec, std::size_t) {
+                                         if (ec) return self->close();
+                                         self->read_body();
+                                     });
         }
         read_body();
     }
@@ -191,20 +197,24 @@ private:
                 return std::pair{http::status::not_implemented,
                                  "Transfer-Encoding " + quoted(te->value()) + " is not supported (only 'chunked')"};
             if (req.count(http::field::content_length))
-                return std::pair{http::status::bad_request, std::string("a request may not have both Content-Length and Transfer-Encoding")};
+                return std::pair{http::status::bad_request,
+                                 std::string("a request may not have both Content-Length and Transfer-Encoding")};
         }
         const auto expect = req.find(http::field::expect);
         if (expect != req.end() && !beast::iequals(trimmed(expect->value()), "100-continue"))
-            return std::pair{http::status::expectation_failed, "Expect " + quoted(expect->value()) + " is not supported"};
+            return std::pair{http::status::expectation_failed,
+                             "Expect " + quoted(expect->value()) + " is not supported"};
         const std::size_t hosts = req.count(http::field::host);
         if (hosts > 1) return std::pair{http::status::bad_request, std::string("more than one Host header")};
         if (hosts == 0) {
-            if (req.version() >= 11) return std::pair{http::status::bad_request, std::string("an HTTP/1.1 request needs a Host header")};
+            if (req.version() >= 11)
+                return std::pair{http::status::bad_request, std::string("an HTTP/1.1 request needs a Host header")};
             return std::nullopt;
         }
         const std::string host = host_name(req[http::field::host]);
         const auto& allowed = shared_->options.allowed_hosts;
-        if (!allowed.empty() && std::none_of(allowed.begin(), allowed.end(), [&](const std::string& a) { return beast::iequals(a, host); }))
+        if (!allowed.empty() &&
+            std::none_of(allowed.begin(), allowed.end(), [&](const std::string& a) { return beast::iequals(a, host); }))
             return std::pair{http::status::misdirected_request, "host " + quoted(host) + " is not served here"};
         return std::nullopt;
     }
@@ -223,12 +233,15 @@ private:
         // The request itself is at fault: answer it, then close the connection.
         started_ = Clock::now();
         const unsigned version = parser_ && parser_->is_header_done() ? parser_->get().version() : 11;
-        const bool too_large = ec == http::error::body_limit || ec == http::error::header_limit || ec == http::error::buffer_overflow;
-        const std::string message = too_large ? (ec == http::error::body_limit
-                                                     ? "request body larger than " + std::to_string(shared_->options.max_body_bytes) + " bytes"
-                                                     : "request header too large")
-                                              : "malformed HTTP request: " + ec.message();
-        Response res = shared_->errors(too_large ? http::status::payload_too_large : http::status::bad_request, message, version, false);
+        const bool too_large =
+            ec == http::error::body_limit || ec == http::error::header_limit || ec == http::error::buffer_overflow;
+        const std::string message =
+            too_large ? (ec == http::error::body_limit
+                             ? "request body larger than " + std::to_string(shared_->options.max_body_bytes) + " bytes"
+                             : "request header too large")
+                      : "malformed HTTP request: " + ec.message();
+        Response res = shared_->errors(too_large ? http::status::payload_too_large : http::status::bad_request, message,
+                                       version, false);
         log_line(parser_ && parser_->is_header_done() ? std::string(parser_->get().method_string()) : "?",
                  parser_ && parser_->is_header_done() ? std::string(parser_->get().target()) : "?", res);
         send(std::move(res), true);
@@ -240,7 +253,8 @@ private:
         const unsigned version = req.version();
         const bool keep_alive = req.keep_alive();
         head_ = req.method() == http::verb::head;
-        auto what = std::make_shared<const std::pair<std::string, std::string>>(std::string(req.method_string()), std::string(req.target()));
+        auto what = std::make_shared<const std::pair<std::string, std::string>>(std::string(req.method_string()),
+                                                                                std::string(req.target()));
         ++shared_->with_handler;
         ++shared_->unanswered;
         auto answered = std::make_shared<std::atomic<bool>>(false);
@@ -256,7 +270,8 @@ private:
             shared_->handler(std::move(req), RequestContext{remote_}, respond);
         } catch (const std::exception& e) {
             std::fprintf(stderr, "opsis serve: internal error: %s\n", e.what());
-            respond(shared_->errors(http::status::internal_server_error, "internal error (the server's log has the details)", version, false));
+            respond(shared_->errors(http::status::internal_server_error,
+                                    "internal error (the server's log has the details)", version, false));
         }
     }
 
@@ -275,20 +290,25 @@ private:
         sp->prepare_payload();
         if (head) sp->body().clear();  // Content-Length stays that of the body a GET would get
         stream_.expires_after(shared_->options.read_timeout + std::chrono::seconds(15));
-        http::async_write(stream_, *sp, [self = shared_from_this(), sp, close_after, counted](beast::error_code ec, std::size_t) {
-            if (counted) --self->shared_->unanswered;
-            if (ec || close_after) return self->close();
-            self->read();
-        });
+        http::async_write(stream_, *sp,
+                          [self = shared_from_this(), sp, close_after, counted](beast::error_code ec, std::size_t) {
+                              if (counted) --self->shared_->unanswered;
+                              if (ec || close_after) return self->close();
+                              self->read();
+                          });
     }
 
     void log_line(const std::string& method, const std::string& target, const Response& res) {
         if (!shared_->options.access_log) return;
         const double ms = std::chrono::duration<double, std::milli>(Clock::now() - started_).count();
-        const std::string line = json_text(nlohmann::json{{"ts", iso_now()}, {"remote", remote_}, {"method", method},
-                                                {"target", target.size() > 300 ? target.substr(0, 300) + "…" : target},
-                                                {"status", res.result_int()}, {"bytes", res.body().size()},
-                                                {"ms", std::round(ms * 100) / 100}});
+        const std::string line =
+            json_text(nlohmann::json{{"ts", iso_now()},
+                                     {"remote", remote_},
+                                     {"method", method},
+                                     {"target", target.size() > 300 ? target.substr(0, 300) + "…" : target},
+                                     {"status", res.result_int()},
+                                     {"bytes", res.body().size()},
+                                     {"ms", std::round(ms * 100) / 100}});
         std::fprintf(stderr, "%s\n", line.c_str());
     }
 
@@ -359,7 +379,8 @@ struct HttpServer::Impl {
 
     void wait_then_stop(std::shared_ptr<asio::steady_timer> timer, Clock::time_point since) {
         const auto waited = Clock::now() - since;
-        if ((waited >= std::chrono::milliseconds(300) && shared->unanswered.load() == 0) || waited >= std::chrono::seconds(30))
+        if ((waited >= std::chrono::milliseconds(300) && shared->unanswered.load() == 0) ||
+            waited >= std::chrono::seconds(30))
             return ioc.stop();
         timer->expires_after(std::chrono::milliseconds(50));
         timer->async_wait([this, timer, since](beast::error_code) { wait_then_stop(timer, since); });
@@ -398,7 +419,8 @@ std::vector<std::string> default_allowed_hosts(const std::string& address) {
     return hosts;
 }
 
-HttpServer::HttpServer(ServerOptions options, Handler handler, ErrorResponder errors) : impl_(std::make_unique<Impl>()) {
+HttpServer::HttpServer(ServerOptions options, Handler handler, ErrorResponder errors)
+    : impl_(std::make_unique<Impl>()) {
     impl_->shared->options = std::move(options);
     impl_->shared->handler = std::move(handler);
     impl_->shared->errors = std::move(errors);

@@ -24,9 +24,9 @@ struct ServerOptions {
     unsigned short port = 8080;  // 0: any free port (see HttpServer::port)
     int threads = 2;
     std::uint64_t max_body_bytes = 24ull << 20;
-    std::chrono::seconds read_timeout{15};   // to receive a whole request once it has started
-    std::chrono::seconds idle_timeout{60};   // between requests on a kept-alive connection
-    bool access_log = true;                  // one JSON line per request on stderr
+    std::chrono::seconds read_timeout{15};  // to receive a whole request once it has started
+    std::chrono::seconds idle_timeout{60};  // between requests on a kept-alive connection
+    bool access_log = true;                 // one JSON line per request on stderr
     // Host header values answered (names or addresses, without the port, compared without
     // case); a request for any other host gets 421, so a page that rebinds its own DNS name
     // to this address cannot read the collection. Empty: every host.
@@ -54,7 +54,8 @@ using Respond = std::function<void(Response)>;
 // meanwhile). It calls respond exactly once.
 using Handler = std::function<void(Request&&, const RequestContext&, Respond)>;
 // A response for a request the server itself rejects (too large, malformed, timed out).
-using ErrorResponder = std::function<Response(http::status, const std::string& message, unsigned version, bool keep_alive)>;
+using ErrorResponder =
+    std::function<Response(http::status, const std::string& message, unsigned version, bool keep_alive)>;
 
 class HttpServer {
 public:

@@ -24,7 +24,8 @@ float number_field(const json& j, const char* key, float fallback, const std::st
 std::size_t count_field(const json& j, const char* key, std::size_t fallback, const std::string& where) {
     if (!j.contains(key)) return fallback;
     const json& v = j.at(key);
-    if (!v.is_number_integer() || v.get<std::int64_t>() < 0) reject(http::status::bad_request, where + "." + key + " must be a non-negative integer");
+    if (!v.is_number_integer() || v.get<std::int64_t>() < 0)
+        reject(http::status::bad_request, where + "." + key + " must be a non-negative integer");
     return v.get<std::size_t>();
 }
 

@@ -6,8 +6,8 @@
 
 #include "core/error.h"
 #include "core/file_io.h"
-#include "encoder/image_encode.h"
-#include "encoder/image_preprocess.h"
+#include "image/encode.h"
+#include "image/preprocess.h"
 #include "search/result_json.h"
 #include "web/api_impl.h"
 #include "web/request_parsing.h"
@@ -23,7 +23,9 @@ Api::Impl::Routed Api::Impl::item(const Request& req, std::int64_t id, const std
     const Target t = parse_target(req);
     const Collection c = parse_collection_param(t.query.count("collection") ? t.query.at("collection") : "images");
     const std::optional<storage::Item> it = store_.catalog().item(c, id);
-    if (!it) reject(http::status::not_found, std::string("item ") + storage::collection_name(c) + "/" + std::to_string(id) + " not found");
+    if (!it)
+        reject(http::status::not_found,
+               std::string("item ") + storage::collection_name(c) + "/" + std::to_string(id) + " not found");
     if (what.empty()) return json_response(http::status::ok, search::item_json(*it, c), req.version());
     if (c != Collection::images) reject(http::status::not_found, "texts have no image");
     if (what == "thumbnail") {
@@ -48,12 +50,14 @@ Api::Impl::Routed Api::Impl::item(const Request& req, std::int64_t id, const std
 // the indexed content (storage/original_file.h), so a path swapped for a link to another file
 // serves nothing.
 storage::OriginalFile Api::Impl::original_of(const storage::Item& item) const {
-    storage::OriginalFile original = storage::read_original(store_.catalog(), item, options_.limits.image.max_file_bytes);
+    storage::OriginalFile original =
+        storage::read_original(store_.catalog(), item, options_.limits.image.max_file_bytes);
     const std::string name = "item images/" + std::to_string(item.id);
     if (original.state == storage::OriginalFile::State::missing)
         reject(http::status::not_found, name + ": none of its files exists any more");
     if (original.state == storage::OriginalFile::State::changed)
-        reject(http::status::gone, name + ": its file no longer holds the picture that was indexed (index the folder again)");
+        reject(http::status::gone,
+               name + ": its file no longer holds the picture that was indexed (index the folder again)");
     return original;
 }
 
@@ -104,11 +108,13 @@ Response Api::Impl::static_file(const Request& req, const std::string& path) {
     const fs::path root = fs::weakly_canonical(options_.static_dir);
     const fs::path file = fs::weakly_canonical(root / rel);
     const std::string r = root.string() + "/";
-    if (file.string().compare(0, r.size(), r) != 0) reject(http::status::bad_request, "path '" + path + "' is not allowed");
+    if (file.string().compare(0, r.size(), r) != 0)
+        reject(http::status::bad_request, "path '" + path + "' is not allowed");
     std::error_code ec;
     if (!fs::is_regular_file(file, ec)) reject(http::status::not_found, "no such file: " + path);
     const auto bytes = read_file(file.string(), 16 << 20);
-    Response res = bytes_response(std::string(bytes.begin(), bytes.end()), content_type_of(file.string()), req.version(), "no-cache");
+    Response res = bytes_response(std::string(bytes.begin(), bytes.end()), content_type_of(file.string()),
+                                  req.version(), "no-cache");
     // The UI loads only its own files and the pictures it is given; no page may frame it.
     res.set("Content-Security-Policy",
             "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; form-action 'self'; "

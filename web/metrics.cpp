@@ -12,16 +12,26 @@ void append_label(std::string& out, std::string_view name, std::string_view valu
     out += name;
     out += "=\"";
     for (const char c : value) {
-        if (c == '\\' || c == '"') out += '\\', out += c;
-        else if (c == '\n') out += "\\n";
-        else out += c;
+        if (c == '\\' || c == '"') {
+            out += '\\';
+            out += c;
+        } else if (c == '\n')
+            out += "\\n";
+        else
+            out += c;
     }
     out += '"';
 }
 
 void append_number(std::string& out, double v) {
-    if (std::isnan(v)) { out += "NaN"; return; }
-    if (std::isinf(v)) { out += v > 0 ? "+Inf" : "-Inf"; return; }
+    if (std::isnan(v)) {
+        out += "NaN";
+        return;
+    }
+    if (std::isinf(v)) {
+        out += v > 0 ? "+Inf" : "-Inf";
+        return;
+    }
     std::array<char, 32> buf{};
     const auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), v);
     out.append(buf.data(), ec == std::errc{} ? end : buf.data());
@@ -98,7 +108,8 @@ std::string Metrics::render(const std::vector<std::tuple<std::string, std::strin
         out += '\n';
     }
     for (const auto& [name, help, value] : values) {
-        out += "# HELP " + name + " " + help + "\n# TYPE " + name + (name.ends_with("_total") ? " counter\n" : " gauge\n");
+        out +=
+            "# HELP " + name + " " + help + "\n# TYPE " + name + (name.ends_with("_total") ? " counter\n" : " gauge\n");
         out += name;
         out += ' ';
         append_number(out, value);

@@ -17,12 +17,14 @@ using json = nlohmann::json;
 std::string url_decode(std::string_view s) {
     std::string out;
     for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '+') out += ' ';
+        if (s[i] == '+')
+            out += ' ';
         else if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
                  std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
             out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
             i += 2;
-        } else out += s[i];
+        } else
+            out += s[i];
     }
     return out;
 }
@@ -81,7 +83,7 @@ std::map<std::string, std::pair<std::string, std::string>> parse_multipart(const
             line = end + 2;
         }
         parts[header_parameter(disposition, "name")] = {header_parameter(disposition, "filename"),
-                                                       body.substr(headers_end + 4, next - headers_end - 4)};
+                                                        body.substr(headers_end + 4, next - headers_end - 4)};
         pos = next + 2;
     }
     return parts;
@@ -102,13 +104,15 @@ Target parse_target(const Request& req) {
         const std::size_t amp = rest.find('&');
         const std::string_view pair = rest.substr(0, amp);
         const std::size_t eq = pair.find('=');
-        std::string key = url_decode(pair.substr(0, eq)), value = eq == std::string_view::npos ? "" : url_decode(pair.substr(eq + 1));
+        std::string key = url_decode(pair.substr(0, eq)),
+                    value = eq == std::string_view::npos ? "" : url_decode(pair.substr(eq + 1));
         // Query parameters become sources, tags and texts that the catalog keeps as text:
         // bytes that are not UTF-8 are refused here, before any route acts on them.
         for (const std::string* s : {&key, &value})
             if (const auto bad = utf8::find_invalid(*s))
-                reject(http::status::bad_request, "query parameter '" + utf8::preview(key) + "' is not valid UTF-8 (byte " +
-                                                      std::to_string(*bad) + " after decoding)");
+                reject(http::status::bad_request, "query parameter '" + utf8::preview(key) +
+                                                      "' is not valid UTF-8 (byte " + std::to_string(*bad) +
+                                                      " after decoding)");
         t.query[std::move(key)] = std::move(value);
         if (amp == std::string_view::npos) break;
         rest = rest.substr(amp + 1);
@@ -119,7 +123,8 @@ Target parse_target(const Request& req) {
 std::int64_t parse_id(const std::string& text) {
     std::int64_t v = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-    if (ec != std::errc() || end != text.data() + text.size() || v <= 0) reject(http::status::bad_request, "item id '" + text + "' is not a positive integer");
+    if (ec != std::errc() || end != text.data() + text.size() || v <= 0)
+        reject(http::status::bad_request, "item id '" + text + "' is not a positive integer");
     return v;
 }
 
@@ -129,7 +134,8 @@ std::size_t parse_count(const std::map<std::string, std::string>& q, const char*
     std::size_t v = 0;
     const auto [end, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
     if (ec != std::errc() || end != it->second.data() + it->second.size())
-        reject(http::status::bad_request, std::string("query parameter '") + key + "' must be a non-negative integer, got '" + it->second + "'");
+        reject(http::status::bad_request,
+               std::string("query parameter '") + key + "' must be a non-negative integer, got '" + it->second + "'");
     return v;
 }
 
@@ -151,10 +157,13 @@ std::vector<unsigned char> base64_bytes(const std::string& text, const std::stri
     const auto [written, read] = b64::decode(out.data(), s.data(), s.size());
     std::size_t rest = read;
     while (rest < s.size() && (s[rest] == '=' || std::isspace(static_cast<unsigned char>(s[rest])))) ++rest;
-    if (rest != s.size()) reject(http::status::bad_request, field + ": not valid base64 (at character " + std::to_string(read) + ")");
+    if (rest != s.size())
+        reject(http::status::bad_request, field + ": not valid base64 (at character " + std::to_string(read) + ")");
     out.resize(written);
     if (out.empty()) reject(http::status::bad_request, field + ": empty image");
-    if (out.size() > limit) reject(http::status::payload_too_large, field + ": image of " + std::to_string(out.size()) + " bytes exceeds the limit of " + std::to_string(limit));
+    if (out.size() > limit)
+        reject(http::status::payload_too_large, field + ": image of " + std::to_string(out.size()) +
+                                                    " bytes exceeds the limit of " + std::to_string(limit));
     return out;
 }
 
@@ -176,7 +185,8 @@ bool iequals(std::string_view a, std::string_view b) {
 Upload read_upload(const Request& req, std::map<std::string, std::string> query) {
     Upload u;
     u.fields = std::move(query);
-    if (const beast::string_view type = req[http::field::content_type]; beast::iequals(type.substr(0, 19), "multipart/form-data")) {
+    if (const beast::string_view type = req[http::field::content_type];
+        beast::iequals(type.substr(0, 19), "multipart/form-data")) {
         auto parts = parse_multipart(req);
         bool found = false;
         for (const char* key : {"image", "file"})
@@ -188,8 +198,8 @@ Upload read_upload(const Request& req, std::map<std::string, std::string> query)
         for (const auto& [name, part] : parts) {
             if (!part.first.empty() || name == "image" || name == "file") continue;
             if (const auto bad = utf8::find_invalid(part.second))
-                reject(http::status::bad_request, "multipart field '" + utf8::preview(name) + "' is not valid UTF-8 (byte " +
-                                                      std::to_string(*bad) + ")");
+                reject(http::status::bad_request, "multipart field '" + utf8::preview(name) +
+                                                      "' is not valid UTF-8 (byte " + std::to_string(*bad) + ")");
             u.fields[name] = part.second;
         }
         if (!found) reject(http::status::bad_request, "multipart upload has no 'image' (or 'file') part");

@@ -18,7 +18,8 @@ using json = nlohmann::json;
 // may name server paths or quote files) goes to the server's log.
 Response internal_error(const std::exception& e, unsigned version) {
     std::fprintf(stderr, "opsis serve: internal error: %s\n", e.what());
-    return error_response(http::status::internal_server_error, "internal error (the server's log has the details)", version, false);
+    return error_response(http::status::internal_server_error, "internal error (the server's log has the details)",
+                          version, false);
 }
 
 }  // namespace
@@ -41,10 +42,14 @@ Response bytes_response(const std::string& body, const std::string& type, unsign
 }
 
 const char* content_type_of(const std::string& path) {
-    static const std::map<std::string, const char*> types{
-        {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"}, {".css", "text/css; charset=utf-8"},
-        {".svg", "image/svg+xml"}, {".png", "image/png"}, {".ico", "image/x-icon"}, {".json", "application/json"},
-        {".txt", "text/plain; charset=utf-8"}};
+    static const std::map<std::string, const char*> types{{".html", "text/html; charset=utf-8"},
+                                                          {".js", "text/javascript; charset=utf-8"},
+                                                          {".css", "text/css; charset=utf-8"},
+                                                          {".svg", "image/svg+xml"},
+                                                          {".png", "image/png"},
+                                                          {".ico", "image/x-icon"},
+                                                          {".json", "application/json"},
+                                                          {".txt", "text/plain; charset=utf-8"}};
     const auto it = types.find(fs::path(path).extension().string());
     return it == types.end() ? "application/octet-stream" : it->second;
 }
@@ -61,7 +66,8 @@ const char* image_mime(ImageFormat f) {
 }
 
 Response error_response(http::status status, const std::string& message, unsigned version, bool keep_alive) {
-    Response res = json_response(status, json{{"error", {{"status", static_cast<int>(status)}, {"message", message}}}}, version);
+    Response res =
+        json_response(status, json{{"error", {{"status", static_cast<int>(status)}, {"message", message}}}}, version);
     res.keep_alive(keep_alive);
     return res;
 }
@@ -78,9 +84,10 @@ Response answer_or_error(unsigned version, const std::function<Response()>& fn) 
             case Error::Kind::busy: return error_response(http::status::conflict, e.what(), version, true);
             case Error::Kind::no_space:  // the detail names the server's files: it goes to the log
                 std::fprintf(stderr, "opsis serve: %s\n", e.what());
-                return error_response(http::status::insufficient_storage,
-                                  "the server's disk is full: nothing was written (searches go on; the server's log has the details)",
-                                  version, true);
+                return error_response(
+                    http::status::insufficient_storage,
+                    "the server's disk is full: nothing was written (searches go on; the server's log has the details)",
+                    version, true);
             case Error::Kind::io:
             case Error::Kind::corruption: return internal_error(e, version);
         }

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "encoder/image_decode.h"
+#include "image/decode.h"
 #include "web/http_server.h"
 
 namespace opsis::web {

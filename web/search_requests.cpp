@@ -16,7 +16,7 @@ using json = nlohmann::json;
 using storage::Collection;
 
 Response Api::Impl::search_response(const search::Result& r, const SearchShape& shape, unsigned version,
-                              std::chrono::steady_clock::time_point started) {
+                                    std::chrono::steady_clock::time_point started) {
     json body = search::result_json(r, shape.texts);
     body["took_ms"] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
     return json_response(http::status::ok, body, version);
@@ -24,8 +24,10 @@ Response Api::Impl::search_response(const search::Result& r, const SearchShape& 
 
 search::Query Api::Impl::parse_search_json(const Request& req) {
     const json j = json_object_body(req);
-    check_fields(j, {"q", "text", "texts", "image", "images", "item", "items", "negative", "negative_weight", "collection",
-                     "k", "offset", "min_score", "filters", "collapse_duplicates", "effort"}, "search");
+    check_fields(j,
+                 {"q", "text", "texts", "image", "images", "item", "items", "negative", "negative_weight", "collection",
+                  "k", "offset", "min_score", "filters", "collapse_duplicates", "effort"},
+                 "search");
     search::Query q;
     const float negative_weight = number_field(j, "negative_weight", 0.5f, "search");
     if (j.contains("q")) {  // what a person typed: "beach + sunset - people"
@@ -37,9 +39,13 @@ search::Query Api::Impl::parse_search_json(const Request& req) {
     if (j.contains("texts")) {
         if (!j["texts"].is_array()) reject(http::status::bad_request, "search.texts must be a list");
         for (const json& t : j["texts"]) {
-            if (t.is_string()) { q.texts.push_back({t.get<std::string>(), 1.0f}); continue; }
+            if (t.is_string()) {
+                q.texts.push_back({t.get<std::string>(), 1.0f});
+                continue;
+            }
             if (!t.is_object() || !t.contains("text") || !t["text"].is_string())
-                reject(http::status::bad_request, "search.texts entries must be strings or {\"text\": string, \"weight\": number}");
+                reject(http::status::bad_request,
+                       "search.texts entries must be strings or {\"text\": string, \"weight\": number}");
             check_fields(t, {"text", "weight"}, "search.texts[]");
             q.texts.push_back({t["text"].get<std::string>(), number_field(t, "weight", 1.0f, "search.texts[]")});
         }
@@ -47,40 +53,46 @@ search::Query Api::Impl::parse_search_json(const Request& req) {
     const std::uint64_t image_limit = options_.limits.image.max_file_bytes;
     if (j.contains("image")) {
         if (!j["image"].is_string()) reject(http::status::bad_request, "search.image must be a base64 string");
-        q.images.push_back({base64_bytes(j["image"].get<std::string>(), "search.image", image_limit), "search.image", 1.0f});
+        q.images.push_back(
+            {base64_bytes(j["image"].get<std::string>(), "search.image", image_limit), "search.image", 1.0f});
     }
     if (j.contains("images")) {
         if (!j["images"].is_array()) reject(http::status::bad_request, "search.images must be a list");
         for (const json& im : j["images"]) {
             if (!im.is_object() || !im.contains("data") || !im["data"].is_string())
-                reject(http::status::bad_request, "search.images entries must be {\"data\": base64 string, \"weight\": number}");
+                reject(http::status::bad_request,
+                       "search.images entries must be {\"data\": base64 string, \"weight\": number}");
             check_fields(im, {"data", "weight"}, "search.images[]");
-            q.images.push_back({base64_bytes(im["data"].get<std::string>(), "search.images[]", image_limit), "search.images[]",
-                                number_field(im, "weight", 1.0f, "search.images[]")});
+            q.images.push_back({base64_bytes(im["data"].get<std::string>(), "search.images[]", image_limit),
+                                "search.images[]", number_field(im, "weight", 1.0f, "search.images[]")});
         }
     }
     if (j.contains("item")) {
-        if (!j["item"].is_number_integer()) reject(http::status::bad_request, "search.item must be an item id (integer)");
+        if (!j["item"].is_number_integer())
+            reject(http::status::bad_request, "search.item must be an item id (integer)");
         q.items.push_back({Collection::images, j["item"].get<std::int64_t>(), 1.0f});
     }
     if (j.contains("items")) {
         if (!j["items"].is_array()) reject(http::status::bad_request, "search.items must be a list");
         for (const json& it : j["items"]) {
             if (!it.is_object() || !it.contains("id") || !it["id"].is_number_integer())
-                reject(http::status::bad_request, "search.items entries must be {\"id\": integer, \"collection\": ..., \"weight\": number}");
+                reject(http::status::bad_request,
+                       "search.items entries must be {\"id\": integer, \"collection\": ..., \"weight\": number}");
             check_fields(it, {"id", "collection", "weight"}, "search.items[]");
             q.items.push_back({parse_collection_param(it.value("collection", "images")), it["id"].get<std::int64_t>(),
                                number_field(it, "weight", 1.0f, "search.items[]")});
         }
     }
-    if (j.contains("collection") && !j["collection"].is_string()) reject(http::status::bad_request, "search.collection must be a string");
+    if (j.contains("collection") && !j["collection"].is_string())
+        reject(http::status::bad_request, "search.collection must be a string");
     q.target = parse_collection_param(j.value("collection", "images"));
     q.k = count_field(j, "k", 20, "search");
     q.offset = count_field(j, "offset", 0, "search");
     q.effort = static_cast<int>(std::min<std::size_t>(count_field(j, "effort", 0, "search"), 1u << 30));
     if (j.contains("min_score")) q.min_score = number_field(j, "min_score", 0, "search");
     if (j.contains("collapse_duplicates")) {
-        if (!j["collapse_duplicates"].is_boolean()) reject(http::status::bad_request, "search.collapse_duplicates must be true or false");
+        if (!j["collapse_duplicates"].is_boolean())
+            reject(http::status::bad_request, "search.collapse_duplicates must be true or false");
         q.collapse_duplicates = j["collapse_duplicates"].get<bool>();
     }
     if (j.contains("filters")) {
@@ -90,7 +102,8 @@ search::Query Api::Impl::parse_search_json(const Request& req) {
         q.filters.sources = string_list(f, "source", "search.filters");
         q.filters.tags = string_list(f, "tags", "search.filters");
         if (f.contains("path_prefix")) {
-            if (!f["path_prefix"].is_string()) reject(http::status::bad_request, "search.filters.path_prefix must be a string");
+            if (!f["path_prefix"].is_string())
+                reject(http::status::bad_request, "search.filters.path_prefix must be a string");
             q.filters.path_prefix = f["path_prefix"].get<std::string>();
         }
     }

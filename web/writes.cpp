@@ -26,10 +26,11 @@ namespace beast = boost::beast;
 Api::Impl::Routed Api::Impl::write(Request& req, std::function<Response(const Request&)> fn) {
     require_token(req);
     // Decoding, encoding and the synced commit take milliseconds to seconds: on a worker.
-    return std::function<Response()>([this, fn = std::move(fn), request = std::make_shared<const Request>(std::move(req))] {
-        const std::unique_lock lock = lock_for_write();
-        return fn(*request);
-    });
+    return std::function<Response()>(
+        [this, fn = std::move(fn), request = std::make_shared<const Request>(std::move(req))] {
+            const std::unique_lock lock = lock_for_write();
+            return fn(*request);
+        });
 }
 
 std::unique_lock<std::mutex> Api::Impl::lock_for_write() {
@@ -38,7 +39,8 @@ std::unique_lock<std::mutex> Api::Impl::lock_for_write() {
     std::unique_lock lock(writes_mutex_, std::defer_lock);
     while (true) {
         if (job_running_)  // from the moment the job is accepted, before its thread has the lock
-            reject(http::status::conflict, "an indexing job is running (GET /api/index/jobs): writes are refused until it ends");
+            reject(http::status::conflict,
+                   "an indexing job is running (GET /api/index/jobs): writes are refused until it ends");
         if (lock.try_lock()) return lock;
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
@@ -46,7 +48,8 @@ std::unique_lock<std::mutex> Api::Impl::lock_for_write() {
 
 void Api::Impl::require_token(const Request& req) const {
     if (options_.write_token.empty())
-        reject(http::status::forbidden, "writes are disabled: start opsis serve with --token (or OPSIS_TOKEN) to allow them");
+        reject(http::status::forbidden,
+               "writes are disabled: start opsis serve with --token (or OPSIS_TOKEN) to allow them");
     // "Bearer" is a scheme name, which HTTP compares without case (RFC 9110 §11.1).
     const beast::string_view header = req[http::field::authorization];
     const std::string_view auth(header.data(), header.size());
@@ -58,8 +61,11 @@ void Api::Impl::require_token(const Request& req) const {
     // Compared in constant time: the token is a secret.
     bool same = bearer && given.size() == expected.size();
     unsigned char diff = 0;
-    for (std::size_t i = 0; i < std::min(given.size(), expected.size()); ++i) diff |= static_cast<unsigned char>(given[i] ^ expected[i]);
-    if (!same || diff != 0) reject(http::status::unauthorized, "writes need the header 'Authorization: Bearer <token>' with the server's token");
+    for (std::size_t i = 0; i < std::min(given.size(), expected.size()); ++i)
+        diff |= static_cast<unsigned char>(given[i] ^ expected[i]);
+    if (!same || diff != 0)
+        reject(http::status::unauthorized,
+               "writes need the header 'Authorization: Bearer <token>' with the server's token");
 }
 
 Response Api::Impl::add_item(const Request& req) {
@@ -72,8 +78,10 @@ Response Api::Impl::add_item(const Request& req) {
         reject(http::status::unsupported_media_type,
                "upload '" + filename + "': not a supported image format (JPEG, PNG, BMP, GIF or TGA)");
     // Uploads are kept in the index folder, named by content, so the item has a file to serve.
-    static const std::map<ImageFormat, const char*> ext{{ImageFormat::jpeg, ".jpg"}, {ImageFormat::png, ".png"},
-                                                        {ImageFormat::gif, ".gif"}, {ImageFormat::bmp, ".bmp"},
+    static const std::map<ImageFormat, const char*> ext{{ImageFormat::jpeg, ".jpg"},
+                                                        {ImageFormat::png, ".png"},
+                                                        {ImageFormat::gif, ".gif"},
+                                                        {ImageFormat::bmp, ".bmp"},
                                                         {ImageFormat::tga, ".tga"}};
     const std::string dir = store_.dir() + "/uploads";
     indexer::InputFile file;
@@ -109,12 +117,13 @@ Response Api::Impl::add_texts(const Request& req) {
     if (texts.size() > 1000) reject(http::status::payload_too_large, "at most 1000 texts per request");
     std::vector<storage::Item> items;
     for (const std::string& t : texts) {
-        if (auto bad = utf8::find_invalid(t)) reject(http::status::bad_request, "text: invalid UTF-8 at byte " + std::to_string(*bad));
+        if (auto bad = utf8::find_invalid(t))
+            reject(http::status::bad_request, "text: invalid UTF-8 at byte " + std::to_string(*bad));
         if (t.find_first_not_of(" \t\r\n") == std::string::npos) reject(http::status::bad_request, "text: empty");
         // The same limit as a query's text: a stored text is embedded the same way.
         if (t.size() > options_.limits.max_text_bytes)
-            reject(http::status::payload_too_large,
-                   "text: " + std::to_string(t.size()) + " bytes, longer than " + std::to_string(options_.limits.max_text_bytes));
+            reject(http::status::payload_too_large, "text: " + std::to_string(t.size()) + " bytes, longer than " +
+                                                        std::to_string(options_.limits.max_text_bytes));
         storage::Item it;
         it.text = t;
         if (j.contains("source")) {
@@ -137,7 +146,9 @@ Response Api::Impl::delete_item(const Request& req, std::int64_t id) {
     const Target t = parse_target(req);
     const Collection c = parse_collection_param(t.query.count("collection") ? t.query.at("collection") : "images");
     const std::optional<storage::Item> item = store_.catalog().item(c, id);
-    if (!item) reject(http::status::not_found, std::string("item ") + storage::collection_name(c) + "/" + std::to_string(id) + " not found");
+    if (!item)
+        reject(http::status::not_found,
+               std::string("item ") + storage::collection_name(c) + "/" + std::to_string(id) + " not found");
     storage::Catalog::Batch b(store_.catalog());
     b.remove_item(c, id);
     store_.commit(b);
@@ -146,12 +157,14 @@ Response Api::Impl::delete_item(const Request& req, std::int64_t id) {
     // upload's kept copy (named by content, so no other item shares it).
     if (c == Collection::images) {
         std::error_code ec;
-        for (const char* ext : {".jpg", ".png"}) fs::remove(store_.dir() + "/thumbnails/" + std::to_string(id) + ext, ec);
+        for (const char* ext : {".jpg", ".png"})
+            fs::remove(store_.dir() + "/thumbnails/" + std::to_string(id) + ext, ec);
         const std::string uploads = store_.dir() + "/uploads/";
         for (const std::string& p : item->paths)
             if (p.rfind(uploads, 0) == 0 && p.find('/', uploads.size()) == std::string::npos) fs::remove(p, ec);
     }
-    return json_response(http::status::ok, {{"deleted", id}, {"collection", storage::collection_name(c)}}, req.version());
+    return json_response(http::status::ok, {{"deleted", id}, {"collection", storage::collection_name(c)}},
+                         req.version());
 }
 
 Response Api::Impl::start_job(const Request& req) {
@@ -162,10 +175,14 @@ Response Api::Impl::start_job(const Request& req) {
     std::vector<indexer::InputSpec> inputs;
     for (const std::string& p : string_list(j, "paths", "job")) inputs.push_back({indexer::InputKind::path, p});
     for (const std::string& p : string_list(j, "manifests", "job")) inputs.push_back({indexer::InputKind::manifest, p});
-    if (inputs.empty()) reject(http::status::bad_request, "give \"paths\" (folders or files on the server) or \"manifests\"");
-    if (j.contains("prune") && !j["prune"].is_boolean()) reject(http::status::bad_request, "job.prune must be true or false");
+    if (inputs.empty())
+        reject(http::status::bad_request, "give \"paths\" (folders or files on the server) or \"manifests\"");
+    if (j.contains("prune") && !j["prune"].is_boolean())
+        reject(http::status::bad_request, "job.prune must be true or false");
     indexer::JobOptions o;
-    o.show_progress = false, o.limits = options_.limits.image, o.prune = j.value("prune", false);
+    o.show_progress = false;
+    o.limits = options_.limits.image;
+    o.prune = j.value("prune", false);
     o.cancel = &job_cancel_;
 
     std::lock_guard lock(job_mutex_);

@@ -1,4 +1,4 @@
-#include "encoder/image_encode.h"
+#include "image/encode.h"
 
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb/stb_image_write.h>
@@ -28,7 +28,8 @@ std::vector<unsigned char> encode_jpeg(const RgbaImage& image, int quality) {
     for (std::size_t i = 0, n = rgb.size() / 3; i < n; ++i) {
         const unsigned a = image.pixels[i * 4 + 3];
         for (int c = 0; c < 3; ++c)
-            rgb[i * 3 + static_cast<std::size_t>(c)] = static_cast<unsigned char>((image.pixels[i * 4 + static_cast<std::size_t>(c)] * a + 255 * (255 - a) + 127) / 255);
+            rgb[i * 3 + static_cast<std::size_t>(c)] = static_cast<unsigned char>(
+                (image.pixels[i * 4 + static_cast<std::size_t>(c)] * a + 255 * (255 - a) + 127) / 255);
     }
     std::vector<unsigned char> out;
     if (!stbi_write_jpg_to_func(append_to, &out, image.width, image.height, 3, rgb.data(), quality))

@@ -1,4 +1,4 @@
-#include "encoder/image_decode.h"
+#include "image/decode.h"
 
 #include <algorithm>
 #include <cstring>
@@ -41,8 +41,14 @@ bool jpeg_is_complete(const unsigned char* data, std::size_t size) {
     bool seen_sos = false, seen_eoi = false;
     for (std::size_t i = 0; i + 1 < size; ++i) {
         if (data[i] != 0xFF) continue;
-        if (data[i + 1] == 0xDA) last_sos = i, seen_sos = true;
-        if (data[i + 1] == 0xD9) last_eoi = i, seen_eoi = true;
+        if (data[i + 1] == 0xDA) {
+            last_sos = i;
+            seen_sos = true;
+        }
+        if (data[i + 1] == 0xD9) {
+            last_eoi = i;
+            seen_eoi = true;
+        }
     }
     return seen_sos && seen_eoi && last_eoi > last_sos;
 }
@@ -82,8 +88,14 @@ std::optional<Dimensions> header_dimensions(ImageFormat format, const unsigned c
             while (i + 4 <= n) {
                 if (d[i] != 0xFF) return std::nullopt;
                 const unsigned char marker = d[i + 1];
-                if (marker == 0xFF) { ++i; continue; }  // fill byte
-                if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD9)) { i += 2; continue; }
+                if (marker == 0xFF) {
+                    ++i;
+                    continue;
+                }  // fill byte
+                if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD9)) {
+                    i += 2;
+                    continue;
+                }
                 const std::size_t len = be16(d + i + 2);
                 const bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
                 if (sof) {
@@ -129,7 +141,10 @@ std::optional<std::string> jpeg_structure_problem(const unsigned char* d, std::s
             i += marker == 0xFF ? 1 : 2;
             continue;
         }
-        if (marker == 0xD8) { i += 2; continue; }
+        if (marker == 0xD8) {
+            i += 2;
+            continue;
+        }
         if (marker == 0xD9) return std::nullopt;
         if (i + 4 > n) break;
         const std::size_t len = be16(d + i + 2);
@@ -178,8 +193,9 @@ RgbaImage decode_image(const unsigned char* data, std::size_t size, const std::s
                        const ImageLimits& limits) {
     if (size == 0) throw input_error("image", name, "empty file");
     if (size > limits.max_file_bytes)
-        throw input_error("image", name, "file too large (" + std::to_string(size) + " bytes, limit " +
-                                             std::to_string(limits.max_file_bytes) + ")");
+        throw input_error(
+            "image", name,
+            "file too large (" + std::to_string(size) + " bytes, limit " + std::to_string(limits.max_file_bytes) + ")");
     if (size > static_cast<std::size_t>(std::numeric_limits<int>::max()))
         throw input_error("image", name, "file too large for the decoder");
     const ImageFormat format = sniff_image_format(data, size, name);
@@ -189,8 +205,9 @@ RgbaImage decode_image(const unsigned char* data, std::size_t size, const std::s
 
     if (const auto dims = header_dimensions(format, data, size)) {
         if (dims->width == 0 || dims->height == 0)
-            throw input_error("image", name, std::string("zero-sized ") + fmt + " image (" + std::to_string(dims->width) +
-                                                 "x" + std::to_string(dims->height) + ")");
+            throw input_error("image", name,
+                              std::string("zero-sized ") + fmt + " image (" + std::to_string(dims->width) + "x" +
+                                  std::to_string(dims->height) + ")");
         const std::uint64_t pixels = dims->width * dims->height;
         // A GIF's logical screen is decoded whatever its frames cover, at 9 bytes a pixel (the
         // canvas, the background and the history) against 4 for other formats: a 54-byte GIF
@@ -201,8 +218,9 @@ RgbaImage decode_image(const unsigned char* data, std::size_t size, const std::s
                                   " exceeds the limit of " + std::to_string(limits.max_pixels * 4 / 9) + " pixels");
         if (pixels > limits.max_pixels)
             throw input_error("image", name,
-                              std::to_string(dims->width) + "x" + std::to_string(dims->height) + " = " + std::to_string(pixels) +
-                                  " pixels exceeds the limit of " + std::to_string(limits.max_pixels));
+                              std::to_string(dims->width) + "x" + std::to_string(dims->height) + " = " +
+                                  std::to_string(pixels) + " pixels exceeds the limit of " +
+                                  std::to_string(limits.max_pixels));
     }
     int w = 0, h = 0, channels = 0;
     const int len = static_cast<int>(size);

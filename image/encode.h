@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "encoder/image_decode.h"
+#include "image/decode.h"
 
 namespace opsis {
 

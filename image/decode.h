@@ -27,8 +27,7 @@ struct RgbaImage {
 };
 
 // `name` is used in error messages and for the TGA rule; throws opsis::Error "image '<name>': …".
-RgbaImage decode_image(const unsigned char* data, std::size_t size, const std::string& name,
-                       const ImageLimits& limits);
+RgbaImage decode_image(const unsigned char* data, std::size_t size, const std::string& name, const ImageLimits& limits);
 RgbaImage load_image(const std::string& path, const ImageLimits& limits);
 
 }  // namespace opsis

@@ -1,4 +1,4 @@
-#include "indexer/open_index.h"
+#include "index_folder/open_index.h"
 
 #include <unistd.h>
 
@@ -7,13 +7,13 @@
 
 #include "core/error.h"
 #include "core/sha256.h"
-#include "indexer/inputs.h"
+#include "core/file_io.h"
 
 #ifndef OPSIS_SOURCE_MODELS
 #define OPSIS_SOURCE_MODELS ""
 #endif
 
-namespace opsis::indexer {
+namespace opsis {
 
 namespace fs = std::filesystem;
 
@@ -49,16 +49,18 @@ OpenIndex open_index(const std::string& dir, const std::string& model_path, bool
     if (need_model && !out.model) {
         const storage::ModelIdentity& recorded = out.store->model();
         if (!fs::exists(recorded.path + "/model.safetensors"))
-            throw input_error("index", dir, "its model " + storage::describe(recorded) + " is no longer at '" +
-                                                recorded.path + "': pass --model with the same weights");
+            throw input_error("index", dir,
+                              "its model " + storage::describe(recorded) + " is no longer at '" + recorded.path +
+                                  "': pass --model with the same weights");
         out.model = std::make_unique<DualEncoder>(DualEncoder::load(recorded.path));
         const storage::ModelIdentity now = identify_model(recorded.path, *out.model);
         if (now.sha256 != recorded.sha256)
-            throw input_error("index", dir, "the model at '" + recorded.path + "' has changed since the index was made (" +
-                                                storage::describe(now) + " now, " + storage::describe(recorded) +
-                                                " then): pass --model with the original weights, or index afresh");
+            throw input_error("index", dir,
+                              "the model at '" + recorded.path + "' has changed since the index was made (" +
+                                  storage::describe(now) + " now, " + storage::describe(recorded) +
+                                  " then): pass --model with the original weights, or index afresh");
     }
     return out;
 }
 
-}  // namespace opsis::indexer
+}  // namespace opsis

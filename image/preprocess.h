@@ -8,7 +8,7 @@
 #include <array>
 #include <cstdint>
 
-#include "encoder/image_decode.h"
+#include "image/decode.h"
 
 namespace opsis {
 

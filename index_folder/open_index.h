@@ -8,7 +8,7 @@
 #include "encoder/dual_encoder.h"
 #include "storage/index_store.h"
 
-namespace opsis::indexer {
+namespace opsis {
 
 // The committed default model: $OPSIS_MODEL, else models/default beside the build folder of
 // this executable, else the source tree it was built from.
@@ -28,4 +28,4 @@ struct OpenIndex {
 OpenIndex open_index(const std::string& dir, const std::string& model_path, bool create, bool need_model,
                      const storage::StoreOptions& options = {});
 
-}  // namespace opsis::indexer
+}  // namespace opsis

@@ -1,4 +1,4 @@
-#include "encoder/image_preprocess.h"
+#include "image/preprocess.h"
 
 #include <algorithm>
 #include <cstring>
@@ -63,8 +63,10 @@ RgbaImage square_region(const RgbaImage& image, bool trim_transparent) {
             const std::uint8_t* row = image.pixels.data() + static_cast<std::size_t>(y) * image.width * 4;
             for (int x = 0; x < image.width; ++x)
                 if (row[x * 4 + 3] >= kVisibleAlpha) {
-                    x0 = std::min(x0, x), x1 = std::max(x1, x);
-                    y0 = std::min(y0, y), y1 = std::max(y1, y);
+                    x0 = std::min(x0, x);
+                    x1 = std::max(x1, x);
+                    y0 = std::min(y0, y);
+                    y1 = std::max(y1, y);
                 }
         }
         const bool has_margin = x1 >= 0 && (x0 > 0 || y0 > 0 || x1 < image.width - 1 || y1 < image.height - 1);
@@ -93,8 +95,9 @@ RgbaImage resize_rgba(const RgbaImage& image, int width, int height) {
     out.height = height;
     out.pixels.resize(static_cast<std::size_t>(width) * height * 4);
     // Alpha-aware (stb premultiplies internally), so transparent pixels do not bleed colour.
-    if (!stbir_resize_uint8_generic(image.pixels.data(), image.width, image.height, 0, out.pixels.data(), width, height, 0,
-                                    4, 3, 0, STBIR_EDGE_CLAMP, STBIR_FILTER_CATMULLROM, STBIR_COLORSPACE_LINEAR, nullptr))
+    if (!stbir_resize_uint8_generic(image.pixels.data(), image.width, image.height, 0, out.pixels.data(), width, height,
+                                    0, 4, 3, 0, STBIR_EDGE_CLAMP, STBIR_FILTER_CATMULLROM, STBIR_COLORSPACE_LINEAR,
+                                    nullptr))
         throw Error("preprocess: resize failed");
     return out;
 }
@@ -123,7 +126,8 @@ void composite_and_normalise(const RgbaImage& image, const PreprocessOptions& op
 void preprocess_image(const RgbaImage& image, const PreprocessOptions& options, float* out) {
     if (options.image_size <= 0) throw Error("preprocess: image_size must be positive");
     const RgbaImage square = square_region(image, options.trim_transparent);
-    composite_and_normalise(resize_rgba(square, options.image_size, options.image_size), options, options.background, out);
+    composite_and_normalise(resize_rgba(square, options.image_size, options.image_size), options, options.background,
+                            out);
 }
 
 }  // namespace opsis
