@@ -468,6 +468,47 @@ TEST_CASE("idle connections beyond the file-descriptor limit are closed to make 
     CHECK(closed >= 130);
 }
 
+TEST_CASE("a failing disk: writes answer 500 naming no file, later writes are refused, searches go on",
+          "[server][hardening]") {
+    Fixture f;
+    const std::string flag = f.dir.file("disk-fails");
+    Server server("--index " + f.index + " --token s3cret",
+                  "OPSIS_FAULT_FLAG=" + flag + " LD_PRELOAD=" + std::string(OPSIS_FAULT_INJECT) + " ");
+    Client c(server.port());
+    REQUIRE(c.post("/api/texts", R"({"text": "written while the disk works"})", "s3cret").status == 201);
+    write_text(flag, "");  // from now on every fsync fails with EIO
+    // (A 500 closes its connection: each request below comes on a new one.)
+    const auto png = random_png(4242);
+    const Reply text =
+        Client(server.port()).post("/api/texts", R"({"text": "written while the disk fails"})", "s3cret");
+    const Reply upload =
+        Client(server.port())
+            .send(http::verb::post, "/api/items", std::string(png.begin(), png.end()), "image/png", "s3cret");
+    const Reply removal = Client(server.port()).send(http::verb::delete_, "/api/items/1", "", "", "s3cret");
+    for (const Reply* r : {&text, &upload, &removal}) {
+        INFO(r->body);
+        CHECK(r->status == 500);
+        CHECK_THAT(error_message(*r), Catch::Contains("internal error") && !Catch::Contains(f.dir.path()));
+    }
+    fs::remove(flag);
+    // The catalog refuses writes until it is opened again (RocksDB must not be written after a
+    // failed write); reads were never affected.
+    CHECK(Client(server.port()).post("/api/texts", R"({"text": "after the disk recovered"})", "s3cret").status == 500);
+    Client reader(server.port());
+    CHECK(reader.post("/api/search", R"({"q": "caption number 3", "k": 3})").status == 200);
+    CHECK(reader.get("/api/items/1").status == 200);
+    CHECK(reader.get("/healthz").status == 200);
+    CHECK(server.stop().first == 0);
+    {
+        Server again("--index " + f.index + " --token s3cret");
+        Client c2(again.port());
+        CHECK(c2.post("/api/texts", R"({"text": "written after a restart"})", "s3cret").status == 201);
+    }
+    const CommandResult verify = run_opsis("index verify --index " + f.index);
+    INFO(verify.output);
+    CHECK(verify.exit_code == 0);
+}
+
 TEST_CASE("on a full disk writes answer 507 with a clear message, and searches go on", "[server][hardening]") {
     Fixture f;
     TempDir mount_point;
