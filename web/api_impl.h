@@ -48,6 +48,12 @@ struct Api::Impl {
     search::Query parse_search_image(const Request& req);
     Response search_response(const search::Result& result, const SearchShape& shape, unsigned version,
                              std::chrono::steady_clock::time_point started);
+    // The item a request names (id, and ?collection=, images by default); not_found if none.
+    struct RequestedItem {
+        storage::Collection collection;
+        storage::Item item;
+    };
+    RequestedItem requested_item(const Request& req, std::int64_t id) const;
     Routed item(const Request& req, std::int64_t id, const std::string& what);
     Response add_item(const Request& req);
     Response add_texts(const Request& req);

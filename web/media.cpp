@@ -19,27 +19,30 @@ using json = nlohmann::json;
 using storage::Collection;
 namespace fs = std::filesystem;
 
-Api::Impl::Routed Api::Impl::item(const Request& req, std::int64_t id, const std::string& what) {
+Api::Impl::RequestedItem Api::Impl::requested_item(const Request& req, std::int64_t id) const {
     const Target t = parse_target(req);
     const Collection c = parse_collection_param(t.query.count("collection") ? t.query.at("collection") : "images");
-    const std::optional<storage::Item> it = store_.catalog().item(c, id);
-    if (!it)
-        reject(http::status::not_found,
-               std::string("item ") + storage::collection_name(c) + "/" + std::to_string(id) + " not found");
-    if (what.empty()) return json_response(http::status::ok, search::item_json(*it, c), req.version());
+    std::optional<storage::Item> item = store_.catalog().item(c, id);
+    if (!item) throw not_found_error("item", std::string(storage::collection_name(c)) + "/" + std::to_string(id));
+    return {c, std::move(*item)};
+}
+
+Api::Impl::Routed Api::Impl::item(const Request& req, std::int64_t id, const std::string& what) {
+    const auto [c, found] = requested_item(req, id);
+    if (what.empty()) return json_response(http::status::ok, search::item_json(found, c), req.version());
     if (c != Collection::images) reject(http::status::not_found, "texts have no image");
     if (what == "thumbnail") {
         std::string type;
         if (std::optional<std::string> body = cached_thumbnail(id, type))
             return bytes_response(*body, type, req.version(), "public, max-age=86400");
         // Decoding and resizing a large photo takes tens of milliseconds: not on a connection thread.
-        return std::function<Response()>([this, item = *it, version = req.version()] {
+        return std::function<Response()>([this, item = found, version = req.version()] {
             std::string made_type;
             const std::string body = make_thumbnail(item, made_type);
             return bytes_response(body, made_type, version, "public, max-age=86400");
         });
     }
-    const storage::OriginalFile original = original_of(*it);
+    const storage::OriginalFile original = original_of(found);
     const std::vector<unsigned char>& bytes = original.bytes;
     return bytes_response(std::string(bytes.begin(), bytes.end()),
                           image_mime(sniff_image_format(bytes.data(), bytes.size(), original.path)), req.version(),

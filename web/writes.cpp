@@ -143,12 +143,7 @@ Response Api::Impl::add_texts(const Request& req) {
 }
 
 Response Api::Impl::delete_item(const Request& req, std::int64_t id) {
-    const Target t = parse_target(req);
-    const Collection c = parse_collection_param(t.query.count("collection") ? t.query.at("collection") : "images");
-    const std::optional<storage::Item> item = store_.catalog().item(c, id);
-    if (!item)
-        reject(http::status::not_found,
-               std::string("item ") + storage::collection_name(c) + "/" + std::to_string(id) + " not found");
+    const auto [c, item] = requested_item(req, id);
     storage::Catalog::Batch b(store_.catalog());
     b.remove_item(c, id);
     store_.commit(b);
@@ -160,7 +155,7 @@ Response Api::Impl::delete_item(const Request& req, std::int64_t id) {
         for (const char* ext : {".jpg", ".png"})
             fs::remove(store_.dir() + "/thumbnails/" + std::to_string(id) + ext, ec);
         const std::string uploads = store_.dir() + "/uploads/";
-        for (const std::string& p : item->paths)
+        for (const std::string& p : item.paths)
             if (p.rfind(uploads, 0) == 0 && p.find('/', uploads.size()) == std::string::npos) fs::remove(p, ec);
     }
     return json_response(http::status::ok, {{"deleted", id}, {"collection", storage::collection_name(c)}},
