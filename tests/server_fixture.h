@@ -122,7 +122,7 @@ public:
         parser.body_limit(64 << 20);
         http::read(socket_, buffer_, parser);
         auto res = parser.release();
-        return {res.result_int(), res.body(), std::string(res[http::field::content_type])};
+        return {static_cast<int>(res.result_int()), res.body(), std::string(res[http::field::content_type])};
     }
     Reply get(const std::string& target) { return send(http::verb::get, target); }
     Reply post(const std::string& target, const std::string& body, const std::string& token = "") {

@@ -78,7 +78,7 @@ try {
     await page.press("#query", "Enter");
     await page.waitForFunction(() => document.querySelectorAll("#terms .chip").length === 2);
     const chips = await page.locator("#terms .chip").evaluateAll((cs) => cs.map((c) => c.textContent));
-    expect(chips[0].startsWith("a red circle") && chips[1].startsWith("not a blue square"), `chips ${JSON.stringify(chips)}`);
+    expect(chips[0].startsWith("a red circle") && chips[1].startsWith("not a blue square ×2"), `chips ${JSON.stringify(chips)}`);
     const last = await page.locator("#results .card .caption").last().textContent();
     expect(last.includes("blue square"), `the steered-away picture is "${last}" last, expected the blue square`);
     await page.click("#terms .chip:nth-child(2) button");  // remove the negative term

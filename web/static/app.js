@@ -62,7 +62,10 @@ function renderTerms() {
       img.alt = "";
       chip.append(img);
     }
-    chip.append((t.weight < 0 ? "not " : "") + (t.kind === "text" ? t.text : t.kind === "image" ? "your image" : `item ${t.id}`));
+    // A weight other than the usual (1, or 0.5 steering away) is shown: "not dog ×2".
+    const usual = t.weight < 0 ? 0.5 : 1;
+    const weight = Math.abs(t.weight) === usual ? "" : ` ×${+Math.abs(t.weight).toFixed(2)}`;
+    chip.append((t.weight < 0 ? "not " : "") + (t.kind === "text" ? t.text : t.kind === "image" ? "your image" : `item ${t.id}`) + weight);
     const x = document.createElement("button");
     x.type = "button";
     x.textContent = "×";
