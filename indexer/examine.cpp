@@ -34,10 +34,10 @@ std::string reason_category(const std::string& reason) {
     return c.empty() ? reason : c;
 }
 
-void examine_bytes(FileResult& r, const std::vector<unsigned char>& bytes, const storage::Catalog& catalog,
-                   const DualEncoder& model, const JobOptions& options) {
+void examine_bytes(FileResult& r, std::span<const unsigned char> bytes, std::string hash,
+                   const storage::Catalog& catalog, const DualEncoder& model, const JobOptions& options) {
     try {
-        r.hash = sha256_hex(bytes.data(), bytes.size());
+        r.hash = std::move(hash);
         if (const std::optional<storage::PathEntry> known = catalog.find_path(r.file.path)) {
             const std::optional<storage::Item> item = catalog.item(Collection::images, known->id);
             if (item && item->hash == r.hash) {
@@ -80,7 +80,8 @@ FileResult examine(InputFile&& file, const storage::Catalog& catalog, const Dual
             r.kind = FileResult::Kind::failed_before;
             return r;
         }
-        examine_bytes(r, read_file(r.file.path, options.limits.max_file_bytes), catalog, model, options);
+        const std::vector<unsigned char> bytes = read_file(r.file.path, options.limits.max_file_bytes);
+        examine_bytes(r, bytes, sha256_hex(bytes.data(), bytes.size()), catalog, model, options);
     } catch (const std::exception& e) {
         r.kind = FileResult::Kind::failure;
         r.reason = failure_reason(e.what(), r.file.path);

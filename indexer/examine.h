@@ -4,6 +4,7 @@
 // content, new content to embed (with the encoder's input ready), or a failure with its
 // reason. An upload is examined from its bytes the same way.
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -29,10 +30,10 @@ struct FileResult {
 FileResult examine(InputFile&& file, const storage::Catalog& catalog, const DualEncoder& model,
                    const JobOptions& options);
 
-// Hashes the bytes, compares with what the catalog knows of r.file.path (r.size and
-// r.mtime_ns must be set), and decodes and preprocesses new content. Never throws.
-void examine_bytes(FileResult& r, const std::vector<unsigned char>& bytes, const storage::Catalog& catalog,
-                   const DualEncoder& model, const JobOptions& options);
+// Compares the bytes (whose SHA-256 is `hash`) with what the catalog knows of r.file.path
+// (r.size and r.mtime_ns must be set), and decodes and preprocesses new content. Never throws.
+void examine_bytes(FileResult& r, std::span<const unsigned char> bytes, std::string hash,
+                   const storage::Catalog& catalog, const DualEncoder& model, const JobOptions& options);
 
 // The short category of a failure, for the summary ("too large", "truncated file", ...).
 std::string reason_category(const std::string& reason);

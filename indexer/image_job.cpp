@@ -12,6 +12,8 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/file_io.h"
+#include "core/sha256.h"
 #include "indexer/bounded_queue.h"
 #include "indexer/committer.h"
 #include "indexer/examine.h"
@@ -24,8 +26,6 @@ namespace {
 using storage::Catalog;
 using storage::Collection;
 namespace fs = std::filesystem;
-
-bool stopping(const JobOptions& options) { return options.cancel && options.cancel->load(); }
 
 void prune_missing(storage::IndexStore& store, const std::vector<InputSpec>& inputs, JobSummary& summary) {
     std::vector<std::string> roots;
@@ -78,7 +78,7 @@ JobSummary index_images(storage::IndexStore& store, const DualEncoder& model, co
     std::thread walker([&] {
         try {
             WalkOptions walk = options.walk;
-            walk.stopped = [&options] { return stopping(options); };
+            walk.stopped = [&options] { return options.cancelled(); };
             for_each_input_file(
                 inputs, walk,
                 [&](InputFile&& f) {
@@ -101,7 +101,8 @@ JobSummary index_images(storage::IndexStore& store, const DualEncoder& model, co
             // Once stopped, queued files are dropped unread (a re-run takes them), so a stop
             // takes a moment, not the decoding of everything queued.
             while (std::optional<InputFile> f = files.pop())
-                if (!stopping(options) && !results.push(examine(std::move(*f), store.catalog(), model, options))) break;
+                if (!options.cancelled() && !results.push(examine(std::move(*f), store.catalog(), model, options)))
+                    break;
             if (--running == 0) results.close();
         });
 
@@ -137,7 +138,7 @@ JobSummary index_images(storage::IndexStore& store, const DualEncoder& model, co
     }
     summary.files = committer.done();
     summary.failed = committer.failed();
-    if (options.prune && !stopping(options)) prune_missing(store, inputs, summary);
+    if (options.prune && !options.cancelled()) prune_missing(store, inputs, summary);
     store.train_if_ready(Collection::images);
     store.train_if_ready(Collection::texts);
     store.snapshot();
@@ -146,25 +147,28 @@ JobSummary index_images(storage::IndexStore& store, const DualEncoder& model, co
 }
 
 UploadOutcome index_upload(storage::IndexStore& store, const DualEncoder& model, const std::string& name,
-                           const std::vector<unsigned char>& bytes, InputFile file, const std::function<void()>& keep,
+                           std::span<const unsigned char> bytes, const std::string& extension, InputFile file,
                            const JobOptions& options) {
     if (model.config().embed_dim != store.model().dim) throw Error("the model does not match the index's dimension");
-    const std::string path = file.path;
+    std::string hash = sha256_hex(bytes.data(), bytes.size());
+    const std::string dir = store.dir() + "/uploads", path = dir + "/" + hash + extension;
     FileResult r;
     r.file = std::move(file);
+    r.file.path = path;
+    // Examined before the copy is kept, so with no time yet: a path already known with these
+    // bytes comes out "touched", and its entry takes the kept file's stat below when committed.
     r.size = bytes.size();
-    examine_bytes(r, bytes, store.catalog(), model, options);
+    examine_bytes(r, bytes, std::move(hash), store.catalog(), model, options);
     if (r.kind == FileResult::Kind::failure) throw input_error("upload", name, failure_reason(r.reason, path));
-    keep();  // the bytes are an image: now they may be written where the item's path points
+    // The bytes are an image: now they are kept where the item's path points.
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (!fs::exists(path, ec)) write_file_atomic(path, bytes.data(), bytes.size());
     struct stat st {};
     if (::stat(r.file.path.c_str(), &st) != 0)
         throw Error("upload '" + name + "': its kept copy vanished: " + std::strerror(errno), Error::Kind::io);
     r.size = static_cast<std::uint64_t>(st.st_size);
     r.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
-    if (r.kind == FileResult::Kind::unchanged) {  // the same bytes kept before: compare as a file job would
-        const std::optional<storage::PathEntry> known = store.catalog().find_path(r.file.path);
-        if (known && (known->size != r.size || known->mtime_ns != r.mtime_ns)) r.kind = FileResult::Kind::touched;
-    }
     JobSummary summary;
     {
         Committer committer(store, model, options, summary);

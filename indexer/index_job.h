@@ -6,8 +6,8 @@
 // each commit is atomic, and a re-run skips what was committed.
 #include <atomic>
 #include <cstdint>
-#include <functional>
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -30,6 +30,7 @@ struct JobOptions {
     // Set from another thread to stop the job as SIGINT does: what is in flight is committed,
     // nothing more is read (the server's DELETE /api/index/jobs/current).
     const std::atomic<bool>* cancel = nullptr;
+    bool cancelled() const { return cancel && cancel->load(); }
 };
 
 struct JobSummary {
@@ -64,15 +65,16 @@ std::vector<std::pair<std::int64_t, bool>> add_text_items(storage::IndexStore& s
 // An uploaded image, indexed from its bytes through the same examine and commit stages as a
 // file job, with file.source, file.tags and file.captions in the same commit. The bytes are
 // examined first (a picture that cannot be decoded is an invalid-input error, and nothing is
-// kept); `keep` then writes them at file.path, the path the item will have. Content already
-// indexed gains the path and merges the metadata. Errors name the upload as `name` (what the
-// client called it), never the server's path.
+// kept), then kept in the index folder, named by content (uploads/<sha256><extension>), so the
+// item has a file to serve; that is its path. Content already indexed gains the path and merges
+// the metadata. Errors name the upload as `name` (what the client called it), never the
+// server's path.
 struct UploadOutcome {
     std::int64_t id = 0;
     bool created = false;  // new content, embedded
 };
 UploadOutcome index_upload(storage::IndexStore& store, const DualEncoder& model, const std::string& name,
-                           const std::vector<unsigned char>& bytes, InputFile file, const std::function<void()>& keep,
+                           std::span<const unsigned char> bytes, const std::string& extension, InputFile file,
                            const JobOptions& options);
 
 // The reason of an opsis::Error message without its "image 'path': " prefix.

@@ -13,14 +13,9 @@
 #include "indexer/progress.h"
 
 namespace opsis::indexer {
-namespace {
 
 using storage::Catalog;
 using storage::Collection;
-
-bool stopping(const JobOptions& options) { return options.cancel && options.cancel->load(); }
-
-}  // namespace
 
 std::vector<std::pair<std::int64_t, bool>> add_text_items(storage::IndexStore& store, const DualEncoder& model,
                                                           std::vector<storage::Item> items) {
@@ -78,7 +73,7 @@ JobSummary index_texts(storage::IndexStore& store, const DualEncoder& model, con
         };
         std::string line;
         bool too_long = false;
-        for (std::size_t n = 1; !stopping(options) && next_line(in, line, too_long); ++n) {
+        for (std::size_t n = 1; !options.cancelled() && next_line(in, line, too_long); ++n) {
             if (!line.empty() && line.back() == '\r') line.pop_back();
             if (!too_long && line.find_first_not_of(" \t") == std::string::npos) continue;
             ++summary.files;

@@ -6,18 +6,13 @@
 
 #include "core/error.h"
 #include "core/utf8.h"
+#include "search/dot.h"
 #include "search/searcher.h"
 
 namespace opsis::search {
 namespace {
 
 constexpr std::size_t kTextRowsAtOnce = 256, kImagesAtOnce = 64;
-
-float dot(const float* a, const float* b, std::size_t n) {
-    float s = 0;
-    for (std::size_t i = 0; i < n; ++i) s += a[i] * b[i];
-    return s;
-}
 
 }  // namespace
 

@@ -6,6 +6,7 @@
 #include <functional>
 #include <set>
 
+#include "search/dot.h"
 #include "search/filters.h"
 #include "search/searcher.h"
 
@@ -13,12 +14,6 @@ namespace opsis::search {
 namespace {
 
 using storage::Collection;
-
-float dot(const float* a, const float* b, std::size_t n) {
-    float s = 0;
-    for (std::size_t i = 0; i < n; ++i) s += a[i] * b[i];
-    return s;
-}
 
 // A candidate with its exact score; `vector` is filled when it was read anyway (re-scoring),
 // else fetched only if the keep pass needs it (to compare near-duplicates).

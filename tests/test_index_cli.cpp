@@ -126,17 +126,25 @@ TEST_CASE("index add walks folders, skips junk, survives loops, and re-runs idem
     CHECK(run_opsis("index verify --index " + index).exit_code == 0);
 }
 
-TEST_CASE("content that leaves the index during a job is examined again, not embedded by the committer", "[index]") {
+// An index of photos/a.png with content X; then a.png gets other content and b.png what a.png
+// held, so that b.png is a new path of known content whose content a.png's commit takes out.
+struct SwappedContent {
     TempDir dir;
-    const std::string model = make_model(dir, "m", 1), photos = dir.file("photos"), index = dir.file("ix");
-    fs::create_directories(photos);
-    const auto x = random_png(41), y = random_png(42);
-    write_bytes(photos + "/a.png", x);
-    REQUIRE(run_json("index add --index " + index + " --model " + model + " " + photos)["added"] == 1);
-    // a.png now holds other content, and b.png what a.png held: b.png is examined as a new path
-    // of known content, but a.png's commit takes that content out of the index first.
-    write_bytes(photos + "/a.png", y);
-    write_bytes(photos + "/b.png", x);
+    std::string photos = dir.file("photos"), index = dir.file("ix");
+    SwappedContent() {
+        const std::string model = make_model(dir, "m", 1);
+        fs::create_directories(photos);
+        const auto x = random_png(41), y = random_png(42);
+        write_bytes(photos + "/a.png", x);
+        REQUIRE(run_json("index add --index " + index + " --model " + model + " " + photos)["added"] == 1);
+        write_bytes(photos + "/a.png", y);
+        write_bytes(photos + "/b.png", x);
+    }
+};
+
+TEST_CASE("content that leaves the index during a job is examined again, not embedded by the committer", "[index]") {
+    const SwappedContent swapped;
+    const std::string &photos = swapped.photos, &index = swapped.index;
     // (Whether b.png is examined before or after a.png's commit depends on the threads' timing;
     // the end is the same. The committer's side is pinned down by the test below.)
     const json s = run_json("index add --index " + index + " --threads 1 " + photos);
@@ -151,15 +159,9 @@ TEST_CASE("content that leaves the index during a job is examined again, not emb
 }
 
 TEST_CASE("the committer hands a duplicate whose content left the index back to be examined and embedded", "[index]") {
-    TempDir dir;
-    const std::string model = make_model(dir, "m", 1), photos = dir.file("photos"), index = dir.file("ix");
-    fs::create_directories(photos);
-    const auto x = random_png(41), y = random_png(42);
-    write_bytes(photos + "/a.png", x);
-    REQUIRE(run_json("index add --index " + index + " --model " + model + " " + photos)["added"] == 1);
-    write_bytes(photos + "/a.png", y);
-    write_bytes(photos + "/b.png", x);
-    OpenIndex ix = open_index(index, "", false, true);
+    const SwappedContent swapped;
+    const std::string& photos = swapped.photos;
+    OpenIndex ix = open_index(swapped.index, "", false, true);
     indexer::JobOptions options;
     options.show_progress = false;
     // Both examined before either is committed: a.png is new content, b.png a new path of X.

@@ -2,11 +2,11 @@
 // background indexing job. Each needs the token and runs on a worker holding the write lock.
 #include <filesystem>
 #include <map>
+#include <span>
 #include <sstream>
 
 #include "core/error.h"
 #include "core/file_io.h"
-#include "core/sha256.h"
 #include "core/utf8.h"
 #include "indexer/index_job.h"
 #include "indexer/job_summary_json.h"
@@ -72,35 +72,30 @@ Response Api::Impl::add_item(const Request& req) {
     const Target t = parse_target(req);
     Upload upload = read_upload(req, t.query);
     const std::string& filename = upload.filename;
-    const std::vector<unsigned char> bytes(upload.bytes.begin(), upload.bytes.end());
+    const std::span<const unsigned char> bytes(reinterpret_cast<const unsigned char*>(upload.bytes.data()),
+                                               upload.bytes.size());
     const ImageFormat format = sniff_image_format(bytes.data(), bytes.size(), filename);
     if (format == ImageFormat::unknown)
         reject(http::status::unsupported_media_type,
                "upload '" + filename + "': not a supported image format (JPEG, PNG, BMP, GIF or TGA)");
-    // Uploads are kept in the index folder, named by content, so the item has a file to serve.
+    // The kept copy's extension (the indexer names it by content in the index folder).
     static const std::map<ImageFormat, const char*> ext{{ImageFormat::jpeg, ".jpg"},
                                                         {ImageFormat::png, ".png"},
                                                         {ImageFormat::gif, ".gif"},
                                                         {ImageFormat::bmp, ".bmp"},
                                                         {ImageFormat::tga, ".tga"}};
-    const std::string dir = store_.dir() + "/uploads";
     indexer::InputFile file;
-    file.path = dir + "/" + sha256_hex(bytes.data(), bytes.size()) + ext.at(format);
     if (upload.fields.count("source")) file.source = upload.fields["source"];
     if (upload.fields.count("tags")) {
         std::stringstream in(upload.fields["tags"]);
         for (std::string tag; std::getline(in, tag, ',');)
             if (!tag.empty()) file.tags.push_back(tag);
     }
-    const auto keep = [&] {
-        std::error_code ec;
-        fs::create_directories(dir, ec);
-        if (!fs::exists(file.path, ec)) write_file_atomic(file.path, bytes.data(), bytes.size());
-    };
     indexer::JobOptions o;
     o.show_progress = false;
     o.limits = options_.limits.image;
-    const indexer::UploadOutcome added = indexer::index_upload(store_, model_, filename, bytes, file, keep, o);
+    const indexer::UploadOutcome added =
+        indexer::index_upload(store_, model_, filename, bytes, ext.at(format), file, o);
     const std::optional<storage::Item> item = store_.catalog().item(Collection::images, added.id);
     if (!item) reject(http::status::internal_server_error, "upload indexed but not found");
     json body = search::item_json(*item, Collection::images);
