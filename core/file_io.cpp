@@ -73,8 +73,7 @@ void write_file_atomic_with(const std::string& path, const std::function<void(st
     static std::atomic<std::uint64_t> counter{0};
     const std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
     std::FILE* file = std::fopen(tmp.c_str(), "wbe");
-    if (file == nullptr)
-        throw input_error("file", tmp, "cannot create: " + errno_text(), storage_error_kind(errno));
+    if (file == nullptr) throw input_error("file", tmp, "cannot create: " + errno_text(), storage_error_kind(errno));
     // Storage failures keep their kind (a full disk is not the caller's fault).
     auto fail = [&](const std::string& reason, Error::Kind kind) {
         if (file != nullptr) std::fclose(file);

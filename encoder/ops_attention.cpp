@@ -23,7 +23,8 @@ void attend_head(const float* qkv, std::int64_t len, std::int64_t d, int h, std:
         for (std::int64_t i = 0; i < len; ++i)
             for (std::int64_t j = i + 1; j < len; ++j) probs[i * len + j] = -std::numeric_limits<float>::infinity();
     softmax_rows(probs, len, len);
-    blas::gemm(false, false, l, dhi, l, 1.0f, probs, l, qkv + 2 * d + h * dh, ld, 0.0f, out + h * dh, static_cast<int>(d));
+    blas::gemm(false, false, l, dhi, l, 1.0f, probs, l, qkv + 2 * d + h * dh, ld, 0.0f, out + h * dh,
+               static_cast<int>(d));
 }
 }  // namespace
 
@@ -71,7 +72,8 @@ Tensor multi_head_attention_packed(const Tensor& x, const std::vector<std::int64
 #pragma omp for collapse(2) schedule(dynamic)
         for (std::int64_t r = 0; r < n; ++r)
             for (int h = 0; h < heads; ++h) {
-                const std::int64_t begin = offsets[static_cast<std::size_t>(r)], len = offsets[static_cast<std::size_t>(r) + 1] - begin;
+                const std::int64_t begin = offsets[static_cast<std::size_t>(r)],
+                                   len = offsets[static_cast<std::size_t>(r) + 1] - begin;
                 if (len <= 0) continue;
                 scores.resize(static_cast<std::size_t>(len * len));
                 attend_head(qkv.data() + begin * 3 * d, len, d, h, dh, causal, scores.data(), mixed.data() + begin * d);
@@ -83,10 +85,12 @@ Tensor multi_head_attention_packed(const Tensor& x, const std::vector<std::int64
 Tensor multi_head_attention_backward(const Tensor& x, const AttentionWeights& w, int heads, const AttentionCache& cache,
                                      const Tensor& dy, const AttentionGrads& grads) {
     const std::int64_t n = x.dim(0), len = x.dim(1), d = x.dim(2), dh = d / heads;
-    const Tensor dmixed = linear_backward(cache.mixed, w.out_proj_weight, dy, grads.out_proj_weight, &grads.out_proj_bias);
+    const Tensor dmixed =
+        linear_backward(cache.mixed, w.out_proj_weight, dy, grads.out_proj_weight, &grads.out_proj_bias);
     Tensor dqkv({n, len, 3 * d});
     const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
-    const int ld = static_cast<int>(3 * d), l = static_cast<int>(len), dhi = static_cast<int>(dh), di = static_cast<int>(d);
+    const int ld = static_cast<int>(3 * d), l = static_cast<int>(len), dhi = static_cast<int>(dh),
+              di = static_cast<int>(d);
 #pragma omp parallel
     {
         std::vector<float> dp(static_cast<std::size_t>(len * len));
@@ -107,8 +111,10 @@ Tensor multi_head_attention_backward(const Tensor& x, const AttentionWeights& w,
                     for (std::int64_t j = 0; j < len; ++j) dp[i * len + j] = p[i * len + j] * (dp[i * len + j] - dot);
                 }
                 // dQ = scale dS K;  dK = scale dS^T Q
-                blas::gemm(false, false, l, dhi, l, scale, dp.data(), l, base + d + h * dh, ld, 0.0f, dbase + h * dh, ld);
-                blas::gemm(true, false, l, dhi, l, scale, dp.data(), l, base + h * dh, ld, 0.0f, dbase + d + h * dh, ld);
+                blas::gemm(false, false, l, dhi, l, scale, dp.data(), l, base + d + h * dh, ld, 0.0f, dbase + h * dh,
+                           ld);
+                blas::gemm(true, false, l, dhi, l, scale, dp.data(), l, base + h * dh, ld, 0.0f, dbase + d + h * dh,
+                           ld);
             }
     }
     return linear_backward(x, w.in_proj_weight, dqkv, grads.in_proj_weight, &grads.in_proj_bias);

@@ -36,9 +36,9 @@ OriginalFile read_original(const Catalog& catalog, const Item& item, std::uint64
         }
         const std::optional<PathEntry> recorded = catalog.find_path(path);
         // (The read was capped at the indexed size, so equal sizes mean every byte was read.)
-        const bool same_as_recorded = file.size == item.file_size && recorded &&
-                                      recorded->id == item.id && recorded->size == file.size &&
-                                      recorded->mtime_ns == file.mtime_ns && no_link_on_the_way(path);
+        const bool same_as_recorded = file.size == item.file_size && recorded && recorded->id == item.id &&
+                                      recorded->size == file.size && recorded->mtime_ns == file.mtime_ns &&
+                                      no_link_on_the_way(path);
         if (!same_as_recorded &&
             (file.bytes.size() != item.file_size || sha256_hex(file.bytes.data(), file.bytes.size()) != item.hash)) {
             out.state = OriginalFile::State::changed;
