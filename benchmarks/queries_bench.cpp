@@ -210,6 +210,7 @@ std::string default_queries_path() {
 namespace {
 
 struct QueryResult {
+    std::string searched;  // what the text tower was given
     std::size_t relevant_in_index = 0;
     std::vector<search::Hit> hits;
     std::vector<bool> relevant;  // of each hit
@@ -281,6 +282,7 @@ void run_queries_bench(const QueriesBenchOptions& o) {
             q.texts.push_back({queries[i].query, 1.0f});
             q.target = Collection::images;
             q.k = fetch;
+            q.rewrite = o.rewrite;
             batch.push_back(std::move(q));
         }
         std::vector<Outcome<search::Result>> outcomes = searcher.search_batch(batch);
@@ -288,7 +290,9 @@ void run_queries_bench(const QueriesBenchOptions& o) {
             const BenchQuery& bq = queries[b0 + j];
             QueryResult& r = results[b0 + j];
             try {
-                r.hits = take(std::move(outcomes[j])).hits;
+                search::Result found = take(std::move(outcomes[j]));
+                r.hits = std::move(found.hits);
+                r.searched = found.rewrites.front().text;
             } catch (const std::exception& e) {
                 throw input_error("queries file", queries_path,
                                   "line " + std::to_string(bq.line) + ": query \"" + bq.query + "\": " + e.what());
@@ -362,6 +366,7 @@ void run_queries_bench(const QueriesBenchOptions& o) {
             const BenchQuery& q = queries[i];
             const QueryResult& r = results[i];
             std::printf("\n[%s] %s", q.kind.c_str(), q.query.c_str());
+            if (r.searched != q.query) std::printf(" -> %s", r.searched.c_str());
             if (q.kind == "absent")
                 std::printf("   (absent)\n");
             else if (r.relevant_in_index == 0)
@@ -382,6 +387,15 @@ void run_queries_bench(const QueriesBenchOptions& o) {
     const std::string P = "P@" + std::to_string(o.k);
     std::printf("what people type: %zu queries from %s on %s (%zu images, model %s), k = %zu\n", queries.size(),
                 queries_path.c_str(), o.index.c_str(), images, storage::describe(ix.store->model()).c_str(), o.k);
+    const Lexicon* lexicon = ix.model->lexicon();
+    std::size_t rewritten = 0;
+    for (std::size_t i = 0; i < queries.size(); ++i) rewritten += results[i].searched != queries[i].query ? 1 : 0;
+    if (!o.rewrite || lexicon == nullptr)
+        std::printf("queries searched as typed (%s)\n", o.rewrite ? "the model has no lexicon" : "--no-rewrite");
+    else
+        std::printf(
+            "queries brought to the model's lexicon of %zu words first: %zu of %zu changed (--show lists them)\n",
+            lexicon->known_words(), rewritten, queries.size());
     std::printf("%-13s %8s %8s %8s %8s %9s\n", "kind", "queries", "judged", P.c_str(), "S@1", (P + " max").c_str());
     auto row = [&](const std::string& name, const Figures& f) {
         if (f.judged == 0) {
@@ -431,7 +445,8 @@ void run_queries_bench(const QueriesBenchOptions& o) {
                  {"queries_file", queries_path},
                  {"model", ix.store->model().name},
                  {"images", images},
-                 {"k", o.k}};
+                 {"k", o.k},
+                 {"rewrite", o.rewrite && lexicon != nullptr}};
         json kinds = json::object();
         for (const char* kind : kQueryKinds)
             if (by_kind.count(kind)) kinds[kind] = figures(by_kind[kind]);
@@ -459,7 +474,8 @@ void run_queries_bench(const QueriesBenchOptions& o) {
                    {"lang", q.lang},
                    {"kind", q.kind},
                    {"relevant_in_index", r.relevant_in_index},
-                   {"judged", judged}};
+                   {"judged", judged},
+                   {"searched", r.searched}};
             j["p_at_k"] = judged ? json(r.p_at_k) : json(nullptr);
             j["first_relevant"] = judged ? json(r.first_relevant) : json(nullptr);
             j["top1_score"] = r.hits.empty() ? json(nullptr) : json(r.hits.front().score);

@@ -127,6 +127,9 @@ void register_bench(CLI::App& app) {
     que->add_option("--show", qb->show, "Print this many hits of each query, marked relevant or not")
         ->check(CLI::Range(0, 500));
     que->add_option("--json", qb->json_out, "Also write the figures and every query's results as JSON");
+    que->add_flag(
+        "--no-rewrite", [qb](std::int64_t) { qb->rewrite = false; },
+        "Search the queries as typed, not brought to the model's lexicon first (the model alone)");
     que->callback([qb] { bench::run_queries_bench(*qb); });
 }
 

@@ -29,7 +29,7 @@ struct SearchArgs {
     std::vector<std::string> sources, tags;
     std::string path_prefix;
     int effort = 0;
-    bool no_collapse = false, as_json = false;
+    bool no_collapse = false, no_rewrite = false, as_json = false;
 };
 
 void run(const SearchArgs& a) {
@@ -54,11 +54,20 @@ void run(const SearchArgs& a) {
     q.filters.path_prefix = a.path_prefix;
     q.collapse_duplicates = !a.no_collapse;
     q.effort = a.effort;
+    q.rewrite = !a.no_rewrite;
     const search::Result r = searcher.search(q);
     if (a.as_json) {
         std::printf("%s\n", json_text(search::result_json(r, q.texts), 2).c_str());
         return;
     }
+    for (const search::Rewrite& rw : r.rewrites)
+        if (rw.changed()) {
+            std::string why;
+            for (const search::WordChange& c : rw.changes)
+                why += (why.empty() ? "" : ", ") + c.from + (c.to.empty() ? " dropped" : " -> " + c.to) + " (" + c.why +
+                       ")";
+            std::printf("searched for '%s': %s\n", utf8::escaped(rw.text).c_str(), utf8::escaped(why).c_str());
+        }
     if (r.hits.empty()) std::printf("no results\n");
     for (std::size_t i = 0; i < r.hits.size(); ++i) {
         const auto& h = r.hits[i];
@@ -102,6 +111,9 @@ void register_search(CLI::App& app) {
         ->capture_default_str()
         ->check(CLI::NonNegativeNumber);
     cmd->add_flag("--no-collapse", a->no_collapse, "Keep near-duplicate results");
+    cmd->add_flag("--no-rewrite", a->no_rewrite,
+                  "Give the text tower the words as typed (no function words dropped, no plurals, synonyms, "
+                  "accents or misspellings brought to the model's lexicon)");
     cmd->add_option("--model,-m", a->model, "Model folder (default: the index's model)");
     cmd->add_flag("--json", a->as_json, "Print JSON");
     cmd->callback([a] {

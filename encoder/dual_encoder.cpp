@@ -76,8 +76,11 @@ DualEncoder DualEncoder::load(const std::string& path) {
             "model file", weights_path,
             "logit_scale " + std::to_string(scale) + " is outside 0..6.908 (a similarity scale between 1 and 1000)");
     Tokenizer tokenizer = Tokenizer::load(folder);
+    std::optional<Lexicon> lexicon = Lexicon::load(folder);
     try {
-        return from_weights(std::move(config), std::move(tokenizer), std::move(weights));
+        DualEncoder model = from_weights(std::move(config), std::move(tokenizer), std::move(weights));
+        if (lexicon) model.lexicon_ = std::make_shared<const Lexicon>(std::move(*lexicon));
+        return model;
     } catch (const Error& e) {
         throw input_error("model", folder, e.what());
     }

@@ -1,7 +1,8 @@
 #pragma once
 // The dual encoder: image and text towers projecting into one L2-normalised space, plus the
 // learned logit scale. A model is a folder: model.safetensors (weights, with the config as
-// JSON under the metadata key "opsis.config"), vocab.json and merges.txt (the tokenizer).
+// JSON under the metadata key "opsis.config"), vocab.json and merges.txt (the tokenizer), and
+// optionally lexicon.tsv (the words it was trained on: encoder/lexicon.h).
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -9,6 +10,7 @@
 
 #include "image/decode.h"
 #include "encoder/image_tower.h"
+#include "encoder/lexicon.h"
 #include "encoder/model_config.h"
 #include "encoder/text_tower.h"
 #include "encoder/tokenizer.h"
@@ -30,6 +32,9 @@ public:
 
     const ModelConfig& config() const { return config_; }
     const Tokenizer& tokenizer() const { return tokenizer_; }
+    // The words it was trained on, when its folder has a lexicon (loaded, never saved: the
+    // lexicon is written by data/build-lexicon beside the weights); else null.
+    const Lexicon* lexicon() const { return lexicon_.get(); }
     const Weights& weights() const { return weights_; }
     float logit_scale() const { return weights_.at("logit_scale")[0]; }
     std::int64_t parameter_count() const;
@@ -48,6 +53,7 @@ private:
     Weights weights_;
     std::shared_ptr<const ImageTower> image_tower_;
     std::shared_ptr<const TextTower> text_tower_;
+    std::shared_ptr<const Lexicon> lexicon_;
 };
 
 // Resolves a model path (folder or .safetensors file) to its folder.

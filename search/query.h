@@ -46,6 +46,9 @@ struct Query {
     bool collapse_duplicates = true;
     float duplicate_threshold = 0.985f;  // cosine above which two results count as one picture
     int effort = 0;  // the vector index's search effort (storage::SearchParams::effort); 0: its default
+    // Texts brought to the words the model learnt first (search/query_rewrite.h), when the
+    // model has a lexicon.
+    bool rewrite = true;
 };
 
 struct Limits {

@@ -49,7 +49,23 @@ std::vector<std::string> Searcher::text_chunks(const std::string& text) const {
     return chunks;
 }
 
+std::vector<Rewrite> Searcher::rewrites(const Query& query) const {
+    std::vector<Rewrite> out;
+    for (const WeightedText& t : query.texts)
+        out.push_back(query.rewrite && model_.lexicon() != nullptr && !utf8::find_invalid(t.text)
+                          ? rewrite_query(*model_.lexicon(), t.text)
+                          : Rewrite{t.text, {}});
+    return out;
+}
+
 std::vector<Outcome<std::vector<float>>> Searcher::embed_batch(const std::vector<Query>& queries) const {
+    std::vector<std::vector<Rewrite>> rewritten;
+    for (const Query& q : queries) rewritten.push_back(rewrites(q));
+    return embed_rewritten(queries, rewritten);
+}
+
+std::vector<Outcome<std::vector<float>>> Searcher::embed_rewritten(
+    const std::vector<Query>& queries, const std::vector<std::vector<Rewrite>>& rewritten) const {
     const std::size_t n = queries.size();
     std::vector<Outcome<std::vector<float>>> out(n);
     // Every query's text chunks and images go through their towers together; each term
@@ -70,7 +86,7 @@ std::vector<Outcome<std::vector<float>>> Searcher::embed_batch(const std::vector
         const std::size_t first_chunk = chunks.size(), first_image = images;
         try {
             validate_terms(q, limits_);
-            for (const WeightedText& t : q.texts) {
+            for (const Rewrite& t : rewritten[qi]) {
                 std::vector<std::string> c = text_chunks(t.text);
                 text_rows[qi].push_back({chunks.size(), chunks.size() + c.size()});
                 std::move(c.begin(), c.end(), std::back_inserter(chunks));

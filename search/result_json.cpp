@@ -35,7 +35,18 @@ nlohmann::json result_json(const Result& r, const std::vector<WeightedText>& tex
     nlohmann::json hits = nlohmann::json::array();
     for (const Hit& h : r.hits) hits.push_back(hit_json(h, r.collection));
     nlohmann::json terms = nlohmann::json::array();
-    for (const WeightedText& t : texts) terms.push_back({{"text", t.text}, {"weight", t.weight}});
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+        nlohmann::json term{{"text", texts[i].text}, {"weight", texts[i].weight}};
+        // What was searched for, when the words were brought to the model's ("cats" -> "cat").
+        if (i < r.rewrites.size() && r.rewrites[i].changed()) {
+            nlohmann::json changes = nlohmann::json::array();
+            for (const WordChange& c : r.rewrites[i].changes)
+                changes.push_back({{"from", c.from}, {"to", c.to}, {"why", c.why}});
+            term["searched"] = r.rewrites[i].text;
+            term["changes"] = std::move(changes);
+        }
+        terms.push_back(std::move(term));
+    }
     nlohmann::json body{{"hits", std::move(hits)},
                         {"collection", storage::collection_name(r.collection)},
                         {"k", r.k},

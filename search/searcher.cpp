@@ -41,7 +41,9 @@ std::vector<Outcome<Result>> Searcher::search_batch(const std::vector<Query>& qu
         }
     }
     auto t0 = Clock::now();
-    std::vector<Outcome<std::vector<float>>> embedded = embed_batch(valid);
+    std::vector<std::vector<Rewrite>> rewritten;
+    for (const Query& q : valid) rewritten.push_back(rewrites(q));
+    std::vector<Outcome<std::vector<float>>> embedded = embed_rewritten(valid, rewritten);
     const double embed_ms = ms_since(t0);
 
     t0 = Clock::now();
@@ -93,6 +95,7 @@ std::vector<Outcome<Result>> Searcher::search_batch(const std::vector<Query>& qu
             r.embed_ms = embed_ms;
             r.search_ms = shared_search_ms + ms_since(t0);
             r.batch = queries.size();
+            r.rewrites = std::move(rewritten[i]);
             out[positions[i]] = std::move(r);
         } catch (...) {
             out[positions[i]] = std::current_exception();

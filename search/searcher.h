@@ -13,6 +13,7 @@
 #include "core/outcome.h"
 #include "encoder/dual_encoder.h"
 #include "search/query.h"
+#include "search/query_rewrite.h"
 #include "storage/index_store.h"
 
 namespace opsis::search {
@@ -32,6 +33,7 @@ struct Result {
     std::size_t candidates = 0;          // scored candidates looked at
     std::size_t rescored = 0;            // of them, re-scored against the stored vectors (compressed indexes)
     std::size_t batch = 1;               // queries in the batch this one was answered in (see search_batch)
+    std::vector<Rewrite> rewrites;       // one per text term: what the text tower was given
     double embed_ms = 0, search_ms = 0;  // of the whole batch's embedding; its shared search plus this query's ranking
 };
 
@@ -51,8 +53,13 @@ public:
     std::vector<Outcome<Result>> search_batch(const std::vector<Query>& queries) const;
 
     const Limits& limits() const { return limits_; }
+    // What each text term is embedded as: rewritten when the query asks and the model has a
+    // lexicon, else as typed.
+    std::vector<Rewrite> rewrites(const Query& query) const;
 
 private:
+    std::vector<Outcome<std::vector<float>>> embed_rewritten(const std::vector<Query>& queries,
+                                                             const std::vector<std::vector<Rewrite>>& rewrites) const;
     std::vector<std::string> text_chunks(const std::string& text) const;
     // Scores, filters, de-duplicates and pages one query's candidates; `prefetched` holds the
     // batch's candidates for it, if the vector index was searched for the batch; `narrowed`,

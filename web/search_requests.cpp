@@ -26,7 +26,7 @@ search::Query Api::Impl::parse_search_json(const Request& req) {
     const json j = json_object_body(req);
     check_fields(j,
                  {"q", "text", "texts", "image", "images", "item", "items", "negative", "negative_weight", "collection",
-                  "k", "offset", "min_score", "filters", "collapse_duplicates", "effort"},
+                  "k", "offset", "min_score", "filters", "collapse_duplicates", "effort", "rewrite"},
                  "search");
     search::Query q;
     const float negative_weight = number_field(j, "negative_weight", 0.5f, "search");
@@ -90,6 +90,10 @@ search::Query Api::Impl::parse_search_json(const Request& req) {
     q.offset = count_field(j, "offset", 0, "search");
     q.effort = static_cast<int>(std::min<std::size_t>(count_field(j, "effort", 0, "search"), 1u << 30));
     if (j.contains("min_score")) q.min_score = number_field(j, "min_score", 0, "search");
+    if (j.contains("rewrite")) {
+        if (!j["rewrite"].is_boolean()) reject(http::status::bad_request, "search.rewrite must be true or false");
+        q.rewrite = j["rewrite"].get<bool>();
+    }
     if (j.contains("collapse_duplicates")) {
         if (!j["collapse_duplicates"].is_boolean())
             reject(http::status::bad_request, "search.collapse_duplicates must be true or false");

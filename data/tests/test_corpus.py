@@ -9,7 +9,7 @@ import unittest
 DATA = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, DATA)
 
-from corpus import icon_names, packages, splits  # noqa: E402
+from corpus import icon_names, lexicon, packages, splits  # noqa: E402
 
 DICTIONARY = {"car", "sports", "home", "smoke", "free", "button", "cat", "face", "bell", "off", "account", "child",
               "tree", "apple", "red", "arrow", "left", "box"}
@@ -185,6 +185,70 @@ class Splits(unittest.TestCase):
             splits.check_splits(items, {"train": ["c"], "val": [], "zeroshot": [], "style": []}, held_out=("iconoir",))
         with self.assertRaises(SystemExit):
             splits.check_splits(items, {"train": ["a"], "val": ["a"], "zeroshot": [], "style": []})
+
+
+
+class FakeWordNet:
+    """Just what lexicon.build reads: first senses as (words, hypernym offsets)."""
+    def __init__(self):
+        self.synsets = {"1": (["puppy"], ["2"]), "2": (["dog", "domestic dog"], ["3"]), "3": (["entity"], []),
+                        "4": (["physician", "doctor", "doc"], ["3"]), "5": (["gizmo"], ["3"]),
+                        "6": (["kitty", "pool"], ["3"])}
+        self.index = {"puppy": ["1"], "dog": ["2"], "physician": ["4"], "gizmo": ["5"], "kitty": ["6"]}
+        self.mostly_not_noun = set()
+
+    def names_a_thing(self, key):
+        return key in self.index and key != "kitty"  # kitty: first a pool of money
+
+    def synset(self, offset):
+        return self.synsets[offset]
+
+
+class Lexicon(unittest.TestCase):
+    def build(self, counts, exceptions=(), common=(), dictionary=()):
+        lines = lexicon.build(counts, FakeWordNet(), list(exceptions), set(common), set(dictionary), min_count=5)
+        return [tuple(line.split("\t")) for line in lines]
+
+    def test_known_words_need_the_minimum_count(self):
+        rows = self.build({"cat": 365, "cats": 2, "dog": 271})
+        self.assertIn(("known", "cat", "365"), rows)
+        self.assertIn(("known", "dog", "271"), rows)
+        self.assertFalse([r for r in rows if r[:2] == ("known", "cats")])
+
+    def test_function_words_in_both_languages(self):
+        rows = self.build({})
+        self.assertIn(("stop", "en", "the"), rows)
+        self.assertIn(("stop", "el", "της"), rows)
+        for meaningful in ("no", "on", "in", "up", "off", "one"):  # "no smoking", "zoom in"
+            self.assertNotIn(("stop", "en", meaningful), rows)
+
+    def test_irregular_inflections_only_to_a_base_seen_far_more(self):
+        rows = self.build({"leaf": 318, "leaves": 30, "mouse": 40, "mice": 30},
+                          exceptions=[("leaves", "leaf"), ("mice", "mouse"), ("geese", "goose")])
+        self.assertIn(("map", "leaves", "leaf", "inflection"), rows)
+        self.assertFalse([r for r in rows if r[:2] in (("map", "mice"), ("map", "geese"))])
+
+    def test_unknown_words_map_to_a_well_known_synonym_or_kind(self):
+        rows = self.build({"dog": 271, "doctor": 178, "doc": 30}, common={"puppy", "physician", "gizmo", "kitty"})
+        self.assertIn(("map", "physician", "doctor", "synonym"), rows)  # the more frequent synonym
+        self.assertIn(("map", "puppy", "dog", "kind"), rows)
+        self.assertFalse([r for r in rows if r[:2] == ("map", "gizmo")])  # its kind is too abstract
+        self.assertFalse([r for r in rows if r[:2] == ("map", "kitty")])  # its first sense is not the animal
+
+    def test_real_words_close_to_known_ones_are_listed(self):
+        rows = self.build({"cat": 365, "elephant": 36}, dictionary={"cart", "cot", "zebra", "elegant", "cats"})
+        real = {r[1] for r in rows if r[0] == "real"}
+        self.assertEqual(real, {"cart", "cot", "cats", "elegant"})  # not zebra: nothing known is near
+
+    def test_edit_distance_as_the_search_side_counts(self):
+        self.assertEqual(lexicon.edit_distance("elefant", "elephant"), 2)
+        self.assertEqual(lexicon.edit_distance("hte", "the"), 1)
+        self.assertEqual(lexicon.fold("Ελλάδας"), "Ελλαδασ")
+        self.assertEqual(lexicon.max_typos("piza"), 1)
+        self.assertEqual(lexicon.spelling_key("elephant"), "elefant")
+        self.assertEqual(lexicon.spelling_key("scissors"), "scisors")
+        self.assertEqual(lexicon.spelling_key("backpack"), "bakpak")
+        self.assertEqual(lexicon.max_typos("elefant"), 2)
 
 
 if __name__ == "__main__":

@@ -88,6 +88,21 @@ try {
     await page.waitForFunction(() => document.querySelector("#status")?.textContent.includes("ends with an operator"));
   });
 
+  await check("what the model's words made of the query is shown, with a way to search exactly as typed", async () => {
+    await page.fill("#query", "the red circels");
+    await page.press("#query", "Enter");
+    await page.waitForFunction(() => !document.querySelector("#searched").hidden);
+    const line = await page.locator("#searched").textContent();
+    expect(line.includes("red circle") && line.includes("circels → circle") && line.includes("without “the”"),
+           `the searched-for line says "${line}"`);
+    const sent = page.waitForRequest((r) => r.url().endsWith("/api/search") && JSON.parse(r.postData()).rewrite === false);
+    await page.click("#searched button");
+    await sent;
+    await page.waitForFunction(() => document.querySelector("#searched").textContent.includes("exactly as typed."));
+    await page.click("#searched button");  // and back
+    await page.waitForFunction(() => document.querySelector("#searched").textContent.includes("circels → circle"));
+  });
+
   await check("uploading an image shows the captions that describe it", async () => {
     await page.setInputFiles("#file", path.join(samples, "yellow-star.png"));
     await page.waitForSelector("#captions li");

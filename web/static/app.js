@@ -5,15 +5,17 @@ const $ = (id) => document.getElementById(id);
 const PAGE = 40;
 // q: what was typed; texts: its text terms as the server parsed them (or as edited); terms:
 // pictures and items.
+// rewrite: whether the server may bring the words to the model's (plurals, misspellings...).
 const state = { collection: "images", q: "", texts: [], textsEdited: false, terms: [], offset: 0, more: false,
-                loading: false, generation: 0 };
+                rewrite: true, loading: false, generation: 0 };
 
 // What was typed goes to the server as "q", which parses "beach + sunset - people" (and weights
 // like "2*beach") and answers with the text terms as it understood them ("texts"); those show
 // as chips. Removing a chip sends the remaining text terms themselves.
 function requestBody(collection, offset, k) {
   const body = { collection, k, offset, images: [], items: [] };
-  if (state.textsEdited) { if (state.texts.length) body.texts = state.texts; }
+  if (!state.rewrite) body.rewrite = false;
+  if (state.textsEdited) { if (state.texts.length) body.texts = state.texts.map(({ text, weight }) => ({ text, weight })); }
   else if (state.q) body.q = state.q;
   for (const t of state.terms) {
     if (t.kind === "image") body.images.push({ data: t.data, weight: t.weight });
@@ -31,6 +33,38 @@ function setTyped(text) {
   state.q = text;
   state.texts = [];
   state.textsEdited = false;
+  state.rewrite = true;
+}
+
+// "Searched for cat (cats → cat)", with a way back to the words as typed, when the server
+// brought them to the model's words; and the way forward again once they were searched as typed.
+function renderSearched(texts) {
+  const box = $("searched");
+  box.replaceChildren();
+  const changed = texts.filter((t) => t.searched !== undefined);
+  const link = (label, rewrite) => {
+    const a = document.createElement("button");
+    a.type = "button";
+    a.className = "link";
+    a.textContent = label;
+    a.onclick = () => { state.rewrite = rewrite; search(); };
+    return a;
+  };
+  if (!state.rewrite) {
+    box.append("Searched for the words exactly as typed. ", link("Search for the words the model knows", true));
+  } else if (changed.length) {
+    box.append("Searched for ");
+    for (const [i, t] of changed.entries()) {
+      const what = document.createElement("strong");
+      what.textContent = t.searched;
+      const swaps = t.changes.filter((c) => c.to).map((c) => `${c.from} → ${c.to}`);
+      const dropped = t.changes.filter((c) => !c.to).map((c) => c.from);
+      const notes = [...swaps, ...(dropped.length ? [`without “${dropped.join(" ")}”`] : [])];
+      box.append(i ? "; " : "", what, notes.length ? ` (${notes.join(", ")})` : "");
+    }
+    box.append(". ", link("Search exactly as typed", false));
+  }
+  box.hidden = box.childNodes.length === 0;
 }
 
 async function api(path, body) {
@@ -127,6 +161,7 @@ async function search(append = false) {
     if (generation !== state.generation) return;  // a newer search has started
     if (!append) clearResults();
     if (!state.textsEdited && data.texts) { state.texts = data.texts; renderTerms(); }
+    if (!append) renderSearched(data.texts || []);
     const images = state.collection === "images";
     $("results").hidden = !images;
     $("text-results").hidden = images;
@@ -158,6 +193,7 @@ async function search(append = false) {
 }
 
 function clearResults() {
+  $("searched").hidden = true;
   $("results").replaceChildren();
   $("text-results").replaceChildren();
   $("more").hidden = true;

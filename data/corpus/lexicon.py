@@ -1,0 +1,169 @@
+"""A model's lexicon: the words it was trained on, and how a query's other words reach them.
+
+Written beside a model's weights as lexicon.tsv (data/build-lexicon) and read by the search
+side (encoder/lexicon.h, search/query_rewrite.h). One entry a line, tab-separated:
+
+  known  WORD COUNT      a word of the training captions, seen COUNT times (COUNT >= min_count)
+  stop   LANG WORD       a function word a query's meaning does not rest on ("the", "της")
+  map    WORD TARGET WHY a word the model never learnt -> known words with its meaning (WHY:
+                         "synonym" or "kind" from WordNet's most common sense of the word), or an
+                         irregular inflection -> its base, seen at least 3 times as often
+                         ("inflection", from WordNet's exception lists: "leaves" -> "leaf")
+  real   WORD            a dictionary word the model never learnt, close in spelling to one it
+                         knows: never "corrected" to that one ("cart" is not a misspelt "cat")
+
+Regular inflections (cats -> cat, boxes -> box, running -> run) and accents and misspellings
+are worked out at search time against the known words; only what needs a dictionary is here."""
+import re
+
+from corpus.words import ABSTRACT
+
+FORMAT = "opsis-lexicon 1"
+
+# Function words: articles, pronouns, prepositions, auxiliaries and the verbs of a request
+# ("show me") that carry no content of their own. Not those that name what a picture shows:
+# negation ("no smoking"), place and direction ("in", "on", "up", "off"), numbers ("one").
+STOP_EN = """a an the this that these those some any each every
+i me my mine you your yours he him his she her hers it its we us our they them their
+of at to for from by with about into onto as than
+and or but so if then when while where which who whom whose what how why
+is are was were be been being am do does did has have had will would can could should may might must
+there here very really just also too quite
+show find give get see look search want need
+something someone somebody thing things""".split()
+
+STOP_EL = """ο η το οι τα του της των τον την τους τις
+ένα ένας μια μία ενός μιας
+και ή αλλά με σε στο στη στην στον στα στους στις στων από για προς χωρίς μέσα πάνω κάτω
+που πως πώς τι ποιος ποια ποιο είναι ήταν θα να δεν μη μην
+μου σου του μας σας τους αυτό αυτή αυτός αυτά αυτές αυτοί
+πολύ πιο επίσης κάτι""".split()
+
+LETTERS = re.compile(r"[^\W\d_]+")
+
+
+def words_of(text):
+    """A caption's words: runs of letters, lower-cased ("T-Rex: Tyrannosaurus" -> t, rex, tyrannosaurus)."""
+    return LETTERS.findall(text.lower())
+
+
+def count_caption_words(items):
+    counts = {}
+    for item in items:
+        for captions in item["captions"].values():
+            for caption in captions:
+                for w in words_of(caption):
+                    counts[w] = counts.get(w, 0) + 1
+    return counts
+
+
+def fold(word):
+    """A word without accents and with one sigma: how a query typed without them matches."""
+    import unicodedata
+    decomposed = unicodedata.normalize("NFD", word)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).replace("ς", "σ")
+
+
+def spelling_key(folded):
+    """What a word sounds like to a speller: "ph" as "f", "ck" as "k", a doubled letter as one
+    (encoder/lexicon.cpp's spelling_key, the same)."""
+    out = []
+    i = 0
+    while i < len(folded):
+        c = folded[i]
+        if c in "pc" and i + 1 < len(folded) and folded[i + 1] == ("h" if c == "p" else "k"):
+            c = "f" if c == "p" else "k"
+            i += 1
+        if not out or out[-1] != c:
+            out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def max_typos(word):
+    """Edits a misspelling of a word this long may have: as search/query_rewrite.cpp allows."""
+    return 1 if len(word) <= 5 else 2
+
+
+def edit_distance(a, b):
+    """Optimal string alignment distance: insertions, deletions, substitutions, transpositions."""
+    d = [[i + j if i * j == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+    return d[len(a)][len(b)]
+
+
+def _deletions(word, depth):
+    out, frontier = {word}, {word}
+    for _ in range(depth):
+        frontier = {w[:i] + w[i + 1:] for w in frontier for i in range(len(w))}
+        out |= frontier
+    return out
+
+
+def near_known(candidates, known):
+    """The candidates within max_typos of some known word (between spelling keys): the real words
+    the search side would otherwise take for misspellings of it."""
+    by_key = {}
+    for w in known:
+        key = spelling_key(fold(w))
+        for d in _deletions(key, 2):
+            by_key.setdefault(d, set()).add(key)
+    near = set()
+    for c in candidates:
+        f = fold(c)
+        key = spelling_key(f)
+        close = set().union(*(by_key.get(d, ()) for d in _deletions(key, max_typos(f))))
+        if any(edit_distance(key, k) <= max_typos(f) for k in close):
+            near.add(c)
+    return near
+
+
+def wordnet_targets(wordnet, lemma, well_known):
+    """Well-known words for an unknown WordNet noun, from its first (most common) sense: the
+    synonyms the model knows well, else the name of its kind, one level up ("puppy" -> "dog"),
+    unless that kind is too abstract to picture. Only for nouns whose first sense is what they
+    almost always mean ("kitty" is first a pool of money). (targets, why) or ([], None)."""
+    key = lemma.replace(" ", "_")
+    if not wordnet.names_a_thing(key):
+        return [], None
+    words, hypernyms = wordnet.synset(wordnet.index[key][0])
+    synonyms = [w for w in words if w != lemma and w in well_known]
+    if synonyms:
+        return sorted(synonyms, key=lambda w: -well_known[w])[:1], "synonym"
+    kinds = []
+    for offset in hypernyms:
+        names, _ = wordnet.synset(offset)
+        if not any(n in ABSTRACT for n in names):
+            kinds += [n for n in names if n in well_known and n not in kinds]
+    if kinds:
+        return sorted(kinds, key=lambda w: -well_known[w])[:1], "kind"
+    return [], None
+
+
+def build(counts, wordnet, exceptions, common, dictionary, min_count, well_known_count=20):
+    """The lexicon's lines (without the header). `exceptions`: (inflected, base) pairs from
+    WordNet's *.exc files; `common`: everyday English words (wamerican, no names), which alone
+    are mapped through WordNet; `dictionary`: every real word, English and Greek."""
+    known = {w: n for w, n in counts.items() if n >= min_count}
+    well_known = {w: n for w, n in known.items() if n >= well_known_count}
+    lines = [f"known\t{w}\t{n}" for w, n in sorted(known.items(), key=lambda kv: (-kv[1], kv[0]))]
+    lines += [f"stop\ten\t{w}" for w in STOP_EN] + [f"stop\tel\t{w}" for w in STOP_EL]
+    mapped = {}
+    for inflected, base in exceptions:
+        if base in known and inflected not in mapped and known.get(inflected, 0) * 3 <= known[base]:
+            mapped[inflected] = ([base], "inflection")
+    for lemma in sorted(wordnet.index):
+        word = lemma.replace("_", " ")
+        if " " in word or not word.isalpha() or word in known or word in mapped or word not in common:
+            continue
+        targets, why = wordnet_targets(wordnet, word, well_known)
+        if targets:
+            mapped[word] = (targets, why)
+    lines += [f"map\t{w}\t{' '.join(t)}\t{why}" for w, (t, why) in sorted(mapped.items())]
+    unknown_real = {w for w in dictionary if w.isalpha() and w not in known and w not in mapped}
+    lines += [f"real\t{w}" for w in sorted(near_known(unknown_real, known))]
+    return lines

@@ -1,0 +1,151 @@
+// The model's lexicon and the query rewriting that brings typed words to it: parsing and its
+// errors, accent folding and edit distance, each kind of change, and the searcher embedding
+// the rewritten text (and reporting it) unless asked not to.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/file_io.h"
+#include "encoder/lexicon.h"
+#include "search/query_rewrite.h"
+#include "search/result_json.h"
+#include "search/searcher.h"
+#include "tests/test_support.h"
+
+using namespace opsis;
+using namespace opsis::search;
+using Catch::Matchers::Contains;
+
+namespace {
+
+const char* kLexicon =
+    "# opsis-lexicon 1\n"
+    "known\tcat\t365\nknown\tdog\t271\nknown\ttree\t505\nknown\ttrees\t14\nknown\thouse\t120\n"
+    "known\thouses\t100\nknown\tbox\t80\nknown\tleaf\t318\nknown\telephant\t36\nknown\tσημαία\t2558\n"
+    "known\tελλάδα\t10\nknown\tκαφέ\t40\nknown\tsit\t60\nknown\tmat\t12\nknown\tno\t50\nknown\tsmoking\t20\n"
+    "known\tcar\t400\nknown\tcap\t90\nknown\tthe\t900\nknown\telements\t50\n"
+    "stop\ten\ta\nstop\ten\tthe\nstop\ten\ton\nstop\tel\tτης\n"
+    "map\tpuppy\tdog\tkind\nmap\tleaves\tleaf\tinflection\nmap\tautomobile\tcar\tsynonym\n"
+    "real\tcart\n";
+
+Lexicon lexicon() { return Lexicon::parse(kLexicon, "test lexicon"); }
+
+std::string searched(const std::string& text) { return rewrite_query(lexicon(), text).text; }
+
+}  // namespace
+
+TEST_CASE("a lexicon file: entries, and a clear error naming the file and line", "[rewrite]") {
+    const Lexicon lex = lexicon();
+    CHECK(lex.known_words() == 20);
+    CHECK(lex.count("tree") == 505);
+    CHECK(lex.count("oak") == 0);
+    CHECK(lex.stop("the"));
+    CHECK(lex.real("cart"));
+    REQUIRE(lex.mapping("puppy") != nullptr);
+    CHECK(lex.mapping("puppy")->target == "dog");
+    CHECK(lex.same_but_accents("σημαια") == "σημαία");
+    CHECK(lex.nearest("elefant", 2) == "elephant");
+    CHECK(lex.nearest("elefant", 0) == "elephant");  // sounds the same
+    CHECK_FALSE(lex.nearest("elxfxnt", 1));
+    CHECK(lex.nearest("cax", 1) == "car");  // cat, car and cap are one edit away: the most frequent
+
+    CHECK_THROWS_WITH(Lexicon::parse("known\tcat\t3\nknown\tdog\tmany\n", "m/lexicon.tsv"),
+                      Contains("lexicon 'm/lexicon.tsv': line 2 has a count that is not a number"));
+    CHECK_THROWS_WITH(Lexicon::parse("synonyms\tcat\tfeline\n", "m/lexicon.tsv"),
+                      Contains("line 1 is not 'known WORD COUNT'"));
+    CHECK_THROWS_WITH(Lexicon::parse("known\tcat\t0\n", "x"), Contains("count below 1"));
+    CHECK_THROWS_WITH(Lexicon::parse("real\t\xff\n", "x"), Contains("line 1 is not valid UTF-8"));
+
+    test::TempDir dir;
+    CHECK_FALSE(Lexicon::load(dir.path()));  // no lexicon: none, not an error
+    write_file_atomic(dir.file("lexicon.tsv"), "known\tcat\t3\nbad line\n");
+    CHECK_THROWS_WITH(Lexicon::load(dir.path()), Contains(dir.file("lexicon.tsv")) && Contains("line 2"));
+}
+
+TEST_CASE("accent folding and the edit distance", "[rewrite]") {
+    CHECK(fold_letters("Ελλάδας") == U"ελλαδασ");
+    CHECK(fold_letters("Café") == U"cafe");
+    CHECK(fold_letters("ΐϋ") == U"ιυ");
+    CHECK(spelling_key(U"elephant") == U"elefant");
+    CHECK(spelling_key(U"scissors") == U"scisors");
+    CHECK(spelling_key(U"backpack") == U"bakpak");
+    CHECK(spelling_key(U"ελλαδα") == U"ελαδα");
+    CHECK(edit_distance(U"elefant", U"elephant", 5) == 2);
+    CHECK(edit_distance(U"calender", U"calendar", 5) == 1);
+    CHECK(edit_distance(U"hte", U"the", 5) == 1);  // a transposition is one edit
+    CHECK(edit_distance(U"", U"abc", 5) == 3);
+    CHECK(edit_distance(U"abcdef", U"uvwxyz", 2) == 3);  // past the limit: limit + 1
+    CHECK(edit_distance(U"a", U"abcdef", 2) == 3);
+}
+
+TEST_CASE("each kind of change, reported word by word", "[rewrite]") {
+    const Rewrite r = rewrite_query(lexicon(), "a Cat sitting on the Mat");
+    CHECK(r.text == "cat sit mat");
+    CHECK(r.changes == std::vector<WordChange>{{"a", "", "function word"},
+                                               {"sitting", "sit", "inflection"},
+                                               {"on", "", "function word"},
+                                               {"the", "", "function word"}});
+    CHECK(searched("cats") == "cat");       // unknown plural -> its known base
+    CHECK(searched("boxes") == "box");      // -es
+    CHECK(searched("trees") == "tree");     // known, but its base was seen far more often
+    CHECK(searched("houses") == "houses");  // seen about as often as "house": kept
+    CHECK(searched("leaves") == "leaf");    // an irregular plural, from the lexicon
+    CHECK(searched("puppy") == "dog");      // an unknown word -> its kind
+    CHECK(searched("puppies") == "dog");    // ... also inflected
+    CHECK(searched("automobile") == "car");
+    CHECK(searched("σημαια της Ελλαδας") == "σημαία ελλάδα");  // accents restored; a Greek ending
+    CHECK(rewrite_query(lexicon(), "σημαια").changes.front().why == "accents");
+    CHECK(searched("elefant") == "elephant");  // a misspelling, two edits in a long word
+    CHECK(searched("treees") == "tree");
+    CHECK(searched("elefants") == "elephant");  // "ph" sounds as "f": nearer than "elements"       // a misspelling of
+                                                // a word whose base is better known
+    CHECK(rewrite_query(lexicon(), "elefant").changes.front().why == "spelling");
+    CHECK(searched("cart") == "cart");              // a real word is never "corrected" to "cat"
+    CHECK(searched("carts") == "carts");            // ... nor its plural
+    CHECK(searched("ct") == "ct");                  // too short to guess at
+    CHECK(searched("no smoking") == "no smoking");  // unchanged: the query as typed
+    CHECK_FALSE(rewrite_query(lexicon(), "no smoking").changed());
+    CHECK(searched("the") == "the");              // nothing but function words: searched as typed
+    CHECK(searched("cat, dog!") == "cat, dog!");  // nothing to change: searched as typed
+    CHECK(searched("cats, dog!") == "cat dog");   // else punctuation alone, carrying nothing, goes
+    CHECK(searched("🐱 cats 2") == "🐱 cat 2");     // emoji and numbers are kept
+    CHECK(searched("dog's") == "dog's");
+}
+
+TEST_CASE("the searcher embeds the rewritten text, reports it, and can be told not to", "[rewrite]") {
+    const auto config = parse_model_config(nlohmann::json::parse(R"({"name": "rewrite-tiny", "embed_dim": 16,
+      "image": {"arch": "resnet", "image_size": 16, "stem_channels": 4, "stem_stride": 1,)"
+                                                                 R"( "stage_channels": [4], "stage_blocks": [1]},
+      "text": {"context_length": 8, "width": 8, "layers": 1, "heads": 2, "vocab_size": 514}})"),
+                                           "test");
+    test::TempDir dir;
+    DualEncoder::random(config, Tokenizer::bytes_only(), 7).save(dir.file("model"));
+    write_file_atomic(dir.file("model/lexicon.tsv"), kLexicon);
+    const DualEncoder model = DualEncoder::load(dir.file("model"));
+    REQUIRE(model.lexicon() != nullptr);
+    const storage::ModelIdentity identity{"rewrite-tiny", std::string(64, 'c'), "/nowhere", 16};
+    auto store = storage::IndexStore::open(dir.file("index"), identity, true, storage::StoreOptions{});
+    const Searcher searcher(*store, model);
+
+    Query typed;
+    typed.texts = {{"a cats", 1.0f}};
+    Query plain = typed;
+    plain.texts = {{"cat", 1.0f}};
+    Query as_typed = typed;
+    as_typed.rewrite = false;
+    const std::vector<float> rewritten = searcher.embed(typed), cat = searcher.embed(plain),
+                             unchanged = searcher.embed(as_typed);
+    CHECK(rewritten == cat);
+    CHECK(unchanged != cat);
+
+    const Result r = searcher.search(typed);
+    REQUIRE(r.rewrites.size() == 1);
+    CHECK(r.rewrites[0].text == "cat");
+    const nlohmann::json j = result_json(r, typed.texts);
+    CHECK(j["texts"][0]["text"] == "a cats");
+    CHECK(j["texts"][0]["searched"] == "cat");
+    CHECK(j["texts"][0]["changes"][1] == nlohmann::json{{"from", "cats"}, {"to", "cat"}, {"why", "inflection"}});
+    const nlohmann::json untouched = result_json(searcher.search(as_typed), as_typed.texts);
+    CHECK_FALSE(untouched["texts"][0].contains("searched"));
+}
