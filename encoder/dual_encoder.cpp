@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "encoder/clip_checkpoint.h"
 #include "encoder/ops.h"
 #include "encoder/safetensors.h"
 
@@ -19,9 +20,15 @@ constexpr const char* kWeightsFile = "model.safetensors";
 std::string model_folder(const std::string& path) {
     std::error_code ec;
     if (fs::is_directory(path, ec)) return path;
-    if (fs::path(path).filename() == kWeightsFile) return fs::path(path).parent_path().string();
+    if (fs::path(path).filename() == kWeightsFile || fs::path(path).filename() == "open_clip_model.safetensors")
+        return fs::path(path).parent_path().string();
     if (!fs::exists(path, ec)) throw input_error("model", path, "no such file or folder");
     throw input_error("model", path, std::string("expected a model folder or its ") + kWeightsFile);
+}
+
+std::string model_weights_file(const std::string& folder) {
+    const fs::path f(folder);
+    return (fs::exists(f / "open_clip_config.json") ? f / "open_clip_model.safetensors" : f / kWeightsFile).string();
 }
 
 std::vector<ParamSpec> DualEncoder::param_specs(const ModelConfig& config) {
@@ -51,19 +58,26 @@ DualEncoder DualEncoder::random(ModelConfig config, Tokenizer tokenizer, std::ui
 
 DualEncoder DualEncoder::load(const std::string& path) {
     const std::string folder = model_folder(path);
-    const std::string weights_path = (fs::path(folder) / kWeightsFile).string();
-    const SafetensorsReader file(weights_path);
-    const auto meta = file.metadata().find(kConfigKey);
-    if (meta == file.metadata().end())
-        throw input_error("model file", weights_path, std::string("no '") + kConfigKey + "' entry in its metadata");
-    nlohmann::json config_json;
-    try {
-        config_json = nlohmann::json::parse(meta->second);
-    } catch (const nlohmann::json::exception& e) {
-        throw input_error("model file", weights_path, std::string("config metadata is malformed JSON: ") + e.what());
+    const std::string weights_path = model_weights_file(folder);
+    std::optional<CheckpointContents> clip = read_clip_checkpoint(folder);
+    if (!clip) {
+        const SafetensorsReader file(weights_path);
+        const auto meta = file.metadata().find(kConfigKey);
+        if (meta == file.metadata().end())
+            throw input_error("model file", weights_path, std::string("no '") + kConfigKey + "' entry in its metadata");
+        nlohmann::json config_json;
+        try {
+            config_json = nlohmann::json::parse(meta->second);
+        } catch (const nlohmann::json::exception& e) {
+            throw input_error("model file", weights_path,
+                              std::string("config metadata is malformed JSON: ") + e.what());
+        }
+        ModelConfig config = parse_model_config(config_json, weights_path);
+        Weights read = read_weights(file, param_specs(config));
+        clip = CheckpointContents{std::move(config), std::move(read), Tokenizer::load(folder)};
     }
-    ModelConfig config = parse_model_config(config_json, weights_path);
-    Weights weights = read_weights(file, param_specs(config));
+    ModelConfig& config = clip->config;
+    Weights& weights = clip->weights;
     // Checked where weights enter from a file (the trainer guards its own): a non-finite weight
     // would make every score NaN; a huge logit scale, every softmax one-hot.
     for (const auto& [name, tensor] : weights)
@@ -75,10 +89,9 @@ DualEncoder DualEncoder::load(const std::string& path) {
         throw input_error(
             "model file", weights_path,
             "logit_scale " + std::to_string(scale) + " is outside 0..6.908 (a similarity scale between 1 and 1000)");
-    Tokenizer tokenizer = Tokenizer::load(folder);
     std::optional<Lexicon> lexicon = Lexicon::load(folder);
     try {
-        DualEncoder model = from_weights(std::move(config), std::move(tokenizer), std::move(weights));
+        DualEncoder model = from_weights(std::move(config), std::move(clip->tokenizer), std::move(weights));
         if (lexicon) model.lexicon_ = std::make_shared<const Lexicon>(std::move(*lexicon));
         return model;
     } catch (const Error& e) {

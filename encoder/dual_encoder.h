@@ -20,8 +20,9 @@ namespace opsis {
 
 class DualEncoder {
 public:
-    // `path` is a model folder or its model.safetensors file. Every tensor is checked against
-    // the config; the tokenizer's size must match the config's vocab_size.
+    // `path` is a model folder or its model.safetensors file: Opsis's own, or a CLIP checkpoint
+    // (encoder/clip_checkpoint.h). Every tensor is checked against the config; the tokenizer's
+    // size must match the config's vocab_size.
     static DualEncoder load(const std::string& path);
     static DualEncoder from_weights(ModelConfig config, Tokenizer tokenizer, Weights weights);
     static DualEncoder random(ModelConfig config, Tokenizer tokenizer, std::uint64_t seed);
@@ -58,5 +59,8 @@ private:
 
 // Resolves a model path (folder or .safetensors file) to its folder.
 std::string model_folder(const std::string& path);
+// The file holding a model folder's weights: model.safetensors, or an OpenCLIP folder's
+// open_clip_model.safetensors.
+std::string model_weights_file(const std::string& folder);
 
 }  // namespace opsis

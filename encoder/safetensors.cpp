@@ -15,9 +15,13 @@ namespace {
 using json = nlohmann::json;
 constexpr std::uint64_t kMaxHeaderBytes = 100ull << 20;
 
+// Every dtype a checkpoint may hold (Hugging Face's keep int64 position ids beside the
+// weights); read() converts the float ones.
 std::uint64_t dtype_size(const std::string& dtype) {
-    if (dtype == "F32") return 4;
-    if (dtype == "F16" || dtype == "BF16") return 2;
+    if (dtype == "F64" || dtype == "I64" || dtype == "U64") return 8;
+    if (dtype == "F32" || dtype == "I32" || dtype == "U32") return 4;
+    if (dtype == "F16" || dtype == "BF16" || dtype == "I16" || dtype == "U16") return 2;
+    if (dtype == "I8" || dtype == "U8" || dtype == "BOOL") return 1;
     return 0;
 }
 
@@ -82,7 +86,7 @@ SafetensorsReader::SafetensorsReader(const std::string& path) {
         SafetensorsEntry e;
         if (!value["dtype"].is_string()) throw bad("dtype is not a string");
         e.dtype = value["dtype"].get<std::string>();
-        if (!dtype_size(e.dtype)) throw bad("unsupported dtype " + e.dtype + " (F32, F16 or BF16 expected)");
+        if (!dtype_size(e.dtype)) throw bad("unknown dtype " + e.dtype);
         if (!value["shape"].is_array()) throw bad("shape is not an array");
         for (const json& d : value["shape"]) {
             if (!d.is_number_unsigned()) throw bad("shape holds a non-integer or negative size");
@@ -119,6 +123,9 @@ Tensor SafetensorsReader::read(const std::string& name) const {
     const auto it = entries_.find(name);
     if (it == entries_.end()) throw input_error("model file", path(), "no tensor named '" + name + "'");
     const SafetensorsEntry& e = it->second;
+    if (e.dtype != "F32" && e.dtype != "F16" && e.dtype != "BF16")
+        throw input_error("model file", path(),
+                          "tensor '" + name + "' is " + e.dtype + ", not a weight (F32, F16 or BF16 expected)");
     Tensor t(e.shape);
     const unsigned char* src = data_ + e.begin;
     const std::int64_t n = t.numel();

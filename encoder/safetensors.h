@@ -14,7 +14,7 @@
 namespace opsis {
 
 struct SafetensorsEntry {
-    std::string dtype;  // F32, F16 or BF16
+    std::string dtype;  // F32, F16, BF16 (weights), or another safetensors dtype (F64, I64, ..., BOOL)
     Shape shape;
     std::uint64_t begin = 0, end = 0;  // offsets into the data section
 };
@@ -30,7 +30,7 @@ public:
     const std::map<std::string, std::string>& metadata() const { return metadata_; }
     const std::map<std::string, SafetensorsEntry>& entries() const { return entries_; }
     bool contains(const std::string& name) const { return entries_.count(name) != 0; }
-    // Converts F16/BF16 to float32.
+    // Converts F16/BF16 to float32; another dtype is an error naming the tensor.
     Tensor read(const std::string& name) const;
 
 private:

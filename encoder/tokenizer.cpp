@@ -8,6 +8,7 @@
 #include "core/file_io.h"
 #include "core/splitmix.h"
 #include "core/utf8.h"
+#include "encoder/html_unescape.h"
 
 namespace opsis {
 namespace {
@@ -120,8 +121,15 @@ Tokenizer Tokenizer::from_merges(const std::vector<Merge>& merges) {
         if (t.token_to_id_.emplace(token, static_cast<std::int32_t>(t.id_to_token_.size())).second)
             t.id_to_token_.push_back(token);
     };
-    for (int b = 0; b < 256; ++b) add(symbol_of_byte(static_cast<unsigned char>(b)));
-    for (int b = 0; b < 256; ++b) add(symbol_of_byte(static_cast<unsigned char>(b)) + kEndOfWord);
+    // CLIP's order: the bytes that stand for themselves ('!'..'~', then Latin-1's printable
+    // ones), then the rest; an imported CLIP model's token ids depend on it.
+    std::vector<unsigned char> order;
+    for (int b = 0; b < 256; ++b)
+        if (byte_symbols()[b] == static_cast<char32_t>(b)) order.push_back(static_cast<unsigned char>(b));
+    for (int b = 0; b < 256; ++b)
+        if (byte_symbols()[b] != static_cast<char32_t>(b)) order.push_back(static_cast<unsigned char>(b));
+    for (unsigned char b : order) add(symbol_of_byte(b));
+    for (unsigned char b : order) add(symbol_of_byte(b) + kEndOfWord);
     for (const auto& [left, right] : merges) add(left + right);
     add(kStartToken);
     add(kEndToken);
@@ -193,9 +201,15 @@ void Tokenizer::bpe_word(std::string_view word, std::vector<std::int32_t>& out, 
     out.insert(out.end(), symbols.begin(), symbols.end());
 }
 
+std::string Tokenizer::cleaned(std::string_view text) const {
+    if (cleaning_ == Cleaning::plain) return clean_text(text);
+    check_utf8(text);
+    return clean_text(html_unescape(html_unescape(text)));
+}
+
 std::vector<std::int32_t> Tokenizer::encode(std::string_view text) const {
     std::vector<std::int32_t> ids;
-    for (const std::string& word : split_words(clean_text(text))) bpe_word(word, ids);
+    for (const std::string& word : split_words(cleaned(text))) bpe_word(word, ids);
     return ids;
 }
 
@@ -208,7 +222,7 @@ std::vector<std::int32_t> Tokenizer::encode_for_model_sampled(std::string_view t
     if (!(dropout >= 0.0f && dropout < 1.0f)) throw Error("tokenizer: BPE-dropout must be in [0, 1)");
     MergeDropout sampling{dropout, seed};
     std::vector<std::int32_t> body;
-    for (const std::string& word : split_words(clean_text(text)))
+    for (const std::string& word : split_words(cleaned(text)))
         bpe_word(word, body, dropout > 0.0f ? &sampling : nullptr);
     return with_start_and_end(body, context_length);
 }

@@ -28,6 +28,13 @@ public:
     static Tokenizer load(const std::string& dir);
     void save(const std::string& dir) const;
 
+    // How a text is cleaned before it is split: Opsis's own models collapse whitespace and
+    // lower-case (clean_text); CLIP's tokenizer first replaces HTML character references, twice
+    // (html_unescape), which imported CLIP models must see too.
+    enum class Cleaning { plain, clip };
+    void set_cleaning(Cleaning cleaning) { cleaning_ = cleaning; }
+    Cleaning cleaning() const { return cleaning_; }
+
     int vocab_size() const { return static_cast<int>(id_to_token_.size()); }
     std::int32_t start_token() const { return start_id_; }
     std::int32_t end_token() const { return end_id_; }
@@ -55,6 +62,7 @@ private:
     };
     void bpe_word(std::string_view word, std::vector<std::int32_t>& out, MergeDropout* dropout = nullptr) const;
     std::vector<std::int32_t> with_start_and_end(const std::vector<std::int32_t>& body, int context_length) const;
+    std::string cleaned(std::string_view text) const;
 
     std::vector<Merge> merges_;
     std::vector<std::string> id_to_token_;
@@ -63,6 +71,7 @@ private:
     std::int32_t byte_id_[256]{};      // symbol of byte b inside a word
     std::int32_t byte_end_id_[256]{};  // symbol of byte b ending a word ("</w>")
     std::int32_t start_id_ = 0, end_id_ = 0;
+    Cleaning cleaning_ = Cleaning::plain;
 };
 
 // Whitespace runs become one space, ends trimmed, Unicode lower-cased. Throws on invalid UTF-8.

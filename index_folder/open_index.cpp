@@ -32,7 +32,7 @@ std::string default_model_path() {
 
 storage::ModelIdentity identify_model(const std::string& path, const DualEncoder& model) {
     const std::string folder = absolute_path(model_folder(path));
-    return {model.config().name, sha256_file_hex(folder + "/model.safetensors"), folder, model.config().embed_dim};
+    return {model.config().name, sha256_file_hex(model_weights_file(folder)), folder, model.config().embed_dim};
 }
 
 OpenIndex open_index(const std::string& dir, const std::string& model_path, bool create, bool need_model,
@@ -48,7 +48,7 @@ OpenIndex open_index(const std::string& dir, const std::string& model_path, bool
     out.store = storage::IndexStore::open(dir, identity, create, options);
     if (need_model && !out.model) {
         const storage::ModelIdentity& recorded = out.store->model();
-        if (!fs::exists(recorded.path + "/model.safetensors"))
+        if (!fs::exists(model_weights_file(recorded.path)))
             throw input_error("index", dir,
                               "its model " + storage::describe(recorded) + " is no longer at '" + recorded.path +
                                   "': pass --model with the same weights");

@@ -1,0 +1,12 @@
+# Makes the PyTorch reference CLIPs (both activations) and runs the hidden [clip] tests on them.
+foreach(act quick_gelu gelu)
+  execute_process(COMMAND ${PYTHON} ${SCRIPT} --out ${WORK}/${act} --hidden-act ${act} RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "clip_reference.py failed (${rc}): scripts/setup installs python3-torch, python3-regex and python3-pil")
+  endif()
+endforeach()
+set(ENV{OPSIS_CLIP_REFERENCE} ${WORK})
+execute_process(COMMAND ${TESTS} "[clip]" RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "the [clip] tests failed")
+endif()

@@ -1,0 +1,154 @@
+// Imported CLIP checkpoints against PyTorch: benchmarks/reference/clip_reference.py builds a
+// tiny CLIP with random weights (OpenAI's architecture, written there), saves it in the
+// Hugging Face and OpenCLIP layouts, and records its token ids and embeddings. Every text and
+// image must embed at cosine >= 0.9999 with identical token ids, in both layouts and with both
+// activations; damaged folders are refused naming the file. Hidden from the plain run: ctest's
+// clip_checkpoints_match_pytorch makes the reference first (tests/run_clip_reference.cmake).
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
+
+#include "core/file_io.h"
+#include "encoder/clip_checkpoint.h"
+#include "encoder/dual_encoder.h"
+#include "image/decode.h"
+#include "tests/test_support.h"
+
+using namespace opsis;
+using Catch::Matchers::Contains;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string reference_root() {
+    const char* dir = std::getenv("OPSIS_CLIP_REFERENCE");
+    if (dir == nullptr || *dir == '\0')
+        FAIL("set OPSIS_CLIP_REFERENCE to a folder benchmarks/reference/clip_reference.py wrote (ctest does)");
+    return dir;
+}
+
+nlohmann::json reference(const std::string& dir) {
+    return nlohmann::json::parse(read_text_file(dir + "/reference.json", 1 << 24));
+}
+
+double cosine(const float* a, const std::vector<float>& b) {
+    double ab = 0, aa = 0, bb = 0;
+    for (std::size_t i = 0; i < b.size(); ++i) {
+        ab += static_cast<double>(a[i]) * b[i];
+        aa += static_cast<double>(a[i]) * a[i];
+        bb += static_cast<double>(b[i]) * b[i];
+    }
+    return ab / std::sqrt(aa * bb);
+}
+
+void copy_folder(const std::string& from, const std::string& to) {
+    fs::copy(from, to, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+}
+
+void edit_json(const std::string& path, const std::function<void(nlohmann::json&)>& change) {
+    nlohmann::json j = nlohmann::json::parse(read_text_file(path, 1 << 24));
+    change(j);
+    write_file_atomic(path, j.dump(2));
+}
+
+}  // namespace
+
+TEST_CASE("CLIP checkpoints embed as PyTorch does, in both layouts and with both activations", "[.clip]") {
+    const std::string root = reference_root();
+    for (const char* activation : {"quick_gelu", "gelu"}) {
+        const std::string dir = root + "/" + activation;
+        const nlohmann::json ref = reference(dir);
+        for (const char* layout : {"hf", "openclip"}) {
+            INFO(activation << " " << layout);
+            const DualEncoder model = DualEncoder::load(dir + "/" + layout);
+            CHECK(model.config().image.vit.transformer.activation == ops::parse_activation(activation));
+            CHECK(std::abs(model.logit_scale() - ref["logit_scale"].get<float>()) < 1e-6f);
+            std::vector<std::string> texts;
+            for (const auto& t : ref["texts"]) texts.push_back(t["text"].get<std::string>());
+            const Tensor vectors = model.encode_texts(texts);
+            const std::size_t d = static_cast<std::size_t>(model.config().embed_dim);
+            for (std::size_t i = 0; i < texts.size(); ++i) {
+                INFO("text \"" << texts[i] << "\"");
+                std::vector<std::int32_t> ids = model.tokenizer().encode_for_model(texts[i], 77);
+                ids.resize(77, 0);  // the reference pads with 0
+                CHECK(ids == ref["texts"][i]["ids"].get<std::vector<std::int32_t>>());
+                CHECK(cosine(vectors.data() + i * d, ref["texts"][i]["embedding"].get<std::vector<float>>()) >= 0.9999);
+            }
+            std::vector<RgbaImage> images;
+            for (const auto& im : ref["images"]) {
+                const std::vector<unsigned char> bytes = read_file(dir + "/" + im["file"].get<std::string>(), 1 << 20);
+                images.push_back(decode_image(bytes.data(), bytes.size(), im["file"].get<std::string>(), {}));
+            }
+            const Tensor image_vectors = model.encode_images(model.preprocess(images));
+            for (std::size_t i = 0; i < images.size(); ++i) {
+                INFO("image " << ref["images"][i]["file"]);
+                CHECK(cosine(image_vectors.data() + i * d, ref["images"][i]["embedding"].get<std::vector<float>>()) >=
+                      0.9999);
+            }
+        }
+    }
+}
+
+TEST_CASE("damaged CLIP checkpoint folders are refused, naming the file and the reason", "[.clip]") {
+    const std::string dir = reference_root() + "/quick_gelu";
+    test::TempDir tmp;
+    const std::string hf = tmp.file("hf"), oc = tmp.file("openclip");
+    auto fresh = [&] {
+        fs::remove_all(hf);
+        fs::remove_all(oc);
+        copy_folder(dir + "/hf", hf);
+        copy_folder(dir + "/openclip", oc);
+    };
+
+    fresh();
+    fs::remove(hf + "/vocab.json");
+    CHECK_THROWS_WITH(DualEncoder::load(hf), Contains(hf + "/vocab.json"));
+    fresh();
+    fs::remove(oc + "/open_clip_model.safetensors");
+    CHECK_THROWS_WITH(DualEncoder::load(oc), Contains(oc + "/open_clip_model.safetensors"));
+
+    fresh();
+    edit_json(hf + "/config.json", [](nlohmann::json& j) { j["text_config"]["hidden_act"] = "silu"; });
+    CHECK_THROWS_WITH(DualEncoder::load(hf),
+                      Contains(hf + "/config.json") && Contains("text_config.hidden_act") && Contains("silu"));
+    fresh();
+    edit_json(hf + "/config.json", [](nlohmann::json& j) {
+        j["vision_config"]["hidden_size"] = 48;
+        j["vision_config"]["intermediate_size"] = 192;
+    });
+    CHECK_THROWS_WITH(DualEncoder::load(hf),
+                      Contains(hf + "/model.safetensors") && Contains("vision_model.embeddings") && Contains("[48"));
+    fresh();
+    edit_json(hf + "/config.json", [](nlohmann::json& j) { j["projection_dim"] = 32; });
+    CHECK_THROWS_WITH(DualEncoder::load(hf), Contains("projection_dim"));
+    fresh();
+    edit_json(hf + "/config.json", [](nlohmann::json& j) { j["vision_config"]["use_rotary"] = true; });
+    CHECK_THROWS_WITH(DualEncoder::load(hf), Contains("vision_config.use_rotary is not something Opsis knows"));
+
+    fresh();
+    edit_json(oc + "/open_clip_config.json", [](nlohmann::json& j) { j["model_cfg"]["embed_dim"] = 32; });
+    CHECK_THROWS_WITH(DualEncoder::load(oc),
+                      Contains(oc + "/open_clip_model.safetensors") && Contains("visual.proj") && Contains("[64, 32]"));
+    fresh();
+    edit_json(oc + "/open_clip_config.json",
+              [](nlohmann::json& j) { j["model_cfg"]["vision_cfg"]["timm_model_name"] = "convnext_base"; });
+    CHECK_THROWS_WITH(DualEncoder::load(oc), Contains("model_cfg.vision_cfg.timm_model_name"));
+    fresh();
+    edit_json(oc + "/open_clip_config.json", [](nlohmann::json& j) { j["model_cfg"]["text_cfg"]["width"] = 40; });
+    CHECK_THROWS_WITH(DualEncoder::load(oc), Contains("token_embedding.weight") && Contains("[49408, 40]"));
+}
+
+TEST_CASE("the built-in CLIP tokenizer: CLIP's vocabulary, ids and cleaning", "[clip-tokenizer]") {
+    const Tokenizer t = clip_tokenizer();
+    CHECK(t.vocab_size() == 49408);
+    CHECK(t.start_token() == 49406);
+    CHECK(t.end_token() == 49407);
+    // Ids every CLIP user knows: "a photo of a cat".
+    CHECK(t.encode("a photo of a cat") == std::vector<std::int32_t>{320, 1125, 539, 320, 2368});
+    CHECK(t.encode("A  PHOTO\tof a Cat") == t.encode("a photo of a cat"));
+    CHECK(t.encode("Tom &amp;amp; Jerry") == t.encode("tom & jerry"));  // unescaped twice, as CLIP does
+    CHECK(t.decode(t.encode("καλημέρα 🐱")) == "καλημέρα 🐱");
+}
