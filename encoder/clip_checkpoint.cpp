@@ -142,6 +142,7 @@ ModelConfig vit_clip_config(const std::string& name, int embed_dim, int image_si
                    {"std", std},
                    {"background", {255, 255, 255}},
                    {"trim_transparent", false},
+                   {"fit", "resize_crop"},
                    {"patch_size", patch},
                    {"width", vision_width},
                    {"layers", vision_layers},

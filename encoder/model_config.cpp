@@ -159,6 +159,10 @@ ModelConfig parse_model_config(const json& j, const std::string& source) {
     const auto bg = img.triple("background", {255, 255, 255}, 0, 255);
     for (int i = 0; i < 3; ++i) pre.background[i] = static_cast<std::uint8_t>(bg[i]);
     pre.trim_transparent = img.boolean("trim_transparent", pre.trim_transparent);
+    if (const std::string fit = img.string("fit", "square"); fit == "resize_crop")
+        pre.fit = PreprocessOptions::Fit::resize_crop;
+    else if (fit != "square")
+        img.fail("image.fit", "must be 'square' or 'resize_crop', got '" + fit + "'");
     if (arch == "resnet") {
         c.image.arch = ImageTowerConfig::Arch::resnet;
         ResNetConfig& r = c.image.resnet;
@@ -206,7 +210,8 @@ json model_config_to_json(const ModelConfig& c) {
                   {"mean", pre.mean},
                   {"std", pre.std},
                   {"background", {pre.background[0], pre.background[1], pre.background[2]}},
-                  {"trim_transparent", pre.trim_transparent}};
+                  {"trim_transparent", pre.trim_transparent},
+                  {"fit", pre.fit == PreprocessOptions::Fit::resize_crop ? "resize_crop" : "square"}};
     if (c.image.arch == ImageTowerConfig::Arch::resnet) {
         const ResNetConfig& r = c.image.resnet;
         image["arch"] = "resnet";

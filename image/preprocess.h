@@ -18,6 +18,10 @@ struct PreprocessOptions {
     std::array<float, 3> std{0.5f, 0.5f, 0.5f};
     std::array<std::uint8_t, 3> background{255, 255, 255};
     bool trim_transparent = true;  // crop transparent margins before squaring
+    // How a picture becomes a square: `square` takes the (visible part's) square first, then
+    // resizes it (icons: nothing is cut off); `resize_crop` is CLIP's: the short side resized to
+    // image_size, then the centre cropped.
+    enum class Fit { square, resize_crop } fit = Fit::square;
 };
 
 RgbaImage square_region(const RgbaImage& image, bool trim_transparent);

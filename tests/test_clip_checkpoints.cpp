@@ -77,16 +77,22 @@ TEST_CASE("CLIP checkpoints embed as PyTorch does, in both layouts and with both
                 CHECK(ids == ref["texts"][i]["ids"].get<std::vector<std::int32_t>>());
                 CHECK(cosine(vectors.data() + i * d, ref["texts"][i]["embedding"].get<std::vector<float>>()) >= 0.9999);
             }
-            std::vector<RgbaImage> images;
-            for (const auto& im : ref["images"]) {
-                const std::vector<unsigned char> bytes = read_file(dir + "/" + im["file"].get<std::string>(), 1 << 20);
-                images.push_back(decode_image(bytes.data(), bytes.size(), im["file"].get<std::string>(), {}));
-            }
-            const Tensor image_vectors = model.encode_images(model.preprocess(images));
-            for (std::size_t i = 0; i < images.size(); ++i) {
-                INFO("image " << ref["images"][i]["file"]);
-                CHECK(cosine(image_vectors.data() + i * d, ref["images"][i]["embedding"].get<std::vector<float>>()) >=
-                      0.9999);
+            // Model-sized images, and pictures larger and smaller than the model's input, which
+            // go through CLIP's preprocessing (short side resized, centre cropped).
+            for (const char* kind : {"images", "photos"}) {
+                std::vector<RgbaImage> images;
+                for (const auto& im : ref[kind]) {
+                    const std::vector<unsigned char> bytes =
+                        read_file(dir + "/" + im["file"].get<std::string>(), 1 << 20);
+                    images.push_back(decode_image(bytes.data(), bytes.size(), im["file"].get<std::string>(), {}));
+                }
+                REQUIRE(images.size() == 3);
+                const Tensor image_vectors = model.encode_images(model.preprocess(images));
+                for (std::size_t i = 0; i < images.size(); ++i) {
+                    INFO("image " << ref[kind][i]["file"]);
+                    CHECK(cosine(image_vectors.data() + i * d, ref[kind][i]["embedding"].get<std::vector<float>>()) >=
+                          0.9999);
+                }
             }
         }
     }

@@ -10,9 +10,11 @@ token ids it gives for texts and model-sized images:
   DIR/hf/        config.json, model.safetensors (Hugging Face CLIPModel names), vocab.json,
                  merges.txt, preprocessor_config.json, tokenizer_config.json
   DIR/openclip/  open_clip_config.json, open_clip_model.safetensors (OpenAI names)
-  DIR/images/    model-sized PNGs
+  DIR/images/    model-sized PNGs (image*.png) and larger or smaller ones (photo*.png)
   DIR/reference.json  per text: its token ids (77, padded with 0) and unit embedding; per
-                      image: its unit embedding; the logit scale
+                      image: its unit embedding; per photo: its unit embedding after CLIP's
+                      preprocessing (short side resized with PIL's bicubic, centre crop); the
+                      logit scale
 
 Needs Debian's python3-torch, python3-regex (\\p{L} in the tokenizer's pattern) and python3-pil.
 The tokenizer is CLIP's: text cleaned (HTML entities unescaped twice, whitespace collapsed,
@@ -356,7 +358,7 @@ def main():
     write_hf(os.path.join(args.out, "hf"), model, cfg, tokenizer)
     write_openclip(os.path.join(args.out, "openclip"), model, cfg)
 
-    reference = {"logit_scale": float(model.logit_scale), "hidden_act": args.hidden_act, "texts": [], "images": []}
+    reference = {"logit_scale": float(model.logit_scale), "hidden_act": args.hidden_act, "texts": [], "images": [], "photos": []}
     with torch.no_grad():
         ids = torch.tensor([tokenizer.for_model(t) for t in TEXTS])
         text_vectors = F.normalize(model.encode_text(ids), dim=-1)
@@ -369,6 +371,26 @@ def main():
             x = (torch.tensor(pixels, dtype=torch.float32) / 255 - torch.tensor(MEAN)) / torch.tensor(STD)
             vector = F.normalize(model.encode_image(x.permute(2, 0, 1)[None]), dim=-1)[0]
             reference["images"].append({"file": f"images/image{k}.png", "embedding": vector.tolist()})
+        # Pictures of other sizes, as CLIP preprocesses them: the short side resized to the
+        # model's size (PIL's bicubic), the centre cropped.
+        side = cfg["vision"]["image_size"]
+        for k, (w, h) in enumerate([(96, 72), (45, 80), (200, 150)]):
+            ys, xs = np.mgrid[0:h, 0:w]
+            c = torch.rand(6, generator=generator).numpy()
+            rgb = np.stack([c[0] + 0.5 * np.sin(xs / (3 + 5 * c[1])), c[2] + 0.5 * np.cos(ys / (4 + 4 * c[3])),
+                            c[4] + 0.3 * np.sin((xs + ys) / (2 + 6 * c[5]))], -1)
+            picture = Image.fromarray((np.clip(rgb, 0, 1) * 255).round().astype(np.uint8), "RGB")
+            path = os.path.join(args.out, "images", f"photo{k}.png")
+            picture.save(path)
+            # torchvision's Resize(side): the long side int(side * long / short).
+            new = (side, int(side * h / w)) if w <= h else (int(side * w / h), side)
+            resized = picture.resize(new, Image.BICUBIC)
+            left = int(round((resized.width - side) / 2.0))
+            top = int(round((resized.height - side) / 2.0))
+            pixels = np.asarray(resized.crop((left, top, left + side, top + side)))
+            x = (torch.tensor(pixels, dtype=torch.float32) / 255 - torch.tensor(MEAN)) / torch.tensor(STD)
+            vector = F.normalize(model.encode_image(x.permute(2, 0, 1)[None]), dim=-1)[0]
+            reference["photos"].append({"file": f"images/photo{k}.png", "size": [w, h], "embedding": vector.tolist()})
     json.dump(reference, open(os.path.join(args.out, "reference.json"), "w", encoding="utf-8"), ensure_ascii=False)
     print(f"clip_reference: wrote {args.out}: a {args.hidden_act} CLIP (vision 32 px / patch 8, width 64; text width 32), "
           f"{len(TEXTS)} texts, {len(reference['images'])} images")
