@@ -58,6 +58,13 @@ TEXTS = [
     ("The quick brown fox jumps over the lazy dog. " * 7)[:300],
 ]
 
+SIZES = {
+    "tiny": {"embed": 24, "vision": {"image_size": 32, "patch": 8, "width": 64, "layers": 2, "heads": 4},
+             "text": {"context": 77, "vocab": 49408, "width": 32, "layers": 2, "heads": 4}},
+    "b32": {"embed": 512, "vision": {"image_size": 224, "patch": 32, "width": 768, "layers": 12, "heads": 12},
+            "text": {"context": 77, "vocab": 49408, "width": 512, "layers": 12, "heads": 8}},
+}
+
 # ---- tokenizer --------------------------------------------------------------------------------
 
 
@@ -344,13 +351,13 @@ def main():
     parser.add_argument("--merges", default=DEFAULT_MERGES)
     parser.add_argument("--hidden-act", default="quick_gelu", choices=["quick_gelu", "gelu"])
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--size", default="tiny", choices=sorted(SIZES),
+                        help="tiny (the tests'), or ViT-B/32's sizes (speed measurements: benchmarks/reference/clip_speed)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     generator = torch.Generator().manual_seed(args.seed)
     torch.manual_seed(args.seed)
-    cfg = {"embed": 24, "act": args.hidden_act,
-           "vision": {"image_size": 32, "patch": 8, "width": 64, "layers": 2, "heads": 4},
-           "text": {"context": 77, "vocab": 49408, "width": 32, "layers": 2, "heads": 4}}
+    cfg = dict(SIZES[args.size], act=args.hidden_act)
     tokenizer = ClipTokenizer(args.merges)
     assert len(tokenizer.encoder) == cfg["text"]["vocab"]
     model = Clip(cfg).eval()
@@ -392,8 +399,10 @@ def main():
             vector = F.normalize(model.encode_image(x.permute(2, 0, 1)[None]), dim=-1)[0]
             reference["photos"].append({"file": f"images/photo{k}.png", "size": [w, h], "embedding": vector.tolist()})
     json.dump(reference, open(os.path.join(args.out, "reference.json"), "w", encoding="utf-8"), ensure_ascii=False)
-    print(f"clip_reference: wrote {args.out}: a {args.hidden_act} CLIP (vision 32 px / patch 8, width 64; text width 32), "
-          f"{len(TEXTS)} texts, {len(reference['images'])} images")
+    v, t = cfg["vision"], cfg["text"]
+    print(f"clip_reference: wrote {args.out}: a {args.hidden_act} CLIP (vision {v['image_size']} px / patch "
+          f"{v['patch']}, width {v['width']} x {v['layers']}; text width {t['width']} x {t['layers']}), "
+          f"{len(TEXTS)} texts, {len(reference['images'])} images, {len(reference['photos'])} photos")
 
 
 if __name__ == "__main__":
