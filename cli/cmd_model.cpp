@@ -6,6 +6,7 @@
 #include "core/json_text.h"
 #include "core/error.h"
 #include "core/file_io.h"
+#include "encoder/clip_checkpoint.h"
 #include "encoder/dual_encoder.h"
 
 namespace opsis::cli {
@@ -36,11 +37,18 @@ void run_init(const InitArgs& a) {
 
 void run_info(const std::string& path) {
     const DualEncoder model = DualEncoder::load(path);
-    nlohmann::json out = {{"model", model_folder(path)},
-                          {"parameters", model.parameter_count()},
-                          {"tokenizer_vocab", model.tokenizer().vocab_size()},
-                          {"logit_scale", model.logit_scale()},
-                          {"config", model_config_to_json(model.config())}};
+    const std::string folder = model_folder(path);
+    nlohmann::json out = {
+        {"model", folder},
+        {"format", checkpoint_format(folder)},
+        {"weights_file", model_weights_file(folder)},
+        {"precision", "fp32"},  // weights are held and run in float32, whatever the file's dtype
+        {"parameters", model.parameter_count()},
+        {"tokenizer_vocab", model.tokenizer().vocab_size()},
+        {"tokenizer_cleaning", model.tokenizer().cleaning() == Tokenizer::Cleaning::clip ? "clip" : "plain"},
+        {"lexicon_words", model.lexicon() ? nlohmann::json(model.lexicon()->known_words()) : nlohmann::json(nullptr)},
+        {"logit_scale", model.logit_scale()},
+        {"config", model_config_to_json(model.config())}};
     std::printf("%s\n", json_text(out, 2).c_str());
 }
 

@@ -484,13 +484,19 @@ Tokenizer clip_tokenizer() {
     return t;
 }
 
-std::optional<CheckpointContents> read_clip_checkpoint(const std::string& folder) {
+std::string checkpoint_format(const std::string& folder) {
     const fs::path f(folder);
-    if (fs::exists(f / "open_clip_config.json")) return read_open_clip(folder);
-    if (fs::exists(f / "config.json") && fs::exists(f / "model.safetensors")) {
-        const SafetensorsReader probe((f / "model.safetensors").string());
-        if (probe.contains("text_model.embeddings.token_embedding.weight")) return read_hugging_face(folder);
-    }
+    if (fs::exists(f / "open_clip_config.json")) return "openclip";
+    if (fs::exists(f / "config.json") && fs::exists(f / "model.safetensors") &&
+        SafetensorsReader((f / "model.safetensors").string()).contains("text_model.embeddings.token_embedding.weight"))
+        return "huggingface";
+    return "opsis";
+}
+
+std::optional<CheckpointContents> read_clip_checkpoint(const std::string& folder) {
+    const std::string format = checkpoint_format(folder);
+    if (format == "openclip") return read_open_clip(folder);
+    if (format == "huggingface") return read_hugging_face(folder);
     return std::nullopt;
 }
 

@@ -22,7 +22,10 @@ struct CheckpointContents {
     Tokenizer tokenizer;
 };
 
-// nullopt when the folder holds neither layout (an Opsis model folder, say).
+// Which layout a model folder holds: "openclip", "huggingface" (CLIPModel) or "opsis".
+std::string checkpoint_format(const std::string& folder);
+
+// nullopt when the folder holds neither CLIP layout (an Opsis model folder, say).
 std::optional<CheckpointContents> read_clip_checkpoint(const std::string& folder);
 
 // CLIP's tokenizer: the first 48,894 merges of OpenAI's bpe_simple_vocab_16e6 (MIT licence,

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/sha256.h"
 #include "core/file_io.h"
+#include "encoder/clip_checkpoint.h"
 
 #ifndef OPSIS_SOURCE_MODELS
 #define OPSIS_SOURCE_MODELS ""
@@ -30,9 +31,22 @@ std::string default_model_path() {
     throw input_error("default model", "models/default", "not found (set OPSIS_MODEL or pass --model)");
 }
 
+// What makes a model's vectors: an Opsis model's weights file holds its config; a CLIP
+// checkpoint's config (activation, sizes, preprocessing) and tokenizer sit beside its weights,
+// and two checkpoints with the same weights but another activation embed differently.
+std::string model_fingerprint(const std::string& folder) {
+    const std::string weights = sha256_file_hex(model_weights_file(folder));
+    if (checkpoint_format(folder) == "opsis") return weights;
+    std::string digests = weights;
+    for (const char* name :
+         {"open_clip_config.json", "config.json", "preprocessor_config.json", "vocab.json", "merges.txt"})
+        if (fs::exists(fs::path(folder) / name)) digests += std::string(name) + sha256_file_hex(folder + "/" + name);
+    return sha256_hex(digests.data(), digests.size());
+}
+
 storage::ModelIdentity identify_model(const std::string& path, const DualEncoder& model) {
     const std::string folder = absolute_path(model_folder(path));
-    return {model.config().name, sha256_file_hex(model_weights_file(folder)), folder, model.config().embed_dim};
+    return {model.config().name, model_fingerprint(folder), folder, model.config().embed_dim};
 }
 
 OpenIndex open_index(const std::string& dir, const std::string& model_path, bool create, bool need_model,

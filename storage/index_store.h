@@ -24,8 +24,10 @@ namespace opsis::storage {
 // Which model made an index's vectors: vectors of two models are not comparable.
 struct ModelIdentity {
     std::string name;
-    std::string sha256;  // of model.safetensors
-    std::string path;    // where it was loaded from (absolute), to reload it later
+    // Of model.safetensors, which holds an Opsis model's config too; for a CLIP checkpoint, of
+    // its weights file's, config files' and tokenizer files' digests (index_folder/open_index).
+    std::string sha256;
+    std::string path;  // where it was loaded from (absolute), to reload it later
     int dim = 0;
 };
 

@@ -158,3 +158,35 @@ TEST_CASE("the built-in CLIP tokenizer: CLIP's vocabulary, ids and cleaning", "[
     CHECK(t.encode("Tom &amp;amp; Jerry") == t.encode("tom & jerry"));  // unescaped twice, as CLIP does
     CHECK(t.decode(t.encode("καλημέρα 🐱")) == "καλημέρα 🐱");
 }
+
+TEST_CASE("an index made with a CLIP checkpoint works end to end, and refuses another model", "[.clip]") {
+    using test::run_opsis;
+    using test::shell_quote;
+    const std::string dir = reference_root() + "/quick_gelu";
+    test::TempDir tmp;
+    const std::string index = tmp.file("index"), oc = shell_quote(dir + "/openclip");
+    const auto info = run_opsis("model info --model " + oc);
+    REQUIRE(info.exit_code == 0);
+    const nlohmann::json j = nlohmann::json::parse(info.output);
+    CHECK(j["format"] == "openclip");
+    CHECK(j["tokenizer_cleaning"] == "clip");
+    CHECK(j["config"]["image"]["fit"] == "resize_crop");
+
+    const auto added =
+        run_opsis("index add --index " + shell_quote(index) + " --model " + oc + " " + shell_quote(dir + "/images"));
+    REQUIRE(added.exit_code == 0);
+    CHECK_THAT(added.output, Contains("6 added"));
+    // The index remembers its model: searching needs no --model, and the text goes through
+    // CLIP's tokenizer and text tower. The query's embedding is the reference's own for that
+    // text, so the scores are the reference's cosines with the pictures.
+    const auto found = run_opsis("search --index " + shell_quote(index) + " -q " + shell_quote("a photo of a cat") +
+                                 " -k 6 --no-collapse --json");
+    REQUIRE(found.exit_code == 0);
+    const nlohmann::json hits = nlohmann::json::parse(found.output)["hits"];
+    CHECK(hits.size() == 6);
+    // Another model's weights are refused, naming both.
+    const auto other = run_opsis("search --index " + shell_quote(index) + " --model " +
+                                 shell_quote(reference_root() + "/gelu/openclip") + " -q cat");
+    CHECK(other.exit_code != 0);
+    CHECK_THAT(other.output, Contains("openclip"));
+}
