@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "core/lines.h"
 #include "core/utf8.h"
 
 namespace opsis {
@@ -78,14 +79,8 @@ int edit_distance(const std::u32string& a, const std::u32string& b, int max) {
 
 Lexicon Lexicon::parse(std::string_view text, const std::string& name) {
     Lexicon lex;
-    std::size_t line_no = 0;
-    for (std::size_t pos = 0; pos < text.size();) {
-        std::size_t eol = text.find('\n', pos);
-        if (eol == std::string_view::npos) eol = text.size();
-        const std::string_view line = text.substr(pos, eol - pos);
-        pos = eol + 1;
-        ++line_no;
-        if (line.empty() || line.front() == '#') continue;
+    for_each_line(text, [&](std::string_view line, std::size_t line_no) {
+        if (line.empty() || line.front() == '#') return;
         const std::vector<std::string_view> f = fields(line);
         auto bad = [&](std::string_view reason) {
             return input_error("lexicon", name, "line " + std::to_string(line_no) + " " + std::string(reason));
@@ -109,7 +104,7 @@ Lexicon Lexicon::parse(std::string_view text, const std::string& name) {
         } else {
             throw bad("is not 'known WORD COUNT', 'stop LANG WORD', 'map WORD TARGET WHY' or 'real WORD'");
         }
-    }
+    });
     for (const auto& [word, n] : lex.counts_) {
         std::u32string letters = fold_letters(word);
         std::u32string key = spelling_key(letters);

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "core/lines.h"
 #include "core/splitmix.h"
 #include "core/utf8.h"
 #include "encoder/html_unescape.h"
@@ -271,22 +272,16 @@ Tokenizer Tokenizer::load(const std::string& dir) {
     const std::string merges_path = (fs::path(dir) / "merges.txt").string();
     Tokenizer t;
     const std::string merges_text = read_text_file(merges_path, kMaxTokenizerFile);
-    std::size_t line_no = 0;
-    for (std::size_t pos = 0; pos < merges_text.size();) {
-        std::size_t eol = merges_text.find('\n', pos);
-        if (eol == std::string::npos) eol = merges_text.size();
-        std::string line = merges_text.substr(pos, eol - pos);
-        pos = eol + 1;
-        ++line_no;
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        if (line.empty() || (line_no == 1 && line.rfind("#version", 0) == 0)) continue;
+    for_each_line(merges_text, [&](std::string_view line, std::size_t line_no) {
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        if (line.empty() || (line_no == 1 && line.starts_with("#version"))) return;
         const auto space = line.find(' ');
-        if (space == std::string::npos || space == 0 || space + 1 == line.size() ||
-            line.find(' ', space + 1) != std::string::npos)
+        if (space == std::string_view::npos || space == 0 || space + 1 == line.size() ||
+            line.find(' ', space + 1) != std::string_view::npos)
             throw input_error("tokenizer file", merges_path,
                               "line " + std::to_string(line_no) + " is not 'left right'");
-        t.merges_.emplace_back(line.substr(0, space), line.substr(space + 1));
-    }
+        t.merges_.emplace_back(std::string(line.substr(0, space)), std::string(line.substr(space + 1)));
+    });
     nlohmann::json vocab;
     try {
         vocab = nlohmann::json::parse(read_text_file(vocab_path, kMaxTokenizerFile));

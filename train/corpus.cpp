@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "core/lines.h"
 
 namespace opsis::train {
 namespace {
@@ -33,14 +34,8 @@ std::string required_string(const nlohmann::json& j, const char* key) {
 Manifest read_manifest(const std::string& path) {
     const std::string text = read_text_file(path, kMaxManifestBytes);
     Manifest m;
-    std::size_t line_no = 0;
-    for (std::size_t pos = 0; pos < text.size();) {
-        std::size_t eol = text.find('\n', pos);
-        if (eol == std::string::npos) eol = text.size();
-        const std::string line = text.substr(pos, eol - pos);
-        pos = eol + 1;
-        ++line_no;
-        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    for_each_line(text, [&](std::string_view line, std::size_t line_no) {
+        if (line.find_first_not_of(" \t\r") == std::string_view::npos) return;
         try {
             const nlohmann::json j = nlohmann::json::parse(line);
             if (!j.is_object()) throw Error("not a JSON object");
@@ -65,7 +60,7 @@ Manifest read_manifest(const std::string& path) {
         } catch (const Error& e) {
             m.problems.push_back(path + " line " + std::to_string(line_no) + ": " + e.what());
         }
-    }
+    });
     return m;
 }
 

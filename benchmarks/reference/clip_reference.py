@@ -29,6 +29,7 @@ import json
 import math
 import os
 import struct
+import sys
 
 import numpy as np
 import regex
@@ -36,6 +37,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bpe  # noqa: E402
 
 DEFAULT_MERGES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "encoder", "clip",
                               "bpe_simple_vocab_16e6.txt.gz")
@@ -97,23 +101,7 @@ class ClipTokenizer:
         self.ranks = {m: i for i, m in enumerate(self.merges)}
 
     def bpe(self, token):
-        word = list(token[:-1]) + [token[-1] + "</w>"]
-        while len(word) > 1:
-            pairs = [(self.ranks.get((a, b), math.inf), i) for i, (a, b) in enumerate(zip(word, word[1:]))]
-            rank, _ = min(pairs)
-            if rank == math.inf:
-                break
-            first, second = self.merges[rank]
-            merged, i = [], 0
-            while i < len(word):
-                if i < len(word) - 1 and word[i] == first and word[i + 1] == second:
-                    merged.append(first + second)
-                    i += 2
-                else:
-                    merged.append(word[i])
-                    i += 1
-            word = merged
-        return word
+        return bpe.merge(list(token[:-1]) + [token[-1] + "</w>"], self.ranks)
 
     @staticmethod
     def clean(text):

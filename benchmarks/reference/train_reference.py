@@ -28,6 +28,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bpe  # noqa: E402
+
 # ---- tokenizer (CLIP's scheme, as encoder/tokenizer.cpp) --------------------------------------
 
 
@@ -96,20 +99,7 @@ class Tokenizer:
         data = word.encode("utf-8")
         parts = [self.symbols[b] for b in data]
         parts[-1] += "</w>"
-        while len(parts) > 1:
-            rank, at = min((self.ranks.get((parts[k], parts[k + 1]), math.inf), k) for k in range(len(parts) - 1))
-            if rank == math.inf:
-                break
-            left, right = parts[at], parts[at + 1]
-            merged, k = [], 0
-            while k < len(parts):
-                if k + 1 < len(parts) and parts[k] == left and parts[k + 1] == right:
-                    merged.append(left + right)
-                    k += 2
-                else:
-                    merged.append(parts[k])
-                    k += 1
-            parts = merged
+        parts = bpe.merge(parts, self.ranks)
         ids = [self.vocab[p] for p in parts]
         self.cache[word] = ids
         return ids
