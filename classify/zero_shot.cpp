@@ -56,16 +56,16 @@ ZeroShotClassifier::ZeroShotClassifier(const DualEncoder& model, std::vector<std
     for (const std::string& raw : labels) {
         if (utf8::find_invalid(raw)) throw input_error("label", utf8::preview(raw), "is not valid UTF-8");
         std::string label = trimmed(raw);
-        if (label.empty()) throw input_error("labels", "", "one of them is empty");
+        if (label.empty()) throw Error("labels: one of them is empty");
         if (label.size() > options.max_label_bytes)
             throw input_error("label", utf8::preview(label),
                               "is longer than " + std::to_string(options.max_label_bytes) + " bytes");
         if (!seen.insert(lower(label)).second) throw input_error("label", label, "is given twice");
         labels_.push_back(std::move(label));
     }
-    if (labels_.size() < 2) throw input_error("labels", "", "give at least two (a softmax over one says nothing)");
+    if (labels_.size() < 2) throw Error("labels: give at least two (a softmax over one says nothing)");
     if (labels_.size() > options.max_labels)
-        throw input_error("labels", "", "at most " + std::to_string(options.max_labels) + " are allowed");
+        throw Error("labels: at most " + std::to_string(options.max_labels) + " are allowed");
     for (const std::string& t : options.templates)
         if (t.find("{}") == std::string::npos) throw input_error("template", t, "has no {} for the label");
 

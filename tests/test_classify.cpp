@@ -1,6 +1,7 @@
 // Zero-shot labels: the softmax at the model's temperature over prompt-ensembled label vectors,
 // checked against a computation by hand; bad labels; and the default model labelling the demo
 // pictures (four labels, four pictures: all right only if the model sees them).
+#include <boost/beast/core/detail/base64.hpp>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <nlohmann/json.hpp>
@@ -8,6 +9,8 @@
 
 #include "classify/zero_shot.h"
 #include "core/error.h"
+#include "core/file_io.h"
+#include "tests/server_fixture.h"
 #include "tests/test_support.h"
 
 using namespace opsis;
@@ -126,4 +129,51 @@ TEST_CASE("opsis classify labels the demo pictures with the default model, in En
                         test::shell_quote(samples + "red-circle.png"));
     CHECK(bad.exit_code != 0);
     CHECK_THAT(bad.output, Contains("captions.txt") && Contains("red-circle.png") && Contains("1 of 2 pictures"));
+}
+
+TEST_CASE("POST /api/classify labels an uploaded picture, and refuses bad requests clearly", "[classify][server]") {
+    using namespace opsis::test::server;
+    test::TempDir dir;
+    const std::string samples = std::string(OPSIS_SOURCE_DIR) + "/demo/samples";
+    REQUIRE(test::run_opsis("index add --index " + dir.file("ix") + " --model " +
+                            test::shell_quote(std::string(OPSIS_SOURCE_DIR) + "/models/default") + " " +
+                            test::shell_quote(samples))
+                .exit_code == 0);
+    Server server("--index " + dir.file("ix"));
+    Client c(server.port());
+    const std::vector<unsigned char> png = read_file(samples + "/yellow-star.png", 1 << 20);
+    std::string b64(beast::detail::base64::encoded_size(png.size()), '\0');
+    b64.resize(beast::detail::base64::encode(b64.data(), png.data(), png.size()));
+    const std::string image = "data:image/png;base64," + b64;
+
+    Reply r = c.post(
+        "/api/classify",
+        json{{"image", image}, {"labels", {"red circle", "yellow star", "blue square", "cat"}}, {"top", 2}}.dump());
+    REQUIRE(r.status == 200);
+    const json d = r.data();
+    REQUIRE(d["labels"].size() == 2);
+    CHECK(d["labels"][0]["label"] == "yellow star");
+    CHECK(d["labels"][0]["probability"].get<double>() > d["labels"][1]["probability"].get<double>());
+    CHECK(d["model"] == "opsis-small");
+
+    r = c.post("/api/classify", json{{"image", image}, {"labels", {"cat"}}}.dump());
+    CHECK(r.status == 400);
+    CHECK_THAT(error_message(r), Contains("give at least two"));
+    r = c.post("/api/classify", json{{"image", "aGVsbG8="}, {"labels", {"cat", "dog"}}}.dump());
+    CHECK(r.status == 400);
+    CHECK_THAT(error_message(r), Contains("classify.image") && Contains("not a supported image format"));
+    r = c.post("/api/classify", json{{"labels", {"cat", "dog"}}}.dump());
+    CHECK(r.status == 400);
+    CHECK_THAT(error_message(r), Contains("classify.image"));
+    r = c.post("/api/classify", json{{"image", image}}.dump());
+    CHECK(r.status == 400);
+    CHECK_THAT(error_message(r), Contains("classify.labels is missing"));
+    r = c.post("/api/classify", json{{"image", image}, {"labels", {"cat", "dog"}}, {"colour", true}}.dump());
+    CHECK(r.status == 400);
+    CHECK_THAT(error_message(r), Contains("colour"));
+    r = c.post("/api/classify", json{{"image", image}, {"labels", {"cat", "dog"}}, {"templates", {"a photo"}}}.dump());
+    CHECK(r.status == 400);
+    CHECK_THAT(error_message(r), Contains("has no {}"));
+    CHECK(c.get("/api/classify").status == 405);
+    CHECK(c.get("/healthz").status == 200);  // and it keeps serving
 }

@@ -110,6 +110,7 @@ Api::Impl::Routed Api::Impl::route(Request& req, std::string& name) {
         {"/api/stats", http::verb::get, [&] { return Routed(stats(req)); }},
         {"/api/search", http::verb::post, [&] { return Routed(parse_search_json(req)); }},
         {"/api/search/image", http::verb::post, [&] { return Routed(parse_search_image(req)); }},
+        {"/api/classify", http::verb::post, [&] { return classify(req); }},
         {"/api/items", http::verb::post, [&] { return write(req, [this](const Request& r) { return add_item(r); }); }},
         {"/api/texts", http::verb::post, [&] { return write(req, [this](const Request& r) { return add_texts(r); }); }},
     };

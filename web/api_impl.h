@@ -45,6 +45,7 @@ struct Api::Impl {
     Routed write(Request& req, std::function<Response(const Request&)> fn);
     std::unique_lock<std::mutex> lock_for_write();
     search::Query parse_search_json(const Request& req);
+    Routed classify(const Request& req);
     search::Query parse_search_image(const Request& req);
     Response search_response(const search::Result& result, const SearchShape& shape, unsigned version,
                              std::chrono::steady_clock::time_point started);
