@@ -19,14 +19,7 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-DualEncoder tiny_model() {
-    const auto config = parse_model_config(nlohmann::json::parse(R"({"name": "classify-tiny", "embed_dim": 16,
-      "image": {"arch": "resnet", "image_size": 16, "stem_channels": 4, "stem_stride": 1,)"
-                                                                 R"( "stage_channels": [4], "stage_blocks": [1]},
-      "text": {"context_length": 16, "width": 8, "layers": 1, "heads": 2, "vocab_size": 514}})"),
-                                           "test");
-    return DualEncoder::random(config, Tokenizer::bytes_only(), 11);
-}
+DualEncoder tiny_model() { return test::tiny_model("classify-tiny", 16, 11); }
 
 }  // namespace
 

@@ -114,13 +114,8 @@ TEST_CASE("each kind of change, reported word by word", "[rewrite]") {
 }
 
 TEST_CASE("the searcher embeds the rewritten text, reports it, and can be told not to", "[rewrite]") {
-    const auto config = parse_model_config(nlohmann::json::parse(R"({"name": "rewrite-tiny", "embed_dim": 16,
-      "image": {"arch": "resnet", "image_size": 16, "stem_channels": 4, "stem_stride": 1,)"
-                                                                 R"( "stage_channels": [4], "stage_blocks": [1]},
-      "text": {"context_length": 8, "width": 8, "layers": 1, "heads": 2, "vocab_size": 514}})"),
-                                           "test");
     test::TempDir dir;
-    DualEncoder::random(config, Tokenizer::bytes_only(), 7).save(dir.file("model"));
+    test::tiny_model("rewrite-tiny", 8, 7).save(dir.file("model"));
     write_file_atomic(dir.file("model/lexicon.tsv"), kLexicon);
     const DualEncoder model = DualEncoder::load(dir.file("model"));
     REQUIRE(model.lexicon() != nullptr);

@@ -20,14 +20,7 @@ using storage::Collection;
 
 namespace {
 
-DualEncoder tiny_model() {
-    const auto config = parse_model_config(nlohmann::json::parse(R"({"name": "search-tiny", "embed_dim": 16,
-      "image": {"arch": "resnet", "image_size": 16, "stem_channels": 4, "stem_stride": 1,)"
-                                                                 R"( "stage_channels": [4], "stage_blocks": [1]},
-      "text": {"context_length": 8, "width": 8, "layers": 1, "heads": 2, "vocab_size": 514}})"),
-                                           "test");
-    return DualEncoder::random(config, Tokenizer::bytes_only(), 7);
-}
+DualEncoder tiny_model() { return test::tiny_model("search-tiny", 8, 7); }
 
 storage::ModelIdentity identity() { return {"search-tiny", std::string(64, 'c'), "/nowhere", 16}; }
 

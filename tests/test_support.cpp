@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
 #include <stb/stb_image_write.h>
 
 namespace opsis::test {
@@ -281,6 +282,21 @@ CommandResult run_opsis_with_prefix(const std::string& prefix, const std::string
     const int status = pclose(pipe);
     r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     return r;
+}
+
+DualEncoder tiny_model(const std::string& name, int context_length, std::uint64_t seed) {
+    const nlohmann::json j = {
+        {"name", name},
+        {"embed_dim", 16},
+        {"image",
+         {{"arch", "resnet"},
+          {"image_size", 16},
+          {"stem_channels", 4},
+          {"stem_stride", 1},
+          {"stage_channels", {4}},
+          {"stage_blocks", {1}}}},
+        {"text", {{"context_length", context_length}, {"width", 8}, {"layers", 1}, {"heads", 2}, {"vocab_size", 514}}}};
+    return DualEncoder::random(parse_model_config(j, "test"), Tokenizer::bytes_only(), seed);
 }
 
 }  // namespace opsis::test

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "image/decode.h"
+#include "encoder/dual_encoder.h"
 #include "encoder/tensor.h"
 
 namespace opsis::test {
@@ -25,6 +26,9 @@ private:
 };
 
 Tensor random_tensor(const Shape& shape, std::mt19937& rng, float scale = 1.0f);
+// A tiny random dual encoder (16-d; a ResNet of one 4-channel block over 16 px; a one-layer,
+// 8-wide text tower over the bytes-only tokenizer), for tests of what surrounds a model.
+DualEncoder tiny_model(const std::string& name, int context_length, std::uint64_t seed);
 float max_abs_diff(const Tensor& a, const Tensor& b);
 // (loss(x + eps) - loss(x - eps)) / 2 eps for entry i of `value`, which `loss` reads; restores it.
 double central_difference(Tensor& value, std::int64_t i, float eps, const std::function<double()>& loss);
