@@ -67,14 +67,8 @@ bool word_matches(std::string_view t, std::string_view c) {
 
 bool is_english_caption(std::string_view caption) {
     if (utf8::find_invalid(caption)) return false;
-    std::size_t letters = 0, greek = 0;
-    for (std::size_t pos = 0; pos < caption.size();) {
-        const char32_t cp = utf8::next(caption, pos);
-        if (!utf8::is_letter(cp)) continue;
-        ++letters;
-        if ((cp >= 0x370 && cp <= 0x3FF) || (cp >= 0x1F00 && cp <= 0x1FFF)) ++greek;
-    }
-    return letters > 0 && greek < letters - greek;
+    const utf8::LetterCount c = utf8::count_letters(caption);
+    return c.letters > 0 && c.greek < c.letters - c.greek;
 }
 
 namespace {

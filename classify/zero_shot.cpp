@@ -18,14 +18,8 @@ std::string trimmed(std::string_view s) {
 }
 
 bool mostly_greek(const std::string& text) {
-    std::size_t greek = 0, letters = 0;
-    for (std::size_t pos = 0; pos < text.size();) {
-        const char32_t c = utf8::next(text, pos);
-        if (!utf8::is_letter(c)) continue;
-        ++letters;
-        if ((c >= 0x370 && c <= 0x3FF) || (c >= 0x1F00 && c <= 0x1FFF)) ++greek;
-    }
-    return letters > 0 && 2 * greek > letters;
+    const utf8::LetterCount c = utf8::count_letters(text);
+    return c.letters > 0 && 2 * c.greek > c.letters;
 }
 
 std::string lower(const std::string& text) {

@@ -87,6 +87,19 @@ bool is_number(char32_t cp) {
 }
 bool is_space(char32_t cp) { return iswspace_l(static_cast<wint_t>(cp), unicode_locale()) || cp == 0xA0; }
 
+bool is_greek(char32_t cp) { return (cp >= 0x370 && cp <= 0x3FF) || (cp >= 0x1F00 && cp <= 0x1FFF); }
+
+LetterCount count_letters(std::string_view text) {
+    LetterCount c;
+    for (std::size_t pos = 0; pos < text.size();) {
+        const char32_t cp = next(text, pos);
+        if (!is_letter(cp)) continue;
+        ++c.letters;
+        if (is_greek(cp)) ++c.greek;
+    }
+    return c;
+}
+
 std::string preview(std::string_view text, std::size_t max_chars) {
     static const char* hex = "0123456789ABCDEF";
     std::string out;

@@ -20,6 +20,14 @@ char32_t to_lower(char32_t cp);
 bool is_letter(char32_t cp);
 bool is_number(char32_t cp);
 bool is_space(char32_t cp);
+bool is_greek(char32_t cp);  // Greek and Coptic, Greek Extended
+
+// A text's letters, and how many of them are Greek: which language a caption or label is in.
+// `text` must be valid UTF-8.
+struct LetterCount {
+    std::size_t letters = 0, greek = 0;
+};
+LetterCount count_letters(std::string_view text);
 
 // A short, printable preview of a text for error messages (invalid bytes shown as \xNN).
 std::string preview(std::string_view text, std::size_t max_chars = 40);

@@ -56,28 +56,34 @@ DualEncoder DualEncoder::random(ModelConfig config, Tokenizer tokenizer, std::ui
     return from_weights(std::move(config), std::move(tokenizer), std::move(weights));
 }
 
+namespace {
+
+// An Opsis model folder: the config in the weights file's metadata, the tokenizer's files.
+CheckpointContents read_opsis_folder(const std::string& folder, const std::string& weights_path) {
+    const SafetensorsReader file(weights_path);
+    const auto meta = file.metadata().find(kConfigKey);
+    if (meta == file.metadata().end())
+        throw input_error("model file", weights_path, std::string("no '") + kConfigKey + "' entry in its metadata");
+    nlohmann::json config_json;
+    try {
+        config_json = nlohmann::json::parse(meta->second);
+    } catch (const nlohmann::json::exception& e) {
+        throw input_error("model file", weights_path, std::string("config metadata is malformed JSON: ") + e.what());
+    }
+    ModelConfig config = parse_model_config(config_json, weights_path);
+    Weights weights = read_weights(file, DualEncoder::param_specs(config));
+    return {std::move(config), std::move(weights), Tokenizer::load(folder)};
+}
+
+}  // namespace
+
 DualEncoder DualEncoder::load(const std::string& path) {
     const std::string folder = model_folder(path);
     const std::string weights_path = model_weights_file(folder);
     std::optional<CheckpointContents> clip = read_clip_checkpoint(folder);
-    if (!clip) {
-        const SafetensorsReader file(weights_path);
-        const auto meta = file.metadata().find(kConfigKey);
-        if (meta == file.metadata().end())
-            throw input_error("model file", weights_path, std::string("no '") + kConfigKey + "' entry in its metadata");
-        nlohmann::json config_json;
-        try {
-            config_json = nlohmann::json::parse(meta->second);
-        } catch (const nlohmann::json::exception& e) {
-            throw input_error("model file", weights_path,
-                              std::string("config metadata is malformed JSON: ") + e.what());
-        }
-        ModelConfig config = parse_model_config(config_json, weights_path);
-        Weights read = read_weights(file, param_specs(config));
-        clip = CheckpointContents{std::move(config), std::move(read), Tokenizer::load(folder)};
-    }
-    ModelConfig& config = clip->config;
-    Weights& weights = clip->weights;
+    CheckpointContents contents = clip ? std::move(*clip) : read_opsis_folder(folder, weights_path);
+    ModelConfig& config = contents.config;
+    Weights& weights = contents.weights;
     // Checked where weights enter from a file (the trainer guards its own): a non-finite weight
     // would make every score NaN; a huge logit scale, every softmax one-hot.
     for (const auto& [name, tensor] : weights)
@@ -91,7 +97,7 @@ DualEncoder DualEncoder::load(const std::string& path) {
             "logit_scale " + std::to_string(scale) + " is outside 0..6.908 (a similarity scale between 1 and 1000)");
     std::optional<Lexicon> lexicon = Lexicon::load(folder);
     try {
-        DualEncoder model = from_weights(std::move(config), std::move(clip->tokenizer), std::move(weights));
+        DualEncoder model = from_weights(std::move(config), std::move(contents.tokenizer), std::move(weights));
         if (lexicon) model.lexicon_ = std::make_shared<const Lexicon>(std::move(*lexicon));
         return model;
     } catch (const Error& e) {

@@ -1,5 +1,6 @@
 #include "search/query_rewrite.h"
 
+#include <cctype>
 #include <optional>
 
 #include "core/utf8.h"
