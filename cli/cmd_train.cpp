@@ -17,6 +17,10 @@ void register_train(CLI::App& app) {
     cmd->add_option("--val-split", o->val_split, "Split file in the corpus folder")->capture_default_str();
     cmd->add_option("--tokenizer", o->tokenizer, "Use this tokenizer instead of learning one")
         ->check(CLI::ExistingDirectory);
+    cmd->add_option("--init", o->init,
+                    "Start from this model folder's weights and tokenizer (same architecture as --config) on a "
+                    "fresh schedule")
+        ->check(CLI::ExistingDirectory);
     cmd->add_option("--vocab-size", o->vocab_size, "Size of a learned tokenizer")
         ->capture_default_str()
         ->check(CLI::Range(514, 1 << 20));

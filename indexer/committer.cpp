@@ -100,10 +100,12 @@ void Committer::commit_loop() {
         while (std::optional<EncodedBatch> e = queue_.pop()) {
             const std::size_t dim = static_cast<std::size_t>(model_.config().embed_dim);
             Catalog::Batch b(store_.catalog());
-            std::size_t row = 0, handed_back = 0;
+            std::size_t row = 0;
+            std::vector<InputFile> handed_back;
             for (FileResult& r : e->results) {
                 const bool encoded = r.kind == FileResult::Kind::encode;
-                handed_back += commit_one(b, r, encoded ? e->vectors.data() + row++ * dim : nullptr) ? 0 : 1;
+                if (!commit_one(b, r, encoded ? e->vectors.data() + row++ * dim : nullptr))
+                    handed_back.push_back(std::move(r.file));
             }
             for (std::size_t i = 0; i < e->texts.size(); ++i) {
                 if (b.find_hash(Collection::texts, e->texts[i].hash)) continue;
@@ -111,7 +113,13 @@ void Committer::commit_loop() {
                 ++summary_.texts_added;
             }
             store_.commit(b);
-            done_ += e->results.size() - handed_back;
+            // Handed back only now: examined before this commit, they would find the content
+            // that left still there and come back again.
+            done_ += e->results.size() - handed_back.size();
+            if (!handed_back.empty()) {
+                std::lock_guard lock(returned_mutex_);
+                for (InputFile& f : handed_back) returned_.push_back(std::move(f));
+            }
             --in_flight_;
         }
     } catch (...) {
@@ -162,8 +170,6 @@ bool Committer::commit_one(Catalog::Batch& b, FileResult& r, const float* vector
     if (vector == nullptr) {
         // Its content was indexed when a worker looked, but has gone since (its only path
         // changed earlier in this job): it goes back to be examined and embedded.
-        std::lock_guard lock(returned_mutex_);
-        returned_.push_back(std::move(r.file));
         ++summary_.examined_again;
         return false;
     }

@@ -120,6 +120,44 @@ TEST_CASE("opsis train learns, checkpoints and resumes bit for bit", "[train][sl
     CHECK(embed.exit_code == 0);
 }
 
+TEST_CASE("opsis train --init continues a model's weights and tokenizer on a fresh schedule", "[train][slow]") {
+    TempDir dir;
+    draw_corpus(dir.path());
+    write_text(dir.file("config.json"), kConfig);
+    REQUIRE(run_opsis(train_args(dir, "a", "--steps 60 --checkpoint-every 60 --validate-every 60" + kFast)).exit_code ==
+            0);
+    // The first steps of a fresh run are at chance (ln 8 ≈ 2.08); from the trained model, far below.
+    auto first_loss = [](const std::string& output) {
+        const auto at = output.find("step 5/");
+        REQUIRE(at != std::string::npos);
+        return std::stod(output.substr(output.find("loss ", at) + 5));
+    };
+    const CommandResult fresh = run_opsis(train_args(dir, "fresh", "--steps 10" + kFast));
+    const CommandResult continued =
+        run_opsis(train_args(dir, "b", "--steps 10 --init " + dir.file("a/final") + kFast));
+    INFO(continued.output);
+    REQUIRE(fresh.exit_code == 0);
+    REQUIRE(continued.exit_code == 0);
+    CHECK_THAT(continued.output, Catch::Contains("starting from the weights of"));
+    CHECK(first_loss(continued.output) < 0.5 * first_loss(fresh.output));
+    CHECK(read_file(dir.file("b/final/vocab.json"), 1 << 30) == read_file(dir.file("a/final/vocab.json"), 1 << 30));
+    CHECK(train::load_checkpoint(dir.file("b/checkpoint.safetensors")).meta["init"] == dir.file("a/final"));
+
+    // Another architecture, or another tokenizer beside it: refused, naming what differs.
+    json wide = json::parse(kConfig);
+    wide["embed_dim"] = 24;
+    write_text(dir.file("wide.json"), wide.dump());
+    const CommandResult other = run_opsis("train --corpus " + dir.path() + " --config " + dir.file("wide.json") +
+                                          " --out " + dir.file("c") + " --init " + dir.file("a/final") +
+                                          " --batch 8 --steps 5 --threads 1");
+    CHECK(other.exit_code != 0);
+    CHECK_THAT(other.output, Catch::Contains("--init model") && Catch::Contains("another architecture"));
+    const CommandResult both = run_opsis(train_args(
+        dir, "d", "--steps 5 --init " + dir.file("a/final") + " --tokenizer " + dir.file("a/final") + kFast));
+    CHECK(both.exit_code != 0);
+    CHECK_THAT(both.output, Catch::Contains("leave out --tokenizer"));
+}
+
 TEST_CASE("opsis train killed with SIGKILL at random moments resumes to the same model", "[train][slow]") {
     TempDir dir;
     draw_corpus(dir.path());

@@ -42,7 +42,9 @@ Tokenizer make_tokenizer(const TrainOptions& o, const std::vector<CorpusItem>& t
     const std::string saved = path_in(o.out, "tokenizer");
     if (fs::exists(path_in(saved, "vocab.json"))) return Tokenizer::load(saved);
     Tokenizer tokenizer = Tokenizer::bytes_only();
-    if (!o.tokenizer.empty()) {
+    if (!o.init.empty()) {
+        tokenizer = Tokenizer::load(o.init);  // the model's weights only mean something with its own tokens
+    } else if (!o.tokenizer.empty()) {
         tokenizer = Tokenizer::load(o.tokenizer);
     } else {
         std::vector<std::string> texts;
@@ -129,6 +131,19 @@ Validation validate(const DualEncoder& model, const std::vector<CorpusItem>& ite
     return {t2i.r10, i2t.r10, t2i.r1, i2t.r1};
 }
 
+// A model to continue from (--init): the same architecture as --config, or its weights would
+// not fit the parameters being trained.
+Weights starting_weights(const TrainOptions& o, const ModelConfig& config) {
+    const DualEncoder start = DualEncoder::load(o.init);
+    if (model_config_to_json(start.config()) != model_config_to_json(config))
+        throw input_error("--init model", o.init,
+                          "has another architecture than --config " + o.config + ": " +
+                              model_config_to_json(start.config()).dump() + " against " +
+                              model_config_to_json(config).dump());
+    std::fprintf(stderr, "train: starting from the weights of %s\n", o.init.c_str());
+    return start.weights();
+}
+
 std::string duration(double seconds) {
     const long s = static_cast<long>(seconds);
     char buf[32];
@@ -143,6 +158,8 @@ void run_training(const TrainOptions& o) {
     blas::set_threads(o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency()));
     fs::create_directories(o.out);
     const std::string checkpoint_path = path_in(o.out, "checkpoint.safetensors");
+    if (!o.init.empty() && !o.tokenizer.empty())
+        throw Error("train: --init brings its model's tokenizer; leave out --tokenizer " + o.tokenizer);
     if (!o.resume && fs::exists(checkpoint_path))
         throw input_error("run folder", o.out,
                           "already holds a checkpoint: pass --resume to continue it, or use a new --out");
@@ -198,7 +215,7 @@ void run_training(const TrainOptions& o) {
                                   " (resume with the same options)");
         std::fprintf(stderr, "train: resuming after step %lld\n", static_cast<long long>(state.step));
     } else {
-        state.weights = random_weights(specs, o.seed);
+        state.weights = o.init.empty() ? random_weights(specs, o.seed) : starting_weights(o, config);
         state.meta = {{"seed", o.seed},
                       {"batch_size", o.batch_size},
                       {"recipe", recipe},
@@ -206,6 +223,7 @@ void run_training(const TrainOptions& o) {
                       {"best_score", -1.0},
                       {"best_step", -1},
                       {"history", nlohmann::json::array()}};
+        if (!o.init.empty()) state.meta["init"] = o.init;
     }
     TrainableDualEncoder model(config, std::move(state.weights));
     model.set_text_group_cost(o.text_group_cost);

@@ -17,6 +17,7 @@ struct TrainOptions {
     std::string config;     // architecture config (JSON)
     std::string out;        // run folder: checkpoint, tokenizer, best/ and final/ models
     std::string tokenizer;  // optional: an existing tokenizer folder; else one is trained
+    std::string init;       // optional: a model folder to start from (its weights and tokenizer), on a fresh schedule
     int vocab_size = 8192;  // for a trained tokenizer
     int batch_size = 128;
     std::int64_t steps = 2000;
