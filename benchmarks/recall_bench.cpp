@@ -8,67 +8,18 @@
 #include <set>
 #include <thread>
 
+#include "benchmarks/corpus_split.h"
 #include "core/error.h"
 #include "core/file_io.h"
 #include "encoder/blas.h"
 #include "encoder/dual_encoder.h"
 #include "eval/recall.h"
-#include "train/corpus.h"
 
 namespace opsis::bench {
 namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
-
-struct Pair {
-    std::string image;
-    std::int32_t concept_id;
-    std::string source;
-    std::vector<std::string> english, greek;
-};
-
-// Images embedded through the inference path (decode, preprocess, tower) in batches of 64;
-// an image that fails to decode is reported and left out (its index comes back false).
-Tensor embed_images(const DualEncoder& model, const std::vector<Pair>& pairs, std::vector<bool>& ok) {
-    const std::int64_t n = static_cast<std::int64_t>(pairs.size()), e = model.config().embed_dim;
-    Tensor out({n, e});
-    ok.assign(pairs.size(), false);
-    std::size_t failures = 0;
-    for (std::int64_t b0 = 0; b0 < n; b0 += 64) {
-        const std::int64_t rows = std::min<std::int64_t>(64, n - b0);
-        std::vector<RgbaImage> decoded(static_cast<std::size_t>(rows));
-        std::vector<std::string> errors(static_cast<std::size_t>(rows));
-#pragma omp parallel for schedule(dynamic)
-        for (std::int64_t r = 0; r < rows; ++r) {
-            try {
-                decoded[static_cast<std::size_t>(r)] =
-                    load_image(pairs[static_cast<std::size_t>(b0 + r)].image, ImageLimits{});
-            } catch (const std::exception& ex) {
-                errors[static_cast<std::size_t>(r)] = ex.what();
-            }
-        }
-        std::vector<RgbaImage> good;
-        std::vector<std::int64_t> where;
-        for (std::int64_t r = 0; r < rows; ++r) {
-            if (!errors[static_cast<std::size_t>(r)].empty()) {
-                if (failures++ < 5)
-                    std::fprintf(stderr, "bench recall: skipped %s\n", errors[static_cast<std::size_t>(r)].c_str());
-                continue;
-            }
-            good.push_back(std::move(decoded[static_cast<std::size_t>(r)]));
-            where.push_back(b0 + r);
-        }
-        if (good.empty()) continue;
-        const Tensor emb = model.encode_images(model.preprocess(good));
-        for (std::size_t k = 0; k < where.size(); ++k) {
-            std::copy_n(emb.data() + static_cast<std::int64_t>(k) * e, e, out.data() + where[k] * e);
-            ok[static_cast<std::size_t>(where[k])] = true;
-        }
-    }
-    if (failures) std::fprintf(stderr, "bench recall: %zu images could not be read and are left out\n", failures);
-    return out;
-}
 
 Tensor embed_texts(const DualEncoder& model, const std::vector<std::string>& texts) {
     const std::int64_t n = static_cast<std::int64_t>(texts.size()), e = model.config().embed_dim;
@@ -142,24 +93,6 @@ json row_json(const Row& r) {
             {"image_to_text", k(r.image_to_text)}};
 }
 
-std::vector<Pair> corpus_pairs(const std::string& corpus, const std::string& split) {
-    const train::Manifest manifest = train::read_manifest((fs::path(corpus) / "manifest.jsonl").string());
-    std::vector<std::string> problems = manifest.problems;
-    const auto items =
-        train::select(manifest, train::read_split((fs::path(corpus) / (split + ".txt")).string()), problems);
-    if (!problems.empty())
-        std::fprintf(stderr, "bench recall: %zu manifest problems skipped (first: %s)\n", problems.size(),
-                     problems[0].c_str());
-    const auto concepts = train::concept_ids(items);
-    std::vector<Pair> pairs;
-    for (std::size_t i = 0; i < items.size(); ++i)
-        pairs.push_back(
-            {items[i].image, concepts[i], items[i].style,
-             items[i].english.empty() ? std::vector<std::string>{} : std::vector<std::string>{items[i].english[0]},
-             items[i].greek.empty() ? std::vector<std::string>{} : std::vector<std::string>{items[i].greek[0]}});
-    return pairs;
-}
-
 // Karpathy's split files: {"images": [{"filepath"?, "filename", "split", "sentences": [{"raw"}]}]}.
 std::vector<Pair> karpathy_pairs(const std::string& path, const std::string& image_root, const std::string& split) {
     json j;
@@ -198,7 +131,7 @@ void run_recall_bench(const RecallBenchOptions& o) {
         sets.emplace_back("karpathy-" + o.karpathy_split, karpathy_pairs(o.karpathy, o.images, o.karpathy_split));
     } else {
         if (o.corpus.empty()) throw Error("bench recall: give --corpus (or --karpathy with --images)");
-        for (const std::string& split : o.splits) sets.emplace_back(split, corpus_pairs(o.corpus, split));
+        for (const std::string& split : o.splits) sets.emplace_back(split, read_corpus_split(o.corpus, split, "bench recall"));
     }
     std::printf("opsis recall benchmark: model '%s', exact search\n\n", model.config().name.c_str());
     std::printf("%-10s %-16s %-3s %7s %8s | %-20s | %-20s\n", "split", "source", "", "images", "captions",
@@ -207,7 +140,7 @@ void run_recall_bench(const RecallBenchOptions& o) {
     for (const auto& [split, pairs] : sets) {
         const auto start = std::chrono::steady_clock::now();
         std::vector<bool> ok;
-        const Tensor embeddings = embed_images(model, pairs, ok);
+        const Tensor embeddings = embed_split_images(model, pairs, ok, "bench recall");
         std::map<std::string, std::vector<std::size_t>> by_source;
         std::vector<std::size_t> all;
         for (std::size_t i = 0; i < pairs.size(); ++i)

@@ -8,6 +8,7 @@
 #include "core/file_io.h"
 #include "core/lines.h"
 #include "core/utf8.h"
+#include "encoder/blas.h"
 
 namespace opsis::classify {
 namespace {
@@ -86,28 +87,36 @@ ZeroShotClassifier::ZeroShotClassifier(const DualEncoder& model, std::vector<std
     }
 }
 
-std::vector<std::vector<LabelScore>> ZeroShotClassifier::classify(const Tensor& image_vectors) const {
+std::vector<std::vector<LabelScore>> ZeroShotClassifier::classify(const Tensor& image_vectors, std::size_t top_k) const {
     const std::size_t d = static_cast<std::size_t>(model_.config().embed_dim), n = labels_.size();
     if (image_vectors.rank() != 2 || image_vectors.dim(1) != static_cast<std::int64_t>(d))
         throw Error("classify: image vectors must be [N, " + std::to_string(d) + "]");
     const double scale = std::exp(static_cast<double>(model_.logit_scale()));
+    const std::int64_t rows = image_vectors.dim(0);
+    // Every cosine at once: [N, d] x [labels, d]^T.
+    std::vector<float> cosines(static_cast<std::size_t>(rows) * n);
+    if (rows > 0)
+        blas::gemm(false, true, static_cast<int>(rows), static_cast<int>(n), static_cast<int>(d), 1.0f,
+                   image_vectors.data(), static_cast<int>(d), label_vectors_.data(), static_cast<int>(d), 0.0f,
+                   cosines.data(), static_cast<int>(n));
     std::vector<std::vector<LabelScore>> out;
-    for (std::int64_t r = 0; r < image_vectors.dim(0); ++r) {
-        const float* x = image_vectors.data() + r * static_cast<std::int64_t>(d);
-        std::vector<LabelScore> scores(n);
-        std::vector<double> logits(n);
-        for (std::size_t l = 0; l < n; ++l) {
-            double dot = 0;
-            for (std::size_t i = 0; i < d; ++i) dot += static_cast<double>(x[i]) * label_vectors_[l * d + i];
-            scores[l] = {labels_[l], 0.0f, static_cast<float>(dot)};
-            logits[l] = scale * dot;
-        }
-        const double top = *std::max_element(logits.begin(), logits.end());
-        double sum = 0;
-        for (double& z : logits) sum += (z = std::exp(z - top));
-        for (std::size_t l = 0; l < n; ++l) scores[l].probability = static_cast<float>(logits[l] / sum);
-        std::stable_sort(scores.begin(), scores.end(),
-                         [](const LabelScore& a, const LabelScore& b) { return a.probability > b.probability; });
+    for (std::int64_t r = 0; r < rows; ++r) {
+        const float* row = cosines.data() + static_cast<std::size_t>(r) * n;
+        std::vector<double> probabilities(n);
+        double top = -HUGE_VAL, sum = 0;
+        for (std::size_t l = 0; l < n; ++l) top = std::max(top, scale * row[l]);
+        for (std::size_t l = 0; l < n; ++l) sum += (probabilities[l] = std::exp(scale * row[l] - top));
+        // The best `keep`, by probability, ties in label order.
+        std::vector<std::size_t> order(n);
+        for (std::size_t l = 0; l < n; ++l) order[l] = l;
+        const std::size_t keep = std::min(n, top_k);
+        std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(keep), order.end(),
+                          [&](std::size_t a, std::size_t b) {
+                              return row[a] != row[b] ? row[a] > row[b] : a < b;
+                          });
+        std::vector<LabelScore> scores;
+        for (std::size_t k = 0; k < keep; ++k)
+            scores.push_back({labels_[order[k]], static_cast<float>(probabilities[order[k]] / sum), row[order[k]]});
         out.push_back(std::move(scores));
     }
     return out;

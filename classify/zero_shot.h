@@ -33,8 +33,10 @@ public:
     // UTF-8, and templates without "{}", are opsis::Error naming the label or template.
     ZeroShotClassifier(const DualEncoder& model, std::vector<std::string> labels, ZeroShotOptions options = {});
 
-    // Image vectors [N, embed_dim] (unit length) -> for each, every label by probability, highest first.
-    std::vector<std::vector<LabelScore>> classify(const Tensor& image_vectors) const;
+    // Image vectors [N, embed_dim] (unit length) -> for each, its `top_k` labels by probability
+    // (the softmax over every label), highest first.
+    std::vector<std::vector<LabelScore>> classify(const Tensor& image_vectors,
+                                                  std::size_t top_k = static_cast<std::size_t>(-1)) const;
     const std::vector<std::string>& labels() const { return labels_; }
 
 private:

@@ -5,6 +5,7 @@
 #include "benchmarks/search_bench.h"
 #include "benchmarks/recall_bench.h"
 #include "benchmarks/robustness_bench.h"
+#include "benchmarks/zeroshot_bench.h"
 #include "cli/commands.h"
 
 namespace opsis::cli {
@@ -48,6 +49,18 @@ void register_bench(CLI::App& app) {
         ->capture_default_str()
         ->check(CLI::Range(0, 256));
     rec->callback([r] { bench::run_recall_bench(*r); });
+
+    auto z = std::make_shared<bench::ZeroShotBenchOptions>();
+    CLI::App* zs = bench->add_subcommand(
+        "zeroshot", "Zero-shot labelling top-1/top-5 over a split's concept names, English and Greek");
+    zs->add_option("--model,-m", z->model, "Model folder")->required();
+    zs->add_option("--corpus", z->corpus, "Corpus folder from data/build-corpus")
+        ->required()
+        ->check(CLI::ExistingDirectory);
+    zs->add_option("--splits", z->splits, "Split files to score (without .txt)")->capture_default_str()->delimiter(',');
+    zs->add_option("--json", z->json_out, "Also write the table as JSON");
+    zs->add_option("--threads", z->threads, "Threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 256));
+    zs->callback([z] { bench::run_zeroshot_bench(*z); });
 
     auto rb = std::make_shared<bench::RobustnessBenchOptions>();
     CLI::App* rob = bench->add_subcommand(

@@ -32,7 +32,7 @@ void run(const ClassifyArgs& a) {
         // One picture at a time: a bad file is reported and the others still classified.
         std::vector<classify::LabelScore> scores;
         try {
-            scores = classifier.classify(model.encode_images(model.preprocess({load_image(path, a.limits)}))).front();
+            scores = classifier.classify(model.encode_images(model.preprocess({load_image(path, a.limits)})), a.top).front();
         } catch (const Error& e) {
             ++failed;
             if (a.as_json)
@@ -41,7 +41,6 @@ void run(const ClassifyArgs& a) {
                 std::fprintf(stderr, "%s\n", e.what());
             continue;
         }
-        scores.resize(std::min(a.top, scores.size()));
         if (a.as_json) {
             nlohmann::json top = nlohmann::json::array();
             for (const auto& s : scores)

@@ -70,6 +70,15 @@ TEST_CASE("zero-shot probabilities are the softmax of the cosines at the model's
         }
         CHECK(total == Approx(1.0).margin(1e-5));
     }
+    // Asked for the best two, the same two first entries, probabilities still over all three.
+    const auto top2 = classifier.classify(unit, 2);
+    for (int r = 0; r < 4; ++r) {
+        REQUIRE(top2[r].size() == 2);
+        for (std::size_t k = 0; k < 2; ++k) {
+            CHECK(top2[r][k].label == result[r][k].label);
+            CHECK(top2[r][k].probability == result[r][k].probability);
+        }
+    }
 }
 
 TEST_CASE("bad labels and templates are refused by name", "[classify][bad-input]") {

@@ -31,9 +31,8 @@ Api::Impl::Routed Api::Impl::classify(const Request& req) {
                                    zero_shot = std::move(zero_shot), top, started, version = req.version()]() mutable {
             const classify::ZeroShotClassifier classifier(model_, std::move(labels), zero_shot);
             const RgbaImage picture = decode_image(bytes.data(), bytes.size(), "classify.image", options_.limits.image);
-            std::vector<classify::LabelScore> scores =
-                classifier.classify(model_.encode_images(model_.preprocess({picture}))).front();
-            scores.resize(std::min(top, scores.size()));
+            const std::vector<classify::LabelScore> scores =
+                classifier.classify(model_.encode_images(model_.preprocess({picture})), top).front();
             json out = json::array();
             for (const auto& s : scores)
                 out.push_back({{"label", s.label}, {"probability", s.probability}, {"cosine", s.cosine}});
