@@ -121,6 +121,36 @@ try {
     await page.waitForFunction(() => document.querySelector("#results .card .caption")?.textContent.includes("yellow star"));
   });
 
+  await check("a picture shows 'what is this?' with its labels as probability bars, and takes labels typed", async () => {
+    // The nearest captions are the first candidates; the bars are /api/classify's answer.
+    await page.waitForSelector("#label-bars li .bar");
+    const bars = async () => page.locator("#label-bars li").evaluateAll((lis) => lis.map((li) => ({
+      label: li.firstChild.textContent, pct: parseFloat(li.querySelector(".pct").textContent),
+      width: parseFloat(li.querySelector(".bar span").style.width) })));
+    let shown = await bars();
+    expect(shown.length >= 2, `${shown.length} bars`);
+    const total = shown.reduce((a, b) => a + b.pct, 0);
+    expect(Math.abs(total - 100) < 2, `probabilities add up to ${total}%`);
+    expect(shown.every((b, i) => i === 0 || b.pct <= shown[i - 1].pct), "bars are not highest first");
+    await page.fill("#labels", "yellow star, red circle, blue square");
+    await page.click("#label-form button");
+    await page.waitForFunction(() => document.querySelectorAll("#label-bars li .bar").length === 3);
+    shown = await bars();
+    const picture = fs.readFileSync(path.join(samples, "yellow-star.png")).toString("base64");
+    const answer = await (await fetch(url + "api/classify", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ image: "data:image/png;base64," + picture, labels: ["yellow star", "red circle", "blue square"], top: 3 }),
+    })).json();
+    expect(answer.labels.every((l, i) => shown[i].label === l.label && Math.abs(shown[i].width - 100 * l.probability) < 0.6),
+           `bars ${JSON.stringify(shown)}, the API ${JSON.stringify(answer.labels)}`);
+    await page.fill("#labels", "star");
+    await page.click("#label-form button");
+    await page.waitForFunction(() => document.querySelector("#label-bars")?.textContent.includes("two or more labels"));
+    await page.fill("#labels", "yellow star, red circle, blue square");
+    await page.click("#label-form button");
+    await page.waitForFunction(() => document.querySelectorAll("#label-bars li .bar").length === 3);
+  });
+
   await check("clicking a result opens its details, and 'more like this' searches by it", async () => {
     const card = page.locator("#results .card").first();
     const id = await card.getAttribute("data-id");

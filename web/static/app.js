@@ -7,7 +7,7 @@ const PAGE = 40;
 // pictures and items.
 // rewrite: whether the server may bring the words to the model's (plurals, misspellings...).
 const state = { collection: "images", q: "", texts: [], textsEdited: false, terms: [], offset: 0, more: false,
-                rewrite: true, loading: false, generation: 0 };
+                rewrite: true, loading: false, generation: 0, picture: null, labelsTyped: false };
 
 // What was typed goes to the server as "q", which parses "beach + sunset - people" (and weights
 // like "2*beach") and answers with the text terms as it understood them ("texts"); those show
@@ -203,14 +203,54 @@ function clearResults() {
 async function describeImage(dataUrl) {
   $("query-image").hidden = false;
   $("query-preview").src = dataUrl;
+  state.picture = dataUrl;
   const list = $("captions");
   list.replaceChildren();
+  $("label-bars").replaceChildren();
+  let hits = [];
   try {
-    const data = await api("/api/search", { collection: "texts", k: 5, images: [{ data: dataUrl }] });
-    if (!data.hits.length) list.append(Object.assign(document.createElement("li"), { textContent: "No captions indexed yet." }));
-    for (const hit of data.hits) list.append(textItem(hit));
+    hits = (await api("/api/search", { collection: "texts", k: 5, images: [{ data: dataUrl }] })).hits;
+    if (!hits.length) list.append(Object.assign(document.createElement("li"), { textContent: "No captions indexed yet." }));
+    for (const hit of hits) list.append(textItem(hit));
   } catch (e) {
     list.append(Object.assign(document.createElement("li"), { textContent: `Could not describe it: ${e.message}` }));
+  }
+  // Labels the person gave stay for the next picture; otherwise the nearest captions are the
+  // candidates, and the bars say how the model shares its belief among them.
+  if (!state.labelsTyped || !$("labels").value.trim()) {
+    const seen = new Set();
+    const candidates = hits.map((h) => h.text.trim()).filter((t) => t && !t.includes(",") && !seen.has(t.toLowerCase()) && seen.add(t.toLowerCase()));
+    $("labels").value = candidates.join(", ");
+  }
+  labelImage();
+}
+
+// "What is this?": the picture's zero-shot labels (POST /api/classify) as probability bars.
+async function labelImage() {
+  const bars = $("label-bars");
+  const note = (text) => bars.replaceChildren(Object.assign(document.createElement("li"), { className: "note", textContent: text }));
+  const labels = $("labels").value.split(",").map((l) => l.trim()).filter((l) => l);
+  if (!state.picture) return;
+  if (labels.length < 2) { note("Give two or more labels, separated by commas."); return; }
+  const picture = state.picture;
+  try {
+    const data = await api("/api/classify", { image: picture, labels, top: labels.length });
+    if (picture !== state.picture) return;  // another picture came meanwhile
+    bars.replaceChildren();
+    for (const { label, probability } of data.labels) {
+      const li = document.createElement("li");
+      const pct = (100 * probability).toFixed(probability >= 0.995 || probability < 0.1 ? 1 : 0);
+      const fill = document.createElement("span");
+      fill.style.width = `${Math.max(0.5, 100 * probability)}%`;
+      const bar = Object.assign(document.createElement("div"), { className: "bar" });
+      bar.append(fill);
+      li.append(Object.assign(document.createElement("span"), { textContent: label }),
+                Object.assign(document.createElement("span"), { className: "pct", textContent: `${pct}%` }), bar);
+      li.title = `${label}: ${(100 * probability).toFixed(2)}%`;
+      bars.append(li);
+    }
+  } catch (e) {
+    if (picture === state.picture) note(`Could not label it: ${e.message}`);
   }
 }
 
@@ -293,6 +333,8 @@ $("search-form").addEventListener("submit", (e) => {
   search();
 });
 $("file").addEventListener("change", (e) => searchWithFile(e.target.files[0]));
+$("labels").addEventListener("input", () => { state.labelsTyped = true; });
+$("label-form").addEventListener("submit", (e) => { e.preventDefault(); labelImage(); });
 for (const b of document.querySelectorAll(".mode")) b.addEventListener("click", () => setCollection(b.dataset.collection));
 $("more").addEventListener("click", () => search(true));
 // The next page loads while the end of the results is near the screen. The observer only
