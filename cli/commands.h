@@ -6,6 +6,7 @@ namespace opsis::cli {
 
 void register_embed(CLI::App& app);
 void register_classify(CLI::App& app);
+void register_explain(CLI::App& app);
 void register_model(CLI::App& app);
 void register_tokenizer(CLI::App& app);
 void register_bench(CLI::App& app);

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", "opsis 0.1.0");
     opsis::cli::register_embed(app);
     opsis::cli::register_classify(app);
+    opsis::cli::register_explain(app);
     opsis::cli::register_model(app);
     opsis::cli::register_tokenizer(app);
     opsis::cli::register_bench(app);

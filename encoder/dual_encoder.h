@@ -42,6 +42,9 @@ public:
 
     // Preprocessed images [N, S, S, 3] -> unit vectors [N, embed_dim].
     Tensor encode_images(const Tensor& images) const;
+    // Preprocessed images [N, S, S, 3] -> each place of the last feature map in the joint
+    // space [N, h, w, embed_dim], not normalised (ImageTower::places_forward).
+    Tensor encode_image_places(const Tensor& images) const;
     // Decoded images -> the towers' input batch (in parallel).
     Tensor preprocess(const std::vector<RgbaImage>& images) const;
     // Texts -> unit vectors [N, embed_dim]; invalid UTF-8 throws, long texts are truncated.

@@ -82,6 +82,13 @@ public:
     }
 
     Tensor forward(const Tensor& images) const override {
+        return ops::project(ops::global_avg_pool(feature_map(images)), proj_);
+    }
+
+    Tensor places_forward(const Tensor& images) const override { return ops::project(feature_map(images), proj_); }
+
+private:
+    Tensor feature_map(const Tensor& images) const {  // [N, h, w, C]
         Tensor x = ops::conv2d(images, stem_);
         ops::activate(x, ops::Activation::relu);
         if (config_.stem_pool) x = ops::max_pool2d(x, 3, 2, 1);
@@ -93,10 +100,9 @@ public:
             ops::activate(h, ops::Activation::relu);
             x = std::move(h);
         }
-        return ops::project(ops::global_avg_pool(x), proj_);
+        return x;
     }
 
-private:
     struct Block {
         ops::PackedConv2d conv1, conv2, downsample;
         bool has_downsample;
@@ -142,24 +148,41 @@ public:
           proj_(weight(w, "visual.proj")) {}
 
     Tensor forward(const Tensor& images) const override {
-        const Tensor patches = ops::conv2d(images, patch_);  // [N, G, G, W]
-        const std::int64_t n = patches.dim(0), width = config_.transformer.width;
-        const std::int64_t tokens = patches.dim(1) * patches.dim(2) + 1;
-        expect_shape("vit", "positional_embedding", positional_embedding_, {tokens, width});
-        Tensor x({n, tokens, width});
-        for (std::int64_t b = 0; b < n; ++b) {
-            float* dst = x.data() + b * tokens * width;
-            std::copy_n(class_embedding_.data(), width, dst);
-            std::copy_n(patches.data() + b * (tokens - 1) * width, (tokens - 1) * width, dst + width);
-            for (std::int64_t i = 0; i < tokens * width; ++i) dst[i] += positional_embedding_[i];
-        }
-        x = transformer_.forward(ops::layer_norm(x, ln_pre_w_, ln_pre_b_, 1e-5f), false);
+        const Tensor x = tokens(images);
+        const std::int64_t n = x.dim(0), count = x.dim(1), width = x.dim(2);
         Tensor cls({n, width});
-        for (std::int64_t b = 0; b < n; ++b) std::copy_n(x.data() + b * tokens * width, width, cls.data() + b * width);
+        for (std::int64_t b = 0; b < n; ++b) std::copy_n(x.data() + b * count * width, width, cls.data() + b * width);
         return ops::project(ops::layer_norm(cls, ln_post_w_, ln_post_b_, 1e-5f), proj_);
     }
 
+    Tensor places_forward(const Tensor& images) const override {
+        const Tensor x = tokens(images);
+        const std::int64_t n = x.dim(0), count = x.dim(1), width = x.dim(2);
+        const std::int64_t grid = static_cast<std::int64_t>(std::lround(std::sqrt(static_cast<double>(count - 1))));
+        Tensor patches({n, grid, grid, width});
+        for (std::int64_t b = 0; b < n; ++b)
+            std::copy_n(x.data() + (b * count + 1) * width, (count - 1) * width,
+                        patches.data() + b * (count - 1) * width);
+        return ops::project(ops::layer_norm(patches, ln_post_w_, ln_post_b_, 1e-5f), proj_);
+    }
+
 private:
+    // The transformer's output [N, 1 + G*G, W]: the class token, then the patches row by row.
+    Tensor tokens(const Tensor& images) const {
+        const Tensor patches = ops::conv2d(images, patch_);  // [N, G, G, W]
+        const std::int64_t n = patches.dim(0), width = config_.transformer.width;
+        const std::int64_t count = patches.dim(1) * patches.dim(2) + 1;
+        expect_shape("vit", "positional_embedding", positional_embedding_, {count, width});
+        Tensor x({n, count, width});
+        for (std::int64_t b = 0; b < n; ++b) {
+            float* dst = x.data() + b * count * width;
+            std::copy_n(class_embedding_.data(), width, dst);
+            std::copy_n(patches.data() + b * (count - 1) * width, (count - 1) * width, dst + width);
+            for (std::int64_t i = 0; i < count * width; ++i) dst[i] += positional_embedding_[i];
+        }
+        return transformer_.forward(ops::layer_norm(x, ln_pre_w_, ln_pre_b_, 1e-5f), false);
+    }
+
     VitConfig config_;
     ops::PackedConv2d patch_;
     Tensor class_embedding_, positional_embedding_, ln_pre_w_, ln_pre_b_;

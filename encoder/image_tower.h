@@ -13,6 +13,11 @@ class ImageTower {
 public:
     virtual ~ImageTower() = default;
     virtual Tensor forward(const Tensor& images) const = 0;
+    // Each place of the last feature map projected into the joint space: [N, h, w, embed_dim].
+    // ResNet: exact, forward() is their mean (global average pooling, then a linear
+    // projection). ViT: each patch token through ln_post and the projection, an approximation
+    // (the class token, not the patches, is what forward() projects).
+    virtual Tensor places_forward(const Tensor& images) const = 0;
 };
 
 // ResNet: "visual.stem.*", "visual.layers.<stage>.<block>.*", "visual.proj".

@@ -124,25 +124,26 @@ void composite_and_normalise(const RgbaImage& image, const PreprocessOptions& op
     }
 }
 
-void preprocess_image(const RgbaImage& image, const PreprocessOptions& options, float* out) {
-    if (options.image_size <= 0) throw Error("preprocess: image_size must be positive");
+RgbaImage fitted_square(const RgbaImage& image, const PreprocessOptions& options, int side) {
+    if (side <= 0) throw Error("preprocess: image_size must be positive");
     if (options.fit == PreprocessOptions::Fit::resize_crop) {
         check_image(image);
         // As torchvision's Resize(S) and CenterCrop(S) count: the long side int(S * long /
         // short), the crop's offset rounded half to even.
-        const int s = options.image_size, short_side = std::min(image.width, image.height);
-        const auto scaled = [&](int side) {
-            return side == short_side ? s : static_cast<int>(static_cast<std::int64_t>(s) * side / short_side);
+        const int short_side = std::min(image.width, image.height);
+        const auto scaled = [&](int length) {
+            return length == short_side ? side : static_cast<int>(static_cast<std::int64_t>(side) * length / short_side);
         };
         const RgbaImage resized = resize_rgba(image, scaled(image.width), scaled(image.height));
-        const int left = static_cast<int>(std::nearbyint((resized.width - s) / 2.0)),
-                  top = static_cast<int>(std::nearbyint((resized.height - s) / 2.0));
-        composite_and_normalise(crop(resized, left, top, s, s), options, options.background, out);
-        return;
+        const int left = static_cast<int>(std::nearbyint((resized.width - side) / 2.0)),
+                  top = static_cast<int>(std::nearbyint((resized.height - side) / 2.0));
+        return crop(resized, left, top, side, side);
     }
-    const RgbaImage square = square_region(image, options.trim_transparent);
-    composite_and_normalise(resize_rgba(square, options.image_size, options.image_size), options, options.background,
-                            out);
+    return resize_rgba(square_region(image, options.trim_transparent), side, side);
+}
+
+void preprocess_image(const RgbaImage& image, const PreprocessOptions& options, float* out) {
+    composite_and_normalise(fitted_square(image, options, options.image_size), options, options.background, out);
 }
 
 }  // namespace opsis

@@ -30,6 +30,9 @@ RgbaImage resize_rgba(const RgbaImage& image, int width, int height);
 void composite_and_normalise(const RgbaImage& image, const PreprocessOptions& options,
                              const std::array<std::uint8_t, 3>& background, float* out);
 
+// Steps 1 and 2 at any side: the square the tower sees, e.g. larger to draw a heatmap over it.
+RgbaImage fitted_square(const RgbaImage& image, const PreprocessOptions& options, int side);
+
 // All three steps; writes image_size * image_size * 3 floats to out.
 void preprocess_image(const RgbaImage& image, const PreprocessOptions& options, float* out);
 

@@ -10,7 +10,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <catch2/catch.hpp>
+#include <cctype>
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -97,6 +99,7 @@ private:
 struct Reply {
     int status = 0;
     std::string body, content_type;
+    std::map<std::string, std::string> headers;  // the others, by lower-case name
     json data() const { return json::parse(body); }
 };
 
@@ -122,7 +125,13 @@ public:
         parser.body_limit(64 << 20);
         http::read(socket_, buffer_, parser);
         auto res = parser.release();
-        return {static_cast<int>(res.result_int()), res.body(), std::string(res[http::field::content_type])};
+        Reply reply{static_cast<int>(res.result_int()), res.body(), std::string(res[http::field::content_type]), {}};
+        for (const auto& field : res) {
+            std::string name(field.name_string());
+            for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+            reply.headers[name] = std::string(field.value());
+        }
+        return reply;
     }
     Reply get(const std::string& target) { return send(http::verb::get, target); }
     Reply post(const std::string& target, const std::string& body, const std::string& token = "") {

@@ -92,6 +92,27 @@ TEST_CASE("the API answers searches, items, thumbnails, stats and metrics", "[se
     REQUIRE(fs::exists(f.index + "/thumbnails"));
     REQUIRE(c.get("/api/items/" + std::to_string(first) + "/thumbnail").body == r.body);
 
+    // Where a text matches in a picture: a PNG of the model's view with the map over it, the
+    // cosine beside it; drawn once, then from the cache.
+    r = c.get("/api/items/" + std::to_string(first) + "/heatmap?text=caption%20number%203");
+    REQUIRE(r.status == 200);
+    REQUIRE(r.content_type == "image/png");
+    const RgbaImage heat = decode_image(reinterpret_cast<const unsigned char*>(r.body.data()), r.body.size(), "heatmap",
+                                        ImageLimits{});
+    CHECK((heat.width == 384 && heat.height == 384));
+    REQUIRE(r.headers.count("x-opsis-cosine"));
+    const double cosine = std::stod(r.headers.at("x-opsis-cosine"));
+    CHECK((cosine >= -1 && cosine <= 1));
+    const Reply again = c.get("/api/items/" + std::to_string(first) + "/heatmap?text=caption+number+3");
+    CHECK(again.body == r.body);
+    CHECK(again.headers.at("x-opsis-cosine") == r.headers.at("x-opsis-cosine"));
+    r = c.get("/api/items/" + std::to_string(first) + "/heatmap");
+    CHECK(r.status == 400);
+    CHECK_THAT(r.data()["error"]["message"].get<std::string>(), Catch::Contains("?text="));
+    CHECK(c.get("/api/items/" + std::to_string(first) + "/heatmap?text=%FF").status == 400);
+    CHECK(c.get("/api/items/999999/heatmap?text=cat").status == 404);
+    CHECK(c.post("/api/items/" + std::to_string(first) + "/heatmap?text=cat", "{}").status == 405);
+
     d = c.get("/api/stats").data();
     REQUIRE(d["images"]["items"] == 12);
     REQUIRE_FALSE(d["model"].contains("path"));

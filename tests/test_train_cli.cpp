@@ -282,3 +282,46 @@ TEST_CASE("opsis bench recall scores corpus splits and the Karpathy protocol", "
     CHECK(r.exit_code == 1);
     CHECK_THAT(r.output, Catch::Contains("no 'images' list"));
 }
+
+TEST_CASE("a heatmap from a model trained on red squares and blue circles finds the red square's corner",
+          "[explain][slow]") {
+    TempDir dir;
+    draw_corpus(dir.path());
+    write_text(dir.file("config.json"), kConfig);
+    const CommandResult trained =
+        run_opsis(train_args(dir, "m", "--steps 60 --checkpoint-every 60 --validate-every 60" + kFast));
+    REQUIRE(trained.exit_code == 0);
+    // A red square in one corner of a plain white picture (opaque: nothing is trimmed away).
+    auto picture = [&](bool top_left) {
+        RgbaImage img;
+        img.width = img.height = 32;
+        img.pixels.assign(32 * 32 * 4, 255);
+        const int x0 = top_left ? 2 : 20, y0 = top_left ? 2 : 20;
+        for (int y = y0; y < y0 + 10; ++y)
+            for (int x = x0; x < x0 + 10; ++x) {
+                std::uint8_t* p = &img.pixels[(static_cast<std::size_t>(y) * 32 + x) * 4];
+                p[0] = 220, p[1] = 20, p[2] = 20;
+            }
+        const std::string path = dir.file(top_left ? "top-left.png" : "bottom-right.png");
+        write_bytes(path, encode_png_rgba(img));
+        return path;
+    };
+    for (const bool top_left : {true, false}) {
+        const std::string path = picture(top_left);
+        const CommandResult r = run_opsis("explain --model " + dir.file("m/final") + " --image " + path +
+                                          " --text 'a red square' --json --out " + dir.file("heat.png"));
+        INFO(r.output);
+        REQUIRE(r.exit_code == 0);
+        const json map = json::parse(r.output);
+        const double x = map["peak"][0], y = map["peak"][1];
+        CHECK(map["places"][0].get<int>() >= 4);
+        if (top_left) CHECK((x < 0.5 && y < 0.5));
+        else CHECK((x > 0.5 && y > 0.5));
+        // The map's mean is the picture's cosine with the text (ResNet: pooling is the mean).
+        double mean = 0;
+        for (const auto& v : map["values"]) mean += v.get<double>();
+        CHECK(mean / static_cast<double>(map["values"].size()) == Approx(map["cosine"].get<double>()).margin(1e-4));
+        const RgbaImage drawn = load_image(dir.file("heat.png"), ImageLimits{});
+        CHECK(drawn.width == 384);
+    }
+}

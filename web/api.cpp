@@ -142,6 +142,11 @@ Api::Impl::Routed Api::Impl::route(Request& req, std::string& name) {
                 return write(req, [this, id](const Request& r) { return delete_item(r, id); });
             return item(req, id, "");
         }
+        if (what == "heatmap") {
+            name = "/api/items/{id}/heatmap";
+            only({http::verb::get}, "GET");
+            return heatmap(req, id);
+        }
         if (what == "image" || what == "thumbnail") {
             name = "/api/items/{id}/" + what;
             only({http::verb::get}, "GET");

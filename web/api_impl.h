@@ -16,6 +16,7 @@
 #include "search/searcher.h"
 #include "storage/original_file.h"
 #include "web/api.h"
+#include "web/heatmap_cache.h"
 #include "web/metrics.h"
 
 namespace opsis::web {
@@ -56,6 +57,7 @@ struct Api::Impl {
     };
     RequestedItem requested_item(const Request& req, std::int64_t id) const;
     Routed item(const Request& req, std::int64_t id, const std::string& what);
+    Routed heatmap(const Request& req, std::int64_t id);
     Response add_item(const Request& req);
     Response add_texts(const Request& req);
     Response delete_item(const Request& req, std::int64_t id);
@@ -78,6 +80,7 @@ struct Api::Impl {
     WorkerPool inference_;  // every model call of a request runs here: one single-threaded worker a core
     // Searches that arrive while the workers are busy are answered together (see Batcher).
     Batcher<search::Query, search::Result> searches_;
+    HeatmapCache heatmaps_{64};
     std::mutex writes_mutex_;  // API writes and the background job take turns (a job holds it to its end)
     std::mutex job_mutex_;
     std::thread job_thread_;

@@ -164,6 +164,27 @@ try {
     expect(!ids.includes(id), "more-like-this results include the item itself");
   });
 
+  await check("a text search's result shows where the words match, as a heatmap toggled in its details", async () => {
+    await page.keyboard.press("Escape");
+    await page.fill("#query", "a red circle");
+    await page.press("#query", "Enter");
+    await page.waitForFunction(() => document.querySelector("#results .card .caption")?.textContent.includes("red circle"));
+    await page.locator("#results .card").first().click();
+    await page.waitForSelector("#details[open]");
+    expect(!(await page.locator("#heatmap-row").isHidden()), "no heatmap toggle for a text search");
+    expect((await page.locator("#heatmap-text").textContent()) === "red circle", "the toggle names another text");
+    const drawn = page.waitForResponse((r) => r.url().includes("/heatmap?text=red%20circle") && r.status() === 200);
+    await page.check("#heatmap-toggle");
+    await drawn;
+    await page.waitForFunction(() => document.querySelector("#details-image").src.startsWith("blob:"));
+    await page.waitForFunction(() => document.querySelector("#details-image").naturalWidth === 384);
+    expect((await page.locator("#heatmap-note").textContent()).includes("Cosine"), "no note under the heatmap");
+    await page.uncheck("#heatmap-toggle");
+    await page.waitForFunction(() => !document.querySelector("#details-image").src.startsWith("blob:"));
+    await page.keyboard.press("Escape");
+    await page.waitForFunction(() => !document.querySelector("#details[open]"));
+  });
+
   await check("captions mode lists texts", async () => {
     await page.fill("#query", "a blue square");
     await page.click('.mode[data-collection="texts"]');

@@ -277,6 +277,7 @@ async function showDetails(hit) {
   $("details-image").src = hit.image_url;
   $("details-image").alt = $("details-title").textContent;
   $("open-original").href = hit.image_url;
+  showHeatmapToggle(hit);
   const meta = $("details-meta");
   meta.replaceChildren();
   const add = (k, v) => {
@@ -308,6 +309,41 @@ async function showDetails(hit) {
     search();
   };
   if (typeof dialog.showModal === "function") dialog.showModal(); else dialog.setAttribute("open", "");
+}
+
+// "Where it matches": for a text search, the picture with the heatmap of the first text term
+// (as searched) over it, from GET /api/items/{id}/heatmap.
+function showHeatmapToggle(hit) {
+  const term = state.texts.find((t) => t.weight > 0);
+  const text = term ? (term.searched !== undefined && state.rewrite ? term.searched : term.text) : "";
+  const toggle = $("heatmap-toggle");
+  $("heatmap-row").hidden = !text || hit.collection === "texts";
+  $("heatmap-text").textContent = text;
+  $("heatmap-note").textContent = "";
+  toggle.checked = false;
+  toggle.onchange = async () => {
+    const img = $("details-image");
+    if (!toggle.checked) { img.src = hit.image_url; $("heatmap-note").textContent = ""; return; }
+    const url = `/api/items/${hit.id}/heatmap?text=${encodeURIComponent(text)}`;
+    $("heatmap-note").textContent = "Drawing…";
+    try {
+      const res = await fetch(url);
+      if (!res.ok) {
+        let message = `${res.status} ${res.statusText}`;
+        try { message = (await res.json()).error.message; } catch (_) { /* not JSON */ }
+        throw new Error(message);
+      }
+      const blob = await res.blob();
+      if (!toggle.checked) return;
+      img.src = URL.createObjectURL(blob);
+      const cosine = res.headers.get("X-Opsis-Cosine");
+      $("heatmap-note").textContent = "Red: where the picture matches the words most; blue: least (within this picture)" +
+        (cosine ? `. Cosine ${Number(cosine).toFixed(3)}.` : ".");
+    } catch (e) {
+      toggle.checked = false;
+      $("heatmap-note").textContent = `Could not draw it: ${e.message}`;
+    }
+  };
 }
 
 function setCollection(collection, rerun = true) {
