@@ -11,7 +11,6 @@
 #include "classify/zero_shot.h"
 #include "core/error.h"
 #include "core/file_io.h"
-#include "core/utf8.h"
 #include "encoder/blas.h"
 
 namespace opsis::bench {
@@ -29,12 +28,6 @@ struct Row {
     Accuracy templated, bare;
 };
 
-std::string folded(const std::string& text) {
-    std::string out;
-    for (std::size_t pos = 0; pos < text.size();) utf8::append(out, utf8::to_lower(utf8::next(text, pos)));
-    return out;
-}
-
 // Percent of pictures whose own label is first, and among the first five.
 Accuracy accuracy(const classify::ZeroShotClassifier& classifier, const Tensor& images,
                   const std::vector<std::string>& truth) {
@@ -42,7 +35,7 @@ Accuracy accuracy(const classify::ZeroShotClassifier& classifier, const Tensor& 
     std::size_t top1 = 0, top5 = 0;
     for (std::size_t i = 0; i < ranked.size(); ++i)
         for (std::size_t k = 0; k < std::min<std::size_t>(5, ranked[i].size()); ++k)
-            if (folded(ranked[i][k].label) == truth[i]) {
+            if (classify::label_key(ranked[i][k].label) == truth[i]) {
                 top1 += k == 0;
                 ++top5;
                 break;
@@ -61,7 +54,7 @@ std::optional<Row> score(const DualEncoder& model, const std::vector<Pair>& pair
     for (std::size_t i = 0; i < pairs.size(); ++i) {
         const auto& names = greek ? pairs[i].greek : pairs[i].english;
         if (!ok[i] || names.empty()) continue;
-        const std::string key = folded(names[0]);
+        const std::string key = classify::label_key(names[0]);
         if (label_of.emplace(key, labels.size()).second) labels.push_back(names[0]);
         truth.push_back(key);
         rows.push_back(i);

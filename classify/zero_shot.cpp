@@ -23,12 +23,6 @@ bool mostly_greek(const std::string& text) {
     return c.letters > 0 && 2 * c.greek > c.letters;
 }
 
-std::string lower(const std::string& text) {
-    std::string out;
-    for (std::size_t pos = 0; pos < text.size();) utf8::append(out, utf8::to_lower(utf8::next(text, pos)));
-    return out;
-}
-
 std::string filled(const std::string& templ, const std::string& label) {
     std::string out = templ;
     out.replace(out.find("{}"), 2, label);
@@ -36,6 +30,12 @@ std::string filled(const std::string& templ, const std::string& label) {
 }
 
 }  // namespace
+
+std::string label_key(const std::string& label) {
+    std::string out;
+    for (std::size_t pos = 0; pos < label.size();) utf8::append(out, utf8::to_lower(utf8::next(label, pos)));
+    return out;
+}
 
 std::vector<std::string> default_templates(const std::string& label) {
     // The framings the default model was trained on (train/text_augment.cpp) and CLIP's
@@ -55,7 +55,7 @@ ZeroShotClassifier::ZeroShotClassifier(const DualEncoder& model, std::vector<std
         if (label.size() > options.max_label_bytes)
             throw input_error("label", utf8::preview(label),
                               "is longer than " + std::to_string(options.max_label_bytes) + " bytes");
-        if (!seen.insert(lower(label)).second) throw input_error("label", label, "is given twice");
+        if (!seen.insert(label_key(label)).second) throw input_error("label", label, "is given twice");
         labels_.push_back(std::move(label));
     }
     if (labels_.size() < 2) throw Error("labels: give at least two (a softmax over one says nothing)");

@@ -18,6 +18,9 @@ struct ZeroShotOptions {
     std::size_t max_label_bytes = 200;
 };
 
+// What two labels are the same in (case aside): "Cat" and "cat" are one label.
+std::string label_key(const std::string& label);
+
 // The templates a label is put in when none are given: English or Greek by its letters.
 std::vector<std::string> default_templates(const std::string& label);
 
