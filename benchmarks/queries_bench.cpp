@@ -11,112 +11,22 @@
 #include "core/error.h"
 #include "core/file_io.h"
 #include "core/utf8.h"
+#include "eval/caption_judge.h"
 #include "index_folder/open_index.h"
 #include "search/searcher.h"
 
 namespace opsis::bench {
 
+using eval::english_words;
+using eval::is_english_caption;
+using eval::judge_words;
+using eval::relevant_words;
+using eval::terms_words;
+using eval::Words;
+
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
 using storage::Collection;
-
-std::vector<std::string> judge_words(std::string_view text) {
-    std::vector<std::string> words;
-    // Invalid UTF-8 (never in a caption read from JSON, but possible in a catalog written by
-    // other means): the bad byte separates words.
-    if (const std::optional<std::size_t> bad = utf8::find_invalid(text)) {
-        words = judge_words(text.substr(0, *bad));
-        for (std::string& w : judge_words(text.substr(*bad + 1))) words.push_back(std::move(w));
-        return words;
-    }
-    std::string word;
-    for (std::size_t pos = 0; pos < text.size();) {
-        const char32_t cp = utf8::next(text, pos);
-        if (utf8::is_letter(cp) || utf8::is_number(cp)) {
-            utf8::append(word, utf8::to_lower(cp));
-        } else if (!word.empty()) {
-            words.push_back(std::move(word));
-            word.clear();
-        }
-    }
-    if (!word.empty()) words.push_back(std::move(word));
-    return words;
-}
-
-bool word_matches(std::string_view t, std::string_view c) {
-    if (c == t) return true;
-    if (t.empty() || c.size() <= t.size()) return false;
-    auto ends = [&](std::string_view s) { return t.size() >= s.size() && t.substr(t.size() - s.size()) == s; };
-    if (c.substr(0, t.size()) == t) {
-        const std::string_view suffix = c.substr(t.size());
-        if (suffix == "s") return true;
-        if (suffix == "es") return ends("s") || ends("x") || ends("z") || ends("ch") || ends("sh") || ends("o");
-    }
-    const auto is_vowel = [](char ch) { return std::string_view("aeiou").find(ch) != std::string_view::npos; };
-    if (ends("y") && t.size() >= 2 && !is_vowel(t[t.size() - 2]))
-        return c.size() == t.size() + 2 && c.substr(0, t.size() - 1) == t.substr(0, t.size() - 1) &&
-               c.substr(t.size() - 1) == "ies";
-    if (ends("fe"))
-        return c.size() == t.size() + 1 && c.substr(0, t.size() - 2) == t.substr(0, t.size() - 2) &&
-               c.substr(t.size() - 2) == "ves";
-    if (ends("f"))
-        return c.size() == t.size() + 2 && c.substr(0, t.size() - 1) == t.substr(0, t.size() - 1) &&
-               c.substr(t.size() - 1) == "ves";
-    return false;
-}
-
-bool is_english_caption(std::string_view caption) {
-    if (utf8::find_invalid(caption)) return false;
-    const utf8::LetterCount c = utf8::count_letters(caption);
-    return c.letters > 0 && c.greek < c.letters - c.greek;
-}
-
-namespace {
-
-using Words = std::vector<std::string>;
-
-bool contains(const Words& caption, const Words& term) {
-    if (term.empty() || term.size() > caption.size()) return false;
-    for (std::size_t i = 0; i + term.size() <= caption.size(); ++i) {
-        std::size_t j = 0;
-        while (j < term.size() && word_matches(term[j], caption[i + j])) ++j;
-        if (j == term.size()) return true;
-    }
-    return false;
-}
-
-bool contains_any(const std::vector<Words>& captions, const std::vector<Words>& terms) {
-    for (const Words& c : captions)
-        for (const Words& t : terms)
-            if (contains(c, t)) return true;
-    return false;
-}
-
-// The English captions of an item, as words.
-std::vector<Words> english_words(const std::vector<std::string>& captions) {
-    std::vector<Words> out;
-    for (const std::string& c : captions)
-        if (is_english_caption(c)) out.push_back(judge_words(c));
-    return out;
-}
-
-std::vector<Words> terms_words(const std::vector<std::string>& terms) {
-    std::vector<Words> out;
-    for (const std::string& t : terms) out.push_back(judge_words(t));
-    return out;
-}
-
-bool relevant_words(const std::vector<Words>& captions, const std::vector<Words>& relevant,
-                    const std::vector<Words>& not_terms) {
-    return contains_any(captions, relevant) && !contains_any(captions, not_terms);
-}
-
-}  // namespace
-
-bool is_relevant(const std::vector<std::string>& captions, const std::vector<std::string>& relevant,
-                 const std::vector<std::string>& not_terms) {
-    return relevant_words(english_words(captions), terms_words(relevant), terms_words(not_terms));
-}
 
 std::vector<BenchQuery> read_queries(const std::string& path) {
     const std::string text = read_text_file(path, 64u << 20);
@@ -210,6 +120,7 @@ struct QueryResult {
     std::vector<bool> relevant;  // of each hit
     double p_at_k = 0, ceiling = 0;
     bool first_relevant = false;
+    std::optional<bool> no_good_match;  // when the model's relevance rule judged the query
 };
 
 // Up to `max_chars` characters of the item's English captions (its paths' file name when
@@ -287,6 +198,7 @@ void run_queries_bench(const QueriesBenchOptions& o) {
                 search::Result found = take(std::move(outcomes[j]));
                 r.hits = std::move(found.hits);
                 r.searched = found.rewrites.front().text;
+                r.no_good_match = found.no_good_match;
             } catch (const std::exception& e) {
                 throw input_error("queries file", queries_path,
                                   "line " + std::to_string(bq.line) + ": query \"" + bq.query + "\": " + e.what());
@@ -354,6 +266,37 @@ void run_queries_bench(const QueriesBenchOptions& o) {
         separation = below / static_cast<double>(absent_top1.size() * correct_top1.size());
     }
 
+    // The relevance flag (the model's rule, encoder/relevance.h) against the judging: its hits
+    // "likely relevant" among the top k of judged present queries, and its "no good match".
+    struct Flag {
+        std::size_t hits = 0, flagged = 0, flagged_relevant = 0, relevant = 0;
+        std::size_t absent = 0, absent_caught = 0;  // absent queries told "no good match"
+        std::size_t right = 0, right_flagged = 0;   // first hit relevant, yet told so
+        std::size_t wrong = 0, wrong_caught = 0;    // first hit not relevant, and told so
+    } flag;
+    bool flag_judged = false;
+    for (std::size_t i = 0; i < queries.size(); ++i) {
+        const QueryResult& r = results[i];
+        if (!r.no_good_match) continue;
+        flag_judged = true;
+        if (queries[i].kind == "absent") {
+            ++flag.absent;
+            flag.absent_caught += *r.no_good_match;
+            continue;
+        }
+        if (r.relevant_in_index == 0) continue;
+        (r.first_relevant ? flag.right : flag.wrong)++;
+        (r.first_relevant ? flag.right_flagged : flag.wrong_caught) += *r.no_good_match;
+        for (std::size_t h = 0; h < std::min(o.k, r.hits.size()); ++h) {
+            const bool likely = r.hits[h].relevance && *r.hits[h].relevance >= ix.model->relevance()->threshold;
+            ++flag.hits;
+            flag.flagged += likely;
+            flag.flagged_relevant += likely && r.relevant[h];
+            flag.relevant += r.relevant[h];
+        }
+    }
+    auto share = [](std::size_t a, std::size_t b) { return b ? static_cast<double>(a) / static_cast<double>(b) : 0.0; };
+
     // --show: each query's hits, marked.
     if (o.show > 0) {
         for (std::size_t i = 0; i < queries.size(); ++i) {
@@ -368,12 +311,16 @@ void run_queries_bench(const QueriesBenchOptions& o) {
             else
                 std::printf("   P@%zu %.2f, first hit %s, %zu relevant in the index\n", o.k, r.p_at_k,
                             r.first_relevant ? "✓" : "✗", r.relevant_in_index);
-            for (std::size_t h = 0; h < std::min(o.show, r.hits.size()); ++h)
-                std::printf("  %2zu %s %.3f  %s\n", h + 1,
+            if (r.no_good_match.value_or(false)) std::printf("  (told: no good match)\n");
+            for (std::size_t h = 0; h < std::min(o.show, r.hits.size()); ++h) {
+                const std::string chance =
+                    r.hits[h].relevance ? std::to_string(static_cast<int>(100 * *r.hits[h].relevance + 0.5)) + "%" : "";
+                std::printf("  %2zu %s %.3f %4s  %s\n", h + 1,
                             q.kind == "absent" ? " "
                             : r.relevant[h]    ? "✓"
                                                : "✗",
-                            r.hits[h].score, preview(r.hits[h].item).c_str());
+                            r.hits[h].score, chance.c_str(), preview(r.hits[h].item).c_str());
+            }
         }
         std::printf("\n");
     }
@@ -426,6 +373,20 @@ void run_queries_bench(const QueriesBenchOptions& o) {
                         100.0 * *separation);
     }
 
+    if (flag_judged) {
+        std::printf("relevance flag (the model's rule): of the top-%zu hits of judged queries, %.1f%% of those it calls "
+                    "likely relevant are (precision, %zu hits), %.1f%% of the relevant ones it calls so (recall, %zu)\n",
+                    o.k, 100 * share(flag.flagged_relevant, flag.flagged), flag.flagged,
+                    100 * share(flag.flagged_relevant, flag.relevant), flag.relevant);
+        std::printf("\"no good match\": %zu of %zu absent queries (%.1f%%); %zu of %zu queries whose first hit is wrong "
+                    "(%.1f%%); wrongly, %zu of %zu whose first hit is right (%.1f%%)\n",
+                    flag.absent_caught, flag.absent, 100 * share(flag.absent_caught, flag.absent), flag.wrong_caught,
+                    flag.wrong, 100 * share(flag.wrong_caught, flag.wrong), flag.right_flagged, flag.right,
+                    100 * share(flag.right_flagged, flag.right));
+    } else {
+        std::printf("relevance flag: not judged (the model has no relevance rule: opsis model calibrate)\n");
+    }
+
     if (!o.json_out.empty()) {
         auto figures = [&](const Figures& f) {
             json j{{"queries", f.queries}, {"judged", f.judged}};
@@ -458,6 +419,18 @@ void run_queries_bench(const QueriesBenchOptions& o) {
                          {"present_top1_mean", or_null(present_top1, mean(present_top1))},
                          {"present_relevant_top1_mean", or_null(correct_top1, mean(correct_top1))},
                          {"separation", separation ? json(*separation) : json(nullptr)}};
+        out["relevance_flag"] =
+            !flag_judged ? json(nullptr)
+                         : json{{"hit_precision", share(flag.flagged_relevant, flag.flagged)},
+                                {"hit_recall", share(flag.flagged_relevant, flag.relevant)},
+                                {"hits_flagged", flag.flagged},
+                                {"hits_relevant", flag.relevant},
+                                {"absent_caught", share(flag.absent_caught, flag.absent)},
+                                {"absent_queries", flag.absent},
+                                {"wrong_first_caught", share(flag.wrong_caught, flag.wrong)},
+                                {"wrong_first_queries", flag.wrong},
+                                {"right_first_flagged", share(flag.right_flagged, flag.right)},
+                                {"right_first_queries", flag.right}};
         json per = json::array();
         for (std::size_t i = 0; i < queries.size(); ++i) {
             const BenchQuery& q = queries[i];
@@ -473,10 +446,12 @@ void run_queries_bench(const QueriesBenchOptions& o) {
             j["p_at_k"] = judged ? json(r.p_at_k) : json(nullptr);
             j["first_relevant"] = judged ? json(r.first_relevant) : json(nullptr);
             j["top1_score"] = r.hits.empty() ? json(nullptr) : json(r.hits.front().score);
+            j["no_good_match"] = r.no_good_match ? json(*r.no_good_match) : json(nullptr);
             json hits = json::array();
             for (std::size_t h = 0; h < r.hits.size(); ++h)
                 hits.push_back({{"id", r.hits[h].id},
                                 {"score", r.hits[h].score},
+                                {"relevance", r.hits[h].relevance ? json(*r.hits[h].relevance) : json(nullptr)},
                                 {"relevant", static_cast<bool>(r.relevant[h])},
                                 {"caption", preview(r.hits[h].item, 200)}});
             j["hits"] = hits;

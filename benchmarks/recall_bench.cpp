@@ -8,7 +8,7 @@
 #include <set>
 #include <thread>
 
-#include "benchmarks/corpus_split.h"
+#include "train/corpus_split.h"
 #include "core/error.h"
 #include "core/file_io.h"
 #include "encoder/blas.h"
@@ -17,6 +17,10 @@
 
 namespace opsis::bench {
 namespace {
+
+using train::embed_split_images;
+using train::Pair;
+using train::read_corpus_split;
 
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;

@@ -7,7 +7,7 @@
 #include <thread>
 
 #include "benchmarks/bench_support.h"
-#include "benchmarks/corpus_split.h"
+#include "train/corpus_split.h"
 #include "classify/zero_shot.h"
 #include "core/error.h"
 #include "core/file_io.h"
@@ -15,6 +15,10 @@
 
 namespace opsis::bench {
 namespace {
+
+using train::embed_split_images;
+using train::Pair;
+using train::read_corpus_split;
 
 using json = nlohmann::ordered_json;
 

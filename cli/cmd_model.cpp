@@ -1,4 +1,5 @@
-// opsis model init | info: create a randomly initialised model, describe an existing one.
+// opsis model init | info | calibrate: create a randomly initialised model, describe an existing
+// one, fit its relevance rule (when a text's hit is likely what was asked for).
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -8,6 +9,8 @@
 #include "core/file_io.h"
 #include "encoder/clip_checkpoint.h"
 #include "encoder/dual_encoder.h"
+#include "index_folder/open_index.h"
+#include "train/relevance_calibration.h"
 
 namespace opsis::cli {
 namespace {
@@ -47,9 +50,65 @@ void run_info(const std::string& path) {
         {"tokenizer_vocab", model.tokenizer().vocab_size()},
         {"tokenizer_cleaning", model.tokenizer().cleaning() == Tokenizer::Cleaning::clip ? "clip" : "plain"},
         {"lexicon_words", model.lexicon() ? nlohmann::json(model.lexicon()->known_words()) : nlohmann::json(nullptr)},
+        {"relevance_rule", model.relevance() ? nlohmann::json::parse(model.relevance()->to_json()) : nlohmann::json(nullptr)},
         {"logit_scale", model.logit_scale()},
         {"config", model_config_to_json(model.config())}};
     std::printf("%s\n", json_text(out, 2).c_str());
+}
+
+struct CalibrateArgs {
+    std::string model, corpus, split = "val", out, json_out;
+    std::size_t top = 10;
+    int background = 1024;
+    double keep_right = 0.9;
+};
+
+void run_calibrate(const CalibrateArgs& a) {
+    const DualEncoder model = DualEncoder::load(a.model);
+    const std::string folder = model_folder(a.model);
+    const std::string out = a.out.empty() ? folder + "/" + RelevanceRule::kFileName : a.out;
+    const std::vector<train::Pair> pairs = train::read_corpus_split(a.corpus, a.split, "model calibrate");
+    if (pairs.empty()) throw input_error("corpus", a.corpus, "split '" + a.split + "' has no pictures");
+    std::fprintf(stderr, "model calibrate: embedding %zu pictures of split '%s'\n", pairs.size(), a.split.c_str());
+    std::vector<bool> ok;
+    const Tensor images = train::embed_split_images(model, pairs, ok, "model calibrate");
+    train::CalibrationOptions options;
+    options.top = a.top;
+    options.background_sample = a.background;
+    options.keep_right = a.keep_right;
+    train::Calibration c = train::calibrate_relevance(model, pairs, images, ok, options);
+    c.rule.model_sha256 = identify_model(a.model, model).sha256;
+    c.rule.fitted_on = "split '" + a.split + "' of " + absolute_path(a.corpus) + ": " + std::to_string(c.queries) +
+                       " queries (a concept's English or Greek caption), their top " + std::to_string(a.top) +
+                       " hits with and without the concept's pictures, " + std::to_string(c.examples) + " hits, " +
+                       std::to_string(c.relevant_examples) + " relevant";
+    write_file_atomic(out, c.rule.to_json());
+
+    std::printf("%s\n\nheld out (rule fitted on half the concepts, measured on the other half):\n", c.rule.fitted_on.c_str());
+    std::printf("%-12s %9s %10s %8s %15s %17s\n", "features", "log loss", "precision", "recall", "absent caught",
+                "present flagged");
+    nlohmann::json held = nlohmann::json::array();
+    for (const train::HeldOutQuality& q : c.held_out) {
+        std::printf("%-12s %9.4f %9.1f%% %7.1f%% %14.1f%% %16.1f%%\n", q.features.c_str(), q.log_loss,
+                    100 * q.precision, 100 * q.recall, 100 * q.absent_caught, 100 * q.present_wrongly_flagged);
+        held.push_back({{"features", q.features},
+                        {"log_loss", q.log_loss},
+                        {"precision", q.precision},
+                        {"recall", q.recall},
+                        {"absent_caught", q.absent_caught},
+                        {"present_wrongly_flagged", q.present_wrongly_flagged}});
+    }
+    std::printf("\nwrote %s: P(found) = sigmoid(%.3f %+.3f * cosine %+.3f * z), likely relevant from %.3f "
+                "(under %d pictures: sigmoid(%.3f %+.3f * cosine) from %.3f)\n",
+                out.c_str(), c.rule.bias, c.rule.w_score, c.rule.w_z, c.rule.threshold, c.rule.min_background,
+                c.rule.cosine_bias, c.rule.cosine_w, c.rule.cosine_threshold);
+    if (!a.json_out.empty())
+        write_file_atomic(a.json_out, json_text(nlohmann::json{{"rule", nlohmann::json::parse(c.rule.to_json())},
+                                                               {"queries", c.queries},
+                                                               {"examples", c.examples},
+                                                               {"relevant_examples", c.relevant_examples},
+                                                               {"held_out", held}},
+                                                2) + "\n");
 }
 
 }  // namespace
@@ -71,6 +130,28 @@ void register_model(CLI::App& app) {
     CLI::App* info = model->add_subcommand("info", "Print a model's config and size");
     info->add_option("--model,-m", *info_path, "Model folder")->required();
     info->callback([info_path] { run_info(*info_path); });
+
+    auto cal = std::make_shared<CalibrateArgs>();
+    CLI::App* calibrate = model->add_subcommand(
+        "calibrate", "Fit when a text query's hit is likely relevant (relevance.json beside the weights)");
+    calibrate->add_option("--model,-m", cal->model, "Model folder")->required()->check(CLI::ExistingPath);
+    calibrate->add_option("--corpus", cal->corpus, "Corpus folder from data/build-corpus")
+        ->required()
+        ->check(CLI::ExistingDirectory);
+    calibrate->add_option("--split", cal->split, "Split the model did not train on")->capture_default_str();
+    calibrate->add_option("--top", cal->top, "Hits judged per query and case")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 100));
+    calibrate->add_option("--background", cal->background, "Pictures a query's background is measured against")
+        ->capture_default_str()
+        ->check(CLI::Range(16, 100000));
+    calibrate->add_option("--keep-right", cal->keep_right,
+                          "Share of searches whose best hit is right that the cut lets through")
+        ->capture_default_str()
+        ->check(CLI::Range(0.5, 0.99));
+    calibrate->add_option("--out,-o", cal->out, "Where to write the rule (default: relevance.json in the model folder)");
+    calibrate->add_option("--json", cal->json_out, "Also write the figures as JSON");
+    calibrate->callback([cal] { run_calibrate(*cal); });
 }
 
 }  // namespace opsis::cli

@@ -1,5 +1,6 @@
 // opsis search: query an index from the command line (text, images, items, weighted).
 #include <cstdio>
+#include <cmath>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -69,10 +70,16 @@ void run(const SearchArgs& a) {
             std::printf("searched for '%s': %s\n", utf8::escaped(rw.text).c_str(), utf8::escaped(why).c_str());
         }
     if (r.hits.empty()) std::printf("no results\n");
+    if (r.no_good_match.value_or(false) && !r.hits.empty())
+        std::printf("no good match: even the best result is more likely wrong than right (guesses marked ?)\n");
     for (std::size_t i = 0; i < r.hits.size(); ++i) {
         const auto& h = r.hits[i];
         const std::string what = utf8::escaped(!h.item.paths.empty() ? h.item.paths.front() : h.item.text);
-        std::printf("%3zu  %.4f  #%-6lld %s\n", a.offset + i + 1, static_cast<double>(h.score),
+        // Judged hits: the chance each is what was asked for, a '?' where it is under the rule's threshold.
+        const std::string judged = !h.relevance ? ""
+                                   : std::to_string(static_cast<int>(std::lround(100 * *h.relevance))) + "%" +
+                                         (*h.relevance < r.relevance_threshold ? "?" : " ");
+        std::printf("%3zu  %.4f %5s #%-6lld %s\n", a.offset + i + 1, static_cast<double>(h.score), judged.c_str(),
                     static_cast<long long>(h.id), what.c_str());
     }
     std::printf("(%zu candidates%s, %zu re-scored; embed %.1f ms, search %.1f ms)\n", r.candidates,

@@ -96,9 +96,11 @@ DualEncoder DualEncoder::load(const std::string& path) {
             "model file", weights_path,
             "logit_scale " + std::to_string(scale) + " is outside 0..6.908 (a similarity scale between 1 and 1000)");
     std::optional<Lexicon> lexicon = Lexicon::load(folder);
+    std::optional<RelevanceRule> relevance = RelevanceRule::load(folder);
     try {
         DualEncoder model = from_weights(std::move(config), std::move(contents.tokenizer), std::move(weights));
         if (lexicon) model.lexicon_ = std::make_shared<const Lexicon>(std::move(*lexicon));
+        if (relevance) model.relevance_ = std::make_shared<const RelevanceRule>(std::move(*relevance));
         return model;
     } catch (const Error& e) {
         throw input_error("model", folder, e.what());

@@ -2,7 +2,8 @@
 // The dual encoder: image and text towers projecting into one L2-normalised space, plus the
 // learned logit scale. A model is a folder: model.safetensors (weights, with the config as
 // JSON under the metadata key "opsis.config"), vocab.json and merges.txt (the tokenizer), and
-// optionally lexicon.tsv (the words it was trained on: encoder/lexicon.h).
+// optionally lexicon.tsv (the words it was trained on: encoder/lexicon.h) and relevance.json
+// (when a hit is likely relevant: encoder/relevance.h).
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -12,6 +13,7 @@
 #include "encoder/image_tower.h"
 #include "encoder/lexicon.h"
 #include "encoder/model_config.h"
+#include "encoder/relevance.h"
 #include "encoder/text_tower.h"
 #include "encoder/tokenizer.h"
 #include "encoder/weights.h"
@@ -36,6 +38,9 @@ public:
     // The words it was trained on, when its folder has a lexicon (loaded, never saved: the
     // lexicon is written by data/build-lexicon beside the weights); else null.
     const Lexicon* lexicon() const { return lexicon_.get(); }
+    // When its hits are likely relevant, when its folder has a calibrated rule (loaded, never
+    // saved: `opsis model calibrate` writes it for the weights it measured); else null.
+    const RelevanceRule* relevance() const { return relevance_.get(); }
     const Weights& weights() const { return weights_; }
     float logit_scale() const { return weights_.at("logit_scale")[0]; }
     std::int64_t parameter_count() const;
@@ -58,6 +63,7 @@ private:
     std::shared_ptr<const ImageTower> image_tower_;
     std::shared_ptr<const TextTower> text_tower_;
     std::shared_ptr<const Lexicon> lexicon_;
+    std::shared_ptr<const RelevanceRule> relevance_;
 };
 
 // Resolves a model path (folder or .safetensors file) to its folder.

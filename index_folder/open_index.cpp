@@ -49,6 +49,20 @@ storage::ModelIdentity identify_model(const std::string& path, const DualEncoder
     return {model.config().name, model_fingerprint(folder), folder, model.config().embed_dim};
 }
 
+namespace {
+
+// A relevance rule measured on other weights would judge hits by the wrong scale.
+void check_relevance_rule(const DualEncoder& model, const storage::ModelIdentity& identity) {
+    const RelevanceRule* rule = model.relevance();
+    if (rule && rule->model_sha256 != identity.sha256)
+        throw input_error("relevance rule", (fs::path(identity.path) / RelevanceRule::kFileName).string(),
+                          "was calibrated for other weights (" + rule->model_sha256.substr(0, 12) + ", the model is " +
+                              identity.sha256.substr(0, 12) +
+                              "): run `opsis model calibrate` for this model, or remove the file");
+}
+
+}  // namespace
+
 OpenIndex open_index(const std::string& dir, const std::string& model_path, bool create, bool need_model,
                      const storage::StoreOptions& options) {
     OpenIndex out;
@@ -58,6 +72,7 @@ OpenIndex open_index(const std::string& dir, const std::string& model_path, bool
         const std::string path = model_path.empty() ? default_model_path() : model_path;
         out.model = std::make_unique<DualEncoder>(DualEncoder::load(path));
         identity = identify_model(path, *out.model);
+        check_relevance_rule(*out.model, *identity);
     }
     out.store = storage::IndexStore::open(dir, identity, create, options);
     if (need_model && !out.model) {
@@ -73,6 +88,7 @@ OpenIndex open_index(const std::string& dir, const std::string& model_path, bool
                               "the model at '" + recorded.path + "' has changed since the index was made (" +
                                   storage::describe(now) + " now, " + storage::describe(recorded) +
                                   " then): pass --model with the original weights, or index afresh");
+        check_relevance_rule(*out.model, now);
     }
     return out;
 }

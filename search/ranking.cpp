@@ -148,7 +148,8 @@ std::vector<Candidate> from_index(const std::vector<storage::SearchHit>& hits, c
 
 Result Searcher::rank(const Query& q, const std::vector<float>& query,
                       std::optional<std::vector<storage::SearchHit>> prefetched,
-                      std::optional<std::vector<std::int64_t>> narrowed) const {
+                      std::optional<std::vector<std::int64_t>> narrowed,
+                      std::optional<QueryJudge> judge) const {
     Result result;
     result.collection = q.target;
     result.k = q.k;
@@ -214,6 +215,12 @@ Result Searcher::rank(const Query& q, const std::vector<float>& query,
     std::vector<Hit>& kept = keep.kept();
     result.more =
         kept.size() > q.offset + q.k && (!q.collapse_duplicates || q.offset + 2 * q.k <= limits_.max_collapsed);
+    if (judge) {
+        result.no_good_match = kept.empty() || !judge->likely_relevant(kept.front().score);
+        result.relevance_threshold = static_cast<float>(judge->threshold());
+        for (std::size_t i = q.offset; i < kept.size() && i < q.offset + q.k; ++i)
+            kept[i].relevance = static_cast<float>(judge->probability(kept[i].score));
+    }
     for (std::size_t i = q.offset; i < kept.size() && i < q.offset + q.k; ++i)
         result.hits.push_back(std::move(kept[i]));
     return result;

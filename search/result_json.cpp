@@ -25,15 +25,19 @@ nlohmann::json item_json(const storage::Item& it, Collection c) {
     return j;
 }
 
-nlohmann::json hit_json(const Hit& hit, Collection c) {
+nlohmann::json hit_json(const Hit& hit, Collection c, float relevance_threshold) {
     nlohmann::json j = item_json(hit.item, c);
     j["score"] = hit.score;
+    if (hit.relevance) {
+        j["relevance"] = *hit.relevance;
+        j["likely_relevant"] = *hit.relevance >= relevance_threshold;
+    }
     return j;
 }
 
 nlohmann::json result_json(const Result& r, const std::vector<WeightedText>& texts) {
     nlohmann::json hits = nlohmann::json::array();
-    for (const Hit& h : r.hits) hits.push_back(hit_json(h, r.collection));
+    for (const Hit& h : r.hits) hits.push_back(hit_json(h, r.collection, r.relevance_threshold));
     nlohmann::json terms = nlohmann::json::array();
     for (std::size_t i = 0; i < texts.size(); ++i) {
         nlohmann::json term{{"text", texts[i].text}, {"weight", texts[i].weight}};
@@ -60,6 +64,8 @@ nlohmann::json result_json(const Result& r, const std::vector<WeightedText>& tex
                         {"embed_ms", r.embed_ms},
                         {"search_ms", r.search_ms}};
     if (r.more) body["next_offset"] = r.offset + r.k;
+    body["no_good_match"] = r.no_good_match ? nlohmann::json(*r.no_good_match) : nlohmann::json(nullptr);
+    if (r.no_good_match) body["relevance_threshold"] = r.relevance_threshold;
     return body;
 }
 

@@ -13,11 +13,13 @@ namespace opsis::search {
 // texts {text}.
 nlohmann::json item_json(const storage::Item& item, storage::Collection collection);
 
-// The item's shape plus its "score".
-nlohmann::json hit_json(const Hit& hit, storage::Collection collection);
+// The item's shape plus its "score", and when the hit was judged its "relevance" (the chance
+// it is what was asked for) and "likely_relevant" (at or above the rule's threshold).
+nlohmann::json hit_json(const Hit& hit, storage::Collection collection, float relevance_threshold);
 
 // {hits, collection, k, offset, more, next_offset (when more), texts, exact_scan, candidates,
-// rescored, batch, embed_ms, search_ms}: what one search answered. `texts` are the query's
+// rescored, batch, embed_ms, search_ms, no_good_match (null when not judged),
+// relevance_threshold (when judged)}: what one search answered. `texts` are the query's
 // text terms as they were understood ({text, weight}, after parsing "beach + sunset - people").
 nlohmann::json result_json(const Result& result, const std::vector<WeightedText>& texts);
 

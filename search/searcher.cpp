@@ -23,6 +23,13 @@ Searcher::Searcher(storage::IndexStore& store, const DualEncoder& model, Limits 
 
 Result Searcher::search(const Query& query) const { return take(std::move(search_batch({query}).front())); }
 
+bool Searcher::judged(const Query& q) const {
+    // The rule was fitted on texts searched over pictures; images and items as queries score
+    // on another scale.
+    return model_.relevance() != nullptr && q.target == Collection::images && !q.texts.empty() && q.images.empty() &&
+           q.items.empty();
+}
+
 std::size_t first_fetch(const Query& q, std::size_t need, std::size_t excluded) {
     return std::max<std::size_t>(2 * need + excluded, 64) * (q.filters.empty() ? 1 : 4);
 }
@@ -90,8 +97,17 @@ std::vector<Outcome<Result>> Searcher::search_batch(const std::vector<Query>& qu
         }
         try {
             t0 = Clock::now();
-            Result r = rank(valid[i], std::get<std::vector<float>>(embedded[i]), std::move(prefetched[i]),
-                            std::move(narrowed[i]));
+            const std::vector<float>& vector = std::get<std::vector<float>>(embedded[i]);
+            std::optional<QueryJudge> judge;
+            if (judged(valid[i])) {
+                const RelevanceRule* rule = model_.relevance();
+                const auto sample = backgrounds_.sample(store_.catalog(), Collection::images,
+                                                        static_cast<std::size_t>(rule->background_sample),
+                                                        static_cast<int>(vector.size()));
+                judge = QueryJudge{rule, sample->size() >= rule->min_background ? sample->background(vector.data())
+                                                                                : std::nullopt};
+            }
+            Result r = rank(valid[i], vector, std::move(prefetched[i]), std::move(narrowed[i]), judge);
             r.embed_ms = embed_ms;
             r.search_ms = shared_search_ms + ms_since(t0);
             r.batch = queries.size();

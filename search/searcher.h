@@ -13,6 +13,7 @@
 #include "core/outcome.h"
 #include "encoder/dual_encoder.h"
 #include "search/query.h"
+#include "search/background.h"
 #include "search/query_rewrite.h"
 #include "storage/index_store.h"
 
@@ -22,6 +23,9 @@ struct Hit {
     std::int64_t id = 0;
     float score = 0;
     storage::Item item;
+    // The chance it is what the query asks for, under the model's relevance rule
+    // (encoder/relevance.h), when the query is judged (see Result::no_good_match).
+    std::optional<float> relevance;
 };
 
 struct Result {
@@ -34,6 +38,11 @@ struct Result {
     std::size_t rescored = 0;            // of them, re-scored against the stored vectors (compressed indexes)
     std::size_t batch = 1;               // queries in the batch this one was answered in (see search_batch)
     std::vector<Rewrite> rewrites;       // one per text term: what the text tower was given
+    // Whether even the best result (of every page, after filters) is more likely wrong than
+    // right. Judged for text queries over images when the model has a relevance rule; else
+    // nullopt, and no hit has a relevance.
+    std::optional<bool> no_good_match;
+    float relevance_threshold = 0;       // the rule's, when judged
     double embed_ms = 0, search_ms = 0;  // of the whole batch's embedding; its shared search plus this query's ranking
 };
 
@@ -64,12 +73,16 @@ private:
     // Scores, filters, de-duplicates and pages one query's candidates; `prefetched` holds the
     // batch's candidates for it, if the vector index was searched for the batch; `narrowed`,
     // the few items its filters lead to, which are then scored instead.
+    // `judge`: when its hits are judged (judged() below).
     Result rank(const Query& q, const std::vector<float>& query,
                 std::optional<std::vector<storage::SearchHit>> prefetched,
-                std::optional<std::vector<std::int64_t>> narrowed) const;
+                std::optional<std::vector<std::int64_t>> narrowed, std::optional<QueryJudge> judge) const;
+    // Whether the model's relevance rule applies to the query: texts only, over images.
+    bool judged(const Query& q) const;
     storage::IndexStore& store_;
     const DualEncoder& model_;
     Limits limits_;
+    CollectionBackgrounds backgrounds_;
 };
 
 // Splits a text into pieces that fit the text tower's context (at word boundaries where it

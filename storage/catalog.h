@@ -107,6 +107,8 @@ public:
     void for_each_change(Collection c, std::uint64_t after_seq, const std::function<bool(const Change&)>& fn) const;
 
     std::uint64_t item_count(Collection c) const { return counters_.at(c).count; }
+    // Every id the collection has given out is below this (ids are never reused).
+    std::int64_t id_bound(Collection c) const { return counters_.at(c).next_id; }
     // Image paths and each collection's recorded failures, kept as counters (a scan of a
     // million paths takes seconds; stats are asked for on every page of the web UI).
     std::uint64_t path_count() const { return counters_.at(Collection::images).paths; }

@@ -11,12 +11,13 @@
 #include <sstream>
 
 #include "benchmarks/queries_bench.h"
+#include "eval/caption_judge.h"
 #include "core/error.h"
 #include "tests/test_support.h"
 
 using namespace opsis;
 using namespace opsis::test;
-using opsis::bench::is_relevant;
+using opsis::eval::is_relevant;
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
@@ -56,8 +57,8 @@ std::vector<unsigned char> picture(int which) {
 }  // namespace
 
 TEST_CASE("judging: whole words, phrases, plurals, exclusions, case", "[queries_bench]") {
-    CHECK(bench::judge_words("A Cat-face, two CATS!") == Strings{"a", "cat", "face", "two", "cats"});
-    CHECK(bench::judge_words("Γάτα: ΜΑΎΡΗ") == Strings{"γάτα", "μαύρη"});
+    CHECK(eval::judge_words("A Cat-face, two CATS!") == Strings{"a", "cat", "face", "two", "cats"});
+    CHECK(eval::judge_words("Γάτα: ΜΑΎΡΗ") == Strings{"γάτα", "μαύρη"});
 
     // Whole words, case-insensitive.
     CHECK(is_relevant({"Cat face"}, {"cat"}, {}));
@@ -76,8 +77,8 @@ TEST_CASE("judging: whole words, phrases, plurals, exclusions, case", "[queries_
     CHECK_FALSE(is_relevant({"cat"}, {"cats"}, {}));
     CHECK_FALSE(is_relevant({"pines"}, {"pin"}, {}));
     CHECK_FALSE(is_relevant({"catty"}, {"cat"}, {}));
-    CHECK(bench::word_matches("tomato", "tomatoes"));
-    CHECK_FALSE(bench::word_matches("key", "kies"));
+    CHECK(eval::word_matches("tomato", "tomatoes"));
+    CHECK_FALSE(eval::word_matches("key", "kies"));
     // Phrases: consecutive words; punctuation between them does not matter.
     CHECK(is_relevant({"vanilla ice cream"}, {"ice cream"}, {}));
     CHECK(is_relevant({"two ice creams"}, {"ice cream"}, {}));
@@ -94,9 +95,9 @@ TEST_CASE("judging: whole words, phrases, plurals, exclusions, case", "[queries_
     // Greek captions never count (the terms are English); no captions or no terms: not relevant.
     CHECK_FALSE(is_relevant({"γάτα (cat)"}, {"cat"}, {}));
     CHECK(is_relevant({"γάτα", "cat"}, {"cat"}, {}));
-    CHECK(bench::is_english_caption("cat face: Ω"));
-    CHECK_FALSE(bench::is_english_caption("σημαία: Ελλάδα"));
-    CHECK_FALSE(bench::is_english_caption("1, 2, 3"));
+    CHECK(eval::is_english_caption("cat face: Ω"));
+    CHECK_FALSE(eval::is_english_caption("σημαία: Ελλάδα"));
+    CHECK_FALSE(eval::is_english_caption("1, 2, 3"));
     CHECK_FALSE(is_relevant({}, {"cat"}, {}));
     CHECK_FALSE(is_relevant({"cat"}, {}, {}));
 }
@@ -164,7 +165,7 @@ TEST_CASE("the repository's queries file is valid and covers every kind", "[quer
         INFO(q.line << ": " << q.query);
         CHECK(q.lang == (q.kind == "greek" ? "el" : "en"));
         for (const std::string& t : q.relevant)
-            CHECK(bench::judge_words(t) == bench::judge_words(t + " "));  // terms are words
+            CHECK(eval::judge_words(t) == eval::judge_words(t + " "));  // terms are words
     }
     for (const char* kind : bench::kQueryKinds) {
         INFO(kind);

@@ -26,6 +26,8 @@ TEST_CASE("the API answers searches, items, thumbnails, stats and metrics", "[se
     REQUIRE(d["more"] == true);
     REQUIRE(d["next_offset"] == 5);
     for (std::size_t i = 1; i < 5; ++i) REQUIRE(d["hits"][i - 1]["score"] >= d["hits"][i]["score"]);
+    REQUIRE(d["no_good_match"].is_null());  // an uncalibrated model judges nothing
+    REQUIRE_FALSE(d["hits"][0].contains("relevance"));
     const std::int64_t first = d["hits"][0]["id"];
     const json page2 =
         c.post("/api/search", R"({"text": "caption number 3", "k": 5, "offset": 5, "collapse_duplicates": false})")

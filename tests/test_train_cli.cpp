@@ -283,6 +283,51 @@ TEST_CASE("opsis bench recall scores corpus splits and the Karpathy protocol", "
     CHECK_THAT(r.output, Catch::Contains("no 'images' list"));
 }
 
+TEST_CASE("opsis model calibrate fits when a hit is likely relevant, and search then judges hits by it",
+          "[relevance][train][slow]") {
+    TempDir dir;
+    draw_corpus(dir.path());
+    write_text(dir.file("config.json"), kConfig);
+    REQUIRE(run_opsis(train_args(dir, "m", "--steps 40 --checkpoint-every 40 --no-image-augment" + kFast)).exit_code ==
+            0);
+    const std::string model = dir.file("m/final");
+    CommandResult r = run_opsis("model calibrate --model " + model + " --corpus " + dir.path() +
+                                " --split train --top 3 --background 16 --json " + dir.file("cal.json"));
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    CHECK_THAT(r.output, Catch::Contains("held out") && Catch::Contains("cosine + z"));
+    const json cal = json::parse(read_text_file(dir.file("cal.json"), 1 << 20));
+    CHECK(cal["queries"] == 8);                // one per concept (English captions only)
+    CHECK(cal["examples"] == 8 * 2 * 3);       // top 3, with and without the concept's pictures
+    REQUIRE(cal["held_out"].size() == 3);
+    const json rule = json::parse(read_text_file(model + "/relevance.json", 1 << 20));
+    CHECK(rule == cal["rule"]);
+    // A model that learnt the shapes scores its right pictures higher: the chance of relevance
+    // grows with the cosine (the weight of z counts per unit of the background's spread).
+    CHECK(rule["w_score"].get<double>() + rule["w_z"].get<double>() > 0);
+    CHECK(rule["cosine_w"].get<double>() > 0);
+    CHECK(rule["min_background"] == 16);
+
+    // Searching an index made with it: each hit's chance, and the answer's no_good_match.
+    std::ofstream m(dir.file("pictures.jsonl"));
+    for (const std::string name : {"red-square", "blue-circle", "green-square", "yellow-circle"})
+        for (int k = 0; k < 6; ++k) m << json{{"image", dir.file(name + "-" + std::to_string(k) + ".png")}}.dump() << "\n";
+    m.close();
+    REQUIRE(run_opsis("index add --index " + dir.file("ix") + " --model " + model + " --manifest " +
+                      dir.file("pictures.jsonl"))
+                .exit_code == 0);
+    r = run_opsis("search --index " + dir.file("ix") + " --text 'a red square' -k 24 --no-collapse --json");
+    REQUIRE(r.exit_code == 0);
+    const json found = json::parse(r.output);
+    REQUIRE(found["hits"].size() >= 20);  // pictures drawn alike are one item
+    REQUIRE(found["no_good_match"].is_boolean());
+    CHECK(found["no_good_match"] == !found["hits"][0]["likely_relevant"].get<bool>());
+    for (std::size_t i = 1; i < found["hits"].size(); ++i)  // one query: the chance falls with the score
+        CHECK(found["hits"][i]["relevance"].get<double>() <= found["hits"][i - 1]["relevance"].get<double>() + 1e-6);
+    r = run_opsis("search --index " + dir.file("ix") + " --text 'a red square' -k 3");
+    CHECK_THAT(r.output, Catch::Contains("%"));
+}
+
 TEST_CASE("a heatmap from a model trained on red squares and blue circles finds the red square's corner",
           "[explain][slow]") {
     TempDir dir;

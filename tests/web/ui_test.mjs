@@ -185,6 +185,50 @@ try {
     await page.waitForFunction(() => !document.querySelector("#details[open]"));
   });
 
+  await check("a search with no good match says so and dims its guesses; judged hits are dimmed one by one", async () => {
+    // The server's judgement comes from the model's relevance rule (tested in C++); here the
+    // real answer is rewritten to each case to see what the page makes of it.
+    await page.goto(url);  // no terms left from earlier checks
+    let judged = null;
+    await page.route("**/api/search", async (r) => {
+      const real = await (await r.fetch()).json();
+      if (judged === "none") {
+        real.no_good_match = true;
+        for (const h of real.hits) Object.assign(h, { relevance: 0.1, likely_relevant: false });
+      } else {
+        real.no_good_match = false;
+        for (const [i, h] of real.hits.entries()) Object.assign(h, { relevance: i ? 0.2 : 0.9, likely_relevant: i === 0 });
+      }
+      real.relevance_threshold = 0.5;
+      await r.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify(real) });
+    });
+    judged = "none";
+    await page.fill("#query", "a violin");
+    await page.press("#query", "Enter");
+    await page.waitForFunction(() => !document.querySelector("#no-match").hidden);
+    const note = await page.locator("#no-match").textContent();
+    expect(note.includes("No good match for") && note.includes("violin"), `note "${note}"`);
+    const cards = await page.locator("#results .card").count();
+    expect(cards > 0 && (await page.locator("#results .card.unlikely").count()) === cards, "not every guess is dimmed");
+    expect((await page.locator("#results .card .score").first().textContent()).startsWith("guess"), "the score does not say guess");
+    judged = "first";
+    await page.fill("#query", "a red circle");
+    await page.press("#query", "Enter");
+    await page.waitForFunction(() => document.querySelector("#no-match").hidden && document.querySelector("#results .card"));
+    await page.waitForSelector("#results .card.unlikely");
+    const dimmed = await page.locator("#results .card").evaluateAll((cs) => cs.map((c) => c.classList.contains("unlikely")));
+    expect(!dimmed[0] && dimmed.slice(1).every((d) => d), `dimmed ${JSON.stringify(dimmed)}`);
+    await page.unroute("**/api/search");
+    // The real answer, whatever the default model's rule says, is shown as it says.
+    await page.fill("#query", "a green triangle");
+    await page.press("#query", "Enter");
+    await page.waitForSelector("#results .card");
+    const answer = await page.evaluate(async () => (await fetch("/api/search", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ q: "a green triangle", k: 40 }) })).json());
+    expect((await page.locator("#no-match").isHidden()) === (answer.no_good_match !== true), "the note disagrees with the server");
+    const shown = await page.locator("#results .card").evaluateAll((cs) => cs.map((c) => c.classList.contains("unlikely")));
+    expect(JSON.stringify(shown) === JSON.stringify(answer.hits.map((h) => h.likely_relevant === false)), "the dimmed cards disagree with the server");
+  });
+
   await check("captions mode lists texts", async () => {
     await page.fill("#query", "a blue square");
     await page.click('.mode[data-collection="texts"]');

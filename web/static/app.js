@@ -132,6 +132,13 @@ function card(hit) {
   const score = document.createElement("span");
   score.className = "score";
   score.textContent = hit.score.toFixed(3);
+  // Judged hits (a calibrated model, a text query): the unlikely ones are dimmed guesses.
+  if (hit.likely_relevant === false) {
+    b.classList.add("unlikely");
+    score.classList.add("guess");
+    score.textContent = `guess · ${hit.score.toFixed(3)}`;
+  }
+  if (hit.relevance !== undefined) score.title = `${Math.round(100 * hit.relevance)}% likely what you asked for`;
   meta.append(name, score);
   const cap = document.createElement("div");
   cap.className = "caption";
@@ -161,7 +168,7 @@ async function search(append = false) {
     if (generation !== state.generation) return;  // a newer search has started
     if (!append) clearResults();
     if (!state.textsEdited && data.texts) { state.texts = data.texts; renderTerms(); }
-    if (!append) renderSearched(data.texts || []);
+    if (!append) { renderSearched(data.texts || []); renderNoMatch(data); }
     const images = state.collection === "images";
     $("results").hidden = !images;
     $("text-results").hidden = images;
@@ -192,8 +199,21 @@ async function search(append = false) {
   }
 }
 
+// "No good match for “…”": the model's relevance rule says even the best result is more
+// likely wrong than right (null: not judged, as for picture queries or uncalibrated models).
+function renderNoMatch(data) {
+  const box = $("no-match");
+  box.hidden = data.no_good_match !== true || data.hits.length === 0;
+  if (box.hidden) return;
+  const asked = (data.texts || []).map((t) => t.text).join(" + ");
+  const what = document.createElement("strong");
+  what.textContent = `“${asked}”`;
+  box.replaceChildren("No good match for ", what, ". The closest pictures are shown dimmed, as guesses.");
+}
+
 function clearResults() {
   $("searched").hidden = true;
+  $("no-match").hidden = true;
   $("results").replaceChildren();
   $("text-results").replaceChildren();
   $("more").hidden = true;

@@ -1,4 +1,4 @@
-#include "benchmarks/corpus_split.h"
+#include "train/corpus_split.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -7,7 +7,7 @@
 #include "image/decode.h"
 #include "train/corpus.h"
 
-namespace opsis::bench {
+namespace opsis::train {
 
 namespace fs = std::filesystem;
 
@@ -71,4 +71,4 @@ Tensor embed_split_images(const DualEncoder& model, const std::vector<Pair>& pai
     return out;
 }
 
-}  // namespace opsis::bench
+}  // namespace opsis::train

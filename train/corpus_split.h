@@ -1,13 +1,14 @@
 #pragma once
-// A corpus split as the benchmarks score it: each picture with its concept, source and first
-// caption per language, and the pictures embedded through the inference path.
+// A corpus split as evaluation sees it (the benchmarks, relevance calibration): each picture
+// with its concept, source and first caption per language, and the pictures embedded through
+// the inference path.
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "encoder/dual_encoder.h"
 
-namespace opsis::bench {
+namespace opsis::train {
 
 struct Pair {
     std::string image;
@@ -25,4 +26,4 @@ std::vector<Pair> read_corpus_split(const std::string& corpus, const std::string
 Tensor embed_split_images(const DualEncoder& model, const std::vector<Pair>& pairs, std::vector<bool>& ok,
                           const std::string& who);
 
-}  // namespace opsis::bench
+}  // namespace opsis::train
