@@ -1,5 +1,6 @@
 // opsis model init | info | calibrate: create a randomly initialised model, describe an existing
 // one, fit its relevance rule (when a text's hit is likely what was asked for).
+#include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -9,7 +10,9 @@
 #include "core/file_io.h"
 #include "encoder/clip_checkpoint.h"
 #include "encoder/dual_encoder.h"
+#include "explain/filter_atlas.h"
 #include "index_folder/open_index.h"
+#include "indexer/progress.h"
 #include "train/relevance_calibration.h"
 
 namespace opsis::cli {
@@ -111,6 +114,43 @@ void run_calibrate(const CalibrateArgs& a) {
                                                 2) + "\n");
 }
 
+struct VisualizeArgs {
+    std::string index, model, out;
+    int units = 8;
+    std::size_t max_pictures = 5000;
+};
+
+void run_visualize(const VisualizeArgs& a) {
+    storage::StoreOptions read_only;  // it only reads: a server may hold the index meanwhile
+    read_only.read_only = true;
+    OpenIndex ix = open_index(a.index, a.model, false, true, read_only);
+    const storage::Catalog& catalog = ix.store->catalog();
+    // An even stride through the collection when it holds more than max_pictures.
+    const std::uint64_t count = catalog.item_count(storage::Collection::images);
+    const std::uint64_t stride = std::max<std::uint64_t>(1, (count + a.max_pictures - 1) / std::max<std::size_t>(a.max_pictures, 1));
+    std::vector<explain::AtlasPicture> pictures;
+    std::uint64_t seen = 0;
+    catalog.for_each_item(storage::Collection::images, [&](const storage::Item& it) {
+        if (seen++ % stride != 0 || it.paths.empty()) return true;
+        pictures.push_back({it.id, it.paths.front(), it.captions.empty() ? "" : it.captions.front()});
+        return pictures.size() < a.max_pictures;
+    });
+    if (pictures.empty()) throw input_error("index", a.index, "has no pictures to visualise the model with");
+    const std::string out = a.out.empty() ? a.index + "/atlas" : a.out;
+    explain::AtlasOptions options;
+    options.units = a.units;
+    indexer::Progress progress("model visualize", 10.0);
+    progress.set_total(pictures.size(), true);
+    const auto t0 = std::chrono::steady_clock::now();
+    const explain::Atlas atlas = explain::find_top_patches(
+        *ix.model, pictures, options, [&](std::size_t done, std::size_t failed) { progress.update(done, failed); });
+    progress.finish();
+    explain::write_atlas(*ix.model, pictures, atlas, options, storage::describe(ix.store->model()), out);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("wrote %s/index.html: %zu stages, %d units each, over %zu pictures (%zu unreadable) in %.1f s\n",
+                out.c_str(), atlas.stages.size(), a.units, atlas.pictures_read, atlas.pictures_failed, seconds);
+}
+
 }  // namespace
 
 void register_model(CLI::App& app) {
@@ -152,6 +192,20 @@ void register_model(CLI::App& app) {
     calibrate->add_option("--out,-o", cal->out, "Where to write the rule (default: relevance.json in the model folder)");
     calibrate->add_option("--json", cal->json_out, "Also write the figures as JSON");
     calibrate->callback([cal] { run_calibrate(*cal); });
+
+    auto vis = std::make_shared<VisualizeArgs>();
+    CLI::App* visualize = model->add_subcommand(
+        "visualize", "Draw what the image tower's units respond to, over an index's pictures (served at /model)");
+    visualize->add_option("--index", vis->index, "Index folder whose pictures are looked through")
+        ->required()
+        ->check(CLI::ExistingDirectory);
+    visualize->add_option("--model,-m", vis->model, "Model folder (default: the index's)");
+    visualize->add_option("--out,-o", vis->out, "Folder to write (default: INDEX/atlas, which opsis serve shows at /model)");
+    visualize->add_option("--units", vis->units, "Units per stage")->capture_default_str()->check(CLI::Range(1, 64));
+    visualize->add_option("--max-pictures", vis->max_pictures, "Pictures looked through at most (an even stride)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 10000000));
+    visualize->callback([vis] { run_visualize(*vis); });
 }
 
 }  // namespace opsis::cli

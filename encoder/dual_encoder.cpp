@@ -134,6 +134,12 @@ Tensor DualEncoder::encode_image_places(const Tensor& images) const {
     return image_tower_->places_forward(images);
 }
 
+std::vector<Tensor> DualEncoder::image_stage_maps(const Tensor& images) const {
+    const int s = config_.image.preprocess.image_size;
+    expect_shape("image_stage_maps", "batch", images, {-1, s, s, 3});
+    return image_tower_->stage_maps(images);
+}
+
 Tensor DualEncoder::preprocess(const std::vector<RgbaImage>& images) const {
     const int s = config_.image.preprocess.image_size;
     const std::int64_t n = static_cast<std::int64_t>(images.size()), per = static_cast<std::int64_t>(s) * s * 3;

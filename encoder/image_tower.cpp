@@ -87,18 +87,31 @@ public:
 
     Tensor places_forward(const Tensor& images) const override { return ops::project(feature_map(images), proj_); }
 
+    std::vector<Tensor> stage_maps(const Tensor& images) const override {
+        std::vector<Tensor> maps;
+        feature_map(images, &maps);
+        return maps;
+    }
+
 private:
-    Tensor feature_map(const Tensor& images) const {  // [N, h, w, C]
+    // [N, h, w, C]; `stages`, when given, receives the stem's output and each stage's.
+    Tensor feature_map(const Tensor& images, std::vector<Tensor>* stages = nullptr) const {
         Tensor x = ops::conv2d(images, stem_);
         ops::activate(x, ops::Activation::relu);
         if (config_.stem_pool) x = ops::max_pool2d(x, 3, 2, 1);
-        for (const Block& b : blocks_) {
-            Tensor h = ops::conv2d(x, b.conv1);
-            ops::activate(h, ops::Activation::relu);
-            h = ops::conv2d(h, b.conv2);
-            ops::add_inplace(h, b.has_downsample ? ops::conv2d(x, b.downsample) : x);
-            ops::activate(h, ops::Activation::relu);
-            x = std::move(h);
+        if (stages) stages->push_back(x);
+        std::size_t block = 0;
+        for (std::size_t s = 0; s < config_.stage_blocks.size(); ++s) {
+            for (int k = 0; k < config_.stage_blocks[s]; ++k, ++block) {
+                const Block& b = blocks_[block];
+                Tensor h = ops::conv2d(x, b.conv1);
+                ops::activate(h, ops::Activation::relu);
+                h = ops::conv2d(h, b.conv2);
+                ops::add_inplace(h, b.has_downsample ? ops::conv2d(x, b.downsample) : x);
+                ops::activate(h, ops::Activation::relu);
+                x = std::move(h);
+            }
+            if (stages) stages->push_back(x);
         }
         return x;
     }
@@ -164,6 +177,10 @@ public:
             std::copy_n(x.data() + (b * count + 1) * width, (count - 1) * width,
                         patches.data() + b * (count - 1) * width);
         return ops::project(ops::layer_norm(patches, ln_post_w_, ln_post_b_, 1e-5f), proj_);
+    }
+
+    std::vector<Tensor> stage_maps(const Tensor&) const override {
+        throw Error("filter visualisation: a ViT image tower has no convolutional stages (only ResNet towers for now)");
     }
 
 private:

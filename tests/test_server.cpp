@@ -27,6 +27,23 @@ TEST_CASE("the API answers searches, items, thumbnails, stats and metrics", "[se
     REQUIRE(d["next_offset"] == 5);
     for (std::size_t i = 1; i < 5; ++i) REQUIRE(d["hits"][i - 1]["score"] >= d["hits"][i]["score"]);
     REQUIRE(d["no_good_match"].is_null());  // an uncalibrated model judges nothing
+    // /model: what the image tower sees, once `opsis model visualize` has drawn it.
+    Reply atlas = c.get("/model");
+    REQUIRE(atlas.status == 404);
+    REQUIRE_THAT(atlas.body, Catch::Contains("opsis model visualize --index"));
+    const CommandResult drawn = run_opsis("model visualize --index " + f.index + " --units 2");
+    INFO(drawn.output);
+    REQUIRE(drawn.exit_code == 0);
+    REQUIRE(c.get("/model").status == 301);
+    REQUIRE(c.get("/model").headers["location"] == "/model/");
+    atlas = c.get("/model/");
+    REQUIRE(atlas.status == 200);
+    REQUIRE_THAT(atlas.content_type, Catch::Contains("text/html"));
+    REQUIRE_THAT(atlas.body, Catch::Contains("What the model sees") && Catch::Contains("stage-1.png"));
+    REQUIRE(c.get("/model/stage-1.png").content_type == "image/png");
+    REQUIRE(c.get("/model/atlas.css").status == 200);
+    REQUIRE(c.get("/model/../index.json").status == 400);
+    REQUIRE(c.get("/model/nothing.png").status == 404);
     REQUIRE_FALSE(d["hits"][0].contains("relevance"));
     const std::int64_t first = d["hits"][0]["id"];
     const json page2 =

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <functional>
 
 #include "encoder/blas.h"
@@ -156,9 +157,25 @@ Api::Impl::Routed Api::Impl::route(Request& req, std::string& name) {
     }
     if (t.path.rfind("/api/", 0) == 0 || t.path == "/api")
         reject(http::status::not_found, "no such endpoint: " + t.path);
+    if (t.path == "/model" || t.path.rfind("/model/", 0) == 0) {
+        // What the model sees (explain/filter_atlas.h), when `opsis model visualize` drew it.
+        name = "/model";
+        only({http::verb::get}, "GET");
+        const std::string atlas = store_.dir() + "/atlas";
+        if (!std::filesystem::exists(atlas + "/index.html"))
+            reject(http::status::not_found,
+                   "no model visualisation for this index yet: run `opsis model visualize --index " + store_.dir() + "`");
+        if (t.path == "/model") {  // the page's pictures are named relative to the folder
+            Response moved = bytes_response("", "text/plain", req.version(), "no-cache");
+            moved.result(http::status::moved_permanently);
+            moved.set(http::field::location, "/model/");
+            return moved;
+        }
+        return static_file(req, t.path, atlas, "/model");
+    }
     name = "static";
     only({http::verb::get}, "GET");
-    return static_file(req, t.path);
+    return static_file(req, t.path, options_.static_dir, "");
 }
 
 Response Api::Impl::stats(const Request& req) {

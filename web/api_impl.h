@@ -64,7 +64,9 @@ struct Api::Impl {
     Response start_job(const Request& req);
     Response job_status(const Request& req);
     Response cancel_job(const Request& req);
-    Response static_file(const Request& req, const std::string& path);
+    // A file below `root_dir`, named by the request path after `prefix` (its index.html for none).
+    Response static_file(const Request& req, const std::string& path, const std::string& root_dir,
+                         const std::string& prefix);
     Response stats(const Request& req);
     Response metrics(const Request& req);
     void require_token(const Request& req) const;

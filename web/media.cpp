@@ -101,14 +101,17 @@ std::string Api::Impl::make_thumbnail(const storage::Item& item, std::string& co
     return std::string(bytes.begin(), bytes.end());
 }
 
-Response Api::Impl::static_file(const Request& req, const std::string& path) {
-    std::string rel = path == "/" ? "index.html" : path.substr(1);
+Response Api::Impl::static_file(const Request& req, const std::string& path, const std::string& root_dir,
+                                 const std::string& prefix) {
+    std::string rel = path.substr(prefix.size());
+    if (!rel.empty() && rel[0] == '/') rel.erase(0, 1);
+    if (rel.empty()) rel = "index.html";
     // Only plain names below the static folder: no "..", no absolute paths, no NUL, no backslash.
     std::stringstream parts(rel);
     for (std::string seg; std::getline(parts, seg, '/');)
         if (seg == ".." || seg == "." || seg.find('\0') != std::string::npos || seg.find('\\') != std::string::npos)
             reject(http::status::bad_request, "path '" + path + "' is not allowed");
-    const fs::path root = fs::weakly_canonical(options_.static_dir);
+    const fs::path root = fs::weakly_canonical(root_dir);
     const fs::path file = fs::weakly_canonical(root / rel);
     const std::string r = root.string() + "/";
     if (file.string().compare(0, r.size(), r) != 0)

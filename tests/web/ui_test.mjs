@@ -274,6 +274,21 @@ try {
     await phone.close();
   });
 
+  await check("the Model link shows what the image tower's units respond to, once drawn", async () => {
+    execFileSync(binary, ["model", "visualize", "--index", path.join(work, "ix"), "--units", "4"], { stdio: "ignore" });
+    await page.goto(url);
+    await page.click("a.model-link");
+    await page.waitForSelector("h1");
+    expect((await page.locator("h1").textContent()).includes("What the model sees"), "not the model page");
+    const sizes = await page.locator("img").evaluateAll(async (imgs) => {
+      await Promise.all(imgs.map((i) => (i.complete ? null : new Promise((r) => { i.onload = i.onerror = r; }))));
+      return imgs.map((i) => i.naturalWidth);
+    });
+    expect(sizes.length >= 3 && sizes.every((w) => w > 0), `pictures of the page: ${JSON.stringify(sizes)}`);
+    const sections = await page.locator("section h2").allTextContents();
+    expect(sections[0] === "First layer" && sections.includes("stem") && sections.includes("stage 1"), `sections ${JSON.stringify(sections)}`);
+  });
+
   await check("no script errors", async () => expect(consoleErrors.length === 0, consoleErrors.join("; ")));
 } finally {
   await browser.close();
