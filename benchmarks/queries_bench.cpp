@@ -288,7 +288,7 @@ void run_queries_bench(const QueriesBenchOptions& o) {
         (r.first_relevant ? flag.right : flag.wrong)++;
         (r.first_relevant ? flag.right_flagged : flag.wrong_caught) += *r.no_good_match;
         for (std::size_t h = 0; h < std::min(o.k, r.hits.size()); ++h) {
-            const bool likely = r.hits[h].relevance && *r.hits[h].relevance >= ix.model->relevance()->threshold;
+            const bool likely = r.hits[h].likely_relevant.value_or(false);
             ++flag.hits;
             flag.flagged += likely;
             flag.flagged_relevant += likely && r.relevant[h];

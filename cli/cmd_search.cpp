@@ -71,14 +71,14 @@ void run(const SearchArgs& a) {
         }
     if (r.hits.empty()) std::printf("no results\n");
     if (r.no_good_match.value_or(false) && !r.hits.empty())
-        std::printf("no good match: even the best result is more likely wrong than right (guesses marked ?)\n");
+        std::printf("no good match: even the best result scores below the model's relevance cut (guesses marked ?)\n");
     for (std::size_t i = 0; i < r.hits.size(); ++i) {
         const auto& h = r.hits[i];
         const std::string what = utf8::escaped(!h.item.paths.empty() ? h.item.paths.front() : h.item.text);
         // Judged hits: the chance each is what was asked for, a '?' where it is under the rule's threshold.
         const std::string judged = !h.relevance ? ""
                                    : std::to_string(static_cast<int>(std::lround(100 * *h.relevance))) + "%" +
-                                         (*h.relevance < r.relevance_threshold ? "?" : " ");
+                                         (h.likely_relevant.value_or(true) ? " " : "?");
         std::printf("%3zu  %.4f %5s #%-6lld %s\n", a.offset + i + 1, static_cast<double>(h.score), judged.c_str(),
                     static_cast<long long>(h.id), what.c_str());
     }

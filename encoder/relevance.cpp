@@ -107,21 +107,26 @@ BackgroundSample::BackgroundSample(Tensor vectors) : vectors_(std::move(vectors)
         throw Error("background sample: expected vectors [n, d], got " + vectors_.shape_string());
 }
 
+std::optional<QueryBackground> background_of(const float* scores, std::size_t n) {
+    if (n < 2) return std::nullopt;
+    double sum = 0, sum2 = 0;
+    for (std::size_t i = 0; i < n; ++i) sum += scores[i];
+    const double mean = sum / static_cast<double>(n);
+    for (std::size_t i = 0; i < n; ++i) sum2 += (scores[i] - mean) * (scores[i] - mean);
+    const double sd = std::sqrt(sum2 / static_cast<double>(n - 1));
+    // Identical sample vectors leave no spread to measure against.
+    if (!(sd > 1e-6)) return std::nullopt;
+    return QueryBackground{static_cast<float>(mean), static_cast<float>(sd)};
+}
+
 std::optional<QueryBackground> BackgroundSample::background(const float* query) const {
     const std::int64_t n = size();
     if (n < 2) return std::nullopt;
     const std::int64_t d = vectors_.shape()[1];
     std::vector<float> scores(static_cast<std::size_t>(n));
     blas::gemv(false, static_cast<int>(n), static_cast<int>(d), 1.0f, vectors_.data(), static_cast<int>(d), query, 0.0f,
-         scores.data());
-    double sum = 0, sum2 = 0;
-    for (float s : scores) sum += s;
-    const double mean = sum / static_cast<double>(n);
-    for (float s : scores) sum2 += (s - mean) * (s - mean);
-    const double sd = std::sqrt(sum2 / static_cast<double>(n - 1));
-    // Identical sample vectors leave no spread to measure against.
-    if (!(sd > 1e-6)) return std::nullopt;
-    return QueryBackground{static_cast<float>(mean), static_cast<float>(sd)};
+               scores.data());
+    return background_of(scores.data(), scores.size());
 }
 
 }  // namespace opsis

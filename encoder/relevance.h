@@ -1,11 +1,12 @@
 #pragma once
 // A model's relevance rule (relevance.json beside its weights, written by `opsis model
-// calibrate`): whether a text query's hit is more likely right than wrong. A cosine means
+// calibrate`): whether a text query's hit scores like a right answer, and so whether a search
+// found the thing at all (see `threshold` for where the cut lies). A cosine means
 // different things for different queries (a long sentence scores every picture higher than a
 // bare word does), so a hit is judged by two features: its cosine, and how far that stands
 // above the query's background, the scores of the same query against a sample of the
 // collection (z = (cosine - mean) / std). The rule is a logistic regression over the two,
-// fitted on a corpus split the model did not train on. A collection too small to measure a
+// fitted on a corpus split the model did not train on (train/relevance_calibration.h). A collection too small to measure a
 // background against (a z over four pictures cannot exceed 1.5) is judged by the cosine alone,
 // by a second regression fitted on the same hits.
 #include <optional>
@@ -18,9 +19,10 @@ namespace opsis {
 
 struct RelevanceRule {
     static constexpr const char* kFileName = "relevance.json";
-    // P(relevant) = sigmoid(bias + w_score * cosine + w_z * z).
+    // P(found) = sigmoid(bias + w_score * cosine + w_z * z): the chance that a search whose best
+    // hit scores this has found what it asked for.
     double bias = 0, w_score = 0, w_z = 0;
-    // Collections with fewer pictures than this: P(relevant) = sigmoid(cosine_bias + cosine_w * cosine).
+    // Collections with fewer pictures than this: P(found) = sigmoid(cosine_bias + cosine_w * cosine).
     int min_background = 64;
     double cosine_bias = 0, cosine_w = 0, cosine_threshold = 0.5;
     // Hits at or above this probability are "likely relevant" (they score like a right answer);
@@ -48,6 +50,10 @@ struct QueryBackground {
     float mean = 0, std = 1;
     float z(float cosine) const { return (cosine - mean) / std; }
 };
+
+// The mean and sample spread of a query's scores against a background (n of them); nullopt
+// with fewer than two or no spread (identical vectors).
+std::optional<QueryBackground> background_of(const float* scores, std::size_t n);
 
 // The rule applied to one query: with its background, when the collection was big enough to
 // measure one (BackgroundSample::size() >= min_background), else by the cosine alone.

@@ -103,24 +103,17 @@ Atlas find_top_patches(const DualEncoder& model, const std::vector<AtlasPicture>
     Atlas atlas;
     for (std::size_t b0 = 0; b0 < pictures.size(); b0 += o.batch) {
         const std::size_t rows = std::min(o.batch, pictures.size() - b0);
-        std::vector<RgbaImage> decoded(rows);
-        std::vector<char> ok(rows, 0);
-#pragma omp parallel for schedule(dynamic)
-        for (std::size_t r = 0; r < rows; ++r) {
-            try {
-                decoded[r] = load_image(pictures[b0 + r].path, ImageLimits{});
-                ok[r] = 1;
-            } catch (const std::exception&) {
-            }
-        }
+        std::vector<std::string> paths;
+        for (std::size_t r = 0; r < rows; ++r) paths.push_back(pictures[b0 + r].path);
+        LoadedImages loaded = load_images(paths, ImageLimits{});
         std::vector<RgbaImage> good;
         std::vector<std::size_t> which;
         for (std::size_t r = 0; r < rows; ++r) {
-            if (!ok[r]) {
+            if (!loaded.errors[r].empty()) {
                 ++atlas.pictures_failed;
                 continue;
             }
-            good.push_back(std::move(decoded[r]));
+            good.push_back(std::move(loaded.images[r]));
             which.push_back(b0 + r);
         }
         if (!good.empty()) {

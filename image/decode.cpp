@@ -262,4 +262,21 @@ RgbaImage load_image(const std::string& path, const ImageLimits& limits) {
     return decode_image(bytes.data(), bytes.size(), path, limits);
 }
 
+LoadedImages load_images(const std::vector<std::string>& paths, const ImageLimits& limits) {
+    LoadedImages out;
+    out.images.resize(paths.size());
+    out.errors.resize(paths.size());
+    const auto n = static_cast<std::int64_t>(paths.size());
+#pragma omp parallel for schedule(dynamic)
+    for (std::int64_t i = 0; i < n; ++i) {
+        const auto k = static_cast<std::size_t>(i);
+        try {
+            out.images[k] = load_image(paths[k], limits);
+        } catch (const std::exception& e) {
+            out.errors[k] = *e.what() ? e.what() : "unknown failure";
+        }
+    }
+    return out;
+}
+
 }  // namespace opsis

@@ -30,4 +30,12 @@ struct RgbaImage {
 RgbaImage decode_image(const unsigned char* data, std::size_t size, const std::string& name, const ImageLimits& limits);
 RgbaImage load_image(const std::string& path, const ImageLimits& limits);
 
+// Files loaded in parallel (OpenMP), in order: a file that fails leaves its image empty and
+// the reason in `errors` (empty where it loaded).
+struct LoadedImages {
+    std::vector<RgbaImage> images;
+    std::vector<std::string> errors;
+};
+LoadedImages load_images(const std::vector<std::string>& paths, const ImageLimits& limits);
+
 }  // namespace opsis

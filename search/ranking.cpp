@@ -218,8 +218,10 @@ Result Searcher::rank(const Query& q, const std::vector<float>& query,
     if (judge) {
         result.no_good_match = kept.empty() || !judge->likely_relevant(kept.front().score);
         result.relevance_threshold = static_cast<float>(judge->threshold());
-        for (std::size_t i = q.offset; i < kept.size() && i < q.offset + q.k; ++i)
+        for (std::size_t i = q.offset; i < kept.size() && i < q.offset + q.k; ++i) {
             kept[i].relevance = static_cast<float>(judge->probability(kept[i].score));
+            kept[i].likely_relevant = judge->likely_relevant(kept[i].score);
+        }
     }
     for (std::size_t i = q.offset; i < kept.size() && i < q.offset + q.k; ++i)
         result.hits.push_back(std::move(kept[i]));

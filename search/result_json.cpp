@@ -25,19 +25,17 @@ nlohmann::json item_json(const storage::Item& it, Collection c) {
     return j;
 }
 
-nlohmann::json hit_json(const Hit& hit, Collection c, float relevance_threshold) {
+nlohmann::json hit_json(const Hit& hit, Collection c) {
     nlohmann::json j = item_json(hit.item, c);
     j["score"] = hit.score;
-    if (hit.relevance) {
-        j["relevance"] = *hit.relevance;
-        j["likely_relevant"] = *hit.relevance >= relevance_threshold;
-    }
+    if (hit.relevance) j["relevance"] = *hit.relevance;
+    if (hit.likely_relevant) j["likely_relevant"] = *hit.likely_relevant;
     return j;
 }
 
 nlohmann::json result_json(const Result& r, const std::vector<WeightedText>& texts) {
     nlohmann::json hits = nlohmann::json::array();
-    for (const Hit& h : r.hits) hits.push_back(hit_json(h, r.collection, r.relevance_threshold));
+    for (const Hit& h : r.hits) hits.push_back(hit_json(h, r.collection));
     nlohmann::json terms = nlohmann::json::array();
     for (std::size_t i = 0; i < texts.size(); ++i) {
         nlohmann::json term{{"text", texts[i].text}, {"weight", texts[i].weight}};

@@ -15,7 +15,7 @@ nlohmann::json item_json(const storage::Item& item, storage::Collection collecti
 
 // The item's shape plus its "score", and when the hit was judged its "relevance" (the chance
 // it is what was asked for) and "likely_relevant" (at or above the rule's threshold).
-nlohmann::json hit_json(const Hit& hit, storage::Collection collection, float relevance_threshold);
+nlohmann::json hit_json(const Hit& hit, storage::Collection collection);
 
 // {hits, collection, k, offset, more, next_offset (when more), texts, exact_scan, candidates,
 // rescored, batch, embed_ms, search_ms, no_good_match (null when not judged),

@@ -24,8 +24,10 @@ struct Hit {
     float score = 0;
     storage::Item item;
     // The chance it is what the query asks for, under the model's relevance rule
-    // (encoder/relevance.h), when the query is judged (see Result::no_good_match).
+    // (encoder/relevance.h), and whether that reaches the rule's cut, when the query is judged
+    // (see Result::no_good_match).
     std::optional<float> relevance;
+    std::optional<bool> likely_relevant;
 };
 
 struct Result {
@@ -38,8 +40,8 @@ struct Result {
     std::size_t rescored = 0;            // of them, re-scored against the stored vectors (compressed indexes)
     std::size_t batch = 1;               // queries in the batch this one was answered in (see search_batch)
     std::vector<Rewrite> rewrites;       // one per text term: what the text tower was given
-    // Whether even the best result (of every page, after filters) is more likely wrong than
-    // right. Judged for text queries over images when the model has a relevance rule; else
+    // Whether even the best result (of every page, after filters) scores below the relevance
+    // rule's cut (encoder/relevance.h: where 9 in 10 right best answers score at least). Judged for text queries over images when the model has a relevance rule; else
     // nullopt, and no hit has a relevance.
     std::optional<bool> no_good_match;
     float relevance_threshold = 0;       // the rule's, when judged

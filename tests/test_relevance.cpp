@@ -29,6 +29,7 @@ RelevanceRule some_rule() {
     r.min_background = 32;
     r.cosine_bias = -9.0;
     r.cosine_w = 20.0;
+    r.cosine_threshold = 0.3;  // not the background cut, so that a test can tell which one judged
     r.fitted_on = "a test";
     r.model_sha256 = std::string(64, 'a');
     return r;
@@ -168,6 +169,8 @@ TEST_CASE("search judges text hits over pictures by the model's rule: each hit's
     for (const search::Hit& h : r.hits) {
         REQUIRE(h.relevance);
         CHECK(*h.relevance == Approx(rule.probability(h.score, bg->z(h.score))).epsilon(1e-5));
+        REQUIRE(h.likely_relevant);
+        CHECK(*h.likely_relevant == (rule.probability(h.score, bg->z(h.score)) >= rule.threshold));
     }
     CHECK(*r.no_good_match == (rule.probability(r.hits[0].score, bg->z(r.hits[0].score)) < 0.5));
     CHECK(r.relevance_threshold == 0.5f);
@@ -215,7 +218,12 @@ TEST_CASE("a collection too small for a background is judged by the cosine alone
     q.k = 5;
     const search::Result r = searcher.search(q);
     REQUIRE(r.hits.size() == 5);
-    for (const search::Hit& h : r.hits) CHECK(*h.relevance == Approx(rule.probability(h.score)).epsilon(1e-5));
+    // Its cut is the cosine fit's own, for the answer and for each hit.
+    CHECK(r.relevance_threshold == Approx(rule.cosine_threshold));
+    for (const search::Hit& h : r.hits) {
+        CHECK(*h.relevance == Approx(rule.probability(h.score)).epsilon(1e-5));
+        CHECK(*h.likely_relevant == (rule.probability(h.score) >= rule.cosine_threshold));
+    }
 }
 
 TEST_CASE("a relevance rule calibrated for other weights is refused where the index opens", "[relevance][bad-input]") {

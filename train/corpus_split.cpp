@@ -37,17 +37,11 @@ Tensor embed_split_images(const DualEncoder& model, const std::vector<Pair>& pai
     std::size_t failures = 0;
     for (std::int64_t b0 = 0; b0 < n; b0 += 64) {
         const std::int64_t rows = std::min<std::int64_t>(64, n - b0);
-        std::vector<RgbaImage> decoded(static_cast<std::size_t>(rows));
-        std::vector<std::string> errors(static_cast<std::size_t>(rows));
-#pragma omp parallel for schedule(dynamic)
-        for (std::int64_t r = 0; r < rows; ++r) {
-            try {
-                decoded[static_cast<std::size_t>(r)] =
-                    load_image(pairs[static_cast<std::size_t>(b0 + r)].image, ImageLimits{});
-            } catch (const std::exception& ex) {
-                errors[static_cast<std::size_t>(r)] = ex.what();
-            }
-        }
+        std::vector<std::string> paths;
+        for (std::int64_t r = 0; r < rows; ++r) paths.push_back(pairs[static_cast<std::size_t>(b0 + r)].image);
+        LoadedImages loaded = load_images(paths, ImageLimits{});
+        std::vector<RgbaImage>& decoded = loaded.images;
+        const std::vector<std::string>& errors = loaded.errors;
         std::vector<RgbaImage> good;
         std::vector<std::int64_t> where;
         for (std::int64_t r = 0; r < rows; ++r) {

@@ -112,33 +112,29 @@ HeldOutQuality measure(const RelevanceRule& rule, const std::vector<const Exampl
     q.rule = rule;
     double loss = 0;
     std::size_t flagged = 0, flagged_right = 0, relevant = 0, firsts = 0;
-    for (const Example* e : examples) {
-        const double p = std::clamp(rule.probability(e->cosine, e->z), 1e-12, 1 - 1e-12);
-        if (e->first) {
-            loss -= e->case_relevant ? std::log(p) : std::log(1 - p);
-            ++firsts;
-        }
-        const bool likely = p >= rule.threshold;
-        flagged += likely;
-        flagged_right += likely && e->relevant;
-        relevant += e->relevant;
-    }
-    q.log_loss = firsts == 0 ? 0 : loss / static_cast<double>(firsts);
-    q.precision = flagged ? static_cast<double>(flagged_right) / static_cast<double>(flagged) : 0;
-    q.recall = relevant ? static_cast<double>(flagged_right) / static_cast<double>(relevant) : 0;
     // Query level, by each case's best hit, over the queries these examples belong to: a case
     // without a relevant hit among its top stands for a collection that lacks the thing.
     std::vector<int> any_relevant(2 * queries, 0), first_likely(2 * queries, 0), first_relevant(2 * queries, 0),
         seen(2 * queries, 0);
     for (const Example* e : examples) {
+        const double p = std::clamp(rule.probability(e->cosine, e->z), 1e-12, 1 - 1e-12);
+        const bool likely = p >= rule.threshold;
+        flagged += likely;
+        flagged_right += likely && e->relevant;
+        relevant += e->relevant;
         const std::size_t k = 2 * e->query + (e->present ? 1 : 0);
         seen[k] = 1;
         any_relevant[k] |= e->relevant;
         if (e->first) {
-            first_likely[k] = rule.probability(e->cosine, e->z) >= rule.threshold;
+            loss -= e->case_relevant ? std::log(p) : std::log(1 - p);
+            ++firsts;
+            first_likely[k] = likely;
             first_relevant[k] = e->relevant;
         }
     }
+    q.log_loss = firsts == 0 ? 0 : loss / static_cast<double>(firsts);
+    q.precision = flagged ? static_cast<double>(flagged_right) / static_cast<double>(flagged) : 0;
+    q.recall = relevant ? static_cast<double>(flagged_right) / static_cast<double>(relevant) : 0;
     std::size_t lacking = 0, caught = 0, having = 0, wrongly = 0;
     for (std::size_t k = 0; k < seen.size(); ++k) {
         if (!seen[k]) continue;
@@ -189,15 +185,12 @@ Calibration calibrate_relevance(const DualEncoder& model, const std::vector<Pair
     }
     if (queries.size() < 4) throw Error("relevance calibration: the split names fewer than 4 concepts");
 
-    // The background sample: pictures of the split in a fixed random order.
+    // The background sample: the first pictures of the split in a fixed random order (their
+    // scores are among those each query computes against the whole split).
     std::vector<std::size_t> order(n);
     std::iota(order.begin(), order.end(), 0);
     for (std::size_t i = n - 1; i > 0; --i) std::swap(order[i], order[splitmix64(i) % (i + 1)]);
-    const std::size_t bn = std::min<std::size_t>(n, static_cast<std::size_t>(options.background_sample));
-    Tensor sample({static_cast<std::int64_t>(bn), e});
-    for (std::size_t i = 0; i < bn; ++i)
-        std::copy_n(g.data() + static_cast<std::int64_t>(order[i]) * e, e, sample.data() + static_cast<std::int64_t>(i) * e);
-    const BackgroundSample background(std::move(sample));
+    order.resize(std::min<std::size_t>(n, static_cast<std::size_t>(options.background_sample)));
 
     Calibration out;
     out.queries = queries.size();
@@ -217,7 +210,9 @@ Calibration calibrate_relevance(const DualEncoder& model, const std::vector<Pair
         for (std::size_t i = 0; i < m; ++i) {
             const Query& query = queries[q0 + i];
             const float* s = scores.data() + i * n;
-            const std::optional<QueryBackground> bg = background.background(qv.data() + static_cast<std::int64_t>(i) * e);
+            std::vector<float> sampled;
+            for (std::size_t j : order) sampled.push_back(s[j]);
+            const std::optional<QueryBackground> bg = background_of(sampled.data(), sampled.size());
             if (!bg) continue;
             const std::vector<eval::Words> terms = eval::terms_words({query.text});
             for (bool present : {true, false}) {
