@@ -53,7 +53,8 @@ void run_info(const std::string& path) {
         {"tokenizer_vocab", model.tokenizer().vocab_size()},
         {"tokenizer_cleaning", model.tokenizer().cleaning() == Tokenizer::Cleaning::clip ? "clip" : "plain"},
         {"lexicon_words", model.lexicon() ? nlohmann::json(model.lexicon()->known_words()) : nlohmann::json(nullptr)},
-        {"relevance_rule", model.relevance() ? nlohmann::json::parse(model.relevance()->to_json()) : nlohmann::json(nullptr)},
+        {"relevance_rule",
+         model.relevance() ? nlohmann::json::parse(model.relevance()->to_json()) : nlohmann::json(nullptr)},
         {"logit_scale", model.logit_scale()},
         {"config", model_config_to_json(model.config())}};
     std::printf("%s\n", json_text(out, 2).c_str());
@@ -87,7 +88,8 @@ void run_calibrate(const CalibrateArgs& a) {
                        std::to_string(c.relevant_examples) + " relevant";
     write_file_atomic(out, c.rule.to_json());
 
-    std::printf("%s\n\nheld out (rule fitted on half the concepts, measured on the other half):\n", c.rule.fitted_on.c_str());
+    std::printf("%s\n\nheld out (rule fitted on half the concepts, measured on the other half):\n",
+                c.rule.fitted_on.c_str());
     std::printf("%-12s %9s %10s %8s %15s %17s\n", "features", "log loss", "precision", "recall", "absent caught",
                 "present flagged");
     nlohmann::json held = nlohmann::json::array();
@@ -101,17 +103,19 @@ void run_calibrate(const CalibrateArgs& a) {
                         {"absent_caught", q.absent_caught},
                         {"present_wrongly_flagged", q.present_wrongly_flagged}});
     }
-    std::printf("\nwrote %s: P(found) = sigmoid(%.3f %+.3f * cosine %+.3f * z), likely relevant from %.3f "
-                "(under %d pictures: sigmoid(%.3f %+.3f * cosine) from %.3f)\n",
-                out.c_str(), c.rule.bias, c.rule.w_score, c.rule.w_z, c.rule.threshold, c.rule.min_background,
-                c.rule.cosine_bias, c.rule.cosine_w, c.rule.cosine_threshold);
+    std::printf(
+        "\nwrote %s: P(found) = sigmoid(%.3f %+.3f * cosine %+.3f * z), likely relevant from %.3f "
+        "(under %d pictures: sigmoid(%.3f %+.3f * cosine) from %.3f)\n",
+        out.c_str(), c.rule.bias, c.rule.w_score, c.rule.w_z, c.rule.threshold, c.rule.min_background,
+        c.rule.cosine_bias, c.rule.cosine_w, c.rule.cosine_threshold);
     if (!a.json_out.empty())
         write_file_atomic(a.json_out, json_text(nlohmann::json{{"rule", nlohmann::json::parse(c.rule.to_json())},
                                                                {"queries", c.queries},
                                                                {"examples", c.examples},
                                                                {"relevant_examples", c.relevant_examples},
                                                                {"held_out", held}},
-                                                2) + "\n");
+                                                2) +
+                                          "\n");
 }
 
 struct VisualizeArgs {
@@ -127,7 +131,8 @@ void run_visualize(const VisualizeArgs& a) {
     const storage::Catalog& catalog = ix.store->catalog();
     // An even stride through the collection when it holds more than max_pictures.
     const std::uint64_t count = catalog.item_count(storage::Collection::images);
-    const std::uint64_t stride = std::max<std::uint64_t>(1, (count + a.max_pictures - 1) / std::max<std::size_t>(a.max_pictures, 1));
+    const std::uint64_t stride =
+        std::max<std::uint64_t>(1, (count + a.max_pictures - 1) / std::max<std::size_t>(a.max_pictures, 1));
     std::vector<explain::AtlasPicture> pictures;
     std::uint64_t seen = 0;
     catalog.for_each_item(storage::Collection::images, [&](const storage::Item& it) {
@@ -147,7 +152,7 @@ void run_visualize(const VisualizeArgs& a) {
     progress.finish();
     explain::write_atlas(*ix.model, pictures, atlas, options, storage::describe(ix.store->model()), out);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::printf("wrote %s/index.html: %zu stages, %d units each, over %zu pictures (%zu unreadable) in %.1f s\n",
+    std::printf("wrote %s/index.html: %zu maps, up to %d units each, over %zu pictures (%zu unreadable) in %.1f s\n",
                 out.c_str(), atlas.stages.size(), a.units, atlas.pictures_read, atlas.pictures_failed, seconds);
 }
 
@@ -185,11 +190,13 @@ void register_model(CLI::App& app) {
     calibrate->add_option("--background", cal->background, "Pictures a query's background is measured against")
         ->capture_default_str()
         ->check(CLI::Range(16, 100000));
-    calibrate->add_option("--keep-right", cal->keep_right,
-                          "Share of searches whose best hit is right that the cut lets through")
+    calibrate
+        ->add_option("--keep-right", cal->keep_right,
+                     "Share of searches whose best hit is right that the cut lets through")
         ->capture_default_str()
         ->check(CLI::Range(0.5, 0.99));
-    calibrate->add_option("--out,-o", cal->out, "Where to write the rule (default: relevance.json in the model folder)");
+    calibrate->add_option("--out,-o", cal->out,
+                          "Where to write the rule (default: relevance.json in the model folder)");
     calibrate->add_option("--json", cal->json_out, "Also write the figures as JSON");
     calibrate->callback([cal] { run_calibrate(*cal); });
 
@@ -200,8 +207,11 @@ void register_model(CLI::App& app) {
         ->required()
         ->check(CLI::ExistingDirectory);
     visualize->add_option("--model,-m", vis->model, "Model folder (default: the index's)");
-    visualize->add_option("--out,-o", vis->out, "Folder to write (default: INDEX/atlas, which opsis serve shows at /model)");
-    visualize->add_option("--units", vis->units, "Units per stage")->capture_default_str()->check(CLI::Range(1, 64));
+    visualize->add_option("--out,-o", vis->out,
+                          "Folder to write (default: INDEX/atlas, which opsis serve shows at /model)");
+    visualize->add_option("--units", vis->units, "Units drawn per map (a ResNet stage; a ViT block's heads, its MLP)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 64));
     visualize->add_option("--max-pictures", vis->max_pictures, "Pictures looked through at most (an even stride)")
         ->capture_default_str()
         ->check(CLI::Range(1, 10000000));

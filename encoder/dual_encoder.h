@@ -50,7 +50,7 @@ public:
     // Preprocessed images [N, S, S, 3] -> each place of the last feature map in the joint
     // space [N, h, w, embed_dim], not normalised (ImageTower::places_forward).
     Tensor encode_image_places(const Tensor& images) const;
-    // Preprocessed images -> the image tower's stem and stage outputs (ImageTower::stage_maps).
+    // Preprocessed images -> the maps a filter visualisation looks into (ImageTower::stage_maps).
     std::vector<Tensor> image_stage_maps(const Tensor& images) const;
     // Decoded images -> the towers' input batch (in parallel).
     Tensor preprocess(const std::vector<RgbaImage>& images) const;

@@ -169,23 +169,46 @@ public:
     }
 
     Tensor places_forward(const Tensor& images) const override {
-        const Tensor x = tokens(images);
-        const std::int64_t n = x.dim(0), count = x.dim(1), width = x.dim(2);
-        const std::int64_t grid = static_cast<std::int64_t>(std::lround(std::sqrt(static_cast<double>(count - 1))));
-        Tensor patches({n, grid, grid, width});
-        for (std::int64_t b = 0; b < n; ++b)
-            std::copy_n(x.data() + (b * count + 1) * width, (count - 1) * width,
-                        patches.data() + b * (count - 1) * width);
-        return ops::project(ops::layer_norm(patches, ln_post_w_, ln_post_b_, 1e-5f), proj_);
+        return ops::project(ops::layer_norm(patch_map(tokens(images)), ln_post_w_, ln_post_b_, 1e-5f), proj_);
     }
 
-    std::vector<Tensor> stage_maps(const Tensor&) const override {
-        throw Error("filter visualisation: a ViT image tower has no convolutional stages (only ResNet towers for now)");
+    std::vector<Tensor> stage_maps(const Tensor& images) const override {
+        std::vector<Tensor> maps;
+        const BlockInspector keep = [&](const BlockInternals& b) {
+            maps.push_back(class_attention_map(b.attention));
+            maps.push_back(patch_map(b.mlp_hidden));
+        };
+        tokens(images, &keep);
+        return maps;
     }
 
 private:
-    // The transformer's output [N, 1 + G*G, W]: the class token, then the patches row by row.
-    Tensor tokens(const Tensor& images) const {
+    // Attention probabilities [N, heads, L, L] -> the class token's to each patch [N, G, G, heads].
+    static Tensor class_attention_map(const Tensor& probs) {
+        const std::int64_t n = probs.dim(0), heads = probs.dim(1), len = probs.dim(2), grid = grid_of(len);
+        Tensor out({n, grid, grid, heads});
+        for (std::int64_t b = 0; b < n; ++b)
+            for (std::int64_t h = 0; h < heads; ++h) {
+                const float* row = probs.data() + (b * heads + h) * len * len;  // the class token's row
+                for (std::int64_t p = 1; p < len; ++p) out.data()[(b * (len - 1) + p - 1) * heads + h] = row[p];
+            }
+        return out;
+    }
+    // Per-token values [N, L, U] -> the patches' [N, G, G, U] (the class token dropped).
+    static Tensor patch_map(const Tensor& values) {
+        const std::int64_t n = values.dim(0), len = values.dim(1), units = values.dim(2), grid = grid_of(len);
+        Tensor out({n, grid, grid, units});
+        for (std::int64_t b = 0; b < n; ++b)
+            std::copy_n(values.data() + (b * len + 1) * units, (len - 1) * units, out.data() + b * (len - 1) * units);
+        return out;
+    }
+    static std::int64_t grid_of(std::int64_t tokens) {
+        return static_cast<std::int64_t>(std::lround(std::sqrt(static_cast<double>(tokens - 1))));
+    }
+
+    // The transformer's output [N, 1 + G*G, W]: the class token, then the patches row by row;
+    // `inspect`, when given, sees each block's internals.
+    Tensor tokens(const Tensor& images, const BlockInspector* inspect = nullptr) const {
         const Tensor patches = ops::conv2d(images, patch_);  // [N, G, G, W]
         const std::int64_t n = patches.dim(0), width = config_.transformer.width;
         const std::int64_t count = patches.dim(1) * patches.dim(2) + 1;
@@ -197,7 +220,9 @@ private:
             std::copy_n(patches.data() + b * (count - 1) * width, (count - 1) * width, dst + width);
             for (std::int64_t i = 0; i < count * width; ++i) dst[i] += positional_embedding_[i];
         }
-        return transformer_.forward(ops::layer_norm(x, ln_pre_w_, ln_pre_b_, 1e-5f), false);
+        Tensor normed = ops::layer_norm(x, ln_pre_w_, ln_pre_b_, 1e-5f);
+        return inspect ? transformer_.forward_inspected(std::move(normed), false, *inspect)
+                       : transformer_.forward(std::move(normed), false);
     }
 
     VitConfig config_;

@@ -18,9 +18,10 @@ public:
     // projection). ViT: each patch token through ln_post and the projection, an approximation
     // (the class token, not the patches, is what forward() projects).
     virtual Tensor places_forward(const Tensor& images) const = 0;
-    // The feature maps a filter visualisation looks into, [N, h, w, C] each: a ResNet's stem
-    // (after its pooling) and each stage's output (explain/receptive_field.h gives where their
-    // units look). A ViT tower has none: opsis::Error.
+    // The maps a filter visualisation looks into, [N, h, w, C] each (explain/receptive_field.h
+    // gives where their units look). ResNet: the stem's output (after its pooling) and each
+    // stage's. ViT, per block: the class token's attention to each patch, a channel per head
+    // [N, G, G, heads], then the MLP's hidden units at each patch [N, G, G, mlp_ratio * width].
     virtual std::vector<Tensor> stage_maps(const Tensor& images) const = 0;
 };
 

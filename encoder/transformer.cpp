@@ -34,21 +34,29 @@ TransformerStack::TransformerStack(const std::string& prefix, const TransformerS
     }
 }
 
-Tensor TransformerStack::forward(Tensor x, bool causal) const { return run(std::move(x), nullptr, causal); }
+Tensor TransformerStack::forward(Tensor x, bool causal) const { return run(std::move(x), nullptr, causal, nullptr); }
 
-Tensor TransformerStack::forward_packed(Tensor x, const std::vector<std::int64_t>& offsets, bool causal) const {
-    return run(std::move(x), &offsets, causal);
+Tensor TransformerStack::forward_inspected(Tensor x, bool causal, const BlockInspector& inspect) const {
+    return run(std::move(x), nullptr, causal, &inspect);
 }
 
-Tensor TransformerStack::run(Tensor x, const std::vector<std::int64_t>* offsets, bool causal) const {
+Tensor TransformerStack::forward_packed(Tensor x, const std::vector<std::int64_t>& offsets, bool causal) const {
+    return run(std::move(x), &offsets, causal, nullptr);
+}
+
+Tensor TransformerStack::run(Tensor x, const std::vector<std::int64_t>* offsets, bool causal,
+                             const BlockInspector* inspect) const {
     constexpr float eps = 1e-5f;
-    for (const Block& b : blocks_) {
+    for (std::size_t i = 0; i < blocks_.size(); ++i) {
+        const Block& b = blocks_[i];
         const Tensor normed = ops::layer_norm(x, b.ln1_w, b.ln1_b, eps);
         const ops::AttentionWeights weights{b.in_w, b.in_b, b.out_w, b.out_b};
+        ops::AttentionCache kept;  // (the padded path keeps its probabilities anyway: inspecting costs nothing)
         ops::add_inplace(x, offsets ? ops::multi_head_attention_packed(normed, *offsets, weights, shape_.heads, causal)
-                                    : ops::multi_head_attention(normed, weights, shape_.heads, causal));
+                                    : ops::multi_head_attention_train(normed, weights, shape_.heads, causal, kept));
         Tensor hidden = ops::linear(ops::layer_norm(x, b.ln2_w, b.ln2_b, eps), b.fc_w, b.fc_b);
         ops::activate(hidden, shape_.activation);
+        if (inspect) (*inspect)({static_cast<int>(i), kept.probs, hidden});
         ops::add_inplace(x, ops::linear(hidden, b.proj_w, b.proj_b));
     }
     return x;

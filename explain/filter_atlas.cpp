@@ -18,6 +18,45 @@ namespace {
 // Crops are cut from the fitted square drawn this many times larger than the tower's input.
 constexpr int kCropScale = 4;
 constexpr int kGap = 2;
+// The first layer's filters: at most this many (a ViT-B has 768), each about this many pixels.
+constexpr int kMaxFilters = 256;
+constexpr int kFilterCell = 64;
+
+// What a row of a stage's grid is, and what its activation measures, for the page.
+std::string describe(const AtlasStage& stage, int top) {
+    const ReceptiveField& f = stage.geometry.field;
+    char line[512];
+    switch (stage.geometry.units) {
+        case StageGeometry::Units::channels:
+            std::snprintf(
+                line, sizeof line,
+                "%d channels on a %d&times;%d map; each unit sees %d&times;%d input pixels, %g apart. Each row "
+                "is one unit, its %d strongest patches left to right.",
+                stage.channels, stage.height, stage.width, f.size, f.size, f.jump, top);
+            break;
+        case StageGeometry::Units::attention_heads:
+            std::snprintf(line, sizeof line,
+                          "%d heads over a %d&times;%d grid of %d&times;%d-pixel patches. Each row is one head: the %d "
+                          "patches its class token attends to most, strongest left to right.",
+                          stage.channels, stage.height, stage.width, f.size, f.size, top);
+            break;
+        case StageGeometry::Units::mlp_units:
+            std::snprintf(line, sizeof line,
+                          "%d hidden units of the MLP at each of %d&times;%d patches (%d&times;%d pixels). Each row is "
+                          "one unit, the %d patches that excite it most left to right.",
+                          stage.channels, stage.height, stage.width, f.size, f.size, top);
+            break;
+    }
+    return line;
+}
+
+const char* units_name(StageGeometry::Units u) {
+    switch (u) {
+        case StageGeometry::Units::attention_heads: return "attention heads";
+        case StageGeometry::Units::mlp_units: return "MLP units";
+        default: return "channels";
+    }
+}
 
 std::string slug(const std::string& name) {
     std::string s = name;
@@ -96,10 +135,9 @@ std::vector<int> chosen_units(int channels, int units) {
 
 Atlas find_top_patches(const DualEncoder& model, const std::vector<AtlasPicture>& pictures, const AtlasOptions& o,
                        const std::function<void(std::size_t, std::size_t)>& progress) {
-    if (model.config().image.arch != ImageTowerConfig::Arch::resnet)
-        throw Error("filter visualisation: a ViT image tower has no convolutional stages (only ResNet towers for now)");
-    if (o.units < 1 || o.top < 1 || o.batch < 1) throw Error("filter visualisation: units, top and batch must be at least 1");
-    const std::vector<StageGeometry> geometry = resnet_stage_geometry(model.config().image.resnet);
+    if (o.units < 1 || o.top < 1 || o.batch < 1)
+        throw Error("filter visualisation: units, top and batch must be at least 1");
+    const std::vector<StageGeometry> geometry = stage_geometry(model.config().image);
     Atlas atlas;
     for (std::size_t b0 = 0; b0 < pictures.size(); b0 += o.batch) {
         const std::size_t rows = std::min(o.batch, pictures.size() - b0);
@@ -118,6 +156,9 @@ Atlas find_top_patches(const DualEncoder& model, const std::vector<AtlasPicture>
         }
         if (!good.empty()) {
             const std::vector<Tensor> maps = model.image_stage_maps(model.preprocess(good));
+            if (maps.size() != geometry.size())
+                throw Error("filter visualisation: the tower gave " + std::to_string(maps.size()) + " maps for " +
+                            std::to_string(geometry.size()) + " stages");
             if (atlas.stages.empty())
                 for (std::size_t s = 0; s < maps.size(); ++s) {
                     AtlasStage stage;
@@ -141,7 +182,8 @@ Atlas find_top_patches(const DualEncoder& model, const std::vector<AtlasPicture>
                             if (m[p * c + unit.channel] > m[best * c + unit.channel]) best = p;
                         const int y = static_cast<int>(best / w), x = static_cast<int>(best % w);
                         offer(unit.patches, static_cast<std::size_t>(o.top),
-                              {m[best * c + unit.channel], which[g], y, x, receptive_box(stage.geometry.field, y, x, size)});
+                              {m[best * c + unit.channel], which[g], y, x,
+                               receptive_box(stage.geometry.field, y, x, size)});
                     }
                 }
             }
@@ -152,11 +194,23 @@ Atlas find_top_patches(const DualEncoder& model, const std::vector<AtlasPicture>
     return atlas;
 }
 
-RgbaImage first_layer_filters(const DualEncoder& model, int scale) {
-    if (model.config().image.arch != ImageTowerConfig::Arch::resnet)
-        throw Error("filter visualisation: a ViT image tower has no convolutional stem (only ResNet towers for now)");
-    const Tensor& w = model.weights().at("visual.stem.conv.weight");  // [out, 3, k, k]
-    const int out = static_cast<int>(w.dim(0)), k = static_cast<int>(w.dim(2));
+namespace {
+
+const Tensor& first_layer_weight(const DualEncoder& model) {
+    return model.weights().at(model.config().image.arch == ImageTowerConfig::Arch::resnet ? "visual.stem.conv.weight"
+                                                                                          : "visual.conv1.weight");
+}
+
+int first_layer_filters_drawn(const DualEncoder& model) {
+    return std::min(static_cast<int>(first_layer_weight(model).dim(0)), kMaxFilters);
+}
+
+}  // namespace
+
+RgbaImage first_layer_filters(const DualEncoder& model) {
+    const Tensor& w = first_layer_weight(model);  // [out, 3, k, k]
+    const int out = first_layer_filters_drawn(model), k = static_cast<int>(w.dim(2));
+    const int scale = std::clamp(kFilterCell / k, 1, 8);
     const int columns = std::min(out, 16), rows = (out + columns - 1) / columns, cell = k * scale;
     RgbaImage img = blank(columns * (cell + kGap) + kGap, rows * (cell + kGap) + kGap);
     for (int f = 0; f < out; ++f) {
@@ -176,10 +230,28 @@ RgbaImage first_layer_filters(const DualEncoder& model, int scale) {
     return img;
 }
 
+namespace {
+
+// What filters.png shows, and for a ViT how to read its crops.
+std::string first_layer_words(const DualEncoder& model) {
+    const int drawn = first_layer_filters_drawn(model), all = static_cast<int>(first_layer_weight(model).dim(0));
+    const std::string which =
+        drawn < all ? "the first " + std::to_string(drawn) + " of " + std::to_string(all) + " " : "";
+    if (model.config().image.arch == ImageTowerConfig::Arch::resnet)
+        return "The stem's filters (" + which + "each scaled to its own range).";
+    const std::string p = std::to_string(model.config().image.vit.patch_size);
+    return "The patch embedding's filters (" + which + "each scaled to its own range): each turns a " + p + "&times;" +
+           p +
+           "-pixel patch into one coordinate of its token. Below, every crop is the patch a token stands for; "
+           "through attention each token sees the whole picture, so no smaller box would be honest.";
+}
+
+}  // namespace
+
 void write_atlas(const DualEncoder& model, const std::vector<AtlasPicture>& pictures, const Atlas& atlas,
                  const AtlasOptions& o, const std::string& model_name, const std::string& out) {
     std::filesystem::create_directories(out);
-    const std::vector<unsigned char> filters = encode_png(first_layer_filters(model, 8));
+    const std::vector<unsigned char> filters = encode_png(first_layer_filters(model));
     write_file_atomic(out + "/filters.png", filters.data(), filters.size());
     const PreprocessOptions& prep = model.config().image.preprocess;
     const int side = prep.image_size * kCropScale;
@@ -213,10 +285,13 @@ void write_atlas(const DualEncoder& model, const std::vector<AtlasPicture>& pict
                                    {"activation", patch.activation},
                                    {"place", {patch.y, patch.x}},
                                    {"box", {patch.box.x0, patch.box.y0, patch.box.x1, patch.box.y1}}});
-                titles += (titles.empty() ? "" : ", ") + (pic.caption.empty() ? "#" + std::to_string(pic.id) : pic.caption);
+                titles +=
+                    (titles.empty() ? "" : ", ") + (pic.caption.empty() ? "#" + std::to_string(pic.id) : pic.caption);
             }
             units.push_back({{"channel", unit.channel}, {"patches", patches}});
-            rows += "<li>unit " + std::to_string(unit.channel) + ": " + html_escape(titles) + "</li>\n";
+            rows +=
+                std::string(stage.geometry.units == StageGeometry::Units::attention_heads ? "<li>head " : "<li>unit ") +
+                std::to_string(unit.channel) + ": " + html_escape(titles) + "</li>\n";
         }
         const std::string file = slug(stage.geometry.name) + ".png";
         const std::vector<unsigned char> png = encode_png(grid);
@@ -226,17 +301,13 @@ void write_atlas(const DualEncoder& model, const std::vector<AtlasPicture>& pict
                           {"image", file},
                           {"map", {stage.height, stage.width}},
                           {"channels", stage.channels},
+                          {"channels_are", units_name(stage.geometry.units)},
                           {"field", {{"size", f.size}, {"jump", f.jump}, {"start", f.start}}},
                           {"units", units}});
-        char line[256];
-        std::snprintf(line, sizeof line,
-                      "%d channels on a %d&times;%d map; each unit sees %d&times;%d input pixels, %g apart", stage.channels,
-                      stage.height, stage.width, f.size, f.size, f.jump);
-        html_stages += "<section><h2>" + html_escape(stage.geometry.name) + "</h2><p>" + line +
-                       ". Each row is one unit, its " + std::to_string(o.top) +
-                       " strongest patches left to right.</p>\n<img src=\"" + file + "\" alt=\"" +
-                       html_escape(stage.geometry.name) + ": top patches per unit\">\n<details><summary>What the patches are</summary><ol>" +
-                       rows + "</ol></details></section>\n";
+        html_stages += "<section><h2>" + html_escape(stage.geometry.name) + "</h2><p>" + describe(stage, o.top) +
+                       "</p>\n<img src=\"" + file + "\" alt=\"" + html_escape(stage.geometry.name) +
+                       ": top patches per unit\">\n<details><summary>What the patches are</summary><ol>" + rows +
+                       "</ol></details></section>\n";
     }
     const nlohmann::json doc{{"model", model_name},
                              {"input_size", prep.image_size},
@@ -253,15 +324,16 @@ void write_atlas(const DualEncoder& model, const std::vector<AtlasPicture>& pict
         "<h1>What the model sees</h1>\n<p>" +
         html_escape(model_name) + ", over " + std::to_string(atlas.pictures_read) +
         " pictures of the collection (after Zeiler and Fergus, 2014). <a href=\"/\">Back to search</a></p>\n"
-        "<section><h2>First layer</h2><p>The stem's filters, each scaled to its own range.</p>"
-        "<img src=\"filters.png\" alt=\"First-layer filters\"></section>\n" +
+        "<section><h2>First layer</h2><p>" +
+        first_layer_words(model) + "</p><img src=\"filters.png\" alt=\"First-layer filters\"></section>\n" +
         html_stages + "</body></html>\n";
     write_file_atomic(out + "/index.html", html);
     // Beside the page, not in it: the server's content policy allows no inline styles.
-    write_file_atomic(out + "/atlas.css",
-                      "body { font: 15px system-ui, sans-serif; margin: 1rem auto; max-width: 60rem; padding: 0 1rem; }\n"
-                      "img { max-width: 100%; image-rendering: pixelated; border: 1px solid #ccc; }\n"
-                      "h2 { margin-top: 2rem; }\n");
+    write_file_atomic(
+        out + "/atlas.css",
+        "body { font: 15px system-ui, sans-serif; margin: 1rem auto; max-width: 60rem; padding: 0 1rem; }\n"
+        "img { max-width: 100%; image-rendering: pixelated; border: 1px solid #ccc; }\n"
+        "h2 { margin-top: 2rem; }\n");
 }
 
 }  // namespace opsis::explain

@@ -1,9 +1,10 @@
 #pragma once
-// Zeiler and Fergus's figures for a ResNet image tower: the first layer's filters as pictures,
-// and for chosen units of the stem and every stage, the patches of a collection's pictures that
+// Zeiler and Fergus's figures for an image tower: the first layer's filters as pictures, and for
+// chosen units of every map ImageTower::stage_maps gives (a ResNet's stem and stages; a ViT's
+// attention heads and MLP units, block by block), the patches of a collection's pictures that
 // excite each most (one patch a picture, at the unit's strongest place), cropped to the unit's
-// receptive field. `opsis model visualize` writes them as PNG grids, atlas.json and an HTML
-// page; the server shows the page at /model.
+// receptive field (a ViT token's: its own patch). `opsis model visualize` writes them as PNG grids, atlas.json and an
+// HTML page; the server shows the page at /model.
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -21,7 +22,7 @@ struct AtlasPicture {
 };
 
 struct AtlasOptions {
-    int units = 8;           // per stage, evenly spaced over its channels
+    int units = 8;           // per map, evenly spaced over its channels
     int top = 9;             // patches per unit
     int crop = 64;           // pixels a side of each patch in the grids
     std::size_t batch = 32;  // pictures through the tower at once
@@ -51,13 +52,14 @@ struct Atlas {
 std::vector<int> chosen_units(int channels, int units);
 
 // One pass over the pictures; `progress(done, failed)` after each batch. A picture that
-// cannot be read is counted and left out. A ViT tower: opsis::Error.
+// cannot be read is counted and left out.
 Atlas find_top_patches(const DualEncoder& model, const std::vector<AtlasPicture>& pictures, const AtlasOptions& options,
                        const std::function<void(std::size_t, std::size_t)>& progress);
 
-// The stem's filters as one picture: each filter's 3 x k x k weights scaled to 0..255 (per
-// filter), `scale` pixels a weight, in a grid.
-RgbaImage first_layer_filters(const DualEncoder& model, int scale);
+// The first layer's filters (a ResNet's stem, a ViT's patch embedding; at most 256) as one
+// picture: each filter's 3 x k x k weights scaled to 0..255 (per filter), about 64 pixels a
+// filter, 16 to a row.
+RgbaImage first_layer_filters(const DualEncoder& model);
 
 // Writes OUT/filters.png, OUT/<stage>.png (a row a unit, its patches strongest first),
 // OUT/atlas.json, OUT/index.html and its OUT/atlas.css.

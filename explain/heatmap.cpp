@@ -32,7 +32,7 @@ float sample(const Heatmap& map, float x, float y) {
 Heatmap text_heatmap(const DualEncoder& model, const RgbaImage& picture, const std::string& text) {
     const Tensor input = model.preprocess({picture});
     const Tensor places = model.encode_image_places(input);  // [1, h, w, E]
-    const Tensor text_vector = model.encode_texts({text});  // [1, E], unit
+    const Tensor text_vector = model.encode_texts({text});   // [1, E], unit
     const std::int64_t h = places.dim(1), w = places.dim(2), e = places.dim(3);
     Heatmap map;
     map.height = static_cast<int>(h);
@@ -47,7 +47,8 @@ Heatmap text_heatmap(const DualEncoder& model, const RgbaImage& picture, const s
     std::size_t best = 0;
     for (std::int64_t p = 0; p < h * w; ++p) {
         double dot = 0;
-        for (std::int64_t i = 0; i < e; ++i) dot += static_cast<double>(places.data()[p * e + i]) * text_vector.data()[i];
+        for (std::int64_t i = 0; i < e; ++i)
+            dot += static_cast<double>(places.data()[p * e + i]) * text_vector.data()[i];
         map.values.push_back(static_cast<float>(dot / norm));
         if (map.values.back() > map.values[best]) best = static_cast<std::size_t>(p);
     }
@@ -73,7 +74,8 @@ RgbaImage heatmap_overlay(const RgbaImage& picture, const PreprocessOptions& opt
             std::uint8_t* px = &view.pixels[(static_cast<std::size_t>(y) * side + x) * 4];
             const float t = range > 0 ? (sample(map, (static_cast<float>(x) + 0.5f) / static_cast<float>(side),
                                                 (static_cast<float>(y) + 0.5f) / static_cast<float>(side)) -
-                                         *low) / range
+                                         *low) /
+                                            range
                                       : 0.0f;
             const std::array<float, 3> colour = jet(t);
             // The picture in grey beneath, so that its own colours are not read as heat.

@@ -29,13 +29,22 @@ struct Box {
 // The input pixels unit (y, x) sees, clipped to a square image of `image_size`.
 Box receptive_box(const ReceptiveField& field, int y, int x, int image_size);
 
-// A ResNet tower's feature maps as ImageTower::stage_maps returns them (the stem, after its
-// pooling, then each stage), each with its field. The main path decides it: the shortcut's
-// 1x1 convolution sees less.
+// The maps ImageTower::stage_maps returns, each with what its channels are and where its
+// units look.
 struct StageGeometry {
-    std::string name;  // "stem", "stage 1", ...
+    enum class Units { channels, attention_heads, mlp_units };
+    std::string name;  // "stem", "stage 1", ... / "block 1 attention", "block 1 MLP", ...
+    Units units = Units::channels;
     ReceptiveField field;
 };
+// A ResNet's: the stem (after its pooling), then each stage. The main path decides the field:
+// the shortcut's 1x1 convolution sees less.
 std::vector<StageGeometry> resnet_stage_geometry(const ResNetConfig& config);
+// A ViT's: per block, its heads' class-token attention, then its MLP units, each at a patch.
+// The field is the token's own patch: attention lets every token see the whole picture, so
+// there is no smaller honest box, and the patch is where the token stands.
+std::vector<StageGeometry> vit_stage_geometry(const VitConfig& config);
+// Either, as the config's tower is.
+std::vector<StageGeometry> stage_geometry(const ImageTowerConfig& config);
 
 }  // namespace opsis::explain

@@ -1,8 +1,9 @@
 // Imported CLIP checkpoints against PyTorch: benchmarks/reference/clip_reference.py builds a
 // tiny CLIP with random weights (OpenAI's architecture, written there), saves it in the
 // Hugging Face and OpenCLIP layouts, and records its token ids and embeddings. Every text and
-// image must embed at cosine >= 0.9999 with identical token ids, in both layouts and with both
-// activations; damaged folders are refused naming the file. Hidden from the plain run: ctest's
+// image must embed at cosine >= 0.9999 with identical token ids, and the ViT's heatmap places
+// and per-block maps agree, in both layouts and with both activations; damaged folders are
+// refused naming the file. Hidden from the plain run: ctest's
 // clip_checkpoints_match_pytorch makes the reference first (tests/run_clip_reference.cmake).
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -92,6 +93,62 @@ TEST_CASE("CLIP checkpoints embed as PyTorch does, in both layouts and with both
                     INFO("image " << ref[kind][i]["file"]);
                     CHECK(cosine(image_vectors.data() + i * d, ref[kind][i]["embedding"].get<std::vector<float>>()) >=
                           0.9999);
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("a CLIP checkpoint's heatmap places and filter-visualisation maps are PyTorch's", "[.clip]") {
+    // What explain/ draws for a ViT tower: each patch token through ln_post and the projection
+    // (the heatmap), per block the class token's attention per head and the MLP's hidden units.
+    auto close = [](const float* ours, const std::vector<float>& theirs, std::int64_t stride, double tolerance) {
+        double worst = 0, scale = 1e-6;
+        for (std::size_t i = 0; i < theirs.size(); ++i) {
+            worst =
+                std::max(worst, std::abs(static_cast<double>(ours[static_cast<std::int64_t>(i) * stride]) - theirs[i]));
+            scale = std::max(scale, std::abs(static_cast<double>(theirs[i])));
+        }
+        return worst <= tolerance * scale;
+    };
+    const std::string root = reference_root();
+    for (const char* activation : {"quick_gelu", "gelu"}) {
+        const std::string dir = root + "/" + activation;
+        const nlohmann::json ref = reference(dir);
+        for (const char* layout : {"hf", "openclip"}) {
+            INFO(activation << " " << layout);
+            const DualEncoder model = DualEncoder::load(dir + "/" + layout);
+            std::vector<RgbaImage> images;
+            for (const auto& im : ref["images"]) {
+                const std::vector<unsigned char> bytes = read_file(dir + "/" + im["file"].get<std::string>(), 1 << 20);
+                images.push_back(decode_image(bytes.data(), bytes.size(), im["file"].get<std::string>(), {}));
+            }
+            const Tensor batch = model.preprocess(images);
+            const Tensor places = model.encode_image_places(batch);  // [3, G, G, embed]
+            const std::vector<Tensor> maps = model.image_stage_maps(batch);
+            const std::int64_t cells = places.dim(1) * places.dim(2), d = places.dim(3);
+            REQUIRE(maps.size() == 2 * ref["images"][0]["blocks"].size());
+            for (std::size_t i = 0; i < images.size(); ++i) {
+                const nlohmann::json& r = ref["images"][i];
+                INFO("image " << r["file"]);
+                REQUIRE(static_cast<std::int64_t>(r["places"].size()) == cells);
+                for (std::int64_t p = 0; p < cells; ++p)
+                    CHECK(close(places.data() + (static_cast<std::int64_t>(i) * cells + p) * d,
+                                r["places"][p].get<std::vector<float>>(), 1, 1e-4));
+                for (std::size_t b = 0; b < r["blocks"].size(); ++b) {
+                    INFO("block " << b + 1);
+                    const Tensor& attention = maps[2 * b];   // [3, G, G, heads]
+                    const Tensor& hidden = maps[2 * b + 1];  // [3, G, G, 4 * width]
+                    const std::int64_t heads = attention.dim(3), units = hidden.dim(3);
+                    const auto& cls = r["blocks"][b]["class_attention"];  // [heads][G*G]
+                    REQUIRE(static_cast<std::int64_t>(cls.size()) == heads);
+                    for (std::int64_t h = 0; h < heads; ++h)
+                        CHECK(close(attention.data() + static_cast<std::int64_t>(i) * cells * heads + h,
+                                    cls[h].get<std::vector<float>>(), heads, 1e-4));
+                    const auto& mlp = r["blocks"][b]["mlp_hidden"];  // [G*G][4 * width]
+                    for (std::int64_t p = 0; p < cells; ++p)
+                        CHECK(close(hidden.data() + (static_cast<std::int64_t>(i) * cells + p) * units,
+                                    mlp[p].get<std::vector<float>>(), 1, 1e-4));
                 }
             }
         }

@@ -12,7 +12,8 @@ token ids it gives for texts and model-sized images:
   DIR/openclip/  open_clip_config.json, open_clip_model.safetensors (OpenAI names)
   DIR/images/    model-sized PNGs (image*.png) and larger or smaller ones (photo*.png)
   DIR/reference.json  per text: its token ids (77, padded with 0) and unit embedding; per
-                      image: its unit embedding; per photo: its unit embedding after CLIP's
+                      image: its unit embedding, its patch places (the heatmap's) and per block
+                      the class token's attention and the MLP's hidden units; per photo: its unit embedding after CLIP's
                       preprocessing (short side resized with PIL's bicubic, centre crop); the
                       logit scale
 
@@ -198,6 +199,26 @@ class Clip(nn.Module):
     def encode_image(self, pixels):
         return self.visual(pixels)
 
+    def look_inside(self, pixels):
+        """What explain/ draws for a ViT tower, for one image: each patch token through ln_post
+        and the projection (the heatmap's places, [G*G, embed]), and per block the class token's
+        attention to each patch per head ([heads, G*G]) and the MLP's hidden units after the
+        activation at each patch ([G*G, 4 * width])."""
+        v = self.visual
+        x = v.conv1(pixels).flatten(2).permute(0, 2, 1)
+        x = torch.cat([v.class_embedding.expand(x.shape[0], 1, -1), x], dim=1) + v.positional_embedding
+        x = v.ln_pre(x)
+        blocks = []
+        for block in v.transformer.resblocks:
+            y = block.ln_1(x)
+            mixed, probs = block.attn(y, y, y, need_weights=True, average_attn_weights=False)
+            x = x + mixed
+            hidden = block.mlp.gelu(block.mlp.c_fc(block.ln_2(x)))
+            x = x + block.mlp.c_proj(hidden)
+            blocks.append({"class_attention": probs[0, :, 0, 1:].tolist(), "mlp_hidden": hidden[0, 1:].tolist()})
+        places = v.ln_post(x[0, 1:]) @ v.proj
+        return {"places": places.tolist(), "blocks": blocks}
+
 
 def randomise(model, generator):
     """Weights far from their initial values (LayerNorm gains and biases included), so that a
@@ -365,7 +386,8 @@ def main():
             Image.fromarray(pixels, "RGB").save(path)
             x = (torch.tensor(pixels, dtype=torch.float32) / 255 - torch.tensor(MEAN)) / torch.tensor(STD)
             vector = F.normalize(model.encode_image(x.permute(2, 0, 1)[None]), dim=-1)[0]
-            reference["images"].append({"file": f"images/image{k}.png", "embedding": vector.tolist()})
+            reference["images"].append({"file": f"images/image{k}.png", "embedding": vector.tolist(),
+                                        **model.look_inside(x.permute(2, 0, 1)[None])})
         # Pictures of other sizes, as CLIP preprocesses them: the short side resized to the
         # model's size (PIL's bicubic), the centre cropped.
         side = cfg["vision"]["image_size"]
