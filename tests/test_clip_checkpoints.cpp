@@ -55,16 +55,36 @@ void edit_json(const std::string& path, const std::function<void(nlohmann::json&
     write_file_atomic(path, j.dump(2));
 }
 
-}  // namespace
-
-TEST_CASE("CLIP checkpoints embed as PyTorch does, in both layouts and with both activations", "[.clip]") {
+// Each reference CLIP (both activations) loaded from each layout, with its reference figures.
+void for_each_checkpoint(const std::function<void(const std::string& dir, const nlohmann::json& ref,
+                                                  const DualEncoder& model, const std::string& activation)>& check) {
     const std::string root = reference_root();
     for (const char* activation : {"quick_gelu", "gelu"}) {
         const std::string dir = root + "/" + activation;
         const nlohmann::json ref = reference(dir);
         for (const char* layout : {"hf", "openclip"}) {
             INFO(activation << " " << layout);
-            const DualEncoder model = DualEncoder::load(dir + "/" + layout);
+            check(dir, ref, DualEncoder::load(dir + "/" + layout), activation);
+        }
+    }
+}
+
+// The pictures a reference list names ("images" or "photos"), decoded.
+std::vector<RgbaImage> reference_images(const std::string& dir, const nlohmann::json& list) {
+    std::vector<RgbaImage> images;
+    for (const auto& im : list) {
+        const std::string file = im["file"].get<std::string>();
+        const std::vector<unsigned char> bytes = read_file(dir + "/" + file, 1 << 20);
+        images.push_back(decode_image(bytes.data(), bytes.size(), file, {}));
+    }
+    return images;
+}
+
+}  // namespace
+
+TEST_CASE("CLIP checkpoints embed as PyTorch does, in both layouts and with both activations", "[.clip]") {
+    for_each_checkpoint(
+        [](const std::string& dir, const nlohmann::json& ref, const DualEncoder& model, const std::string& activation) {
             CHECK(model.config().image.vit.transformer.activation == ops::parse_activation(activation));
             CHECK(std::abs(model.logit_scale() - ref["logit_scale"].get<float>()) < 1e-6f);
             std::vector<std::string> texts;
@@ -81,12 +101,7 @@ TEST_CASE("CLIP checkpoints embed as PyTorch does, in both layouts and with both
             // Model-sized images, and pictures larger and smaller than the model's input, which
             // go through CLIP's preprocessing (short side resized, centre cropped).
             for (const char* kind : {"images", "photos"}) {
-                std::vector<RgbaImage> images;
-                for (const auto& im : ref[kind]) {
-                    const std::vector<unsigned char> bytes =
-                        read_file(dir + "/" + im["file"].get<std::string>(), 1 << 20);
-                    images.push_back(decode_image(bytes.data(), bytes.size(), im["file"].get<std::string>(), {}));
-                }
+                const std::vector<RgbaImage> images = reference_images(dir, ref[kind]);
                 REQUIRE(images.size() == 3);
                 const Tensor image_vectors = model.encode_images(model.preprocess(images));
                 for (std::size_t i = 0; i < images.size(); ++i) {
@@ -95,8 +110,7 @@ TEST_CASE("CLIP checkpoints embed as PyTorch does, in both layouts and with both
                           0.9999);
                 }
             }
-        }
-    }
+        });
 }
 
 TEST_CASE("a CLIP checkpoint's heatmap places and filter-visualisation maps are PyTorch's", "[.clip]") {
@@ -111,18 +125,9 @@ TEST_CASE("a CLIP checkpoint's heatmap places and filter-visualisation maps are 
         }
         return worst <= tolerance * scale;
     };
-    const std::string root = reference_root();
-    for (const char* activation : {"quick_gelu", "gelu"}) {
-        const std::string dir = root + "/" + activation;
-        const nlohmann::json ref = reference(dir);
-        for (const char* layout : {"hf", "openclip"}) {
-            INFO(activation << " " << layout);
-            const DualEncoder model = DualEncoder::load(dir + "/" + layout);
-            std::vector<RgbaImage> images;
-            for (const auto& im : ref["images"]) {
-                const std::vector<unsigned char> bytes = read_file(dir + "/" + im["file"].get<std::string>(), 1 << 20);
-                images.push_back(decode_image(bytes.data(), bytes.size(), im["file"].get<std::string>(), {}));
-            }
+    for_each_checkpoint(
+        [&](const std::string& dir, const nlohmann::json& ref, const DualEncoder& model, const std::string&) {
+            const std::vector<RgbaImage> images = reference_images(dir, ref["images"]);
             const Tensor batch = model.preprocess(images);
             const Tensor places = model.encode_image_places(batch);  // [3, G, G, embed]
             const std::vector<Tensor> maps = model.image_stage_maps(batch);
@@ -151,8 +156,7 @@ TEST_CASE("a CLIP checkpoint's heatmap places and filter-visualisation maps are 
                                     mlp[p].get<std::vector<float>>(), 1, 1e-4));
                 }
             }
-        }
-    }
+        });
 }
 
 TEST_CASE("damaged CLIP checkpoint folders are refused, naming the file and the reason", "[.clip]") {
