@@ -54,9 +54,17 @@ Heatmap text_heatmap(const DualEncoder& model, const RgbaImage& picture, const s
     }
     map.peak_x = (static_cast<float>(best % static_cast<std::size_t>(w)) + 0.5f) / static_cast<float>(w);
     map.peak_y = (static_cast<float>(best / static_cast<std::size_t>(w)) + 0.5f) / static_cast<float>(h);
-    const Tensor image_vector = model.encode_images(input);
     double cosine = 0;
-    for (std::int64_t i = 0; i < e; ++i) cosine += static_cast<double>(image_vector.data()[i]) * text_vector.data()[i];
+    if (model.config().image.arch == ImageTowerConfig::Arch::resnet) {
+        // The picture's vector is the places' mean, normalised (pooling and projection commute):
+        // no second pass through the tower.
+        for (std::int64_t i = 0; i < e; ++i) cosine += mean[static_cast<std::size_t>(i)] * text_vector.data()[i];
+        cosine /= norm;
+    } else {
+        const Tensor image_vector = model.encode_images(input);
+        for (std::int64_t i = 0; i < e; ++i)
+            cosine += static_cast<double>(image_vector.data()[i]) * text_vector.data()[i];
+    }
     map.cosine = static_cast<float>(cosine);
     return map;
 }

@@ -133,8 +133,7 @@ TEST_CASE("opsis train --init continues a model's weights and tokenizer on a fre
         return std::stod(output.substr(output.find("loss ", at) + 5));
     };
     const CommandResult fresh = run_opsis(train_args(dir, "fresh", "--steps 10" + kFast));
-    const CommandResult continued =
-        run_opsis(train_args(dir, "b", "--steps 10 --init " + dir.file("a/final") + kFast));
+    const CommandResult continued = run_opsis(train_args(dir, "b", "--steps 10 --init " + dir.file("a/final") + kFast));
     INFO(continued.output);
     REQUIRE(fresh.exit_code == 0);
     REQUIRE(continued.exit_code == 0);
@@ -147,9 +146,9 @@ TEST_CASE("opsis train --init continues a model's weights and tokenizer on a fre
     json wide = json::parse(kConfig);
     wide["embed_dim"] = 24;
     write_text(dir.file("wide.json"), wide.dump());
-    const CommandResult other = run_opsis("train --corpus " + dir.path() + " --config " + dir.file("wide.json") +
-                                          " --out " + dir.file("c") + " --init " + dir.file("a/final") +
-                                          " --batch 8 --steps 5 --threads 1");
+    const CommandResult other =
+        run_opsis("train --corpus " + dir.path() + " --config " + dir.file("wide.json") + " --out " + dir.file("c") +
+                  " --init " + dir.file("a/final") + " --batch 8 --steps 5 --threads 1");
     CHECK(other.exit_code != 0);
     CHECK_THAT(other.output, Catch::Contains("--init model") && Catch::Contains("another architecture"));
     const CommandResult both = run_opsis(train_args(
@@ -297,8 +296,8 @@ TEST_CASE("opsis model calibrate fits when a hit is likely relevant, and search 
     REQUIRE(r.exit_code == 0);
     CHECK_THAT(r.output, Catch::Contains("held out") && Catch::Contains("cosine + z"));
     const json cal = json::parse(read_text_file(dir.file("cal.json"), 1 << 20));
-    CHECK(cal["queries"] == 8);                // one per concept (English captions only)
-    CHECK(cal["examples"] == 8 * 2 * 3);       // top 3, with and without the concept's pictures
+    CHECK(cal["queries"] == 8);           // one per concept (English captions only)
+    CHECK(cal["examples"] == 8 * 2 * 3);  // top 3, with and without the concept's pictures
     REQUIRE(cal["held_out"].size() == 3);
     const json rule = json::parse(read_text_file(model + "/relevance.json", 1 << 20));
     CHECK(rule == cal["rule"]);
@@ -311,7 +310,8 @@ TEST_CASE("opsis model calibrate fits when a hit is likely relevant, and search 
     // Searching an index made with it: each hit's chance, and the answer's no_good_match.
     std::ofstream m(dir.file("pictures.jsonl"));
     for (const std::string name : {"red-square", "blue-circle", "green-square", "yellow-circle"})
-        for (int k = 0; k < 6; ++k) m << json{{"image", dir.file(name + "-" + std::to_string(k) + ".png")}}.dump() << "\n";
+        for (int k = 0; k < 6; ++k)
+            m << json{{"image", dir.file(name + "-" + std::to_string(k) + ".png")}}.dump() << "\n";
     m.close();
     REQUIRE(run_opsis("index add --index " + dir.file("ix") + " --model " + model + " --manifest " +
                       dir.file("pictures.jsonl"))
@@ -360,12 +360,21 @@ TEST_CASE("a heatmap from a model trained on red squares and blue circles finds 
         const json map = json::parse(r.output);
         const double x = map["peak"][0], y = map["peak"][1];
         CHECK(map["places"][0].get<int>() >= 4);
-        if (top_left) CHECK((x < 0.5 && y < 0.5));
-        else CHECK((x > 0.5 && y > 0.5));
+        if (top_left)
+            CHECK((x < 0.5 && y < 0.5));
+        else
+            CHECK((x > 0.5 && y > 0.5));
         // The map's mean is the picture's cosine with the text (ResNet: pooling is the mean).
         double mean = 0;
         for (const auto& v : map["values"]) mean += v.get<double>();
         CHECK(mean / static_cast<double>(map["values"].size()) == Approx(map["cosine"].get<double>()).margin(1e-4));
+        // ... and that cosine is the one the towers give the picture and the text.
+        const CommandResult embedded =
+            run_opsis("embed --model " + dir.file("m/final") + " --image " + path + " --text 'a red square'");
+        REQUIRE(embedded.exit_code == 0);
+        const std::string last = embedded.output.substr(embedded.output.rfind("{\"similarity\""));
+        CHECK(json::parse(last)["similarity"]["cosine"][0][0].get<double>() ==
+              Approx(map["cosine"].get<double>()).margin(1e-4));
         const RgbaImage drawn = load_image(dir.file("heat.png"), ImageLimits{});
         CHECK(drawn.width == 384);
     }
