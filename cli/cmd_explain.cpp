@@ -7,7 +7,6 @@
 #include "core/file_io.h"
 #include "core/json_text.h"
 #include "explain/heatmap.h"
-#include "image/encode.h"
 #include "index_folder/open_index.h"
 #include "storage/original_file.h"
 
@@ -24,14 +23,17 @@ struct ExplainArgs {
 
 void write_explanation(const DualEncoder& model, const RgbaImage& picture, const ExplainArgs& a,
                        const std::string& what) {
-    const explain::Heatmap map = explain::text_heatmap(model, picture, a.text);
-    const std::vector<unsigned char> png =
-        encode_png(explain::heatmap_overlay(picture, model.config().image.preprocess, map, a.side));
-    write_file_atomic(a.out, std::string(png.begin(), png.end()));
+    const explain::DrawnHeatmap drawn = explain::draw_heatmap(model, picture, a.text, a.side);
+    const explain::Heatmap& map = drawn.map;
+    write_file_atomic(a.out, drawn.png.data(), drawn.png.size());
     if (a.as_json) {
-        const nlohmann::json j = {{"picture", what},    {"text", a.text},         {"cosine", map.cosine},
-                                  {"places", {map.width, map.height}},            {"peak", {map.peak_x, map.peak_y}},
-                                  {"values", map.values}, {"out", a.out}};
+        const nlohmann::json j = {{"picture", what},
+                                  {"text", a.text},
+                                  {"cosine", map.cosine},
+                                  {"places", {map.width, map.height}},
+                                  {"peak", {map.peak_x, map.peak_y}},
+                                  {"values", map.values},
+                                  {"out", a.out}};
         std::printf("%s\n", json_text(j, 2).c_str());
         return;
     }
@@ -51,8 +53,7 @@ void run(const ExplainArgs& a) {
     OpenIndex ix = open_index(a.index, a.model, false, true, read_only);
     const std::optional<storage::Item> item = ix.store->catalog().item(storage::Collection::images, a.item);
     if (!item) throw not_found_error("item", "images/" + std::to_string(a.item) + " in " + a.index);
-    const storage::OriginalFile original =
-        storage::read_original(ix.store->catalog(), *item, a.limits.max_file_bytes);
+    const storage::OriginalFile original = storage::read_original(ix.store->catalog(), *item, a.limits.max_file_bytes);
     const std::string name = "item images/" + std::to_string(a.item);
     if (original.state != storage::OriginalFile::State::found)
         throw input_error(name, a.index,
@@ -67,7 +68,8 @@ void run(const ExplainArgs& a) {
 
 void register_explain(CLI::App& app) {
     auto a = std::make_shared<ExplainArgs>();
-    CLI::App* cmd = app.add_subcommand("explain", "Where in a picture a text matches: a heatmap over the picture (PNG)");
+    CLI::App* cmd =
+        app.add_subcommand("explain", "Where in a picture a text matches: a heatmap over the picture (PNG)");
     auto* index = cmd->add_option("--index,-i", a->index, "Index folder (with --item)")->check(CLI::ExistingDirectory);
     auto* item = cmd->add_option("--item", a->item, "Picture item id in the index")->needs(index);
     auto* image = cmd->add_option("--image", a->image, "A picture file instead of an indexed item")
@@ -77,7 +79,9 @@ void register_explain(CLI::App& app) {
     cmd->add_option("--model,-m", a->model, "Model folder (default: the index's, or the committed default)");
     cmd->add_option("--text,-t", a->text, "The text to find in the picture")->required();
     cmd->add_option("--out,-o", a->out, "PNG to write")->required();
-    cmd->add_option("--side", a->side, "Pixels of the square drawn")->capture_default_str()->check(CLI::Range(16, 4096));
+    cmd->add_option("--side", a->side, "Pixels of the square drawn")
+        ->capture_default_str()
+        ->check(CLI::Range(16, 4096));
     cmd->add_flag("--json", a->as_json, "Print the map as JSON");
     cmd->callback([a, image, index] {
         if (image->count() == 0 && index->count() == 0)

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "image/encode.h"
 #include "image/preprocess.h"
 
 namespace opsis::explain {
@@ -96,6 +97,13 @@ RgbaImage heatmap_overlay(const RgbaImage& picture, const PreprocessOptions& opt
             px[3] = 255;
         }
     return view;
+}
+
+DrawnHeatmap draw_heatmap(const DualEncoder& model, const RgbaImage& picture, const std::string& text, int side) {
+    DrawnHeatmap drawn;
+    drawn.map = text_heatmap(model, picture, text);
+    drawn.png = encode_png(heatmap_overlay(picture, model.config().image.preprocess, drawn.map, side));
+    return drawn;
 }
 
 }  // namespace opsis::explain

@@ -31,4 +31,12 @@ Heatmap text_heatmap(const DualEncoder& model, const RgbaImage& picture, const s
 // red where it matches most.
 RgbaImage heatmap_overlay(const RgbaImage& picture, const PreprocessOptions& options, const Heatmap& map, int side);
 
+// Both at once, the overlay as PNG bytes: what `opsis explain` writes and GET
+// /api/items/{id}/heatmap answers.
+struct DrawnHeatmap {
+    Heatmap map;
+    std::vector<unsigned char> png;
+};
+DrawnHeatmap draw_heatmap(const DualEncoder& model, const RgbaImage& picture, const std::string& text, int side);
+
 }  // namespace opsis::explain

@@ -10,7 +10,7 @@
 
 namespace opsis::web {
 
-struct DrawnHeatmap {
+struct CachedHeatmap {
     std::string png;
     float cosine = 0;
 };
@@ -19,7 +19,7 @@ class HeatmapCache {
 public:
     explicit HeatmapCache(std::size_t capacity) : capacity_(capacity) {}
 
-    std::optional<DrawnHeatmap> find(const std::string& key) {
+    std::optional<CachedHeatmap> find(const std::string& key) {
         std::lock_guard lock(mutex_);
         const auto it = where_.find(key);
         if (it == where_.end()) return std::nullopt;
@@ -27,7 +27,7 @@ public:
         return it->second->second;
     }
 
-    void put(const std::string& key, DrawnHeatmap drawn) {
+    void put(const std::string& key, CachedHeatmap drawn) {
         std::lock_guard lock(mutex_);
         if (const auto it = where_.find(key); it != where_.end()) {
             order_.erase(it->second);
@@ -44,8 +44,8 @@ public:
 private:
     std::size_t capacity_;
     std::mutex mutex_;
-    std::list<std::pair<std::string, DrawnHeatmap>> order_;
-    std::unordered_map<std::string, std::list<std::pair<std::string, DrawnHeatmap>>::iterator> where_;
+    std::list<std::pair<std::string, CachedHeatmap>> order_;
+    std::unordered_map<std::string, std::list<std::pair<std::string, CachedHeatmap>>::iterator> where_;
 };
 
 }  // namespace opsis::web

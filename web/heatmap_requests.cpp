@@ -4,7 +4,6 @@
 
 #include "core/utf8.h"
 #include "explain/heatmap.h"
-#include "image/encode.h"
 #include "web/api_impl.h"
 #include "web/request_parsing.h"
 #include "web/responses.h"
@@ -15,7 +14,7 @@ namespace {
 constexpr int kHeatmapSide = 384;
 constexpr std::size_t kMaxHeatmapText = 1000;
 // The PNG, and the picture's cosine with the text beside it.
-Response heatmap_response(const DrawnHeatmap& drawn, unsigned version) {
+Response heatmap_response(const CachedHeatmap& drawn, unsigned version) {
     Response r = bytes_response(drawn.png, "image/png", version, "private, max-age=3600");
     char cosine[32];
     std::snprintf(cosine, sizeof cosine, "%.4f", static_cast<double>(drawn.cosine));
@@ -33,21 +32,18 @@ Api::Impl::Routed Api::Impl::heatmap(const Request& req, std::int64_t id) {
     const std::string text = found_text->second;
     if (utf8::find_invalid(text)) reject(http::status::bad_request, "heatmap.text is not valid UTF-8");
     if (text.size() > kMaxHeatmapText)
-        reject(http::status::bad_request,
-               "heatmap.text is longer than " + std::to_string(kMaxHeatmapText) + " bytes");
+        reject(http::status::bad_request, "heatmap.text is longer than " + std::to_string(kMaxHeatmapText) + " bytes");
     auto [collection, item] = requested_item(req, id);
     if (collection != storage::Collection::images) reject(http::status::not_found, "texts have no image");
     const std::string key = std::to_string(id) + "\n" + text;
     const unsigned version = req.version();
-    if (std::optional<DrawnHeatmap> drawn = heatmaps_.find(key)) return heatmap_response(*drawn, version);
+    if (std::optional<CachedHeatmap> drawn = heatmaps_.find(key)) return heatmap_response(*drawn, version);
     return std::function<Response()>([this, item = std::move(item), text, key, version] {
         const storage::OriginalFile original = original_of(item);
         const RgbaImage picture = decode_image(original.bytes.data(), original.bytes.size(),
                                                "images/" + std::to_string(item.id), options_.limits.image);
-        const explain::Heatmap map = explain::text_heatmap(model_, picture, text);
-        const std::vector<unsigned char> bytes =
-            encode_png(explain::heatmap_overlay(picture, model_.config().image.preprocess, map, kHeatmapSide));
-        DrawnHeatmap drawn{std::string(bytes.begin(), bytes.end()), map.cosine};
+        const explain::DrawnHeatmap made = explain::draw_heatmap(model_, picture, text, kHeatmapSide);
+        CachedHeatmap drawn{std::string(made.png.begin(), made.png.end()), made.map.cosine};
         heatmaps_.put(key, drawn);
         return heatmap_response(drawn, version);
     });
