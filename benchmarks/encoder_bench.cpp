@@ -2,14 +2,18 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "core/file_io.h"
 #include "encoder/blas.h"
+#include "encoder/clip_checkpoint.h"
 #include "encoder/dual_encoder.h"
 #include "encoder/tokenizer_train.h"
 
@@ -76,11 +80,62 @@ double mean_tokens(const DualEncoder& model, const std::vector<std::string>& tex
     return total / static_cast<double>(texts.size());
 }
 
+std::string shell_quoted(const std::string& s) {
+    std::string out = "'";
+    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+}
+
+// benchmarks/reference/clip_speed.py, once --torch is known to apply: the model must be a CLIP
+// checkpoint (PyTorch's side is CLIP's architecture, not Opsis's own towers).
+std::string torch_reference_script(const EncoderBenchOptions& o) {
+    if (o.model.empty()) throw Error("bench encoder: --torch needs --model, a CLIP checkpoint folder");
+    const std::string format = checkpoint_format(model_folder(o.model));
+    if (format != "openclip" && format != "huggingface")
+        throw input_error(
+            "model", o.model,
+            "is an Opsis model: --torch runs PyTorch on CLIP checkpoints (OpenCLIP or Hugging Face folders)");
+    const char* source = std::getenv("OPSIS_SOURCE_DIR");
+    const std::string script =
+        (source && *source ? std::string(source) + "/benchmarks" : std::string(OPSIS_SOURCE_BENCHMARKS)) +
+        "/reference/clip_speed.py";
+    if (!std::filesystem::exists(script))
+        throw input_error("PyTorch reference", script, "does not exist (set OPSIS_SOURCE_DIR to the source tree)");
+    return script;
+}
+
+// PyTorch on the same checkpoint, same threads and batches, run with Debian's OpenMP OpenBLAS
+// (its best setting). Its figures, as it wrote them.
+nlohmann::json torch_figures(const EncoderBenchOptions& o, const std::string& script, int threads) {
+    std::string batches;
+    for (int b : o.batches) batches += (batches.empty() ? "" : ",") + std::to_string(b);
+    const std::string out =
+        (std::filesystem::temp_directory_path() / ("opsis-torch-" + std::to_string(::getpid()) + ".json")).string();
+    char seconds[32];
+    std::snprintf(seconds, sizeof seconds, "%g", o.seconds);
+    const std::string command = "LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp /usr/bin/python3 " +
+                                shell_quoted(script) + " --model " + shell_quoted(model_folder(o.model)) +
+                                " --seconds " + seconds + " --threads " + std::to_string(threads) + " --batches " +
+                                batches + " --json " + shell_quoted(out);
+    std::printf("\nPyTorch, same checkpoint, same run:\n");
+    std::fflush(stdout);
+    const int status = std::system(command.c_str());
+    if (status != 0) {
+        std::filesystem::remove(out);
+        throw Error("bench encoder --torch: the PyTorch reference failed (exit status " + std::to_string(status) +
+                    "); scripts/setup installs python3-torch: " + command);
+    }
+    const nlohmann::json figures = nlohmann::json::parse(read_text_file(out, 1 << 20));
+    std::filesystem::remove(out);
+    return figures;
+}
+
 }  // namespace
 
 void run_encoder_bench(const EncoderBenchOptions& o) {
     const int threads = o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency());
     blas::set_threads(threads);
+    const std::string torch_script = o.torch ? torch_reference_script(o) : "";
     const DualEncoder model = load_model(o);
     const int s = model.config().image.preprocess.image_size;
 
@@ -98,7 +153,7 @@ void run_encoder_bench(const EncoderBenchOptions& o) {
     std::normal_distribution<float> normal(0.0f, 1.0f);
     nlohmann::json figures = nlohmann::json::array();
     std::printf("%-8s %6s %12s %10s %10s %9s\n", "tower", "batch", "items/s", "ms/batch", "GFLOP/s", "of sgemm");
-    for (const int batch : {1, 64}) {
+    for (const int batch : o.batches) {
         Tensor images({batch, s, s, 3});
         for (std::int64_t i = 0; i < images.numel(); ++i) images[i] = normal(rng);
         const Rate r = measure(o.seconds, batch, [&] { (void)model.encode_images(images); });
@@ -110,7 +165,7 @@ void run_encoder_bench(const EncoderBenchOptions& o) {
                            {"ms_per_batch", r.ms_per_call},
                            {"gflops", r.gflops}});
     }
-    for (const int batch : {1, 64}) {
+    for (const int batch : o.batches) {
         const auto texts = sample_texts(static_cast<std::size_t>(batch));
         const Rate r = measure(o.seconds, batch, [&] { (void)model.encode_texts(texts); });
         std::printf("%-8s %6d %12.1f %10.2f %10.1f %8.1f%%\n", "text", batch, r.items_per_s, r.ms_per_call, r.gflops,
@@ -126,12 +181,34 @@ void run_encoder_bench(const EncoderBenchOptions& o) {
     std::printf(
         "GFLOP/s counts the matrix products (sgemm/sgemv) only; 'of sgemm' is that against the %d-thread peak above.\n",
         threads);
+    nlohmann::json torch;
+    if (o.torch) {
+        torch = torch_figures(o, torch_script, threads);
+        std::printf("\n%-8s %6s %12s %12s %8s %12s %8s\n", "tower", "batch", "Opsis/s", "PyTorch/s", "ratio",
+                    "PyTorch bf16", "ratio");
+        for (const nlohmann::json& ours : figures) {
+            auto theirs = [&](const char* precision) -> double {
+                for (const nlohmann::json& f : torch["figures"])
+                    if (f["tower"] == ours["tower"] && f["batch"] == ours["batch"] && f["precision"] == precision)
+                        return f["items_per_s"].get<double>();
+                return 0;
+            };
+            const double mine = ours["items_per_s"].get<double>(), fp32 = theirs("fp32"), bf16 = theirs("bf16");
+            std::printf("%-8s %6d %12.1f %12.1f %7.2fx", ours["tower"].get<std::string>().c_str(),
+                        ours["batch"].get<int>(), mine, fp32, fp32 > 0 ? mine / fp32 : 0.0);
+            if (bf16 > 0) std::printf(" %12.1f %7.2fx", bf16, mine / bf16);
+            std::printf("\n");
+        }
+        std::printf("PyTorch's texts are padded to %d tokens, as CLIP's code does; Opsis's stop at the end token.\n",
+                    torch["text_tokens"].get<int>());
+    }
     if (!o.json_out.empty()) {
-        const nlohmann::json out = {{"model", model.config().name},
-                                    {"threads", threads},
-                                    {"sgemm_gflops", peak},
-                                    {"sgemm_gflops_one_thread", peak_one},
-                                    {"figures", figures}};
+        nlohmann::json out = {{"model", model.config().name},
+                              {"threads", threads},
+                              {"sgemm_gflops", peak},
+                              {"sgemm_gflops_one_thread", peak_one},
+                              {"figures", figures}};
+        if (o.torch) out["torch"] = torch;
         write_file_atomic(o.json_out, out.dump(2) + "\n");
     }
 }

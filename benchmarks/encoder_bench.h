@@ -1,7 +1,10 @@
 #pragma once
-// The encoder benchmark: images/s and texts/s at batch 1 and 64, the GFLOP/s the towers
-// achieve, and OpenBLAS sgemm GFLOP/s measured in the same run as the practical peak.
+// The encoder benchmark: images/s and texts/s per batch size, the GFLOP/s the towers achieve,
+// and OpenBLAS sgemm GFLOP/s measured in the same run as the practical peak; with `torch`, PyTorch
+// on the same CLIP checkpoint in the same run (benchmarks/reference/clip_speed.py), fp32 and,
+// where the CPU has bf16 instructions, bf16, each as a ratio to Opsis.
 #include <string>
+#include <vector>
 
 namespace opsis::bench {
 
@@ -10,6 +13,8 @@ struct EncoderBenchOptions {
     std::string config;    // an architecture config (random weights; speed does not depend on them)
     double seconds = 2.0;  // per measurement
     int threads = 0;       // 0: all cores
+    std::vector<int> batches{1, 32};
+    bool torch = false;    // also PyTorch, side by side (CLIP checkpoints only)
     std::string json_out;  // optional: also write the figures as JSON
 };
 

@@ -14,7 +14,8 @@ void register_bench(CLI::App& app) {
     CLI::App* bench = app.add_subcommand("bench", "Measure speed (and later recall)");
     bench->require_subcommand(1);
     auto o = std::make_shared<bench::EncoderBenchOptions>();
-    CLI::App* enc = bench->add_subcommand("encoder", "Images/s and texts/s at batch 1 and 64, against OpenBLAS sgemm");
+    CLI::App* enc = bench->add_subcommand(
+        "encoder", "Images/s and texts/s per batch size, against OpenBLAS sgemm (and PyTorch with --torch)");
     auto* model = enc->add_option("--model,-m", o->model, "Model folder");
     enc->add_option("--config,-c", o->config, "Architecture config (random weights)")
         ->excludes(model)
@@ -25,6 +26,12 @@ void register_bench(CLI::App& app) {
     enc->add_option("--threads", o->threads, "Threads (0: all cores)")
         ->capture_default_str()
         ->check(CLI::Range(0, 256));
+    enc->add_option("--batches", o->batches, "Batch sizes measured")
+        ->delimiter(',')
+        ->capture_default_str()
+        ->check(CLI::Range(1, 4096));
+    enc->add_flag("--torch", o->torch,
+                  "Also PyTorch on the same CLIP checkpoint in the same run (fp32, and bf16 where the CPU has it)");
     enc->add_option("--json", o->json_out, "Also write the figures to this JSON file");
     enc->callback([o] { bench::run_encoder_bench(*o); });
 

@@ -88,6 +88,10 @@ TEST_CASE("opsis reports bad input and bad flags clearly, with a non-zero exit",
         {"frobnicate", "unknown command 'frobnicate'"},
         {"", "A subcommand is required"},
         {"model init --config " + dir.file("absent.json") + " --out " + dir.file("x"), "absent.json"},
+        {"bench encoder --model " + dir.file("m") + " --torch",
+         "model '" + dir.file("m") + "': is an Opsis model: --torch runs PyTorch on CLIP checkpoints"},
+        {"bench encoder --config " + dir.file("config.json") + " --torch", "--torch needs --model"},
+        {"bench encoder --model " + dir.file("m") + " --batches 0", "--batches"},
     };
     for (const Case& c : cases) {
         INFO(c.args);

@@ -159,6 +159,34 @@ TEST_CASE("a CLIP checkpoint's heatmap places and filter-visualisation maps are 
         });
 }
 
+TEST_CASE("bench encoder --torch: Opsis and PyTorch on the same checkpoint, side by side", "[.clip]") {
+    test::TempDir tmp;
+    for (const char* layout : {"hf", "openclip"}) {
+        INFO(layout);
+        const std::string json_out = tmp.file(std::string(layout) + ".json");
+        const auto r =
+            test::run_opsis("bench encoder --model " + test::shell_quote(reference_root() + "/gelu/" + layout) +
+                            " --torch --seconds 0.1 --threads 1 --batches 1,3 --json " + json_out);
+        INFO(r.output);
+        REQUIRE(r.exit_code == 0);
+        CHECK_THAT(r.output, Contains("PyTorch/s") && Contains("padded to 77 tokens"));
+        const nlohmann::json j = nlohmann::json::parse(read_text_file(json_out, 1 << 20));
+        // Every tower and batch measured on both sides, in fp32 at least.
+        for (const char* tower : {"image", "text"})
+            for (const int batch : {1, 3}) {
+                INFO(tower << " " << batch);
+                int ours = 0, theirs = 0;
+                for (const auto& f : j["figures"])
+                    ours += f["tower"] == tower && f["batch"] == batch && f["items_per_s"].get<double>() > 0;
+                for (const auto& f : j["torch"]["figures"])
+                    theirs += f["tower"] == tower && f["batch"] == batch && f["precision"] == "fp32" &&
+                              f["items_per_s"].get<double>() > 0;
+                CHECK(ours == 1);
+                CHECK(theirs == 1);
+            }
+    }
+}
+
 TEST_CASE("damaged CLIP checkpoint folders are refused, naming the file and the reason", "[.clip]") {
     const std::string dir = reference_root() + "/quick_gelu";
     test::TempDir tmp;
