@@ -146,7 +146,7 @@ void run_encoder_bench(const EncoderBenchOptions& o) {
     const double peak_one = sgemm_gflops(1024, o.seconds);
     blas::set_threads(threads);
     std::printf("BLAS: %s\n", blas::describe().c_str());
-    std::printf("OpenBLAS sgemm 1024^3: %.1f GFLOP/s with %d thread(s), %.1f GFLOP/s with 1\n\n", peak, threads,
+    std::printf("sgemm 1024^3 (blas::gemm): %.1f GFLOP/s with %d thread(s), %.1f GFLOP/s with 1\n\n", peak, threads,
                 peak_one);
 
     std::mt19937 rng(7);

@@ -1,6 +1,6 @@
 #pragma once
 // The encoder benchmark: images/s and texts/s per batch size, the GFLOP/s the towers achieve,
-// and OpenBLAS sgemm GFLOP/s measured in the same run as the practical peak; with `torch`, PyTorch
+// and sgemm GFLOP/s (blas::gemm) measured in the same run as the practical peak; with `torch`, PyTorch
 // on the same CLIP checkpoint in the same run (benchmarks/reference/clip_speed.py), fp32 and,
 // where the CPU has bf16 instructions, bf16, each as a ratio to Opsis.
 #include <string>

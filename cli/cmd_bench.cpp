@@ -15,7 +15,7 @@ void register_bench(CLI::App& app) {
     bench->require_subcommand(1);
     auto o = std::make_shared<bench::EncoderBenchOptions>();
     CLI::App* enc = bench->add_subcommand(
-        "encoder", "Images/s and texts/s per batch size, against OpenBLAS sgemm (and PyTorch with --torch)");
+        "encoder", "Images/s and texts/s per batch size, against sgemm (and PyTorch with --torch)");
     auto* model = enc->add_option("--model,-m", o->model, "Model folder");
     enc->add_option("--config,-c", o->config, "Architecture config (random weights)")
         ->excludes(model)

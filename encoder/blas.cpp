@@ -2,7 +2,10 @@
 
 #include <atomic>
 #include <cblas.h>
+#include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
+
+#include "core/error.h"
 
 namespace opsis::blas {
 namespace {
@@ -13,8 +16,14 @@ void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const fl
           int ldb, float beta, float* c, int ldc) {
     if (m == 0 || n == 0) return;
     g_flops.fetch_add(2ull * static_cast<std::uint64_t>(m) * n * k, std::memory_order_relaxed);
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha,
-                a, lda, b, ldb, beta, c, ldc);
+    // oneDNN's sgemm, not OpenBLAS's: it picks the CPU's widest kernels at run time (Debian's
+    // OpenBLAS 0.3.21 stops at AVX2), 1.3-3x faster on an AVX-512 machine for our shapes, and it
+    // threads on the same libgomp pool. Row-major, as cblas with CblasRowMajor.
+    const dnnl_status_t status = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb,
+                                            beta, c, ldc);
+    if (status != dnnl_success)
+        throw Error("sgemm " + std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k) +
+                    ": oneDNN failed (status " + std::to_string(static_cast<int>(status)) + ")");
 }
 
 void gemv(bool trans_a, int m, int n, float alpha, const float* a, int lda, const float* x, float beta, float* y) {
@@ -38,7 +47,10 @@ std::string describe() {
     const int p = openblas_get_parallel();
     std::string s = openblas_get_config();
     while (!s.empty() && s.back() == ' ') s.pop_back();
-    return s + ", " + (p >= 0 && p <= 2 ? threading[p] : "unknown threading");
+    const dnnl_version_t* v = dnnl_version();
+    return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch) +
+           " (sgemm, " + (v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "other") + " threading); " + s + ", " +
+           (p >= 0 && p <= 2 ? threading[p] : "unknown threading") + " (sgemv)";
 }
 
 std::uint64_t flops_issued() { return g_flops.load(std::memory_order_relaxed); }

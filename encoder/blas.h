@@ -1,6 +1,7 @@
 #pragma once
-// The one door to OpenBLAS. Every matrix product in Opsis goes through here so that the
-// thread count is set in one place and the work done can be counted for benchmarks.
+// The one door to BLAS: matrix products on oneDNN's sgemm, matrix-vector products on
+// OpenBLAS's sgemv. Every product in Opsis goes through here so that the thread count is set in
+// one place (both run on libgomp's pool) and the work done can be counted for benchmarks.
 #include <cstdint>
 #include <string>
 
@@ -20,7 +21,7 @@ int threads();
 // follow OpenMP's setting) single-threaded, leaving other threads as they are.
 void set_thread_local_single();
 
-// "OpenBLAS 0.3.21 … Zen …, OpenMP threading": which library and kernels are in use.
+// "oneDNN 2.6.3 (sgemm, OpenMP threading); OpenBLAS 0.3.21 … (sgemv)": which libraries are in use.
 std::string describe();
 
 // Floating-point operations issued through gemm/gemv since the last reset (2 per multiply-add).
