@@ -64,41 +64,45 @@ RelevanceRule RelevanceRule::parse(std::string_view text, const std::string& nam
     rule.background_sample = static_cast<int>(sample);
     const double below = finite_number(j, "min_background", name);
     if (below != std::floor(below) || below < 2 || below > sample)
-        throw input_error("relevance rule", name, "\"min_background\" must be a whole number from 2 to background_sample");
+        throw input_error("relevance rule", name,
+                          "\"min_background\" must be a whole number from 2 to background_sample");
     rule.min_background = static_cast<int>(below);
     rule.cosine_bias = finite_number(j, "cosine_bias", name);
     rule.cosine_w = finite_number(j, "cosine_w", name);
     rule.cosine_threshold = finite_number(j, "cosine_threshold", name);
     if (!(rule.cosine_threshold > 0 && rule.cosine_threshold < 1))
         throw input_error("relevance rule", name, "\"cosine_threshold\" must lie strictly between 0 and 1");
-    if (!j.contains("model_sha256") || !j["model_sha256"].is_string() || j["model_sha256"].get<std::string>().size() != 64)
-        throw input_error("relevance rule", name, "\"model_sha256\" must be the 64-digit SHA-256 of the model it was fitted for");
+    if (!j.contains("model_sha256") || !j["model_sha256"].is_string() ||
+        j["model_sha256"].get<std::string>().size() != 64)
+        throw input_error("relevance rule", name,
+                          "\"model_sha256\" must be the 64-digit SHA-256 of the model it was fitted for");
     rule.model_sha256 = j["model_sha256"].get<std::string>();
     if (j.contains("fitted_on")) {
-        if (!j["fitted_on"].is_string())
-            throw input_error("relevance rule", name, "\"fitted_on\" is not a string");
+        if (!j["fitted_on"].is_string()) throw input_error("relevance rule", name, "\"fitted_on\" is not a string");
         rule.fitted_on = j["fitted_on"].get<std::string>();
     }
     return rule;
 }
 
 std::string RelevanceRule::to_json() const {
-    const nlohmann::json j{{"format", kFormat},
-                           {"rule", "P(relevant) = sigmoid(bias + w_score * cosine + w_z * z), "
-                                    "z = (cosine - background mean) / background std; in collections under "
-                                    "min_background pictures, sigmoid(cosine_bias + cosine_w * cosine); likely relevant at or above "
-                                    "threshold (cosine_threshold)"},
-                           {"bias", bias},
-                           {"w_score", w_score},
-                           {"w_z", w_z},
-                           {"threshold", threshold},
-                           {"background_sample", background_sample},
-                           {"min_background", min_background},
-                           {"cosine_bias", cosine_bias},
-                           {"cosine_w", cosine_w},
-                           {"cosine_threshold", cosine_threshold},
-                           {"fitted_on", fitted_on},
-                           {"model_sha256", model_sha256}};
+    const nlohmann::json j{
+        {"format", kFormat},
+        {"rule",
+         "P(relevant) = sigmoid(bias + w_score * cosine + w_z * z), "
+         "z = (cosine - background mean) / background std; in collections under "
+         "min_background pictures, sigmoid(cosine_bias + cosine_w * cosine); likely relevant at or above "
+         "threshold (cosine_threshold)"},
+        {"bias", bias},
+        {"w_score", w_score},
+        {"w_z", w_z},
+        {"threshold", threshold},
+        {"background_sample", background_sample},
+        {"min_background", min_background},
+        {"cosine_bias", cosine_bias},
+        {"cosine_w", cosine_w},
+        {"cosine_threshold", cosine_threshold},
+        {"fitted_on", fitted_on},
+        {"model_sha256", model_sha256}};
     return j.dump(2) + "\n";
 }
 
@@ -121,7 +125,7 @@ std::optional<QueryBackground> background_of(const float* scores, std::size_t n)
 
 std::optional<QueryBackground> BackgroundSample::background(const float* query) const {
     const std::int64_t n = size();
-    if (n < 2) return std::nullopt;
+    if (n < 2) return std::nullopt;  // (an empty sample has no shape to read d from)
     const std::int64_t d = vectors_.shape()[1];
     std::vector<float> scores(static_cast<std::size_t>(n));
     blas::gemv(false, static_cast<int>(n), static_cast<int>(d), 1.0f, vectors_.data(), static_cast<int>(d), query, 0.0f,

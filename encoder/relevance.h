@@ -6,9 +6,9 @@
 // bare word does), so a hit is judged by two features: its cosine, and how far that stands
 // above the query's background, the scores of the same query against a sample of the
 // collection (z = (cosine - mean) / std). The rule is a logistic regression over the two,
-// fitted on a corpus split the model did not train on (train/relevance_calibration.h). A collection too small to measure a
-// background against (a z over four pictures cannot exceed 1.5) is judged by the cosine alone,
-// by a second regression fitted on the same hits.
+// fitted on a corpus split the model did not train on (train/relevance_calibration.h). A collection too small to
+// measure a background against (a z over four pictures cannot exceed 1.5) is judged by the cosine alone, by a second
+// regression fitted on the same hits.
 #include <optional>
 #include <string>
 #include <string_view>

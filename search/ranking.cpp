@@ -148,8 +148,7 @@ std::vector<Candidate> from_index(const std::vector<storage::SearchHit>& hits, c
 
 Result Searcher::rank(const Query& q, const std::vector<float>& query,
                       std::optional<std::vector<storage::SearchHit>> prefetched,
-                      std::optional<std::vector<std::int64_t>> narrowed,
-                      std::optional<QueryJudge> judge) const {
+                      std::optional<std::vector<std::int64_t>> narrowed, std::optional<QueryJudge> judge) const {
     Result result;
     result.collection = q.target;
     result.k = q.k;

@@ -34,15 +34,15 @@ struct Result {
     std::vector<Hit> hits;
     storage::Collection collection = storage::Collection::images;  // what was asked: collection, page
     std::size_t k = 0, offset = 0;
-    bool more = false;                   // another page exists that the same query may ask for (see max_collapsed)
-    bool exact_scan = false;             // the vector index was untrained or the filters needed a full scan
-    std::size_t candidates = 0;          // scored candidates looked at
-    std::size_t rescored = 0;            // of them, re-scored against the stored vectors (compressed indexes)
-    std::size_t batch = 1;               // queries in the batch this one was answered in (see search_batch)
-    std::vector<Rewrite> rewrites;       // one per text term: what the text tower was given
+    bool more = false;              // another page exists that the same query may ask for (see max_collapsed)
+    bool exact_scan = false;        // the vector index was untrained or the filters needed a full scan
+    std::size_t candidates = 0;     // scored candidates looked at
+    std::size_t rescored = 0;       // of them, re-scored against the stored vectors (compressed indexes)
+    std::size_t batch = 1;          // queries in the batch this one was answered in (see search_batch)
+    std::vector<Rewrite> rewrites;  // one per text term: what the text tower was given
     // Whether even the best result (of every page, after filters) scores below the relevance
-    // rule's cut (encoder/relevance.h: where 9 in 10 right best answers score at least). Judged for text queries over images when the model has a relevance rule; else
-    // nullopt, and no hit has a relevance.
+    // rule's cut (encoder/relevance.h: where 9 in 10 right best answers score at least). Judged for text queries over
+    // images when the model has a relevance rule; else nullopt, and no hit has a relevance.
     std::optional<bool> no_good_match;
     float relevance_threshold = 0;       // the rule's, when judged
     double embed_ms = 0, search_ms = 0;  // of the whole batch's embedding; its shared search plus this query's ranking

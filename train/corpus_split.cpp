@@ -60,8 +60,7 @@ Tensor embed_split_images(const DualEncoder& model, const std::vector<Pair>& pai
             ok[static_cast<std::size_t>(where[k])] = true;
         }
     }
-    if (failures)
-        std::fprintf(stderr, "%s: %zu images could not be read and are left out\n", who.c_str(), failures);
+    if (failures) std::fprintf(stderr, "%s: %zu images could not be read and are left out\n", who.c_str(), failures);
     return out;
 }
 

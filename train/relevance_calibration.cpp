@@ -27,7 +27,7 @@ struct Example {
     bool relevant = false;
     std::size_t query = 0;
     bool present = true;
-    bool first = false;  // the query's best hit in this case
+    bool first = false;          // the query's best hit in this case
     bool case_relevant = false;  // some hit of the case's top is relevant
 };
 
@@ -163,12 +163,13 @@ Calibration calibrate_relevance(const DualEncoder& model, const std::vector<Pair
         if (ok[i]) gallery.push_back(i);
     const std::size_t n = gallery.size();
     if (n < 2 * options.top + 2)
-        throw Error("relevance calibration: the split has " + std::to_string(n) + " readable pictures, too few to judge " +
-                    std::to_string(options.top) + " hits a query");
+        throw Error("relevance calibration: the split has " + std::to_string(n) +
+                    " readable pictures, too few to judge " + std::to_string(options.top) + " hits a query");
     Tensor g({static_cast<std::int64_t>(n), e});
     std::vector<std::vector<eval::Words>> captions(n);
     for (std::size_t j = 0; j < n; ++j) {
-        std::copy_n(images.data() + static_cast<std::int64_t>(gallery[j]) * e, e, g.data() + static_cast<std::int64_t>(j) * e);
+        std::copy_n(images.data() + static_cast<std::int64_t>(gallery[j]) * e, e,
+                    g.data() + static_cast<std::int64_t>(j) * e);
         captions[j] = eval::english_words(pairs[gallery[j]].english);
     }
 
@@ -204,7 +205,7 @@ Calibration calibrate_relevance(const DualEncoder& model, const std::vector<Pair
         const Tensor qv = model.encode_texts(chunk);
         scores.assign(m * n, 0);
         blas::gemm(false, true, static_cast<int>(m), static_cast<int>(n), static_cast<int>(e), 1.0f, qv.data(),
-             static_cast<int>(e), g.data(), static_cast<int>(e), 0.0f, scores.data(), static_cast<int>(n));
+                   static_cast<int>(e), g.data(), static_cast<int>(e), 0.0f, scores.data(), static_cast<int>(n));
         std::vector<std::vector<Example>> found(m);
 #pragma omp parallel for schedule(dynamic)
         for (std::size_t i = 0; i < m; ++i) {
