@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
@@ -14,6 +15,7 @@
 #include "core/file_io.h"
 #include "encoder/blas.h"
 #include "encoder/clip_checkpoint.h"
+#include "encoder/dense_weights.h"
 #include "encoder/dual_encoder.h"
 #include "encoder/tokenizer_train.h"
 
@@ -47,6 +49,14 @@ double sgemm_gflops(int n, double seconds) {
     return measure(seconds, 1,
                    [&] { blas::gemm(false, false, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n); })
         .gflops;
+}
+
+// The practical peak of a reduced precision: an n^3 product through DenseWeights, conversions
+// of the activations included, as the towers pay them.
+double dense_gflops(Precision precision, int n, double seconds) {
+    const DenseWeights w(Tensor::filled({n, n}, 0.25f), DenseWeights::Layout::in_out, precision);
+    std::vector<float> a(static_cast<std::size_t>(n) * n, 0.5f), c(a.size());
+    return measure(seconds, 1, [&] { w.apply(a.data(), n, c.data(), n); }).gflops;
 }
 
 std::vector<std::string> sample_texts(std::size_t n) {
@@ -135,57 +145,71 @@ nlohmann::json torch_figures(const EncoderBenchOptions& o, const std::string& sc
 void run_encoder_bench(const EncoderBenchOptions& o) {
     const int threads = o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency());
     blas::set_threads(threads);
+    std::vector<Precision> precisions;
+    for (const std::string& name : o.precisions) {
+        precisions.push_back(parse_precision(name));
+        require_precision(precisions.back());
+    }
     const std::string torch_script = o.torch ? torch_reference_script(o) : "";
-    const DualEncoder model = load_model(o);
-    const int s = model.config().image.preprocess.image_size;
+    const DualEncoder loaded = load_model(o);
+    const int s = loaded.config().image.preprocess.image_size;
 
     std::printf("opsis encoder benchmark: model '%s' (%lld parameters), %d thread(s), %.1f s per figure\n",
-                model.config().name.c_str(), static_cast<long long>(model.parameter_count()), threads, o.seconds);
+                loaded.config().name.c_str(), static_cast<long long>(loaded.parameter_count()), threads, o.seconds);
     const double peak = sgemm_gflops(1024, o.seconds);
     blas::set_threads(1);
     const double peak_one = sgemm_gflops(1024, o.seconds);
     blas::set_threads(threads);
-    std::printf("BLAS: %s\n", blas::describe().c_str());
-    std::printf("sgemm 1024^3 (blas::gemm): %.1f GFLOP/s with %d thread(s), %.1f GFLOP/s with 1\n\n", peak, threads,
+    std::printf("BLAS: %s; oneDNN sees %s\n", blas::describe().c_str(), cpu_isa_name().c_str());
+    std::printf("sgemm 1024^3 (blas::gemm): %.1f GFLOP/s with %d thread(s), %.1f GFLOP/s with 1\n", peak, threads,
                 peak_one);
+    std::map<Precision, double> peaks{{Precision::fp32, peak}};
+    for (const Precision p : precisions)
+        if (p != Precision::fp32) {
+            peaks[p] = dense_gflops(p, 1024, o.seconds);
+            std::printf("%s 1024^3 (DenseWeights, conversions included): %.1f GFLOP/s with %d thread(s)\n",
+                        precision_name(p), peaks[p], threads);
+        }
 
     std::mt19937 rng(7);
     std::normal_distribution<float> normal(0.0f, 1.0f);
     nlohmann::json figures = nlohmann::json::array();
-    std::printf("%-8s %6s %12s %10s %10s %9s\n", "tower", "batch", "items/s", "ms/batch", "GFLOP/s", "of sgemm");
-    for (const int batch : o.batches) {
-        Tensor images({batch, s, s, 3});
-        for (std::int64_t i = 0; i < images.numel(); ++i) images[i] = normal(rng);
-        const Rate r = measure(o.seconds, batch, [&] { (void)model.encode_images(images); });
-        std::printf("%-8s %6d %12.1f %10.2f %10.1f %8.1f%%\n", "image", batch, r.items_per_s, r.ms_per_call, r.gflops,
-                    100.0 * r.gflops / peak);
-        figures.push_back({{"tower", "image"},
+    std::printf("\n%-8s %-9s %6s %12s %10s %10s %8s\n", "tower", "precision", "batch", "items/s", "ms/batch", "GFLOP/s",
+                "of peak");
+    const auto report = [&](const char* tower, Precision p, int batch, const Rate& r) {
+        std::printf("%-8s %-9s %6d %12.1f %10.2f %10.1f %7.1f%%\n", tower, precision_name(p), batch, r.items_per_s,
+                    r.ms_per_call, r.gflops, 100.0 * r.gflops / peaks[p]);
+        figures.push_back({{"tower", tower},
+                           {"precision", precision_name(p)},
                            {"batch", batch},
                            {"items_per_s", r.items_per_s},
                            {"ms_per_batch", r.ms_per_call},
-                           {"gflops", r.gflops}});
-    }
-    for (const int batch : o.batches) {
-        const auto texts = sample_texts(static_cast<std::size_t>(batch));
-        const Rate r = measure(o.seconds, batch, [&] { (void)model.encode_texts(texts); });
-        std::printf("%-8s %6d %12.1f %10.2f %10.1f %8.1f%%\n", "text", batch, r.items_per_s, r.ms_per_call, r.gflops,
-                    100.0 * r.gflops / peak);
-        figures.push_back({{"tower", "text"},
-                           {"batch", batch},
-                           {"items_per_s", r.items_per_s},
-                           {"ms_per_batch", r.ms_per_call},
-                           {"gflops", r.gflops}});
+                           {"gflops", r.gflops},
+                           {"peak_gflops", peaks[p]}});
+    };
+    for (const Precision p : precisions) {
+        const DualEncoder model = loaded.at_precision(p);
+        for (const int batch : o.batches) {
+            Tensor images({batch, s, s, 3});
+            for (std::int64_t i = 0; i < images.numel(); ++i) images[i] = normal(rng);
+            report("image", p, batch, measure(o.seconds, batch, [&] { (void)model.encode_images(images); }));
+        }
+        for (const int batch : o.batches) {
+            const auto texts = sample_texts(static_cast<std::size_t>(batch));
+            report("text", p, batch, measure(o.seconds, batch, [&] { (void)model.encode_texts(texts); }));
+        }
     }
     std::printf("\ntexts are captions of %.1f tokens on average (start and end included)\n",
-                mean_tokens(model, sample_texts(64)));
+                mean_tokens(loaded, sample_texts(64)));
     std::printf(
-        "GFLOP/s counts the matrix products (sgemm/sgemv) only; 'of sgemm' is that against the %d-thread peak above.\n",
+        "GFLOP/s counts the matrix products only; 'of peak' is that against the same precision's %d-thread peak "
+        "above.\n",
         threads);
     nlohmann::json torch;
     if (o.torch) {
         torch = torch_figures(o, torch_script, threads);
-        std::printf("\n%-8s %6s %12s %12s %8s %12s %8s\n", "tower", "batch", "Opsis/s", "PyTorch/s", "ratio",
-                    "PyTorch bf16", "ratio");
+        std::printf("\n%-8s %-9s %6s %12s %12s %8s %12s %8s\n", "tower", "precision", "batch", "Opsis/s", "PyTorch/s",
+                    "ratio", "PyTorch bf16", "ratio");
         for (const nlohmann::json& ours : figures) {
             auto theirs = [&](const char* precision) -> double {
                 for (const nlohmann::json& f : torch["figures"])
@@ -194,8 +218,9 @@ void run_encoder_bench(const EncoderBenchOptions& o) {
                 return 0;
             };
             const double mine = ours["items_per_s"].get<double>(), fp32 = theirs("fp32"), bf16 = theirs("bf16");
-            std::printf("%-8s %6d %12.1f %12.1f %7.2fx", ours["tower"].get<std::string>().c_str(),
-                        ours["batch"].get<int>(), mine, fp32, fp32 > 0 ? mine / fp32 : 0.0);
+            std::printf("%-8s %-9s %6d %12.1f %12.1f %7.2fx", ours["tower"].get<std::string>().c_str(),
+                        ours["precision"].get<std::string>().c_str(), ours["batch"].get<int>(), mine, fp32,
+                        fp32 > 0 ? mine / fp32 : 0.0);
             if (bf16 > 0) std::printf(" %12.1f %7.2fx", bf16, mine / bf16);
             std::printf("\n");
         }
@@ -203,11 +228,10 @@ void run_encoder_bench(const EncoderBenchOptions& o) {
                     torch["text_tokens"].get<int>());
     }
     if (!o.json_out.empty()) {
-        nlohmann::json out = {{"model", model.config().name},
-                              {"threads", threads},
-                              {"sgemm_gflops", peak},
-                              {"sgemm_gflops_one_thread", peak_one},
-                              {"figures", figures}};
+        nlohmann::json out = {{"model", loaded.config().name},       {"threads", threads},
+                              {"cpu_isa", cpu_isa_name()},           {"sgemm_gflops", peak},
+                              {"sgemm_gflops_one_thread", peak_one}, {"figures", figures}};
+        for (const auto& [p, g] : peaks) out["peak_gflops"][precision_name(p)] = g;
         if (o.torch) out["torch"] = torch;
         write_file_atomic(o.json_out, out.dump(2) + "\n");
     }

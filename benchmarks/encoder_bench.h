@@ -1,6 +1,7 @@
 #pragma once
-// The encoder benchmark: images/s and texts/s per batch size, the GFLOP/s the towers achieve,
-// and sgemm GFLOP/s (blas::gemm) measured in the same run as the practical peak; with `torch`, PyTorch
+// The encoder benchmark: images/s and texts/s per batch size and precision, the GFLOP/s the
+// towers achieve, and the practical peak of each precision measured in the same run (sgemm for
+// fp32, a 1024^3 DenseWeights product for bf16 and int8); with `torch`, PyTorch
 // on the same CLIP checkpoint in the same run (benchmarks/reference/clip_speed.py), fp32 and,
 // where the CPU has bf16 instructions, bf16, each as a ratio to Opsis.
 #include <string>
@@ -14,8 +15,9 @@ struct EncoderBenchOptions {
     double seconds = 2.0;  // per measurement
     int threads = 0;       // 0: all cores
     std::vector<int> batches{1, 32};
-    bool torch = false;    // also PyTorch, side by side (CLIP checkpoints only)
-    std::string json_out;  // optional: also write the figures as JSON
+    std::vector<std::string> precisions{"fp32"};  // each one measured (encoder/precision.h)
+    bool torch = false;                           // also PyTorch, side by side (CLIP checkpoints only)
+    std::string json_out;                         // optional: also write the figures as JSON
 };
 
 void run_encoder_bench(const EncoderBenchOptions& options);

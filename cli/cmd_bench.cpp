@@ -30,6 +30,11 @@ void register_bench(CLI::App& app) {
         ->delimiter(',')
         ->capture_default_str()
         ->check(CLI::Range(1, 4096));
+    enc->add_option("--precision", o->precisions,
+                    "Precisions measured, e.g. fp32,bf16,int8 (bf16: AVX-512 BF16 or AMX; int8: VNNI or AMX)")
+        ->delimiter(',')
+        ->capture_default_str()
+        ->check(CLI::IsMember({"fp32", "bf16", "int8"}));
     enc->add_flag("--torch", o->torch,
                   "Also PyTorch on the same CLIP checkpoint in the same run (fp32, and bf16 where the CPU has it)");
     enc->add_option("--json", o->json_out, "Also write the figures to this JSON file");

@@ -7,13 +7,14 @@
 
 #include "core/json_text.h"
 #include "cli/commands.h"
+#include "cli/precision_option.h"
 #include "encoder/dual_encoder.h"
 
 namespace opsis::cli {
 namespace {
 
 struct EmbedArgs {
-    std::string model;
+    std::string model, precision = "fp32";
     std::vector<std::string> images, texts;
     ImageLimits limits;
     bool table = false;
@@ -44,7 +45,7 @@ void print_table(const EmbedArgs& a, const Tensor& img, const Tensor& txt) {
 }
 
 void run(const EmbedArgs& a) {
-    const DualEncoder model = DualEncoder::load(a.model);
+    const DualEncoder model = DualEncoder::load(a.model, parse_precision(a.precision));
     Tensor img, txt;
     if (!a.images.empty()) {
         std::vector<RgbaImage> decoded;
@@ -92,6 +93,7 @@ void register_embed(CLI::App& app) {
     CLI::App* cmd =
         app.add_subcommand("embed", "Print embeddings of images and texts (JSON lines) and their cosine similarities");
     cmd->add_option("--model,-m", args->model, "Model folder (or its model.safetensors)")->required();
+    add_precision_option(cmd, args->precision, "fp32 unless given");
     cmd->add_option("--image,-i", args->images, "Image file(s) to embed");
     cmd->add_option("--text,-t", args->texts, "Text(s) to embed");
     cmd->add_option("--max-pixels", args->limits.max_pixels, "Refuse images with more pixels than this")

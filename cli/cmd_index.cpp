@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "indexer/index_job.h"
 #include "index_folder/open_index.h"
+#include "cli/precision_option.h"
 
 namespace opsis::cli {
 namespace {
@@ -24,6 +25,7 @@ using storage::Collection;
 
 struct IndexArgs {
     std::string index, model, image_factory = "Flat", text_factory = "Flat", collection = "all";
+    std::string precision;  // empty: the index's (fp32 for a new one)
     std::vector<std::string> paths, lists, manifests, text_files, delete_paths;
     std::vector<std::int64_t> ids;
     std::string extensions;
@@ -95,7 +97,7 @@ void run_add(IndexArgs& a) {
     storage::StoreOptions options;
     options.image_factory = a.image_factory;
     options.text_factory = a.text_factory;
-    OpenIndex open = open_index(a.index, a.model, true, true, options);
+    OpenIndex open = open_index(a.index, a.model, true, true, options, precision_given(a.precision));
     a.job.cancel = &g_interrupted;
     std::signal(SIGINT, on_interrupt);
     std::signal(SIGTERM, on_interrupt);
@@ -107,7 +109,7 @@ void run_add_texts(IndexArgs& a) {
     storage::StoreOptions options;
     options.image_factory = a.image_factory;
     options.text_factory = a.text_factory;
-    OpenIndex open = open_index(a.index, a.model, true, true, options);
+    OpenIndex open = open_index(a.index, a.model, true, true, options, precision_given(a.precision));
     a.job.cancel = &g_interrupted;
     std::signal(SIGINT, on_interrupt);
     std::signal(SIGTERM, on_interrupt);
@@ -146,8 +148,9 @@ void run_stats(IndexArgs& a) {
         std::printf("%s\n", json_text(s, 2).c_str());
         return;
     }
-    std::printf("index %s\nmodel %s at %s\n", a.index.c_str(), storage::describe(open.store->model()).c_str(),
-                s["model"]["path"].get<std::string>().c_str());
+    std::printf("index %s\nmodel %s at %s, vectors made at %s\n", a.index.c_str(),
+                storage::describe(open.store->model()).c_str(), s["model"]["path"].get<std::string>().c_str(),
+                open.store->model().precision.c_str());
     for (const char* c : {"images", "texts"}) {
         const json& j = s[c];
         std::printf("%-7s %llu items, vector index %s (%s%llu indexed, %llu tombstones, snapshot %.1f MB)\n", c,
@@ -253,6 +256,7 @@ void register_index(CLI::App& app) {
                     "A JSONL manifest: {\"image\": path, \"captions\": ..., \"source\": ..., \"tags\": [...]}");
     add->add_option("--model,-m", a->model,
                     "Model folder (default: the index's model, or models/default for a new index)");
+    add_precision_option(add, a->precision, "default: the index's, fp32 for a new index");
     add->add_option("--factory", a->image_factory, "FAISS index_factory string for images, when the index is created")
         ->capture_default_str();
     add->add_option("--text-factory", a->text_factory,
@@ -281,6 +285,7 @@ void register_index(CLI::App& app) {
     texts->add_option("files", a->text_files, "Text or .jsonl files")->required()->check(CLI::ExistingFile);
     texts->add_option("--model,-m", a->model,
                       "Model folder (default: the index's model, or models/default for a new index)");
+    add_precision_option(texts, a->precision, "default: the index's, fp32 for a new index");
     add_job_options(texts, *a);
     texts->callback([a] { run_add_texts(*a); });
 

@@ -41,6 +41,16 @@ void run_init(const InitArgs& a) {
                 static_cast<long long>(model.parameter_count()), static_cast<unsigned long long>(a.seed));
 }
 
+// Each precision and whether this CPU runs it (encoder/precision.h), for `model info`.
+nlohmann::json precision_options() {
+    nlohmann::json out = nlohmann::json::object();
+    for (const Precision p : {Precision::fp32, Precision::bf16, Precision::int8}) {
+        const std::string why = precision_unsupported_reason(p);
+        out[precision_name(p)] = why.empty() ? "available on this CPU (" + cpu_isa_name() + ")" : "unavailable: " + why;
+    }
+    return out;
+}
+
 void run_info(const std::string& path) {
     const DualEncoder model = DualEncoder::load(path);
     const std::string folder = model_folder(path);
@@ -48,7 +58,8 @@ void run_info(const std::string& path) {
         {"model", folder},
         {"format", checkpoint_format(folder)},
         {"weights_file", model_weights_file(folder)},
-        {"precision", "fp32"},  // weights are held and run in float32, whatever the file's dtype
+        // Weights are held in float32, whatever the file's dtype; --precision packs them at load.
+        {"precision", {{"stored", "fp32"}, {"runs_at", precision_options()}}},
         {"parameters", model.parameter_count()},
         {"tokenizer_vocab", model.tokenizer().vocab_size()},
         {"tokenizer_cleaning", model.tokenizer().cleaning() == Tokenizer::Cleaning::clip ? "clip" : "plain"},

@@ -10,6 +10,7 @@
 #include "core/utf8.h"
 #include "core/file_io.h"
 #include "index_folder/open_index.h"
+#include "cli/precision_option.h"
 #include "search/query_text.h"
 #include "search/result_json.h"
 #include "search/searcher.h"
@@ -21,6 +22,7 @@ using json = nlohmann::json;
 
 struct SearchArgs {
     std::string index, model, in = "images";
+    std::string precision;  // empty: the index's
     std::string query;
     std::vector<std::string> texts, negatives, images, negative_images;
     std::vector<std::int64_t> like;
@@ -36,7 +38,7 @@ struct SearchArgs {
 void run(const SearchArgs& a) {
     storage::StoreOptions only_reading;
     only_reading.read_only = true;
-    OpenIndex ix = open_index(a.index, a.model, false, true, only_reading);
+    OpenIndex ix = open_index(a.index, a.model, false, true, only_reading, precision_given(a.precision));
     search::Searcher searcher(*ix.store, *ix.model);
     search::Query q;
     q.target = storage::parse_collection(a.in);
@@ -77,8 +79,8 @@ void run(const SearchArgs& a) {
         const std::string what = utf8::escaped(!h.item.paths.empty() ? h.item.paths.front() : h.item.text);
         // Judged hits: the chance each is what was asked for, a '?' where it is under the rule's threshold.
         const std::string judged = !h.relevance ? ""
-                                   : std::to_string(static_cast<int>(std::lround(100 * *h.relevance))) + "%" +
-                                         (h.likely_relevant.value_or(true) ? " " : "?");
+                                                : std::to_string(static_cast<int>(std::lround(100 * *h.relevance))) +
+                                                      "%" + (h.likely_relevant.value_or(true) ? " " : "?");
         std::printf("%3zu  %.4f %5s #%-6lld %s\n", a.offset + i + 1, static_cast<double>(h.score), judged.c_str(),
                     static_cast<long long>(h.id), what.c_str());
     }
@@ -122,6 +124,7 @@ void register_search(CLI::App& app) {
                   "Give the text tower the words as typed (no function words dropped, no plurals, synonyms, "
                   "accents or misspellings brought to the model's lexicon)");
     cmd->add_option("--model,-m", a->model, "Model folder (default: the index's model)");
+    add_precision_option(cmd, a->precision, "default: the precision the index was made at");
     cmd->add_flag("--json", a->as_json, "Print JSON");
     cmd->callback([a] {
         if (a->query.empty() && a->texts.empty() && a->images.empty() && a->like.empty())

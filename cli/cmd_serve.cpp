@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "index_folder/open_index.h"
+#include "cli/precision_option.h"
 #include "web/api.h"
 #include "web/http_server.h"
 
@@ -21,6 +22,7 @@ namespace fs = std::filesystem;
 
 struct ServeArgs {
     std::string index, model, static_dir, token;
+    std::string precision;  // empty: the index's
     web::ServerOptions server;
     std::size_t max_k = 500;
     int read_seconds = 15, idle_seconds = 60;
@@ -48,7 +50,7 @@ void run(ServeArgs& a) {
     // was at start), so a full disk or a read-only folder still serves searches.
     storage::StoreOptions store_options;
     store_options.read_only = options.write_token.empty();
-    OpenIndex ix = open_index(a.index, a.model, false, true, store_options);
+    OpenIndex ix = open_index(a.index, a.model, false, true, store_options, precision_given(a.precision));
     options.static_dir = a.static_dir.empty() ? default_static_dir() : a.static_dir;
     if (!fs::exists(options.static_dir + "/index.html"))
         throw input_error("static folder", options.static_dir, "has no index.html (pass --static)");
@@ -107,6 +109,7 @@ void register_serve(CLI::App& app) {
         ->capture_default_str()
         ->check(CLI::Range(1, 100000));
     cmd->add_option("--model,-m", a->model, "Model folder (default: the index's model)");
+    add_precision_option(cmd, a->precision, "default: the precision the index was made at");
     cmd->add_option("--allowed-host", a->server.allowed_hosts,
                     "Host header value to answer (repeatable; default: the --address, localhost and loopback, and for "
                     "0.0.0.0 also this machine's name and addresses); other hosts get 421, which stops DNS rebinding");

@@ -19,8 +19,8 @@ void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const fl
     // oneDNN's sgemm, not OpenBLAS's: it picks the CPU's widest kernels at run time (Debian's
     // OpenBLAS 0.3.21 stops at AVX2), 1.3-3x faster on an AVX-512 machine for our shapes, and it
     // threads on the same libgomp pool. Row-major, as cblas with CblasRowMajor.
-    const dnnl_status_t status = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb,
-                                            beta, c, ldc);
+    const dnnl_status_t status =
+        dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     if (status != dnnl_success)
         throw Error("sgemm " + std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k) +
                     ": oneDNN failed (status " + std::to_string(static_cast<int>(status)) + ")");
@@ -55,5 +55,6 @@ std::string describe() {
 
 std::uint64_t flops_issued() { return g_flops.load(std::memory_order_relaxed); }
 void reset_flops_issued() { g_flops.store(0, std::memory_order_relaxed); }
+void count_flops(std::uint64_t flops) { g_flops.fetch_add(flops, std::memory_order_relaxed); }
 
 }  // namespace opsis::blas

@@ -27,5 +27,7 @@ std::string describe();
 // Floating-point operations issued through gemm/gemv since the last reset (2 per multiply-add).
 std::uint64_t flops_issued();
 void reset_flops_issued();
+// Counts products done outside gemm/gemv (the reduced-precision ones: encoder/dense_weights.h).
+void count_flops(std::uint64_t flops);
 
 }  // namespace opsis::blas

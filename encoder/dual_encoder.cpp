@@ -38,7 +38,7 @@ std::vector<ParamSpec> DualEncoder::param_specs(const ModelConfig& config) {
     return specs;
 }
 
-DualEncoder DualEncoder::from_weights(ModelConfig config, Tokenizer tokenizer, Weights weights) {
+DualEncoder DualEncoder::from_weights(ModelConfig config, Tokenizer tokenizer, Weights weights, Precision precision) {
     if (tokenizer.vocab_size() != config.text.vocab_size)
         throw Error("model '" + config.name + "': tokenizer has " + std::to_string(tokenizer.vocab_size()) +
                     " tokens but the config says text.vocab_size = " + std::to_string(config.text.vocab_size));
@@ -46,9 +46,21 @@ DualEncoder DualEncoder::from_weights(ModelConfig config, Tokenizer tokenizer, W
     e.config_ = std::move(config);
     e.tokenizer_ = std::move(tokenizer);
     e.weights_ = std::move(weights);
-    e.image_tower_ = make_image_tower(e.config_, e.weights_);
-    e.text_tower_ = std::make_shared<TextTower>(e.config_, e.weights_);
+    e.build_towers(precision);
     return e;
+}
+
+void DualEncoder::build_towers(Precision precision) {
+    require_precision(precision);
+    precision_ = precision;
+    image_tower_ = make_image_tower(config_, weights_, precision);
+    text_tower_ = std::make_shared<TextTower>(config_, weights_, precision);
+}
+
+DualEncoder DualEncoder::at_precision(Precision precision) const {
+    DualEncoder copy = *this;
+    if (precision != precision_) copy.build_towers(precision);
+    return copy;
 }
 
 DualEncoder DualEncoder::random(ModelConfig config, Tokenizer tokenizer, std::uint64_t seed) {
@@ -77,7 +89,7 @@ CheckpointContents read_opsis_folder(const std::string& folder, const std::strin
 
 }  // namespace
 
-DualEncoder DualEncoder::load(const std::string& path) {
+DualEncoder DualEncoder::load(const std::string& path, Precision precision) {
     const std::string folder = model_folder(path);
     const std::string weights_path = model_weights_file(folder);
     std::optional<CheckpointContents> clip = read_clip_checkpoint(folder);
@@ -98,7 +110,8 @@ DualEncoder DualEncoder::load(const std::string& path) {
     std::optional<Lexicon> lexicon = Lexicon::load(folder);
     std::optional<RelevanceRule> relevance = RelevanceRule::load(folder);
     try {
-        DualEncoder model = from_weights(std::move(config), std::move(contents.tokenizer), std::move(weights));
+        DualEncoder model =
+            from_weights(std::move(config), std::move(contents.tokenizer), std::move(weights), precision);
         if (lexicon) model.lexicon_ = std::make_shared<const Lexicon>(std::move(*lexicon));
         if (relevance) model.relevance_ = std::make_shared<const RelevanceRule>(std::move(*relevance));
         return model;

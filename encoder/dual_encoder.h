@@ -13,6 +13,7 @@
 #include "encoder/image_tower.h"
 #include "encoder/lexicon.h"
 #include "encoder/model_config.h"
+#include "encoder/precision.h"
 #include "encoder/relevance.h"
 #include "encoder/text_tower.h"
 #include "encoder/tokenizer.h"
@@ -24,9 +25,11 @@ class DualEncoder {
 public:
     // `path` is a model folder or its model.safetensors file: Opsis's own, or a CLIP checkpoint
     // (encoder/clip_checkpoint.h). Every tensor is checked against the config; the tokenizer's
-    // size must match the config's vocab_size.
-    static DualEncoder load(const std::string& path);
-    static DualEncoder from_weights(ModelConfig config, Tokenizer tokenizer, Weights weights);
+    // size must match the config's vocab_size. The towers' weight products run at `precision`
+    // (encoder/precision.h: bf16 and int8 only where the CPU has them, else an Error).
+    static DualEncoder load(const std::string& path, Precision precision = Precision::fp32);
+    static DualEncoder from_weights(ModelConfig config, Tokenizer tokenizer, Weights weights,
+                                    Precision precision = Precision::fp32);
     static DualEncoder random(ModelConfig config, Tokenizer tokenizer, std::uint64_t seed);
     void save(const std::string& folder) const;
 
@@ -42,6 +45,9 @@ public:
     // saved: `opsis model calibrate` writes it for the weights it measured); else null.
     const RelevanceRule* relevance() const { return relevance_.get(); }
     const Weights& weights() const { return weights_; }
+    Precision precision() const { return precision_; }
+    // A copy of the model with its towers packed for another precision.
+    DualEncoder at_precision(Precision precision) const;
     float logit_scale() const { return weights_.at("logit_scale")[0]; }
     std::int64_t parameter_count() const;
 
@@ -59,9 +65,11 @@ public:
 
 private:
     DualEncoder() = default;
+    void build_towers(Precision precision);
     ModelConfig config_;
     Tokenizer tokenizer_ = Tokenizer::bytes_only();
     Weights weights_;
+    Precision precision_ = Precision::fp32;
     std::shared_ptr<const ImageTower> image_tower_;
     std::shared_ptr<const TextTower> text_tower_;
     std::shared_ptr<const Lexicon> lexicon_;

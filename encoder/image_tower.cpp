@@ -24,12 +24,13 @@ void add_conv_bn_params(std::vector<ParamSpec>& specs, const std::string& prefix
 }
 
 // A conv followed by batch-norm, folded into one packed convolution at load.
-ops::PackedConv2d load_conv_bn(const Weights& w, const std::string& prefix, int stride, int padding) {
+ops::PackedConv2d load_conv_bn(const Weights& w, const std::string& prefix, int stride, int padding,
+                               Precision precision) {
     Tensor kernel = weight(w, prefix + ".conv.weight");
     Tensor bias;
     ops::fold_batch_norm(kernel, bias, weight(w, prefix + ".bn.weight"), weight(w, prefix + ".bn.bias"),
                          weight(w, prefix + ".bn.running_mean"), weight(w, prefix + ".bn.running_var"), kBatchNormEps);
-    return ops::pack_conv2d(kernel, bias, stride, padding, 1);
+    return ops::pack_conv2d(kernel, bias, stride, padding, 1, precision);
 }
 
 // One basic block: conv3x3(stride) -> BN -> ReLU -> conv3x3 -> BN, plus the shortcut (a 1x1
@@ -68,17 +69,17 @@ void add_resnet_params(std::vector<ParamSpec>& specs, const ModelConfig& c) {
 
 class ResNetTower final : public ImageTower {
 public:
-    ResNetTower(const ModelConfig& c, const Weights& w) : config_(c.image.resnet) {
-        stem_ = load_conv_bn(w, "visual.stem", config_.stem_stride, 1);
+    ResNetTower(const ModelConfig& c, const Weights& w, Precision p) : config_(c.image.resnet) {
+        stem_ = load_conv_bn(w, "visual.stem", config_.stem_stride, 1, p);
         for (const BlockPlan& plan : resnet_blocks(config_)) {
-            Block block{load_conv_bn(w, plan.prefix + ".conv1", plan.stride, 1),
-                        load_conv_bn(w, plan.prefix + ".conv2", 1, 1),
+            Block block{load_conv_bn(w, plan.prefix + ".conv1", plan.stride, 1, p),
+                        load_conv_bn(w, plan.prefix + ".conv2", 1, 1, p),
                         {},
                         plan.downsample};
-            if (plan.downsample) block.downsample = load_conv_bn(w, plan.prefix + ".downsample", plan.stride, 0);
+            if (plan.downsample) block.downsample = load_conv_bn(w, plan.prefix + ".downsample", plan.stride, 0, p);
             blocks_.push_back(std::move(block));
         }
-        proj_ = weight(w, "visual.proj");
+        proj_ = DenseWeights(weight(w, "visual.proj"), DenseWeights::Layout::in_out, p);
     }
 
     Tensor forward(const Tensor& images) const override {
@@ -123,7 +124,7 @@ private:
     ResNetConfig config_;
     ops::PackedConv2d stem_;
     std::vector<Block> blocks_;
-    Tensor proj_;
+    DenseWeights proj_;
 };
 
 // ---- ViT ------------------------------------------------------------------------------------
@@ -148,17 +149,17 @@ void add_vit_params(std::vector<ParamSpec>& specs, const ModelConfig& c) {
 
 class VitTower final : public ImageTower {
 public:
-    VitTower(const ModelConfig& c, const Weights& w)
+    VitTower(const ModelConfig& c, const Weights& w, Precision p)
         : config_(c.image.vit),
-          patch_(ops::pack_conv2d(weight(w, "visual.conv1.weight"), Tensor(), config_.patch_size, 0, 1)),
+          patch_(ops::pack_conv2d(weight(w, "visual.conv1.weight"), Tensor(), config_.patch_size, 0, 1, p)),
           class_embedding_(weight(w, "visual.class_embedding")),
           positional_embedding_(weight(w, "visual.positional_embedding")),
           ln_pre_w_(weight(w, "visual.ln_pre.weight")),
           ln_pre_b_(weight(w, "visual.ln_pre.bias")),
-          transformer_("visual.transformer", config_.transformer, w),
+          transformer_("visual.transformer", config_.transformer, w, p),
           ln_post_w_(weight(w, "visual.ln_post.weight")),
           ln_post_b_(weight(w, "visual.ln_post.bias")),
-          proj_(weight(w, "visual.proj")) {}
+          proj_(weight(w, "visual.proj"), DenseWeights::Layout::in_out, p) {}
 
     Tensor forward(const Tensor& images) const override {
         const Tensor x = tokens(images);
@@ -229,7 +230,8 @@ private:
     ops::PackedConv2d patch_;
     Tensor class_embedding_, positional_embedding_, ln_pre_w_, ln_pre_b_;
     TransformerStack transformer_;
-    Tensor ln_post_w_, ln_post_b_, proj_;
+    Tensor ln_post_w_, ln_post_b_;
+    DenseWeights proj_;
 };
 
 }  // namespace
@@ -243,9 +245,10 @@ std::vector<ParamSpec> image_tower_params(const ModelConfig& config) {
     return specs;
 }
 
-std::unique_ptr<ImageTower> make_image_tower(const ModelConfig& config, const Weights& weights) {
-    if (config.image.arch == ImageTowerConfig::Arch::resnet) return std::make_unique<ResNetTower>(config, weights);
-    return std::make_unique<VitTower>(config, weights);
+std::unique_ptr<ImageTower> make_image_tower(const ModelConfig& config, const Weights& weights, Precision precision) {
+    if (config.image.arch == ImageTowerConfig::Arch::resnet)
+        return std::make_unique<ResNetTower>(config, weights, precision);
+    return std::make_unique<VitTower>(config, weights, precision);
 }
 
 }  // namespace opsis

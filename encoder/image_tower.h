@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "encoder/model_config.h"
+#include "encoder/precision.h"
 #include "encoder/weights.h"
 
 namespace opsis {
@@ -29,6 +30,7 @@ public:
 // ViT (CLIP's names): "visual.conv1.weight", "visual.class_embedding", "visual.positional_embedding",
 // "visual.ln_pre.*", "visual.transformer.resblocks.*", "visual.ln_post.*", "visual.proj".
 std::vector<ParamSpec> image_tower_params(const ModelConfig& config);
-std::unique_ptr<ImageTower> make_image_tower(const ModelConfig& config, const Weights& weights);
+// Its weight products run at `precision` (encoder/precision.h).
+std::unique_ptr<ImageTower> make_image_tower(const ModelConfig& config, const Weights& weights, Precision precision);
 
 }  // namespace opsis

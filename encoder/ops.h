@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "encoder/dense_weights.h"
+#include "encoder/precision.h"
 #include "encoder/tensor.h"
 
 namespace opsis::ops {
@@ -17,16 +19,17 @@ struct ConvGeometry {
     int stride = 1, padding = 0, groups = 1;
 };
 
-// A convolution whose weight is packed once for NHWC im2col + GEMM:
-// weight [groups, kernel_h * kernel_w * in_channels / groups, out_channels / groups].
+// A convolution whose weight is packed once for NHWC im2col + GEMM, a matrix per group:
+// weight[g] [kernel_h * kernel_w * in_channels / groups, out_channels / groups] (in_out).
 struct PackedConv2d {
     ConvGeometry geometry;
-    Tensor weight;
+    std::vector<DenseWeights> weight;
     Tensor bias;  // [out_channels], or empty for none
 };
 
-// torch_weight: [out, in / groups, kh, kw]; bias: [out] or empty.
-PackedConv2d pack_conv2d(const Tensor& torch_weight, const Tensor& bias, int stride, int padding, int groups);
+// torch_weight: [out, in / groups, kh, kw]; bias: [out] or empty. Backward needs fp32.
+PackedConv2d pack_conv2d(const Tensor& torch_weight, const Tensor& bias, int stride, int padding, int groups,
+                         Precision precision = Precision::fp32);
 
 // Folds an inference batch-norm that follows a convolution into the convolution's weight
 // [out, ...] and bias [out] (bias may start empty: it is created).
@@ -81,6 +84,9 @@ Tensor l2_normalize_backward(const Tensor& x, const Tensor& y, const Tensor& dy)
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias);
 // x [..., in] @ projection [in, out] -> [..., out]
 Tensor project(const Tensor& x, const Tensor& projection);
+// The same at inference, at the weights' precision: x [..., in] @ W + bias -> [..., out].
+Tensor linear(const Tensor& x, const DenseWeights& weight, const Tensor& bias);
+Tensor project(const Tensor& x, const DenseWeights& projection);
 Tensor embedding(const std::vector<std::int32_t>& ids, const Tensor& table);  // -> [ids, D]
 Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps);
 void softmax_rows(float* x, std::int64_t rows, std::int64_t cols);
@@ -100,6 +106,14 @@ struct AttentionWeights {
     const Tensor& out_proj_weight;  // [D, D]
     const Tensor& out_proj_bias;    // [D]
 };
+// The heads' part of self-attention: qkv [N, L, 3D] (q | k | v) -> mixed [N, L, D], before the
+// output projection; causal masks keys after each query; the probabilities [N, heads, L, L] are
+// written to `probs` when given.
+Tensor attention_heads(const Tensor& qkv, int heads, bool causal, Tensor* probs);
+// The same over sequences packed without padding: qkv [T, 3D], sequence r in rows
+// [offsets[r], offsets[r + 1]).
+Tensor attention_heads_packed(const Tensor& qkv, const std::vector<std::int64_t>& offsets, int heads, bool causal);
+
 // Multi-head self-attention over x [N, L, D]; causal masks keys after each query.
 Tensor multi_head_attention(const Tensor& x, const AttentionWeights& w, int heads, bool causal);
 

@@ -28,42 +28,30 @@ void attend_head(const float* qkv, std::int64_t len, std::int64_t d, int h, std:
 }
 }  // namespace
 
-Tensor multi_head_attention(const Tensor& x, const AttentionWeights& w, int heads, bool causal) {
-    AttentionCache cache;
-    return multi_head_attention_train(x, w, heads, causal, cache);
-}
-
-Tensor multi_head_attention_train(const Tensor& x, const AttentionWeights& w, int heads, bool causal,
-                                  AttentionCache& cache) {
-    expect_shape("attention", "input", x, {-1, -1, -1});
-    const std::int64_t n = x.dim(0), len = x.dim(1), d = x.dim(2);
-    if (heads < 1 || d % heads != 0)
+Tensor attention_heads(const Tensor& qkv, int heads, bool causal, Tensor* probs) {
+    expect_shape("attention", "qkv", qkv, {-1, -1, -1});
+    const std::int64_t n = qkv.dim(0), len = qkv.dim(1), d = qkv.dim(2) / 3;
+    if (qkv.dim(2) % 3 != 0 || heads < 1 || d % heads != 0)
         throw Error("attention: width " + std::to_string(d) + " not divisible by " + std::to_string(heads) + " heads");
-    expect_shape("attention", "in_proj_weight", w.in_proj_weight, {3 * d, d});
-    expect_shape("attention", "out_proj_weight", w.out_proj_weight, {d, d});
-    cache.qkv = linear(x, w.in_proj_weight, w.in_proj_bias);  // [N, L, 3D]
-    cache.probs = Tensor({n, heads, len, len});
-    cache.mixed = Tensor({n, len, d});
+    Tensor kept = Tensor({n, heads, len, len});
+    Tensor mixed({n, len, d});
     const std::int64_t dh = d / heads;
 #pragma omp parallel for collapse(2) schedule(static)
     for (std::int64_t b = 0; b < n; ++b)
-        for (int h = 0; h < heads; ++h) {
-            attend_head(cache.qkv.data() + b * len * 3 * d, len, d, h, dh, causal,
-                        cache.probs.data() + (b * heads + h) * len * len, cache.mixed.data() + b * len * d);
-        }
-    return linear(cache.mixed, w.out_proj_weight, w.out_proj_bias);
+        for (int h = 0; h < heads; ++h)
+            attend_head(qkv.data() + b * len * 3 * d, len, d, h, dh, causal, kept.data() + (b * heads + h) * len * len,
+                        mixed.data() + b * len * d);
+    if (probs) *probs = std::move(kept);
+    return mixed;
 }
 
-Tensor multi_head_attention_packed(const Tensor& x, const std::vector<std::int64_t>& offsets, const AttentionWeights& w,
-                                   int heads, bool causal) {
-    expect_shape("attention", "input", x, {-1, -1});
-    const std::int64_t total = x.dim(0), d = x.dim(1);
-    if (heads < 1 || d % heads != 0)
+Tensor attention_heads_packed(const Tensor& qkv, const std::vector<std::int64_t>& offsets, int heads, bool causal) {
+    expect_shape("attention", "qkv", qkv, {-1, -1});
+    const std::int64_t total = qkv.dim(0), d = qkv.dim(1) / 3;
+    if (qkv.dim(1) % 3 != 0 || heads < 1 || d % heads != 0)
         throw Error("attention: width " + std::to_string(d) + " not divisible by " + std::to_string(heads) + " heads");
     if (offsets.size() < 2 || offsets.front() != 0 || offsets.back() != total)
         throw Error("attention: packed offsets do not cover the " + std::to_string(total) + " rows");
-    expect_shape("attention", "in_proj_weight", w.in_proj_weight, {3 * d, d});
-    const Tensor qkv = linear(x, w.in_proj_weight, w.in_proj_bias);  // [T, 3D]
     Tensor mixed({total, d});
     const std::int64_t n = static_cast<std::int64_t>(offsets.size()) - 1, dh = d / heads;
 #pragma omp parallel
@@ -79,7 +67,36 @@ Tensor multi_head_attention_packed(const Tensor& x, const std::vector<std::int64
                 attend_head(qkv.data() + begin * 3 * d, len, d, h, dh, causal, scores.data(), mixed.data() + begin * d);
             }
     }
-    return linear(mixed, w.out_proj_weight, w.out_proj_bias);
+    return mixed;
+}
+
+Tensor multi_head_attention(const Tensor& x, const AttentionWeights& w, int heads, bool causal) {
+    AttentionCache cache;
+    return multi_head_attention_train(x, w, heads, causal, cache);
+}
+
+Tensor multi_head_attention_train(const Tensor& x, const AttentionWeights& w, int heads, bool causal,
+                                  AttentionCache& cache) {
+    expect_shape("attention", "input", x, {-1, -1, -1});
+    const std::int64_t d = x.dim(2);
+    if (heads < 1 || d % heads != 0)
+        throw Error("attention: width " + std::to_string(d) + " not divisible by " + std::to_string(heads) + " heads");
+    expect_shape("attention", "in_proj_weight", w.in_proj_weight, {3 * d, d});
+    expect_shape("attention", "out_proj_weight", w.out_proj_weight, {d, d});
+    cache.qkv = linear(x, w.in_proj_weight, w.in_proj_bias);  // [N, L, 3D]
+    cache.mixed = attention_heads(cache.qkv, heads, causal, &cache.probs);
+    return linear(cache.mixed, w.out_proj_weight, w.out_proj_bias);
+}
+
+Tensor multi_head_attention_packed(const Tensor& x, const std::vector<std::int64_t>& offsets, const AttentionWeights& w,
+                                   int heads, bool causal) {
+    expect_shape("attention", "input", x, {-1, -1});
+    const std::int64_t d = x.dim(1);
+    if (heads < 1 || d % heads != 0)
+        throw Error("attention: width " + std::to_string(d) + " not divisible by " + std::to_string(heads) + " heads");
+    expect_shape("attention", "in_proj_weight", w.in_proj_weight, {3 * d, d});
+    return linear(attention_heads_packed(linear(x, w.in_proj_weight, w.in_proj_bias), offsets, heads, causal),
+                  w.out_proj_weight, w.out_proj_bias);
 }
 
 Tensor multi_head_attention_backward(const Tensor& x, const AttentionWeights& w, int heads, const AttentionCache& cache,

@@ -87,7 +87,8 @@ int conv_output_size(int input, int kernel, int stride, int padding) {
     return out;
 }
 
-PackedConv2d pack_conv2d(const Tensor& torch_weight, const Tensor& bias, int stride, int padding, int groups) {
+PackedConv2d pack_conv2d(const Tensor& torch_weight, const Tensor& bias, int stride, int padding, int groups,
+                         Precision precision) {
     require(torch_weight.rank() == 4,
             "conv2d: weight must be [out, in/groups, kh, kw], got " + torch_weight.shape_string());
     require(groups >= 1, "conv2d: groups must be >= 1");
@@ -104,10 +105,10 @@ PackedConv2d pack_conv2d(const Tensor& torch_weight, const Tensor& bias, int str
     packed.geometry = {cg * groups, oc, kh, kw, stride, padding, groups};
     const int ocg = oc / groups;
     const int k = kh * kw * cg;
-    packed.weight = Tensor({groups, k, ocg});
     const float* src = torch_weight.data();
-    float* dst = packed.weight.data();
-    for (int g = 0; g < groups; ++g)
+    for (int g = 0; g < groups; ++g) {
+        Tensor matrix({k, ocg});
+        float* dst = matrix.data();
         for (int o = 0; o < ocg; ++o)
             for (int c = 0; c < cg; ++c)
                 for (int y = 0; y < kh; ++y)
@@ -115,8 +116,10 @@ PackedConv2d pack_conv2d(const Tensor& torch_weight, const Tensor& bias, int str
                         const std::int64_t from =
                             (((static_cast<std::int64_t>(g) * ocg + o) * cg + c) * kh + y) * kw + x;
                         const std::int64_t row = (static_cast<std::int64_t>(y) * kw + x) * cg + c;
-                        dst[(static_cast<std::int64_t>(g) * k + row) * ocg + o] = src[from];
+                        dst[row * ocg + o] = src[from];
                     }
+        packed.weight.emplace_back(matrix, DenseWeights::Layout::in_out, precision);
+    }
     packed.bias = bias;
     return packed;
 }
@@ -150,8 +153,7 @@ Tensor conv2d(const Tensor& x, const PackedConv2d& conv) {
 
     const bool pointwise = g.kernel_h == 1 && g.kernel_w == 1 && g.stride == 1 && g.padding == 0 && g.groups == 1;
     if (pointwise) {
-        blas::gemm(false, false, static_cast<int>(rows), g.out_channels, c, 1.0f, x.data(), c, conv.weight.data(),
-                   g.out_channels, 0.0f, out.data(), g.out_channels);
+        conv.weight[0].apply(x.data(), rows, out.data(), g.out_channels);
     } else {
         const std::int64_t chunk = std::max<std::int64_t>(1, kIm2colFloats / k);
         std::vector<float> cols(static_cast<std::size_t>(std::min(rows, chunk) * k));
@@ -159,9 +161,9 @@ Tensor conv2d(const Tensor& x, const PackedConv2d& conv) {
             for (std::int64_t r0 = 0; r0 < rows; r0 += chunk) {
                 const std::int64_t r1 = std::min(rows, r0 + chunk);
                 im2col(x, g, grp, r0, r1, oh, ow, cols.data());
-                blas::gemm(false, false, static_cast<int>(r1 - r0), ocg, k, 1.0f, cols.data(), k,
-                           conv.weight.data() + static_cast<std::int64_t>(grp) * k * ocg, ocg, 0.0f,
-                           out.data() + r0 * g.out_channels + static_cast<std::int64_t>(grp) * ocg, g.out_channels);
+                conv.weight[static_cast<std::size_t>(grp)].apply(
+                    cols.data(), r1 - r0, out.data() + r0 * g.out_channels + static_cast<std::int64_t>(grp) * ocg,
+                    g.out_channels);
             }
         }
     }
@@ -201,14 +203,14 @@ Tensor conv2d_backward(const Tensor& x, const PackedConv2d& conv, const Tensor& 
         blas::gemm(true, false, k, oc, static_cast<int>(rows), 1.0f, x.data(), k, dy.data(), oc, 0.0f, dpacked.data(),
                    oc);
         if (!skip_dx)
-            blas::gemm(false, true, static_cast<int>(rows), k, oc, 1.0f, dy.data(), oc, conv.weight.data(), oc, 0.0f,
-                       dx.data(), k);
+            blas::gemm(false, true, static_cast<int>(rows), k, oc, 1.0f, dy.data(), oc, conv.weight[0].fp32().data(),
+                       oc, 0.0f, dx.data(), k);
     } else {
         const std::int64_t chunk = std::max<std::int64_t>(1, kIm2colFloats / k);
         std::vector<float> cols(static_cast<std::size_t>(std::min(rows, chunk) * k));
         for (int grp = 0; grp < g.groups; ++grp) {
             float* dw = dpacked.data() + static_cast<std::int64_t>(grp) * k * ocg;
-            const float* wg = conv.weight.data() + static_cast<std::int64_t>(grp) * k * ocg;
+            const float* wg = conv.weight[static_cast<std::size_t>(grp)].fp32().data();
             for (std::int64_t r0 = 0; r0 < rows; r0 += chunk) {
                 const std::int64_t r1 = std::min(rows, r0 + chunk);
                 const int m = static_cast<int>(r1 - r0);

@@ -140,6 +140,17 @@ Tensor l2_normalize_backward(const Tensor& x, const Tensor& y, const Tensor& dy)
 
 // ---- linear: x [.., IN], weight [OUT, IN] (PyTorch layout), bias [OUT] -> [.., OUT] --------------
 
+namespace {
+void add_bias(Tensor& out, const Tensor& bias) {
+    if (bias.empty()) return;
+    const std::int64_t width = out.dim(-1), rows = width ? out.numel() / width : 0;
+    float* o = out.data();
+    const float* b = bias.data();
+    for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t j = 0; j < width; ++j) o[r * width + j] += b[j];
+}
+}  // namespace
+
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     require_rank_at_least("linear", x, 1);
     expect_shape("linear", "weight", weight, {-1, x.dim(-1)});
@@ -147,21 +158,22 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     if (!bias.empty()) expect_shape("linear", "bias", bias, {out_features});
     const std::int64_t rows = in ? x.numel() / in : 0;
     Tensor out(with_last(x.shape(), out_features));
-    if (rows == 1) {
-        // sgemv reads the [out, in] weight row by row; sgemm with a transposed B is ~10x slower here.
-        blas::gemv(false, static_cast<int>(out_features), static_cast<int>(in), 1.0f, weight.data(),
-                   static_cast<int>(in), x.data(), 0.0f, out.data());
-    } else {
-        blas::gemm(false, true, static_cast<int>(rows), static_cast<int>(out_features), static_cast<int>(in), 1.0f,
-                   x.data(), static_cast<int>(in), weight.data(), static_cast<int>(in), 0.0f, out.data(),
-                   static_cast<int>(out_features));
-    }
-    if (!bias.empty()) {
-        float* o = out.data();
-        const float* b = bias.data();
-        for (std::int64_t r = 0; r < rows; ++r)
-            for (std::int64_t j = 0; j < out_features; ++j) o[r * out_features + j] += b[j];
-    }
+    dense_fp32(x.data(), rows, weight.data(), DenseWeights::Layout::out_in, in, out_features, out.data(), out_features);
+    add_bias(out, bias);
+    return out;
+}
+
+Tensor linear(const Tensor& x, const DenseWeights& weight, const Tensor& bias) {
+    require_rank_at_least("linear", x, 1);
+    const std::int64_t in = weight.in_features(), out_features = weight.out_features();
+    if (x.dim(-1) != in)
+        throw Error("linear: input has shape " + x.shape_string() + ", the weight takes " + std::to_string(in) +
+                    " features");
+    if (!bias.empty()) expect_shape("linear", "bias", bias, {out_features});
+    const std::int64_t rows = in ? x.numel() / in : 0;
+    Tensor out(with_last(x.shape(), out_features));
+    weight.apply(x.data(), rows, out.data(), out_features);
+    add_bias(out, bias);
     return out;
 }
 
@@ -190,15 +202,12 @@ Tensor project(const Tensor& x, const Tensor& projection) {
     const std::int64_t in = projection.dim(0), out_features = projection.dim(1);
     const std::int64_t rows = in ? x.numel() / in : 0;
     Tensor out(with_last(x.shape(), out_features));
-    if (rows == 1)
-        blas::gemv(true, static_cast<int>(in), static_cast<int>(out_features), 1.0f, projection.data(),
-                   static_cast<int>(out_features), x.data(), 0.0f, out.data());
-    else
-        blas::gemm(false, false, static_cast<int>(rows), static_cast<int>(out_features), static_cast<int>(in), 1.0f,
-                   x.data(), static_cast<int>(in), projection.data(), static_cast<int>(out_features), 0.0f, out.data(),
-                   static_cast<int>(out_features));
+    dense_fp32(x.data(), rows, projection.data(), DenseWeights::Layout::in_out, in, out_features, out.data(),
+               out_features);
     return out;
 }
+
+Tensor project(const Tensor& x, const DenseWeights& projection) { return linear(x, projection, Tensor()); }
 
 Tensor project_backward(const Tensor& x, const Tensor& projection, const Tensor& dy, Tensor& dprojection) {
     const std::int64_t in = projection.dim(0), out_features = projection.dim(1);

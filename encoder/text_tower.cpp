@@ -19,14 +19,14 @@ std::vector<ParamSpec> text_tower_params(const ModelConfig& c) {
     return specs;
 }
 
-TextTower::TextTower(const ModelConfig& c, const Weights& w)
+TextTower::TextTower(const ModelConfig& c, const Weights& w, Precision precision)
     : config_(c.text),
       token_embedding_(weight(w, "token_embedding.weight")),
       positional_embedding_(weight(w, "positional_embedding")),
-      transformer_("transformer", config_.transformer, w),
+      transformer_("transformer", config_.transformer, w, precision),
       ln_final_w_(weight(w, "ln_final.weight")),
       ln_final_b_(weight(w, "ln_final.bias")),
-      projection_(weight(w, "text_projection")) {}
+      projection_(weight(w, "text_projection"), DenseWeights::Layout::in_out, precision) {}
 
 Tensor TextTower::forward(const std::vector<std::vector<std::int32_t>>& rows) const {
     const std::int64_t n = static_cast<std::int64_t>(rows.size()), width = config_.transformer.width;

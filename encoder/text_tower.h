@@ -16,7 +16,7 @@ std::vector<ParamSpec> text_tower_params(const ModelConfig& config);
 
 class TextTower {
 public:
-    TextTower(const ModelConfig& config, const Weights& weights);
+    TextTower(const ModelConfig& config, const Weights& weights, Precision precision);
     // Each row starts with the start token and ends with the end token (Tokenizer::
     // encode_for_model); rows may differ in length and are packed without padding. The end
     // token's state is pooled.
@@ -26,7 +26,8 @@ private:
     TextTowerConfig config_;
     Tensor token_embedding_, positional_embedding_;
     TransformerStack transformer_;
-    Tensor ln_final_w_, ln_final_b_, projection_;
+    Tensor ln_final_w_, ln_final_b_;
+    DenseWeights projection_;
 };
 
 }  // namespace opsis

@@ -21,16 +21,20 @@ void add_transformer_params(std::vector<ParamSpec>& specs, const std::string& pr
     }
 }
 
-TransformerStack::TransformerStack(const std::string& prefix, const TransformerShape& shape, const Weights& weights)
+TransformerStack::TransformerStack(const std::string& prefix, const TransformerShape& shape, const Weights& weights,
+                                   Precision precision)
     : shape_(shape) {
+    const auto dense = [&](const std::string& name) {
+        return DenseWeights(weight(weights, name), DenseWeights::Layout::out_in, precision);
+    };
     for (int i = 0; i < shape.layers; ++i) {
         const std::string p = prefix + ".resblocks." + std::to_string(i);
         blocks_.push_back({weight(weights, p + ".ln_1.weight"), weight(weights, p + ".ln_1.bias"),
-                           weight(weights, p + ".attn.in_proj_weight"), weight(weights, p + ".attn.in_proj_bias"),
-                           weight(weights, p + ".attn.out_proj.weight"), weight(weights, p + ".attn.out_proj.bias"),
+                           dense(p + ".attn.in_proj_weight"), weight(weights, p + ".attn.in_proj_bias"),
+                           dense(p + ".attn.out_proj.weight"), weight(weights, p + ".attn.out_proj.bias"),
                            weight(weights, p + ".ln_2.weight"), weight(weights, p + ".ln_2.bias"),
-                           weight(weights, p + ".mlp.c_fc.weight"), weight(weights, p + ".mlp.c_fc.bias"),
-                           weight(weights, p + ".mlp.c_proj.weight"), weight(weights, p + ".mlp.c_proj.bias")});
+                           dense(p + ".mlp.c_fc.weight"), weight(weights, p + ".mlp.c_fc.bias"),
+                           dense(p + ".mlp.c_proj.weight"), weight(weights, p + ".mlp.c_proj.bias")});
     }
 }
 
@@ -50,13 +54,14 @@ Tensor TransformerStack::run(Tensor x, const std::vector<std::int64_t>* offsets,
     for (std::size_t i = 0; i < blocks_.size(); ++i) {
         const Block& b = blocks_[i];
         const Tensor normed = ops::layer_norm(x, b.ln1_w, b.ln1_b, eps);
-        const ops::AttentionWeights weights{b.in_w, b.in_b, b.out_w, b.out_b};
-        ops::AttentionCache kept;  // (the padded path keeps its probabilities anyway: inspecting costs nothing)
-        ops::add_inplace(x, offsets ? ops::multi_head_attention_packed(normed, *offsets, weights, shape_.heads, causal)
-                                    : ops::multi_head_attention_train(normed, weights, shape_.heads, causal, kept));
+        const Tensor qkv = ops::linear(normed, b.in_w, b.in_b);
+        Tensor probs;  // (the padded path keeps its probabilities anyway: inspecting costs nothing)
+        const Tensor mixed = offsets ? ops::attention_heads_packed(qkv, *offsets, shape_.heads, causal)
+                                     : ops::attention_heads(qkv, shape_.heads, causal, &probs);
+        ops::add_inplace(x, ops::linear(mixed, b.out_w, b.out_b));
         Tensor hidden = ops::linear(ops::layer_norm(x, b.ln2_w, b.ln2_b, eps), b.fc_w, b.fc_b);
         ops::activate(hidden, shape_.activation);
-        if (inspect) (*inspect)({static_cast<int>(i), kept.probs, hidden});
+        if (inspect) (*inspect)({static_cast<int>(i), probs, hidden});
         ops::add_inplace(x, ops::linear(hidden, b.proj_w, b.proj_b));
     }
     return x;

@@ -30,7 +30,9 @@ using BlockInspector = std::function<void(const BlockInternals&)>;
 
 class TransformerStack {
 public:
-    TransformerStack(const std::string& prefix, const TransformerShape& shape, const Weights& weights);
+    // Its weight products run at `precision` (encoder/precision.h).
+    TransformerStack(const std::string& prefix, const TransformerShape& shape, const Weights& weights,
+                     Precision precision);
     // x [N, L, width] -> same shape.
     Tensor forward(Tensor x, bool causal) const;
     // forward(), handing each block's internals to `inspect` as it goes.
@@ -41,7 +43,15 @@ public:
 private:
     Tensor run(Tensor x, const std::vector<std::int64_t>* offsets, bool causal, const BlockInspector* inspect) const;
     struct Block {
-        Tensor ln1_w, ln1_b, in_w, in_b, out_w, out_b, ln2_w, ln2_b, fc_w, fc_b, proj_w, proj_b;
+        Tensor ln1_w, ln1_b;
+        DenseWeights in_w;
+        Tensor in_b;
+        DenseWeights out_w;
+        Tensor out_b, ln2_w, ln2_b;
+        DenseWeights fc_w;
+        Tensor fc_b;
+        DenseWeights proj_w;
+        Tensor proj_b;
     };
     TransformerShape shape_;
     std::vector<Block> blocks_;

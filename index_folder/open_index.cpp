@@ -46,7 +46,8 @@ std::string model_fingerprint(const std::string& folder) {
 
 storage::ModelIdentity identify_model(const std::string& path, const DualEncoder& model) {
     const std::string folder = absolute_path(model_folder(path));
-    return {model.config().name, model_fingerprint(folder), folder, model.config().embed_dim};
+    return {model.config().name, model_fingerprint(folder), folder, model.config().embed_dim,
+            precision_name(model.precision())};
 }
 
 namespace {
@@ -64,24 +65,33 @@ void check_relevance_rule(const DualEncoder& model, const storage::ModelIdentity
 }  // namespace
 
 OpenIndex open_index(const std::string& dir, const std::string& model_path, bool create, bool need_model,
-                     const storage::StoreOptions& options) {
+                     const storage::StoreOptions& options, std::optional<Precision> precision) {
     OpenIndex out;
     const bool exists = fs::exists(storage::marker_path(dir));
     std::optional<storage::ModelIdentity> identity;
     if (!model_path.empty() || (!exists && create)) {
         const std::string path = model_path.empty() ? default_model_path() : model_path;
-        out.model = std::make_unique<DualEncoder>(DualEncoder::load(path));
+        out.model = std::make_unique<DualEncoder>(DualEncoder::load(path, precision.value_or(Precision::fp32)));
         identity = identify_model(path, *out.model);
         check_relevance_rule(*out.model, *identity);
     }
     out.store = storage::IndexStore::open(dir, identity, create, options);
+    const Precision recorded_precision = parse_precision(out.store->model().precision);
+    if (create && precision && *precision != recorded_precision)
+        throw input_error("index", dir,
+                          std::string("its vectors were made at ") + precision_name(recorded_precision) +
+                              ": adding vectors at " + precision_name(*precision) +
+                              " would mix them (omit --precision, or index afresh)");
+    const Precision run_at = precision.value_or(recorded_precision);
+    if (out.model && out.model->precision() != run_at)
+        out.model = std::make_unique<DualEncoder>(out.model->at_precision(run_at));
     if (need_model && !out.model) {
         const storage::ModelIdentity& recorded = out.store->model();
         if (!fs::exists(model_weights_file(recorded.path)))
             throw input_error("index", dir,
                               "its model " + storage::describe(recorded) + " is no longer at '" + recorded.path +
                                   "': pass --model with the same weights");
-        out.model = std::make_unique<DualEncoder>(DualEncoder::load(recorded.path));
+        out.model = std::make_unique<DualEncoder>(DualEncoder::load(recorded.path, run_at));
         const storage::ModelIdentity now = identify_model(recorded.path, *out.model);
         if (now.sha256 != recorded.sha256)
             throw input_error("index", dir,

@@ -25,7 +25,11 @@ struct OpenIndex {
 // With create, a missing index is created with `model_path` (the default model when empty).
 // An existing index uses the model it records unless `model_path` is given, which must then
 // be the same weights. `need_model` false skips loading the model (stats, verify, ...).
+// The model runs at `precision`, else at the precision the index records (fp32 for a new one);
+// a command that adds vectors (create) must use the recorded precision, so that every vector
+// in an index is made alike. Searching at another precision is allowed: queries embedded at
+// bf16 or int8 stay within a cosine of 0.999 of fp32's (bench encoder reports the drift).
 OpenIndex open_index(const std::string& dir, const std::string& model_path, bool create, bool need_model,
-                     const storage::StoreOptions& options = {});
+                     const storage::StoreOptions& options = {}, std::optional<Precision> precision = std::nullopt);
 
 }  // namespace opsis

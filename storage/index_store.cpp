@@ -18,13 +18,13 @@ using json = nlohmann::json;
 namespace fs = std::filesystem;
 
 json identity_json(const ModelIdentity& m) {
-    return json{{"name", m.name}, {"sha256", m.sha256}, {"path", m.path}, {"dim", m.dim}};
+    return json{{"name", m.name}, {"sha256", m.sha256}, {"path", m.path}, {"dim", m.dim}, {"precision", m.precision}};
 }
 
 ModelIdentity identity_from(const std::string& text, const std::string& dir) {
     try {
         const json j = json::parse(text);
-        return {j.at("name"), j.at("sha256"), j.at("path"), j.at("dim")};
+        return {j.at("name"), j.at("sha256"), j.at("path"), j.at("dim"), j.value("precision", "fp32")};
     } catch (const json::exception& e) {
         throw input_error("index", dir, std::string("corrupt model record: ") + e.what());
     }

@@ -29,6 +29,9 @@ struct ModelIdentity {
     std::string sha256;
     std::string path;  // where it was loaded from (absolute), to reload it later
     int dim = 0;
+    // The precision its vectors were made at (encoder/precision.h); indexes made before
+    // precisions existed record none and were made at fp32.
+    std::string precision = "fp32";
 };
 
 struct StoreOptions {
