@@ -1,6 +1,8 @@
 #include "benchmarks/encoder_bench.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -81,6 +83,27 @@ DualEncoder load_model(const EncoderBenchOptions& o) {
     Tokenizer tokenizer = train_bpe(sample_texts(512), {8192, 1});
     if (j.contains("text") && j["text"].is_object()) j["text"]["vocab_size"] = tokenizer.vocab_size();
     return DualEncoder::random(parse_model_config(j, o.config), std::move(tokenizer), 1);
+}
+
+struct CosineSpread {
+    double worst = 1, mean = 0;
+};
+// Row by row cosine of two [N, D] embedding batches.
+CosineSpread cosine_spread(const Tensor& a, const Tensor& b) {
+    const std::int64_t d = a.dim(1), n = a.dim(0);
+    CosineSpread out;
+    for (std::int64_t r = 0; r < n; ++r) {
+        double ab = 0, aa = 0, bb = 0;
+        for (std::int64_t j = 0; j < d; ++j) {
+            ab += static_cast<double>(a[r * d + j]) * b[r * d + j];
+            aa += static_cast<double>(a[r * d + j]) * a[r * d + j];
+            bb += static_cast<double>(b[r * d + j]) * b[r * d + j];
+        }
+        const double c = ab / std::sqrt(aa * bb);
+        out.worst = std::min(out.worst, c);
+        out.mean += c / static_cast<double>(n);
+    }
+    return out;
 }
 
 double mean_tokens(const DualEncoder& model, const std::vector<std::string>& texts) {
@@ -197,6 +220,30 @@ void run_encoder_bench(const EncoderBenchOptions& o) {
         for (const int batch : o.batches) {
             const auto texts = sample_texts(static_cast<std::size_t>(batch));
             report("text", p, batch, measure(o.seconds, batch, [&] { (void)model.encode_texts(texts); }));
+        }
+    }
+    // What a reduced precision costs: its embeddings against fp32's, on the benchmark's inputs.
+    nlohmann::json drift = nlohmann::json::object();
+    if (std::any_of(precisions.begin(), precisions.end(), [](Precision p) { return p != Precision::fp32; })) {
+        const int batch = std::max(8, *std::max_element(o.batches.begin(), o.batches.end()));
+        Tensor images({batch, s, s, 3});
+        for (std::int64_t i = 0; i < images.numel(); ++i) images[i] = normal(rng);
+        const auto texts = sample_texts(static_cast<std::size_t>(batch));
+        const DualEncoder exact = loaded.at_precision(Precision::fp32);
+        const Tensor image_want = exact.encode_images(images), text_want = exact.encode_texts(texts);
+        std::printf("\ncosine against fp32's embeddings (%d random pictures, %d captions): worst / mean\n", batch,
+                    batch);
+        for (const Precision p : precisions) {
+            if (p == Precision::fp32) continue;
+            const DualEncoder model = loaded.at_precision(p);
+            const CosineSpread image = cosine_spread(model.encode_images(images), image_want);
+            const CosineSpread text = cosine_spread(model.encode_texts(texts), text_want);
+            std::printf("  %-5s images %.6f / %.6f   texts %.6f / %.6f\n", precision_name(p), image.worst, image.mean,
+                        text.worst, text.mean);
+            drift[precision_name(p)] = {{"image_worst", image.worst},
+                                        {"image_mean", image.mean},
+                                        {"text_worst", text.worst},
+                                        {"text_mean", text.mean}};
         }
     }
     std::printf("\ntexts are captions of %.1f tokens on average (start and end included)\n",

@@ -128,7 +128,7 @@ std::vector<Pair> karpathy_pairs(const std::string& path, const std::string& ima
 
 void run_recall_bench(const RecallBenchOptions& o) {
     blas::set_threads(o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency()));
-    const DualEncoder model = DualEncoder::load(o.model);
+    const DualEncoder model = DualEncoder::load(o.model, parse_precision(o.precision));
     std::vector<std::pair<std::string, std::vector<Pair>>> sets;
     if (!o.karpathy.empty()) {
         if (o.images.empty()) throw Error("bench recall: --karpathy needs --images (the folder holding the pictures)");
@@ -137,7 +137,8 @@ void run_recall_bench(const RecallBenchOptions& o) {
         if (o.corpus.empty()) throw Error("bench recall: give --corpus (or --karpathy with --images)");
         for (const std::string& split : o.splits) sets.emplace_back(split, read_corpus_split(o.corpus, split, "bench recall"));
     }
-    std::printf("opsis recall benchmark: model '%s', exact search\n\n", model.config().name.c_str());
+    std::printf("opsis recall benchmark: model '%s' at %s, exact search\n\n", model.config().name.c_str(),
+                precision_name(model.precision()));
     std::printf("%-10s %-16s %-3s %7s %8s | %-20s | %-20s\n", "split", "source", "", "images", "captions",
                 "text->image R@1/5/10", "image->text R@1/5/10");
     json rows = json::array();

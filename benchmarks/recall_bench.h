@@ -19,6 +19,7 @@ struct RecallBenchOptions {
     std::string karpathy_split = "test";
     std::string json_out;
     int threads = 0;
+    std::string precision = "fp32";  // the towers' (encoder/precision.h)
 };
 
 void run_recall_bench(const RecallBenchOptions& options);

@@ -60,6 +60,9 @@ void register_bench(CLI::App& app) {
     rec->add_option("--threads", r->threads, "Threads (0: all cores)")
         ->capture_default_str()
         ->check(CLI::Range(0, 256));
+    rec->add_option("--precision", r->precision, "Precision of the towers: fp32, bf16 or int8")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"fp32", "bf16", "int8"}));
     rec->callback([r] { bench::run_recall_bench(*r); });
 
     auto z = std::make_shared<bench::ZeroShotBenchOptions>();

@@ -113,6 +113,37 @@ TEST_CASE("CLIP checkpoints embed as PyTorch does, in both layouts and with both
         });
 }
 
+TEST_CASE("at bf16 and int8 a CLIP checkpoint stays within a cosine of 0.999 of PyTorch's fp32", "[.clip]") {
+    // The drift reduced precision costs, on the reference's texts and pictures; a precision
+    // this CPU cannot run is refused instead (tests/test_precision.cpp checks the refusal).
+    for_each_checkpoint([](const std::string& dir, const nlohmann::json& ref, const DualEncoder& exact,
+                           const std::string&) {
+        for (const Precision p : {Precision::bf16, Precision::int8}) {
+            INFO(precision_name(p));
+            if (!precision_unsupported_reason(p).empty()) continue;
+            const DualEncoder model = exact.at_precision(p);
+            const std::size_t d = static_cast<std::size_t>(model.config().embed_dim);
+            std::vector<std::string> texts;
+            for (const auto& t : ref["texts"]) texts.push_back(t["text"].get<std::string>());
+            const Tensor vectors = model.encode_texts(texts);
+            double worst = 1;
+            for (std::size_t i = 0; i < texts.size(); ++i)
+                worst = std::min(worst,
+                                 cosine(vectors.data() + i * d, ref["texts"][i]["embedding"].get<std::vector<float>>()));
+            for (const char* kind : {"images", "photos"}) {
+                const std::vector<RgbaImage> images = reference_images(dir, ref[kind]);
+                const Tensor image_vectors = model.encode_images(model.preprocess(images));
+                for (std::size_t i = 0; i < images.size(); ++i)
+                    worst = std::min(worst, cosine(image_vectors.data() + i * d,
+                                                   ref[kind][i]["embedding"].get<std::vector<float>>()));
+            }
+            INFO("worst cosine " << worst);
+            CHECK(worst >= 0.999);
+            WARN(precision_name(p) << ": worst cosine against PyTorch fp32 " << worst);
+        }
+    });
+}
+
 TEST_CASE("a CLIP checkpoint's heatmap places and filter-visualisation maps are PyTorch's", "[.clip]") {
     // What explain/ draws for a ViT tower: each patch token through ln_post and the projection
     // (the heatmap), per block the class token's attention per head and the MLP's hidden units.
