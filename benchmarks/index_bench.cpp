@@ -110,7 +110,7 @@ void run_index_bench(const IndexBenchOptions& o) {
         for (const auto& f : files) list << f << "\n";
     }
     const std::string model_path = o.model.empty() ? default_model_path() : o.model;
-    const DualEncoder model = DualEncoder::load(model_path);
+    const DualEncoder model = DualEncoder::load(model_path, parse_precision(o.precision));
 
     // The encoder alone, on up to 2,048 of the same images decoded beforehand.
     const int s = model.config().image.preprocess.image_size;
@@ -144,7 +144,7 @@ void run_index_bench(const IndexBenchOptions& o) {
     indexer::JobSummary summary;
     std::size_t vector_bytes = 0;
     {
-        OpenIndex ix = open_index(work + "/index", model_path, true, true);
+        OpenIndex ix = open_index(work + "/index", model_path, true, true, {}, model.precision());
         indexer::JobOptions job;
         job.decode_threads = o.threads;
         job.batch = o.batch;

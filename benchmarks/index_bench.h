@@ -13,6 +13,7 @@ namespace opsis::bench {
 
 struct IndexBenchOptions {
     std::string model;                 // default: the committed default model
+    std::string precision = "fp32";    // the towers' (encoder/precision.h)
     std::vector<std::string> folders;  // images to index, or
     std::size_t synthetic = 0;         // this many generated images (cached under ~/.cache/opsis)
     int synthetic_size = 64;           // their side in pixels

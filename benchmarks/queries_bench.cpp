@@ -156,7 +156,7 @@ void run_queries_bench(const QueriesBenchOptions& o) {
     const std::string queries_path = o.queries.empty() ? default_queries_path() : o.queries;
     const std::vector<BenchQuery> queries = read_queries(queries_path);
 
-    OpenIndex ix = open_index(o.index, o.model, false, true);
+    OpenIndex ix = open_index(o.index, o.model, false, true, {}, parse_precision_if_given(o.precision));
     search::Searcher searcher(*ix.store, *ix.model);
     const storage::Catalog& catalog = ix.store->catalog();
     const std::size_t images = catalog.item_count(Collection::images);
@@ -374,15 +374,17 @@ void run_queries_bench(const QueriesBenchOptions& o) {
     }
 
     if (flag_judged) {
-        std::printf("relevance flag (the model's rule): of the top-%zu hits of judged queries, %.1f%% of those it calls "
-                    "likely relevant are (precision, %zu hits), %.1f%% of the relevant ones it calls so (recall, %zu)\n",
-                    o.k, 100 * share(flag.flagged_relevant, flag.flagged), flag.flagged,
-                    100 * share(flag.flagged_relevant, flag.relevant), flag.relevant);
-        std::printf("\"no good match\": %zu of %zu absent queries (%.1f%%); %zu of %zu queries whose first hit is wrong "
-                    "(%.1f%%); wrongly, %zu of %zu whose first hit is right (%.1f%%)\n",
-                    flag.absent_caught, flag.absent, 100 * share(flag.absent_caught, flag.absent), flag.wrong_caught,
-                    flag.wrong, 100 * share(flag.wrong_caught, flag.wrong), flag.right_flagged, flag.right,
-                    100 * share(flag.right_flagged, flag.right));
+        std::printf(
+            "relevance flag (the model's rule): of the top-%zu hits of judged queries, %.1f%% of those it calls "
+            "likely relevant are (precision, %zu hits), %.1f%% of the relevant ones it calls so (recall, %zu)\n",
+            o.k, 100 * share(flag.flagged_relevant, flag.flagged), flag.flagged,
+            100 * share(flag.flagged_relevant, flag.relevant), flag.relevant);
+        std::printf(
+            "\"no good match\": %zu of %zu absent queries (%.1f%%); %zu of %zu queries whose first hit is wrong "
+            "(%.1f%%); wrongly, %zu of %zu whose first hit is right (%.1f%%)\n",
+            flag.absent_caught, flag.absent, 100 * share(flag.absent_caught, flag.absent), flag.wrong_caught,
+            flag.wrong, 100 * share(flag.wrong_caught, flag.wrong), flag.right_flagged, flag.right,
+            100 * share(flag.right_flagged, flag.right));
     } else {
         std::printf("relevance flag: not judged (the model has no relevance rule: opsis model calibrate)\n");
     }
@@ -419,18 +421,17 @@ void run_queries_bench(const QueriesBenchOptions& o) {
                          {"present_top1_mean", or_null(present_top1, mean(present_top1))},
                          {"present_relevant_top1_mean", or_null(correct_top1, mean(correct_top1))},
                          {"separation", separation ? json(*separation) : json(nullptr)}};
-        out["relevance_flag"] =
-            !flag_judged ? json(nullptr)
-                         : json{{"hit_precision", share(flag.flagged_relevant, flag.flagged)},
-                                {"hit_recall", share(flag.flagged_relevant, flag.relevant)},
-                                {"hits_flagged", flag.flagged},
-                                {"hits_relevant", flag.relevant},
-                                {"absent_caught", share(flag.absent_caught, flag.absent)},
-                                {"absent_queries", flag.absent},
-                                {"wrong_first_caught", share(flag.wrong_caught, flag.wrong)},
-                                {"wrong_first_queries", flag.wrong},
-                                {"right_first_flagged", share(flag.right_flagged, flag.right)},
-                                {"right_first_queries", flag.right}};
+        out["relevance_flag"] = !flag_judged ? json(nullptr)
+                                             : json{{"hit_precision", share(flag.flagged_relevant, flag.flagged)},
+                                                    {"hit_recall", share(flag.flagged_relevant, flag.relevant)},
+                                                    {"hits_flagged", flag.flagged},
+                                                    {"hits_relevant", flag.relevant},
+                                                    {"absent_caught", share(flag.absent_caught, flag.absent)},
+                                                    {"absent_queries", flag.absent},
+                                                    {"wrong_first_caught", share(flag.wrong_caught, flag.wrong)},
+                                                    {"wrong_first_queries", flag.wrong},
+                                                    {"right_first_flagged", share(flag.right_flagged, flag.right)},
+                                                    {"right_first_queries", flag.right}};
         json per = json::array();
         for (std::size_t i = 0; i < queries.size(); ++i) {
             const BenchQuery& q = queries[i];

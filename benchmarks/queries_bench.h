@@ -34,8 +34,9 @@ std::string default_queries_path();
 
 struct QueriesBenchOptions {
     std::string index;
-    std::string queries;  // default: default_queries_path()
-    std::string model;    // default: the index's
+    std::string queries;    // default: default_queries_path()
+    std::string model;      // default: the index's
+    std::string precision;  // default: the index's (encoder/precision.h)
     std::size_t k = 5;
     std::size_t show = 0;  // print this many hits of each query, marked relevant or not
     bool rewrite = true;   // queries brought to the model's lexicon first (search::Query::rewrite)

@@ -135,7 +135,8 @@ void run_recall_bench(const RecallBenchOptions& o) {
         sets.emplace_back("karpathy-" + o.karpathy_split, karpathy_pairs(o.karpathy, o.images, o.karpathy_split));
     } else {
         if (o.corpus.empty()) throw Error("bench recall: give --corpus (or --karpathy with --images)");
-        for (const std::string& split : o.splits) sets.emplace_back(split, read_corpus_split(o.corpus, split, "bench recall"));
+        for (const std::string& split : o.splits)
+            sets.emplace_back(split, read_corpus_split(o.corpus, split, "bench recall"));
     }
     std::printf("opsis recall benchmark: model '%s' at %s, exact search\n\n", model.config().name.c_str(),
                 precision_name(model.precision()));

@@ -374,7 +374,7 @@ RobustnessReport run_robustness_bench(const RobustnessBenchOptions& o) {
         throw input_error("split", o.split, "no split file " + split_file + " in the corpus");
     std::optional<DualEncoder> loaded;
     try {
-        loaded.emplace(DualEncoder::load(o.model));
+        loaded.emplace(DualEncoder::load(o.model, parse_precision(o.precision)));
     } catch (const std::exception& e) {
         throw input_error("model", o.model, std::string("does not load: ") + e.what());
     }

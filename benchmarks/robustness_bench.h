@@ -17,10 +17,11 @@
 namespace opsis::bench {
 
 struct RobustnessBenchOptions {
-    std::string model;          // model folder
-    std::string corpus;         // folder with manifest.jsonl and <split>.txt
-    std::string split = "val";  // val, zeroshot, style, ... (a split file of the corpus)
-    std::size_t limit = 2000;   // pictures: an evenly spaced sample of the sorted ids; 0: all
+    std::string model;               // model folder
+    std::string precision = "fp32";  // the towers' (encoder/precision.h)
+    std::string corpus;              // folder with manifest.jsonl and <split>.txt
+    std::string split = "val";       // val, zeroshot, style, ... (a split file of the corpus)
+    std::size_t limit = 2000;        // pictures: an evenly spaced sample of the sorted ids; 0: all
     std::uint64_t seed = 1;
     std::string json_out;     // also write the table as JSON
     std::string plot_out;     // also draw R@10 against strength into this PNG

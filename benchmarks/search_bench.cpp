@@ -90,7 +90,7 @@ void run_search_bench(const SearchBenchOptions& o) {
         index = synthetic_index(o.synthetic, o.factory, model_path);
     }
     if (index.empty()) throw Error("bench search: give --index DIR or --synthetic N");
-    OpenIndex ix = open_index(index, model_path, false, true);
+    OpenIndex ix = open_index(index, model_path, false, true, {}, parse_precision_if_given(o.precision));
     search::Searcher searcher(*ix.store, *ix.model);
 
     // Queries: captions from the texts collection (or fixed phrases), images from the index's

@@ -12,6 +12,7 @@ struct SearchBenchOptions {
     std::size_t synthetic = 0;             // a cached synthetic index with this many image vectors
     std::string factory = "IVF4096,Flat";  // for the synthetic index
     std::string model;                     // default: the index's model (synthetic: models/default)
+    std::string precision;                 // default: the index's (encoder/precision.h)
     std::size_t queries = 200;
     std::size_t k = 20;
     std::string json_out;

@@ -86,7 +86,7 @@ std::optional<Row> score(const DualEncoder& model, const std::vector<Pair>& pair
 
 void run_zeroshot_bench(const ZeroShotBenchOptions& o) {
     blas::set_threads(o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency()));
-    const DualEncoder model = DualEncoder::load(o.model);
+    const DualEncoder model = DualEncoder::load(o.model, parse_precision(o.precision));
     std::printf("opsis zero-shot benchmark: model '%s'; each picture labelled among all the split's names\n\n",
                 model.config().name.c_str());
     std::printf("%-10s %-3s %7s %7s %7s | %-15s | %-15s\n", "split", "", "labels", "images", "chance",

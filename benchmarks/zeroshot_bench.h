@@ -9,7 +9,8 @@ namespace opsis::bench {
 
 struct ZeroShotBenchOptions {
     std::string model;
-    std::string corpus;  // folder from data/build-corpus
+    std::string precision = "fp32";  // the towers' (encoder/precision.h)
+    std::string corpus;              // folder from data/build-corpus
     std::vector<std::string> splits{"zeroshot"};
     std::string json_out;
     int threads = 0;

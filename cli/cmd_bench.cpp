@@ -75,6 +75,9 @@ void register_bench(CLI::App& app) {
     zs->add_option("--splits", z->splits, "Split files to score (without .txt)")->capture_default_str()->delimiter(',');
     zs->add_option("--json", z->json_out, "Also write the table as JSON");
     zs->add_option("--threads", z->threads, "Threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 256));
+    zs->add_option("--precision", z->precision, "Precision of the towers: fp32, bf16 or int8")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"fp32", "bf16", "int8"}));
     zs->callback([z] { bench::run_zeroshot_bench(*z); });
 
     auto rb = std::make_shared<bench::RobustnessBenchOptions>();
@@ -94,6 +97,9 @@ void register_bench(CLI::App& app) {
     rob->add_option("--threads", rb->threads, "Threads (0: all cores)")
         ->capture_default_str()
         ->check(CLI::Range(0, 256));
+    rob->add_option("--precision", rb->precision, "Precision of the towers: fp32, bf16 or int8")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"fp32", "bf16", "int8"}));
     rob->callback([rb] { bench::run_robustness_bench(*rb); });
 
     auto ib = std::make_shared<bench::IndexBenchOptions>();
@@ -109,6 +115,9 @@ void register_bench(CLI::App& app) {
     idx->add_option("--threads", ib->threads, "Decoding threads (0: the indexer's default)")->capture_default_str();
     idx->add_option("--batch", ib->batch, "Encoder batch")->capture_default_str()->check(CLI::Range(1, 4096));
     idx->add_option("--json", ib->json_out, "Also write the figures as JSON");
+    idx->add_option("--precision", ib->precision, "Precision of the towers: fp32, bf16 or int8")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"fp32", "bf16", "int8"}));
     idx->callback([ib] { bench::run_index_bench(*ib); });
 
     auto vb = std::make_shared<bench::VectorBenchOptions>();
@@ -142,6 +151,8 @@ void register_bench(CLI::App& app) {
         ->check(CLI::Range(1, 100000));
     sea->add_option("-k", sb->k, "Results per query")->capture_default_str()->check(CLI::Range(1, 500));
     sea->add_option("--json", sb->json_out, "Also write the figures as JSON");
+    sea->add_option("--precision", sb->precision, "Precision of the towers: fp32, bf16 or int8 (default: the index's)")
+        ->check(CLI::IsMember({"fp32", "bf16", "int8"}));
     sea->callback([sb] { bench::run_search_bench(*sb); });
 
     auto qb = std::make_shared<bench::QueriesBenchOptions>();
@@ -154,6 +165,8 @@ void register_bench(CLI::App& app) {
     que->add_option("-k", qb->k, "Results judged per query")->capture_default_str()->check(CLI::Range(1, 500));
     que->add_option("--show", qb->show, "Print this many hits of each query, marked relevant or not")
         ->check(CLI::Range(0, 500));
+    que->add_option("--precision", qb->precision, "Precision of the towers: fp32, bf16 or int8 (default: the index's)")
+        ->check(CLI::IsMember({"fp32", "bf16", "int8"}));
     que->add_option("--json", qb->json_out, "Also write the figures and every query's results as JSON");
     que->add_flag(
         "--no-rewrite", [qb](std::int64_t) { qb->rewrite = false; },

@@ -32,7 +32,8 @@ void run(const ClassifyArgs& a) {
         // One picture at a time: a bad file is reported and the others still classified.
         std::vector<classify::LabelScore> scores;
         try {
-            scores = classifier.classify(model.encode_images(model.preprocess({load_image(path, a.limits)})), a.top).front();
+            scores =
+                classifier.classify(model.encode_images(model.preprocess({load_image(path, a.limits)})), a.top).front();
         } catch (const Error& e) {
             ++failed;
             if (a.as_json)

@@ -97,7 +97,7 @@ void run_add(IndexArgs& a) {
     storage::StoreOptions options;
     options.image_factory = a.image_factory;
     options.text_factory = a.text_factory;
-    OpenIndex open = open_index(a.index, a.model, true, true, options, precision_given(a.precision));
+    OpenIndex open = open_index(a.index, a.model, true, true, options, parse_precision_if_given(a.precision));
     a.job.cancel = &g_interrupted;
     std::signal(SIGINT, on_interrupt);
     std::signal(SIGTERM, on_interrupt);
@@ -109,7 +109,7 @@ void run_add_texts(IndexArgs& a) {
     storage::StoreOptions options;
     options.image_factory = a.image_factory;
     options.text_factory = a.text_factory;
-    OpenIndex open = open_index(a.index, a.model, true, true, options, precision_given(a.precision));
+    OpenIndex open = open_index(a.index, a.model, true, true, options, parse_precision_if_given(a.precision));
     a.job.cancel = &g_interrupted;
     std::signal(SIGINT, on_interrupt);
     std::signal(SIGTERM, on_interrupt);

@@ -38,7 +38,7 @@ struct SearchArgs {
 void run(const SearchArgs& a) {
     storage::StoreOptions only_reading;
     only_reading.read_only = true;
-    OpenIndex ix = open_index(a.index, a.model, false, true, only_reading, precision_given(a.precision));
+    OpenIndex ix = open_index(a.index, a.model, false, true, only_reading, parse_precision_if_given(a.precision));
     search::Searcher searcher(*ix.store, *ix.model);
     search::Query q;
     q.target = storage::parse_collection(a.in);

@@ -50,7 +50,7 @@ void run(ServeArgs& a) {
     // was at start), so a full disk or a read-only folder still serves searches.
     storage::StoreOptions store_options;
     store_options.read_only = options.write_token.empty();
-    OpenIndex ix = open_index(a.index, a.model, false, true, store_options, precision_given(a.precision));
+    OpenIndex ix = open_index(a.index, a.model, false, true, store_options, parse_precision_if_given(a.precision));
     options.static_dir = a.static_dir.empty() ? default_static_dir() : a.static_dir;
     if (!fs::exists(options.static_dir + "/index.html"))
         throw input_error("static folder", options.static_dir, "has no index.html (pass --static)");

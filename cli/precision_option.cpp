@@ -11,9 +11,4 @@ CLI::Option* add_precision_option(CLI::App* cmd, std::string& target, const std:
         ->check(CLI::IsMember({"fp32", "bf16", "int8"}));
 }
 
-std::optional<Precision> precision_given(const std::string& text) {
-    if (text.empty()) return std::nullopt;
-    return parse_precision(text);
-}
-
 }  // namespace opsis::cli

@@ -13,6 +13,11 @@ Precision parse_precision(const std::string& name) {
     throw input_error("precision", name, "unknown (expected fp32, bf16 or int8)");
 }
 
+std::optional<Precision> parse_precision_if_given(const std::string& name) {
+    if (name.empty()) return std::nullopt;
+    return parse_precision(name);
+}
+
 const char* precision_name(Precision p) {
     switch (p) {
         case Precision::fp32: return "fp32";

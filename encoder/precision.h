@@ -7,6 +7,7 @@
 //   int8  weights quantised per output column, activations per row, summed in int32: needs
 //         VNNI (AVX-512 or AVX2) or AMX
 // Only the weight products change; attention's products, norms and activations stay fp32.
+#include <optional>
 #include <string>
 
 namespace opsis {
@@ -15,6 +16,8 @@ enum class Precision { fp32, bf16, int8 };
 
 // "fp32" | "bf16" | "int8"; anything else throws opsis::Error naming the value.
 Precision parse_precision(const std::string& name);
+// The same for an option that may be left out: empty gives none.
+std::optional<Precision> parse_precision_if_given(const std::string& name);
 const char* precision_name(Precision p);
 
 // The instructions oneDNN will use on this CPU, e.g. "avx512_core_bf16" (DNNL_MAX_CPU_ISA can
