@@ -76,7 +76,13 @@ OpenIndex open_index(const std::string& dir, const std::string& model_path, bool
         check_relevance_rule(*out.model, *identity);
     }
     out.store = storage::IndexStore::open(dir, identity, create, options);
-    const Precision recorded_precision = parse_precision(out.store->model().precision);
+    Precision recorded_precision = Precision::fp32;
+    try {
+        recorded_precision = parse_precision(out.store->model().precision);
+    } catch (const Error& e) {
+        throw input_error("index", dir, std::string("its model record is damaged: ") + e.what(),
+                          Error::Kind::corruption);
+    }
     if (create && precision && *precision != recorded_precision)
         throw input_error("index", dir,
                           std::string("its vectors were made at ") + precision_name(recorded_precision) +

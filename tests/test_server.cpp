@@ -116,8 +116,8 @@ TEST_CASE("the API answers searches, items, thumbnails, stats and metrics", "[se
     r = c.get("/api/items/" + std::to_string(first) + "/heatmap?text=caption%20number%203");
     REQUIRE(r.status == 200);
     REQUIRE(r.content_type == "image/png");
-    const RgbaImage heat = decode_image(reinterpret_cast<const unsigned char*>(r.body.data()), r.body.size(), "heatmap",
-                                        ImageLimits{});
+    const RgbaImage heat =
+        decode_image(reinterpret_cast<const unsigned char*>(r.body.data()), r.body.size(), "heatmap", ImageLimits{});
     CHECK((heat.width == 384 && heat.height == 384));
     REQUIRE(r.headers.count("x-opsis-cosine"));
     const double cosine = std::stod(r.headers.at("x-opsis-cosine"));
@@ -135,6 +135,8 @@ TEST_CASE("the API answers searches, items, thumbnails, stats and metrics", "[se
     d = c.get("/api/stats").data();
     REQUIRE(d["images"]["items"] == 12);
     REQUIRE_FALSE(d["model"].contains("path"));
+    CHECK(d["model"]["precision"] == "fp32");
+    CHECK(d["model"]["query_precision"] == "fp32");
     REQUIRE(c.get("/").content_type.rfind("text/html", 0) == 0);
     r = c.get("/metrics");
     REQUIRE(r.status == 200);

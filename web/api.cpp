@@ -163,8 +163,9 @@ Api::Impl::Routed Api::Impl::route(Request& req, std::string& name) {
         only({http::verb::get}, "GET");
         const std::string atlas = store_.dir() + "/atlas";
         if (!std::filesystem::exists(atlas + "/index.html"))
-            reject(http::status::not_found,
-                   "no model visualisation for this index yet: run `opsis model visualize --index " + store_.dir() + "`");
+            reject(
+                http::status::not_found,
+                "no model visualisation for this index yet: run `opsis model visualize --index " + store_.dir() + "`");
         if (t.path == "/model") {  // the page's pictures are named relative to the folder
             Response moved = bytes_response("", "text/plain", req.version(), "no-cache");
             moved.result(http::status::moved_permanently);
@@ -181,6 +182,8 @@ Api::Impl::Routed Api::Impl::route(Request& req, std::string& name) {
 Response Api::Impl::stats(const Request& req) {
     json s = store_.stats();
     s["model"].erase("path");  // a server path is not the client's business
+    // "precision" is what the vectors were made at; queries may run at another (serve --precision).
+    s["model"]["query_precision"] = precision_name(model_.precision());
     return json_response(http::status::ok, s, req.version());
 }
 
