@@ -1,8 +1,8 @@
 #pragma once
 // A weight matrix W applied as y = x · W at inference, packed once at load for the precision the
-// model runs at (encoder/precision.h). fp32 keeps the matrix as given and multiplies on
-// blas::gemm/gemv; bf16 and int8 keep it converted for one oneDNN matmul primitive whose row
-// count is given at each call, so one packing serves batch 1 and batch 32 alike.
+// model runs at (encoder/precision.h). fp32 keeps the matrix as [in, out] and multiplies on
+// blas::gemm/gemv; bf16 and int8 keep it converted and packed once for oneDNN's matmul, whose
+// primitives (one per row count, made on first use and shared by threads) all read that packing.
 // Shapes: x [rows, in], W [in, out], y [rows, out].
 #include <cstdint>
 #include <memory>

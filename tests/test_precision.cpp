@@ -78,7 +78,7 @@ TEST_CASE("dense products match a double reference at every precision, both layo
             const DenseWeights dense(matrix, layout, p);
             CHECK(dense.in_features() == in);
             CHECK(dense.out_features() == out);
-            for (const std::int64_t rows : {1, 3, 50}) {
+            for (const std::int64_t rows : {1, 3, 50, 130}) {
                 for (const std::int64_t ldy : {out, out + 5}) {
                     INFO("rows " << rows << ", ldy " << ldy);
                     const Tensor x = random_tensor({rows, in}, rng);
