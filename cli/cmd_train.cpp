@@ -18,7 +18,7 @@ void register_train(CLI::App& app) {
     cmd->add_option("--tokenizer", o->tokenizer, "Use this tokenizer instead of learning one")
         ->check(CLI::ExistingDirectory);
     cmd->add_option("--init", o->init,
-                    "Start from this model folder's weights and tokenizer (same architecture as --config) on a "
+                    "Start from this model folder's weights and tokenizer (the same parameters as --config) on a "
                     "fresh schedule")
         ->check(CLI::ExistingDirectory);
     cmd->add_option("--vocab-size", o->vocab_size, "Size of a learned tokenizer")

@@ -151,6 +151,17 @@ TEST_CASE("opsis train --init continues a model's weights and tokenizer on a fre
                   " --init " + dir.file("a/final") + " --batch 8 --steps 5 --threads 1");
     CHECK(other.exit_code != 0);
     CHECK_THAT(other.output, Catch::Contains("--init model") && Catch::Contains("another architecture"));
+    // A larger input for the same ResNet: the same parameters, so it continues, saying what changed.
+    json larger = json::parse(kConfig);
+    larger["image"]["image_size"] = 24;
+    write_text(dir.file("larger.json"), larger.dump());
+    const CommandResult grown =
+        run_opsis("train --corpus " + dir.path() + " --config " + dir.file("larger.json") + " --out " + dir.file("e") +
+                  " --init " + dir.file("a/final") + " --batch 8 --steps 5 --threads 1");
+    INFO(grown.output);
+    CHECK(grown.exit_code == 0);
+    CHECK_THAT(grown.output, Catch::Contains("changes the --init model's /image/image_size to 24"));
+    CHECK(train::load_checkpoint(dir.file("e/checkpoint.safetensors")).meta["config"]["image"]["image_size"] == 24);
     const CommandResult both = run_opsis(train_args(
         dir, "d", "--steps 5 --init " + dir.file("a/final") + " --tokenizer " + dir.file("a/final") + kFast));
     CHECK(both.exit_code != 0);

@@ -131,15 +131,25 @@ Validation validate(const DualEncoder& model, const std::vector<CorpusItem>& ite
     return {t2i.r10, i2t.r10, t2i.r1, i2t.r1};
 }
 
-// A model to continue from (--init): the same architecture as --config, or its weights would
-// not fit the parameters being trained.
+// A model to continue from (--init): its parameters must be --config's, name for name and shape
+// for shape, or its weights would not fit the parameters being trained. What the weights do not
+// depend on may differ (a ResNet's input size, its preprocessing), and is said.
 Weights starting_weights(const TrainOptions& o, const ModelConfig& config) {
     const DualEncoder start = DualEncoder::load(o.init);
-    if (model_config_to_json(start.config()) != model_config_to_json(config))
-        throw input_error("--init model", o.init,
-                          "has another architecture than --config " + o.config + ": " +
-                              model_config_to_json(start.config()).dump() + " against " +
-                              model_config_to_json(config).dump());
+    const nlohmann::json had = model_config_to_json(start.config()), wanted = model_config_to_json(config);
+    auto shapes = [](const ModelConfig& c) {
+        std::vector<std::pair<std::string, Shape>> out;
+        for (const ParamSpec& spec : DualEncoder::param_specs(c)) out.emplace_back(spec.name, spec.shape);
+        return out;
+    };
+    if (shapes(start.config()) != shapes(config))
+        throw input_error(
+            "--init model", o.init,
+            "has another architecture than --config " + o.config + ": " + had.dump() + " against " + wanted.dump());
+    for (const nlohmann::json& change : nlohmann::json::diff(had, wanted))
+        std::fprintf(stderr, "train: --config changes the --init model's %s to %s (its weights do not depend on it)\n",
+                     change.value("path", std::string()).c_str(),
+                     change.contains("value") ? change["value"].dump().c_str() : "nothing");
     std::fprintf(stderr, "train: starting from the weights of %s\n", o.init.c_str());
     return start.weights();
 }
