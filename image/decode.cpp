@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "image/orientation.h"
 
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_ONLY_JPEG
@@ -189,8 +190,7 @@ ImageFormat sniff_image_format(const unsigned char* data, std::size_t size, std:
     return ImageFormat::unknown;
 }
 
-RgbaImage decode_image(const unsigned char* data, std::size_t size, const std::string& name,
-                       const ImageLimits& limits) {
+Photo decode_photo(const unsigned char* data, std::size_t size, const std::string& name, const ImageLimits& limits) {
     if (size == 0) throw input_error("image", name, "empty file");
     if (size > limits.max_file_bytes)
         throw input_error(
@@ -246,7 +246,15 @@ RgbaImage decode_image(const unsigned char* data, std::size_t size, const std::s
     image.pixels.assign(decoded, decoded + static_cast<std::size_t>(dw) * dh * 4);
     stbi_image_free(decoded);
     if (dw != w || dh != h) throw input_error("image", name, "decoded size differs from header");
-    return image;
+    Photo photo;
+    if (format == ImageFormat::jpeg) photo.metadata = read_exif(jpeg_exif_block(data, size));
+    photo.image = turn_upright(image, photo.metadata.orientation);
+    return photo;
+}
+
+RgbaImage decode_image(const unsigned char* data, std::size_t size, const std::string& name,
+                       const ImageLimits& limits) {
+    return decode_photo(data, size, name, limits).image;
 }
 
 RgbaImage load_image(const std::string& path, const ImageLimits& limits) {

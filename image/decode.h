@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "image/photo_metadata.h"
+
 namespace opsis {
 
 struct ImageLimits {
@@ -26,7 +28,16 @@ struct RgbaImage {
     std::vector<std::uint8_t> pixels;  // width * height * 4, row-major RGBA
 };
 
+// A decoded picture, upright, and what its EXIF block says (photo_metadata.h).
+struct Photo {
+    RgbaImage image;
+    PhotoMetadata metadata;
+};
+
 // `name` is used in error messages and for the TGA rule; throws opsis::Error "image '<name>': …".
+// The pixels are turned upright by the file's EXIF orientation, so every path (embedding,
+// thumbnails, heatmaps) sees a sideways phone photo the way it was meant.
+Photo decode_photo(const unsigned char* data, std::size_t size, const std::string& name, const ImageLimits& limits);
 RgbaImage decode_image(const unsigned char* data, std::size_t size, const std::string& name, const ImageLimits& limits);
 RgbaImage load_image(const std::string& path, const ImageLimits& limits);
 

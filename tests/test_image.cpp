@@ -250,6 +250,15 @@ TEST_CASE("write fuzz seeds", "[.fuzz-seeds]") {
     };
     seed("a.png", encode_png_rgba(src), 0);
     seed("b.jpg", encode_jpeg(src), 0);
+    PhotoMetadata exif;  // a phone photo's EXIF: turned, dated, placed
+    exif.orientation = 6;
+    exif.taken_local = 1717252205;
+    exif.taken_offset_minutes = 120;
+    exif.make = "Apple";
+    exif.model = "iPhone 12";
+    exif.latitude = 37.97;
+    exif.longitude = 23.72;
+    seed("h.jpg", jpeg_with_exif(encode_jpeg(src), exif), 0);
     seed("c.bmp", encode_bmp(src), 0);
     seed("d.tga", encode_tga(src), 1);
     seed("e.png", encode_png_16bit_rgb(src), 0);

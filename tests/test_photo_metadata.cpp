@@ -1,0 +1,156 @@
+// Photos as cameras write them: EXIF orientation turned upright, and the date, camera and
+// position read back from blocks libexif writes.
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "image/decode.h"
+#include "image/orientation.h"
+#include "image/photo_metadata.h"
+#include "image/preprocess.h"
+#include "tests/test_support.h"
+
+using namespace opsis;
+using namespace opsis::test;
+
+namespace {
+// A picture that looks different every way it is turned: a red block top left, a blue one at
+// the bottom, on white, 64x48.
+RgbaImage asymmetric_picture() {
+    RgbaImage p;
+    p.width = 64;
+    p.height = 48;
+    p.pixels.assign(static_cast<std::size_t>(64) * 48 * 4, 255);
+    for (int y = 0; y < 48; ++y)
+        for (int x = 0; x < 64; ++x) {
+            std::uint8_t* px = &p.pixels[(static_cast<std::size_t>(y) * 64 + x) * 4];
+            if (x < 24 && y < 16) px[1] = px[2] = 30;
+            if (y >= 36 && x >= 20 && x < 60) px[0] = px[1] = 40;
+        }
+    return p;
+}
+}  // namespace
+
+TEST_CASE("each EXIF orientation turns its stored pixels upright", "[image][photo]") {
+    RgbaImage p;
+    p.width = 3;
+    p.height = 2;
+    for (int i = 0; i < 6; ++i) p.pixels.insert(p.pixels.end(), {std::uint8_t(i), 0, 0, 255});
+    // 0 1 2
+    // 3 4 5
+    auto at = [](const RgbaImage& img, int x, int y) { return img.pixels[(std::size_t(y) * img.width + x) * 4]; };
+    const RgbaImage six = turn_upright(p, 6);  // turned 90° clockwise: 3 0 / 4 1 / 5 2
+    CHECK(six.width == 2);
+    CHECK(six.height == 3);
+    CHECK(at(six, 0, 0) == 3);
+    CHECK(at(six, 1, 0) == 0);
+    CHECK(at(six, 1, 2) == 2);
+    const RgbaImage eight = turn_upright(p, 8);  // 90° anticlockwise: 2 5 / 1 4 / 0 3
+    CHECK(at(eight, 0, 0) == 2);
+    CHECK(at(eight, 1, 2) == 3);
+    CHECK(at(turn_upright(p, 2), 0, 0) == 2);
+    CHECK(at(turn_upright(p, 3), 0, 0) == 5);
+    CHECK(at(turn_upright(p, 4), 0, 0) == 3);
+    CHECK(at(turn_upright(p, 5), 1, 0) == 3);
+    CHECK(at(turn_upright(p, 7), 0, 0) == 5);
+    for (int o = 1; o <= 8; ++o) {
+        INFO("orientation " << o);
+        CHECK(turn_upright(turn_upright(p, inverse_orientation(o)), o).pixels == p.pixels);
+    }
+    CHECK(turn_upright(p, 0).pixels == p.pixels);
+    CHECK(turn_upright(p, 9).pixels == p.pixels);
+}
+
+TEST_CASE("EXIF dates and offsets parse, and bad ones are no date", "[image][photo]") {
+    CHECK(parse_exif_datetime("2024:06:01 14:30:05") == 1717252205);
+    CHECK(parse_exif_datetime("2024-06-01T14:30:05") == 1717252205);
+    CHECK_FALSE(parse_exif_datetime("0000:00:00 00:00:00"));
+    CHECK_FALSE(parse_exif_datetime("    :  :     :  :  "));
+    CHECK_FALSE(parse_exif_datetime("2024:06:31 10:00:00"));
+    CHECK_FALSE(parse_exif_datetime("2024:13:01 10:00:00"));
+    CHECK_FALSE(parse_exif_datetime("2024:06:01"));
+    CHECK(parse_exif_offset("+02:00") == 120);
+    CHECK(parse_exif_offset("-05:30") == -330);
+    CHECK_FALSE(parse_exif_offset("02:00"));
+    CHECK_FALSE(parse_exif_offset("+25:00"));
+}
+
+TEST_CASE("a photo's EXIF block written by libexif reads back", "[image][photo]") {
+    const std::vector<unsigned char> plain = encode_jpeg(asymmetric_picture());
+    CHECK(jpeg_exif_block(plain.data(), plain.size()).empty());
+    CHECK(decode_photo(plain.data(), plain.size(), "plain.jpg", ImageLimits{}).metadata == PhotoMetadata{});
+
+    PhotoMetadata m;
+    m.orientation = 6;
+    m.taken_local = *parse_exif_datetime("2023:08:14 18:02:33");
+    m.taken_offset_minutes = 180;
+    m.make = "Apple";
+    m.model = "iPhone 12";
+    m.latitude = -33.856784;
+    m.longitude = 151.215297;
+    const std::vector<unsigned char> tagged = jpeg_with_exif(plain, m);
+    const PhotoMetadata back = read_exif(jpeg_exif_block(tagged.data(), tagged.size()));
+    CHECK(back.orientation == 6);
+    CHECK(back.taken_local == m.taken_local);
+    CHECK(back.taken_offset_minutes == 180);
+    CHECK(back.camera() == "Apple iPhone 12");
+    REQUIRE(back.latitude);
+    CHECK(std::abs(*back.latitude - *m.latitude) < 1e-6);
+    CHECK(std::abs(*back.longitude - *m.longitude) < 1e-6);
+
+    PhotoMetadata north;
+    north.make = "NIKON CORPORATION";
+    north.model = "NIKON D750";
+    north.latitude = 60.5;
+    north.longitude = -0.25;
+    const std::vector<unsigned char> other = jpeg_with_exif(plain, north);
+    const PhotoMetadata b = read_exif(jpeg_exif_block(other.data(), other.size()));
+    CHECK(b.camera() == "NIKON D750");
+    CHECK(b.orientation == 1);
+    CHECK_FALSE(b.taken_local);
+    CHECK(std::abs(*b.latitude - 60.5) < 1e-6);
+    CHECK(std::abs(*b.longitude + 0.25) < 1e-6);
+
+    // Damaged blocks are no metadata, never a failure of the picture.
+    std::vector<unsigned char> damaged = tagged;
+    for (std::size_t i = 12; i < 60 && i < damaged.size(); ++i) damaged[i] ^= 0x5A;
+    CHECK_NOTHROW(read_exif(jpeg_exif_block(damaged.data(), damaged.size())));
+    const std::vector<unsigned char> junk(100, 0xAB);
+    CHECK(read_exif(junk) == PhotoMetadata{});
+}
+
+TEST_CASE("a sideways photo embeds as the upright one", "[image][photo]") {
+    const RgbaImage upright = asymmetric_picture();
+    const DualEncoder model = tiny_model("photo", 8, 3);
+    const auto& pre = model.config().image.preprocess;
+    auto embed = [&](const std::vector<unsigned char>& jpeg, const std::string& name) {
+        const Photo photo = decode_photo(jpeg.data(), jpeg.size(), name, ImageLimits{});
+        if (name != "raw.jpg") {
+            CHECK(photo.image.width == 64);
+            CHECK(photo.image.height == 48);
+        }
+        std::vector<float> pixels(static_cast<std::size_t>(pre.image_size) * pre.image_size * 3);
+        preprocess_image(photo.image, pre, pixels.data());
+        Tensor batch({1, pre.image_size, pre.image_size, 3});
+        std::copy(pixels.begin(), pixels.end(), batch.data());
+        return model.encode_images(batch);
+    };
+    const Tensor reference = embed(encode_jpeg(upright, 95), "upright.jpg");
+    for (int o = 2; o <= 8; ++o) {
+        PhotoMetadata m;
+        m.orientation = o;
+        const std::vector<unsigned char> stored =
+            jpeg_with_exif(encode_jpeg(turn_upright(upright, inverse_orientation(o)), 95), m);
+        const Tensor got = embed(stored, "o" + std::to_string(o) + ".jpg");
+        double dot = 0;
+        for (std::int64_t i = 0; i < got.numel(); ++i) dot += double(got.data()[i]) * reference.data()[i];
+        INFO("orientation " << o);
+        CHECK(dot > 0.999);
+        // And without the turn it would not be the same picture.
+        if (o == 6 || o == 3) {
+            const Tensor unturned = embed(encode_jpeg(turn_upright(upright, inverse_orientation(o)), 95), "raw.jpg");
+            double raw = 0;
+            for (std::int64_t i = 0; i < got.numel(); ++i) raw += double(unturned.data()[i]) * reference.data()[i];
+            CHECK(raw < dot);
+        }
+    }
+}
