@@ -6,11 +6,13 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "core/calendar.h"
 #include "core/json_text.h"
 #include "core/utf8.h"
 #include "core/file_io.h"
 #include "index_folder/open_index.h"
 #include "cli/precision_option.h"
+#include "search/filters.h"
 #include "search/query_text.h"
 #include "search/result_json.h"
 #include "search/searcher.h"
@@ -30,7 +32,7 @@ struct SearchArgs {
     std::size_t k = 10, offset = 0;
     double min_score = -2;
     std::vector<std::string> sources, tags;
-    std::string path_prefix;
+    std::string path_prefix, after, before, camera, near, sort = "relevance";
     int effort = 0;
     bool no_collapse = false, no_rewrite = false, as_json = false;
 };
@@ -55,6 +57,11 @@ void run(const SearchArgs& a) {
     q.filters.sources = a.sources;
     q.filters.tags = a.tags;
     q.filters.path_prefix = a.path_prefix;
+    if (!a.after.empty()) q.filters.taken_after = search::parse_date_filter("--after", a.after);
+    if (!a.before.empty()) q.filters.taken_before = search::parse_date_filter("--before", a.before);
+    q.filters.camera = a.camera;
+    if (!a.near.empty()) q.filters.near = search::parse_near("--near", a.near);
+    q.order = search::parse_order(a.sort);
     q.collapse_duplicates = !a.no_collapse;
     q.effort = a.effort;
     q.rewrite = !a.no_rewrite;
@@ -76,7 +83,9 @@ void run(const SearchArgs& a) {
         std::printf("no good match: even the best result scores below the model's relevance cut (guesses marked ?)\n");
     for (std::size_t i = 0; i < r.hits.size(); ++i) {
         const auto& h = r.hits[i];
-        const std::string what = utf8::escaped(!h.item.paths.empty() ? h.item.paths.front() : h.item.text);
+        std::string what = utf8::escaped(!h.item.paths.empty() ? h.item.paths.front() : h.item.text);
+        // The date a photo was taken (a file's time is not shown: it says when it was copied).
+        if (h.item.taken && !h.item.taken->from_file) what = calendar::iso_local(h.item.taken->local) + "  " + what;
         // Judged hits: the chance each is what was asked for, a '?' where it is under the rule's threshold.
         const std::string judged = !h.relevance ? ""
                                                 : std::to_string(static_cast<int>(std::lround(100 * *h.relevance))) +
@@ -115,6 +124,14 @@ void register_search(CLI::App& app) {
     cmd->add_option("--source", a->sources, "Only items from these sources");
     cmd->add_option("--tag", a->tags, "Only items with all these tags");
     cmd->add_option("--path-prefix", a->path_prefix, "Only images with a path starting so");
+    cmd->add_option("--after", a->after, "Only photos taken on or after this local date (YYYY-MM-DD[THH:MM[:SS]])");
+    cmd->add_option("--before", a->before, "Only photos taken before this local date (YYYY-MM-DD[THH:MM[:SS]])");
+    cmd->add_option("--camera", a->camera, "Only photos from this camera, as index stats lists them");
+    cmd->add_option("--near", a->near, "Only photos taken within a distance: LAT,LON,KM (e.g. 37.97,23.72,5)");
+    cmd->add_option("--sort", a->sort,
+                    "relevance, or date: the best matches (likely relevant ones, when judged) newest first")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"relevance", "date"}));
     cmd->add_option("--effort", a->effort,
                     "Vector index search effort: IVF lists probed, HNSW efSearch (0: the index's default)")
         ->capture_default_str()

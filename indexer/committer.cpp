@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <optional>
 
 #include "core/sha256.h"
@@ -11,6 +12,26 @@ namespace opsis::indexer {
 
 using storage::Catalog;
 using storage::Collection;
+
+namespace {
+// The photo's own date, or else the file's modification time on this machine's clock (marked
+// as such: a copied folder's times are when it was copied).
+storage::TakenAt taken_at(const PhotoMetadata& metadata, std::int64_t mtime_ns) {
+    storage::TakenAt taken;
+    if (metadata.taken_local) {
+        taken.local = *metadata.taken_local;
+        taken.offset_minutes = metadata.taken_offset_minutes;
+        return taken;
+    }
+    const std::time_t seconds = static_cast<std::time_t>(mtime_ns / 1'000'000'000);
+    std::tm tm{};
+    localtime_r(&seconds, &tm);
+    taken.local = static_cast<std::int64_t>(seconds) + tm.tm_gmtoff;
+    taken.offset_minutes = static_cast<int>(tm.tm_gmtoff / 60);
+    taken.from_file = true;
+    return taken;
+}
+}  // namespace
 
 Committer::Committer(storage::IndexStore& store, const DualEncoder& model, const JobOptions& options,
                      JobSummary& summary)
@@ -182,6 +203,10 @@ bool Committer::commit_one(Catalog::Batch& b, FileResult& r, const float* vector
     item.source = r.file.source;
     item.tags = r.file.tags;
     item.captions = r.file.captions;
+    item.taken = taken_at(r.metadata, r.mtime_ns);
+    item.camera = r.metadata.camera();
+    if (r.metadata.latitude && r.metadata.longitude)
+        item.position = storage::GeoPoint{*r.metadata.latitude, *r.metadata.longitude};
     const std::int64_t id =
         b.add_item(Collection::images, std::move(item), vector, static_cast<std::size_t>(model_.config().embed_dim));
     b.add_path(id, path, r.size, r.mtime_ns);

@@ -50,12 +50,13 @@ void examine_bytes(FileResult& r, std::span<const unsigned char> bytes, std::str
             r.kind = FileResult::Kind::duplicate;
             return;
         }
-        const RgbaImage image = decode_image(bytes.data(), bytes.size(), r.file.path, options.limits);
-        r.width = image.width;
-        r.height = image.height;
+        const Photo photo = decode_photo(bytes.data(), bytes.size(), r.file.path, options.limits);
+        r.width = photo.image.width;
+        r.height = photo.image.height;
+        r.metadata = photo.metadata;
         const auto& pre = model.config().image.preprocess;
         r.pixels.resize(static_cast<std::size_t>(pre.image_size) * pre.image_size * 3);
-        preprocess_image(image, pre, r.pixels.data());
+        preprocess_image(photo.image, pre, r.pixels.data());
         r.kind = FileResult::Kind::encode;
     } catch (const std::exception& e) {
         r.kind = FileResult::Kind::failure;

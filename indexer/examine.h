@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "encoder/dual_encoder.h"
+#include "image/photo_metadata.h"
 #include "indexer/index_job.h"
 #include "indexer/inputs.h"
 #include "storage/catalog.h"
@@ -21,7 +22,8 @@ struct FileResult {
     std::uint64_t size = 0;
     std::int64_t mtime_ns = 0;
     std::string hash, reason;
-    int width = 0, height = 0;
+    int width = 0, height = 0;  // upright
+    PhotoMetadata metadata;     // what its EXIF says, for Kind::encode
     std::vector<float> pixels;  // the encoder's input, for Kind::encode
     bool had_failure = false;
 };

@@ -36,6 +36,12 @@ void validate_terms(const Query& q, const Limits& limits) {
         finite(it.weight, std::string(storage::collection_name(it.collection)) + "/" + std::to_string(it.id));
 }
 
+Query::Order parse_order(const std::string& name) {
+    if (name == "relevance") return Query::Order::relevance;
+    if (name == "date") return Query::Order::date;
+    throw input_error("sort", name, "must be relevance or date");
+}
+
 void validate_paging(const Query& q, const Limits& limits) {
     if (q.k == 0 || q.k > limits.max_k)
         throw input_error("query k", std::to_string(q.k), "must be between 1 and " + std::to_string(limits.max_k));
@@ -46,6 +52,10 @@ void validate_paging(const Query& q, const Limits& limits) {
         throw input_error("query offset + k", std::to_string(q.offset + q.k),
                           "near-duplicates are collapsed among the first " + std::to_string(limits.max_collapsed) +
                               " results only: page further with collapse_duplicates off");
+    if (q.order == Query::Order::date && q.offset + q.k > limits.date_window)
+        throw input_error("query offset + k", std::to_string(q.offset + q.k),
+                          "a search ordered by date orders the best " + std::to_string(limits.date_window) +
+                              " matches: page within them");
     if (q.effort < 0 || q.effort > limits.max_effort)
         throw input_error("query effort", std::to_string(q.effort),
                           "must be between 0 (the index's default) and " + std::to_string(limits.max_effort));

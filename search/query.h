@@ -28,11 +28,24 @@ struct WeightedItem {  // "more like this": an indexed item's own vector
     float weight = 1.0f;
 };
 
+// Pictures taken within `radius_km` of a point (great-circle distance).
+struct Near {
+    storage::GeoPoint centre;
+    double radius_km = 0;
+};
+
 struct Filters {
     std::vector<std::string> sources;  // any of
     std::vector<std::string> tags;     // all of
     std::string path_prefix;           // images: some path starts with it
-    bool empty() const { return sources.empty() && tags.empty() && path_prefix.empty(); }
+    // images: taken at local times in [taken_after, taken_before) (storage::TakenAt::local)
+    std::optional<std::int64_t> taken_after, taken_before;
+    std::string camera;        // images: exactly this camera ("Apple iPhone 12")
+    std::optional<Near> near;  // images: taken near a point (those without a position fail)
+    bool empty() const {
+        return sources.empty() && tags.empty() && path_prefix.empty() && !taken_after && !taken_before &&
+               camera.empty() && !near;
+    }
 };
 
 struct Query {
@@ -49,7 +62,12 @@ struct Query {
     // Texts brought to the words the model learnt first (search/query_rewrite.h), when the
     // model has a lexicon.
     bool rewrite = true;
+    // date: the best Limits::date_window matches by relevance (only those likely relevant, when
+    // the query is judged and any is), newest first by when they were taken, undated last,
+    // relevance breaking ties; then paged.
+    enum class Order { relevance, date } order = Order::relevance;
 };
+Query::Order parse_order(const std::string& name);  // "relevance" | "date"
 
 struct Limits {
     std::size_t max_k = 500;
@@ -61,6 +79,7 @@ struct Limits {
     // Collapsing near-duplicates compares each candidate with the results kept so far, so it
     // is offered for the first results only (offset + k up to this); deeper pages page without it.
     std::size_t max_collapsed = 1000;
+    std::size_t date_window = 500;  // how many of the best matches a date-ordered search orders
     // Filters that lead (through the catalog's source/tag and path indexes) to at most this
     // many items are answered by scoring those items exactly, without the vector index. 0
     // leaves those indexes unused: filters go through the vector index and, failing that, one

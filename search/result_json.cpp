@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "core/calendar.h"
+
 namespace opsis::search {
 
 using storage::Collection;
@@ -15,6 +17,19 @@ nlohmann::json item_json(const storage::Item& it, Collection c) {
         j["height"] = it.height;
         j["file_size"] = it.file_size;
         j["captions"] = it.captions;
+        j["taken"] = nullptr;
+        if (it.taken) {
+            // "at" with the offset where the camera wrote one; "local" is the wall-clock time
+            // the date filters compare; "from" says whether the photo or the file gave it.
+            j["taken"] = {
+                {"local", calendar::iso_local(it.taken->local)},
+                {"at", it.taken->offset_minutes ? calendar::iso_with_offset(it.taken->local, *it.taken->offset_minutes)
+                                                : calendar::iso_local(it.taken->local)},
+                {"from", it.taken->from_file ? "file" : "exif"}};
+        }
+        j["camera"] = it.camera.empty() ? nlohmann::json(nullptr) : nlohmann::json(it.camera);
+        j["position"] = nullptr;
+        if (it.position) j["position"] = {{"latitude", it.position->latitude}, {"longitude", it.position->longitude}};
         j["image_url"] = url + "/image";
         j["thumbnail_url"] = url + "/thumbnail";
     } else {

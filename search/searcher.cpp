@@ -30,6 +30,32 @@ bool Searcher::judged(const Query& q) const {
            q.items.empty();
 }
 
+// What a query ranks by relevance: its own page, or for a date order the best date_window.
+Query relevance_window(const Query& q, const Limits& limits) {
+    if (q.order != Query::Order::date) return q;
+    Query window = q;
+    window.offset = 0;
+    window.k = limits.date_window;
+    return window;
+}
+
+// The window ranked by relevance, newest first, then the query's page of it.
+Result ordered_by_date(Result ranked, const Query& q) {
+    std::vector<Hit>& hits = ranked.hits;
+    if (ranked.no_good_match == false)
+        std::erase_if(hits, [](const Hit& h) { return !h.likely_relevant.value_or(true); });
+    std::stable_sort(hits.begin(), hits.end(), [](const Hit& a, const Hit& b) {
+        if (a.item.taken.has_value() != b.item.taken.has_value()) return a.item.taken.has_value();
+        return a.item.taken && a.item.taken->local > b.item.taken->local;
+    });
+    ranked.more = hits.size() > q.offset + q.k;
+    hits.erase(hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(std::min(q.offset, hits.size())));
+    if (hits.size() > q.k) hits.resize(q.k);
+    ranked.k = q.k;
+    ranked.offset = q.offset;
+    return ranked;
+}
+
 std::size_t first_fetch(const Query& q, std::size_t need, std::size_t excluded) {
     return std::max<std::size_t>(2 * need + excluded, 64) * (q.filters.empty() ? 1 : 4);
 }
@@ -41,7 +67,7 @@ std::vector<Outcome<Result>> Searcher::search_batch(const std::vector<Query>& qu
     for (std::size_t i = 0; i < queries.size(); ++i) {
         try {
             validate_paging(queries[i], limits_);  // the terms are checked as they are embedded
-            valid.push_back(queries[i]);
+            valid.push_back(relevance_window(queries[i], limits_));
             positions.push_back(i);
         } catch (...) {
             out[i] = std::current_exception();
@@ -104,15 +130,17 @@ std::vector<Outcome<Result>> Searcher::search_batch(const std::vector<Query>& qu
                 const auto sample = backgrounds_.sample(store_.catalog(), Collection::images,
                                                         static_cast<std::size_t>(rule->background_sample),
                                                         static_cast<int>(vector.size()));
-                judge = QueryJudge{rule, sample->size() >= rule->min_background ? sample->background(vector.data())
-                                                                                : std::nullopt};
+                judge = QueryJudge{
+                    rule, sample->size() >= rule->min_background ? sample->background(vector.data()) : std::nullopt};
             }
             Result r = rank(valid[i], vector, std::move(prefetched[i]), std::move(narrowed[i]), judge);
             r.embed_ms = embed_ms;
             r.search_ms = shared_search_ms + ms_since(t0);
             r.batch = queries.size();
             r.rewrites = std::move(rewritten[i]);
-            out[positions[i]] = std::move(r);
+            out[positions[i]] = queries[positions[i]].order == Query::Order::date
+                                    ? ordered_by_date(std::move(r), queries[positions[i]])
+                                    : std::move(r);
         } catch (...) {
             out[positions[i]] = std::current_exception();
         }

@@ -28,6 +28,22 @@ const char* collection_name(Collection c);
 Collection parse_collection(const std::string& name);
 inline constexpr Collection kCollections[] = {Collection::images, Collection::texts};
 
+// When a photo was taken: the wall-clock time where it was taken, in seconds counted as if that
+// clock were UTC (so "photos of 1 June" means the local 1 June, wherever they were taken), with
+// the UTC offset when the camera wrote one. from_file: no EXIF date, the file's modification
+// time on this machine's clock instead.
+struct TakenAt {
+    std::int64_t local = 0;
+    std::optional<int> offset_minutes;
+    bool from_file = false;
+    bool operator==(const TakenAt&) const = default;
+};
+
+struct GeoPoint {
+    double latitude = 0, longitude = 0;  // degrees, north and east positive
+    bool operator==(const GeoPoint&) const = default;
+};
+
 struct Item {
     std::int64_t id = 0;
     std::string hash;                // SHA-256 of the file's bytes, or of the text
@@ -39,6 +55,10 @@ struct Item {
     std::vector<std::string> tags;
     std::vector<std::string> captions;  // images: the manifest's captions
     std::int64_t added_at = 0;          // Unix seconds
+    // images: what the photo says of itself (image/photo_metadata.h)
+    std::optional<TakenAt> taken;
+    std::string camera;
+    std::optional<GeoPoint> position;
 };
 
 // What the catalog knows of one indexed path (images only).
@@ -92,7 +112,12 @@ public:
     std::vector<std::int64_t> ids_with_source(Collection c, const std::string& source, std::size_t limit) const;
     std::vector<std::int64_t> ids_with_tag(Collection c, const std::string& tag, std::size_t limit) const;
     std::vector<std::int64_t> ids_under_path(const std::string& prefix, std::size_t limit) const;
-    // Problems of the source/tag index against the items (for verify); empty when consistent.
+    // Ids, ascending, of the items taken at local times in [from, to) (TakenAt::local), and of
+    // those with this camera: key-range reads of the same index.
+    std::vector<std::int64_t> ids_taken_between(Collection c, std::int64_t from, std::int64_t to,
+                                                std::size_t limit) const;
+    std::vector<std::int64_t> ids_with_camera(Collection c, const std::string& camera, std::size_t limit) const;
+    // Problems of the source/tag/date/camera index against the items (for verify); empty when consistent.
     std::vector<std::string> check_facets(Collection c) const;
 
     // Walks in id order (paths in byte order); the callback returns false to stop.

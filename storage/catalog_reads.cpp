@@ -3,6 +3,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/iterator.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <set>
@@ -91,6 +92,24 @@ std::vector<std::int64_t> Catalog::ids_with_tag(Collection c, const std::string&
     return ids_in_range(*db_, cf(family(c, "facets")), facet_prefix('t', tag), limit);
 }
 
+std::vector<std::int64_t> Catalog::ids_taken_between(Collection c, std::int64_t from, std::int64_t to,
+                                                     std::size_t limit) const {
+    std::vector<std::int64_t> ids;
+    if (from >= to) return ids;
+    const std::string end = date_key(to);
+    scan(*db_, cf(family(c, "facets")), date_key(from), [&](const rocksdb::Slice& k, const rocksdb::Slice&) {
+        if (k.compare(end) >= 0) return false;
+        ids.push_back(static_cast<std::int64_t>(number_of(rocksdb::Slice(k.data() + k.size() - 8, 8))));
+        return ids.size() <= limit;
+    });
+    std::sort(ids.begin(), ids.end());
+    return ids;
+}
+
+std::vector<std::int64_t> Catalog::ids_with_camera(Collection c, const std::string& camera, std::size_t limit) const {
+    return ids_in_range(*db_, cf(family(c, "facets")), facet_prefix('c', camera), limit);
+}
+
 std::vector<std::int64_t> Catalog::ids_under_path(const std::string& prefix, std::size_t limit) const {
     std::set<std::int64_t> ids;  // an image may have several paths under the prefix
     scan(*db_, cf("images.paths"), prefix, [&](const rocksdb::Slice& k, const rocksdb::Slice& v) {
@@ -114,12 +133,12 @@ std::vector<std::string> Catalog::check_facets(Collection c) const {
         const auto id = static_cast<std::int64_t>(number_of(rocksdb::Slice(k.data() + k.size() - 8, 8)));
         const std::optional<Item> it = item(c, id);
         if (!it || !facet_keys(*it).count(k.ToString()))
-            problems.push_back("the source/tag index lists item " + std::to_string(id) +
+            problems.push_back("the source/tag/date/camera index lists item " + std::to_string(id) +
                                " under a value it does not have");
         return problems.size() < 20;
     });
     if (problems.empty() && stored != expected)
-        problems.push_back("the source/tag index has " + std::to_string(stored) + " entries, the items " +
+        problems.push_back("the source/tag/date/camera index has " + std::to_string(stored) + " entries, the items " +
                            std::to_string(expected));
     return problems;
 }

@@ -49,6 +49,13 @@ json item_record(const Item& it) {
     if (!it.source.empty()) j["source"] = it.source;
     if (!it.tags.empty()) j["tags"] = it.tags;
     if (!it.captions.empty()) j["captions"] = it.captions;
+    if (it.taken) {
+        j["taken_at"] = it.taken->local;
+        if (it.taken->offset_minutes) j["taken_offset"] = *it.taken->offset_minutes;
+        if (it.taken->from_file) j["taken_from_file"] = true;
+    }
+    if (!it.camera.empty()) j["camera"] = it.camera;
+    if (it.position) j["gps"] = {it.position->latitude, it.position->longitude};
     return j;
 }
 
@@ -78,7 +85,15 @@ std::set<std::string> facet_keys(const Item& it) {
     const std::string id = key_of(static_cast<std::uint64_t>(it.id));
     if (!it.source.empty()) keys.insert(facet_prefix('s', it.source) + id);
     for (const std::string& t : it.tags) keys.insert(facet_prefix('t', t) + id);
+    if (it.taken) keys.insert(date_key(it.taken->local) + id);
+    if (!it.camera.empty()) keys.insert(facet_prefix('c', it.camera) + id);
     return keys;
+}
+
+std::string date_key(std::int64_t local) {
+    std::string k(1, 'd');
+    k += key_of(static_cast<std::uint64_t>(local) ^ (std::uint64_t{1} << 63));
+    return k;
 }
 
 Item item_from(const std::string& bytes) {
@@ -97,6 +112,15 @@ Item item_from(const std::string& bytes) {
     it.source = j.value("source", std::string{});
     it.tags = j.value("tags", std::vector<std::string>{});
     it.captions = j.value("captions", std::vector<std::string>{});
+    if (j.contains("taken_at")) {
+        TakenAt t;
+        t.local = j.at("taken_at").get<std::int64_t>();
+        if (j.contains("taken_offset")) t.offset_minutes = j.at("taken_offset").get<int>();
+        t.from_file = j.value("taken_from_file", false);
+        it.taken = t;
+    }
+    it.camera = j.value("camera", std::string{});
+    if (j.contains("gps")) it.position = GeoPoint{j.at("gps").at(0).get<double>(), j.at("gps").at(1).get<double>()};
     return it;
 }
 

@@ -25,6 +25,9 @@ std::uint64_t number_of(const rocksdb::Slice& k);
 // item: kind ('s' or 't'), the value's length (4 bytes, big-endian), the value, the id. A
 // filter then reads the ids of its value as one key range.
 std::string facet_prefix(char kind, const std::string& value);
+// Dates: kind 'd', the local time plus 2^63 (8 bytes, big-endian, so negative times sort
+// first), the id; cameras are kind 'c' like sources.
+std::string date_key(std::int64_t local);
 std::set<std::string> facet_keys(const Item& item);
 
 std::string item_value(const Item& item);

@@ -8,6 +8,7 @@
 #include <random>
 #include <set>
 
+#include "image/photo_metadata.h"
 #include "index_folder/open_index.h"
 #include "indexer/committer.h"
 #include "indexer/examine.h"
@@ -341,4 +342,85 @@ TEST_CASE("SIGKILL at random moments: every file indexed exactly once, catalog a
     CHECK(report["images"]["compared"] == kFiles);
     WARN("SIGKILL test: " << kills << " kills (" << mid_job << " mid-job; images after each:" << progress << "), "
                           << fresh_starts << " runs finished before their kill");
+}
+
+TEST_CASE("photos keep their date, camera and place from EXIF, and search filters and orders by them",
+          "[index][photo]") {
+    TempDir dir;
+    const std::string model = make_model(dir, "model", 4);
+    const std::string photos = dir.file("photos"), index = dir.file("ix");
+    fs::create_directories(photos);
+    auto photo = [&](const std::string& name, std::uint32_t seed, const std::string& taken, const std::string& make,
+                     const std::string& camera_model, std::optional<std::pair<double, double>> at) {
+        std::mt19937 rng(seed);
+        RgbaImage img = pattern_image(24, 16, false);
+        for (std::size_t i = 0; i < img.pixels.size(); i += 4) img.pixels[i] = static_cast<std::uint8_t>(rng());
+        PhotoMetadata m;
+        m.orientation = 6;
+        m.taken_local = parse_exif_datetime(taken);
+        m.taken_offset_minutes = 180;
+        m.make = make;
+        m.model = camera_model;
+        if (at) {
+            m.latitude = at->first;
+            m.longitude = at->second;
+        }
+        write_bytes(photos + "/" + name, jpeg_with_exif(encode_jpeg(img), m));
+    };
+    photo("summer.jpg", 1, "2024:07:15 18:30:00", "Apple", "iPhone 12", std::make_pair(37.9715, 23.7257));
+    photo("winter.jpg", 2, "2024:01:10 09:00:00", "Canon", "Canon EOS 5D", std::nullopt);
+    photo("spring.jpg", 3, "2024:04:02 12:00:00", "Apple", "iPhone 12", std::make_pair(48.8566, 2.3522));
+    write_bytes(photos + "/plain.png", random_png(9));  // no EXIF: the file's time, marked as such
+
+    run_json("index add --index " + index + " --model " + model + " " + photos);
+    auto search = [&](const std::string& flags) {
+        const CommandResult r = run_opsis("search --index " + index + " -q photo -k 10 --no-collapse --json " + flags);
+        INFO(flags << "\n" << r.output);
+        REQUIRE(r.exit_code == 0);
+        return json::parse(r.output)["hits"];
+    };
+    auto names = [](const json& hits) {
+        std::vector<std::string> out;
+        for (const json& h : hits) out.push_back(fs::path(h["paths"][0].get<std::string>()).filename().string());
+        return out;
+    };
+    const json all = search("");
+    REQUIRE(all.size() == 4);
+    for (const json& h : all) {
+        const std::string name = fs::path(h["paths"][0].get<std::string>()).filename().string();
+        INFO(h.dump());
+        if (name == "summer.jpg") {
+            CHECK(h["taken"]["local"] == "2024-07-15T18:30:00");
+            CHECK(h["taken"]["at"] == "2024-07-15T18:30:00+03:00");
+            CHECK(h["taken"]["from"] == "exif");
+            CHECK(h["camera"] == "Apple iPhone 12");
+            CHECK(h["position"]["latitude"].get<double>() == Approx(37.9715).margin(1e-6));
+            CHECK(h["width"] == 16);  // stored sideways (orientation 6): upright it is 16 wide
+            CHECK(h["height"] == 24);
+        }
+        if (name == "plain.png") {
+            CHECK(h["taken"]["from"] == "file");
+            CHECK(h["camera"].is_null());
+            CHECK(h["position"].is_null());
+        }
+    }
+    auto sorted = [](std::vector<std::string> v) {
+        std::sort(v.begin(), v.end());
+        return v;
+    };
+    CHECK(sorted(names(search("--after 2024-03-01 --before 2024-08-01"))) ==
+          std::vector<std::string>{"spring.jpg", "summer.jpg"});
+    CHECK(names(search("--after 2024-07-15T18:30 --before 2024-07-15T18:31")) ==
+          std::vector<std::string>{"summer.jpg"});
+    CHECK(sorted(names(search("--camera 'Apple iPhone 12'"))) == std::vector<std::string>{"spring.jpg", "summer.jpg"});
+    CHECK(names(search("--near 37.97,23.72,5")) == std::vector<std::string>{"summer.jpg"});
+    CHECK(names(search("--before 2024-06-01 --sort date --camera 'Apple iPhone 12'")) ==
+          std::vector<std::string>{"spring.jpg"});
+    const std::vector<std::string> newest = names(search("--sort date --before 2025-01-01"));
+    CHECK(newest == std::vector<std::string>{"summer.jpg", "spring.jpg", "winter.jpg"});
+    const CommandResult bad = run_opsis("search --index " + index + " -q photo --after 2024-13-01");
+    CHECK(bad.exit_code != 0);
+    CHECK_THAT(bad.output, Catch::Contains("--after '2024-13-01'") && Catch::Contains("not a date"));
+    const CommandResult verify = run_opsis("index verify --index " + index);
+    CHECK(verify.exit_code == 0);
 }

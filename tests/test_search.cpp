@@ -7,8 +7,11 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 
+#include "core/calendar.h"
 #include "core/error.h"
+#include "search/filters.h"
 #include "search/query_text.h"
 #include "search/searcher.h"
 #include "tests/test_support.h"
@@ -191,12 +194,16 @@ TEST_CASE("paging, filters, min score, duplicates and item queries", "[search]")
     Limits no_direct;
     no_direct.directly_scored = 0;
     const Searcher scanning(*store, model, no_direct);
-    for (const Filters& f : std::vector<Filters>{{{"b"}, {"t3"}, "/photos/new/"},
-                                                 {{}, {}, "/photos/new/39"},
-                                                 {{}, {"q\"uote"}, ""},
-                                                 {{"nope", "weird \"source\""}, {"ünï", "odd"}, ""},
-                                                 {{"no such source"}, {}, ""},
-                                                 {{"a"}, {}, ""}}) {
+    auto filters = [](std::vector<std::string> sources, std::vector<std::string> tags, std::string prefix) {
+        Filters f;
+        f.sources = std::move(sources);
+        f.tags = std::move(tags);
+        f.path_prefix = std::move(prefix);
+        return f;
+    };
+    for (const Filters& f : {filters({"b"}, {"t3"}, "/photos/new/"), filters({}, {}, "/photos/new/39"),
+                             filters({}, {"q\"uote"}, ""), filters({"nope", "weird \"source\""}, {"ünï", "odd"}, ""),
+                             filters({"no such source"}, {}, ""), filters({"a"}, {}, "")}) {
         q.filters = f;
         const Result direct = s.search(q), other = scanning.search(q);
         INFO("filters: " << f.sources.size() << " sources, " << f.tags.size() << " tags, prefix '" << f.path_prefix
@@ -525,4 +532,109 @@ TEST_CASE("search effort and excluded ids go to the vector index per call", "[se
     CHECK(ids_of(ivf->search(query.data(), 50, every)) == exact_top(50, {}));
     CHECK(narrow != exact_top(50, {}));
     CHECK_THROWS_WITH(ivf->search(query.data(), 5, storage::SearchParams{-1, nullptr}), Catch::Contains("effort"));
+}
+
+TEST_CASE("photos filtered by date, camera and place, and ordered by date", "[search][photo]") {
+    const DualEncoder model = tiny_model();
+    TempDir dir;
+    auto store = filled_store(dir.file("ix"), "Flat");
+    // 90 photos: one a week from 2023-01-02 (local time), three cameras, half of them placed
+    // around Athens or Paris; every tenth has no date.
+    const std::int64_t day = 86400, start = *calendar::parse_iso("2023-01-02T10:00");
+    const char* cameras[] = {"Apple iPhone 12", "Canon EOS 5D", "NIKON D750"};
+    const storage::GeoPoint athens{37.9715, 23.7257}, paris{48.8566, 2.3522};
+    std::mt19937 rng(21);
+    {
+        storage::Catalog::Batch b(store->catalog());
+        for (int k = 0; k < 90; ++k) {
+            storage::Item it;
+            it.hash = "photo" + std::to_string(k);
+            if (k % 10 != 9) it.taken = storage::TakenAt{start + 7 * day * k, 120, false};
+            it.camera = cameras[k % 3];
+            if (k % 2 == 0) {
+                const storage::GeoPoint at = k % 4 == 0 ? athens : paris;
+                it.position = storage::GeoPoint{at.latitude + 0.01 * (k % 7), at.longitude - 0.01 * (k % 5)};
+            }
+            const std::vector<float> v = unit(rng);
+            b.add_path(b.add_item(Collection::images, it, v.data(), 16), "/photos/cam/" + std::to_string(k) + ".jpg", 1,
+                       1);
+        }
+        store->commit(b);
+    }
+    REQUIRE(store->catalog().check_facets(Collection::images).empty());
+    CHECK(store->catalog().ids_taken_between(Collection::images, start, start + 7 * day, 100).size() == 1);
+    CHECK(store->catalog().ids_with_camera(Collection::images, "Canon EOS 5D", 100).size() == 30);
+
+    Searcher direct(*store, model);
+    Limits no_direct;
+    no_direct.directly_scored = 0;
+    const Searcher scanning(*store, model, no_direct);
+    Query q;
+    q.texts = {{"holiday photos", 1.0f}};
+    q.k = 100;
+    auto photo_filters = [&](std::optional<std::string> after, std::optional<std::string> before, std::string camera,
+                             std::optional<Near> near) {
+        Filters f;
+        if (after) f.taken_after = parse_date_filter("after", *after);
+        if (before) f.taken_before = parse_date_filter("before", *before);
+        f.camera = std::move(camera);
+        f.near = near;
+        return f;
+    };
+    const Near near_athens = parse_near("near", "37.97,23.72,5");
+    for (const Filters& f :
+         {photo_filters("2023-06-01", "2023-09-01", "", std::nullopt), photo_filters("2024-01-01", {}, "", {}),
+          photo_filters({}, "2023-02-01", "", {}), photo_filters({}, {}, "Canon EOS 5D", {}),
+          photo_filters("2023-03-01", "2024-03-01", "NIKON D750", {}), photo_filters({}, {}, "", near_athens),
+          photo_filters("2023-01-01", "2023-07-01", "", parse_near("near", "48.86,2.35,3")),
+          photo_filters("2030-01-01", {}, "", {})}) {
+        q.filters = f;
+        std::set<std::int64_t> truth;
+        store->catalog().for_each_item(Collection::images, [&](const storage::Item& it) {
+            if (passes(f, it)) truth.insert(it.id);
+            return true;
+        });
+        const Result a = direct.search(q), b = scanning.search(q);
+        INFO("after " << f.taken_after.value_or(0) << " before " << f.taken_before.value_or(0) << " camera '"
+                      << f.camera << "' near " << f.near.has_value());
+        REQUIRE(a.hits.size() == truth.size());
+        REQUIRE(b.hits.size() == truth.size());
+        for (std::size_t i = 0; i < a.hits.size(); ++i) {
+            REQUIRE(truth.count(a.hits[i].id));
+            REQUIRE(a.hits[i].id == b.hits[i].id);
+        }
+    }
+    // A week's window holds exactly its photo; places are judged by distance.
+    q.filters = photo_filters("2023-01-09", "2023-01-10", "", {});
+    REQUIRE(direct.search(q).hits.size() == 1);
+    CHECK(distance_km(athens, paris) == Approx(2095).epsilon(0.01));
+
+    // Ordered by date: newest first, undated last, paged within the window.
+    q.filters = photo_filters({}, {}, "Apple iPhone 12", {});
+    q.order = Query::Order::date;
+    q.k = 40;
+    const Result by_date = direct.search(q);
+    REQUIRE(by_date.hits.size() == 30);
+    for (std::size_t i = 1; i < by_date.hits.size(); ++i) {
+        const auto& prev = by_date.hits[i - 1].item.taken;
+        const auto& cur = by_date.hits[i].item.taken;
+        if (cur) REQUIRE((prev && prev->local >= cur->local));
+    }
+    REQUIRE_FALSE(by_date.hits.back().item.taken);
+    q.k = 10;
+    q.offset = 10;
+    const Result second_page = direct.search(q);
+    REQUIRE(second_page.more);
+    for (std::size_t i = 0; i < 10; ++i) REQUIRE(second_page.hits[i].id == by_date.hits[10 + i].id);
+    q.offset = 495;
+    REQUIRE_THROWS_WITH(direct.search(q), Catch::Contains("ordered by date"));
+
+    // Bad values: named, with the reason.
+    REQUIRE_THROWS_WITH(parse_date_filter("--after", "2024-02-30"),
+                        Catch::Contains("--after") && Catch::Contains("not a date"));
+    REQUIRE_THROWS_WITH(parse_date_filter("--after", "yesterday"), Catch::Contains("YYYY-MM-DD"));
+    REQUIRE_THROWS_WITH(parse_near("--near", "91,0,5"), Catch::Contains("latitude"));
+    REQUIRE_THROWS_WITH(parse_near("--near", "37,23"), Catch::Contains("latitude,longitude,radius_km"));
+    REQUIRE_THROWS_WITH(parse_near("--near", "37,23,0"), Catch::Contains("radius"));
+    REQUIRE_THROWS_WITH(parse_order("newest"), Catch::Contains("relevance or date"));
 }

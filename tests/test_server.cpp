@@ -61,6 +61,16 @@ TEST_CASE("the API answers searches, items, thumbnails, stats and metrics", "[se
             .data();
     REQUIRE(d["hits"].size() == 6);
     for (const json& h : d["hits"]) REQUIRE(h["source"] == "odd");
+    // Dated by their files (these pictures have no EXIF): all after 2001, none before it.
+    d = c.post("/api/search", R"({"q": "a", "k": 50, "sort": "date", "filters": {"taken_after": "2001-01-01"},)"
+                              R"( "collapse_duplicates": false})")
+            .data();
+    REQUIRE_FALSE(d["hits"].empty());
+    for (const json& h : d["hits"]) REQUIRE(h["taken"]["from"] == "file");
+    for (std::size_t i = 1; i < d["hits"].size(); ++i)
+        REQUIRE(d["hits"][i - 1]["taken"]["local"].get<std::string>() >=
+                d["hits"][i]["taken"]["local"].get<std::string>());
+    REQUIRE(c.post("/api/search", R"({"q": "a", "filters": {"taken_before": "2001-01-01"}})").data()["hits"].empty());
     d = c.post("/api/search", json{{"item", first}, {"k", 3}, {"collapse_duplicates", false}}.dump()).data();
     for (const json& h : d["hits"]) REQUIRE(h["id"] != first);
 
@@ -229,6 +239,16 @@ TEST_CASE("bad requests get clear 4xx answers and the server keeps serving", "[s
         {R"({"q": "cat", "effort": -1})", 400, "search.effort must be a non-negative integer"},
         {R"({"q": "cat", "effort": 100000})", 400, "query effort '100000': must be between 0"},
         {R"({"txt": "x"})", 400, "unknown field 'txt'"},
+        {R"({"q": "cat", "filters": {"taken_after": "2024-02-30"}})", 400,
+         "search.filters.taken_after '2024-02-30': not a date"},
+        {R"({"q": "cat", "filters": {"taken_before": 2024}})", 400, "search.filters.taken_before must be a string"},
+        {R"({"q": "cat", "filters": {"near": {"latitude": 100, "longitude": 0, "radius_km": 1}}})", 400,
+         "latitude must be between -90 and 90"},
+        {R"({"q": "cat", "filters": {"near": {"latitude": 10, "longitude": 0}}})", 400,
+         "search.filters.near.radius_km must be a number"},
+        {R"({"q": "cat", "filters": {"near": {"lat": 1}}})", 400, "unknown field 'lat'"},
+        {R"({"q": "cat", "sort": "newest"})", 400, "sort 'newest': must be relevance or date"},
+        {R"({"q": "cat", "sort": "date", "offset": 495, "k": 10})", 400, "ordered by date"},
         {R"({})", 400, "has no text, image or item"},
         {R"({"text": "x", "collection": "videos"})", 400, "collection 'videos' is unknown"},
         {R"({"image": "!!!notbase64"})", 400, "not valid base64"},

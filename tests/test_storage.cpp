@@ -420,7 +420,7 @@ TEST_CASE(
         auto store = IndexStore::open(dir.file("ix"), kModel, false);
         const VerifyReport r = store->verify();
         REQUIRE_FALSE(r.ok());
-        REQUIRE_THAT(r.problems[0], Catch::Contains("source/tag index"));
+        REQUIRE_THAT(r.problems[0], Catch::Contains("source/tag/date/camera index"));
     }
     // A catalog from before the index: the family is made and filled on opening.
     with_raw_db([&](rocksdb::DB& db, auto& cf) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "search/filters.h"
 #include "search/query_text.h"
 #include "search/result_json.h"
 #include "web/api_impl.h"
@@ -26,7 +27,7 @@ search::Query Api::Impl::parse_search_json(const Request& req) {
     const json j = json_object_body(req);
     check_fields(j,
                  {"q", "text", "texts", "image", "images", "item", "items", "negative", "negative_weight", "collection",
-                  "k", "offset", "min_score", "filters", "collapse_duplicates", "effort", "rewrite"},
+                  "k", "offset", "min_score", "filters", "collapse_duplicates", "effort", "rewrite", "sort"},
                  "search");
     search::Query q;
     const float negative_weight = number_field(j, "negative_weight", 0.5f, "search");
@@ -102,14 +103,39 @@ search::Query Api::Impl::parse_search_json(const Request& req) {
     if (j.contains("filters")) {
         const json& f = j["filters"];
         if (!f.is_object()) reject(http::status::bad_request, "search.filters must be an object");
-        check_fields(f, {"source", "tags", "path_prefix"}, "search.filters");
+        check_fields(f, {"source", "tags", "path_prefix", "taken_after", "taken_before", "camera", "near"},
+                     "search.filters");
         q.filters.sources = string_list(f, "source", "search.filters");
         q.filters.tags = string_list(f, "tags", "search.filters");
-        if (f.contains("path_prefix")) {
-            if (!f["path_prefix"].is_string())
-                reject(http::status::bad_request, "search.filters.path_prefix must be a string");
-            q.filters.path_prefix = f["path_prefix"].get<std::string>();
+        auto text = [&](const char* name) -> std::optional<std::string> {
+            if (!f.contains(name)) return std::nullopt;
+            if (!f[name].is_string())
+                reject(http::status::bad_request, std::string("search.filters.") + name + " must be a string");
+            return f[name].get<std::string>();
+        };
+        q.filters.path_prefix = text("path_prefix").value_or("");
+        if (const auto after = text("taken_after"))
+            q.filters.taken_after = search::parse_date_filter("search.filters.taken_after", *after);
+        if (const auto before = text("taken_before"))
+            q.filters.taken_before = search::parse_date_filter("search.filters.taken_before", *before);
+        q.filters.camera = text("camera").value_or("");
+        if (f.contains("near")) {
+            const json& near = f["near"];
+            if (!near.is_object()) reject(http::status::bad_request, "search.filters.near must be an object");
+            check_fields(near, {"latitude", "longitude", "radius_km"}, "search.filters.near");
+            double v[3];
+            int i = 0;
+            for (const char* key : {"latitude", "longitude", "radius_km"}) {
+                if (!near.contains(key) || !near[key].is_number())
+                    reject(http::status::bad_request, std::string("search.filters.near.") + key + " must be a number");
+                v[i++] = near[key].get<double>();
+            }
+            q.filters.near = search::parse_near("search.filters.near", v[0], v[1], v[2]);
         }
+    }
+    if (j.contains("sort")) {
+        if (!j["sort"].is_string()) reject(http::status::bad_request, "search.sort must be \"relevance\" or \"date\"");
+        q.order = search::parse_order(j["sort"].get<std::string>());
     }
     return q;
 }

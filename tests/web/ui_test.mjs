@@ -257,6 +257,32 @@ try {
     expect(texts.every((t) => t.length > 0), "an empty caption is shown");
   });
 
+  await check("pictures are narrowed to when they were taken, and shown newest first", async () => {
+    // The samples have no EXIF date: each is dated by its file, which is recent.
+    await page.click('.mode[data-collection="images"]');
+    await page.fill("#query", "a red circle");
+    await page.press("#query", "Enter");
+    await page.waitForFunction(() => document.querySelectorAll("#results .card").length === 4);
+    let request;
+    page.on("request", (r) => { if (r.url().endsWith("/api/search")) request = JSON.parse(r.postData()); });
+    await page.fill("#taken-to", "2020-12-31");
+    await page.dispatchEvent("#taken-to", "change");
+    await page.waitForFunction(() => document.querySelectorAll("#results .card").length === 0 && /No results/.test(document.querySelector("#status").textContent));
+    expect(request?.filters?.taken_before === "2021-01-01", `the last day is not included: ${JSON.stringify(request?.filters)}`);
+    await page.fill("#taken-to", "");
+    await page.fill("#taken-from", "2001-01-01");
+    await page.check("#newest-first");
+    await page.waitForFunction(() => document.querySelectorAll("#results .card").length === 4);
+    expect(request?.sort === "date" && request?.filters?.taken_after === "2001-01-01", `sent ${JSON.stringify(request)}`);
+    await page.locator("#results .card").first().click();
+    await page.waitForSelector("#details[open]");
+    const meta = await page.locator("#details-meta").textContent();
+    expect(meta.includes("taken") && meta.includes("the file's time"), `details lack the date: ${meta}`);
+    await page.click("#details .close");
+    await page.fill("#taken-from", "");
+    await page.uncheck("#newest-first");
+  });
+
   await check("a failing search shows a clear error", async () => {
     await page.route("**/api/search", (r) => r.fulfill({ status: 500, contentType: "application/json", body: '{"error":{"status":500,"message":"index unavailable"}}' }));
     await page.fill("#query", "anything");

@@ -22,7 +22,23 @@ function requestBody(collection, offset, k) {
     if (t.kind === "item") body.items.push({ id: t.id, weight: t.weight });
   }
   for (const key of ["images", "items"]) if (!body[key].length) delete body[key];
+  // When the pictures were taken (their EXIF date, else their file's): a range of local days,
+  // the last one included, and newest first.
+  if (collection === "images") {
+    const from = $("taken-from").value, to = $("taken-to").value;
+    const filters = {};
+    if (from) filters.taken_after = from;
+    if (to) filters.taken_before = nextDay(to);
+    if (from || to) body.filters = filters;
+    if ($("newest-first").checked) body.sort = "date";
+  }
   return body;
+}
+
+function nextDay(isoDate) {
+  const d = new Date(`${isoDate}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + 1);
+  return d.toISOString().slice(0, 10);
 }
 
 function hasQuery() {
@@ -309,6 +325,9 @@ async function showDetails(hit) {
   add("id", hit.id);
   add("size", hit.width ? `${hit.width} × ${hit.height} px, ${(hit.file_size / 1024).toFixed(1)} KB` : "");
   add("captions", hit.captions);
+  add("taken", hit.taken ? hit.taken.at.replace("T", " ") + (hit.taken.from === "file" ? " (the file's time)" : "") : "");
+  add("camera", hit.camera);
+  add("place", hit.position ? `${hit.position.latitude.toFixed(5)}, ${hit.position.longitude.toFixed(5)}` : "");
   add("source", hit.source);
   add("tags", hit.tags);
   add("files", hit.paths);
@@ -393,6 +412,8 @@ $("labels").addEventListener("input", () => { state.labelsTyped = true; });
 $("label-form").addEventListener("submit", (e) => { e.preventDefault(); labelImage(); });
 for (const b of document.querySelectorAll(".mode")) b.addEventListener("click", () => setCollection(b.dataset.collection));
 $("more").addEventListener("click", () => search(true));
+for (const id of ["taken-from", "taken-to", "newest-first"])
+  $(id).addEventListener("change", () => { if (hasQuery() && state.collection === "images") search(); });
 // The next page loads while the end of the results is near the screen. The observer only
 // reports changes, so it is asked again after each page: a page too short to push the end
 // out of reach would otherwise leave the scroll stuck.
