@@ -126,7 +126,8 @@ void register_search(CLI::App& app) {
     cmd->add_option("--path-prefix", a->path_prefix, "Only images with a path starting so");
     cmd->add_option("--after", a->after, "Only photos taken on or after this local date (YYYY-MM-DD[THH:MM[:SS]])");
     cmd->add_option("--before", a->before, "Only photos taken before this local date (YYYY-MM-DD[THH:MM[:SS]])");
-    cmd->add_option("--camera", a->camera, "Only photos from this camera, as index stats lists them");
+    cmd->add_option("--camera", a->camera,
+                    "Only photos from this camera, as results show it (EXIF make and model: \"Apple iPhone 12\")");
     cmd->add_option("--near", a->near, "Only photos taken within a distance: LAT,LON,KM (e.g. 37.97,23.72,5)");
     cmd->add_option("--sort", a->sort,
                     "relevance, or date: the best matches (likely relevant ones, when judged) newest first")
