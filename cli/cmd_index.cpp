@@ -262,7 +262,7 @@ void register_index(CLI::App& app) {
     add->add_option("--text-factory", a->text_factory,
                     "FAISS index_factory string for texts, when the index is created")
         ->capture_default_str();
-    add->add_option("--ext", a->extensions, "Extensions taken from folders (default jpg,jpeg,png,gif,bmp,tga)");
+    add->add_option("--ext", a->extensions, "Extensions taken from folders (default jpg,jpeg,png,webp,heic,heif,avif,gif,bmp,tga)");
     add->add_option("--threads", a->job.decode_threads, "Decoding threads (0: cores - 1)")
         ->capture_default_str()
         ->check(CLI::Range(0, 256));

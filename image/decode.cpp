@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "image/container_decoders.h"
 #include "image/orientation.h"
 
 #define STB_IMAGE_IMPLEMENTATION
@@ -108,9 +109,27 @@ std::optional<Dimensions> header_dimensions(ImageFormat format, const unsigned c
             }
             return std::nullopt;
         }
-        case ImageFormat::unknown: break;
+        case ImageFormat::webp:
+        case ImageFormat::heif:
+        case ImageFormat::avif:
+        case ImageFormat::unknown: break;  // their own decoders read their headers
     }
     return std::nullopt;
+}
+
+// An ISO base media file's brands (its "ftyp" box): HEIF/HEIC or AVIF, else unknown.
+ImageFormat bmff_format(const unsigned char* d, std::size_t n) {
+    if (n < 16 || std::memcmp(d + 4, "ftyp", 4) != 0) return ImageFormat::unknown;
+    const std::size_t box = std::min<std::size_t>(be32(d), n);
+    ImageFormat found = ImageFormat::unknown;
+    for (std::size_t at = 8; at + 4 <= box; at += at == 8 ? 8 : 4) {  // the major brand, then the compatible ones
+        const std::string brand(reinterpret_cast<const char*>(d + at), 4);
+        if (brand == "avif" || brand == "avis") return ImageFormat::avif;
+        if (brand == "heic" || brand == "heix" || brand == "heim" || brand == "heis" || brand == "hevc" ||
+            brand == "hevx" || brand == "mif1" || brand == "msf1")
+            found = ImageFormat::heif;
+    }
+    return found;
 }
 
 // stb_image (Debian's 2022 build) trusts two things a hostile file controls. A PNG chunk's
@@ -169,6 +188,19 @@ std::optional<std::string> jpeg_structure_problem(const unsigned char* d, std::s
 
 }  // namespace
 
+void detail::check_dimensions(std::uint64_t width, std::uint64_t height, const char* fmt, const std::string& name,
+                              const ImageLimits& limits) {
+    if (width == 0 || height == 0)
+        throw input_error(
+            "image", name,
+            std::string("zero-sized ") + fmt + " image (" + std::to_string(width) + "x" + std::to_string(height) + ")");
+    const std::uint64_t pixels = width * height;
+    if (pixels > limits.max_pixels)
+        throw input_error("image", name,
+                          std::to_string(width) + "x" + std::to_string(height) + " = " + std::to_string(pixels) +
+                              " pixels exceeds the limit of " + std::to_string(limits.max_pixels));
+}
+
 const char* image_format_name(ImageFormat f) {
     switch (f) {
         case ImageFormat::jpeg: return "JPEG";
@@ -176,6 +208,9 @@ const char* image_format_name(ImageFormat f) {
         case ImageFormat::bmp: return "BMP";
         case ImageFormat::gif: return "GIF";
         case ImageFormat::tga: return "TGA";
+        case ImageFormat::webp: return "WebP";
+        case ImageFormat::heif: return "HEIF";
+        case ImageFormat::avif: return "AVIF";
         case ImageFormat::unknown: break;
     }
     return "unknown";
@@ -186,6 +221,9 @@ ImageFormat sniff_image_format(const unsigned char* data, std::size_t size, std:
     if (starts_with(data, size, "\x89PNG\r\n\x1A\n")) return ImageFormat::png;
     if (starts_with(data, size, "GIF87a") || starts_with(data, size, "GIF89a")) return ImageFormat::gif;
     if (starts_with(data, size, "BM")) return ImageFormat::bmp;
+    if (size >= 12 && starts_with(data, size, "RIFF") && std::memcmp(data + 8, "WEBP", 4) == 0)
+        return ImageFormat::webp;
+    if (const ImageFormat bmff = bmff_format(data, size); bmff != ImageFormat::unknown) return bmff;
     if (ends_with_ci(name, ".tga")) return ImageFormat::tga;
     return ImageFormat::unknown;
 }
@@ -200,14 +238,14 @@ Photo decode_photo(const unsigned char* data, std::size_t size, const std::strin
         throw input_error("image", name, "file too large for the decoder");
     const ImageFormat format = sniff_image_format(data, size, name);
     if (format == ImageFormat::unknown)
-        throw input_error("image", name, "not a supported image format (JPEG, PNG, BMP, GIF or TGA expected)");
+        throw input_error("image", name,
+                          "not a supported image format (JPEG, PNG, WebP, HEIC, AVIF, BMP, GIF or TGA expected)");
     const char* fmt = image_format_name(format);
+    if (format == ImageFormat::webp) return detail::decode_webp(data, size, name, limits);
+    if (format == ImageFormat::heif || format == ImageFormat::avif)
+        return detail::decode_heif(data, size, name, limits, format);
 
     if (const auto dims = header_dimensions(format, data, size)) {
-        if (dims->width == 0 || dims->height == 0)
-            throw input_error("image", name,
-                              std::string("zero-sized ") + fmt + " image (" + std::to_string(dims->width) + "x" +
-                                  std::to_string(dims->height) + ")");
         const std::uint64_t pixels = dims->width * dims->height;
         // A GIF's logical screen is decoded whatever its frames cover, at 9 bytes a pixel (the
         // canvas, the background and the history) against 4 for other formats: a 54-byte GIF
@@ -216,11 +254,7 @@ Photo decode_photo(const unsigned char* data, std::size_t size, const std::strin
             throw input_error("image", name,
                               "GIF logical screen " + std::to_string(dims->width) + "x" + std::to_string(dims->height) +
                                   " exceeds the limit of " + std::to_string(limits.max_pixels * 4 / 9) + " pixels");
-        if (pixels > limits.max_pixels)
-            throw input_error("image", name,
-                              std::to_string(dims->width) + "x" + std::to_string(dims->height) + " = " +
-                                  std::to_string(pixels) + " pixels exceeds the limit of " +
-                                  std::to_string(limits.max_pixels));
+        detail::check_dimensions(dims->width, dims->height, fmt, name, limits);
     }
     int w = 0, h = 0, channels = 0;
     const int len = static_cast<int>(size);

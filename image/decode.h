@@ -1,6 +1,7 @@
 #pragma once
-// Decoding image files (JPEG, PNG incl. 16-bit and palette, BMP, GIF first frame, TGA) into
-// 8-bit RGBA, with limits checked from the header before any pixel is decoded.
+// Decoding image files (JPEG, PNG incl. 16-bit and palette, BMP, GIF first frame, TGA with
+// stb_image; WebP with libwebp, its first frame; HEIF/HEIC and AVIF with libheif) into 8-bit
+// RGBA, with limits checked from the header before any pixel is decoded.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -16,7 +17,7 @@ struct ImageLimits {
     std::uint64_t max_pixels = 50'000'000;       // ~200 MB of RGBA once decoded
 };
 
-enum class ImageFormat { unknown, jpeg, png, bmp, gif, tga };
+enum class ImageFormat { unknown, jpeg, png, bmp, gif, tga, webp, heif, avif };
 const char* image_format_name(ImageFormat f);
 
 // Identifies the format from magic bytes; TGA has none, so it is only accepted when the

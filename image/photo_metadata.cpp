@@ -166,6 +166,14 @@ PhotoMetadata read_exif(std::span<const unsigned char> block) {
     // date), no tags it does not know dropped (OffsetTimeOriginal is newer than some builds).
     exif_data_unset_option(data.get(), EXIF_DATA_OPTION_FOLLOW_SPECIFICATION);
     exif_data_unset_option(data.get(), EXIF_DATA_OPTION_IGNORE_UNKNOWN_TAGS);
+    // libexif wants the "Exif\0\0" header that JPEG's segment has; WebP's and HEIF's blocks
+    // start at the TIFF header.
+    std::vector<unsigned char> headed;
+    if (std::memcmp(block.data(), "Exif\0\0", 6) != 0) {
+        headed.assign({'E', 'x', 'i', 'f', 0, 0});
+        headed.insert(headed.end(), block.begin(), block.end());
+        block = headed;
+    }
     exif_data_load_data(data.get(), block.data(), static_cast<unsigned int>(block.size()));
     const ExifByteOrder order = exif_data_get_byte_order(data.get());
     if (ExifEntry* e = exif_content_get_entry(data->ifd[EXIF_IFD_0], EXIF_TAG_ORIENTATION);

@@ -132,7 +132,8 @@ RgbaImage fitted_square(const RgbaImage& image, const PreprocessOptions& options
         // short), the crop's offset rounded half to even.
         const int short_side = std::min(image.width, image.height);
         const auto scaled = [&](int length) {
-            return length == short_side ? side : static_cast<int>(static_cast<std::int64_t>(side) * length / short_side);
+            return length == short_side ? side
+                                        : static_cast<int>(static_cast<std::int64_t>(side) * length / short_side);
         };
         const RgbaImage resized = resize_rgba(image, scaled(image.width), scaled(image.height));
         const int left = static_cast<int>(std::nearbyint((resized.width - side) / 2.0)),

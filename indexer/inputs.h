@@ -22,7 +22,7 @@ struct InputFile {
 
 struct WalkOptions {
     // Lower-case extensions taken from folders; a file named directly is always taken.
-    std::vector<std::string> extensions{"jpg", "jpeg", "png", "gif", "bmp", "tga"};
+    std::vector<std::string> extensions{"jpg", "jpeg", "png", "webp", "heic", "heif", "avif", "gif", "bmp", "tga"};
     // Asked between files, folders and lines: true ends the walk where it is (a cancelled job).
     std::function<bool()> stopped;
 };

@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "image/decode.h"
 #include "image/preprocess.h"
+#include "tests/photo_fixtures.h"
 #include "tests/test_support.h"
 
 using namespace opsis;
@@ -259,6 +260,9 @@ TEST_CASE("write fuzz seeds", "[.fuzz-seeds]") {
     exif.latitude = 37.97;
     exif.longitude = 23.72;
     seed("h.jpg", jpeg_with_exif(encode_jpeg(src), exif), 0);
+    seed("i.webp", encode_webp(src, true, exif_tiff_block(exif)), 0);
+    seed("j.heic", encode_heif(src, ImageFormat::heif), 0);
+    seed("k.avif", encode_heif(src, ImageFormat::avif), 0);
     seed("c.bmp", encode_bmp(src), 0);
     seed("d.tga", encode_tga(src), 1);
     seed("e.png", encode_png_16bit_rgb(src), 0);

@@ -7,6 +7,7 @@
 #include "image/orientation.h"
 #include "image/photo_metadata.h"
 #include "image/preprocess.h"
+#include "tests/photo_fixtures.h"
 #include "tests/test_support.h"
 
 using namespace opsis;
@@ -151,6 +152,85 @@ TEST_CASE("a sideways photo embeds as the upright one", "[image][photo]") {
             double raw = 0;
             for (std::int64_t i = 0; i < got.numel(); ++i) raw += double(unturned.data()[i]) * reference.data()[i];
             CHECK(raw < dot);
+        }
+    }
+}
+
+namespace {
+double mean_abs_difference(const RgbaImage& a, const RgbaImage& b) {
+    REQUIRE(a.width == b.width);
+    REQUIRE(a.height == b.height);
+    double sum = 0;
+    for (std::size_t i = 0; i < a.pixels.size(); ++i) sum += std::abs(int(a.pixels[i]) - int(b.pixels[i]));
+    return sum / static_cast<double>(a.pixels.size());
+}
+}  // namespace
+
+TEST_CASE("WebP, HEIC and AVIF decode, with their EXIF, inside the limits, and refuse damage clearly",
+          "[image][photo][formats]") {
+    const RgbaImage picture = asymmetric_picture();
+    PhotoMetadata exif;
+    exif.orientation = 6;  // the containers' own rotation rules: never turned by EXIF
+    exif.taken_local = *parse_exif_datetime("2022:05:04 07:08:09");
+    exif.make = "Google";
+    exif.model = "Pixel 7";
+    exif.latitude = 35.5;
+    exif.longitude = 139.25;
+    const std::vector<unsigned char> tiff = exif_tiff_block(exif);
+    ImageLimits tight;
+    tight.max_pixels = 1000;
+
+    SECTION("WebP: lossless exactly, lossy closely, its EXIF chunk read, not turned") {
+        const std::vector<unsigned char> lossless = encode_webp(picture, true, tiff);
+        CHECK(sniff_image_format(lossless.data(), lossless.size(), "x") == ImageFormat::webp);
+        const Photo p = decode_photo(lossless.data(), lossless.size(), "a.webp", ImageLimits{});
+        CHECK(p.image.pixels == picture.pixels);
+        CHECK(p.metadata.taken_local == exif.taken_local);
+        CHECK(p.metadata.camera() == "Google Pixel 7");
+        CHECK(p.metadata.orientation == 1);
+        const std::vector<unsigned char> lossy = encode_webp(picture, false);
+        CHECK(mean_abs_difference(decode_image(lossy.data(), lossy.size(), "b.webp", ImageLimits{}), picture) < 4.0);
+        CHECK_THROWS_WITH(decode_image(lossless.data(), lossless.size(), "a.webp", tight),
+                          Catch::Contains("64x48 = 3072 pixels exceeds the limit of 1000"));
+        std::vector<unsigned char> cut(lossless.begin(), lossless.begin() + static_cast<long>(lossless.size() / 2));
+        CHECK_THROWS_WITH(decode_image(cut.data(), cut.size(), "cut.webp", ImageLimits{}),
+                          Catch::Contains("cut.webp") && Catch::Contains("WebP"));
+        std::vector<unsigned char> damaged = lossless;
+        for (std::size_t i = 40; i < damaged.size(); i += 7) damaged[i] ^= 0xA5;
+        CHECK_THROWS_WITH(decode_image(damaged.data(), damaged.size(), "bad.webp", ImageLimits{}),
+                          Catch::Contains("bad.webp") && Catch::Contains("WebP"));
+    }
+    SECTION("animated WebP: the first frame, the canvas around it transparent") {
+        RgbaImage quarter;
+        quarter.width = 32;
+        quarter.height = 24;
+        quarter.pixels.assign(static_cast<std::size_t>(32) * 24 * 4, 0);
+        for (std::size_t i = 0; i < quarter.pixels.size(); i += 4) quarter.pixels[i] = quarter.pixels[i + 3] = 255;
+        const std::vector<unsigned char> animated = encode_animated_webp(quarter, picture);
+        const RgbaImage first = decode_image(animated.data(), animated.size(), "anim.webp", ImageLimits{});
+        REQUIRE(first.width == 64);
+        REQUIRE(first.height == 48);
+        auto px = [&](int x, int y, int c) { return first.pixels[(static_cast<std::size_t>(y) * 64 + x) * 4 + c]; };
+        CHECK(px(5, 5, 0) == 255);  // red, opaque: the first frame
+        CHECK(px(5, 5, 3) == 255);
+        CHECK(px(50, 40, 3) == 0);  // outside it: transparent, not the second frame
+    }
+    for (const ImageFormat format : {ImageFormat::heif, ImageFormat::avif}) {
+        DYNAMIC_SECTION(image_format_name(format) << ": decoded closely, its EXIF read, limits and damage") {
+            const std::vector<unsigned char> bytes = encode_heif(picture, format, tiff);
+            CHECK(sniff_image_format(bytes.data(), bytes.size(), "x") == format);
+            const Photo p = decode_photo(bytes.data(), bytes.size(), "p", ImageLimits{});
+            CHECK(mean_abs_difference(p.image, picture) < 6.0);
+            CHECK(p.metadata.taken_local == exif.taken_local);
+            CHECK(p.metadata.camera() == "Google Pixel 7");
+            REQUIRE(p.metadata.latitude);
+            CHECK(*p.metadata.latitude == Approx(35.5));
+            CHECK(p.metadata.orientation == 1);
+            CHECK_THROWS_WITH(decode_image(bytes.data(), bytes.size(), "big", tight),
+                              Catch::Contains("exceeds the limit of 1000"));
+            std::vector<unsigned char> cut(bytes.begin(), bytes.begin() + static_cast<long>(bytes.size() / 2));
+            CHECK_THROWS_WITH(decode_image(cut.data(), cut.size(), "cut.heic", ImageLimits{}),
+                              Catch::Contains("cut.heic") && Catch::Contains(image_format_name(format)));
         }
     }
 }

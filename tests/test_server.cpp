@@ -6,6 +6,7 @@
 #include <future>
 #include <thread>
 
+#include "tests/photo_fixtures.h"
 #include "tests/server_fixture.h"
 
 using namespace opsis;
@@ -338,6 +339,31 @@ TEST_CASE("writes need the token, and a background job indexes while searches ar
     }
     REQUIRE(c.get("/api/items/" + std::to_string(id) + "/image").status == 200);
     REQUIRE(c.get("/api/items/" + std::to_string(id) + "/thumbnail").status == 200);
+    {  // A HEIC from a phone, with its EXIF: kept as .heic, its date read, shown to browsers as JPEG.
+        PhotoMetadata exif;
+        exif.taken_local = *parse_exif_datetime("2023:08:14 18:02:33");
+        exif.make = "Apple";
+        exif.model = "iPhone 15";
+        const std::vector<unsigned char> heic =
+            encode_heif(pattern_image(40, 30, false), ImageFormat::heif, exif_tiff_block(exif));
+        const Reply added =
+            c.send(http::verb::post, "/api/items", std::string(heic.begin(), heic.end()), "image/heic", "s3cret");
+        INFO(added.body);
+        REQUIRE(added.status == 201);
+        CHECK(added.data()["taken"]["local"] == "2023-08-14T18:02:33");
+        CHECK(added.data()["camera"] == "Apple iPhone 15");
+        CHECK(added.data()["paths"][0].get<std::string>().ends_with(".heic"));
+        const Reply shown = c.get("/api/items/" + std::to_string(added.data()["id"].get<std::int64_t>()) + "/image");
+        REQUIRE(shown.status == 200);
+        CHECK(shown.content_type == "image/jpeg");
+        const RgbaImage back =
+            decode_image(reinterpret_cast<const unsigned char*>(shown.body.data()), shown.body.size(), "shown", {});
+        CHECK(back.width == 40);
+        CHECK(back.height == 30);
+        REQUIRE(c.send(http::verb::delete_, "/api/items/" + std::to_string(added.data()["id"].get<std::int64_t>()), "",
+                       "", "s3cret")
+                    .status == 200);
+    }
     REQUIRE_FALSE(fs::is_empty(f.index + "/uploads"));
     REQUIRE(c.send(http::verb::delete_, "/api/items/" + std::to_string(id), "", "", "s3cret").status == 200);
     REQUIRE(c.get("/api/items/" + std::to_string(id)).status == 404);

@@ -44,9 +44,21 @@ Api::Impl::Routed Api::Impl::item(const Request& req, std::int64_t id, const std
     }
     const storage::OriginalFile original = original_of(found);
     const std::vector<unsigned char>& bytes = original.bytes;
-    return bytes_response(std::string(bytes.begin(), bytes.end()),
-                          image_mime(sniff_image_format(bytes.data(), bytes.size(), original.path)), req.version(),
-                          "public, max-age=3600");
+    const ImageFormat format = sniff_image_format(bytes.data(), bytes.size(), original.path);
+    if (format != ImageFormat::heif && format != ImageFormat::tga)
+        return bytes_response(std::string(bytes.begin(), bytes.end()), image_mime(format), req.version(),
+                              "public, max-age=3600");
+    // Browsers show neither HEIC nor TGA: the picture goes as JPEG (PNG where it is transparent),
+    // decoded off the connection thread.
+    return std::function<Response()>([this, item = found, version = req.version()] {
+        const storage::OriginalFile file = original_of(item);
+        const RgbaImage image = decode_image(file.bytes.data(), file.bytes.size(), "images/" + std::to_string(item.id),
+                                             options_.limits.image);
+        const bool alpha = has_transparency(image);
+        const std::vector<unsigned char> shown = alpha ? encode_png(image) : encode_jpeg(image, 92);
+        return bytes_response(std::string(shown.begin(), shown.end()), alpha ? "image/png" : "image/jpeg", version,
+                              "public, max-age=3600");
+    });
 }
 
 // Clients never name files: the item's recorded paths are read, and only while one still holds
@@ -102,7 +114,7 @@ std::string Api::Impl::make_thumbnail(const storage::Item& item, std::string& co
 }
 
 Response Api::Impl::static_file(const Request& req, const std::string& path, const std::string& root_dir,
-                                 const std::string& prefix) {
+                                const std::string& prefix) {
     std::string rel = path.substr(prefix.size());
     if (!rel.empty() && rel[0] == '/') rel.erase(0, 1);
     if (rel.empty()) rel = "index.html";

@@ -61,6 +61,9 @@ const char* image_mime(ImageFormat f) {
         case ImageFormat::gif: return "image/gif";
         case ImageFormat::bmp: return "image/bmp";
         case ImageFormat::tga: return "image/x-tga";
+        case ImageFormat::webp: return "image/webp";
+        case ImageFormat::heif: return "image/heic";
+        case ImageFormat::avif: return "image/avif";
         default: return "application/octet-stream";
     }
 }

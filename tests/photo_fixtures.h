@@ -1,0 +1,23 @@
+#pragma once
+// Photos in the modern formats, made by the tests themselves with the encoders of the Debian
+// libraries the decoders come from: WebP (libwebp, an EXIF chunk with libwebpmux, animations
+// with its animation encoder), HEIC (libheif + x265) and AVIF (libheif + aom).
+#include <span>
+#include <vector>
+
+#include "image/decode.h"
+
+namespace opsis::test {
+
+std::vector<unsigned char> encode_webp(const RgbaImage& image, bool lossless = true,
+                                       std::span<const unsigned char> exif_tiff = {});
+// Two frames: the first covers the canvas's top-left quarter (the rest transparent), the
+// second all of it.
+std::vector<unsigned char> encode_animated_webp(const RgbaImage& first_quarter, const RgbaImage& second);
+// HEIC or AVIF (format heif or avif), lossy at high quality, with an EXIF block when given.
+std::vector<unsigned char> encode_heif(const RgbaImage& image, ImageFormat format,
+                                       std::span<const unsigned char> exif_tiff = {});
+// The TIFF-headed EXIF block of a JPEG written by jpeg_with_exif (what containers carry).
+std::vector<unsigned char> exif_tiff_block(const PhotoMetadata& metadata);
+
+}  // namespace opsis::test
