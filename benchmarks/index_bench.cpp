@@ -1,6 +1,7 @@
 #include "benchmarks/index_bench.h"
 
 #include "benchmarks/bench_support.h"
+#include "benchmarks/synthetic_photos.h"
 
 #include <unistd.h>
 
@@ -90,7 +91,16 @@ void run_index_bench(const IndexBenchOptions& o) {
     std::vector<std::string> folders = o.folders;
     std::size_t limit = o.limit;
     if (o.synthetic > 0) folders = {synthetic_folder(o.synthetic, o.synthetic_size)}, limit = o.synthetic;
-    if (folders.empty()) throw Error("bench index: give --images FOLDER or --synthetic N");
+    if (o.synthetic_photos > 0) {
+        int w = 0, h = 0;
+        if (std::sscanf(o.photo_size.c_str(), "%dx%d", &w, &h) != 2 || w < 16 || h < 16 || w > 12000 || h > 12000)
+            throw input_error("--photo-size", o.photo_size, "expected WIDTHxHEIGHT between 16 and 12000");
+        std::string folder;
+        synthetic_photo_folder(o.synthetic_photos, w, h, folder);
+        folders = {folder};
+        limit = o.synthetic_photos;
+    }
+    if (folders.empty()) throw Error("bench index: give --images FOLDER, --synthetic N or --synthetic-photos N");
 
     std::vector<indexer::InputSpec> inputs;
     for (const auto& f : folders) inputs.push_back({indexer::InputKind::path, f});
@@ -150,6 +160,7 @@ void run_index_bench(const IndexBenchOptions& o) {
         job.batch = o.batch;
         job.progress_every = 30;
         job.captions_as_texts = false;
+        job.full_decode = o.full_decode;
         summary = indexer::index_images(*ix.store, *ix.model, {{indexer::InputKind::list, work + "/files.txt"}}, job);
         vector_bytes = ix.store->vectors(storage::Collection::images).memory_bytes();
     }
@@ -159,9 +170,10 @@ void run_index_bench(const IndexBenchOptions& o) {
     const double after = encoder_only_rate(model, pixels, sample, o.batch);
     const double encoder = (before + after) / 2;
 
-    std::printf("\nindexing %zu files (%llu added, %llu duplicates, %llu failed) with %s, batch %d:\n", files.size(),
-                static_cast<unsigned long long>(summary.added), static_cast<unsigned long long>(summary.duplicates),
-                static_cast<unsigned long long>(summary.failed), model.config().name.c_str(), o.batch);
+    std::printf("\nindexing %zu files (%llu added, %llu duplicates, %llu failed) with %s, batch %d, JPEGs %s:\n",
+                files.size(), static_cast<unsigned long long>(summary.added),
+                static_cast<unsigned long long>(summary.duplicates), static_cast<unsigned long long>(summary.failed),
+                model.config().name.c_str(), o.batch, o.full_decode ? "decoded at full size" : "DCT-scaled");
     std::printf("  encoder alone (decoded beforehand): %.1f images/s (%.1f before, %.1f after)\n", encoder, before,
                 after);
     std::printf("  end to end (walk, read, hash, decode, resize, encode, commit): %.1f images/s in %.1f s\n",

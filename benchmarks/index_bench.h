@@ -17,8 +17,11 @@ struct IndexBenchOptions {
     std::vector<std::string> folders;  // images to index, or
     std::size_t synthetic = 0;         // this many generated images (cached under ~/.cache/opsis)
     int synthetic_size = 64;           // their side in pixels
-    std::size_t limit = 4000;          // files taken from the folders
-    int threads = 0;                   // decoding threads (0: the indexer's default)
+    std::size_t synthetic_photos = 0;  // or this many generated camera JPEGs with EXIF (synthetic_photos.h)
+    std::string photo_size = "1024x768";
+    bool full_decode = false;  // JPEGs at full size instead of DCT-scaled (indexer/index_job.h)
+    std::size_t limit = 4000;  // files taken from the folders
+    int threads = 0;           // decoding threads (0: the indexer's default)
     int batch = 64;
     std::string json_out;
 };

@@ -1,4 +1,5 @@
 // opsis bench ...: benchmarks that print measured figures.
+#include "benchmarks/decode_bench.h"
 #include "benchmarks/encoder_bench.h"
 #include "benchmarks/index_bench.h"
 #include "benchmarks/queries_bench.h"
@@ -106,11 +107,18 @@ void register_bench(CLI::App& app) {
     CLI::App* idx =
         bench->add_subcommand("index", "End-to-end indexing images/s next to the encoder alone, and memory");
     idx->add_option("--model,-m", ib->model, "Model folder (default: models/default)");
-    auto* images = idx->add_option("--images", ib->folders, "Folders of images")->check(CLI::ExistingDirectory);
+    auto* images =
+        idx->add_option("--images,--photos", ib->folders, "Folders of images")->check(CLI::ExistingDirectory);
     idx->add_option("--synthetic", ib->synthetic, "Generate and index this many small PNGs instead")->excludes(images);
     idx->add_option("--synthetic-size", ib->synthetic_size, "Side of the generated PNGs")
         ->capture_default_str()
         ->check(CLI::Range(8, 1024));
+    idx->add_option("--synthetic-photos", ib->synthetic_photos,
+                    "Generate and index this many camera JPEGs with EXIF instead (of --photo-size)")
+        ->excludes(images);
+    idx->add_option("--photo-size", ib->photo_size, "Size of the generated photos, WIDTHxHEIGHT")
+        ->capture_default_str();
+    idx->add_flag("--full-decode", ib->full_decode, "Decode JPEGs at full size (the slower path, for comparison)");
     idx->add_option("--limit", ib->limit, "Files taken from --images")->capture_default_str();
     idx->add_option("--threads", ib->threads, "Decoding threads (0: the indexer's default)")->capture_default_str();
     idx->add_option("--batch", ib->batch, "Encoder batch")->capture_default_str()->check(CLI::Range(1, 4096));
@@ -119,6 +127,22 @@ void register_bench(CLI::App& app) {
         ->capture_default_str()
         ->check(CLI::IsMember({"fp32", "bf16", "int8"}));
     idx->callback([ib] { bench::run_index_bench(*ib); });
+
+    auto db = std::make_shared<bench::DecodeBenchOptions>();
+    CLI::App* dec = bench->add_subcommand(
+        "decode", "JPEG decode + fit to the model's input: stb_image, libjpeg-turbo, and DCT-scaled, side by side");
+    dec->add_option("--model,-m", db->model,
+                    "Model folder whose input size and embeddings are used (default: models/default)");
+    dec->add_option("--sizes", db->sizes, "Synthetic photos' sizes, WIDTHxHEIGHT")
+        ->capture_default_str()
+        ->delimiter(',');
+    dec->add_option("--photos", db->photos, "A folder of JPEG photos instead")->check(CLI::ExistingDirectory);
+    dec->add_option("--count", db->count, "Photos per size (or taken from --photos)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 10000));
+    dec->add_option("--seconds", db->seconds, "At least this long per path")->capture_default_str();
+    dec->add_option("--json", db->json_out, "Also write the figures as JSON");
+    dec->callback([db] { bench::run_decode_bench(*db); });
 
     auto vb = std::make_shared<bench::VectorBenchOptions>();
     CLI::App* vec = bench->add_subcommand(

@@ -262,12 +262,15 @@ void register_index(CLI::App& app) {
     add->add_option("--text-factory", a->text_factory,
                     "FAISS index_factory string for texts, when the index is created")
         ->capture_default_str();
-    add->add_option("--ext", a->extensions, "Extensions taken from folders (default jpg,jpeg,png,webp,heic,heif,avif,gif,bmp,tga)");
+    add->add_option("--ext", a->extensions,
+                    "Extensions taken from folders (default jpg,jpeg,png,webp,heic,heif,avif,gif,bmp,tga)");
     add->add_option("--threads", a->job.decode_threads, "Decoding threads (0: cores - 1)")
         ->capture_default_str()
         ->check(CLI::Range(0, 256));
     add->add_flag("--prune", a->job.prune, "Remove entries of files gone from the given folders");
     add->add_flag("--retry-failed", a->job.retry_failed, "Retry files that failed before even if unchanged");
+    add->add_flag("--full-decode", a->job.full_decode,
+                  "Decode JPEGs at full size (default: at the smallest DCT scale with twice the model's input)");
     add->add_flag("!--no-captions-as-texts", a->job.captions_as_texts,
                   "Do not add a manifest's captions to the texts collection");
     add->add_option("--max-pixels", a->job.limits.max_pixels, "Refuse images with more pixels")

@@ -228,7 +228,8 @@ ImageFormat sniff_image_format(const unsigned char* data, std::size_t size, std:
     return ImageFormat::unknown;
 }
 
-Photo decode_photo(const unsigned char* data, std::size_t size, const std::string& name, const ImageLimits& limits) {
+Photo decode_photo(const unsigned char* data, std::size_t size, const std::string& name, const ImageLimits& limits,
+                   DecodeHint hint) {
     if (size == 0) throw input_error("image", name, "empty file");
     if (size > limits.max_file_bytes)
         throw input_error(
@@ -241,9 +242,14 @@ Photo decode_photo(const unsigned char* data, std::size_t size, const std::strin
         throw input_error("image", name,
                           "not a supported image format (JPEG, PNG, WebP, HEIC, AVIF, BMP, GIF or TGA expected)");
     const char* fmt = image_format_name(format);
-    if (format == ImageFormat::webp) return detail::decode_webp(data, size, name, limits);
+    auto sized = [](Photo photo) {
+        photo.width = photo.image.width;
+        photo.height = photo.image.height;
+        return photo;
+    };
+    if (format == ImageFormat::webp) return sized(detail::decode_webp(data, size, name, limits));
     if (format == ImageFormat::heif || format == ImageFormat::avif)
-        return detail::decode_heif(data, size, name, limits, format);
+        return sized(detail::decode_heif(data, size, name, limits, format));
 
     if (const auto dims = header_dimensions(format, data, size)) {
         const std::uint64_t pixels = dims->width * dims->height;
@@ -270,6 +276,19 @@ Photo decode_photo(const unsigned char* data, std::size_t size, const std::strin
                                                        : std::nullopt;
     if (problem) throw input_error("image", name, *problem);
 
+    Photo photo;
+    if (format == ImageFormat::jpeg) {
+        photo.metadata = read_exif(jpeg_exif_block(data, size));
+        std::optional<RgbaImage> turbo;
+        if (!hint.jpeg_by_stb) turbo = detail::decode_jpeg_turbo(data, size, hint.min_short_side);
+        if (turbo) {
+            const bool turned = photo.metadata.orientation >= 5;
+            photo.width = turned ? h : w;
+            photo.height = turned ? w : h;
+            photo.image = turn_upright(*turbo, photo.metadata.orientation);
+            return photo;
+        }
+    }
     int dw = 0, dh = 0, dc = 0;
     stbi_uc* decoded = stbi_load_from_memory(data, len, &dw, &dh, &dc, 4);
     if (!decoded)
@@ -280,9 +299,9 @@ Photo decode_photo(const unsigned char* data, std::size_t size, const std::strin
     image.pixels.assign(decoded, decoded + static_cast<std::size_t>(dw) * dh * 4);
     stbi_image_free(decoded);
     if (dw != w || dh != h) throw input_error("image", name, "decoded size differs from header");
-    Photo photo;
-    if (format == ImageFormat::jpeg) photo.metadata = read_exif(jpeg_exif_block(data, size));
     photo.image = turn_upright(image, photo.metadata.orientation);
+    photo.width = photo.image.width;
+    photo.height = photo.image.height;
     return photo;
 }
 

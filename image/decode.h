@@ -1,7 +1,7 @@
 #pragma once
-// Decoding image files (JPEG, PNG incl. 16-bit and palette, BMP, GIF first frame, TGA with
-// stb_image; WebP with libwebp, its first frame; HEIF/HEIC and AVIF with libheif) into 8-bit
-// RGBA, with limits checked from the header before any pixel is decoded.
+// Decoding image files (JPEG with libjpeg-turbo; PNG incl. 16-bit and palette, BMP, GIF first
+// frame, TGA with stb_image, and JPEG where TurboJPEG cannot; WebP with libwebp, its first frame; HEIF/HEIC and AVIF
+// with libheif) into 8-bit RGBA, with limits checked from the header before any pixel is decoded.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -32,13 +32,23 @@ struct RgbaImage {
 // A decoded picture, upright, and what its EXIF block says (photo_metadata.h).
 struct Photo {
     RgbaImage image;
+    int width = 0, height = 0;  // the whole picture's size, upright (image may be smaller: DecodeHint)
     PhotoMetadata metadata;
+};
+
+// What the pixels are for. min_short_side: a picture whose short side has at least this many
+// pixels serves (a model's input, a thumbnail); a JPEG is then decoded in the DCT domain at the
+// smallest scale (1/8 to 1) that still gives it. 0: the full size.
+struct DecodeHint {
+    int min_short_side = 0;
+    bool jpeg_by_stb = false;  // stb_image's JPEG decoder, full size: the reference `bench decode` measures against
 };
 
 // `name` is used in error messages and for the TGA rule; throws opsis::Error "image '<name>': …".
 // The pixels are turned upright by the file's EXIF orientation, so every path (embedding,
 // thumbnails, heatmaps) sees a sideways phone photo the way it was meant.
-Photo decode_photo(const unsigned char* data, std::size_t size, const std::string& name, const ImageLimits& limits);
+Photo decode_photo(const unsigned char* data, std::size_t size, const std::string& name, const ImageLimits& limits,
+                   DecodeHint hint = {});
 RgbaImage decode_image(const unsigned char* data, std::size_t size, const std::string& name, const ImageLimits& limits);
 RgbaImage load_image(const std::string& path, const ImageLimits& limits);
 

@@ -50,11 +50,16 @@ void examine_bytes(FileResult& r, std::span<const unsigned char> bytes, std::str
             r.kind = FileResult::Kind::duplicate;
             return;
         }
-        const Photo photo = decode_photo(bytes.data(), bytes.size(), r.file.path, options.limits);
-        r.width = photo.image.width;
-        r.height = photo.image.height;
-        r.metadata = photo.metadata;
         const auto& pre = model.config().image.preprocess;
+        // Decoded no larger than the model needs: a JPEG at its smallest DCT scale that still has
+        // twice image_size on the short side (decoding, not the model, bounds photo indexing).
+        // Twice, because at once the default model's embeddings of 1024x768 photos came within
+        // cosine 0.9984 of the full decode's, at twice 0.99996 (`opsis bench decode`).
+        const Photo photo = decode_photo(bytes.data(), bytes.size(), r.file.path, options.limits,
+                                         DecodeHint{options.full_decode ? 0 : 2 * pre.image_size});
+        r.width = photo.width;
+        r.height = photo.height;
+        r.metadata = photo.metadata;
         r.pixels.resize(static_cast<std::size_t>(pre.image_size) * pre.image_size * 3);
         preprocess_image(photo.image, pre, r.pixels.data());
         r.kind = FileResult::Kind::encode;

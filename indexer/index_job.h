@@ -23,6 +23,9 @@ struct JobOptions {
     bool prune = false;             // remove index entries of files gone from the given folders
     bool retry_failed = false;      // retry files that failed before even if unchanged
     bool captions_as_texts = true;  // a manifest's captions also join the texts collection
+    // JPEGs decoded at full size rather than at the smallest DCT scale the model's input allows
+    // (the slower path, kept for measuring the fast one against).
+    bool full_decode = false;
     ImageLimits limits;
     WalkOptions walk;
     double progress_every = 10;  // seconds between plain progress lines (not on a terminal)

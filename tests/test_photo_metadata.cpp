@@ -7,6 +7,7 @@
 #include "image/orientation.h"
 #include "image/photo_metadata.h"
 #include "image/preprocess.h"
+#include "benchmarks/synthetic_photos.h"
 #include "tests/photo_fixtures.h"
 #include "tests/test_support.h"
 
@@ -232,5 +233,33 @@ TEST_CASE("WebP, HEIC and AVIF decode, with their EXIF, inside the limits, and r
             CHECK_THROWS_WITH(decode_image(cut.data(), cut.size(), "cut.heic", ImageLimits{}),
                               Catch::Contains("cut.heic") && Catch::Contains(image_format_name(format)));
         }
+    }
+}
+
+TEST_CASE("a large JPEG decoded in the DCT domain at the model's size embeds as the full decode does",
+          "[image][photo][formats]") {
+    const DualEncoder model = tiny_model("photo", 8, 5);
+    const auto& pre = model.config().image.preprocess;
+    for (const std::uint32_t seed : {1u, 3u}) {  // seed 3 is stored sideways (orientation 6)
+        const std::vector<unsigned char> jpeg = bench::synthetic_photo_jpeg(1600, 1200, seed);
+        const Photo full = decode_photo(jpeg.data(), jpeg.size(), "full.jpg", ImageLimits{}, DecodeHint{0, true});
+        const Photo scaled = decode_photo(jpeg.data(), jpeg.size(), "scaled.jpg", ImageLimits{}, DecodeHint{40});
+        INFO("seed " << seed);
+        CHECK(full.width == 1600);
+        CHECK(full.height == 1200);
+        CHECK(scaled.width == 1600);  // the whole picture's size, upright, whatever was decoded
+        CHECK(scaled.height == 1200);
+        CHECK(std::min(scaled.image.width, scaled.image.height) >= 40);
+        CHECK(std::min(scaled.image.width, scaled.image.height) < 300);  // 1/8 of 1200 is 150
+        CHECK((scaled.image.width > scaled.image.height) == (full.image.width > full.image.height));
+        auto embed = [&](const RgbaImage& image) {
+            Tensor batch({1, pre.image_size, pre.image_size, 3});
+            preprocess_image(image, pre, batch.data());
+            return model.encode_images(batch);
+        };
+        const Tensor a = embed(full.image), b = embed(scaled.image);
+        double dot = 0;
+        for (std::int64_t i = 0; i < a.numel(); ++i) dot += double(a.data()[i]) * b.data()[i];
+        CHECK(dot > 0.999);
     }
 }

@@ -93,9 +93,10 @@ std::optional<std::string> Api::Impl::cached_thumbnail(std::int64_t id, std::str
 std::string Api::Impl::make_thumbnail(const storage::Item& item, std::string& content_type) {
     const std::string dir = store_.dir() + "/thumbnails";
     const storage::OriginalFile original = original_of(item);
-    const RgbaImage image = decode_image(original.bytes.data(), original.bytes.size(),
-                                         "images/" + std::to_string(item.id), options_.limits.image);
     const int side = options_.thumbnail_size;
+    const RgbaImage image = decode_photo(original.bytes.data(), original.bytes.size(),
+                                         "images/" + std::to_string(item.id), options_.limits.image, DecodeHint{side})
+                                .image;
     const double scale = std::min(1.0, static_cast<double>(side) / std::max(image.width, image.height));
     const RgbaImage small = scale < 1.0 ? resize_rgba(image, std::max(1, static_cast<int>(image.width * scale + 0.5)),
                                                       std::max(1, static_cast<int>(image.height * scale + 0.5)))
