@@ -55,6 +55,8 @@ void print_summary(const indexer::JobSummary& s, const std::string& dir, bool as
         static_cast<unsigned long long>(s.unchanged), static_cast<unsigned long long>(s.failed));
     if (s.failed_before)
         std::printf(", %llu failed before (unchanged, skipped)", static_cast<unsigned long long>(s.failed_before));
+    if (s.dated)
+        std::printf(", %llu indexed before dates were kept: dated now", static_cast<unsigned long long>(s.dated));
     if (s.pruned) std::printf(", %llu pruned", static_cast<unsigned long long>(s.pruned));
     if (s.texts_added) std::printf(", %llu texts added", static_cast<unsigned long long>(s.texts_added));
     std::printf("\n");

@@ -31,6 +31,12 @@ storage::TakenAt taken_at(const PhotoMetadata& metadata, std::int64_t mtime_ns) 
     taken.from_file = true;
     return taken;
 }
+void set_photo_facts(storage::Item& item, const FileResult& r) {
+    item.taken = taken_at(r.metadata, r.mtime_ns);
+    item.camera = r.metadata.camera();
+    if (r.metadata.latitude && r.metadata.longitude)
+        item.position = storage::GeoPoint{*r.metadata.latitude, *r.metadata.longitude};
+}
 }  // namespace
 
 Committer::Committer(storage::IndexStore& store, const DualEncoder& model, const JobOptions& options,
@@ -160,6 +166,7 @@ bool Committer::commit_one(Catalog::Batch& b, FileResult& r, const float* vector
             if (const auto e = b.find_path(path)) {
                 if (r.kind == K::touched) b.add_path(e->id, path, r.size, r.mtime_ns);
                 merge_metadata(b, e->id, r);
+                if (r.dates_missing) add_photo_facts(b, e->id, r);
             }
             return true;
         }
@@ -203,15 +210,21 @@ bool Committer::commit_one(Catalog::Batch& b, FileResult& r, const float* vector
     item.source = r.file.source;
     item.tags = r.file.tags;
     item.captions = r.file.captions;
-    item.taken = taken_at(r.metadata, r.mtime_ns);
-    item.camera = r.metadata.camera();
-    if (r.metadata.latitude && r.metadata.longitude)
-        item.position = storage::GeoPoint{*r.metadata.latitude, *r.metadata.longitude};
+    set_photo_facts(item, r);
     const std::int64_t id =
         b.add_item(Collection::images, std::move(item), vector, static_cast<std::size_t>(model_.config().embed_dim));
     b.add_path(id, path, r.size, r.mtime_ns);
     ++(before ? summary_.changed : summary_.added);
     return true;
+}
+
+// An item indexed before Opsis kept dates: its date, camera and place, once.
+void Committer::add_photo_facts(Catalog::Batch& b, std::int64_t id, const FileResult& r) {
+    std::optional<storage::Item> item = b.item(Collection::images, id);
+    if (!item || item->taken) return;
+    set_photo_facts(*item, r);
+    b.update_item(Collection::images, *item);
+    ++summary_.dated;
 }
 
 void Committer::merge_metadata(Catalog::Batch& b, std::int64_t id, const FileResult& r) {

@@ -52,6 +52,7 @@ private:
     bool commit_one(storage::Catalog::Batch& b, FileResult& r, const float* vector);
     // A second path (or a second look at the same path) may bring captions, tags or a source
     // the item lacks.
+    void add_photo_facts(storage::Catalog::Batch& b, std::int64_t id, const FileResult& r);
     void merge_metadata(storage::Catalog::Batch& b, std::int64_t id, const FileResult& r);
     void rethrow_commit_failure() const;
 

@@ -43,6 +43,10 @@ void examine_bytes(FileResult& r, std::span<const unsigned char> bytes, std::str
             if (item && item->hash == r.hash) {
                 const bool same_stat = known->size == r.size && known->mtime_ns == r.mtime_ns;
                 r.kind = same_stat ? FileResult::Kind::unchanged : FileResult::Kind::touched;
+                if (!item->taken) {  // every item indexed since has a date (its EXIF's or its file's)
+                    r.dates_missing = true;
+                    r.metadata = read_exif(jpeg_exif_block(bytes.data(), bytes.size()));
+                }
                 return;
             }
         }

@@ -23,7 +23,10 @@ struct FileResult {
     std::int64_t mtime_ns = 0;
     std::string hash, reason;
     int width = 0, height = 0;  // upright
-    PhotoMetadata metadata;     // what its EXIF says, for Kind::encode
+    PhotoMetadata metadata;     // what its EXIF says, for Kind::encode and dates_missing
+    // unchanged/touched: its item was indexed by an Opsis that kept no dates; metadata is then
+    // read from the bytes, and the committer adds date, camera and place to the item.
+    bool dates_missing = false;
     std::vector<float> pixels;  // the encoder's input, for Kind::encode
     bool had_failure = false;
 };

@@ -42,6 +42,7 @@ struct JobSummary {
     std::uint64_t changed = 0;         // a known path whose content changed, re-embedded
     std::uint64_t duplicates = 0;      // a new path for content already indexed
     std::uint64_t unchanged = 0;       // same path, size, mtime and hash: skipped
+    std::uint64_t dated = 0;           // of them, items from before Opsis kept dates: dated now
     std::uint64_t failed = 0;          // could not be indexed (reason recorded)
     std::uint64_t failed_before = 0;   // failed in an earlier run and unchanged since: skipped
     std::uint64_t pruned = 0;          // paths removed because their files are gone

@@ -8,6 +8,7 @@ nlohmann::json summary_json(const JobSummary& s) {
                           {"changed", s.changed},
                           {"duplicates", s.duplicates},
                           {"unchanged", s.unchanged},
+                          {"dated", s.dated},
                           {"failed", s.failed},
                           {"failed_before", s.failed_before},
                           {"pruned", s.pruned},

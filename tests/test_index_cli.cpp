@@ -423,4 +423,28 @@ TEST_CASE("photos keep their date, camera and place from EXIF, and search filter
     CHECK_THAT(bad.output, Catch::Contains("--after '2024-13-01'") && Catch::Contains("not a date"));
     const CommandResult verify = run_opsis("index verify --index " + index);
     CHECK(verify.exit_code == 0);
+
+    // Items indexed by an Opsis that kept no dates get theirs when the folder is indexed again.
+    {
+        OpenIndex ix = open_index(index, "", false, true);
+        storage::Catalog::Batch b(ix.store->catalog());
+        ix.store->catalog().for_each_item(storage::Collection::images, [&](const storage::Item& item) {
+            storage::Item old = item;
+            old.taken.reset();
+            old.camera.clear();
+            old.position.reset();
+            b.update_item(storage::Collection::images, old);
+            return true;
+        });
+        ix.store->commit(b);
+    }
+    CHECK(search("--after 2000-01-01").empty());
+    const json again = run_json("index add --index " + index + " " + photos);
+    CHECK(again["unchanged"] == 4);
+    CHECK(again["dated"] == 4);
+    CHECK(sorted(names(search("--camera 'Apple iPhone 12'"))) == std::vector<std::string>{"spring.jpg", "summer.jpg"});
+    CHECK(names(search("--sort date --before 2025-01-01")) ==
+          std::vector<std::string>{"summer.jpg", "spring.jpg", "winter.jpg"});
+    CHECK(run_json("index add --index " + index + " " + photos)["dated"] == 0);
+    CHECK(run_opsis("index verify --index " + index).exit_code == 0);
 }
