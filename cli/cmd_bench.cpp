@@ -2,6 +2,7 @@
 #include "benchmarks/decode_bench.h"
 #include "benchmarks/encoder_bench.h"
 #include "benchmarks/index_bench.h"
+#include "benchmarks/watch_bench.h"
 #include "benchmarks/queries_bench.h"
 #include "benchmarks/search_bench.h"
 #include "benchmarks/recall_bench.h"
@@ -127,6 +128,23 @@ void register_bench(CLI::App& app) {
         ->capture_default_str()
         ->check(CLI::IsMember({"fp32", "bf16", "int8"}));
     idx->callback([ib] { bench::run_index_bench(*ib); });
+
+    auto wb = std::make_shared<bench::WatchBenchOptions>();
+    CLI::App* wat = bench->add_subcommand(
+        "watch", "Photo written into a watched folder -> searchable: at rest and during a burst, next to a bulk job");
+    wat->add_option("--model,-m", wb->model, "Model folder (default: models/default)");
+    wat->add_option("--at-rest", wb->at_rest, "Photos written one at a time, each waited for")->capture_default_str();
+    wat->add_option("--burst", wb->burst, "Photos copied in at once")->capture_default_str();
+    wat->add_option("--photo-size", wb->photo_size, "Size of the generated photos, WIDTHxHEIGHT")
+        ->capture_default_str();
+    wat->add_option("--settle-ms", wb->settle_ms, "The watcher's settle time")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 60000));
+    wat->add_option("--json", wb->json_out, "Also write the figures as JSON");
+    wat->add_option("--precision", wb->precision, "Precision of the towers: fp32, bf16 or int8")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"fp32", "bf16", "int8"}));
+    wat->callback([wb] { bench::run_watch_bench(*wb); });
 
     auto db = std::make_shared<bench::DecodeBenchOptions>();
     CLI::App* dec = bench->add_subcommand(

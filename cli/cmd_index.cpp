@@ -13,6 +13,7 @@
 #include "indexer/job_summary_json.h"
 #include "core/utf8.h"
 #include "core/error.h"
+#include "indexer/folder_watcher.h"
 #include "indexer/index_job.h"
 #include "index_folder/open_index.h"
 #include "cli/precision_option.h"
@@ -29,6 +30,7 @@ struct IndexArgs {
     std::vector<std::string> paths, lists, manifests, text_files, delete_paths;
     std::vector<std::int64_t> ids;
     std::string extensions;
+    int settle_ms = 250;
     bool as_json = false;
     indexer::JobOptions job;
 };
@@ -80,9 +82,8 @@ storage::StoreOptions read_only() {
     return o;
 }
 
-void run_add(IndexArgs& a) {
-    if (a.paths.empty() && a.lists.empty() && a.manifests.empty())
-        throw CLI::ValidationError("index add", "give folders or files, --list or --manifest");
+// --ext, when given, replaces the extensions taken from folders.
+void apply_extensions(IndexArgs& a) {
     if (!a.extensions.empty()) {
         a.job.walk.extensions.clear();
         std::stringstream in(a.extensions);
@@ -92,6 +93,12 @@ void run_add(IndexArgs& a) {
             if (!e.empty()) a.job.walk.extensions.push_back(e);
         }
     }
+}
+
+void run_add(IndexArgs& a) {
+    if (a.paths.empty() && a.lists.empty() && a.manifests.empty())
+        throw CLI::ValidationError("index add", "give folders or files, --list or --manifest");
+    apply_extensions(a);
     std::vector<indexer::InputSpec> inputs;
     for (const auto& p : a.paths) inputs.push_back({indexer::InputKind::path, p});
     for (const auto& p : a.lists) inputs.push_back({indexer::InputKind::list, p});
@@ -105,6 +112,54 @@ void run_add(IndexArgs& a) {
     std::signal(SIGTERM, on_interrupt);
     const indexer::JobSummary s = indexer::index_images(*open.store, *open.model, inputs, a.job);
     print_summary(s, a.index, a.as_json);
+}
+
+void print_round(const indexer::WatchRound& r, bool as_json) {
+    if (as_json) {
+        std::printf("%s\n", json_text(indexer::round_json(r)).c_str());
+    } else {
+        const indexer::JobSummary& s = r.summary;
+        if (r.what == "rescan")
+            std::printf("watch: rescanned %llu files in %.1f s: ", static_cast<unsigned long long>(s.files), s.seconds);
+        else
+            std::printf("watch: %.2f s after the first change: ", r.latency_seconds);
+        std::printf("%llu added, %llu changed, %llu duplicates, %llu unchanged, %llu failed, %llu removed\n",
+                    static_cast<unsigned long long>(s.added), static_cast<unsigned long long>(s.changed),
+                    static_cast<unsigned long long>(s.duplicates), static_cast<unsigned long long>(s.unchanged),
+                    static_cast<unsigned long long>(s.failed), static_cast<unsigned long long>(r.removed));
+        for (const auto& [reason, n] : s.failure_reasons)
+            std::printf("  failed: %llu x %s\n", static_cast<unsigned long long>(n), reason.c_str());
+        for (std::size_t i = 0; i < s.problems.size() && i < 20; ++i)
+            std::printf("  problem: %s\n", s.problems[i].c_str());
+    }
+    std::fflush(stdout);
+}
+
+void run_watch(IndexArgs& a) {
+    apply_extensions(a);
+    storage::StoreOptions options;
+    options.image_factory = a.image_factory;
+    OpenIndex open = open_index(a.index, a.model, true, true, options, parse_precision_if_given(a.precision));
+    indexer::WatchOptions w;
+    w.job = a.job;
+    w.settle = std::chrono::milliseconds(a.settle_ms);
+    w.on_round = [&a](const indexer::WatchRound& r) { print_round(r, a.as_json); };
+    indexer::FolderWatcher watcher(*open.store, *open.model, a.paths, w);
+    std::signal(SIGINT, on_interrupt);
+    std::signal(SIGTERM, on_interrupt);
+    watcher.start();
+    if (!a.as_json)
+        std::printf("watch: watching %zu folder(s) (%zu with subfolders) for %s; Ctrl-C stops\n", a.paths.size(),
+                    watcher.status().watched_folders, a.index.c_str());
+    std::fflush(stdout);
+    while (!g_interrupted && !watcher.wait_for(std::chrono::milliseconds(200))) {}
+    watcher.stop();
+    const indexer::WatchStatus s = watcher.status();
+    if (s.state == "failed") throw Error("watch: " + s.error);
+    if (!a.as_json)
+        std::printf("watch: stopped after %llu rounds: %llu indexed, %llu removed, %llu failed\n",
+                    static_cast<unsigned long long>(s.rounds), static_cast<unsigned long long>(s.indexed),
+                    static_cast<unsigned long long>(s.removed), static_cast<unsigned long long>(s.failed));
 }
 
 void run_add_texts(IndexArgs& a) {
@@ -283,6 +338,31 @@ void register_index(CLI::App& app) {
         ->check(CLI::PositiveNumber);
     add_job_options(add, *a);
     add->callback([a] { run_add(*a); });
+
+    CLI::App* watch = index->add_subcommand(
+        "watch", "Keep folders indexed: rescan them, then index what changes as it changes (inotify) until Ctrl-C");
+    with_index(watch);
+    watch->add_option("folders", a->paths, "Folders to watch, with their subfolders")
+        ->required()
+        ->check(CLI::ExistingDirectory);
+    watch->add_option("--model,-m", a->model,
+                      "Model folder (default: the index's model, or models/default for a new index)");
+    add_precision_option(watch, a->precision, "default: the index's, fp32 for a new index");
+    watch->add_option("--factory", a->image_factory, "FAISS index_factory string for images, when the index is created")
+        ->capture_default_str();
+    watch->add_option("--ext", a->extensions,
+                      "Extensions taken (default jpg,jpeg,png,webp,heic,heif,avif,gif,bmp,tga)");
+    watch->add_option("--threads", a->job.decode_threads, "Decoding threads (0: cores - 1)")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 256));
+    watch->add_option("--settle-ms", a->settle_ms, "A changed file is indexed once it has been quiet this long")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 60000));
+    watch->add_option("--batch", a->job.batch, "Items per encoder batch")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 4096));
+    watch->add_flag("--json", a->as_json, "Print each round as a JSON line");
+    watch->callback([a] { run_watch(*a); });
 
     CLI::App* texts =
         index->add_subcommand("add-texts", "Index sentences from text files (one a line) or JSONL ({\"text\": ...})");

@@ -29,6 +29,8 @@ struct ServeArgs {
     int workers = 0;
     bool quiet = false;
     bool any_host = false;
+    std::vector<std::string> watch;
+    int settle_ms = 250;
 };
 
 std::string default_static_dir() {
@@ -49,13 +51,27 @@ void run(ServeArgs& a) {
     // Without a token nothing can be written: the index is opened read-only (and seen as it
     // was at start), so a full disk or a read-only folder still serves searches.
     storage::StoreOptions store_options;
-    store_options.read_only = options.write_token.empty();
+    // A watched folder's changes are written whatever the token.
+    store_options.read_only = options.write_token.empty() && a.watch.empty();
     OpenIndex ix = open_index(a.index, a.model, false, true, store_options, parse_precision_if_given(a.precision));
     options.static_dir = a.static_dir.empty() ? default_static_dir() : a.static_dir;
     if (!fs::exists(options.static_dir + "/index.html"))
         throw input_error("static folder", options.static_dir, "has no index.html (pass --static)");
     options.limits.max_k = a.max_k;
     options.inference_workers = a.workers;
+    options.watch = a.watch;
+    options.watch_options.settle = std::chrono::milliseconds(a.settle_ms);
+    options.watch_options.on_round = [quiet = a.quiet](const indexer::WatchRound& r) {
+        if (quiet || (r.summary.files == 0 && r.removed == 0)) return;
+        const indexer::JobSummary& s = r.summary;
+        std::printf("opsis: watch %s: %llu added, %llu changed, %llu duplicates, %llu failed, %llu removed",
+                    r.what.c_str(), static_cast<unsigned long long>(s.added),
+                    static_cast<unsigned long long>(s.changed), static_cast<unsigned long long>(s.duplicates),
+                    static_cast<unsigned long long>(s.failed), static_cast<unsigned long long>(r.removed));
+        if (r.what != "rescan") std::printf(" (%.2f s after the first change)", r.latency_seconds);
+        std::printf("\n");
+        std::fflush(stdout);
+    };
     a.server.access_log = !a.quiet;
     a.server.read_timeout = std::chrono::seconds(a.read_seconds);
     a.server.idle_timeout = std::chrono::seconds(a.idle_seconds);
@@ -70,7 +86,10 @@ void run(ServeArgs& a) {
     std::printf("opsis: serving %s (%llu images, %llu texts) on http://%s:%u/%s\n", a.index.c_str(),
                 static_cast<unsigned long long>(ix.store->catalog().item_count(storage::Collection::images)),
                 static_cast<unsigned long long>(ix.store->catalog().item_count(storage::Collection::texts)),
-                host.c_str(), server.port(), options.write_token.empty() ? " (read-only: no --token)" : "");
+                host.c_str(), server.port(),
+                options.write_token.empty()
+                    ? (a.watch.empty() ? " (read-only: no --token)" : " (only the watcher writes: no --token)")
+                    : "");
     std::fflush(stdout);
     server.run();
     std::printf("opsis: stopped\n");
@@ -116,6 +135,13 @@ void register_serve(CLI::App& app) {
     cmd->add_flag("--any-host", a->any_host, "Answer whatever the Host header says (behind a proxy that checks it)")
         ->excludes("--allowed-host");
     cmd->add_flag("--quiet", a->quiet, "No access log");
+    cmd->add_option("--watch", a->watch,
+                    "Keep this folder indexed while serving (repeatable): rescanned at start, then its changes "
+                    "indexed as they happen (inotify)")
+        ->check(CLI::ExistingDirectory);
+    cmd->add_option("--settle-ms", a->settle_ms, "A changed file is indexed once it has been quiet this long")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 60000));
     cmd->callback([a] { run(*a); });
 }
 

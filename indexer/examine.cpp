@@ -90,6 +90,17 @@ FileResult examine(InputFile&& file, const storage::Catalog& catalog, const Dual
             r.kind = FileResult::Kind::failed_before;
             return r;
         }
+        // A known path with the size and modification time it was indexed with is unchanged
+        // without reading it: a rescan of a photo library costs a stat per file, not its bytes.
+        if (const std::optional<storage::PathEntry> known = catalog.find_path(r.file.path);
+            !failure && known && known->size == r.size && known->mtime_ns == r.mtime_ns) {
+            const std::optional<storage::Item> item = catalog.item(Collection::images, known->id);
+            if (item && item->taken) {  // one without a date is read below, to date it
+                r.hash = item->hash;
+                r.kind = FileResult::Kind::unchanged;
+                return r;
+            }
+        }
         const std::vector<unsigned char> bytes = read_file(r.file.path, options.limits.max_file_bytes);
         examine_bytes(r, bytes, sha256_hex(bytes.data(), bytes.size()), catalog, model, options);
     } catch (const std::exception& e) {

@@ -32,22 +32,29 @@ void prune_missing(storage::IndexStore& store, const std::vector<InputSpec>& inp
     for (const InputSpec& in : inputs)
         if (in.kind == InputKind::path && fs::is_directory(in.path)) roots.push_back(absolute_path(in.path) + "/");
     if (roots.empty()) return;
-    auto inside = [&](const std::string& p) {
-        for (const std::string& r : roots)
-            if (p.compare(0, r.size(), r) == 0) return true;
-        return false;
-    };
     std::vector<std::string> gone, gone_failures;
-    store.catalog().for_each_path([&](const std::string& p, const storage::PathEntry&) {
-        std::error_code ec;
-        if (inside(p) && !fs::exists(p, ec)) gone.push_back(p);
-        return true;
-    });
-    store.catalog().for_each_failure(Collection::images, [&](const storage::Failure& f) {
-        std::error_code ec;
-        if (inside(f.path) && !fs::exists(f.path, ec)) gone_failures.push_back(f.path);
-        return true;
-    });
+    for (const std::string& root : roots) {
+        store.catalog().for_each_path(
+            [&](const std::string& p, const storage::PathEntry&) {
+                std::error_code ec;
+                if (!fs::exists(p, ec)) gone.push_back(p);
+                return true;
+            },
+            root);
+        store.catalog().for_each_failure(
+            Collection::images,
+            [&](const storage::Failure& f) {
+                std::error_code ec;
+                if (!fs::exists(f.path, ec)) gone_failures.push_back(f.path);
+                return true;
+            },
+            root);
+    }
+    // Nested roots name a path twice.
+    for (std::vector<std::string>* v : {&gone, &gone_failures}) {
+        std::sort(v->begin(), v->end());
+        v->erase(std::unique(v->begin(), v->end()), v->end());
+    }
     for (std::size_t i = 0; i < gone.size() || i < gone_failures.size(); i += 1024) {
         Catalog::Batch b(store.catalog());
         for (std::size_t j = i; j < std::min(gone.size(), i + 1024); ++j) b.remove_path(gone[j]);
@@ -141,7 +148,7 @@ JobSummary index_images(storage::IndexStore& store, const DualEncoder& model, co
     if (options.prune && !options.cancelled()) prune_missing(store, inputs, summary);
     store.train_if_ready(Collection::images);
     store.train_if_ready(Collection::texts);
-    store.snapshot();
+    if (options.snapshot_at_end) store.snapshot();
     summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return summary;
 }

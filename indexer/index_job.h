@@ -30,6 +30,9 @@ struct JobOptions {
     WalkOptions walk;
     double progress_every = 10;  // seconds between plain progress lines (not on a terminal)
     bool show_progress = true;
+    // The vector indexes saved when the job ends. A watcher's small jobs leave it to the
+    // store's periodic snapshots (the catalog's log replays the rest at open).
+    bool snapshot_at_end = true;
     // Set from another thread to stop the job as SIGINT does: what is in flight is committed,
     // nothing more is read (the server's DELETE /api/index/jobs/current).
     const std::atomic<bool>* cancel = nullptr;

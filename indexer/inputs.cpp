@@ -50,7 +50,7 @@ struct Walker {
         for (const fs::directory_entry& e : entries) {
             if (stopped(options)) return;
             const std::string name = e.path().filename().string();
-            if (is_junk_name(name)) continue;
+            if (is_junk_name(name)) continue;  // folders too
             std::error_code sec;
             const fs::file_status status = e.status(sec);  // follows symlinks
             if (sec) {
@@ -59,10 +59,8 @@ struct Walker {
             }
             if (fs::is_directory(status)) {
                 walk(e.path());
-            } else if (fs::is_regular_file(status)) {
-                const std::string ext = lower_extension(e.path());
-                if (std::find(options.extensions.begin(), options.extensions.end(), ext) != options.extensions.end())
-                    found(InputFile{e.path().lexically_normal().string(), {}, {}, {}});
+            } else if (fs::is_regular_file(status) && taken_from_folder(e.path(), options)) {
+                found(InputFile{e.path().lexically_normal().string(), {}, {}, {}});
             }
         }
     }
@@ -206,6 +204,13 @@ bool is_junk_name(const std::string& name) {
     if (name.empty() || name[0] == '.') return true;  // hidden, and macOS "._x" resource forks
     static const char* junk[] = {"Thumbs.db", "desktop.ini", "ehthumbs.db", "Icon\r"};
     return std::find(std::begin(junk), std::end(junk), name) != std::end(junk) || name.back() == '~';
+}
+
+bool taken_from_folder(const std::string& path, const WalkOptions& options) {
+    const fs::path p(path);
+    if (is_junk_name(p.filename().string())) return false;
+    const std::string ext = lower_extension(p);
+    return std::find(options.extensions.begin(), options.extensions.end(), ext) != options.extensions.end();
 }
 
 void for_each_input_file(const std::vector<InputSpec>& inputs, const WalkOptions& options,

@@ -48,6 +48,8 @@ struct InputSpec {
 
 // Hidden files and folders, macOS resource forks ("._x.jpg"), .DS_Store, Thumbs.db, ...
 bool is_junk_name(const std::string& filename);
+// Whether a file met in a folder is taken: not junk, and one of the extensions.
+bool taken_from_folder(const std::string& path, const WalkOptions& options);
 
 // Streams every input's files to `found`. Problems that are not one file's (an unreadable
 // folder, a malformed manifest line, a missing list entry) go to `problem` as (name, reason)

@@ -127,8 +127,11 @@ public:
     void for_each_item(Collection c, const std::function<bool(std::string_view stored_json)>& may_match,
                        const std::function<bool(const Item&)>& fn) const;
     void for_each_vector(Collection c, const std::function<bool(std::int64_t, const float*, std::size_t)>& fn) const;
-    void for_each_path(const std::function<bool(const std::string&, const PathEntry&)>& fn) const;
-    void for_each_failure(Collection c, const std::function<bool(const Failure&)>& fn) const;
+    // Paths and failures starting with `prefix` (all for ""): a key-range read.
+    void for_each_path(const std::function<bool(const std::string&, const PathEntry&)>& fn,
+                       const std::string& prefix = "") const;
+    void for_each_failure(Collection c, const std::function<bool(const Failure&)>& fn,
+                          const std::string& prefix = "") const;
     void for_each_change(Collection c, std::uint64_t after_seq, const std::function<bool(const Change&)>& fn) const;
 
     std::uint64_t item_count(Collection c) const { return counters_.at(c).count; }

@@ -165,14 +165,17 @@ void Catalog::for_each_vector(Collection c,
     });
 }
 
-void Catalog::for_each_path(const std::function<bool(const std::string&, const PathEntry&)>& fn) const {
-    scan(*db_, cf("images.paths"), "",
-         [&](const rocksdb::Slice& k, const rocksdb::Slice& v) { return fn(k.ToString(), path_from(v.ToString())); });
+void Catalog::for_each_path(const std::function<bool(const std::string&, const PathEntry&)>& fn,
+                            const std::string& prefix) const {
+    scan(*db_, cf("images.paths"), prefix, [&](const rocksdb::Slice& k, const rocksdb::Slice& v) {
+        return k.starts_with(prefix) && fn(k.ToString(), path_from(v.ToString()));
+    });
 }
 
-void Catalog::for_each_failure(Collection c, const std::function<bool(const Failure&)>& fn) const {
-    scan(*db_, cf(family(c, "errors")), "", [&](const rocksdb::Slice& k, const rocksdb::Slice& v) {
-        return fn(failure_from(c, k.ToString(), v.ToString()));
+void Catalog::for_each_failure(Collection c, const std::function<bool(const Failure&)>& fn,
+                               const std::string& prefix) const {
+    scan(*db_, cf(family(c, "errors")), prefix, [&](const rocksdb::Slice& k, const rocksdb::Slice& v) {
+        return k.starts_with(prefix) && fn(failure_from(c, k.ToString(), v.ToString()));
     });
 }
 

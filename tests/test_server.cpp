@@ -402,3 +402,47 @@ TEST_CASE("writes need the token, and a background job indexes while searches ar
     server.stop();
     REQUIRE(run_opsis("index verify --index " + f.index).exit_code == 0);
 }
+
+TEST_CASE("serve --watch keeps a folder indexed and shows the watcher in stats, metrics and its endpoint",
+          "[server][watch]") {
+    Fixture f;
+    {
+        Server plain("--index " + f.index);
+        Client c(plain.port());
+        const json off = c.get("/api/index/watch").data();
+        CHECK(off["state"] == "off");
+        CHECK_FALSE(c.get("/api/stats").data().contains("watch"));
+    }
+    // No token: the API stays read-only, but the watcher writes.
+    Server server("--index " + f.index + " --watch " + f.more + " --settle-ms 50");
+    Client c(server.port());
+    auto images = [&] { return c.get("/api/stats").data()["images"]["items"].get<int>(); };
+    auto until = [](const std::function<bool()>& ready) {
+        for (int i = 0; i < 500 && !ready(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        return ready();
+    };
+    REQUIRE(until([&] { return images() == 52; }));  // the rescan at start took the 40 in `more`
+    write_bytes(f.more + "/new.png", random_png(5000));
+    REQUIRE(until([&] { return images() == 53; }));
+    // Searchable at once: the picture finds itself.
+    const std::vector<unsigned char> png = random_png(5000);
+    const Reply found = c.send(http::verb::post, "/api/search/image?k=1&collapse_duplicates=false",
+                               std::string(png.begin(), png.end()), "image/png");
+    REQUIRE(found.status == 200);
+    CHECK_THAT(found.body, Catch::Contains("new.png"));
+    fs::remove(f.more + "/0.png");
+    REQUIRE(until([&] { return images() == 52; }));
+
+    const json w = c.get("/api/index/watch").data();
+    CHECK(w["state"] == "watching");
+    CHECK(w["folders"] == json::array({f.more}));
+    CHECK(w["rescans"] == 1);
+    CHECK(w["indexed"] == 1);
+    CHECK(w["removed"] == 1);
+    CHECK(w["last_latency_seconds"].get<double>() > 0);
+    CHECK(c.get("/api/stats").data()["watch"]["state"] == "watching");
+    const std::string metrics = c.get("/metrics").body;
+    CHECK_THAT(metrics, Catch::Contains("opsis_watch_indexed_total 1") && Catch::Contains("opsis_watch_folders 1") &&
+                            Catch::Contains("opsis_watch_running 1"));
+    CHECK(c.post("/api/texts", R"({"text": "hello"})").status == 403);
+}

@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "encoder/blas.h"
+#include "indexer/job_summary_json.h"
 #include "web/api_impl.h"
 #include "web/request_parsing.h"
 #include "web/responses.h"
@@ -43,9 +44,19 @@ Api::Impl::Impl(storage::IndexStore& store, const DualEncoder& model, ApiOptions
                                                 : std::max(1, static_cast<int>(std::thread::hardware_concurrency())),
                  [] { blas::set_thread_local_single(); }),
       searches_(inference_, kMaxSearchBatch,
-                [this](const std::vector<search::Query>& queries) { return searcher_.search_batch(queries); }) {}
+                [this](const std::vector<search::Query>& queries) { return searcher_.search_batch(queries); }) {
+    if (!options_.watch.empty()) {
+        indexer::WatchOptions w = options_.watch_options;
+        w.job.limits = options_.limits.image;
+        // Each round waits for API writes and bulk jobs, and they for it.
+        w.lock_writes = [this] { return std::unique_lock(writes_mutex_); };
+        watcher_ = std::make_unique<indexer::FolderWatcher>(store_, model_, options_.watch, std::move(w));
+        watcher_->start();
+    }
+}
 
 Api::Impl::~Impl() {
+    if (watcher_) watcher_->stop();
     job_cancel_ = true;  // a running job stops after committing what it has in flight
     if (job_thread_.joinable()) job_thread_.join();
 }
@@ -109,6 +120,7 @@ Api::Impl::Routed Api::Impl::route(Request& req, std::string& name) {
     const Simple simple[] = {
         {"/metrics", http::verb::get, [&] { return Routed(metrics(req)); }},
         {"/api/stats", http::verb::get, [&] { return Routed(stats(req)); }},
+        {"/api/index/watch", http::verb::get, [&] { return Routed(watch_status(req)); }},
         {"/api/search", http::verb::post, [&] { return Routed(parse_search_json(req)); }},
         {"/api/search/image", http::verb::post, [&] { return Routed(parse_search_image(req)); }},
         {"/api/classify", http::verb::post, [&] { return classify(req); }},
@@ -184,13 +196,21 @@ Response Api::Impl::stats(const Request& req) {
     s["model"].erase("path");  // a server path is not the client's business
     // "precision" is what the vectors were made at; queries may run at another (serve --precision).
     s["model"]["query_precision"] = precision_name(model_.precision());
+    if (watcher_) s["watch"] = indexer::watch_status_json(watcher_->status());
     return json_response(http::status::ok, s, req.version());
+}
+
+Response Api::Impl::watch_status(const Request& req) {
+    const json body =
+        watcher_ ? indexer::watch_status_json(watcher_->status())
+                 : json{{"state", "off"}, {"note", "start opsis serve with --watch DIR to keep folders indexed"}};
+    return json_response(http::status::ok, body, req.version());
 }
 
 Response Api::Impl::metrics(const Request& req) {
     const double uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
     const auto [batches, queries] = searches_.totals();
-    const std::string body = metrics_.render({
+    std::vector<std::tuple<std::string, std::string, double>> values{
         {"opsis_index_images", "Images in the index.",
          static_cast<double>(store_.catalog().item_count(Collection::images))},
         {"opsis_index_texts", "Texts in the index.",
@@ -200,7 +220,29 @@ Response Api::Impl::metrics(const Request& req) {
          static_cast<double>(batches)},
         {"opsis_search_batched_queries_total", "Searches answered, counted in their batches.",
          static_cast<double>(queries)},
-    });
+    };
+    if (watcher_) {
+        const indexer::WatchStatus w = watcher_->status();
+        auto d = [](auto v) { return static_cast<double>(v); };
+        const std::vector<std::tuple<std::string, std::string, double>> watch{
+            {"opsis_watch_running", "1 while the folder watcher runs, 0 once it stopped or failed.",
+             d(w.state != "stopped" && w.state != "failed")},
+            {"opsis_watch_folders", "Folders watched (the given ones and their subfolders).", d(w.watched_folders)},
+            {"opsis_watch_pending", "Changed paths waiting to be indexed.", d(w.pending)},
+            {"opsis_watch_events_total", "File system events read.", d(w.events)},
+            {"opsis_watch_rounds_total", "Rounds that indexed or removed what changed.", d(w.rounds)},
+            {"opsis_watch_rescans_total", "Full rescans (at start, and when the kernel dropped events).", d(w.rescans)},
+            {"opsis_watch_indexed_total", "Files the rounds added, re-embedded or gave a new path.", d(w.indexed)},
+            {"opsis_watch_removed_total", "Paths removed because their files went.", d(w.removed)},
+            {"opsis_watch_failed_total", "Files that could not be indexed.", d(w.failed)},
+            {"opsis_watch_last_latency_seconds", "The last round's oldest change: seen to committed.",
+             w.last_latency_seconds},
+            {"opsis_watch_max_latency_seconds", "The longest a change has waited to be committed.",
+             w.max_latency_seconds},
+        };
+        values.insert(values.end(), watch.begin(), watch.end());
+    }
+    const std::string body = metrics_.render(values);
     return bytes_response(body, "text/plain; version=0.0.4; charset=utf-8", req.version(), "no-store");
 }
 

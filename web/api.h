@@ -6,8 +6,10 @@
 // (search_requests), media (items, thumbnails, static files), writes and jobs, responses.
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "encoder/dual_encoder.h"
+#include "indexer/folder_watcher.h"
 #include "search/query.h"
 #include "storage/index_store.h"
 #include "web/http_server.h"
@@ -20,6 +22,10 @@ struct ApiOptions {
     search::Limits limits;
     int thumbnail_size = 256;
     int inference_workers = 0;  // 0: one per core
+    // Folders kept indexed while serving (serve --watch): watched from the start, their changes
+    // committed between API writes (indexer/folder_watcher.h).
+    std::vector<std::string> watch;
+    indexer::WatchOptions watch_options;
 };
 
 class Api {

@@ -68,6 +68,7 @@ struct Api::Impl {
     Response static_file(const Request& req, const std::string& path, const std::string& root_dir,
                          const std::string& prefix);
     Response stats(const Request& req);
+    Response watch_status(const Request& req);
     Response metrics(const Request& req);
     void require_token(const Request& req) const;
     storage::OriginalFile original_of(const storage::Item& item) const;
@@ -90,6 +91,7 @@ struct Api::Impl {
     std::atomic<bool> job_running_{false};
     std::atomic<bool> job_cancel_{false};
     const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+    std::unique_ptr<indexer::FolderWatcher> watcher_;  // serve --watch; last, so stopped first
 };
 
 }  // namespace opsis::web

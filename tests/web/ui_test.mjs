@@ -316,6 +316,38 @@ try {
     expect(sections[0] === "First layer" && sections.includes("stem") && sections.includes("stage 1"), `sections ${JSON.stringify(sections)}`);
   });
 
+  await check("a watched folder: the footer says what the watcher does, and a picture dropped in is found", async () => {
+    const watched = path.join(work, "watched");
+    fs.mkdirSync(watched);
+    fs.copyFileSync(path.join(samples, "red-circle.png"), path.join(watched, "red-circle.png"));
+    execFileSync(binary, ["index", "add", "--index", path.join(work, "ix-watch"), "--model", path.join(source, "models/default"), watched], { stdio: "ignore" });
+    const watcher = spawn(binary, ["serve", "--index", path.join(work, "ix-watch"), "--port", "0", "--quiet", "--watch", watched], { stdio: ["ignore", "pipe", "inherit"] });
+    try {
+      const watchUrl = await new Promise((resolve, reject) => {
+        let out = "";
+        watcher.stdout.on("data", (d) => { out += d; const m = out.match(/on (http:\/\/[^/\s]+\/)/); if (m) resolve(m[1]); });
+        watcher.on("exit", (code) => reject(new Error(`opsis serve --watch exited with ${code}: ${out}`)));
+      });
+      await page.goto(watchUrl);
+      await page.waitForFunction(() => document.querySelector("#stats").textContent.startsWith("1 pictures"));
+      await page.waitForFunction(() => !document.querySelector("#watch").hidden && document.querySelector("#watch").textContent.includes("watching"));
+      fs.copyFileSync(path.join(samples, "blue-square.png"), path.join(watched, "blue-square.png"));
+      // The footer refreshes every 5 s while a folder is watched.
+      await page.waitForFunction(() => document.querySelector("#stats").textContent.startsWith("2 pictures"), null, { timeout: 15000 });
+      const footer = await page.locator("#watch").textContent();
+      expect(/last change indexed \d+ s ago, \d+\.\d s after it happened/.test(footer), `footer: "${footer}"`);
+      await page.fill("#query", "a blue square");
+      await page.press("#query", "Enter");
+      await page.waitForSelector("#results .card");
+      const src = await page.locator("#results .card img").first().getAttribute("src");
+      const hits = await (await fetch(watchUrl + "api/search", { method: "POST", body: JSON.stringify({ text: "a blue square", k: 1 }) })).json();
+      expect(hits.hits[0].paths[0].endsWith("blue-square.png"), `first hit ${JSON.stringify(hits.hits[0])}`);
+      expect(src.includes(String(hits.hits[0].id)), `first card ${src}, expected item ${hits.hits[0].id}`);
+    } finally {
+      watcher.kill("SIGTERM");
+    }
+  });
+
   await check("no script errors", async () => expect(consoleErrors.length === 0, consoleErrors.join("; ")));
 } finally {
   await browser.close();

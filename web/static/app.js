@@ -441,10 +441,35 @@ window.addEventListener("paste", (e) => {
   if (file) { e.preventDefault(); searchWithFile(file); }
 });
 
-api("/api/stats").then((s) => {
-  $("stats").textContent = `${s.images.items} pictures · ${s.texts.items} captions · model ${s.model.name}`;
-  if (!s.images.items && !s.texts.items) setStatus("This index is empty: add pictures with `opsis index add`.");
-}).catch(() => {});
+// What the folder watcher (serve --watch) is doing, in a few words.
+function watchText(w) {
+  const folders = w.folders.length === 1 ? w.folders[0] : `${w.folders.length} folders`;
+  if (w.state === "failed") return `watching ${folders} stopped: ${w.error}`;
+  const parts = [`watching ${folders}`];
+  if (w.state === "rescanning") parts.push("rescanning");
+  else if (w.pending) parts.push(`${w.pending} change${w.pending === 1 ? "" : "s"} waiting`);
+  if (w.last_round_unix) {
+    const ago = Math.max(0, Math.round(Date.now() / 1000 - w.last_round_unix));
+    parts.push(`last change indexed ${ago < 60 ? `${ago} s` : `${Math.round(ago / 60)} min`} ago, ` +
+               `${w.last_latency_seconds.toFixed(1)} s after it happened`);
+  }
+  if (w.failed) parts.push(`${w.failed} failed (opsis index errors)`);
+  return parts.join(", ");
+}
+
+function showStats() {
+  api("/api/stats").then((s) => {
+    $("stats").textContent = `${s.images.items} pictures · ${s.texts.items} captions · model ${s.model.name}`;
+    if (s.watch) {
+      $("watch").hidden = false;
+      $("watch").textContent = " · " + watchText(s.watch);
+      setTimeout(showStats, 5000);  // the counts move while a folder is watched
+    } else if (!s.images.items && !s.texts.items) {
+      setStatus("This index is empty: add pictures with `opsis index add`.");
+    }
+  }).catch(() => {});
+}
+showStats();
 
 const params = new URLSearchParams(location.hash.slice(1));
 if (params.get("c") === "texts") setCollection("texts", false);
