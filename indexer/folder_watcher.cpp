@@ -170,6 +170,13 @@ std::map<std::string, FolderWatcher::Pending> FolderWatcher::take_due(Clock::tim
     return due;
 }
 
+Clock::time_point FolderWatcher::next_due() const {
+    auto due = Clock::time_point::max();
+    for (const auto& [path, p] : pending_)
+        due = std::min(due, std::min(p.last_seen + options_.settle, p.first_seen + options_.max_wait));
+    return due;
+}
+
 void FolderWatcher::index_loop() {
     try {
         if (options_.rescan_at_start) rescan();
@@ -179,10 +186,12 @@ void FolderWatcher::index_loop() {
             {
                 std::unique_lock lock(mutex_);
                 status_.state = "watching";
-                // Woken by events; while some wait to settle, every few milliseconds.
-                changed_.wait_for(lock,
-                                  pending_.empty() ? std::chrono::milliseconds(500) : std::chrono::milliseconds(20),
-                                  [this] { return stop_ || rescan_needed_; });
+                // Woken by the first event; then at the moment the next path is due.
+                if (pending_.empty())
+                    changed_.wait_for(lock, std::chrono::milliseconds(500),
+                                      [this] { return stop_ || rescan_needed_ || !pending_.empty(); });
+                else
+                    changed_.wait_until(lock, next_due(), [this] { return stop_ || rescan_needed_; });
                 if (stop_) break;
                 if (rescan_needed_) {
                     rescan_needed_ = false;

@@ -91,6 +91,7 @@ private:
     void rescan();
     // Takes the paths that are due; empty when none is.
     std::map<std::string, Pending> take_due(std::chrono::steady_clock::time_point now);
+    std::chrono::steady_clock::time_point next_due() const;  // of the pending paths
     void run_round(std::map<std::string, Pending> round);
     void problem(const std::string& text);
 
