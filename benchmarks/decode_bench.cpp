@@ -4,14 +4,17 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <tuple>
 
 #include "benchmarks/bench_support.h"
+#include "benchmarks/photo_formats.h"
 #include "benchmarks/synthetic_photos.h"
 #include "core/error.h"
 #include "core/file_io.h"
 #include "encoder/dual_encoder.h"
+#include "image/encode.h"
 #include "image/preprocess.h"
 #include "index_folder/open_index.h"
 
@@ -140,6 +143,31 @@ void run_decode_bench(const DecodeBenchOptions& o) {
                 "largest difference %.3f (normalised units)\n",
                 paths[k].name + 15, embedding_cos, input_cos, max_diff);
             row[k == 2 ? "embedding_cosine_min_1x" : "embedding_cosine_min_2x"] = embedding_cos;
+        }
+        // The same photos in the other formats people's libraries hold, decoded and fitted the
+        // one way each has (PNG by stb_image, WebP by libwebp, HEIC and AVIF by libheif).
+        const std::size_t converted = std::min<std::size_t>(files.size(), 2);
+        std::vector<RgbaImage> pictures;
+        for (std::size_t i = 0; i < converted; ++i)
+            pictures.push_back(decode_photo(files[i].data(), files[i].size(), "photo", ImageLimits{}, {}).image);
+        const std::pair<const char*, std::function<std::vector<unsigned char>(const RgbaImage&)>> formats[] = {
+            {"PNG", [](const RgbaImage& p) { return encode_png(p); }},
+            {"WebP (lossy, quality 90)", [](const RgbaImage& p) { return encode_webp(p, false); }},
+            {"HEIC (x265)", [](const RgbaImage& p) { return encode_heif(p, ImageFormat::heif); }},
+            {"AVIF (aom)", [](const RgbaImage& p) { return encode_heif(p, ImageFormat::avif); }}};
+        std::printf("  the first %zu as other formats (decode + fit, the formats' own decoders):\n", converted);
+        for (const auto& [name, encode] : formats) {
+            std::vector<std::vector<unsigned char>> encoded;
+            std::size_t format_bytes = 0;
+            for (const RgbaImage& p : pictures) {
+                encoded.push_back(encode(p));
+                format_bytes += encoded.back().size();
+            }
+            const double ms = measure(encoded, model, DecodeHint{2 * side, false}, o.seconds).ms_per_photo;
+            std::printf("  %-34s %8.2f ms a photo  (%.2fx stb_image's JPEG speed; %.0f KB each)\n", name, ms,
+                        reference / ms, static_cast<double>(format_bytes) / 1024.0 / static_cast<double>(converted));
+            row["formats"][name] = {
+                {"ms", ms}, {"kb", static_cast<double>(format_bytes) / 1024.0 / static_cast<double>(converted)}};
         }
         report.push_back(row);
     }

@@ -3,7 +3,8 @@
 // input — for each JPEG path in the same run: stb_image at full size (the reference),
 // libjpeg-turbo at full size, and libjpeg-turbo at the smallest DCT scale the input allows
 // (what indexing uses); with how far the scaled path's inputs and embeddings are from the
-// reference's. Photos are synthetic (benchmarks/synthetic_photos.h) or a folder's.
+// reference's; and the first two photos as PNG, WebP, HEIC and AVIF through their decoders.
+// Photos are synthetic (benchmarks/synthetic_photos.h) or a folder's.
 #include <string>
 #include <vector>
 

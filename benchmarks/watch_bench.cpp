@@ -116,7 +116,8 @@ void run_watch_bench(const WatchBenchOptions& o) {
                 throw Error("bench watch: the burst was not indexed in time (" + std::to_string(done) + " of " +
                             std::to_string(n) + ")");
             }
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            // Each look reads every path not yet seen: rarely enough not to slow the watcher.
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
         writer.join();
         burst_written = n ? written[n - 1] : 0;

@@ -12,7 +12,10 @@
 
 namespace opsis::detail {
 
-Photo decode_webp(const unsigned char* data, std::size_t size, const std::string& name, const ImageLimits& limits);
+// With min_short_side > 0, a still WebP comes scaled while decoding (libwebp's area-averaging
+// rescaler) so that its short side is that many pixels; `width` and `height` keep its size.
+Photo decode_webp(const unsigned char* data, std::size_t size, const std::string& name, const ImageLimits& limits,
+                  int min_short_side);
 Photo decode_heif(const unsigned char* data, std::size_t size, const std::string& name, const ImageLimits& limits,
                   ImageFormat format);
 

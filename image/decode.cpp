@@ -247,7 +247,7 @@ Photo decode_photo(const unsigned char* data, std::size_t size, const std::strin
         photo.height = photo.image.height;
         return photo;
     };
-    if (format == ImageFormat::webp) return sized(detail::decode_webp(data, size, name, limits));
+    if (format == ImageFormat::webp) return detail::decode_webp(data, size, name, limits, hint.min_short_side);
     if (format == ImageFormat::heif || format == ImageFormat::avif)
         return sized(detail::decode_heif(data, size, name, limits, format));
 

@@ -6,11 +6,15 @@
 #include "core/error.h"
 #include "image/decode.h"
 #include "image/preprocess.h"
-#include "tests/photo_fixtures.h"
+#include "benchmarks/photo_formats.h"
 #include "tests/test_support.h"
 
 using namespace opsis;
 using namespace opsis::test;
+using opsis::bench::encode_animated_webp;
+using opsis::bench::encode_heif;
+using opsis::bench::encode_webp;
+using opsis::bench::exif_tiff_block;
 
 namespace {
 RgbaImage decode(const std::vector<unsigned char>& bytes, const std::string& name = "mem.img") {

@@ -8,11 +8,15 @@
 #include "image/photo_metadata.h"
 #include "image/preprocess.h"
 #include "benchmarks/synthetic_photos.h"
-#include "tests/photo_fixtures.h"
+#include "benchmarks/photo_formats.h"
 #include "tests/test_support.h"
 
 using namespace opsis;
 using namespace opsis::test;
+using opsis::bench::encode_animated_webp;
+using opsis::bench::encode_heif;
+using opsis::bench::encode_webp;
+using opsis::bench::exif_tiff_block;
 
 namespace {
 // A picture that looks different every way it is turned: a red block top left, a blue one at
@@ -261,5 +265,45 @@ TEST_CASE("a large JPEG decoded in the DCT domain at the model's size embeds as 
         double dot = 0;
         for (std::int64_t i = 0; i < a.numel(); ++i) dot += double(a.data()[i]) * b.data()[i];
         CHECK(dot > 0.999);
+    }
+}
+
+TEST_CASE("a large WebP scaled while decoding embeds as the full decode does, alpha kept straight",
+          "[image][photo][formats]") {
+    const DualEncoder model = tiny_model("photo", 8, 5);
+    const auto& pre = model.config().image.preprocess;
+    auto embed = [&](const RgbaImage& image) {
+        Tensor batch({1, pre.image_size, pre.image_size, 3});
+        preprocess_image(image, pre, batch.data());
+        return model.encode_images(batch);
+    };
+    const RgbaImage scene = bench::synthetic_scene(1600, 1200, 7);
+    const std::vector<unsigned char> webp = encode_webp(scene, false);
+    const Photo full = decode_photo(webp.data(), webp.size(), "full.webp", ImageLimits{});
+    const Photo scaled = decode_photo(webp.data(), webp.size(), "scaled.webp", ImageLimits{}, DecodeHint{40});
+    CHECK(full.image.width == 1600);
+    CHECK(scaled.width == 1600);  // the whole picture's size, whatever was decoded
+    CHECK(scaled.height == 1200);
+    CHECK(scaled.image.height == 40);
+    CHECK(scaled.image.width == 53);
+    const Tensor a = embed(full.image), b = embed(scaled.image);
+    double dot = 0;
+    for (std::int64_t i = 0; i < a.numel(); ++i) dot += double(a.data()[i]) * b.data()[i];
+    CHECK(dot > 0.999);
+
+    // Half transparent: scaled premultiplied, so a transparent pixel's colour does not bleed in.
+    RgbaImage half{400, 300, std::vector<std::uint8_t>(400 * 300 * 4)};
+    for (int y = 0; y < 300; ++y)
+        for (int x = 0; x < 400; ++x) {
+            std::uint8_t* p = &half.pixels[(static_cast<std::size_t>(y) * 400 + x) * 4];
+            const bool left = x < 200;
+            p[0] = left ? 255 : 0, p[1] = 0, p[2] = left ? 0 : 255, p[3] = left ? 255 : 0;  // red | clear blue
+        }
+    const std::vector<unsigned char> clear = encode_webp(half, true);
+    const Photo small = decode_photo(clear.data(), clear.size(), "half.webp", ImageLimits{}, DecodeHint{30});
+    REQUIRE(small.image.height == 30);
+    for (int x = 0; x < small.image.width; ++x) {
+        const std::uint8_t* p = &small.image.pixels[(15 * static_cast<std::size_t>(small.image.width) + x) * 4];
+        if (p[3] > 0) CHECK(p[2] < 10);  // no blue from the transparent half
     }
 }

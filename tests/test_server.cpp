@@ -6,11 +6,15 @@
 #include <future>
 #include <thread>
 
-#include "tests/photo_fixtures.h"
+#include "benchmarks/photo_formats.h"
 #include "tests/server_fixture.h"
 
 using namespace opsis;
 using namespace opsis::test;
+using opsis::bench::encode_animated_webp;
+using opsis::bench::encode_heif;
+using opsis::bench::encode_webp;
+using opsis::bench::exif_tiff_block;
 using namespace opsis::test::server;
 
 TEST_CASE("the API answers searches, items, thumbnails, stats and metrics", "[server]") {

@@ -1,13 +1,13 @@
 #pragma once
-// Photos in the modern formats, made by the tests themselves with the encoders of the Debian
-// libraries the decoders come from: WebP (libwebp, an EXIF chunk with libwebpmux, animations
+// Photos in the modern formats, made with the encoders of the Debian libraries the decoders come
+// from, for the tests and `bench decode`: WebP (libwebp, an EXIF chunk with libwebpmux, animations
 // with its animation encoder), HEIC (libheif + x265) and AVIF (libheif + aom).
 #include <span>
 #include <vector>
 
 #include "image/decode.h"
 
-namespace opsis::test {
+namespace opsis::bench {
 
 std::vector<unsigned char> encode_webp(const RgbaImage& image, bool lossless = true,
                                        std::span<const unsigned char> exif_tiff = {});
@@ -20,4 +20,4 @@ std::vector<unsigned char> encode_heif(const RgbaImage& image, ImageFormat forma
 // The TIFF-headed EXIF block of a JPEG written by jpeg_with_exif (what containers carry).
 std::vector<unsigned char> exif_tiff_block(const PhotoMetadata& metadata);
 
-}  // namespace opsis::test
+}  // namespace opsis::bench

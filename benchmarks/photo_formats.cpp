@@ -1,4 +1,4 @@
-#include "tests/photo_fixtures.h"
+#include "benchmarks/photo_formats.h"
 
 #include <libheif/heif.h>
 #include <webp/encode.h>
@@ -11,7 +11,7 @@
 #include "image/encode.h"
 #include "image/photo_metadata.h"
 
-namespace opsis::test {
+namespace opsis::bench {
 
 std::vector<unsigned char> exif_tiff_block(const PhotoMetadata& metadata) {
     RgbaImage one;
@@ -125,4 +125,4 @@ std::vector<unsigned char> encode_heif(const RgbaImage& image, ImageFormat forma
     return bytes;
 }
 
-}  // namespace opsis::test
+}  // namespace opsis::bench
