@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <string_view>
 #include <tuple>
 
 #include "benchmarks/bench_support.h"
@@ -154,8 +155,11 @@ void run_decode_bench(const DecodeBenchOptions& o) {
             {"PNG", [](const RgbaImage& p) { return encode_png(p); }},
             {"WebP (lossy, quality 90)", [](const RgbaImage& p) { return encode_webp(p, false); }},
             {"HEIC (x265)", [](const RgbaImage& p) { return encode_heif(p, ImageFormat::heif); }},
+            {"HEIC with a 320-px thumbnail (as iPhones)",
+             [](const RgbaImage& p) { return encode_heif(p, ImageFormat::heif, {}, 320); }},
             {"AVIF (aom)", [](const RgbaImage& p) { return encode_heif(p, ImageFormat::avif); }}};
         std::printf("  the first %zu as other formats (decode + fit, the formats' own decoders):\n", converted);
+        std::vector<std::vector<float>> heic_inputs;
         for (const auto& [name, encode] : formats) {
             std::vector<std::vector<unsigned char>> encoded;
             std::size_t format_bytes = 0;
@@ -163,11 +167,18 @@ void run_decode_bench(const DecodeBenchOptions& o) {
                 encoded.push_back(encode(p));
                 format_bytes += encoded.back().size();
             }
-            const double ms = measure(encoded, model, DecodeHint{2 * side, false}, o.seconds).ms_per_photo;
-            std::printf("  %-34s %8.2f ms a photo  (%.2fx stb_image's JPEG speed; %.0f KB each)\n", name, ms,
+            const Measured m = measure(encoded, model, DecodeHint{2 * side, false}, o.seconds);
+            const double ms = m.ms_per_photo;
+            std::printf("  %-42s %8.2f ms a photo  (%.2fx stb_image's JPEG speed; %.0f KB each)\n", name, ms,
                         reference / ms, static_cast<double>(format_bytes) / 1024.0 / static_cast<double>(converted));
             row["formats"][name] = {
                 {"ms", ms}, {"kb", static_cast<double>(format_bytes) / 1024.0 / static_cast<double>(converted)}};
+            if (std::string_view(name) == "HEIC (x265)") heic_inputs = m.inputs;
+            if (std::string_view(name).starts_with("HEIC with")) {
+                const double embedding_cos = std::get<0>(distance(model, heic_inputs, m.inputs, side));
+                std::printf("  %-42s embeddings' cosine at worst %.5f against the HEIC's picture\n", "", embedding_cos);
+                row["formats"][name]["embedding_cosine_min"] = embedding_cos;
+            }
         }
         report.push_back(row);
     }

@@ -4,11 +4,14 @@
 #include <webp/encode.h>
 #include <webp/mux.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 #include <string>
 
 #include "image/encode.h"
+#include "image/preprocess.h"
 #include "image/photo_metadata.h"
 
 namespace opsis::bench {
@@ -91,16 +94,9 @@ heif_error write_to_vector(heif_context*, const void* data, size_t size, void* u
 void check(const heif_error& e, const char* what) {
     if (e.code != heif_error_Ok) throw std::runtime_error(std::string(what) + ": " + (e.message ? e.message : ""));
 }
-}  // namespace
 
-std::vector<unsigned char> encode_heif(const RgbaImage& image, ImageFormat format,
-                                       std::span<const unsigned char> exif) {
-    heif_context* context = heif_context_alloc();
-    heif_encoder* encoder = nullptr;
-    check(heif_context_get_encoder_for_format(
-              context, format == ImageFormat::avif ? heif_compression_AV1 : heif_compression_HEVC, &encoder),
-          "no encoder");
-    heif_encoder_set_lossy_quality(encoder, 95);
+// The pixels as libheif's interleaved RGBA image (the caller releases it).
+heif_image* to_heif(const RgbaImage& image) {
     heif_image* picture = nullptr;
     check(heif_image_create(image.width, image.height, heif_colorspace_RGB, heif_chroma_interleaved_RGBA, &picture),
           "heif_image_create");
@@ -111,10 +107,36 @@ std::vector<unsigned char> encode_heif(const RgbaImage& image, ImageFormat forma
         std::memcpy(plane + static_cast<std::size_t>(y) * stride,
                     &image.pixels[static_cast<std::size_t>(y) * image.width * 4],
                     static_cast<std::size_t>(image.width) * 4);
+    return picture;
+}
+}  // namespace
+
+std::vector<unsigned char> encode_heif(const RgbaImage& image, ImageFormat format, std::span<const unsigned char> exif,
+                                       int thumbnail_box) {
+    heif_context* context = heif_context_alloc();
+    heif_encoder* encoder = nullptr;
+    check(heif_context_get_encoder_for_format(
+              context, format == ImageFormat::avif ? heif_compression_AV1 : heif_compression_HEVC, &encoder),
+          "no encoder");
+    heif_encoder_set_lossy_quality(encoder, 95);
+    heif_image* picture = to_heif(image);
     heif_image_handle* handle = nullptr;
     check(heif_context_encode_image(context, picture, encoder, nullptr, &handle), "encode");
     if (!exif.empty())
         check(heif_context_add_exif_metadata(context, handle, exif.data(), static_cast<int>(exif.size())), "exif");
+    if (thumbnail_box > 0) {
+        // Scaled as a camera does (antialiased) to one pixel over the box: libheif's own scaler,
+        // which samples the nearest pixel, then only drops a row or column. (libheif 1.15 does
+        // not list a thumbnail attached with heif_context_assign_thumbnail.)
+        const double s = static_cast<double>(thumbnail_box + 1) / std::max(image.width, image.height);
+        heif_image* small = to_heif(resize_rgba(image, std::max(1, static_cast<int>(std::lround(image.width * s))),
+                                                std::max(1, static_cast<int>(std::lround(image.height * s)))));
+        heif_image_handle* thumbnail = nullptr;
+        check(heif_context_encode_thumbnail(context, small, handle, encoder, nullptr, thumbnail_box, &thumbnail),
+              "thumbnail");
+        heif_image_handle_release(thumbnail);
+        heif_image_release(small);
+    }
     std::vector<unsigned char> bytes;
     heif_writer writer{1, write_to_vector};
     check(heif_context_write(context, &writer, &bytes), "write");

@@ -16,8 +16,11 @@ namespace opsis::detail {
 // rescaler) so that its short side is that many pixels; `width` and `height` keep its size.
 Photo decode_webp(const unsigned char* data, std::size_t size, const std::string& name, const ImageLimits& limits,
                   int min_short_side);
+// With min_short_side > 0, the smallest thumbnail the file carries whose short side has that
+// many pixels is decoded instead of the primary image (phones store one: an iPhone's 320x240
+// decodes ~50x faster than its 12 MP picture); `width` and `height` keep the primary's size.
 Photo decode_heif(const unsigned char* data, std::size_t size, const std::string& name, const ImageLimits& limits,
-                  ImageFormat format);
+                  ImageFormat format, int min_short_side);
 
 // A JPEG through libjpeg-turbo, at the smallest DCT scale (1/8 to 1) whose short side is still
 // at least `min_short_side` (0: full size). Nullopt where TurboJPEG cannot (CMYK, a fatal error):

@@ -242,14 +242,9 @@ Photo decode_photo(const unsigned char* data, std::size_t size, const std::strin
         throw input_error("image", name,
                           "not a supported image format (JPEG, PNG, WebP, HEIC, AVIF, BMP, GIF or TGA expected)");
     const char* fmt = image_format_name(format);
-    auto sized = [](Photo photo) {
-        photo.width = photo.image.width;
-        photo.height = photo.image.height;
-        return photo;
-    };
     if (format == ImageFormat::webp) return detail::decode_webp(data, size, name, limits, hint.min_short_side);
     if (format == ImageFormat::heif || format == ImageFormat::avif)
-        return sized(detail::decode_heif(data, size, name, limits, format));
+        return detail::decode_heif(data, size, name, limits, format, hint.min_short_side);
 
     if (const auto dims = header_dimensions(format, data, size)) {
         const std::uint64_t pixels = dims->width * dims->height;

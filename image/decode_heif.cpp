@@ -1,7 +1,10 @@
-// HEIF/HEIC and AVIF through libheif: the primary image, with the container's rotation and
-// mirroring applied (libheif's default), and its EXIF block.
+// HEIF/HEIC and AVIF through libheif: the primary image (or, when a smaller picture serves, a
+// thumbnail the file carries), with the container's rotation and mirroring applied (libheif's
+// default), and the primary's EXIF block.
 #include <libheif/heif.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -39,10 +42,32 @@ PhotoMetadata exif_of(heif_image_handle* handle) {
     return read_exif({block.data() + 4 + skip, size - 4 - skip});
 }
 
+// The smallest thumbnail of `primary` (w x h) with a short side of at least min_short_side and
+// the primary's shape; null if none.
+heif_image_handle* thumbnail_for(heif_image_handle* primary, int w, int h, int min_short_side) {
+    const int n = heif_image_handle_get_number_of_thumbnails(primary);
+    if (n <= 0 || n > 16) return nullptr;
+    std::vector<heif_item_id> ids(static_cast<std::size_t>(n));
+    heif_image_handle_get_list_of_thumbnail_IDs(primary, ids.data(), n);
+    heif_image_handle* best = nullptr;
+    for (const heif_item_id id : ids) {
+        heif_image_handle* t = nullptr;
+        if (heif_image_handle_get_thumbnail(primary, id, &t).code != heif_error_Ok || !t) continue;
+        const int tw = heif_image_handle_get_width(t), th = heif_image_handle_get_height(t);
+        const bool same_shape =
+            tw > 0 && th > 0 &&
+            std::abs(static_cast<double>(tw) / th - static_cast<double>(w) / h) < 0.02 * static_cast<double>(w) / h;
+        const bool serves = same_shape && std::min(tw, th) >= min_short_side && tw < w;
+        if (serves && (!best || tw < heif_image_handle_get_width(best))) std::swap(best, t);
+        if (t) heif_image_handle_release(t);
+    }
+    return best;
+}
+
 }  // namespace
 
 Photo decode_heif(const unsigned char* data, std::size_t size, const std::string& name, const ImageLimits& limits,
-                  ImageFormat format) {
+                  ImageFormat format, int min_short_side) {
     const char* fmt = image_format_name(format);
     auto fail = [&](const char* what, const heif_error& e) {
         throw input_error("image", name, std::string(what) + " " + fmt + ": " + (e.message ? e.message : "unknown"));
@@ -59,24 +84,31 @@ Photo decode_heif(const unsigned char* data, std::size_t size, const std::string
     check_dimensions(static_cast<std::uint64_t>(std::max(w, 0)), static_cast<std::uint64_t>(std::max(h, 0)), fmt, name,
                      limits);
 
+    std::unique_ptr<heif_image_handle, HandleFree> thumbnail(min_short_side > 0 && std::min(w, h) > min_short_side
+                                                                 ? thumbnail_for(handle.get(), w, h, min_short_side)
+                                                                 : nullptr);
+    heif_image_handle* decoded = thumbnail ? thumbnail.get() : handle.get();
+    const int iw = heif_image_handle_get_width(decoded), ih = heif_image_handle_get_height(decoded);
     std::unique_ptr<heif_decoding_options, OptionsFree> options(heif_decoding_options_alloc());
     heif_image* raw_image = nullptr;
-    e = heif_decode_image(handle.get(), &raw_image, heif_colorspace_RGB, heif_chroma_interleaved_RGBA, options.get());
+    e = heif_decode_image(decoded, &raw_image, heif_colorspace_RGB, heif_chroma_interleaved_RGBA, options.get());
     if (e.code != heif_error_Ok) fail("corrupt", e);
     std::unique_ptr<heif_image, ImageFree> image(raw_image);
     int stride = 0;
     const std::uint8_t* plane = heif_image_get_plane_readonly(image.get(), heif_channel_interleaved, &stride);
     const int dw = heif_image_get_width(image.get(), heif_channel_interleaved);
     const int dh = heif_image_get_height(image.get(), heif_channel_interleaved);
-    if (!plane || dw != w || dh != h || stride < w * 4)
+    if (!plane || dw != iw || dh != ih || stride < iw * 4)
         throw input_error("image", name, std::string("corrupt ") + fmt + ": decoded size differs from header");
     Photo photo;
-    photo.image.width = w;
-    photo.image.height = h;
-    photo.image.pixels.resize(static_cast<std::size_t>(w) * h * 4);
-    for (int y = 0; y < h; ++y)
-        std::memcpy(&photo.image.pixels[static_cast<std::size_t>(y) * w * 4],
-                    plane + static_cast<std::size_t>(y) * stride, static_cast<std::size_t>(w) * 4);
+    photo.width = w;
+    photo.height = h;
+    photo.image.width = iw;
+    photo.image.height = ih;
+    photo.image.pixels.resize(static_cast<std::size_t>(iw) * ih * 4);
+    for (int y = 0; y < ih; ++y)
+        std::memcpy(&photo.image.pixels[static_cast<std::size_t>(y) * iw * 4],
+                    plane + static_cast<std::size_t>(y) * stride, static_cast<std::size_t>(iw) * 4);
     photo.metadata = exif_of(handle.get());
     // libheif has already turned the picture as the container says; the EXIF copy of the
     // orientation must not turn it again (the HEIF standard's rule).

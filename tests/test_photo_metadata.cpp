@@ -307,3 +307,29 @@ TEST_CASE("a large WebP scaled while decoding embeds as the full decode does, al
         if (p[3] > 0) CHECK(p[2] < 10);  // no blue from the transparent half
     }
 }
+
+TEST_CASE("a HEIC's thumbnail is decoded instead of its picture when it is large enough", "[image][photo][formats]") {
+    const DualEncoder model = tiny_model("photo", 8, 5);
+    const auto& pre = model.config().image.preprocess;
+    auto embed = [&](const RgbaImage& image) {
+        Tensor batch({1, pre.image_size, pre.image_size, 3});
+        preprocess_image(image, pre, batch.data());
+        return model.encode_images(batch);
+    };
+    const RgbaImage scene = bench::synthetic_scene(640, 480, 9);
+    const std::vector<unsigned char> heic = encode_heif(scene, ImageFormat::heif, {}, 160);  // 160x120
+    const Photo full = decode_photo(heic.data(), heic.size(), "full.heic", ImageLimits{});
+    CHECK(full.image.width == 640);
+    const Photo small = decode_photo(heic.data(), heic.size(), "small.heic", ImageLimits{}, DecodeHint{100});
+    CHECK(small.width == 640);  // the picture's size, whatever was decoded
+    CHECK(small.height == 480);
+    CHECK(small.image.width == 160);
+    CHECK(small.image.height == 120);
+    const Tensor a = embed(full.image), b = embed(small.image);
+    double dot = 0;
+    for (std::int64_t i = 0; i < a.numel(); ++i) dot += double(a.data()[i]) * b.data()[i];
+    CHECK(dot > 0.999);
+    // A thumbnail smaller than the hint asks for is not used.
+    const Photo needs_more = decode_photo(heic.data(), heic.size(), "big.heic", ImageLimits{}, DecodeHint{200});
+    CHECK(needs_more.image.width == 640);
+}
