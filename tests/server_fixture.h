@@ -30,21 +30,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
-inline const char* kConfig = R"({"name": "serve-tiny", "embed_dim": 8,
-  "image": {"arch": "resnet", "image_size": 16, "stem_channels": 4, "stem_stride": 1,)"
-                             R"( "stage_channels": [4], "stage_blocks": [1]},
-  "text": {"context_length": 12, "width": 8, "layers": 1, "heads": 2}})";
-
-inline std::vector<unsigned char> random_png(std::uint32_t seed) {
-    std::mt19937 rng(seed);
-    RgbaImage img;
-    img.width = img.height = 12;
-    img.pixels.resize(12 * 12 * 4);
-    for (auto& p : img.pixels) p = static_cast<std::uint8_t>(rng());
-    for (std::size_t i = 3; i < img.pixels.size(); i += 4) img.pixels[i] = 255;
-    return encode_png_rgba(img);
-}
-
 // `opsis serve` on a free port; stopped with SIGTERM on destruction.
 class Server {
 public:
@@ -151,10 +136,7 @@ struct Fixture {
     TempDir dir;
     std::string index = dir.file("ix"), photos = dir.file("photos"), more = dir.file("more");
     Fixture() {
-        write_text(dir.file("config.json"), kConfig);
-        REQUIRE(
-            run_opsis("model init --config " + dir.file("config.json") + " --out " + dir.file("model") + " --seed 3")
-                .exit_code == 0);
+        init_tiny_model(dir, "model", 3);
         fs::create_directories(photos);
         fs::create_directories(more);
         std::ofstream m(dir.file("manifest.jsonl"));

@@ -22,28 +22,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const char* kWatchModelConfig = R"({"name": "watch-tiny", "embed_dim": 8,
-  "image": {"arch": "resnet", "image_size": 16, "stem_channels": 4, "stem_stride": 1,
-            "stage_channels": [4], "stage_blocks": [1]},
-  "text": {"context_length": 12, "width": 8, "layers": 1, "heads": 2}})";
-
-std::string make_model(const TempDir& dir) {
-    write_text(dir.file("model.json"), kWatchModelConfig);
-    const CommandResult r = run_opsis("model init --config " + dir.file("model.json") + " --out " + dir.file("model"));
-    REQUIRE(r.exit_code == 0);
-    return dir.file("model");
-}
-
-std::vector<unsigned char> random_png(std::uint32_t seed) {
-    std::mt19937 rng(seed);
-    RgbaImage img;
-    img.width = img.height = 12;
-    img.pixels.resize(12 * 12 * 4);
-    for (auto& p : img.pixels) p = static_cast<std::uint8_t>(rng());
-    for (std::size_t i = 3; i < img.pixels.size(); i += 4) img.pixels[i] = 255;
-    return encode_png_rgba(img);
-}
-
 // Polls until `ready` holds, for at most 10 s (a watched change takes well under a second).
 bool eventually(const std::function<bool()>& ready) {
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -57,7 +35,7 @@ bool eventually(const std::function<bool()>& ready) {
 struct Watched {
     TempDir dir;
     std::string photos = dir.file("photos");
-    std::string model = make_model(dir);
+    std::string model = init_tiny_model(dir, "model", 1);
     OpenIndex ix;
     std::unique_ptr<indexer::FolderWatcher> watcher;
 
@@ -204,7 +182,7 @@ TEST_CASE("the watcher refuses what it cannot watch, naming it", "[watch]") {
 TEST_CASE("opsis index watch killed during a burst loses nothing: verify passes and a rescan completes it",
           "[watch][crash]") {
     TempDir dir;
-    const std::string model = make_model(dir), photos = dir.file("photos"), index = dir.file("index");
+    const std::string model = init_tiny_model(dir, "model", 1), photos = dir.file("photos"), index = dir.file("index");
     fs::create_directories(photos);
     REQUIRE(run_opsis("index add --index " + index + " --model " + model + " " + photos).exit_code == 0);
     constexpr int kFiles = 400;

@@ -21,30 +21,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const char* kIndexModelConfig = R"({"name": "index-tiny", "embed_dim": 8,
-  "image": {"arch": "resnet", "image_size": 16, "stem_channels": 4, "stem_stride": 1,
-            "stage_channels": [4], "stage_blocks": [1]},
-  "text": {"context_length": 12, "width": 8, "layers": 1, "heads": 2}})";
-
-std::string make_model(const TempDir& dir, const std::string& name, int seed) {
-    write_text(dir.file(name + ".json"), kIndexModelConfig);
-    const CommandResult r = run_opsis("model init --config " + dir.file(name + ".json") + " --out " + dir.file(name) +
-                                      " --seed " + std::to_string(seed));
-    REQUIRE(r.exit_code == 0);
-    return dir.file(name);
-}
-
-// A PNG of random pixels: every seed gives different content.
-std::vector<unsigned char> random_png(std::uint32_t seed, int size = 12) {
-    std::mt19937 rng(seed);
-    RgbaImage img;
-    img.width = img.height = size;
-    img.pixels.resize(static_cast<std::size_t>(size) * size * 4);
-    for (auto& p : img.pixels) p = static_cast<std::uint8_t>(rng());
-    for (std::size_t i = 3; i < img.pixels.size(); i += 4) img.pixels[i] = 255;
-    return encode_png_rgba(img);
-}
-
 json run_json(const std::string& args) {
     const CommandResult r = run_opsis(args + " --json");
     INFO(args << "\n" << r.output);
@@ -65,7 +41,7 @@ json stats(const std::string& index) {
 
 TEST_CASE("index add walks folders, skips junk, survives loops, and re-runs idempotently", "[index]") {
     TempDir dir;
-    const std::string model = make_model(dir, "model", 1);
+    const std::string model = init_tiny_model(dir, "model", 1);
     const std::string photos = dir.file("photos"), index = dir.file("ix");
     fs::create_directories(photos + "/sub");
     fs::create_directories(photos + "/.hidden");
@@ -133,7 +109,7 @@ struct SwappedContent {
     TempDir dir;
     std::string photos = dir.file("photos"), index = dir.file("ix");
     SwappedContent() {
-        const std::string model = make_model(dir, "m", 1);
+        const std::string model = init_tiny_model(dir, "m", 1);
         fs::create_directories(photos);
         const auto x = random_png(41), y = random_png(42);
         write_bytes(photos + "/a.png", x);
@@ -188,14 +164,14 @@ TEST_CASE("the committer hands a duplicate whose content left the index back to 
 
 TEST_CASE("index add refuses another model, bad factories and unknown inputs with clear errors", "[index]") {
     TempDir dir;
-    const std::string model = make_model(dir, "model", 1), other = make_model(dir, "other", 2);
+    const std::string model = init_tiny_model(dir, "model", 1), other = init_tiny_model(dir, "other", 2);
     write_bytes(dir.file("a.png"), random_png(1));
     REQUIRE(
         run_opsis("index add --index " + dir.file("ix") + " --model " + model + " " + dir.file("a.png")).exit_code ==
         0);
     CommandResult r = run_opsis("index add --index " + dir.file("ix") + " --model " + other + " " + dir.file("a.png"));
     CHECK(r.exit_code == 1);
-    CHECK_THAT(r.output, Catch::Contains("was made with model 'index-tiny'") && Catch::Contains("cannot be compared"));
+    CHECK_THAT(r.output, Catch::Contains("was made with model 'model-tiny'") && Catch::Contains("cannot be compared"));
     r = run_opsis("index add --index " + dir.file("ix2") + " --model " + model + " --factory IVF,Bogus " +
                   dir.file("a.png"));
     CHECK(r.exit_code == 1);
@@ -214,7 +190,7 @@ TEST_CASE("index add refuses another model, bad factories and unknown inputs wit
 TEST_CASE("a manifest's captions join the texts, add-texts dedupes and names bad lines, rebuild keeps search",
           "[index]") {
     TempDir dir;
-    const std::string model = make_model(dir, "model", 1), index = dir.file("ix");
+    const std::string model = init_tiny_model(dir, "model", 1), index = dir.file("ix");
     std::ofstream m(dir.file("manifest.jsonl"));
     for (int k = 0; k < 4; ++k) {
         write_bytes(dir.file("m" + std::to_string(k) + ".png"), random_png(static_cast<std::uint32_t>(100 + k)));
@@ -257,7 +233,7 @@ TEST_CASE("a manifest's captions join the texts, add-texts dedupes and names bad
 
 TEST_CASE("commands that only read write nothing to the index", "[index]") {
     TempDir dir;
-    const std::string model = make_model(dir, "m", 1), photos = dir.file("photos"), index = dir.file("ix");
+    const std::string model = init_tiny_model(dir, "m", 1), photos = dir.file("photos"), index = dir.file("ix");
     fs::create_directories(photos);
     for (int k = 0; k < 5; ++k)
         write_bytes(photos + "/" + std::to_string(k) + ".png", random_png(static_cast<std::uint32_t>(k)));
@@ -294,7 +270,7 @@ TEST_CASE("commands that only read write nothing to the index", "[index]") {
 
 TEST_CASE("SIGKILL at random moments: every file indexed exactly once, catalog and FAISS agree", "[index][crash]") {
     TempDir dir;
-    const std::string model = make_model(dir, "model", 1), photos = dir.file("photos"), index = dir.file("ix");
+    const std::string model = init_tiny_model(dir, "model", 1), photos = dir.file("photos"), index = dir.file("ix");
     fs::create_directories(photos);
     constexpr int kFiles = 600;
     for (int k = 0; k < kFiles; ++k)
@@ -347,7 +323,7 @@ TEST_CASE("SIGKILL at random moments: every file indexed exactly once, catalog a
 TEST_CASE("photos keep their date, camera and place from EXIF, and search filters and orders by them",
           "[index][photo]") {
     TempDir dir;
-    const std::string model = make_model(dir, "model", 4);
+    const std::string model = init_tiny_model(dir, "model", 4);
     const std::string photos = dir.file("photos"), index = dir.file("ix");
     fs::create_directories(photos);
     auto photo = [&](const std::string& name, std::uint32_t seed, const std::string& taken, const std::string& make,

@@ -240,10 +240,27 @@ TEST_CASE("WebP, HEIC and AVIF decode, with their EXIF, inside the limits, and r
     }
 }
 
+namespace {
+
+// The cosine of two pictures' embeddings (unit vectors: their dot product).
+double embedding_cosine(const DualEncoder& model, const RgbaImage& a, const RgbaImage& b) {
+    const auto& pre = model.config().image.preprocess;
+    Tensor batch({2, pre.image_size, pre.image_size, 3});
+    const std::size_t per = static_cast<std::size_t>(pre.image_size) * pre.image_size * 3;
+    preprocess_image(a, pre, batch.data());
+    preprocess_image(b, pre, batch.data() + per);
+    const Tensor e = model.encode_images(batch);
+    const std::int64_t d = e.numel() / 2;
+    double dot = 0;
+    for (std::int64_t i = 0; i < d; ++i) dot += double(e.data()[i]) * e.data()[d + i];
+    return dot;
+}
+
+}  // namespace
+
 TEST_CASE("a large JPEG decoded in the DCT domain at the model's size embeds as the full decode does",
           "[image][photo][formats]") {
     const DualEncoder model = tiny_model("photo", 8, 5);
-    const auto& pre = model.config().image.preprocess;
     for (const std::uint32_t seed : {1u, 3u}) {  // seed 3 is stored sideways (orientation 6)
         const std::vector<unsigned char> jpeg = bench::synthetic_photo_jpeg(1600, 1200, seed);
         const Photo full = decode_photo(jpeg.data(), jpeg.size(), "full.jpg", ImageLimits{}, DecodeHint{0, true});
@@ -256,27 +273,13 @@ TEST_CASE("a large JPEG decoded in the DCT domain at the model's size embeds as 
         CHECK(std::min(scaled.image.width, scaled.image.height) >= 40);
         CHECK(std::min(scaled.image.width, scaled.image.height) < 300);  // 1/8 of 1200 is 150
         CHECK((scaled.image.width > scaled.image.height) == (full.image.width > full.image.height));
-        auto embed = [&](const RgbaImage& image) {
-            Tensor batch({1, pre.image_size, pre.image_size, 3});
-            preprocess_image(image, pre, batch.data());
-            return model.encode_images(batch);
-        };
-        const Tensor a = embed(full.image), b = embed(scaled.image);
-        double dot = 0;
-        for (std::int64_t i = 0; i < a.numel(); ++i) dot += double(a.data()[i]) * b.data()[i];
-        CHECK(dot > 0.999);
+        CHECK(embedding_cosine(model, full.image, scaled.image) > 0.999);
     }
 }
 
 TEST_CASE("a large WebP scaled while decoding embeds as the full decode does, alpha kept straight",
           "[image][photo][formats]") {
     const DualEncoder model = tiny_model("photo", 8, 5);
-    const auto& pre = model.config().image.preprocess;
-    auto embed = [&](const RgbaImage& image) {
-        Tensor batch({1, pre.image_size, pre.image_size, 3});
-        preprocess_image(image, pre, batch.data());
-        return model.encode_images(batch);
-    };
     const RgbaImage scene = bench::synthetic_scene(1600, 1200, 7);
     const std::vector<unsigned char> webp = encode_webp(scene, false);
     const Photo full = decode_photo(webp.data(), webp.size(), "full.webp", ImageLimits{});
@@ -286,10 +289,7 @@ TEST_CASE("a large WebP scaled while decoding embeds as the full decode does, al
     CHECK(scaled.height == 1200);
     CHECK(scaled.image.height == 40);
     CHECK(scaled.image.width == 53);
-    const Tensor a = embed(full.image), b = embed(scaled.image);
-    double dot = 0;
-    for (std::int64_t i = 0; i < a.numel(); ++i) dot += double(a.data()[i]) * b.data()[i];
-    CHECK(dot > 0.999);
+    CHECK(embedding_cosine(model, full.image, scaled.image) > 0.999);
 
     // Half transparent: scaled premultiplied, so a transparent pixel's colour does not bleed in.
     RgbaImage half{400, 300, std::vector<std::uint8_t>(400 * 300 * 4)};
@@ -310,12 +310,6 @@ TEST_CASE("a large WebP scaled while decoding embeds as the full decode does, al
 
 TEST_CASE("a HEIC's thumbnail is decoded instead of its picture when it is large enough", "[image][photo][formats]") {
     const DualEncoder model = tiny_model("photo", 8, 5);
-    const auto& pre = model.config().image.preprocess;
-    auto embed = [&](const RgbaImage& image) {
-        Tensor batch({1, pre.image_size, pre.image_size, 3});
-        preprocess_image(image, pre, batch.data());
-        return model.encode_images(batch);
-    };
     const RgbaImage scene = bench::synthetic_scene(640, 480, 9);
     const std::vector<unsigned char> heic = encode_heif(scene, ImageFormat::heif, {}, 160);  // 160x120
     const Photo full = decode_photo(heic.data(), heic.size(), "full.heic", ImageLimits{});
@@ -325,10 +319,7 @@ TEST_CASE("a HEIC's thumbnail is decoded instead of its picture when it is large
     CHECK(small.height == 480);
     CHECK(small.image.width == 160);
     CHECK(small.image.height == 120);
-    const Tensor a = embed(full.image), b = embed(small.image);
-    double dot = 0;
-    for (std::int64_t i = 0; i < a.numel(); ++i) dot += double(a.data()[i]) * b.data()[i];
-    CHECK(dot > 0.999);
+    CHECK(embedding_cosine(model, full.image, small.image) > 0.999);
     // A thumbnail smaller than the hint asks for is not used.
     const Photo needs_more = decode_photo(heic.data(), heic.size(), "big.heic", ImageLimits{}, DecodeHint{200});
     CHECK(needs_more.image.width == 640);

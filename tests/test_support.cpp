@@ -299,4 +299,25 @@ DualEncoder tiny_model(const std::string& name, int context_length, std::uint64_
     return DualEncoder::random(parse_model_config(j, "test"), Tokenizer::bytes_only(), seed);
 }
 
+std::vector<unsigned char> random_png(std::uint32_t seed, int size) {
+    std::mt19937 rng(seed);
+    RgbaImage img;
+    img.width = img.height = size;
+    img.pixels.resize(static_cast<std::size_t>(size) * size * 4);
+    for (auto& p : img.pixels) p = static_cast<std::uint8_t>(rng());
+    for (std::size_t i = 3; i < img.pixels.size(); i += 4) img.pixels[i] = 255;
+    return encode_png_rgba(img);
+}
+
+std::string init_tiny_model(const TempDir& dir, const std::string& name, int seed) {
+    write_text(dir.file(name + ".json"), R"({"name": ")" + name + R"(-tiny", "embed_dim": 8,
+  "image": {"arch": "resnet", "image_size": 16, "stem_channels": 4, "stem_stride": 1,
+            "stage_channels": [4], "stage_blocks": [1]},
+  "text": {"context_length": 12, "width": 8, "layers": 1, "heads": 2}})");
+    const CommandResult r = run_opsis("model init --config " + dir.file(name + ".json") + " --out " + dir.file(name) +
+                                      " --seed " + std::to_string(seed));
+    if (r.exit_code != 0) throw std::runtime_error("opsis model init failed: " + r.output);
+    return dir.file(name);
+}
+
 }  // namespace opsis::test

@@ -52,6 +52,9 @@ std::vector<unsigned char> png_header_only(std::uint32_t width, std::uint32_t he
 std::vector<unsigned char> encode_gif_two_frames(int width, int height, const std::vector<std::uint8_t>& first_indices,
                                                  const std::vector<std::uint8_t>& rgb_palette4);
 
+// A PNG of random opaque pixels: every seed gives different content.
+std::vector<unsigned char> random_png(std::uint32_t seed, int size = 12);
+
 void write_bytes(const std::string& path, const std::vector<unsigned char>& bytes);
 void write_text(const std::string& path, const std::string& text);
 
@@ -64,5 +67,8 @@ CommandResult run_opsis(const std::string& args);
 // The same with a command in front, e.g. "timeout -s KILL 0.5 ".
 CommandResult run_opsis_with_prefix(const std::string& prefix, const std::string& args);
 std::string shell_quote(const std::string& s);
+// The 8-d model of one small ResNet block and a one-layer text tower that the index, watcher
+// and server tests index with, made by `opsis model init` into dir/name (named `name`-tiny).
+std::string init_tiny_model(const TempDir& dir, const std::string& name, int seed);
 
 }  // namespace opsis::test
