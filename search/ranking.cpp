@@ -123,15 +123,23 @@ std::vector<Candidate> scan_exactly(const Query& q, const std::vector<float>& qu
 
 // Source 2, the vector index: its hits, scored exactly — as the index scored them when it
 // holds the vectors themselves (Flat, HNSW-Flat, IVF-Flat), else re-scored against the stored
-// vectors (compressed indexes rank close neighbours poorly, and every index's score then
-// means the same thing).
+// vectors' float16 copies, or the catalog's (compressed indexes rank close neighbours poorly, and every index's score
+// then means the same thing).
 std::vector<Candidate> from_index(const std::vector<storage::SearchHit>& hits, const std::vector<float>& query,
                                   const storage::Catalog& catalog, Collection c, bool exact_scores,
-                                  std::size_t& rescored) {
+                                  const storage::RescoreVectors* copies, std::size_t& rescored) {
     std::vector<Candidate> out;
     out.reserve(hits.size());
     if (exact_scores) {
         for (const storage::SearchHit& h : hits) out.push_back({h.score, h.id, {}});
+    } else if (copies) {
+        // The float16 copies: a page read a candidate, not a RocksDB read.
+        std::vector<std::int64_t> ids;
+        for (const storage::SearchHit& h : hits) ids.push_back(h.id);
+        std::vector<float> scores(ids.size());
+        copies->dots(query.data(), ids.data(), ids.size(), scores.data());
+        for (std::size_t i = 0; i < ids.size(); ++i) out.push_back({scores[i], ids[i], {}});
+        rescored += hits.size();
     } else {
         for (const storage::SearchHit& h : hits) {
             std::vector<float> v = catalog.vector(c, h.id);
@@ -198,7 +206,8 @@ Result Searcher::rank(const Query& q, const std::vector<float>& query,
                 hits = index.search(query.data(), fetch, params);
             }
             const bool index_exhausted = hits.size() < fetch;  // no more at this effort (IVF's nprobe)
-            std::vector<Candidate> candidates = from_index(hits, query, catalog, c, exact_index, result.rescored);
+            std::vector<Candidate> candidates =
+                from_index(hits, query, catalog, c, exact_index, store_.rescore_vectors(c), result.rescored);
             const bool below_minimum = q.min_score && !candidates.empty() && candidates.back().score < *q.min_score;
             keep.restart();
             keep_from(std::move(candidates));

@@ -118,6 +118,7 @@ std::unique_ptr<IndexStore> IndexStore::open(const std::string& dir, const std::
         } else {
             s->vectors_[c] = VectorIndex::create(s->model_.dim, factory);
         }
+        s->open_rescore(c);
         s->replay(c);
     }
     return s;
@@ -134,28 +135,72 @@ IndexStore::~IndexStore() {
 
 std::string IndexStore::snapshot_path(Collection c) const { return dir_ + "/" + collection_name(c) + ".vectors"; }
 
-void IndexStore::replay(Collection c) {
-    VectorIndex& index = *vectors_.at(c);
-    if (!index.is_trained()) {
-        train_if_ready(c);
+std::string IndexStore::rescore_path(Collection c) const { return dir_ + "/" + collection_name(c) + ".f16"; }
+
+void IndexStore::open_rescore(Collection c) {
+    rescore_.erase(c);
+    const std::string path = rescore_path(c);
+    std::error_code ec;
+    if (vectors_.at(c)->stores_exact_vectors()) {
+        if (!options_.read_only) fs::remove(path, ec);
         return;
     }
-    std::vector<Change> pending;
-    catalog_->for_each_change(c, index.applied_seq(), [&](const Change& ch) {
-        pending.push_back(ch);
-        if (pending.size() >= 65536) apply(c, pending), pending.clear();
-        return true;
-    });
-    apply(c, pending);
+    const std::uint64_t last = catalog_->last_seq(c);
+    std::unique_ptr<RescoreVectors> r = RescoreVectors::open(path, model_.dim, options_.read_only);
+    if (r && r->applied_seq() > last) r.reset();  // ahead of the catalog: copied from elsewhere
+    if (options_.read_only) {                     // nothing can be written: used only when current
+        if (r && r->applied_seq() == last) rescore_[c] = std::move(r);
+        return;
+    }
+    if (r && r->applied_seq() < last) {  // the log must still hold every change since
+        bool contiguous = false;
+        catalog_->for_each_change(c, r->applied_seq(), [&](const Change& ch) {
+            contiguous = ch.seq == r->applied_seq() + 1;
+            return false;
+        });
+        if (!contiguous) r.reset();
+    }
+    if (!r) {
+        if (catalog_->item_count(c) > 0)
+            std::fprintf(stderr,
+                         "opsis: writing %s (float16 copies of %llu vectors, for re-scoring) from the catalog\n",
+                         path.c_str(), static_cast<unsigned long long>(catalog_->item_count(c)));
+        r = RescoreVectors::create(path, model_.dim);
+        catalog_->for_each_vector(c, [&](std::int64_t id, const float* v, std::size_t dim) {
+            if (static_cast<int>(dim) == model_.dim) r->put(id, v);
+            return true;
+        });
+        r->set_applied_seq(last);
+        r->save();
+    }
+    rescore_[c] = std::move(r);
+}
+
+void IndexStore::replay(Collection c) {
+    VectorIndex& index = *vectors_.at(c);
+    RescoreVectors* rescore = rescore_.count(c) ? rescore_.at(c).get() : nullptr;
+    std::uint64_t from = index.is_trained() ? index.applied_seq() : ~std::uint64_t{0};
+    if (rescore) from = std::min(from, rescore->applied_seq());
+    if (from != ~std::uint64_t{0}) {
+        std::vector<Change> pending;
+        catalog_->for_each_change(c, from, [&](const Change& ch) {
+            pending.push_back(ch);
+            if (pending.size() >= 65536) apply(c, pending), pending.clear();
+            return true;
+        });
+        apply(c, pending);
+    }
+    if (!index.is_trained()) train_if_ready(c);
 }
 
 void IndexStore::apply(Collection c, const std::vector<Change>& changes) {
-    VectorIndex& index = *vectors_.at(c);
     if (changes.empty()) return;
-    if (!index.is_trained()) {
-        index.set_applied_seq(changes.back().seq);  // training adds every stored vector anyway
-        return;
-    }
+    VectorIndex& index = *vectors_.at(c);
+    RescoreVectors* rescore = rescore_.count(c) ? rescore_.at(c).get() : nullptr;
+    // Each keeps its own log position: on open, the one that lags takes the changes it lacks.
+    // An untrained index takes none (training adds every stored vector anyway).
+    const std::uint64_t index_from = index.is_trained() ? index.applied_seq() : ~std::uint64_t{0};
+    const std::uint64_t rescore_from = rescore ? rescore->applied_seq() : ~std::uint64_t{0};
     std::vector<std::int64_t> ids;
     std::vector<float> data;
     auto flush = [&] {
@@ -163,22 +208,32 @@ void IndexStore::apply(Collection c, const std::vector<Change>& changes) {
         ids.clear(), data.clear();
     };
     for (const Change& ch : changes) {
+        const bool to_rescore = ch.seq > rescore_from;
+        bool to_index = ch.seq > index_from;
         if (ch.added) {
-            if (index.contains(ch.id)) continue;
+            if (to_index && index.contains(ch.id)) to_index = false;
+            if (!to_index && !to_rescore) continue;
             const std::vector<float> v = catalog_->vector(c, ch.id);
             if (v.empty()) continue;  // removed again later in the log
             if (static_cast<int>(v.size()) != index.dim())
                 throw input_error("index", dir_,
                                   "stored vector of item " + std::to_string(ch.id) + " has the wrong size");
-            ids.push_back(ch.id);
-            data.insert(data.end(), v.begin(), v.end());
+            if (to_rescore) rescore->put(ch.id, v.data());
+            if (to_index) {
+                ids.push_back(ch.id);
+                data.insert(data.end(), v.begin(), v.end());
+            }
         } else {
-            flush();
-            index.remove({ch.id});
+            if (to_rescore) rescore->clear(ch.id);
+            if (to_index) {
+                flush();
+                index.remove({ch.id});
+            }
         }
     }
     flush();
-    index.set_applied_seq(changes.back().seq);
+    if (index.applied_seq() < changes.back().seq) index.set_applied_seq(changes.back().seq);
+    if (rescore && rescore->applied_seq() < changes.back().seq) rescore->set_applied_seq(changes.back().seq);
 }
 
 void IndexStore::commit(Catalog::Batch& batch) {
@@ -197,16 +252,25 @@ void IndexStore::snapshot() {
 }
 
 void IndexStore::snapshot_changed() {
-    for (Collection c : kCollections)
-        if (vectors_.at(c)->applied_seq() != saved_seq_.at(c)) save_snapshot(c);
+    for (Collection c : kCollections) {
+        const RescoreVectors* rescore = rescore_vectors(c);
+        if (vectors_.at(c)->applied_seq() != saved_seq_.at(c) ||
+            (rescore && rescore->applied_seq() != saved_seq_.at(c)))
+            save_snapshot(c);
+    }
     changes_since_snapshot_ = 0;
 }
 
 void IndexStore::save_snapshot(Collection c) {
     const VectorIndex& index = *vectors_.at(c);
     index.save(snapshot_path(c));
-    saved_seq_[c] = index.applied_seq();
-    catalog_->truncate_log(c, saved_seq_[c]);
+    std::uint64_t saved = index.applied_seq();
+    if (rescore_.count(c)) {
+        rescore_.at(c)->save();
+        saved = std::min(saved, rescore_.at(c)->applied_seq());
+    }
+    saved_seq_[c] = saved;
+    catalog_->truncate_log(c, saved);  // what both hold
 }
 
 void IndexStore::fill_from_catalog(VectorIndex& index, Collection c) {
@@ -256,6 +320,7 @@ void IndexStore::rebuild(Collection c, const std::string& factory) {
     fill_from_catalog(*fresh, c);
     if (!fresh->is_trained()) fresh->set_applied_seq(catalog_->last_seq(c));
     vectors_[c] = std::move(fresh);
+    open_rescore(c);   // a compressed type needs the float16 copies, an exact one not
     save_snapshot(c);  // before the new factory is recorded: a snapshot names its own type
     Catalog::Batch b(*catalog_);
     b.put_meta(std::string(collection_name(c)) + ".factory", factory);
@@ -287,14 +352,25 @@ VerifyReport IndexStore::verify() const {
         if (check.items != catalog_->item_count(c))
             problem(c, "the item counter says " + std::to_string(catalog_->item_count(c)) + " but " +
                            std::to_string(check.items) + " items are stored");
-        std::vector<float> held(static_cast<std::size_t>(model_.dim)), expected(held.size());
+        std::vector<float> held(static_cast<std::size_t>(model_.dim)), expected(held.size()), half(held.size());
         check.trained = index.is_trained();
+        const RescoreVectors* rescore = rescore_vectors(c);
         catalog_->for_each_vector(c, [&](std::int64_t id, const float* v, std::size_t dim) {
             ++check.vectors;
             if (!items.count(id)) problem(c, "vector " + std::to_string(id) + " belongs to no item");
             if (static_cast<int>(dim) != model_.dim) {
                 problem(c, "vector " + std::to_string(id) + " has " + std::to_string(dim) + " dimensions");
                 return true;
+            }
+            if (rescore) {  // float16 keeps 11 significant bits: a unit vector's parts within 2.5e-4
+                float diff = 0;
+                if (!rescore->get(id, half.data()))
+                    problem(c, "item " + std::to_string(id) + " is missing from the float16 copies (" +
+                                   rescore_path(c) + ")");
+                else
+                    for (std::size_t k = 0; k < dim; ++k) diff = std::max(diff, std::abs(half[k] - v[k]));
+                if (diff > 1e-3f)
+                    problem(c, "item " + std::to_string(id) + ": its float16 copy differs from the stored vector");
             }
             double norm = 0;
             for (std::size_t k = 0; k < dim; ++k) norm += static_cast<double>(v[k]) * v[k];
@@ -371,6 +447,7 @@ json IndexStore::stats() const {
                {"indexed", index.size()},
                {"tombstones", index.tombstones()},
                {"snapshot_bytes", fs::exists(snapshot_path(c)) ? fs::file_size(snapshot_path(c)) : 0},
+               {"rescore_bytes", rescore_vectors(c) ? rescore_vectors(c)->file_bytes() : 0},
                {"log_position", catalog_->last_seq(c)},
                {"snapshot_position", index.applied_seq()}};
         if (!index.is_trained()) j["training_needs"] = index.min_training_points();

@@ -4,6 +4,8 @@
 //   DIR/catalog/         RocksDB
 //   DIR/images.vectors   snapshot of the images' vector index (see VectorIndex::save)
 //   DIR/texts.vectors    snapshot of the texts' vector index
+//   DIR/images.f16       float16 copies of the vectors, for re-scoring a compressed index's
+//                        candidates (rescore_vectors.h; only beside a compressed index)
 //   DIR/index.json       written last at creation (format, model): the folder is an index
 // Opening replays whatever the catalog logged beyond each snapshot, so a crash between a
 // commit and a snapshot loses nothing.
@@ -17,6 +19,7 @@
 #include <vector>
 
 #include "storage/catalog.h"
+#include "storage/rescore_vectors.h"
 #include "storage/vector_index.h"
 
 namespace opsis::storage {
@@ -71,6 +74,13 @@ public:
     const Catalog& catalog() const { return *catalog_; }
     VectorIndex& vectors(Collection c) { return *vectors_.at(c); }
     const VectorIndex& vectors(Collection c) const { return *vectors_.at(c); }
+    // The float16 copies a compressed vector index's candidates are re-scored against; null
+    // when the index holds exact vectors itself (or, read-only, when the file lags the catalog:
+    // candidates are then re-scored from the catalog).
+    const RescoreVectors* rescore_vectors(Collection c) const {
+        const auto it = rescore_.find(c);
+        return it == rescore_.end() ? nullptr : it->second.get();
+    }
 
     // Commits the batch to the catalog, then brings the vector indexes up to date with it.
     void commit(Catalog::Batch& batch);
@@ -88,6 +98,10 @@ public:
 private:
     IndexStore() = default;
     std::string snapshot_path(Collection c) const;
+    std::string rescore_path(Collection c) const;
+    // Opens, or builds from the catalog, the collection's float16 copies when its vector index
+    // is compressed; removes them when it is exact.
+    void open_rescore(Collection c);
     void apply(Collection c, const std::vector<Change>& changes);
     void replay(Collection c);
     void fill_from_catalog(VectorIndex& index, Collection c);
@@ -101,6 +115,7 @@ private:
     StoreOptions options_;
     std::unique_ptr<Catalog> catalog_;
     std::map<Collection, std::unique_ptr<VectorIndex>> vectors_;
+    std::map<Collection, std::unique_ptr<RescoreVectors>> rescore_;
     std::map<Collection, std::uint64_t> saved_seq_;
     std::uint64_t changes_since_snapshot_ = 0;
     std::mutex write_mutex_;

@@ -71,7 +71,7 @@ std::unique_ptr<storage::IndexStore> filled_store(const std::string& dir, const 
 
 }  // namespace
 
-TEST_CASE("every index type returns exactly re-scored results, the same for an exact index and a scan", "[search]") {
+TEST_CASE("every index type returns re-scored results, the same for an exact index and a scan", "[search]") {
     const DualEncoder model = tiny_model();
     TempDir dir;
     auto flat = filled_store(dir.file("flat"), "Flat");
@@ -100,7 +100,8 @@ TEST_CASE("every index type returns exactly re-scored results, the same for an e
     const Result lossy = Searcher(*sq, model).search(q);
     REQUIRE_FALSE(lossy.exact_scan);
     REQUIRE(lossy.hits[0].id == exact.hits[0].id);
-    REQUIRE(lossy.hits[0].score == Approx(exact.hits[0].score));
+    // Re-scored against the float16 copies (storage/rescore_vectors.h): within 1e-3.
+    REQUIRE(lossy.hits[0].score == Approx(exact.hits[0].score).margin(1e-3));
     REQUIRE(Searcher(*hnsw, model).search(q).hits[0].id == exact.hits[0].id);
 }
 
@@ -459,7 +460,7 @@ TEST_CASE("an exact index's own scores are used; only a compressed index's are r
             const std::vector<float> v = store->catalog().vector(Collection::images, h.id);
             float dot = 0;
             for (int d = 0; d < 16; ++d) dot += qv[static_cast<std::size_t>(d)] * v[static_cast<std::size_t>(d)];
-            CHECK(h.score == Approx(dot).margin(1e-5));
+            CHECK(h.score == Approx(dot).margin(exact ? 1e-5 : 1e-3));  // compressed: float16 copies
         }
         // Collapsing reads the candidates' vectors from the index itself when it holds them.
         Query like;

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <omp.h>
 #include <random>
 
 #include "core/error.h"
@@ -433,4 +434,138 @@ TEST_CASE(
     REQUIRE(migrated->catalog().ids_with_source(Collection::images, "scanner", 100) == Ids{ids[1], ids[4], ids[5]});
     REQUIRE(migrated->catalog().ids_with_tag(Collection::texts, "odd", 100).size() == 1);
     REQUIRE(migrated->verify().ok());
+}
+
+TEST_CASE("float16 conversion: F16C and the plain loop agree, rounding to nearest even", "[storage][rescore]") {
+    // Every half value survives float -> half -> float exactly, and floats between two halves
+    // round to the nearer (ties to even), whichever path runs.
+    std::vector<std::uint16_t> all(65536);
+    for (std::uint32_t h = 0; h < 65536; ++h) all[h] = static_cast<std::uint16_t>(h);
+    std::vector<float> f(all.size());
+    from_half(all.data(), f.data(), all.size());
+    std::vector<std::uint16_t> back(all.size());
+    to_half(f.data(), back.data(), f.size());
+    for (std::uint32_t h = 0; h < 65536; ++h) {
+        const bool nan = ((h >> 10) & 0x1f) == 0x1f && (h & 0x3ff);
+        if (!nan) REQUIRE(back[h] == h);
+    }
+    CHECK(f[0x3c00] == 1.0f);
+    CHECK(f[0x0001] == std::ldexp(1.0f, -24));                      // the smallest subnormal
+    const float between[] = {1.0f + std::ldexp(1.0f, -11),          // a tie: to even, 1.0
+                             1.0f + 3 * std::ldexp(1.0f, -11),      // a tie: to even, 1 + 2^-9
+                             1.0f + std::ldexp(1.0f, -11) * 1.01f,  // just above: up
+                             std::ldexp(1.0f, -25),                 // a tie at the bottom: 0
+                             65520.0f,                              // past the largest half: infinity
+                             -0.333333f};
+    std::uint16_t h[6];
+    to_half(between, h, 6);
+    CHECK(h[0] == 0x3c00);
+    CHECK(h[1] == 0x3c02);
+    CHECK(h[2] == 0x3c01);
+    CHECK(h[3] == 0x0000);
+    CHECK(h[4] == 0x7c00);
+    CHECK(h[5] == 0xb555);
+    // F16C (8 at a time) against the plain loop (the tail) on random floats.
+    std::mt19937 rng(9);
+    std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+    std::vector<float> many(1001);
+    for (float& x : many) x = u(rng) * std::ldexp(1.0f, static_cast<int>(rng() % 40) - 30);
+    std::vector<std::uint16_t> vec(many.size()), one(1);
+    to_half(many.data(), vec.data(), many.size());
+    for (std::size_t i = 0; i < many.size(); ++i) {
+        to_half(&many[i], one.data(), 1);  // a single value takes the plain path
+        REQUIRE(vec[i] == one[0]);
+    }
+}
+
+TEST_CASE("a compressed index re-scores from float16 copies kept in step, rebuilt when lost, checked by verify",
+          "[storage][rescore]") {
+    TempDir dir;
+    std::mt19937 rng(11);
+    StoreOptions options;
+    options.image_factory = "IVF2,PQ4x4";
+    std::vector<std::int64_t> ids;
+    const std::string copies = dir.file("ix/images.f16");
+    {
+        auto store = IndexStore::open(dir.file("ix"), kModel, true, options);
+        ids = add_images(*store, 0, 3000, rng);  // past 1024 slots: the file grows
+        REQUIRE(store->train_if_ready(Collection::images));
+        const RescoreVectors* r = store->rescore_vectors(Collection::images);
+        REQUIRE(r != nullptr);
+        REQUIRE(store->rescore_vectors(Collection::texts) == nullptr);  // texts: Flat, exact itself
+        std::vector<float> q = store->catalog().vector(Collection::images, ids[10]);
+        std::vector<float> scores(4);
+        const std::int64_t probe[] = {ids[10], ids[11], ids[2999], 999999};
+        r->dots(q.data(), probe, 4, scores.data());
+        CHECK(scores[0] == Approx(1.0).margin(2e-3));
+        const std::vector<float> other = store->catalog().vector(Collection::images, ids[11]);
+        double exact = 0;
+        for (int k = 0; k < kDim; ++k) exact += double(q[k]) * other[k];
+        CHECK(scores[1] == Approx(exact).margin(2e-3));
+        CHECK(scores[3] == 0.0f);  // never written
+        Catalog::Batch b(store->catalog());
+        b.remove_item(Collection::images, ids[11]);
+        store->commit(b);
+        std::vector<float> got(kDim);
+        CHECK_FALSE(r->get(ids[11], got.data()));  // cleared with its item
+        CHECK(r->get(ids[12], got.data()));
+        REQUIRE(store->verify().ok());
+        CHECK(store->stats()["images"]["rescore_bytes"].get<std::uint64_t>() >= 3000u * kDim * 2);
+    }
+    // Lost: rebuilt from the catalog at the next open.
+    std::filesystem::remove(copies);
+    {
+        auto store = IndexStore::open(dir.file("ix"), kModel, false);
+        REQUIRE(store->rescore_vectors(Collection::images) != nullptr);
+        REQUIRE(store->verify().ok());
+        std::vector<float> got(kDim);
+        CHECK_FALSE(store->rescore_vectors(Collection::images)->get(ids[11], got.data()));
+    }
+    // Damaged (a slot changed on disk): verify says so, naming the item.
+    {
+        std::FILE* f = std::fopen(copies.c_str(), "r+b");
+        REQUIRE(f);
+        std::fseek(f, 4096 + static_cast<long>(ids[20]) * kDim * 2, SEEK_SET);
+        const std::uint16_t two[2] = {0x4000, 0x4000};  // 2.0: no unit vector has it
+        std::fwrite(two, 2, 2, f);
+        std::fclose(f);
+        auto store = IndexStore::open(dir.file("ix"), kModel, false, StoreOptions{.read_only = true});
+        const VerifyReport v = store->verify();
+        CHECK_FALSE(v.ok());
+        CHECK_THAT(v.problems.at(0), Catch::Contains("item " + std::to_string(ids[20])) && Catch::Contains("float16"));
+    }
+    // A crash after commit and before the copies were saved: the log replays into them.
+    std::filesystem::remove(copies);
+    { auto store = IndexStore::open(dir.file("ix"), kModel, false); }  // rebuilt, current
+    const pid_t child = fork();
+    if (child == 0) {
+        // The parent's OpenMP threads (FAISS's) are not in the child: one thread here.
+        omp_set_num_threads(1);
+        try {
+            std::mt19937 child_rng(12);
+            auto store = IndexStore::open(dir.file("ix"), kModel, false);
+            add_images(*store, 3000, 40, child_rng);
+            _exit(0);
+        } catch (...) {
+            _exit(1);
+        }
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    REQUIRE(WIFEXITED(status));
+    REQUIRE(WEXITSTATUS(status) == 0);
+    {
+        // Read-only sees copies that lag the catalog: they are not used (re-scoring reads the
+        // catalog), and nothing is written.
+        auto ro = IndexStore::open(dir.file("ix"), kModel, false, StoreOptions{.read_only = true});
+        CHECK(ro->rescore_vectors(Collection::images) == nullptr);
+    }
+    auto store = IndexStore::open(dir.file("ix"), kModel, false);
+    REQUIRE(store->rescore_vectors(Collection::images) != nullptr);
+    CHECK(store->catalog().item_count(Collection::images) == 3039);
+    REQUIRE(store->verify().ok());
+    // An exact index needs no copies: rebuilding as Flat removes them.
+    store->rebuild(Collection::images, "Flat");
+    CHECK(store->rescore_vectors(Collection::images) == nullptr);
+    CHECK_FALSE(std::filesystem::exists(copies));
 }
