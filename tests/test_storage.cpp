@@ -8,6 +8,7 @@
 #include <rocksdb/db.h>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <omp.h>
 #include <random>
@@ -51,6 +52,25 @@ std::vector<std::int64_t> add_images(IndexStore& store, int first, int n, std::m
     }
     store.commit(b);
     return ids;
+}
+
+// Runs `work` in a child process that exits with the store `work` returns still open (no
+// snapshot, no destructors: a crash after its commits), and requires that it got that far.
+void in_a_child_that_dies(const std::function<std::unique_ptr<IndexStore>()>& work) {
+    const pid_t child = fork();
+    if (child == 0) {
+        omp_set_num_threads(1);  // the parent's OpenMP threads (FAISS's) are not in the child
+        try {
+            const std::unique_ptr<IndexStore> open = work();
+            _exit(0);
+        } catch (...) {
+            _exit(1);
+        }
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    REQUIRE(WIFEXITED(status));
+    REQUIRE(WEXITSTATUS(status) == 0);
 }
 
 }  // namespace
@@ -173,24 +193,15 @@ TEST_CASE("a crash after commit and before the snapshot loses nothing: the log i
         removed = add_images(*store, 0, 50, rng)[7];
     }  // a clean close writes the snapshot
     // A child process commits more and dies without closing (no snapshot, no destructors).
-    const pid_t child = fork();
-    if (child == 0) {
-        try {
-            std::mt19937 child_rng(4);
-            auto store = IndexStore::open(dir.file("ix"), kModel, false);
-            add_images(*store, 50, 30, child_rng);
-            Catalog::Batch b(store->catalog());
-            b.remove_item(Collection::images, removed);
-            store->commit(b);
-            _exit(0);
-        } catch (...) {
-            _exit(1);
-        }
-    }
-    int status = 0;
-    waitpid(child, &status, 0);
-    REQUIRE(WIFEXITED(status));
-    REQUIRE(WEXITSTATUS(status) == 0);
+    in_a_child_that_dies([&] {
+        std::mt19937 child_rng(4);
+        auto store = IndexStore::open(dir.file("ix"), kModel, false);
+        add_images(*store, 50, 30, child_rng);
+        Catalog::Batch b(store->catalog());
+        b.remove_item(Collection::images, removed);
+        store->commit(b);
+        return store;
+    });
     auto store = IndexStore::open(dir.file("ix"), kModel, false);
     REQUIRE(store->catalog().item_count(Collection::images) == 79);
     REQUIRE(store->vectors(Collection::images).size() == 79);
@@ -537,23 +548,12 @@ TEST_CASE("a compressed index re-scores from float16 copies kept in step, rebuil
     // A crash after commit and before the copies were saved: the log replays into them.
     std::filesystem::remove(copies);
     { auto store = IndexStore::open(dir.file("ix"), kModel, false); }  // rebuilt, current
-    const pid_t child = fork();
-    if (child == 0) {
-        // The parent's OpenMP threads (FAISS's) are not in the child: one thread here.
-        omp_set_num_threads(1);
-        try {
-            std::mt19937 child_rng(12);
-            auto store = IndexStore::open(dir.file("ix"), kModel, false);
-            add_images(*store, 3000, 40, child_rng);
-            _exit(0);
-        } catch (...) {
-            _exit(1);
-        }
-    }
-    int status = 0;
-    waitpid(child, &status, 0);
-    REQUIRE(WIFEXITED(status));
-    REQUIRE(WEXITSTATUS(status) == 0);
+    in_a_child_that_dies([&] {
+        std::mt19937 child_rng(12);
+        auto store = IndexStore::open(dir.file("ix"), kModel, false);
+        add_images(*store, 3000, 40, child_rng);
+        return store;
+    });
     {
         // Read-only sees copies that lag the catalog: they are not used (re-scoring reads the
         // catalog), and nothing is written.
