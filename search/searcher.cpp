@@ -56,8 +56,8 @@ Result ordered_by_date(Result ranked, const Query& q) {
     return ranked;
 }
 
-std::size_t first_fetch(const Query& q, std::size_t need, std::size_t excluded) {
-    return std::max<std::size_t>(2 * need + excluded, 64) * (q.filters.empty() ? 1 : 4);
+std::size_t first_fetch(const Query& q, std::size_t need, std::size_t excluded, bool compressed_index) {
+    return std::max<std::size_t>(2 * need + excluded, compressed_index ? 256 : 64) * (q.filters.empty() ? 1 : 4);
 }
 
 std::vector<Outcome<Result>> Searcher::search_batch(const std::vector<Query>& queries) const {
@@ -105,8 +105,8 @@ std::vector<Outcome<Result>> Searcher::search_batch(const std::vector<Query>& qu
         for (std::size_t i : members) {
             const auto& v = std::get<std::vector<float>>(embedded[i]);
             vectors.insert(vectors.end(), v.begin(), v.end());
-            fetch = std::max(fetch,
-                             first_fetch(valid[i], valid[i].offset + valid[i].k + 1, excluded_items(valid[i]).size()));
+            fetch = std::max(fetch, first_fetch(valid[i], valid[i].offset + valid[i].k + 1,
+                                                excluded_items(valid[i]).size(), !index.stores_exact_vectors()));
         }
         storage::SearchParams params;
         params.effort = key.second;
