@@ -162,7 +162,9 @@ void RescoreVectors::map(std::uint64_t slots) {
     if (base_) ::munmap(base_, mapped_bytes_);
     void* p = ::mmap(nullptr, bytes, read_only_ ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
     if (p == MAP_FAILED) {
-        base_ = nullptr;
+        base_ = nullptr;  // no slot is readable then (slot() checks against slots_)
+        mapped_bytes_ = 0;
+        slots_ = 0;
         throw io_error(path_, "cannot map");
     }
     base_ = static_cast<unsigned char*>(p);
