@@ -14,54 +14,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-using storage::Collection;
 
 constexpr std::size_t kMaxProblems = 20;
-
-bool exists(const std::string& path) {
-    struct stat st {};
-    return ::lstat(path.c_str(), &st) == 0;
-}
-
-// Removes from the index the paths (and recorded failures) of files that are gone: those named,
-// and those below the folders named (each ending in '/'). A path that exists again is left to
-// the event that brought it back. Returns how many paths left.
-std::uint64_t remove_gone(storage::IndexStore& store, const std::vector<std::string>& files,
-                          const std::vector<std::string>& folders) {
-    const storage::Catalog& catalog = store.catalog();
-    std::vector<std::string> paths, failures;
-    for (const std::string& f : files) {
-        if (exists(f)) continue;
-        if (catalog.find_path(f)) paths.push_back(f);
-        if (catalog.failure(f)) failures.push_back(f);
-    }
-    for (const std::string& dir : folders) {
-        catalog.for_each_path(
-            [&](const std::string& p, const storage::PathEntry&) {
-                if (!exists(p)) paths.push_back(p);
-                return true;
-            },
-            dir);
-        catalog.for_each_failure(
-            Collection::images,
-            [&](const storage::Failure& f) {
-                if (!exists(f.path)) failures.push_back(f.path);
-                return true;
-            },
-            dir);
-    }
-    for (std::vector<std::string>* v : {&paths, &failures}) {  // a file and its folder may both be named
-        std::sort(v->begin(), v->end());
-        v->erase(std::unique(v->begin(), v->end()), v->end());
-    }
-    for (std::size_t i = 0; i < paths.size() || i < failures.size(); i += 1024) {
-        storage::Catalog::Batch b(store.catalog());
-        for (std::size_t j = i; j < std::min(paths.size(), i + 1024); ++j) b.remove_path(paths[j]);
-        for (std::size_t j = i; j < std::min(failures.size(), i + 1024); ++j) b.clear_failure(failures[j]);
-        store.commit(b);
-    }
-    return paths.size();
-}
 
 }  // namespace
 
@@ -274,7 +228,7 @@ void FolderWatcher::run_round(std::map<std::string, Pending> round) {
         // Written first: a file renamed within the folders gains its new path before the old
         // one goes, so its picture is kept, not embedded again.
         if (!inputs.empty()) r.summary = index_images(store_, model_, inputs, job);
-        r.removed = remove_gone(store_, gone_files, gone_folders);
+        r.removed = remove_gone_paths(store_, gone_files, gone_folders);
     }
     r.latency_seconds = std::chrono::duration<double>(Clock::now() - oldest).count();
     {

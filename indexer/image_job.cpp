@@ -31,40 +31,52 @@ void prune_missing(storage::IndexStore& store, const std::vector<InputSpec>& inp
     std::vector<std::string> roots;
     for (const InputSpec& in : inputs)
         if (in.kind == InputKind::path && fs::is_directory(in.path)) roots.push_back(absolute_path(in.path) + "/");
-    if (roots.empty()) return;
-    std::vector<std::string> gone, gone_failures;
-    for (const std::string& root : roots) {
-        store.catalog().for_each_path(
-            [&](const std::string& p, const storage::PathEntry&) {
-                std::error_code ec;
-                if (!fs::exists(p, ec)) gone.push_back(p);
-                return true;
-            },
-            root);
-        store.catalog().for_each_failure(
-            Collection::images,
-            [&](const storage::Failure& f) {
-                std::error_code ec;
-                if (!fs::exists(f.path, ec)) gone_failures.push_back(f.path);
-                return true;
-            },
-            root);
-    }
-    // Nested roots name a path twice.
-    for (std::vector<std::string>* v : {&gone, &gone_failures}) {
-        std::sort(v->begin(), v->end());
-        v->erase(std::unique(v->begin(), v->end()), v->end());
-    }
-    for (std::size_t i = 0; i < gone.size() || i < gone_failures.size(); i += 1024) {
-        Catalog::Batch b(store.catalog());
-        for (std::size_t j = i; j < std::min(gone.size(), i + 1024); ++j) b.remove_path(gone[j]);
-        for (std::size_t j = i; j < std::min(gone_failures.size(), i + 1024); ++j) b.clear_failure(gone_failures[j]);
-        store.commit(b);
-    }
-    summary.pruned = gone.size();
+    summary.pruned = remove_gone_paths(store, {}, roots);
 }
 
 }  // namespace
+
+std::uint64_t remove_gone_paths(storage::IndexStore& store, const std::vector<std::string>& files,
+                                const std::vector<std::string>& folders) {
+    const storage::Catalog& catalog = store.catalog();
+    auto gone = [](const std::string& p) {
+        std::error_code ec;
+        return !fs::exists(p, ec);
+    };
+    std::vector<std::string> paths, failures;
+    for (const std::string& f : files) {
+        if (!gone(f)) continue;
+        if (catalog.find_path(f)) paths.push_back(f);
+        if (catalog.failure(f)) failures.push_back(f);
+    }
+    for (const std::string& dir : folders) {
+        catalog.for_each_path(
+            [&](const std::string& p, const storage::PathEntry&) {
+                if (gone(p)) paths.push_back(p);
+                return true;
+            },
+            dir);
+        catalog.for_each_failure(
+            Collection::images,
+            [&](const storage::Failure& f) {
+                if (gone(f.path)) failures.push_back(f.path);
+                return true;
+            },
+            dir);
+    }
+    // Nested folders, or a file and its folder, name a path twice.
+    for (std::vector<std::string>* v : {&paths, &failures}) {
+        std::sort(v->begin(), v->end());
+        v->erase(std::unique(v->begin(), v->end()), v->end());
+    }
+    for (std::size_t i = 0; i < paths.size() || i < failures.size(); i += 1024) {
+        Catalog::Batch b(store.catalog());
+        for (std::size_t j = i; j < std::min(paths.size(), i + 1024); ++j) b.remove_path(paths[j]);
+        for (std::size_t j = i; j < std::min(failures.size(), i + 1024); ++j) b.clear_failure(failures[j]);
+        store.commit(b);
+    }
+    return paths.size();
+}
 
 JobSummary index_images(storage::IndexStore& store, const DualEncoder& model, const std::vector<InputSpec>& inputs,
                         const JobOptions& options) {

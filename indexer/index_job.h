@@ -84,6 +84,12 @@ UploadOutcome index_upload(storage::IndexStore& store, const DualEncoder& model,
                            std::span<const unsigned char> bytes, const std::string& extension, InputFile file,
                            const JobOptions& options);
 
+// Removes from the index the paths (and recorded failures) of files that no longer exist: those
+// named, and those below the folders named (each ending in '/'); a path that exists again is
+// left alone. Returns how many paths left. `add --prune` and the folder watcher use it.
+std::uint64_t remove_gone_paths(storage::IndexStore& store, const std::vector<std::string>& files,
+                                const std::vector<std::string>& folders);
+
 // The reason of an opsis::Error message without its "image 'path': " prefix.
 std::string failure_reason(const std::string& message, const std::string& path);
 
