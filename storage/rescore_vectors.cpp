@@ -124,6 +124,7 @@ std::unique_ptr<RescoreVectors> RescoreVectors::create(const std::string& path, 
     std::memcpy(h.magic, kMagic, 8);
     h.version = kVersion;
     h.dim = static_cast<std::uint32_t>(dim);
+    h.slots = r->slots_;  // a file that never grows past its first slots must still say how many it has
     std::memcpy(r->base_, &h, sizeof h);
     return r;
 }
