@@ -1,6 +1,8 @@
 #include "benchmarks/search_bench.h"
 
 #include "benchmarks/bench_support.h"
+#include "benchmarks/lifted_model.h"
+#include "benchmarks/synthetic_index.h"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
@@ -46,53 +48,23 @@ Percentiles percentiles(std::vector<double> ms) {
     return p;
 }
 
-// An index of n clustered unit vectors (no files behind them) made with the model's identity,
-// so real query embeddings search it.
-std::string synthetic_index(std::size_t n, const std::string& factory, const std::string& model_path) {
-    std::string name = factory;
-    for (char& c : name)
-        if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-    const std::string dir = cache_dir() + "/bench-search-" + std::to_string(n) + "-" + name;
-    if (fs::exists(dir + "/complete")) return dir;
-    fs::remove_all(dir);
-    std::printf("making a synthetic index of %zu vectors (%s) in %s ...\n", n, factory.c_str(), dir.c_str());
-    std::fflush(stdout);
-    const DualEncoder model = DualEncoder::load(model_path);
-    storage::StoreOptions o;
-    o.image_factory = factory;
-    o.snapshot_every = ~std::uint64_t{0};
-    auto store = storage::IndexStore::open(dir, identify_model(model_path, model), true, o);
-    const std::size_t d = static_cast<std::size_t>(model.config().embed_dim);
-    std::mt19937_64 rng(1);
-    const std::vector<float> centres = random_unit_centres(2000, d, rng);
-    for (std::size_t done = 0; done < n;) {
-        const std::size_t chunk = std::min<std::size_t>(10000, n - done);
-        const std::vector<float> vectors = clustered_vectors(chunk, d, centres, rng);
-        storage::Catalog::Batch b(store->catalog());
-        for (std::size_t i = 0; i < chunk; ++i, ++done) {
-            storage::Item it;
-            it.hash = "synthetic-" + std::to_string(done);
-            const std::int64_t id = b.add_item(Collection::images, it, vectors.data() + i * d, d);
-            b.add_path(id, "/synthetic/" + std::to_string(done) + ".png", 0, 0);
-        }
-        store->commit(b);
-    }
-    store->train_if_ready(Collection::images);
-    store->snapshot();
-    write_file_atomic(dir + "/complete", std::string("ok\n"));
-    return dir;
-}
-
 struct Recall {
     double at_10 = 0, rescored = 0;
     std::size_t queries = 0;
 };
 
-// What share of the true 10 nearest stored vectors (an exact scan, blocked matrix products
-// over the catalog) the searches find, without collapsing near-duplicates.
-Recall text_recall(const storage::IndexStore& store, const search::Searcher& searcher,
+// The true 10 nearest stored vectors of each text query: an exact scan, blocked matrix products
+// over the catalog's float32 vectors.
+using Entry = std::pair<float, std::int64_t>;
+constexpr std::size_t kTop = 10;
+struct ExactTop {
+    std::vector<search::Query> queries;
+    std::vector<std::vector<Entry>> best;
+};
+
+ExactTop exact_top(const storage::IndexStore& store, const search::Searcher& searcher,
                    const std::vector<std::string>& texts, std::size_t n) {
-    constexpr std::size_t kTop = 10, kBlock = 8192;
+    constexpr std::size_t kBlock = 8192;
     n = std::min(n, texts.size());
     std::vector<search::Query> queries(n);
     std::vector<float> q;
@@ -105,7 +77,6 @@ Recall text_recall(const storage::IndexStore& store, const search::Searcher& sea
     }
     const std::size_t d = q.size() / std::max<std::size_t>(n, 1);
     // Per query, the best kTop (score, id) so far, worst first.
-    using Entry = std::pair<float, std::int64_t>;
     std::vector<std::vector<Entry>> best(n);
     std::vector<float> block, scores;
     std::vector<std::int64_t> ids;
@@ -138,18 +109,26 @@ Recall text_recall(const storage::IndexStore& store, const search::Searcher& sea
         return true;
     });
     scan();
+    return {std::move(queries), std::move(best)};
+}
+
+// What share of the true 10 nearest the searches find at an effort, without collapsing
+// near-duplicates.
+Recall recall_at(const search::Searcher& searcher, ExactTop truth, int effort) {
     Recall r;
+    const std::size_t n = truth.queries.size();
     r.queries = n;
-    std::size_t found = 0, truth = 0;
+    std::size_t found = 0, total = 0;
     for (std::size_t j = 0; j < n; ++j) {
-        const search::Result got = searcher.search(queries[j]);
+        truth.queries[j].effort = effort;
+        const search::Result got = searcher.search(truth.queries[j]);
         r.rescored += static_cast<double>(got.rescored);
         std::set<std::int64_t> hit;
         for (const search::Hit& h : got.hits) hit.insert(h.id);
-        for (const Entry& e : best[j]) found += hit.count(e.second);
-        truth += best[j].size();
+        for (const Entry& e : truth.best[j]) found += hit.count(e.second);
+        total += truth.best[j].size();
     }
-    r.at_10 = truth ? static_cast<double>(found) / static_cast<double>(truth) : 0;
+    r.at_10 = total ? static_cast<double>(found) / static_cast<double>(total) : 0;
     r.rescored /= static_cast<double>(std::max<std::size_t>(n, 1));
     return r;
 }
@@ -158,9 +137,24 @@ Recall text_recall(const storage::IndexStore& store, const search::Searcher& sea
 
 void run_search_bench(const SearchBenchOptions& o) {
     std::string index = o.index, model_path = o.model;
+    json build;
+    bool made_now = false;
     if (o.synthetic > 0) {
-        if (model_path.empty()) model_path = default_model_path();
-        index = synthetic_index(o.synthetic, o.factory, model_path);
+        SyntheticIndexOptions so;
+        so.images = o.synthetic;
+        so.factory = o.factory;
+        so.base_model = model_path.empty() ? default_model_path() : model_path;
+        so.dim = o.dim > 0 ? o.dim : DualEncoder::load(so.base_model).config().embed_dim;
+        so.model = so.dim == DualEncoder::load(so.base_model).config().embed_dim
+                       ? so.base_model
+                       : lifted_model(so.base_model, so.dim, cache_dir());
+        so.real = o.real;
+        so.batches = o.batches;
+        const SyntheticIndex made = synthetic_index(so);
+        index = made.dir;
+        model_path = so.model;
+        build = made.build;
+        made_now = made.made_now;
     }
     if (index.empty()) throw Error("bench search: give --index DIR or --synthetic N");
     OpenIndex ix = open_index(index, model_path, false, true, {}, parse_precision_if_given(o.precision));
@@ -194,11 +188,12 @@ void run_search_bench(const SearchBenchOptions& o) {
     }
     if (images.empty()) throw Error("bench search: no query images");
 
-    auto in_process = [&](bool image) {
+    auto in_process = [&](bool image, int effort = 0) {
         std::vector<double> ms;
         for (std::size_t i = 0; i < o.queries; ++i) {
             search::Query q;
             q.k = o.k;
+            q.effort = effort;
             if (image)
                 q.images.push_back({images[i % images.size()], "query", 1.0f});
             else
@@ -211,7 +206,16 @@ void run_search_bench(const SearchBenchOptions& o) {
     };
     in_process(false);  // warm-up: page in the model and the index
     const Percentiles text_local = in_process(false), image_local = in_process(true);
-    const Recall recall = text_recall(*ix.store, searcher, texts, o.queries);
+    const ExactTop truth = exact_top(*ix.store, searcher, texts, o.queries);
+    const Recall recall = recall_at(searcher, truth, 0);
+    struct EffortRow {
+        int effort;
+        Recall recall;
+        Percentiles text;
+    };
+    std::vector<EffortRow> sweep;
+    for (int effort : o.efforts)
+        sweep.push_back({effort, recall_at(searcher, truth, effort), in_process(false, effort)});
 
     // The same over HTTP: the real server, in this process, on a free port.
     web::ApiOptions api_options;
@@ -261,6 +265,8 @@ void run_search_bench(const SearchBenchOptions& o) {
     const Percentiles text_http = over_http(false), image_http = over_http(true);
     server.stop();
     serving.join();
+    const double rss = proc_status_mib("VmRSS"), rss_anon = proc_status_mib("RssAnon"),
+                 rss_file = proc_status_mib("RssFile"), peak = proc_status_mib("VmHWM");
 
     const auto& v = ix.store->vectors(Collection::images);
     std::printf("\nquery latency on %s: %llu images, vector index %s%s, k = %zu, %zu queries each (ms)\n",
@@ -281,6 +287,35 @@ void run_search_bench(const SearchBenchOptions& o) {
         "(%zu queries, %.1f candidates re-scored a query)\n",
         recall.at_10, recall.queries, recall.rescored);
     j["recall_at_10"] = recall.at_10;
+    j["rescored"] = recall.rescored;
+    if (!sweep.empty()) {
+        std::printf("\n%-8s %10s %10s %10s %10s\n", "effort", "recall@10", "rescored", "text p50", "text p99");
+        for (const EffortRow& r : sweep) {
+            std::printf("%-8d %10.3f %10.1f %10.2f %10.2f\n", r.effort, r.recall.at_10, r.recall.rescored, r.text.p50,
+                        r.text.p99);
+            j["efforts"].push_back({{"effort", r.effort},
+                                    {"recall_at_10", r.recall.at_10},
+                                    {"rescored", r.recall.rescored},
+                                    {"text_p50_ms", r.text.p50},
+                                    {"text_p99_ms", r.text.p99}});
+        }
+        std::printf("(effort: the IVF lists probed, in-process text queries; 0 above is the index's default)\n");
+    }
+    std::printf("memory at the end: resident %.0f MiB (anonymous %.0f, mapped files %.0f), peak %.0f MiB%s\n", rss,
+                rss_anon, rss_file, peak, made_now ? " (the peak includes making the index)" : "");
+    j["memory_mib"] = {{"resident", rss}, {"anonymous", rss_anon}, {"file", rss_file}, {"peak", peak}};
+    if (!build.empty()) {
+        const double gb = 1e9;
+        std::printf(
+            "index made (%s): loading %.1f s (generating vectors %.1f of it), training and adding %.1f s, %.1f s in "
+            "all; "
+            "peak memory %.0f MiB; on disk: catalog %.2f GB, float16 copies %.2f GB, vector index %.2f GB\n",
+            build.value("load", "").c_str(), build.value("loading_s", 0.0), build.value("generating_s", 0.0),
+            build.value("training_adding_s", 0.0), build.value("total_s", 0.0), build.value("peak_rss_mib", 0.0),
+            build.value("catalog_bytes", 0.0) / gb, build.value("rescore_bytes", 0.0) / gb,
+            build.value("snapshot_bytes", 0.0) / gb);
+        j["build"] = build;
+    }
     if (!o.json_out.empty()) write_file_atomic(o.json_out, j.dump(2));
 }
 

@@ -4,6 +4,7 @@
 // synthetic index of N vectors made once and cached.
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace opsis::bench {
 
@@ -11,6 +12,10 @@ struct SearchBenchOptions {
     std::string index;                     // an index folder, or
     std::size_t synthetic = 0;             // a cached synthetic index with this many image vectors
     std::string factory = "IVF4096,Flat";  // for the synthetic index
+    int dim = 0;                           // its vectors' (default: the model's; more: a lifted model)
+    std::string real;                      // an index whose pictures and captions it holds first
+    bool batches = false;                  // load it through catalog batches, not bulks
+    std::vector<int> efforts;              // also: recall and latency at these search efforts (nprobe)
     std::string model;                     // default: the index's model (synthetic: models/default)
     std::string precision;                 // default: the index's (encoder/precision.h)
     std::size_t queries = 200;

@@ -187,6 +187,17 @@ void register_bench(CLI::App& app) {
     sea->add_option("--synthetic", sb->synthetic, "Or a synthetic index of this many vectors (made once, cached)")
         ->excludes(six);
     sea->add_option("--factory", sb->factory, "Vector index type of the synthetic index")->capture_default_str();
+    sea->add_option("--dim", sb->dim,
+                    "Dimension of the synthetic index's vectors (default: the model's; more: the model's vectors "
+                    "placed in more dimensions by a fixed orthonormal map, cosines unchanged)")
+        ->check(CLI::Range(1, 4096));
+    sea->add_option("--real", sb->real, "An index whose pictures and captions the synthetic index holds first")
+        ->check(CLI::ExistingDirectory);
+    sea->add_flag("--batches", sb->batches,
+                  "Load the synthetic index through catalog batches of 10,000 (the indexing jobs' path), not bulks");
+    sea->add_option("--efforts", sb->efforts, "Also recall and latency at these search efforts (IVF lists probed)")
+        ->delimiter(',')
+        ->check(CLI::Range(1, 65536));
     sea->add_option("--model,-m", sb->model, "Model folder (default: the index's, or models/default)");
     sea->add_option("--queries", sb->queries, "Queries of each kind")
         ->capture_default_str()

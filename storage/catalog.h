@@ -148,6 +148,11 @@ public:
     class Batch;
     // Writes the batch atomically and durably (WAL fsync); returns the changes it logged.
     std::vector<std::pair<Collection, Change>> commit(Batch& batch);
+    class Bulk;
+    // Writes the bulk as sorted tables ingested atomically (catalog_bulk.cpp); returns the
+    // changes it logged. An item already known, by hash or by path, is an error naming it, and
+    // nothing of the bulk is written.
+    std::vector<std::pair<Collection, Change>> commit(Bulk& bulk);
 
 private:
     struct Counters {
@@ -158,7 +163,10 @@ private:
         std::uint64_t failures = 0;
     };
     friend class Batch;
+    friend class Bulk;
     Catalog() = default;
+    // The first failed write closes the catalog to writes (see commit).
+    [[noreturn]] void fail_writes(const std::string& status, bool disk_full);
     // Brings a catalog written by an older Opsis up to date, one named upgrade at a time
     // (catalog_open.cpp); a read-only open of such a catalog is refused, saying what is missing.
     void upgrade(bool read_only);
@@ -209,6 +217,46 @@ private:
     std::map<std::pair<Collection, std::string>, std::optional<std::int64_t>> hashes_;
     std::vector<std::pair<Collection, Change>> changes_;
     std::size_t operations_ = 0;
+};
+
+// Many new items at once: a fresh index of millions, shards merged into one. They are written
+// as sorted tables (RocksDB's SstFileWriter) and ingested atomically across the column families
+// (IngestExternalFiles), past the write-ahead log, the memtable and the compactions that every
+// byte of a Batch goes through. New ids, log positions and vectors sort after every key
+// stored, so their tables go straight to the last level and are never rewritten; hashes and
+// paths land in level 0 and are merged by the usual compactions. Only additions: what may
+// already be in the catalog goes through a Batch. Memory: what is added, until commit.
+class Catalog::Bulk {
+public:
+    explicit Bulk(Catalog& catalog);
+    ~Bulk();
+    Bulk(const Bulk&) = delete;
+    Bulk& operator=(const Bulk&) = delete;
+
+    // As Batch::add_item: the item gets the next id; images take their paths with add_path.
+    std::int64_t add_item(Collection c, Item item, const float* vector, std::size_t dim);
+    // A path of an image added to this bulk.
+    void add_path(std::int64_t image_id, const std::string& path, std::uint64_t size, std::int64_t mtime_ns);
+
+    std::size_t size() const;  // items added and not committed
+    // The vector added for `id`, for the vector index without a read back (after a commit, the
+    // committed ones until the next add); null for an id it does not hold.
+    const float* vector(Collection c, std::int64_t id) const;
+
+private:
+    friend class Catalog;
+    void start_over_if_committed();
+    bool committed_ = false;
+    struct Pending {
+        std::vector<Item> items;  // ids first_id, first_id + 1, ...
+        std::vector<float> vectors;
+        std::size_t dim = 0;
+        std::int64_t first_id = 0;
+    };
+    void clear();
+    Catalog& catalog_;
+    std::map<Collection, Pending> pending_;
+    std::vector<std::pair<std::string, PathEntry>> paths_;
 };
 
 }  // namespace opsis::storage

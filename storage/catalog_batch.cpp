@@ -70,14 +70,7 @@ std::vector<std::pair<Collection, Change>> Catalog::commit(Batch& b) {
     rocksdb::WriteOptions w;
     w.sync = true;
     const rocksdb::Status s = db_->Write(w, b.writes_.get());
-    if (!s.ok()) {
-        const bool full = s.IsNoSpace() || s.ToString().find("No space left") != std::string::npos;
-        write_failure_ =
-            Error(std::string("index catalog: ") + (full ? "the disk is full" : "writing failed") + " (" +
-                      s.ToString() + "): nothing more is written until the index is opened again; searches go on",
-                  full ? Error::Kind::no_space : Error::Kind::io);
-        throw *write_failure_;
-    }
+    if (!s.ok()) fail_writes(s.ToString(), s.IsNoSpace() || s.ToString().find("No space left") != std::string::npos);
     counters_ = b.counters_;
     auto changes = std::move(b.changes_);
     b.items_.clear();
@@ -88,6 +81,13 @@ std::vector<std::pair<Collection, Change>> Catalog::commit(Batch& b) {
     b.writes_->Clear();
     b.operations_ = 0;
     return changes;
+}
+
+void Catalog::fail_writes(const std::string& status, bool disk_full) {
+    write_failure_ = Error(std::string("index catalog: ") + (disk_full ? "the disk is full" : "writing failed") + " (" +
+                               status + "): nothing more is written until the index is opened again; searches go on",
+                           disk_full ? Error::Kind::no_space : Error::Kind::io);
+    throw *write_failure_;
 }
 
 Catalog::Batch::Batch(Catalog& catalog)

@@ -193,7 +193,7 @@ void IndexStore::replay(Collection c) {
     if (!index.is_trained()) train_if_ready(c);
 }
 
-void IndexStore::apply(Collection c, const std::vector<Change>& changes) {
+void IndexStore::apply(Collection c, const std::vector<Change>& changes, const Catalog::Bulk* bulk) {
     if (changes.empty()) return;
     VectorIndex& index = *vectors_.at(c);
     RescoreVectors* rescore = rescore_.count(c) ? rescore_.at(c).get() : nullptr;
@@ -202,7 +202,7 @@ void IndexStore::apply(Collection c, const std::vector<Change>& changes) {
     const std::uint64_t index_from = index.is_trained() ? index.applied_seq() : ~std::uint64_t{0};
     const std::uint64_t rescore_from = rescore ? rescore->applied_seq() : ~std::uint64_t{0};
     std::vector<std::int64_t> ids;
-    std::vector<float> data;
+    std::vector<float> data, stored;
     auto flush = [&] {
         index.add(ids.size(), ids.data(), data.data());
         ids.clear(), data.clear();
@@ -213,15 +213,20 @@ void IndexStore::apply(Collection c, const std::vector<Change>& changes) {
         if (ch.added) {
             if (to_index && index.contains(ch.id)) to_index = false;
             if (!to_index && !to_rescore) continue;
-            const std::vector<float> v = catalog_->vector(c, ch.id);
-            if (v.empty()) continue;  // removed again later in the log
-            if (static_cast<int>(v.size()) != index.dim())
-                throw input_error("index", dir_,
-                                  "stored vector of item " + std::to_string(ch.id) + " has the wrong size");
-            if (to_rescore) rescore->put(ch.id, v.data());
+            // A bulk's vectors are at hand; anything else is read back from the catalog.
+            const float* v = bulk ? bulk->vector(c, ch.id) : nullptr;
+            if (!v) {
+                stored = catalog_->vector(c, ch.id);
+                if (stored.empty()) continue;  // removed again later in the log
+                if (static_cast<int>(stored.size()) != index.dim())
+                    throw input_error("index", dir_,
+                                      "stored vector of item " + std::to_string(ch.id) + " has the wrong size");
+                v = stored.data();
+            }
+            if (to_rescore) rescore->put(ch.id, v);
             if (to_index) {
                 ids.push_back(ch.id);
-                data.insert(data.end(), v.begin(), v.end());
+                data.insert(data.end(), v, v + index.dim());
             }
         } else {
             if (to_rescore) rescore->clear(ch.id);
@@ -238,10 +243,18 @@ void IndexStore::apply(Collection c, const std::vector<Change>& changes) {
 
 void IndexStore::commit(Catalog::Batch& batch) {
     std::lock_guard lock(write_mutex_);
-    const auto changes = catalog_->commit(batch);
+    apply_committed(catalog_->commit(batch), nullptr);
+}
+
+void IndexStore::commit(Catalog::Bulk& bulk) {
+    std::lock_guard lock(write_mutex_);
+    apply_committed(catalog_->commit(bulk), &bulk);
+}
+
+void IndexStore::apply_committed(const std::vector<std::pair<Collection, Change>>& changes, const Catalog::Bulk* bulk) {
     std::map<Collection, std::vector<Change>> by_collection;
     for (const auto& [c, ch] : changes) by_collection[c].push_back(ch);
-    for (auto& [c, list] : by_collection) apply(c, list);
+    for (auto& [c, list] : by_collection) apply(c, list, bulk);
     changes_since_snapshot_ += changes.size();
     if (changes_since_snapshot_ >= options_.snapshot_every) snapshot_changed();
 }

@@ -84,6 +84,9 @@ public:
 
     // Commits the batch to the catalog, then brings the vector indexes up to date with it.
     void commit(Catalog::Batch& batch);
+    // The same for many new items at once (Catalog::Bulk): the vectors go to the vector index
+    // and the float16 copies from the bulk, not read back.
+    void commit(Catalog::Bulk& bulk);
     // Saves every vector index that changed since its last snapshot and trims the logs;
     // also done by commit() every snapshot_every changes and by the destructor.
     void snapshot();
@@ -102,7 +105,9 @@ private:
     // Opens, or builds from the catalog, the collection's float16 copies when its vector index
     // is compressed; removes them when it is exact.
     void open_rescore(Collection c);
-    void apply(Collection c, const std::vector<Change>& changes);
+    // The changes' vectors come from `bulk` when it holds them, else from the catalog.
+    void apply(Collection c, const std::vector<Change>& changes, const Catalog::Bulk* bulk = nullptr);
+    void apply_committed(const std::vector<std::pair<Collection, Change>>& changes, const Catalog::Bulk* bulk);
     void replay(Collection c);
     void fill_from_catalog(VectorIndex& index, Collection c);
     // Both with write_mutex_ held: every changed index, or one collection's, saved and its
