@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include "core/error.h"
@@ -76,9 +77,16 @@ std::string lifted_model(const std::string& model_path, int dim, const std::stri
     const std::string tmp = dir + ".tmp";
     fs::remove_all(tmp);
     out.save(tmp);
-    for (const char* extra : {"lexicon.tsv", "relevance.json"})
-        if (fs::exists(fs::path(model_folder(model_path)) / extra))
-            fs::copy_file(fs::path(model_folder(model_path)) / extra, fs::path(tmp) / extra);
+    const fs::path source = model_folder(model_path);
+    if (fs::exists(source / "lexicon.tsv")) fs::copy_file(source / "lexicon.tsv", fs::path(tmp) / "lexicon.tsv");
+    // The rule judges cosines, which the map keeps: it is the original's, named for these weights.
+    if (fs::exists(source / "relevance.json")) {
+        nlohmann::json rule = nlohmann::json::parse(read_file((source / "relevance.json").string(), 1 << 20));
+        rule["model_sha256"] = identify_model(tmp, out).sha256;
+        rule["fitted_on"] = rule.value("fitted_on", "") + " (for " + id.sha256.substr(0, 12) +
+                            ", whose cosines these weights keep exactly)";
+        write_file_atomic(tmp + "/relevance.json", rule.dump(2) + "\n");
+    }
     fs::remove_all(dir);
     fs::rename(tmp, dir);
     return dir;
