@@ -144,10 +144,9 @@ void run_search_bench(const SearchBenchOptions& o) {
         so.images = o.synthetic;
         so.factory = o.factory;
         so.base_model = model_path.empty() ? default_model_path() : model_path;
-        so.dim = o.dim > 0 ? o.dim : DualEncoder::load(so.base_model).config().embed_dim;
-        so.model = so.dim == DualEncoder::load(so.base_model).config().embed_dim
-                       ? so.base_model
-                       : lifted_model(so.base_model, so.dim, cache_dir());
+        const int base_dim = DualEncoder::load(so.base_model).config().embed_dim;
+        so.dim = o.dim > 0 ? o.dim : base_dim;
+        so.model = so.dim == base_dim ? so.base_model : lifted_model(so.base_model, so.dim, cache_dir());
         so.real = o.real;
         so.batches = o.batches;
         const SyntheticIndex made = synthetic_index(so);

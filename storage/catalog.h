@@ -238,7 +238,6 @@ public:
     // A path of an image added to this bulk.
     void add_path(std::int64_t image_id, const std::string& path, std::uint64_t size, std::int64_t mtime_ns);
 
-    std::size_t size() const;  // items added and not committed
     // The vector added for `id`, for the vector index without a read back (after a commit, the
     // committed ones until the next add); null for an id it does not hold.
     const float* vector(Collection c, std::int64_t id) const;

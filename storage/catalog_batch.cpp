@@ -4,7 +4,6 @@
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
-#include <chrono>
 #include <set>
 
 #include "core/error.h"
@@ -70,7 +69,7 @@ std::vector<std::pair<Collection, Change>> Catalog::commit(Batch& b) {
     rocksdb::WriteOptions w;
     w.sync = true;
     const rocksdb::Status s = db_->Write(w, b.writes_.get());
-    if (!s.ok()) fail_writes(s.ToString(), s.IsNoSpace() || s.ToString().find("No space left") != std::string::npos);
+    if (!s.ok()) fail_writes(s.ToString(), disk_full(s));
     counters_ = b.counters_;
     auto changes = std::move(b.changes_);
     b.items_.clear();
@@ -113,10 +112,7 @@ std::int64_t Catalog::Batch::add_item(Collection c, Item item, const float* vect
     if (c == Collection::images && !item.paths.empty()) throw Error("catalog: add an image's paths with add_path");
     Counters& k = counters_[c];
     item.id = k.next_id++;
-    if (item.added_at == 0)
-        item.added_at =
-            std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-                .count();
+    if (item.added_at == 0) item.added_at = unix_now();
     writes_->Put(catalog_.cf(family(c, "vectors")), key_of(static_cast<std::uint64_t>(item.id)),
                  rocksdb::Slice(reinterpret_cast<const char*>(vector), dim * sizeof(float)));
     const std::uint64_t seq = ++k.seq;

@@ -5,7 +5,6 @@
 #include <rocksdb/sst_file_writer.h>
 
 #include <algorithm>
-#include <chrono>
 #include <filesystem>
 #include <map>
 
@@ -19,10 +18,6 @@ using namespace records;
 namespace fs = std::filesystem;
 
 namespace {
-
-bool disk_full(const rocksdb::Status& s) {
-    return s.IsNoSpace() || s.ToString().find("No space left") != std::string::npos;
-}
 
 // One sorted table for one column family, in the bulk's scratch folder.
 class Table {
@@ -72,10 +67,7 @@ std::int64_t Catalog::Bulk::add_item(Collection c, Item item, const float* vecto
         throw input_error("item", item.hash,
                           "has a " + std::to_string(dim) + "-d vector among " + std::to_string(p.dim) + "-d ones");
     item.id = p.first_id + static_cast<std::int64_t>(p.items.size());
-    if (item.added_at == 0)
-        item.added_at =
-            std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-                .count();
+    if (item.added_at == 0) item.added_at = unix_now();
     p.vectors.insert(p.vectors.end(), vector, vector + dim);
     p.items.push_back(std::move(item));
     return p.items.back().id;
@@ -89,13 +81,6 @@ void Catalog::Bulk::add_path(std::int64_t image_id, const std::string& path, std
         throw Error("catalog: bulk: image " + std::to_string(image_id) + " was not added in this bulk");
     p.items[static_cast<std::size_t>(image_id - p.first_id)].paths.push_back(path);
     paths_.push_back({path, PathEntry{image_id, size, mtime_ns}});
-}
-
-std::size_t Catalog::Bulk::size() const {
-    if (committed_) return 0;
-    std::size_t n = 0;
-    for (const auto& [c, p] : pending_) n += p.items.size();
-    return n;
 }
 
 const float* Catalog::Bulk::vector(Collection c, std::int64_t id) const {

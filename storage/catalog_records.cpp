@@ -1,6 +1,7 @@
 #include "storage/catalog_records.h"
 
 #include <algorithm>
+#include <chrono>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -145,6 +146,15 @@ Failure failure_from(Collection c, const std::string& key, const std::string& by
     Failure f{key, j.at("reason"), j.at("size"), j.at("mtime_ns"), j.at("at")};
     f.collection = c;
     return f;
+}
+
+bool disk_full(const rocksdb::Status& s) {
+    return s.IsNoSpace() || s.ToString().find("No space left") != std::string::npos;
+}
+
+std::int64_t unix_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
 }
 
 void check(const rocksdb::Status& s, const std::string& folder, const char* doing) {

@@ -37,6 +37,11 @@ PathEntry path_from(const std::string& bytes);
 std::string failure_value(const Failure& failure);
 Failure failure_from(Collection c, const std::string& key, const std::string& bytes);
 
+// Whether a failed write failed for want of disk space (RocksDB reports some such as I/O errors).
+bool disk_full(const rocksdb::Status& s);
+// Unix seconds now: an item's added_at when its writer gives none.
+std::int64_t unix_now();
+
 // Throws the catalog's error for a failed RocksDB call, with a kind: no space, corruption and
 // I/O are the machine's; anything else the caller's.
 void check(const rocksdb::Status& s, const std::string& folder, const char* doing);
