@@ -1,4 +1,5 @@
-// opsis serve: the query server, the JSON API and the web UI over one index folder.
+// opsis serve: the query server, the JSON API and the web UI over one index folder, or over
+// the shard servers of a collection split into shards (--shards, web/shard_router.h).
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -10,6 +11,9 @@
 #include "cli/precision_option.h"
 #include "web/api.h"
 #include "web/http_server.h"
+#include "web/shard_router.h"
+
+#include <nlohmann/json.hpp>
 
 #ifndef OPSIS_SOURCE_WEB
 #define OPSIS_SOURCE_WEB ""
@@ -31,6 +35,9 @@ struct ServeArgs {
     bool any_host = false;
     std::vector<std::string> watch;
     int settle_ms = 250;
+    std::vector<std::string> shards;
+    int shard_timeout_ms = 2000;
+    std::size_t max_depth = 500;
 };
 
 std::string default_static_dir() {
@@ -43,7 +50,49 @@ std::string default_static_dir() {
     return std::string(OPSIS_SOURCE_WEB) + "/static";
 }
 
+void apply_server_args(ServeArgs& a) {
+    a.server.access_log = !a.quiet;
+    a.server.read_timeout = std::chrono::seconds(a.read_seconds);
+    a.server.idle_timeout = std::chrono::seconds(a.idle_seconds);
+    if (a.any_host)
+        a.server.allowed_hosts.clear();
+    else if (a.server.allowed_hosts.empty())
+        a.server.allowed_hosts = web::default_allowed_hosts(a.server.address);
+}
+
+std::string shown_host(const ServeArgs& a) { return a.server.address == "0.0.0.0" ? "localhost" : a.server.address; }
+
+// serve --shards: no index, no model; every request goes to the shards.
+void run_router(ServeArgs& a) {
+    web::ShardRouterOptions options;
+    options.static_dir = a.static_dir.empty() ? default_static_dir() : a.static_dir;
+    if (!fs::exists(options.static_dir + "/index.html"))
+        throw input_error("static folder", options.static_dir, "has no index.html (pass --static)");
+    options.client.timeout = std::chrono::milliseconds(a.shard_timeout_ms);
+    options.max_depth = a.max_depth;
+    web::ShardRouter router(a.shards, options);
+    const nlohmann::json stats = router.check_shards();
+    apply_server_args(a);
+    web::HttpServer server(a.server, std::bind_front(&web::ShardRouter::handle, &router), &web::Api::error);
+    server.listen();
+    const nlohmann::json& answered = stats["shards"];
+    std::printf("opsis: serving %zu shards (%llu images, %llu texts in the %llu answering) on http://%s:%u/\n",
+                router.shards(), static_cast<unsigned long long>(stats["images"].value("items", 0ull)),
+                static_cast<unsigned long long>(stats["texts"].value("items", 0ull)),
+                static_cast<unsigned long long>(answered["answered"].get<std::size_t>()), shown_host(a).c_str(),
+                server.port());
+    for (const nlohmann::json& s : answered["each"])
+        if (s.contains("error"))
+            std::printf("opsis: shard %s does not answer yet: %s\n", s["url"].get<std::string>().c_str(),
+                        s["error"].get<std::string>().c_str());
+    std::fflush(stdout);
+    server.run();
+    std::printf("opsis: stopped\n");
+}
+
 void run(ServeArgs& a) {
+    if (!a.shards.empty()) return run_router(a);
+    if (a.index.empty()) throw input_error("serve", "", "needs --index DIR, or --shards URL,URL,...");
     web::ApiOptions options;
     options.write_token = a.token;
     if (options.write_token.empty())
@@ -72,17 +121,11 @@ void run(ServeArgs& a) {
         std::printf("\n");
         std::fflush(stdout);
     };
-    a.server.access_log = !a.quiet;
-    a.server.read_timeout = std::chrono::seconds(a.read_seconds);
-    a.server.idle_timeout = std::chrono::seconds(a.idle_seconds);
-    if (a.any_host)
-        a.server.allowed_hosts.clear();
-    else if (a.server.allowed_hosts.empty())
-        a.server.allowed_hosts = web::default_allowed_hosts(a.server.address);
+    apply_server_args(a);
     web::Api api(*ix.store, *ix.model, options);
     web::HttpServer server(a.server, std::bind_front(&web::Api::handle, &api), &web::Api::error);
     server.listen();
-    const std::string host = a.server.address == "0.0.0.0" ? "localhost" : a.server.address;
+    const std::string host = shown_host(a);
     std::printf("opsis: serving %s (%llu images, %llu texts) on http://%s:%u/%s\n", a.index.c_str(),
                 static_cast<unsigned long long>(ix.store->catalog().item_count(storage::Collection::images)),
                 static_cast<unsigned long long>(ix.store->catalog().item_count(storage::Collection::texts)),
@@ -100,7 +143,23 @@ void run(ServeArgs& a) {
 void register_serve(CLI::App& app) {
     auto a = std::make_shared<ServeArgs>();
     CLI::App* cmd = app.add_subcommand("serve", "Serve the search web UI and JSON API over an index");
-    cmd->add_option("--index", a->index, "Index folder")->required();
+    CLI::Option* index = cmd->add_option("--index", a->index, "Index folder");
+    CLI::Option* shards =
+        cmd->add_option("--shards", a->shards,
+                        "Serve a collection split into shards: the URLs (http://host:port) of the opsis serve of each, "
+                        "comma-separated, in shard order; searches go to all and are merged, items to their own")
+            ->delimiter(',')
+            ->excludes(index);
+    index->excludes(shards);
+    cmd->add_option("--shard-timeout-ms", a->shard_timeout_ms,
+                    "With --shards: how long a shard may take; one slower, or down, is left out of the answer")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 600000));
+    cmd->add_option("--max-depth", a->max_depth,
+                    "With --shards: the deepest result a search may reach (offset + k), what each shard is asked for; "
+                    "start the shards with --max-k at least this")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 100000));
     cmd->add_option("--port,-p", a->server.port, "TCP port (0: any free one)")->capture_default_str();
     cmd->add_option("--address", a->server.address, "Address to listen on (0.0.0.0 for every interface)")
         ->capture_default_str();
@@ -142,6 +201,9 @@ void register_serve(CLI::App& app) {
     cmd->add_option("--settle-ms", a->settle_ms, "A changed file is indexed once it has been quiet this long")
         ->capture_default_str()
         ->check(CLI::Range(0, 60000));
+    // What only a server over one index does.
+    for (const char* name : {"--token", "--model", "--precision", "--workers", "--watch", "--settle-ms"})
+        shards->excludes(cmd->get_option(name));
     cmd->callback([a] { run(*a); });
 }
 

@@ -9,8 +9,8 @@
 namespace opsis::search {
 
 void validate_terms(const Query& q, const Limits& limits) {
-    const std::size_t terms = q.texts.size() + q.images.size() + q.items.size();
-    if (terms == 0) throw input_error("query", "", "has no text, image or item");
+    const std::size_t terms = q.texts.size() + q.images.size() + q.items.size() + q.vectors.size();
+    if (terms == 0) throw input_error("query", "", "has no text, image, item or vector");
     if (terms > limits.max_terms)
         throw input_error("query", std::to_string(terms) + " terms",
                           "at most " + std::to_string(limits.max_terms) + " are allowed");
@@ -34,6 +34,12 @@ void validate_terms(const Query& q, const Limits& limits) {
     for (const WeightedImage& im : q.images) finite(im.weight, im.name);
     for (const WeightedItem& it : q.items)
         finite(it.weight, std::string(storage::collection_name(it.collection)) + "/" + std::to_string(it.id));
+    for (std::size_t i = 0; i < q.vectors.size(); ++i) {
+        const std::string name = "vectors[" + std::to_string(i) + "]";
+        finite(q.vectors[i].weight, name);
+        for (float x : q.vectors[i].values)
+            if (!std::isfinite(x)) throw input_error("query vector", name, "holds a number that is not finite");
+    }
 }
 
 Query::Order parse_order(const std::string& name) {

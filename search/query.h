@@ -22,6 +22,10 @@ struct WeightedImage {
     std::string name;                  // for messages
     float weight = 1.0f;
 };
+struct WeightedVector {  // a vector in the model's space (another shard's item, a program's own)
+    std::vector<float> values;
+    float weight = 1.0f;
+};
 struct WeightedItem {  // "more like this": an indexed item's own vector
     storage::Collection collection = storage::Collection::images;
     std::int64_t id = 0;
@@ -52,6 +56,7 @@ struct Query {
     std::vector<WeightedText> texts;
     std::vector<WeightedImage> images;
     std::vector<WeightedItem> items;
+    std::vector<WeightedVector> vectors;
     storage::Collection target = storage::Collection::images;
     std::size_t k = 20, offset = 0;
     std::optional<float> min_score;
@@ -89,7 +94,8 @@ struct Limits {
 };
 
 // The query's terms: at least one, at most max_terms, finite weights, texts within their
-// byte limits and valid UTF-8. Throws opsis::Error (invalid input) naming what is wrong.
+// byte limits and valid UTF-8, vectors of finite numbers (their length is the model's to check). Throws opsis::Error
+// (invalid input) naming what is wrong.
 void validate_terms(const Query& query, const Limits& limits);
 // Its page and effort: k, offset, the collapse window, effort. Throws as above.
 void validate_paging(const Query& query, const Limits& limits);

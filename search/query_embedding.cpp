@@ -136,6 +136,7 @@ std::vector<Outcome<std::vector<float>>> Searcher::embed_rewritten(
             for (const WeightedText& t : q.texts) largest = std::max(largest, std::abs(t.weight));
             for (const WeightedImage& im : q.images) largest = std::max(largest, std::abs(im.weight));
             for (const WeightedItem& it : q.items) largest = std::max(largest, std::abs(it.weight));
+            for (const WeightedVector& v : q.vectors) largest = std::max(largest, std::abs(v.weight));
             if (!(largest > 0.0f)) throw input_error("query", "", "every term has weight 0");
             // A term's rows are summed (a long text's chunks pool), normalised, then weighted.
             auto add = [&](const float* rows, Rows r, float weight) {
@@ -157,6 +158,16 @@ std::vector<Outcome<std::vector<float>>> Searcher::embed_rewritten(
                     std::string(storage::collection_name(it.collection)) + "/" + std::to_string(it.id);
                 if (v.size() != d) throw not_found_error("item", name);
                 add(v.data(), {0, 1}, it.weight);
+            }
+            for (std::size_t vi = 0; vi < q.vectors.size(); ++vi) {
+                const std::vector<float>& v = q.vectors[vi].values;
+                const std::string name = "vectors[" + std::to_string(vi) + "]";
+                if (v.size() != d)
+                    throw input_error(
+                        "query vector", name,
+                        "has " + std::to_string(v.size()) + " numbers; this index's model makes " + std::to_string(d));
+                if (!(dot(v.data(), v.data(), d) > 0)) throw input_error("query vector", name, "is zero");
+                add(v.data(), {0, 1}, q.vectors[vi].weight);
             }
             const float norm = std::sqrt(dot(sum.data(), sum.data(), d));
             if (!(norm > 1e-6f))

@@ -27,7 +27,7 @@ bool Searcher::judged(const Query& q) const {
     // The rule was fitted on texts searched over pictures; images and items as queries score
     // on another scale.
     return model_.relevance() != nullptr && q.target == Collection::images && !q.texts.empty() && q.images.empty() &&
-           q.items.empty();
+           q.items.empty() && q.vectors.empty();
 }
 
 // What a query ranks by relevance: its own page, or for a date order the best date_window.

@@ -310,7 +310,7 @@ TEST_CASE("weighted terms, long texts and bad queries", "[search]") {
     for (std::size_t i = 0; i < 16; ++i) REQUIRE(vmany[i] == Approx(pooled[i] / std::sqrt(pooled_norm)).margin(1e-5));
 
     Query bad;
-    REQUIRE_THROWS_WITH(s.search(bad), Catch::Contains("has no text, image or item"));
+    REQUIRE_THROWS_WITH(s.search(bad), Catch::Contains("has no text, image, item or vector"));
     bad.texts = {{"\xff\xfe", 1.0f}};
     REQUIRE_THROWS_WITH(s.search(bad), Catch::Contains("invalid UTF-8"));
     bad.texts = {{"fine", std::numeric_limits<float>::quiet_NaN()}};

@@ -254,7 +254,7 @@ TEST_CASE("bad requests get clear 4xx answers and the server keeps serving", "[s
         {R"({"q": "cat", "filters": {"near": {"lat": 1}}})", 400, "unknown field 'lat'"},
         {R"({"q": "cat", "sort": "newest"})", 400, "sort 'newest': must be relevance or date"},
         {R"({"q": "cat", "sort": "date", "offset": 495, "k": 10})", 400, "ordered by date"},
-        {R"({})", 400, "has no text, image or item"},
+        {R"({})", 400, "has no text, image, item or vector"},
         {R"({"text": "x", "collection": "videos"})", 400, "collection 'videos' is unknown"},
         {R"({"image": "!!!notbase64"})", 400, "not valid base64"},
         {R"({"image": "aGVsbG8gd29ybGQ="})", 400, "not a supported image format"},

@@ -10,6 +10,7 @@
 #include "web/api_impl.h"
 #include "web/request_parsing.h"
 #include "web/responses.h"
+#include "web/static_files.h"
 
 namespace opsis::web {
 namespace {
@@ -159,6 +160,11 @@ Api::Impl::Routed Api::Impl::route(Request& req, std::string& name) {
             name = "/api/items/{id}/heatmap";
             only({http::verb::get}, "GET");
             return heatmap(req, id);
+        }
+        if (what == "vector") {
+            name = "/api/items/{id}/vector";
+            only({http::verb::get}, "GET");
+            return item_vector(req, id);
         }
         if (what == "image" || what == "thumbnail") {
             name = "/api/items/{id}/" + what;

@@ -58,15 +58,13 @@ struct Api::Impl {
     RequestedItem requested_item(const Request& req, std::int64_t id) const;
     Routed item(const Request& req, std::int64_t id, const std::string& what);
     Routed heatmap(const Request& req, std::int64_t id);
+    Response item_vector(const Request& req, std::int64_t id) const;
     Response add_item(const Request& req);
     Response add_texts(const Request& req);
     Response delete_item(const Request& req, std::int64_t id);
     Response start_job(const Request& req);
     Response job_status(const Request& req);
     Response cancel_job(const Request& req);
-    // A file below `root_dir`, named by the request path after `prefix` (its index.html for none).
-    Response static_file(const Request& req, const std::string& path, const std::string& root_dir,
-                         const std::string& prefix);
     Response stats(const Request& req);
     Response watch_status(const Request& req);
     Response metrics(const Request& req);

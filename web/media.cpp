@@ -1,5 +1,5 @@
 // Media: an item's JSON, its original (only while its file still holds the indexed picture),
-// its thumbnail (made once on a worker, then cached), and the web UI's static files.
+// and its thumbnail (made once on a worker, then cached); the item's stored vector.
 #include <algorithm>
 #include <filesystem>
 #include <sstream>
@@ -25,6 +25,17 @@ Api::Impl::RequestedItem Api::Impl::requested_item(const Request& req, std::int6
     std::optional<storage::Item> item = store_.catalog().item(c, id);
     if (!item) throw not_found_error("item", std::string(storage::collection_name(c)) + "/" + std::to_string(id));
     return {c, std::move(*item)};
+}
+
+// The item's stored vector: what "more like this" starts from, for a program or another shard.
+Response Api::Impl::item_vector(const Request& req, std::int64_t id) const {
+    const auto [c, found] = requested_item(req, id);
+    const std::vector<float> v = store_.catalog().vector(c, id);
+    if (v.empty())
+        throw not_found_error("vector of item", std::string(storage::collection_name(c)) + "/" + std::to_string(id));
+    return json_response(http::status::ok,
+                         {{"id", id}, {"collection", storage::collection_name(c)}, {"dim", v.size()}, {"vector", v}},
+                         req.version());
 }
 
 Api::Impl::Routed Api::Impl::item(const Request& req, std::int64_t id, const std::string& what) {
@@ -112,35 +123,6 @@ std::string Api::Impl::make_thumbnail(const storage::Item& item, std::string& co
     }
     content_type = alpha ? "image/png" : "image/jpeg";
     return std::string(bytes.begin(), bytes.end());
-}
-
-Response Api::Impl::static_file(const Request& req, const std::string& path, const std::string& root_dir,
-                                const std::string& prefix) {
-    std::string rel = path.substr(prefix.size());
-    if (!rel.empty() && rel[0] == '/') rel.erase(0, 1);
-    if (rel.empty()) rel = "index.html";
-    // Only plain names below the static folder: no "..", no absolute paths, no NUL, no backslash.
-    std::stringstream parts(rel);
-    for (std::string seg; std::getline(parts, seg, '/');)
-        if (seg == ".." || seg == "." || seg.find('\0') != std::string::npos || seg.find('\\') != std::string::npos)
-            reject(http::status::bad_request, "path '" + path + "' is not allowed");
-    const fs::path root = fs::weakly_canonical(root_dir);
-    const fs::path file = fs::weakly_canonical(root / rel);
-    const std::string r = root.string() + "/";
-    if (file.string().compare(0, r.size(), r) != 0)
-        reject(http::status::bad_request, "path '" + path + "' is not allowed");
-    std::error_code ec;
-    if (!fs::is_regular_file(file, ec)) reject(http::status::not_found, "no such file: " + path);
-    const auto bytes = read_file(file.string(), 16 << 20);
-    Response res = bytes_response(std::string(bytes.begin(), bytes.end()), content_type_of(file.string()),
-                                  req.version(), "no-cache");
-    // The UI loads only its own files and the pictures it is given; no page may frame it.
-    res.set("Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; form-action 'self'; "
-            "frame-ancestors 'none'");
-    res.set("X-Frame-Options", "DENY");
-    res.set("Referrer-Policy", "no-referrer");
-    return res;
 }
 
 }  // namespace opsis::web

@@ -26,8 +26,26 @@ Response Api::Impl::search_response(const search::Result& r, const SearchShape& 
 search::Query Api::Impl::parse_search_json(const Request& req) {
     const json j = json_object_body(req);
     check_fields(j,
-                 {"q", "text", "texts", "image", "images", "item", "items", "negative", "negative_weight", "collection",
-                  "k", "offset", "min_score", "filters", "collapse_duplicates", "effort", "rewrite", "sort"},
+                 {"q",
+                  "text",
+                  "texts",
+                  "image",
+                  "images",
+                  "item",
+                  "items",
+                  "vector",
+                  "vectors",
+                  "negative",
+                  "negative_weight",
+                  "collection",
+                  "k",
+                  "offset",
+                  "min_score",
+                  "filters",
+                  "collapse_duplicates",
+                  "effort",
+                  "rewrite",
+                  "sort"},
                  "search");
     search::Query q;
     const float negative_weight = number_field(j, "negative_weight", 0.5f, "search");
@@ -82,6 +100,31 @@ search::Query Api::Impl::parse_search_json(const Request& req) {
             check_fields(it, {"id", "collection", "weight"}, "search.items[]");
             q.items.push_back({parse_collection_param(it.value("collection", "images")), it["id"].get<std::int64_t>(),
                                number_field(it, "weight", 1.0f, "search.items[]")});
+        }
+    }
+    // Vectors in the model's space: another shard's item (serve --shards), or a program's own.
+    auto numbers = [](const json& v, const std::string& where) {
+        if (!v.is_array() || v.empty())
+            reject(http::status::bad_request, where + " must be a non-empty list of numbers");
+        if (v.size() > 65536) reject(http::status::bad_request, where + " has more than 65536 numbers");
+        std::vector<float> out;
+        out.reserve(v.size());
+        for (const json& x : v) {
+            if (!x.is_number()) reject(http::status::bad_request, where + " must be a non-empty list of numbers");
+            out.push_back(x.get<float>());
+        }
+        return out;
+    };
+    if (j.contains("vector")) q.vectors.push_back({numbers(j["vector"], "search.vector"), 1.0f});
+    if (j.contains("vectors")) {
+        if (!j["vectors"].is_array()) reject(http::status::bad_request, "search.vectors must be a list");
+        for (const json& v : j["vectors"]) {
+            if (!v.is_object() || !v.contains("vector"))
+                reject(http::status::bad_request,
+                       "search.vectors entries must be {\"vector\": [numbers], \"weight\": number}");
+            check_fields(v, {"vector", "weight"}, "search.vectors[]");
+            q.vectors.push_back(
+                {numbers(v["vector"], "search.vectors[].vector"), number_field(v, "weight", 1.0f, "search.vectors[]")});
         }
     }
     if (j.contains("collection") && !j["collection"].is_string())

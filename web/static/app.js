@@ -201,7 +201,11 @@ async function search(append = false) {
       $("results").append(empty);
       setStatus("No results");
     } else {
-      setStatus(`${shown}${data.more ? "+" : ""} ${images ? "pictures" : "captions"} · ${data.took_ms.toFixed(0)} ms`);
+      // Over shards (serve --shards), a shard that did not answer leaves its part out: say so.
+      const partial = data.shards && data.shards.answered < data.shards.of
+        ? ` · partial: ${data.shards.answered} of ${data.shards.of} shards answered` : "";
+      setStatus(`${shown}${data.more ? "+" : ""} ${images ? "pictures" : "captions"} · ${data.took_ms.toFixed(0)} ms${partial}`,
+                partial !== "");
     }
   } catch (e) {
     if (generation !== state.generation) return;
@@ -459,7 +463,8 @@ function watchText(w) {
 
 function showStats() {
   api("/api/stats").then((s) => {
-    $("stats").textContent = `${s.images.items} pictures · ${s.texts.items} captions · model ${s.model.name}`;
+    const shards = s.shards ? ` · ${s.shards.answered} of ${s.shards.of} shards` : "";
+    $("stats").textContent = `${s.images.items} pictures · ${s.texts.items} captions · model ${s.model ? s.model.name : "?"}${shards}`;
     if (s.watch) {
       $("watch").hidden = false;
       $("watch").textContent = " · " + watchText(s.watch);

@@ -1,0 +1,303 @@
+// `opsis serve --shards`: a router over shard servers answers as one server over the whole
+// collection would (the same pictures, scores and pages, global ids that lead back to their
+// items, "more like this" across shards), refuses writes, and, when a shard is down or slow,
+// answers from the others and says so, within the shard deadline.
+#include <boost/asio/ip/tcp.hpp>
+
+#include <chrono>
+#include <set>
+#include <thread>
+
+#include "core/file_io.h"
+#include "tests/server_fixture.h"
+#include "web/shard_router.h"
+
+using namespace opsis;
+using namespace opsis::test;
+using namespace opsis::test::server;
+
+namespace {
+
+// The whole collection as one index, and the same pictures split between two shard indexes
+// (even pictures in shard 0, odd in shard 1), all made with one tiny model.
+struct ShardFixture {
+    TempDir dir;
+    std::string photos = dir.file("photos");
+    ShardFixture() {
+        init_tiny_model(dir, "model", 3);
+        fs::create_directories(photos);
+        std::ofstream all(dir.file("all.jsonl")), even(dir.file("even.jsonl")), odd(dir.file("odd.jsonl"));
+        for (int k = 0; k < 16; ++k) {
+            const std::string path = photos + "/" + std::to_string(k) + ".png";
+            write_bytes(path, random_png(static_cast<std::uint32_t>(k)));
+            const std::string line = json{{"image", path},
+                                          {"captions", {"caption number " + std::to_string(k)}},
+                                          {"source", k % 3 ? "many" : "few"}}
+                                         .dump() +
+                                     "\n";
+            all << line;
+            (k % 2 ? odd : even) << line;
+        }
+        for (auto* f : {&all, &even, &odd}) f->close();
+        for (const char* name : {"all", "even", "odd"}) {
+            const CommandResult r = run_opsis("index add --index " + dir.file(name) + " --model " + dir.file("model") +
+                                              " --manifest " + dir.file(std::string(name) + ".jsonl"));
+            INFO(r.output);
+            REQUIRE(r.exit_code == 0);
+        }
+    }
+    std::string index(const char* name) const { return dir.file(name); }
+};
+
+std::string url(const Server& s) { return "http://127.0.0.1:" + std::to_string(s.port()); }
+
+// A search's hits as (first path, score), to compare servers whose ids differ.
+std::vector<std::pair<std::string, float>> by_path(const json& answer) {
+    std::vector<std::pair<std::string, float>> out;
+    for (const json& h : answer["hits"])
+        out.emplace_back(h.contains("paths") ? h["paths"][0].get<std::string>() : h["text"].get<std::string>(),
+                         h["score"].get<float>());
+    return out;
+}
+
+void require_same(const json& router, const json& whole) {
+    const auto a = by_path(router), b = by_path(whole);
+    REQUIRE(a.size() == b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        INFO("hit " << i << ": " << a[i].first << " vs " << b[i].first);
+        REQUIRE(a[i].second == Approx(b[i].second).margin(1e-5));
+        // Equal scores may come in either order; distinct ones name the same picture.
+        if (i + 1 < a.size() && std::abs(b[i].second - b[i + 1].second) > 1e-5 &&
+            (i == 0 || std::abs(b[i].second - b[i - 1].second) > 1e-5))
+            REQUIRE(a[i].first == b[i].first);
+    }
+}
+
+// Accepts connections and never answers: a shard that hangs.
+class SilentShard {
+public:
+    SilentShard() : acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}) {
+        accept();
+        thread_ = std::thread([this] { io_.run(); });
+    }
+    ~SilentShard() {
+        io_.stop();
+        thread_.join();
+    }
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port()); }
+
+private:
+    void accept() {
+        acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket s) {
+            if (!ec) held_.push_back(std::move(s));
+            accept();
+        });
+    }
+    asio::io_context io_;
+    tcp::acceptor acceptor_;
+    std::vector<tcp::socket> held_;
+    std::thread thread_;
+};
+
+}  // namespace
+
+TEST_CASE("global ids name a shard and its local id, and back", "[shards]") {
+    for (std::size_t n : {1u, 2u, 3u, 7u})
+        for (std::int64_t local : {0, 1, 2, 41, 1000003})
+            for (std::size_t s = 0; s < n; ++s) {
+                const std::int64_t g = web::global_id(local, s, n);
+                const web::ShardId back = web::split_id(g, n);
+                REQUIRE(back.shard == s);
+                REQUIRE(back.local == local);
+            }
+}
+
+TEST_CASE("a router over two shards answers as one server over the whole collection", "[shards][server]") {
+    ShardFixture f;
+    Server whole("--index " + f.index("all"));
+    Server even("--index " + f.index("even"));
+    Server odd("--index " + f.index("odd"));
+    Server router("--shards " + url(even) + "," + url(odd));
+    Client w(whole.port()), r(router.port());
+
+    // Searches: the same pictures with the same scores, page by page.
+    for (const std::string q :
+         {R"({"text": "caption number 3", "k": 16, "collapse_duplicates": false})",
+          R"({"text": "caption number 3", "k": 4, "offset": 5, "collapse_duplicates": false})",
+          R"({"q": "caption + number - 7", "k": 6, "collapse_duplicates": false})",
+          R"({"text": "caption", "k": 10, "filters": {"source": "few"}, "collapse_duplicates": false})",
+          R"({"text": "caption number 12", "collection": "texts", "k": 5, "collapse_duplicates": false})"}) {
+        INFO(q);
+        const Reply a = r.post("/api/search", q), b = w.post("/api/search", q);
+        REQUIRE(a.status == 200);
+        REQUIRE(b.status == 200);
+        require_same(a.data(), b.data());
+        REQUIRE(a.data()["more"] == b.data()["more"]);
+        REQUIRE(a.data()["shards"]["answered"] == 2);
+        REQUIRE(a.data()["shards"]["of"] == 2);
+    }
+    // Near-duplicates are collapsed within each shard (a shard knows only its own vectors):
+    // pictures this alike on two shards both come.
+    const json collapsed = r.post("/api/search", R"({"text": "caption number 3", "k": 16})").data();
+    REQUIRE(collapsed["hits"].size() >= w.post("/api/search", R"({"text": "caption number 3", "k": 16})").data()["hits"].size());
+    json filtered = r.post("/api/search", R"({"text": "caption", "k": 16, "filters": {"source": "few"}})").data();
+    for (const json& h : filtered["hits"]) REQUIRE(h["source"] == "few");
+
+    // Ordered by date: the same order of the same pictures.
+    const std::string dated = R"({"q": "caption", "k": 8, "sort": "date", "collapse_duplicates": false})";
+    const json by_date = r.post("/api/search", dated).data();
+    REQUIRE(by_date["hits"].size() == 8);
+    for (std::size_t i = 1; i < by_date["hits"].size(); ++i)
+        REQUIRE(by_date["hits"][i - 1]["taken"]["local"].get<std::string>() >=
+                by_date["hits"][i]["taken"]["local"].get<std::string>());
+
+    // Global ids lead back to the item, its picture and its vector, on its own shard.
+    const json all =
+        r.post("/api/search", R"({"text": "caption number 3", "k": 16, "collapse_duplicates": false})").data();
+    std::set<std::int64_t> ids;
+    for (const json& h : all["hits"]) {
+        const std::int64_t id = h["id"];
+        REQUIRE(ids.insert(id).second);  // no two items share an id
+        const Reply item = r.get("/api/items/" + std::to_string(id));
+        REQUIRE(item.status == 200);
+        REQUIRE(item.data()["id"] == id);
+        REQUIRE(item.data()["paths"] == h["paths"]);
+        REQUIRE(h["image_url"] == "/api/items/" + std::to_string(id) + "/image");
+        const Reply picture = r.get(h["image_url"].get<std::string>());
+        REQUIRE(picture.status == 200);
+        REQUIRE(picture.content_type == "image/png");
+        const auto file = read_file(h["paths"][0].get<std::string>(), 1 << 20);
+        REQUIRE(picture.body == std::string(file.begin(), file.end()));
+        REQUIRE(r.get(h["thumbnail_url"].get<std::string>()).status == 200);
+    }
+    REQUIRE(r.get("/api/items/999999").status == 404);
+
+    // More like this, from an item of either shard: its vector searches the other shard, and
+    // the item itself is left out, as on one server.
+    for (std::size_t i : {0u, 1u, 2u}) {
+        const json hit = all["hits"][i];
+        const json whole_hits =
+            w.post("/api/search", json{{"text", "caption number 3"}, {"k", 16}, {"collapse_duplicates", false}}.dump())
+                .data()["hits"];
+        std::int64_t whole_id = -1;
+        for (const json& h : whole_hits)
+            if (h["paths"] == hit["paths"]) whole_id = h["id"];
+        REQUIRE(whole_id >= 0);
+        const json a =
+            r.post("/api/search", json{{"item", hit["id"]}, {"k", 6}, {"collapse_duplicates", false}}.dump()).data();
+        const json b =
+            w.post("/api/search", json{{"item", whole_id}, {"k", 6}, {"collapse_duplicates", false}}.dump()).data();
+        require_same(a, b);
+        for (const json& h : a["hits"]) REQUIRE(h["paths"] != hit["paths"]);
+        const json v = r.get("/api/items/" + std::to_string(hit["id"].get<std::int64_t>()) + "/vector").data();
+        REQUIRE(v["id"] == hit["id"]);
+        REQUIRE(v["vector"] == w.get("/api/items/" + std::to_string(whole_id) + "/vector").data()["vector"]);
+    }
+    REQUIRE(r.post("/api/search", R"({"item": 999999})").status == 404);
+
+    // A picture as the query.
+    const auto png = read_file(f.photos + "/5.png", 1 << 20);
+    const std::string body(png.begin(), png.end());
+    const Reply a = r.send(http::verb::post, "/api/search/image?k=5&collapse_duplicates=false", body, "image/png");
+    REQUIRE(a.status == 200);
+    require_same(a.data(), w.send(http::verb::post, "/api/search/image?k=5&collapse_duplicates=false", body, "image/png").data());
+
+    // Stats add up; the client's mistakes are its own; writes go to the shards, not here.
+    const json s = r.get("/api/stats").data();
+    REQUIRE(s["images"]["items"] == 16);
+    REQUIRE(s["texts"]["items"] == w.get("/api/stats").data()["texts"]["items"]);
+    REQUIRE(s["shards"]["answered"] == 2);
+    REQUIRE(s["model"]["sha256"] == w.get("/api/stats").data()["model"]["sha256"]);
+    Reply bad = r.post("/api/search", R"({"text": "x", "k": 5, "colour": "red"})");
+    REQUIRE(bad.status == 400);
+    REQUIRE_THAT(error_message(bad), Catch::Contains("colour"));
+    bad = r.post("/api/search", R"({"text": "x", "k": 400, "offset": 200})");
+    REQUIRE(bad.status == 400);
+    REQUIRE_THAT(error_message(bad), Catch::Contains("--max-depth"));
+    REQUIRE(r.post("/api/texts", R"({"texts": ["a"]})").status == 403);
+    REQUIRE(r.send(http::verb::delete_, "/api/items/2").status == 403);
+    REQUIRE(r.get("/").status == 200);  // the web UI
+    REQUIRE_THAT(r.get("/metrics").body, Catch::Contains("opsis_shard_requests_total"));
+}
+
+TEST_CASE("a shard that is down or hangs leaves a partial answer that says so, in time", "[shards][server]") {
+    ShardFixture f;
+    auto even = std::make_unique<Server>("--index " + f.index("even"));
+    Server odd("--index " + f.index("odd"));
+    SilentShard silent;
+    Server router("--shards " + url(*even) + "," + url(odd) + "," + silent.url() + " --shard-timeout-ms 400");
+    Client r(router.port());
+    const std::string q = R"({"text": "caption number 3", "k": 16, "collapse_duplicates": false})";
+
+    auto t0 = std::chrono::steady_clock::now();
+    json d = r.post("/api/search", q).data();
+    const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    REQUIRE(waited < 2.0);  // the hung shard's deadline, not a hang
+    REQUIRE(d["shards"]["answered"] == 2);
+    REQUIRE(d["shards"]["of"] == 3);
+    REQUIRE(d["shards"]["failed"].size() == 1);
+    REQUIRE(d["shards"]["failed"][0]["url"] == silent.url());
+    REQUIRE_THAT(d["shards"]["failed"][0]["error"].get<std::string>(), Catch::Contains("timed out"));
+    REQUIRE(d["hits"].size() == 16);
+
+    // The even shard stops: its pictures are missing, the rest still comes.
+    even->stop();
+    d = r.post("/api/search", q).data();
+    REQUIRE(d["shards"]["answered"] == 1);
+    REQUIRE(d["hits"].size() == 8);
+    for (const json& h : d["hits"]) REQUIRE(web::split_id(h["id"].get<std::int64_t>(), 3).shard == 1);
+    // Its items: the gateway's error, naming the shard.
+    const Reply gone = r.get("/api/items/" + std::to_string(web::global_id(1, 0, 3)));
+    REQUIRE(gone.status == 502);
+    REQUIRE_THAT(error_message(gone), Catch::Contains("did not answer"));
+    REQUIRE(r.get("/api/items/" + std::to_string(web::global_id(1, 2, 3))).status == 504);
+    const json s = r.get("/api/stats").data();
+    REQUIRE(s["shards"]["answered"] == 1);
+    REQUIRE(s["images"]["items"] == 8);
+    REQUIRE_THAT(r.get("/metrics").body, Catch::Contains("opsis_partial_searches_total 2"));
+
+    // None answers: an error, not an empty page.
+    odd.stop();
+    const Reply none = r.post("/api/search", q);
+    REQUIRE(none.status == 503);
+    REQUIRE_THAT(error_message(none), Catch::Contains("no shard answered"));
+}
+
+TEST_CASE("a router refuses shards that serve different models", "[shards]") {
+    ShardFixture f;
+    init_tiny_model(f.dir, "other-model", 4);
+    const CommandResult made = run_opsis("index add --index " + f.dir.file("other") + " --model " +
+                                         f.dir.file("other-model") + " --manifest " + f.dir.file("odd.jsonl"));
+    REQUIRE(made.exit_code == 0);
+    Server even("--index " + f.index("even"));
+    Server other("--index " + f.dir.file("other"));
+    const CommandResult r = run_opsis("serve --port 0 --shards " + url(even) + "," + url(other));
+    REQUIRE(r.exit_code != 0);
+    REQUIRE_THAT(r.output, Catch::Contains("scores of different models do not compare"));
+    const CommandResult bad = run_opsis("serve --port 0 --shards http://127.0.0.1:1/x");
+    REQUIRE(bad.exit_code != 0);
+    REQUIRE_THAT(bad.output, Catch::Contains("without a path"));
+}
+
+TEST_CASE("a search may start from vectors in the model's space", "[shards][server]") {
+    ShardFixture f;
+    Server whole("--index " + f.index("all"));
+    Client w(whole.port());
+    const json hit = w.post("/api/search", R"({"text": "caption number 3", "k": 1})").data()["hits"][0];
+    const json v = w.get("/api/items/" + std::to_string(hit["id"].get<std::int64_t>()) + "/vector").data();
+    REQUIRE(v["dim"] == v["vector"].size());
+    // The item's own vector finds it first, with cosine 1.
+    const json d = w.post("/api/search", json{{"vector", v["vector"]}, {"k", 1}}.dump()).data();
+    REQUIRE(d["hits"][0]["id"] == hit["id"]);
+    REQUIRE(d["hits"][0]["score"].get<float>() == Approx(1.0f).margin(1e-4));
+    Reply bad = w.post("/api/search", R"({"vector": [1, 2, 3]})");
+    REQUIRE(bad.status == 400);
+    REQUIRE_THAT(error_message(bad), Catch::Contains("has 3 numbers"));
+    json zero = json::array();
+    for (std::size_t i = 0; i < v["dim"].get<std::size_t>(); ++i) zero.push_back(0);
+    bad = w.post("/api/search", json{{"vectors", {{{"vector", zero}, {"weight", 1}}}}}.dump());
+    REQUIRE(bad.status == 400);
+    REQUIRE_THAT(error_message(bad), Catch::Contains("is zero"));
+    REQUIRE(w.post("/api/search", R"({"vector": "nope"})").status == 400);
+    REQUIRE(w.get("/api/items/999999/vector").status == 404);
+}

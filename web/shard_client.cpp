@@ -1,0 +1,245 @@
+#include "web/shard_client.h"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core.hpp>
+
+#include <deque>
+#include <future>
+#include <optional>
+#include <thread>
+
+#include "core/error.h"
+
+namespace opsis::web {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+struct Shard {
+    std::string url, host, port;
+    tcp::resolver::results_type endpoints;
+    std::vector<std::unique_ptr<beast::tcp_stream>>
+        idle;  // kept-alive connections, touched on the client's thread only
+};
+
+// "http://host:port" or "host:port" -> host, port.
+Shard parse_url(const std::string& url) {
+    std::string rest = url;
+    if (rest.rfind("https://", 0) == 0)
+        throw input_error("shard URL", url, "https is not spoken to shards: keep them on a private network");
+    if (rest.rfind("http://", 0) == 0) rest.erase(0, 7);
+    if (!rest.empty() && rest.back() == '/') rest.pop_back();
+    if (rest.find('/') != std::string::npos)
+        throw input_error("shard URL", url, "must be http://host:port, without a path");
+    std::string host, port;
+    if (!rest.empty() && rest.front() == '[') {  // [::1]:8080
+        const std::size_t close = rest.find(']');
+        if (close == std::string::npos) throw input_error("shard URL", url, "has an unclosed [ in its address");
+        host = rest.substr(1, close - 1);
+        if (close + 1 < rest.size() && rest[close + 1] == ':') port = rest.substr(close + 2);
+    } else {
+        const std::size_t colon = rest.rfind(':');
+        host = rest.substr(0, colon);
+        if (colon != std::string::npos) port = rest.substr(colon + 1);
+    }
+    if (host.empty()) throw input_error("shard URL", url, "names no host");
+    if (port.empty() || port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5 ||
+        std::stoi(port) == 0 || std::stoi(port) > 65535)
+        throw input_error("shard URL", url, "needs a port (http://host:port)");
+    return {url, host, port, {}, {}};
+}
+
+}  // namespace
+
+struct ShardClient::Impl {
+    explicit Impl(std::vector<std::string> urls, ShardClientOptions o) : options(o) {
+        if (urls.empty()) throw input_error("shards", "", "none given");
+        tcp::resolver resolver(ioc);
+        for (const std::string& url : urls) {
+            Shard s = parse_url(url);
+            beast::error_code ec;
+            s.endpoints = resolver.resolve(s.host, s.port, ec);
+            if (ec) throw input_error("shard URL", url, "does not resolve: " + ec.message());
+            shards.push_back(std::move(s));
+        }
+        thread = std::thread([this] { ioc.run(); });
+    }
+    ~Impl() {
+        work.reset();  // requests in flight end by their deadlines; idle connections are no work
+        asio::post(ioc, [this] {
+            for (Shard& s : shards) s.idle.clear();
+        });
+        thread.join();
+    }
+
+    asio::io_context ioc{1};
+    asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(ioc);
+    ShardClientOptions options;
+    std::deque<Shard> shards;  // a deque: shards are not copyable (their connections), and stay put
+    std::thread thread;
+};
+
+namespace {
+
+// One request to one shard: on a kept-alive connection when one is idle (tried once more on a
+// fresh one if that connection turns out closed), else on a new one; all before its deadline.
+class Call : public std::enable_shared_from_this<Call> {
+public:
+    Call(ShardClient::Impl& client, ShardRequest request, std::function<void(ShardReply)> finish)
+        : client_(client),
+          shard_(client.shards.at(request.shard)),
+          finish_(std::move(finish)),
+          started_(Clock::now()),
+          deadline_(started_ + client.options.timeout) {
+        out_.method(request.method);
+        out_.target(request.target);
+        out_.version(11);
+        out_.set(http::field::host, shard_.host.find(':') != std::string::npos ? "[" + shard_.host + "]:" + shard_.port
+                                                                               : shard_.host + ":" + shard_.port);
+        out_.set(http::field::user_agent, "opsis-shard-router");
+        out_.keep_alive(true);
+        if (!request.body.empty() || request.method == http::verb::post) {
+            out_.set(http::field::content_type, request.content_type);
+            out_.body() = std::move(request.body);
+        }
+        out_.prepare_payload();
+    }
+
+    void start() {
+        if (!shard_.idle.empty()) {
+            stream_ = std::move(shard_.idle.back());
+            shard_.idle.pop_back();
+            reused_ = true;
+            write();
+            return;
+        }
+        connect();
+    }
+
+private:
+    void connect() {
+        reused_ = false;
+        stream_ = std::make_unique<beast::tcp_stream>(client_.ioc);
+        stream_->expires_at(deadline_);
+        stream_->async_connect(shard_.endpoints,
+                               [self = shared_from_this()](beast::error_code ec, const tcp::endpoint&) {
+                                   if (ec) return self->fail(ec, "connecting");
+                                   self->write();
+                               });
+    }
+    void write() {
+        stream_->expires_at(deadline_);
+        http::async_write(*stream_, out_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+            if (ec) return self->retry_or_fail(ec, "sending");
+            self->read();
+        });
+    }
+    void read() {
+        parser_.emplace();
+        parser_->body_limit(client_.options.max_body_bytes);
+        http::async_read(*stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+            if (ec) return self->retry_or_fail(ec, "reading the answer");
+            self->answered();
+        });
+    }
+    // A kept-alive connection the shard has closed since (its idle timeout, a restart) fails
+    // before any answer: the request goes once more on a new connection.
+    void retry_or_fail(beast::error_code ec, const char* doing) {
+        const bool nothing_read = !parser_ || !parser_->got_some();
+        if (reused_ && nothing_read && ec != beast::error::timeout && Clock::now() < deadline_) {
+            stream_.reset();
+            buffer_.clear();
+            parser_.reset();
+            return connect();
+        }
+        fail(ec, doing);
+    }
+    void fail(beast::error_code ec, const char* doing) {
+        ShardReply r;
+        r.timed_out = ec == beast::error::timeout;
+        r.error = r.timed_out
+                      ? "timed out after " + std::to_string(client_.options.timeout.count()) + " ms (" + doing + ")"
+                      : ec.message() + " (" + doing + ")";
+        stream_.reset();
+        done(std::move(r));
+    }
+    void answered() {
+        http::response<http::string_body> res = parser_->release();
+        ShardReply r;
+        r.answered = true;
+        r.status = res.result_int();
+        r.content_type = std::string(res[http::field::content_type]);
+        r.cache_control = std::string(res[http::field::cache_control]);
+        r.body = std::move(res.body());
+        if (res.keep_alive() && shard_.idle.size() < client_.options.idle_per_shard) {
+            stream_->expires_never();
+            shard_.idle.push_back(std::move(stream_));
+        }
+        done(std::move(r));
+    }
+    void done(ShardReply r) {
+        r.ms = std::chrono::duration<double, std::milli>(Clock::now() - started_).count();
+        finish_(std::move(r));
+    }
+
+    ShardClient::Impl& client_;
+    Shard& shard_;
+    std::function<void(ShardReply)> finish_;
+    Clock::time_point started_, deadline_;
+    http::request<http::string_body> out_;
+    std::unique_ptr<beast::tcp_stream> stream_;
+    bool reused_ = false;
+    beast::flat_buffer buffer_;
+    std::optional<http::response_parser<http::string_body>> parser_;
+};
+
+}  // namespace
+
+ShardClient::ShardClient(std::vector<std::string> urls, ShardClientOptions options)
+    : impl_(std::make_shared<Impl>(std::move(urls), options)) {}
+
+ShardClient::~ShardClient() = default;
+
+std::size_t ShardClient::size() const { return impl_->shards.size(); }
+const std::string& ShardClient::url(std::size_t shard) const { return impl_->shards.at(shard).url; }
+const ShardClientOptions& ShardClient::options() const { return impl_->options; }
+
+void ShardClient::send(std::vector<ShardRequest> requests, std::function<void(std::vector<ShardReply>)> done) {
+    for (const ShardRequest& r : requests)
+        if (r.shard >= size())
+            throw input_error("shard", std::to_string(r.shard), "there are " + std::to_string(size()) + " shards");
+    asio::post(impl_->ioc, [impl = impl_.get(), requests = std::move(requests), done = std::move(done)]() mutable {
+        struct Gather {
+            std::vector<ShardReply> replies;
+            std::size_t left = 0;
+            std::function<void(std::vector<ShardReply>)> done;
+        };
+        auto gather = std::make_shared<Gather>();
+        gather->replies.resize(requests.size());
+        gather->left = requests.size();
+        gather->done = std::move(done);
+        if (requests.empty()) return gather->done({});
+        for (std::size_t i = 0; i < requests.size(); ++i)
+            std::make_shared<Call>(*impl, std::move(requests[i]), [gather, i](ShardReply r) {
+                gather->replies[i] = std::move(r);
+                if (--gather->left == 0) gather->done(std::move(gather->replies));
+            })->start();
+    });
+}
+
+std::vector<ShardReply> ShardClient::send_and_wait(std::vector<ShardRequest> requests) {
+    std::promise<std::vector<ShardReply>> promise;
+    std::future<std::vector<ShardReply>> future = promise.get_future();
+    send(std::move(requests), [&promise](std::vector<ShardReply> replies) { promise.set_value(std::move(replies)); });
+    return future.get();
+}
+
+}  // namespace opsis::web
