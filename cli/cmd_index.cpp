@@ -27,6 +27,7 @@ using storage::Collection;
 struct IndexArgs {
     std::string index, model, image_factory = "Flat", text_factory = "Flat", collection = "all";
     std::string precision;  // empty: the index's (fp32 for a new one)
+    std::string shard;      // "i/N": only that part of the files (indexer::InputSlice)
     std::vector<std::string> paths, lists, manifests, text_files, delete_paths;
     std::vector<std::int64_t> ids;
     std::string extensions;
@@ -61,6 +62,7 @@ void print_summary(const indexer::JobSummary& s, const std::string& dir, bool as
         std::printf(", %llu indexed before dates were kept: dated now", static_cast<unsigned long long>(s.dated));
     if (s.pruned) std::printf(", %llu pruned", static_cast<unsigned long long>(s.pruned));
     if (s.texts_added) std::printf(", %llu texts added", static_cast<unsigned long long>(s.texts_added));
+    if (s.other_shards) std::printf(", %llu left to the other shards", static_cast<unsigned long long>(s.other_shards));
     std::printf("\n");
     for (const auto& [reason, n] : s.failure_reasons)
         std::printf("  failed: %llu x %s\n", static_cast<unsigned long long>(n), reason.c_str());
@@ -99,6 +101,7 @@ void run_add(IndexArgs& a) {
     if (a.paths.empty() && a.lists.empty() && a.manifests.empty())
         throw CLI::ValidationError("index add", "give folders or files, --list or --manifest");
     apply_extensions(a);
+    if (!a.shard.empty()) a.job.slice = indexer::InputSlice::parse(a.shard);
     std::vector<indexer::InputSpec> inputs;
     for (const auto& p : a.paths) inputs.push_back({indexer::InputKind::path, p});
     for (const auto& p : a.lists) inputs.push_back({indexer::InputKind::list, p});
@@ -324,6 +327,10 @@ void register_index(CLI::App& app) {
     add->add_option("--threads", a->job.decode_threads, "Decoding threads (0: cores - 1)")
         ->capture_default_str()
         ->check(CLI::Range(0, 256));
+    add->add_option("--shard", a->shard,
+                    "Index only part i of N of the files (i/N, 0 <= i < N), chosen by a stable hash of each path: N "
+                    "jobs over the same inputs, one per part, each into its own index, make the shards of "
+                    "opsis serve --shards");
     add->add_flag("--prune", a->job.prune, "Remove entries of files gone from the given folders");
     add->add_flag("--retry-failed", a->job.retry_failed, "Retry files that failed before even if unchanged");
     add->add_flag("--full-decode", a->job.full_decode,

@@ -84,7 +84,7 @@ JobSummary index_images(storage::IndexStore& store, const DualEncoder& model, co
     const auto start = std::chrono::steady_clock::now();
     JobSummary summary;
     std::mutex problems_mutex;
-    std::atomic<std::uint64_t> walked{0};
+    std::atomic<std::uint64_t> walked{0}, other_shards{0};
     std::atomic<bool> walk_done{false};
 
     const int workers = options.decode_threads > 0
@@ -101,6 +101,10 @@ JobSummary index_images(storage::IndexStore& store, const DualEncoder& model, co
             for_each_input_file(
                 inputs, walk,
                 [&](InputFile&& f) {
+                    if (!options.slice.holds(f.path)) {
+                        ++other_shards;
+                        return;
+                    }
                     if (files.push(std::move(f))) ++walked;
                 },
                 [&](const std::string& name, const std::string& reason) {
@@ -156,6 +160,7 @@ JobSummary index_images(storage::IndexStore& store, const DualEncoder& model, co
         progress.finish();
     }
     summary.files = committer.done();
+    summary.other_shards = other_shards.load();
     summary.failed = committer.failed();
     if (options.prune && !options.cancelled()) prune_missing(store, inputs, summary);
     store.train_if_ready(Collection::images);

@@ -26,6 +26,7 @@ struct JobOptions {
     // JPEGs decoded at full size rather than at the smallest DCT scale the model's input allows
     // (the slower path, kept for measuring the fast one against).
     bool full_decode = false;
+    InputSlice slice;  // only this part of the files (index add --shard i/N)
     ImageLimits limits;
     WalkOptions walk;
     double progress_every = 10;  // seconds between plain progress lines (not on a terminal)
@@ -51,6 +52,7 @@ struct JobSummary {
     std::uint64_t pruned = 0;          // paths removed because their files are gone
     std::uint64_t texts_added = 0;     // sentences embedded into the texts collection
     std::uint64_t examined_again = 0;  // new paths of content that left the index while the job ran
+    std::uint64_t other_shards = 0;    // files of the other parts (JobOptions::slice), left to their jobs
     std::map<std::string, std::uint64_t> failure_reasons;
     std::vector<std::string> problems;  // not one file's: unreadable folders, bad manifest lines
     double seconds = 0;

@@ -6,12 +6,35 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <utility>
 
 #include "core/error.h"
+#include "core/sha256.h"
 
 namespace opsis::indexer {
+
+bool InputSlice::holds(const std::string& path) const {
+    if (parts <= 1) return true;
+    // The first 8 bytes of the path's SHA-256: evenly spread, and not std::hash, which may
+    // differ between builds.
+    const std::string hex = sha256_hex(path.data(), path.size());
+    return std::stoull(hex.substr(0, 16), nullptr, 16) % parts == part;
+}
+
+InputSlice InputSlice::parse(const std::string& text) {
+    const std::size_t slash = text.find('/');
+    auto number = [&](const std::string& s) -> std::optional<std::uint32_t> {
+        if (s.empty() || s.size() > 6 || s.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+        return static_cast<std::uint32_t>(std::stoul(s));
+    };
+    if (slash != std::string::npos) {
+        const auto part = number(text.substr(0, slash)), parts = number(text.substr(slash + 1));
+        if (part && parts && *parts >= 1 && *part < *parts) return {*part, *parts};
+    }
+    throw input_error("shard", text, "must be i/N with 0 <= i < N (say 0/4 for the first of four)");
+}
 namespace {
 
 namespace fs = std::filesystem;

@@ -40,6 +40,17 @@ bool next_line(std::istream& in, std::string& line, bool& too_long);
 // reach a client) and refuses an object naming one key twice, which parsers resolve silently.
 nlohmann::json parse_json_line(const std::string& line);
 
+// Part `part` of `parts` of a job's files, chosen by a stable hash of each file's path (the
+// same on every machine and in every run): N jobs given the same inputs, one per part, index
+// disjoint parts that together hold every file (index add --shard i/N).
+struct InputSlice {
+    std::uint32_t part = 0, parts = 1;
+    bool whole() const { return parts == 1; }
+    bool holds(const std::string& path) const;
+    // "i/N" with 0 <= i < N; anything else is an error naming the text.
+    static InputSlice parse(const std::string& text);
+};
+
 enum class InputKind { path, list, manifest };
 struct InputSpec {
     InputKind kind = InputKind::path;

@@ -14,6 +14,7 @@ nlohmann::json summary_json(const JobSummary& s) {
                           {"pruned", s.pruned},
                           {"texts_added", s.texts_added},
                           {"examined_again", s.examined_again},
+                          {"other_shards", s.other_shards},
                           {"failure_reasons", s.failure_reasons},
                           {"problems", s.problems},
                           {"seconds", s.seconds}};

@@ -180,8 +180,8 @@ TEST_CASE("searches arriving together are answered in one batch, each with its o
     auto answer_of = [](const Reply& r) {
         Answer a{std::to_string(r.status), {}};
         if (r.status != 200) return a.first += " " + error_message(r), a;
-        for (const json& h : r.data()["hits"])
-            a.second.push_back({h["id"].get<std::int64_t>(), h["score"].get<double>()});
+        const json d = r.data();  // kept: a range over a temporary's member would dangle
+        for (const json& h : d["hits"]) a.second.push_back({h["id"].get<std::int64_t>(), h["score"].get<double>()});
         return a;
     };
     auto same = [](const Answer& a, const Answer& b) {  // a batch's text tower rounds a little differently

@@ -320,7 +320,8 @@ TEST_CASE("finite but huge weights give finite scores, and a model's logit scale
         INFO(r.body);
         REQUIRE(r.status == 200);
         REQUIRE(r.data()["hits"].size() > 0);
-        for (const json& h : r.data()["hits"]) {
+        const json d = r.data();  // kept: a range over a temporary's member would dangle
+        for (const json& h : d["hits"]) {
             REQUIRE(h["score"].is_number());
             REQUIRE(std::isfinite(h["score"].get<double>()));
         }

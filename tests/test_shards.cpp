@@ -139,7 +139,8 @@ TEST_CASE("a router over two shards answers as one server over the whole collect
     // Near-duplicates are collapsed within each shard (a shard knows only its own vectors):
     // pictures this alike on two shards both come.
     const json collapsed = r.post("/api/search", R"({"text": "caption number 3", "k": 16})").data();
-    REQUIRE(collapsed["hits"].size() >= w.post("/api/search", R"({"text": "caption number 3", "k": 16})").data()["hits"].size());
+    REQUIRE(collapsed["hits"].size() >=
+            w.post("/api/search", R"({"text": "caption number 3", "k": 16})").data()["hits"].size());
     json filtered = r.post("/api/search", R"({"text": "caption", "k": 16, "filters": {"source": "few"}})").data();
     for (const json& h : filtered["hits"]) REQUIRE(h["source"] == "few");
 
@@ -200,7 +201,8 @@ TEST_CASE("a router over two shards answers as one server over the whole collect
     const std::string body(png.begin(), png.end());
     const Reply a = r.send(http::verb::post, "/api/search/image?k=5&collapse_duplicates=false", body, "image/png");
     REQUIRE(a.status == 200);
-    require_same(a.data(), w.send(http::verb::post, "/api/search/image?k=5&collapse_duplicates=false", body, "image/png").data());
+    require_same(a.data(),
+                 w.send(http::verb::post, "/api/search/image?k=5&collapse_duplicates=false", body, "image/png").data());
 
     // Stats add up; the client's mistakes are its own; writes go to the shards, not here.
     const json s = r.get("/api/stats").data();
@@ -300,4 +302,39 @@ TEST_CASE("a search may start from vectors in the model's space", "[shards][serv
     REQUIRE_THAT(error_message(bad), Catch::Contains("is zero"));
     REQUIRE(w.post("/api/search", R"({"vector": "nope"})").status == 400);
     REQUIRE(w.get("/api/items/999999/vector").status == 404);
+}
+
+TEST_CASE("index add --shard i/N makes disjoint parts that hold every file", "[shards]") {
+    ShardFixture f;
+    std::set<std::string> seen;
+    std::size_t total = 0;
+    for (int part = 0; part < 3; ++part) {
+        const std::string ix = f.dir.file("part" + std::to_string(part));
+        const CommandResult r = run_opsis("index add --json --index " + ix + " --model " + f.dir.file("model") +
+                                          " --shard " + std::to_string(part) + "/3 " + f.photos);
+        INFO(r.output);
+        REQUIRE(r.exit_code == 0);
+        const json summary = json::parse(r.output.substr(r.output.find('{')));
+        REQUIRE(summary["files"].get<std::size_t>() + summary["other_shards"].get<std::size_t>() == 16);
+        REQUIRE(summary["files"].get<std::size_t>() > 0);  // 16 paths spread over 3 parts
+        total += summary["files"].get<std::size_t>();
+        Server s("--index " + ix);
+        Client c(s.port());
+        const json found = c.post("/api/search", R"({"text": "x", "k": 16, "collapse_duplicates": false})").data();
+        for (const json& h : found["hits"])
+            REQUIRE(seen.insert(h["paths"][0].get<std::string>()).second);  // in no other part
+        // Again: the same part, nothing new (the hash is stable).
+        const CommandResult again =
+            run_opsis("index add --json --index " + ix + " --shard " + std::to_string(part) + "/3 " + f.photos);
+        REQUIRE(json::parse(again.output.substr(again.output.find('{')))["added"] == 0);
+    }
+    REQUIRE(total == 16);
+    REQUIRE(seen.size() == 16);
+    for (const char* bad : {"3/3", "1", "a/2", "-1/2", "0/0", "1/2/3"}) {
+        const CommandResult r = run_opsis("index add --index " + f.dir.file("bad") + " --model " + f.dir.file("model") +
+                                          " --shard " + bad + " " + f.photos);
+        INFO(bad << ": " << r.output);
+        REQUIRE(r.exit_code != 0);
+        REQUIRE_THAT(r.output, Catch::Contains("must be i/N"));
+    }
 }
