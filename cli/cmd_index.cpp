@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "indexer/folder_watcher.h"
 #include "indexer/index_job.h"
+#include "indexer/merge_shards.h"
 #include "index_folder/open_index.h"
 #include "cli/precision_option.h"
 
@@ -199,6 +200,33 @@ void run_rebuild(IndexArgs& a) {
                                       " vectors; searches scan the stored vectors until then)")
                                          .c_str());
     }
+}
+
+void run_merge(IndexArgs& a) {
+    const indexer::MergeSummary s = indexer::merge_shards(a.paths, a.index, [](std::uint64_t items) {
+        std::fprintf(stderr, "\rmerge: %llu items", static_cast<unsigned long long>(items));
+    });
+    if (a.as_json) {
+        std::printf("%s\n", json_text(json{{"shards", s.shards},
+                                           {"images", s.images},
+                                           {"texts", s.texts},
+                                           {"duplicates", s.duplicates},
+                                           {"paths_taken", s.paths_taken},
+                                           {"seconds", s.seconds}})
+                                .c_str());
+        return;
+    }
+    std::fprintf(stderr, "\n");
+    std::printf(
+        "merged %llu shards into %s in %.1f s: %llu images, %llu texts, %llu met in an earlier shard (their "
+        "paths joined it)",
+        static_cast<unsigned long long>(s.shards), a.index.c_str(), s.seconds,
+        static_cast<unsigned long long>(s.images), static_cast<unsigned long long>(s.texts),
+        static_cast<unsigned long long>(s.duplicates));
+    if (s.paths_taken)
+        std::printf(", %llu paths left out (an earlier shard had them with another picture)",
+                    static_cast<unsigned long long>(s.paths_taken));
+    std::printf("\n");
 }
 
 void run_stats(IndexArgs& a) {
@@ -390,6 +418,13 @@ void register_index(CLI::App& app) {
         ->capture_default_str()
         ->check(CLI::IsMember({"images", "texts", "all"}));
     rebuild->callback([a] { run_rebuild(*a); });
+
+    CLI::App* merge = index->add_subcommand(
+        "merge", "Make one index of shard indexes (index add --shard i/N): items, paths and vectors in bulk, new ids");
+    merge->add_option("--index", a->index, "The merged index: a new folder")->required();
+    merge->add_option("shards", a->paths, "The shard indexes, in order")->required()->check(CLI::ExistingDirectory);
+    merge->add_flag("--json", a->as_json, "Print the summary as JSON");
+    merge->callback([a] { run_merge(*a); });
 
     CLI::App* stats = index->add_subcommand("stats", "Counts, index types and sizes");
     with_index(stats);

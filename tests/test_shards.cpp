@@ -338,3 +338,52 @@ TEST_CASE("index add --shard i/N makes disjoint parts that hold every file", "[s
         REQUIRE_THAT(r.output, Catch::Contains("must be i/N"));
     }
 }
+
+TEST_CASE("index merge makes one index of shards, as if indexed at once", "[shards]") {
+    ShardFixture f;
+    // A third shard holding pictures the others have too (the same files under other paths):
+    // they join the items the earlier shards made.
+    const std::string copies = f.dir.file("copies");
+    fs::create_directories(copies);
+    for (int k : {2, 3})
+        fs::copy_file(f.photos + "/" + std::to_string(k) + ".png", copies + "/" + std::to_string(k) + ".png");
+    REQUIRE(run_opsis("index add --index " + f.dir.file("copies-ix") + " --model " + f.dir.file("model") + " " + copies)
+                .exit_code == 0);
+    const std::string merged = f.dir.file("merged");
+    const CommandResult r = run_opsis("index merge --json --index " + merged + " " + f.index("even") + " " +
+                                      f.index("odd") + " " + f.dir.file("copies-ix"));
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    const json s = json::parse(r.output.substr(r.output.find('{')));
+    REQUIRE(s["images"] == 16);
+    REQUIRE(s["duplicates"] == 2);
+    REQUIRE(run_opsis("index verify --index " + merged).exit_code == 0);
+
+    // Searches over the merged index answer as over the index made at once.
+    Server whole("--index " + f.index("all"));
+    Server one("--index " + merged);
+    Client w(whole.port()), m(one.port());
+    for (const std::string q :
+         {R"({"text": "caption number 3", "k": 16, "collapse_duplicates": false})",
+          R"({"text": "caption", "k": 8, "filters": {"source": "few"}, "collapse_duplicates": false})",
+          R"({"text": "caption number 12", "collection": "texts", "k": 5, "collapse_duplicates": false})"}) {
+        INFO(q);
+        require_same(m.post("/api/search", q).data(), w.post("/api/search", q).data());
+    }
+    const json stats = m.get("/api/stats").data();
+    REQUIRE(stats["images"]["paths"] == 18);  // the two copies' paths joined their pictures
+    REQUIRE(stats["texts"]["items"] == w.get("/api/stats").data()["texts"]["items"]);
+
+    // Refused: an existing index as the target, a folder that is no index, another model.
+    REQUIRE_THAT(run_opsis("index merge --index " + merged + " " + f.index("even")).output,
+                 Catch::Contains("is an index already"));
+    init_tiny_model(f.dir, "other-model", 4);
+    REQUIRE(
+        run_opsis("index add --index " + f.dir.file("other") + " --model " + f.dir.file("other-model") + " " + copies)
+            .exit_code == 0);
+    const CommandResult other =
+        run_opsis("index merge --index " + f.dir.file("m2") + " " + f.index("even") + " " + f.dir.file("other"));
+    REQUIRE(other.exit_code != 0);
+    REQUIRE_THAT(other.output, Catch::Contains("vectors of different models cannot be merged"));
+    REQUIRE_FALSE(fs::exists(f.dir.file("m2") + "/index.json"));
+}

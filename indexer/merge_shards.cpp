@@ -1,0 +1,117 @@
+#include "indexer/merge_shards.h"
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <set>
+
+#include "core/error.h"
+#include "storage/index_store.h"
+
+namespace opsis::indexer {
+namespace {
+
+using storage::Collection;
+namespace fs = std::filesystem;
+
+// Items a bulk holds before it is committed: its memory (items and vectors) stays bounded.
+constexpr std::size_t kBulkItems = 100000;
+
+// A picture met again in a later shard: its paths join the item the first shard's became.
+struct LaterPaths {
+    std::string hash;
+    std::vector<std::pair<std::string, storage::PathEntry>> paths;
+};
+
+}  // namespace
+
+MergeSummary merge_shards(const std::vector<std::string>& shards, const std::string& out,
+                          const std::function<void(std::uint64_t)>& progress) {
+    const auto t0 = std::chrono::steady_clock::now();
+    if (shards.empty()) throw input_error("index merge", out, "give the shard indexes to merge");
+    if (fs::exists(storage::marker_path(out)))
+        throw input_error("index", out, "is an index already: merge into a new folder");
+    storage::StoreOptions read_only;
+    read_only.read_only = true;
+    std::vector<std::unique_ptr<storage::IndexStore>> in;
+    for (const std::string& dir : shards) {
+        if (fs::weakly_canonical(dir) == fs::weakly_canonical(out))
+            throw input_error("shard", dir, "is the index being made");
+        in.push_back(storage::IndexStore::open(dir, std::nullopt, false, read_only));
+        const storage::ModelIdentity& first = in.front()->model();
+        if (in.back()->model().sha256 != first.sha256)
+            throw input_error("shard", dir,
+                              "was made with model " + storage::describe(in.back()->model()) + ", but " +
+                                  shards.front() + " with " + storage::describe(first) +
+                                  ": vectors of different models cannot be merged");
+    }
+    storage::StoreOptions options;
+    options.image_factory = in.front()->vectors(Collection::images).factory();
+    options.text_factory = in.front()->vectors(Collection::texts).factory();
+    std::unique_ptr<storage::IndexStore> store = storage::IndexStore::open(out, in.front()->model(), true, options);
+    storage::Catalog& merged = store->catalog();
+
+    MergeSummary summary;
+    summary.shards = in.size();
+    std::uint64_t done = 0;
+    for (Collection c : {Collection::images, Collection::texts}) {
+        std::vector<LaterPaths> later;
+        storage::Catalog::Bulk bulk(merged);
+        std::set<std::string> pending_hashes, pending_paths;  // in the bulk, not yet committed
+        auto commit = [&] {
+            store->commit(bulk);
+            pending_hashes.clear();
+            pending_paths.clear();
+        };
+        for (const auto& shard : in) {
+            const storage::Catalog& from = shard->catalog();
+            from.for_each_item(c, [&](const storage::Item& item) {
+                if (progress && ++done % 10000 == 0) progress(done);
+                std::vector<std::pair<std::string, storage::PathEntry>> paths;
+                for (const std::string& p : item.paths) {
+                    if (pending_paths.count(p) || merged.find_path(p)) {
+                        ++summary.paths_taken;
+                        continue;
+                    }
+                    if (const auto entry = from.find_path(p)) paths.emplace_back(p, *entry);
+                }
+                if (pending_hashes.count(item.hash) || merged.find_hash(c, item.hash)) {
+                    ++summary.duplicates;
+                    if (!paths.empty()) later.push_back({item.hash, std::move(paths)});
+                    return true;
+                }
+                if (c == Collection::images && paths.empty()) return true;  // every path taken: nothing to find it by
+                const std::vector<float> vector = from.vector(c, item.id);
+                if (vector.empty()) throw input_error("shard", shard->dir(), "holds an item without a vector");
+                storage::Item copy = item;
+                copy.paths.clear();
+                const std::int64_t id = bulk.add_item(c, std::move(copy), vector.data(), vector.size());
+                pending_hashes.insert(item.hash);
+                for (const auto& [p, entry] : paths) {
+                    bulk.add_path(id, p, entry.size, entry.mtime_ns);
+                    pending_paths.insert(p);
+                }
+                ++(c == Collection::images ? summary.images : summary.texts);
+                if (pending_hashes.size() >= kBulkItems) commit();
+                return true;
+            });
+        }
+        commit();
+        if (!later.empty()) {  // few: through a batch, onto the items they join
+            storage::Catalog::Batch batch(merged);
+            for (const LaterPaths& l : later) {
+                const std::optional<std::int64_t> id = merged.find_hash(c, l.hash);
+                if (!id) continue;  // a picture all of whose paths were taken
+                for (const auto& [p, entry] : l.paths)
+                    if (!batch.find_path(p)) batch.add_path(*id, p, entry.size, entry.mtime_ns);
+            }
+            store->commit(batch);
+        }
+        store->train_if_ready(c);
+    }
+    store->snapshot();
+    summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return summary;
+}
+
+}  // namespace opsis::indexer
