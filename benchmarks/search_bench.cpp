@@ -114,13 +114,14 @@ ExactTop exact_top(const storage::IndexStore& store, const search::Searcher& sea
 
 // What share of the true 10 nearest the searches find at an effort, without collapsing
 // near-duplicates.
-Recall recall_at(const search::Searcher& searcher, ExactTop truth, int effort) {
+Recall recall_at(const search::Searcher& searcher, ExactTop truth, int effort, std::size_t rescore = 0) {
     Recall r;
     const std::size_t n = truth.queries.size();
     r.queries = n;
     std::size_t found = 0, total = 0;
     for (std::size_t j = 0; j < n; ++j) {
         truth.queries[j].effort = effort;
+        truth.queries[j].rescore = rescore;
         const search::Result got = searcher.search(truth.queries[j]);
         r.rescored += static_cast<double>(got.rescored);
         std::set<std::int64_t> hit;
@@ -187,12 +188,13 @@ void run_search_bench(const SearchBenchOptions& o) {
     }
     if (images.empty()) throw Error("bench search: no query images");
 
-    auto in_process = [&](bool image, int effort = 0) {
+    auto in_process = [&](bool image, int effort = 0, std::size_t rescore = 0) {
         std::vector<double> ms;
         for (std::size_t i = 0; i < o.queries; ++i) {
             search::Query q;
             q.k = o.k;
             q.effort = effort;
+            q.rescore = rescore;
             if (image)
                 q.images.push_back({images[i % images.size()], "query", 1.0f});
             else
@@ -209,12 +211,16 @@ void run_search_bench(const SearchBenchOptions& o) {
     const Recall recall = recall_at(searcher, truth, 0);
     struct EffortRow {
         int effort;
+        std::size_t rescore;
         Recall recall;
         Percentiles text;
     };
     std::vector<EffortRow> sweep;
-    for (int effort : o.efforts)
-        sweep.push_back({effort, recall_at(searcher, truth, effort), in_process(false, effort)});
+    if (!o.efforts.empty() || !o.rescores.empty())
+        for (int effort : o.efforts.empty() ? std::vector<int>{0} : o.efforts)
+            for (std::size_t rescore : o.rescores.empty() ? std::vector<std::size_t>{0} : o.rescores)
+                sweep.push_back(
+                    {effort, rescore, recall_at(searcher, truth, effort, rescore), in_process(false, effort, rescore)});
 
     // The same over HTTP: the real server, in this process, on a free port.
     web::ApiOptions api_options;
@@ -288,17 +294,21 @@ void run_search_bench(const SearchBenchOptions& o) {
     j["recall_at_10"] = recall.at_10;
     j["rescored"] = recall.rescored;
     if (!sweep.empty()) {
-        std::printf("\n%-8s %10s %10s %10s %10s\n", "effort", "recall@10", "rescored", "text p50", "text p99");
+        std::printf("\n%-8s %8s %10s %10s %10s %10s\n", "effort", "rescore", "recall@10", "rescored", "text p50",
+                    "text p99");
         for (const EffortRow& r : sweep) {
-            std::printf("%-8d %10.3f %10.1f %10.2f %10.2f\n", r.effort, r.recall.at_10, r.recall.rescored, r.text.p50,
-                        r.text.p99);
+            std::printf("%-8d %8zu %10.3f %10.1f %10.2f %10.2f\n", r.effort, r.rescore, r.recall.at_10,
+                        r.recall.rescored, r.text.p50, r.text.p99);
             j["efforts"].push_back({{"effort", r.effort},
+                                    {"rescore", r.rescore},
                                     {"recall_at_10", r.recall.at_10},
                                     {"rescored", r.recall.rescored},
                                     {"text_p50_ms", r.text.p50},
                                     {"text_p99_ms", r.text.p99}});
         }
-        std::printf("(effort: the IVF lists probed, in-process text queries; 0 above is the index's default)\n");
+        std::printf(
+            "(effort: the IVF lists probed; rescore: compressed candidates re-scored exactly; in-process text queries; "
+            "0 is the default)\n");
     }
     std::printf("memory at the end: resident %.0f MiB (anonymous %.0f, mapped files %.0f), peak %.0f MiB%s\n", rss,
                 rss_anon, rss_file, peak, made_now ? " (the peak includes making the index)" : "");

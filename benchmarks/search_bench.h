@@ -16,6 +16,7 @@ struct SearchBenchOptions {
     std::string real;                      // an index whose pictures and captions it holds first
     bool batches = false;                  // load it through catalog batches, not bulks
     std::vector<int> efforts;              // also: recall and latency at these search efforts (nprobe)
+    std::vector<std::size_t> rescores;     // and at these re-scoring depths (Query::rescore), each effort
     std::string model;                     // default: the index's model (synthetic: models/default)
     std::string precision;                 // default: the index's (encoder/precision.h)
     std::size_t queries = 200;

@@ -198,6 +198,11 @@ void register_bench(CLI::App& app) {
     sea->add_option("--efforts", sb->efforts, "Also recall and latency at these search efforts (IVF lists probed)")
         ->delimiter(',')
         ->check(CLI::Range(1, 65536));
+    sea->add_option("--rescore", sb->rescores,
+                    "Also recall and latency at these re-scoring depths (compressed candidates re-scored exactly), "
+                    "at each effort")
+        ->delimiter(',')
+        ->check(CLI::Range(1, 65536));
     sea->add_option("--model,-m", sb->model, "Model folder (default: the index's, or models/default)");
     sea->add_option("--queries", sb->queries, "Queries of each kind")
         ->capture_default_str()

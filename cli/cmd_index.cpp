@@ -14,6 +14,7 @@
 #include "core/utf8.h"
 #include "core/error.h"
 #include "indexer/folder_watcher.h"
+#include "indexer/cluster_plan.h"
 #include "indexer/index_job.h"
 #include "indexer/merge_shards.h"
 #include "index_folder/open_index.h"
@@ -29,6 +30,7 @@ struct IndexArgs {
     std::string index, model, image_factory = "Flat", text_factory = "Flat", collection = "all";
     std::string precision;  // empty: the index's (fp32 for a new one)
     std::string shard;      // "i/N": only that part of the files (indexer::InputSlice)
+    indexer::ClusterPlan plan;
     std::vector<std::string> paths, lists, manifests, text_files, delete_paths;
     std::vector<std::int64_t> ids;
     std::string extensions;
@@ -200,6 +202,24 @@ void run_rebuild(IndexArgs& a) {
                                       " vectors; searches scan the stored vectors until then)")
                                          .c_str());
     }
+}
+
+void run_plan(IndexArgs& a) {
+    indexer::ClusterPlan& p = a.plan;
+    for (const auto& x : a.paths) p.inputs.push_back({indexer::InputKind::path, x});
+    for (const auto& x : a.lists) p.inputs.push_back({indexer::InputKind::list, x});
+    for (const auto& x : a.manifests) p.inputs.push_back({indexer::InputKind::manifest, x});
+    p.model = a.model;
+    p.factory = a.image_factory == "Flat" ? "" : a.image_factory;
+    if (p.opsis.empty()) p.opsis = std::filesystem::read_symlink("/proc/self/exe").string();
+    const indexer::PlannedFiles f = indexer::write_cluster_plan(p);
+    std::printf(
+        "planned %u shards in %s:\n"
+        "  sbatch %s                 (%u array tasks: index add --shard i/%u, into shard-i)\n"
+        "then one index of them, once every task ended well:\n"
+        "  sbatch --dependency=afterok:JOBID %s\n"
+        "or serve them as they are: opsis serve --index DIR/shard-i on each, and opsis serve --shards URL,...\n",
+        p.shards, p.dir.c_str(), f.index_script.c_str(), p.shards, p.shards, f.merge_script.c_str());
 }
 
 void run_merge(IndexArgs& a) {
@@ -419,10 +439,32 @@ void register_index(CLI::App& app) {
         ->check(CLI::IsMember({"images", "texts", "all"}));
     rebuild->callback([a] { run_rebuild(*a); });
 
+    CLI::App* plan = index->add_subcommand(
+        "plan", "Plan a bulk indexing job for a Slurm cluster: an array of index add --shard i/N tasks, then a merge");
+    plan->add_option("--out", a->plan.dir, "The plan's folder: scripts, logs, the shards and the merged index")
+        ->required();
+    plan->add_option("--shards", a->plan.shards, "Array tasks, one shard each")
+        ->required()
+        ->check(CLI::Range(1, 100000));
+    plan->add_option("paths", a->paths, "Folders (walked recursively) or image files");
+    plan->add_option("--list", a->lists, "A file listing image paths, one a line");
+    plan->add_option("--manifest", a->manifests, "A JSONL manifest");
+    plan->add_option("--model,-m", a->model, "Model folder (default: models/default)");
+    plan->add_option("--factory", a->image_factory, "FAISS index_factory string for the shards' images");
+    plan->add_option("--cpus-per-task", a->plan.cpus_per_task, "Cores each task asks for")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1024));
+    plan->add_option("--sbatch", a->plan.sbatch_options,
+                     "One more #SBATCH line for both scripts (repeatable): --sbatch=--partition=batch")
+        ->expected(1)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    plan->add_option("--opsis", a->plan.opsis, "The opsis executable the tasks run (default: this one)");
+    plan->callback([a] { run_plan(*a); });
+
     CLI::App* merge = index->add_subcommand(
         "merge", "Make one index of shard indexes (index add --shard i/N): items, paths and vectors in bulk, new ids");
     merge->add_option("--index", a->index, "The merged index: a new folder")->required();
-    merge->add_option("shards", a->paths, "The shard indexes, in order")->required()->check(CLI::ExistingDirectory);
+    merge->add_option("indexes", a->paths, "The shard indexes, in order")->required()->check(CLI::ExistingDirectory);
     merge->add_flag("--json", a->as_json, "Print the summary as JSON");
     merge->callback([a] { run_merge(*a); });
 

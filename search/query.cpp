@@ -62,6 +62,9 @@ void validate_paging(const Query& q, const Limits& limits) {
         throw input_error("query offset + k", std::to_string(q.offset + q.k),
                           "a search ordered by date orders the best " + std::to_string(limits.date_window) +
                               " matches: page within them");
+    if (q.rescore > limits.max_rescore)
+        throw input_error("query rescore", std::to_string(q.rescore),
+                          "must be at most " + std::to_string(limits.max_rescore) + " (0: the default)");
     if (q.effort < 0 || q.effort > limits.max_effort)
         throw input_error("query effort", std::to_string(q.effort),
                           "must be between 0 (the index's default) and " + std::to_string(limits.max_effort));

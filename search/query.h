@@ -64,6 +64,10 @@ struct Query {
     bool collapse_duplicates = true;
     float duplicate_threshold = 0.985f;  // cosine above which two results count as one picture
     int effort = 0;  // the vector index's search effort (storage::SearchParams::effort); 0: its default
+    // Candidates of a compressed index (PQ codes) re-scored exactly against the stored vectors'
+    // float16 copies; 0: the default (first_fetch). More finds more of the true nearest at a
+    // larger collection, for a page read each. Exact indexes ignore it.
+    std::size_t rescore = 0;
     // Texts brought to the words the model learnt first (search/query_rewrite.h), when the
     // model has a lexicon.
     bool rewrite = true;
@@ -79,6 +83,7 @@ struct Limits {
     std::size_t max_offset = 10000;
     std::size_t max_terms = 32;
     int max_effort = 65536;
+    std::size_t max_rescore = 65536;
     std::size_t max_text_bytes = 20000;        // long texts are split into chunks and pooled, up to this
     std::size_t max_query_text_bytes = 20000;  // all the texts of one query together
     // Collapsing near-duplicates compares each candidate with the results kept so far, so it

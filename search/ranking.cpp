@@ -195,7 +195,7 @@ Result Searcher::rank(const Query& q, const std::vector<float>& query,
         storage::SearchParams params;
         params.effort = q.effort;
         params.excluded = &excluded;
-        for (std::size_t fetch = first_fetch(q, need, excluded.size(), !exact_index);; fetch *= 4) {
+        for (std::size_t fetch = first_fetch(q, need, excluded.size(), !exact_index, total);; fetch *= 4) {
             fetch = std::min(fetch, total);
             std::vector<storage::SearchHit> hits;
             if (prefetched) {  // the batch's shared search asked for at least `fetch`

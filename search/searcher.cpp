@@ -56,8 +56,15 @@ Result ordered_by_date(Result ranked, const Query& q) {
     return ranked;
 }
 
-std::size_t first_fetch(const Query& q, std::size_t need, std::size_t excluded, bool compressed_index) {
-    return std::max<std::size_t>(2 * need + excluded, compressed_index ? 256 : 64) * (q.filters.empty() ? 1 : 4);
+std::size_t default_rescore(std::size_t indexed) {
+    const std::size_t steps = std::clamp<std::size_t>(indexed / 2500000, 1, 16);
+    return 256 * steps;
+}
+
+std::size_t first_fetch(const Query& q, std::size_t need, std::size_t excluded, bool compressed_index,
+                        std::size_t indexed) {
+    const std::size_t floor = compressed_index ? (q.rescore > 0 ? q.rescore : default_rescore(indexed)) : 64;
+    return std::max<std::size_t>(2 * need + excluded, floor) * (q.filters.empty() ? 1 : 4);
 }
 
 std::vector<Outcome<Result>> Searcher::search_batch(const std::vector<Query>& queries) const {
@@ -106,7 +113,8 @@ std::vector<Outcome<Result>> Searcher::search_batch(const std::vector<Query>& qu
             const auto& v = std::get<std::vector<float>>(embedded[i]);
             vectors.insert(vectors.end(), v.begin(), v.end());
             fetch = std::max(fetch, first_fetch(valid[i], valid[i].offset + valid[i].k + 1,
-                                                excluded_items(valid[i]).size(), !index.stores_exact_vectors()));
+                                                excluded_items(valid[i]).size(), !index.stores_exact_vectors(),
+                                                index.size()));
         }
         storage::SearchParams params;
         params.effort = key.second;

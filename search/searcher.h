@@ -94,8 +94,15 @@ std::vector<std::string> split_for_context(const Tokenizer& tokenizer, const std
 // Candidates a query asks the vector index for at first, to fill `need` results after
 // `excluded` are left out; filters may reject many, so they ask for more.
 // A compressed index's candidates are re-scored against float16 copies (a page read each), so
-// it is asked for more: on 1M synthetic vectors (IVF4096,PQ64) recall@10 went from 0.963 at 64
-// to 0.991 at 256 at a cost lost in the query's embedding time (bench search).
-std::size_t first_fetch(const Query& q, std::size_t need, std::size_t excluded, bool compressed_index);
+// it is asked for more (Query::rescore, else default_rescore).
+std::size_t first_fetch(const Query& q, std::size_t need, std::size_t excluded, bool compressed_index,
+                        std::size_t indexed);
+// How many candidates of a compressed index of `indexed` vectors are re-scored by default. PQ
+// codes rank the true nearest lower as the collection grows, so more are needed: on 512-d
+// synthetic vectors with the demo's real ones (IVF4096,PQ64, bench search --rescore), recall@10
+// at 1M was 0.963 with 64 and 0.981 with 256; at 10M 0.913 with 256, 0.951 with 512 and 0.979
+// with 1024, which cost 0.7 ms more a query than 256. 256 for each whole 2.5M vectors, at
+// least 256 and at most 4096: 1024 at 10M.
+std::size_t default_rescore(std::size_t indexed);
 
 }  // namespace opsis::search

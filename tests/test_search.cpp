@@ -639,3 +639,24 @@ TEST_CASE("photos filtered by date, camera and place, and ordered by date", "[se
     REQUIRE_THROWS_WITH(parse_near("--near", "37,23,0"), Catch::Contains("radius"));
     REQUIRE_THROWS_WITH(parse_order("newest"), Catch::Contains("relevance or date"));
 }
+
+TEST_CASE("a compressed index re-scores more candidates as it grows, or as a query asks", "[search]") {
+    using opsis::search::default_rescore;
+    using opsis::search::first_fetch;
+    REQUIRE(default_rescore(0) == 256);
+    REQUIRE(default_rescore(1000000) == 256);
+    REQUIRE(default_rescore(4999999) == 256);
+    REQUIRE(default_rescore(10000000) == 1024);
+    REQUIRE(default_rescore(1000000000) == 4096);
+    opsis::search::Query q;
+    q.k = 20;
+    REQUIRE(first_fetch(q, 21, 0, true, 10000000) == 1024);
+    REQUIRE(first_fetch(q, 21, 0, false, 10000000) == 64);  // exact scores need no re-scoring
+    q.rescore = 3000;
+    REQUIRE(first_fetch(q, 21, 0, true, 10000000) == 3000);
+    REQUIRE(first_fetch(q, 21, 0, false, 10000000) == 64);
+    q.filters.sources = {"x"};  // filters may reject many: four times as many
+    REQUIRE(first_fetch(q, 21, 0, true, 100) == 12000);
+    q.rescore = 70000;
+    REQUIRE_THROWS_WITH(opsis::search::validate_paging(q, {}), Catch::Contains("query rescore '70000'"));
+}

@@ -387,3 +387,43 @@ TEST_CASE("index merge makes one index of shards, as if indexed at once", "[shar
     REQUIRE_THAT(other.output, Catch::Contains("vectors of different models cannot be merged"));
     REQUIRE_FALSE(fs::exists(f.dir.file("m2") + "/index.json"));
 }
+
+TEST_CASE("index plan writes array and merge scripts that index every part and merge them", "[shards]") {
+    ShardFixture f;
+    // A folder name a shell would split or expand, to show the scripts quote what they pass.
+    const std::string odd_name = f.dir.file("my pictures $HOME");
+    fs::create_directories(odd_name);
+    for (int k = 0; k < 16; ++k)
+        fs::copy_file(f.photos + "/" + std::to_string(k) + ".png", odd_name + "/" + std::to_string(k) + ".png");
+    const std::string plan = f.dir.file("plan");
+    const CommandResult r = run_opsis("index plan --out " + plan + " --shards 3 --model " + f.dir.file("model") +
+                                      " --sbatch=--partition=batch " + shell_quote(odd_name));
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE_THAT(r.output, Catch::Contains("sbatch " + plan + "/index.sbatch"));
+    const auto text = [](const std::string& path) {
+        const auto bytes = read_file(path, 1 << 20);
+        return std::string(bytes.begin(), bytes.end());
+    };
+    const std::string index_script = text(plan + "/index.sbatch");
+    REQUIRE_THAT(index_script, Catch::Contains("#SBATCH --array=0-2") && Catch::Contains("#SBATCH --requeue") &&
+                                   Catch::Contains("#SBATCH --partition=batch") && Catch::Contains("--shard $i/3"));
+    // The tasks as Slurm would run them (SLURM_ARRAY_TASK_ID), then the merge.
+    std::size_t files = 0;
+    for (int i = 0; i < 3; ++i) {
+        const int rc = std::system(
+            ("SLURM_ARRAY_TASK_ID=" + std::to_string(i) + " bash " + plan + "/index.sbatch 2>/dev/null").c_str());
+        REQUIRE(rc == 0);
+        const json summary = json::parse(text(plan + "/logs/summary-" + std::to_string(i) + ".json"));
+        REQUIRE(summary["failed"] == 0);
+        files += summary["files"].get<std::size_t>();
+    }
+    REQUIRE(files == 16);
+    REQUIRE(std::system(("bash " + plan + "/merge.sbatch > " + plan + "/merge.json 2>/dev/null").c_str()) == 0);
+    REQUIRE(json::parse(text(plan + "/merge.json"))["images"] == 16);
+    REQUIRE(run_opsis("index verify --index " + plan + "/merged").exit_code == 0);
+    // Without inputs, or with no shards: refused, naming why.
+    REQUIRE_THAT(run_opsis("index plan --out " + plan + " --shards 2").output,
+                 Catch::Contains("give folders or files"));
+    REQUIRE(run_opsis("index plan --out " + plan + " --shards 0 " + f.photos).exit_code != 0);
+}

@@ -44,6 +44,7 @@ search::Query Api::Impl::parse_search_json(const Request& req) {
                   "filters",
                   "collapse_duplicates",
                   "effort",
+                  "rescore",
                   "rewrite",
                   "sort"},
                  "search");
@@ -133,6 +134,7 @@ search::Query Api::Impl::parse_search_json(const Request& req) {
     q.k = count_field(j, "k", 20, "search");
     q.offset = count_field(j, "offset", 0, "search");
     q.effort = static_cast<int>(std::min<std::size_t>(count_field(j, "effort", 0, "search"), 1u << 30));
+    q.rescore = count_field(j, "rescore", 0, "search");
     if (j.contains("min_score")) q.min_score = number_field(j, "min_score", 0, "search");
     if (j.contains("rewrite")) {
         if (!j["rewrite"].is_boolean()) reject(http::status::bad_request, "search.rewrite must be true or false");
