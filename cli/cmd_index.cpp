@@ -456,8 +456,7 @@ void register_index(CLI::App& app) {
         ->check(CLI::Range(1, 1024));
     plan->add_option("--sbatch", a->plan.sbatch_options,
                      "One more #SBATCH line for both scripts (repeatable): --sbatch=--partition=batch")
-        ->expected(1)
-        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+        ->allow_extra_args(false);  // one value an occurrence: what follows is an input
     plan->add_option("--opsis", a->plan.opsis, "The opsis executable the tasks run (default: this one)");
     plan->callback([a] { run_plan(*a); });
 

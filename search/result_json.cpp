@@ -35,6 +35,7 @@ nlohmann::json item_json(const storage::Item& it, Collection c) {
     } else {
         j["text"] = it.text;
     }
+    j["sha256"] = it.hash;  // of the file's bytes, or of the text: the same content, wherever it is
     j["source"] = it.source;
     j["tags"] = it.tags;
     return j;

@@ -427,3 +427,28 @@ TEST_CASE("index plan writes array and merge scripts that index every part and m
                  Catch::Contains("give folders or files"));
     REQUIRE(run_opsis("index plan --out " + plan + " --shards 0 " + f.photos).exit_code != 0);
 }
+
+TEST_CASE("the same file on two shards comes once when collapsing", "[shards][server]") {
+    ShardFixture f;
+    // Picture 3 again, under another path, in the odd shard's index as well.
+    const std::string copy = f.dir.file("copy-of-3.png");
+    fs::copy_file(f.photos + "/3.png", copy);
+    REQUIRE(run_opsis("index add --index " + f.index("even") + " " + copy).exit_code == 0);
+    Server even("--index " + f.index("even"));
+    Server odd("--index " + f.index("odd"));
+    Server router("--shards " + url(even) + "," + url(odd));
+    Client r(router.port());
+    auto count_of_3 = [&](bool collapse) {
+        const json d = r.post("/api/search",
+                              json{{"text", "caption number 3"}, {"k", 16}, {"collapse_duplicates", collapse}}.dump())
+                           .data();
+        int n = 0;
+        for (const json& h : d["hits"]) {
+            const std::string path = h["paths"][0];
+            n += path == copy || path.ends_with("/3.png");
+        }
+        return n;
+    };
+    REQUIRE(count_of_3(false) == 2);  // both shards' items
+    REQUIRE(count_of_3(true) == 1);
+}

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <set>
 
 #include "core/error.h"
 #include "web/json_fields.h"
@@ -412,6 +413,15 @@ Response ShardRouter::Impl::merge(const json& request, const std::vector<ShardRe
         const double sa = a.value("score", 0.0), sb = b.value("score", 0.0);
         return sa > sb || (sa == sb && a.value("id", std::int64_t{0}) < b.value("id", std::int64_t{0}));
     });
+    // The same file under paths hashed to two shards is an item on each: collapsing keeps the
+    // better one, as one server keeps one item for it. (Near-duplicates are each shard's.)
+    if (collapse) {
+        std::set<std::string> seen;
+        std::erase_if(hits, [&](const json& h) {
+            const std::string hash = h.value("sha256", "");
+            return !hash.empty() && !seen.insert(hash).second;
+        });
+    }
     if (by_date) {
         // As one server orders its window (search/searcher.cpp): the best date_window by
         // relevance, only those likely relevant when any is, newest first, undated last.
