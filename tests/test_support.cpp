@@ -1,5 +1,7 @@
 #include "tests/test_support.h"
 
+#include <catch2/catch.hpp>
+
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -270,6 +272,13 @@ std::string shell_quote(const std::string& s) {
 }
 
 CommandResult run_opsis(const std::string& args) { return run_opsis_with_prefix("", args); }
+
+void require_opsis_refuses(const std::string& args, const std::string& message) {
+    const CommandResult r = run_opsis(args);
+    INFO("opsis " << args << ": " << r.output);
+    REQUIRE(r.exit_code != 0);
+    REQUIRE_THAT(r.output, Catch::Contains(message));
+}
 
 CommandResult run_opsis_with_prefix(const std::string& prefix, const std::string& args) {
     const std::string cmd = prefix + std::string(OPSIS_BINARY) + " " + args + " 2>&1 </dev/null";

@@ -64,6 +64,8 @@ struct CommandResult {
 };
 // Runs the opsis binary with the given shell-quoted argument string.
 CommandResult run_opsis(const std::string& args);
+// Runs opsis, which must fail saying `message` (Catch assertions, with the output on failure).
+void require_opsis_refuses(const std::string& args, const std::string& message);
 // The same with a command in front, e.g. "timeout -s KILL 0.5 ".
 CommandResult run_opsis_with_prefix(const std::string& prefix, const std::string& args);
 std::string shell_quote(const std::string& s);
