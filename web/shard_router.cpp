@@ -73,7 +73,7 @@ std::optional<std::string> shard_failure(const ShardReply& r) {
 }  // namespace
 
 struct ShardRouter::Impl {
-    Impl(std::vector<std::string> urls, ShardRouterOptions o) : client(std::move(urls), o.client), options(o) {}
+    Impl(std::vector<std::string> urls, ShardRouterOptions o) : options(o), client(std::move(urls), o.client) {}
 
     std::size_t n() const { return client.size(); }
 
@@ -105,11 +105,13 @@ struct ShardRouter::Impl {
             if (shard_failure(r)) ++failed;
     }
 
-    ShardClient client;
     ShardRouterOptions options;
     Metrics metrics_;
     std::atomic<std::uint64_t> requests{0}, failed{0}, partial{0}, next_classify{0};
     const Clock::time_point started = Clock::now();
+    // Last, so destroyed first: its destructor waits for the requests in flight, whose
+    // callbacks use the members above.
+    ShardClient client;
 };
 
 ShardRouter::ShardRouter(std::vector<std::string> urls, ShardRouterOptions options)
