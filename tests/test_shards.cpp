@@ -448,4 +448,18 @@ TEST_CASE("the same file on two shards comes once when collapsing", "[shards][se
     };
     REQUIRE(count_of_3(false) == 2);  // both shards' items
     REQUIRE(count_of_3(true) == 1);
+    // More like the copy: the picture itself is left out, on the other shard too.
+    const json all =
+        r.post("/api/search", R"({"text": "caption number 3", "k": 17, "collapse_duplicates": false})").data();
+    std::int64_t copy_id = -1;
+    for (const json& h : all["hits"])
+        if (h["paths"][0] == copy) copy_id = h["id"];
+    REQUIRE(copy_id >= 0);
+    const json like =
+        r.post("/api/search", json{{"item", copy_id}, {"k", 16}, {"collapse_duplicates", false}}.dump()).data();
+    REQUIRE(like["hits"].size() == 15);  // the 17 items but the copy and the original
+    for (const json& h : like["hits"]) {
+        const std::string path = h["paths"][0];
+        REQUIRE_FALSE((path == copy || path.ends_with("/3.png")));
+    }
 }

@@ -34,7 +34,11 @@ Response Api::Impl::item_vector(const Request& req, std::int64_t id) const {
     if (v.empty())
         throw not_found_error("vector of item", std::string(storage::collection_name(c)) + "/" + std::to_string(id));
     return json_response(http::status::ok,
-                         {{"id", id}, {"collection", storage::collection_name(c)}, {"dim", v.size()}, {"vector", v}},
+                         {{"id", id},
+                          {"collection", storage::collection_name(c)},
+                          {"sha256", found.hash},
+                          {"dim", v.size()},
+                          {"vector", v}},
                          req.version());
 }
 

@@ -40,7 +40,8 @@ struct ItemTerm {
     std::string collection = "images";
     double weight = 1.0;
     ShardId at;
-    json vector;  // fetched from its shard, for the other shards
+    json vector;         // fetched from its shard, for the other shards
+    std::string sha256;  // its content's: a copy on another shard is the item itself
 };
 
 std::string base64_of(const std::string& bytes) {
@@ -91,7 +92,9 @@ struct ShardRouter::Impl {
     std::optional<Response> route(Request& req, std::string& name, const Answer& answer);
     std::optional<Response> search(json body, unsigned version, const Answer& answer, Clock::time_point t0);
     void fan_out(json body, std::vector<ItemTerm> items, unsigned version, const Answer& answer, Clock::time_point t0);
-    Response merge(const json& request, const std::vector<ShardReply>& replies, unsigned version, Clock::time_point t0);
+    // `starts`: content hashes of the items the search starts from, left out wherever they are.
+    Response merge(const json& request, const std::vector<ShardReply>& replies, const std::set<std::string>& starts,
+                   unsigned version, Clock::time_point t0);
     std::optional<Response> item(const Request& req, std::int64_t id, const std::string& what, const Answer& answer);
     std::optional<Response> classify(Request& req, const Answer& answer);
     void classify_on(std::size_t shard, std::size_t tries, std::shared_ptr<ShardRequest> request, unsigned version,
@@ -325,7 +328,9 @@ std::optional<Response> ShardRouter::Impl::search(json body, unsigned version, c
                         "item " + name + ": its shard " + client.url(items[i].at.shard) + " did not answer: " + *why);
                 if (r.status == 404) throw not_found_error("item", name);
                 if (r.status != 200) pass_on(r);
-                items[i].vector = json::parse(r.body).at("vector");
+                const json answer = json::parse(r.body);
+                items[i].vector = answer.at("vector");
+                items[i].sha256 = answer.value("sha256", "");
             }
             return Response{};
         });
@@ -363,14 +368,20 @@ void ShardRouter::Impl::fan_out(json body, std::vector<ItemTerm> items, unsigned
         }
         asks.push_back({s, http::verb::post, "/api/search", b.dump(), "application/json"});
     }
-    client.send(std::move(asks), [this, body = std::move(body), version, answer, t0](std::vector<ShardReply> replies) {
+    // A search from an item leaves the item out, and so its copies on other shards.
+    std::set<std::string> starts;
+    const std::string target = body.value("collection", "images");
+    for (const ItemTerm& it : items)
+        if (it.weight > 0 && it.collection == target && !it.sha256.empty()) starts.insert(it.sha256);
+    client.send(std::move(asks), [this, body = std::move(body), starts = std::move(starts), version, answer,
+                                  t0](std::vector<ShardReply> replies) {
         count(replies);
-        answer("/api/search", answer_or_error(version, [&] { return merge(body, replies, version, t0); }));
+        answer("/api/search", answer_or_error(version, [&] { return merge(body, replies, starts, version, t0); }));
     });
 }
 
-Response ShardRouter::Impl::merge(const json& request, const std::vector<ShardReply>& replies, unsigned version,
-                                  Clock::time_point t0) {
+Response ShardRouter::Impl::merge(const json& request, const std::vector<ShardReply>& replies,
+                                  const std::set<std::string>& starts, unsigned version, Clock::time_point t0) {
     const std::size_t k = count_field(request, "k", 20, "search"), offset = count_field(request, "offset", 0, "search");
     const bool by_date = request.contains("sort") && request["sort"] == "date";
     const bool collapse = request.value("collapse_duplicates", true);
@@ -415,6 +426,7 @@ Response ShardRouter::Impl::merge(const json& request, const std::vector<ShardRe
         const double sa = a.value("score", 0.0), sb = b.value("score", 0.0);
         return sa > sb || (sa == sb && a.value("id", std::int64_t{0}) < b.value("id", std::int64_t{0}));
     });
+    if (!starts.empty()) std::erase_if(hits, [&](const json& h) { return starts.count(h.value("sha256", "")) > 0; });
     // The same file under paths hashed to two shards is an item on each: collapsing keeps the
     // better one, as one server keeps one item for it. (Near-duplicates are each shard's.)
     if (collapse) {
