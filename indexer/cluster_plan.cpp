@@ -39,6 +39,10 @@ PlannedFiles write_cluster_plan(const ClusterPlan& p) {
         if (o.rfind("--", 0) != 0 || o.find('\n') != std::string::npos)
             throw input_error("sbatch option", o, "must be one --option[=value]");
     const std::string dir = absolute(p.dir);
+    // The folder goes into #SBATCH lines, which Slurm splits at spaces and expands % in, and
+    // into comments a newline would end.
+    if (dir.find_first_of(" \t\r\n%") != std::string::npos)
+        throw input_error("plan folder", dir, "may not hold spaces, newlines or % (Slurm reads it in #SBATCH lines)");
     std::error_code ec;
     fs::create_directories(dir + "/logs", ec);
     if (ec) throw input_error("plan folder", dir, "cannot be made: " + ec.message());
@@ -85,7 +89,7 @@ PlannedFiles write_cluster_plan(const ClusterPlan& p) {
         ", run ${SLURM_RESTART_COUNT:-0} after requeues, on $(hostname)\" >&2\n"
         "exec " +
         opsis + " index add --index " + shell_quote(dir) + "/shard-$i --shard $i/" + n + " --threads " +
-        std::to_string(std::max(0, p.cpus_per_task - 1)) + " --json" + args + " > " + shell_quote(dir) +
+        std::to_string(std::max(1, p.cpus_per_task - 1)) + " --json" + args + " > " + shell_quote(dir) +
         "/logs/summary-$i.json\n";
     std::string shard_list;
     for (std::uint32_t i = 0; i < p.shards; ++i) shard_list += " " + shell_quote(dir) + "/shard-" + std::to_string(i);

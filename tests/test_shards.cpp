@@ -195,6 +195,10 @@ TEST_CASE("a router over two shards answers as one server over the whole collect
         REQUIRE(v["vector"] == w.get("/api/items/" + std::to_string(whole_id) + "/vector").data()["vector"]);
     }
     REQUIRE(r.post("/api/search", R"({"item": 999999})").status == 404);
+    // A bad field next to an item is the client's 400, and the router lives on.
+    const Reply bad_item = r.post("/api/search", json{{"item", all["hits"][0]["id"]}, {"collection", 1}}.dump());
+    REQUIRE(bad_item.status == 400);
+    REQUIRE(r.get("/healthz").status == 200);
 
     // A picture as the query.
     const auto png = read_file(f.photos + "/5.png", 1 << 20);
@@ -301,6 +305,7 @@ TEST_CASE("a search may start from vectors in the model's space", "[shards][serv
     REQUIRE(bad.status == 400);
     REQUIRE_THAT(error_message(bad), Catch::Contains("is zero"));
     REQUIRE(w.post("/api/search", R"({"vector": "nope"})").status == 400);
+    REQUIRE_THAT(error_message(w.post("/api/search", R"({"vector": [1e39, 1]})")), Catch::Contains("beyond a float"));
     REQUIRE(w.get("/api/items/999999/vector").status == 404);
 }
 
@@ -423,6 +428,8 @@ TEST_CASE("index plan writes array and merge scripts that index every part and m
     REQUIRE_THAT(run_opsis("index plan --out " + plan + " --shards 2").output,
                  Catch::Contains("give folders or files"));
     REQUIRE(run_opsis("index plan --out " + plan + " --shards 0 " + f.photos).exit_code != 0);
+    require_opsis_refuses("index plan --out " + shell_quote(f.dir.file("a plan")) + " --shards 2 " + f.photos,
+                          "may not hold spaces");
 }
 
 TEST_CASE("the same file on two shards comes once when collapsing", "[shards][server]") {

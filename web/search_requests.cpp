@@ -2,6 +2,8 @@
 // answer in the shape of search/result_json.h.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <limits>
 
 #include "search/filters.h"
 #include "search/query_text.h"
@@ -112,7 +114,10 @@ search::Query Api::Impl::parse_search_json(const Request& req) {
         out.reserve(v.size());
         for (const json& x : v) {
             if (!x.is_number()) reject(http::status::bad_request, where + " must be a non-empty list of numbers");
-            out.push_back(x.get<float>());
+            const double value = x.get<double>();
+            if (!(std::abs(value) <= std::numeric_limits<float>::max()))
+                reject(http::status::bad_request, where + " holds a number beyond a float's range");
+            out.push_back(static_cast<float>(value));
         }
         return out;
     };

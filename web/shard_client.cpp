@@ -8,6 +8,7 @@
 #include <boost/beast/core.hpp>
 
 #include <deque>
+#include <cstdio>
 #include <future>
 #include <optional>
 #include <thread>
@@ -230,7 +231,14 @@ void ShardClient::send(std::vector<ShardRequest> requests, std::function<void(st
         for (std::size_t i = 0; i < requests.size(); ++i)
             std::make_shared<Call>(*impl, std::move(requests[i]), [gather, i](ShardReply r) {
                 gather->replies[i] = std::move(r);
-                if (--gather->left == 0) gather->done(std::move(gather->replies));
+                if (--gather->left > 0) return;
+                // A completion that throws would end the client's thread (and the process):
+                // callers answer their own errors; this only keeps a slip from being fatal.
+                try {
+                    gather->done(std::move(gather->replies));
+                } catch (const std::exception& e) {
+                    std::fprintf(stderr, "opsis: shard client: a completion failed: %s\n", e.what());
+                }
             })->start();
     });
 }

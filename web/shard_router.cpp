@@ -273,6 +273,8 @@ std::optional<Response> ShardRouter::Impl::search(json body, unsigned version, c
                "search offset + k = " + std::to_string(offset + k) + ": a search over shards reaches the first " +
                    std::to_string(options.max_depth) +
                    " results (serve --max-depth, with the shards' --max-k at least as large)");
+    if (body.contains("collection") && !body["collection"].is_string())
+        reject(http::status::bad_request, "search.collection must be a string");
     if (body.contains("sort") && body["sort"] == "date" && offset + k > options.date_window)
         reject(http::status::bad_request, "search offset + k = " + std::to_string(offset + k) +
                                               ": a search ordered by date orders the best " +
@@ -335,7 +337,15 @@ std::optional<Response> ShardRouter::Impl::search(json body, unsigned version, c
             return Response{};
         });
         if (refused.result_int() != 200) return answer("/api/search", std::move(refused));
-        fan_out(std::move(body), std::move(items), version, answer, t0);
+        // On the client's thread: whatever fan_out throws is this request's answer, never the
+        // thread's end.
+        bool sent = false;
+        Response failed = answer_or_error(version, [&] {
+            fan_out(std::move(body), std::move(items), version, answer, t0);
+            sent = true;
+            return Response{};
+        });
+        if (!sent) answer("/api/search", std::move(failed));
     });
     return std::nullopt;
 }
@@ -344,13 +354,19 @@ void ShardRouter::Impl::fan_out(json body, std::vector<ItemTerm> items, unsigned
                                 Clock::time_point t0) {
     const std::size_t k = count_field(body, "k", 20, "search"), offset = count_field(body, "offset", 0, "search");
     const bool by_date = body.contains("sort") && body["sort"] == "date";
+    // A search from an item leaves the item out, and so its copies on other shards: each shard
+    // gives one more hit per such item, which the merge may drop.
+    std::set<std::string> starts;
+    const std::string target = body.value("collection", "images");
+    for (const ItemTerm& it : items)
+        if (it.weight > 0 && it.collection == target && !it.sha256.empty()) starts.insert(it.sha256);
     std::vector<ShardRequest> asks;
     for (std::size_t s = 0; s < n(); ++s) {
         json b = body;
         // Each shard's first offset + k hold its share of the global page; ordered by date, its
         // best date_window by relevance hold its share of the global window.
         b["offset"] = 0;
-        b["k"] = by_date ? options.date_window : offset + k;
+        b["k"] = by_date ? options.date_window : std::min(offset + k + starts.size(), options.max_depth);
         if (by_date) b["sort"] = "relevance";
         json own = json::array(), vectors = json::array();
         for (const ItemTerm& it : items) {
@@ -368,11 +384,6 @@ void ShardRouter::Impl::fan_out(json body, std::vector<ItemTerm> items, unsigned
         }
         asks.push_back({s, http::verb::post, "/api/search", b.dump(), "application/json"});
     }
-    // A search from an item leaves the item out, and so its copies on other shards.
-    std::set<std::string> starts;
-    const std::string target = body.value("collection", "images");
-    for (const ItemTerm& it : items)
-        if (it.weight > 0 && it.collection == target && !it.sha256.empty()) starts.insert(it.sha256);
     client.send(std::move(asks), [this, body = std::move(body), starts = std::move(starts), version, answer,
                                   t0](std::vector<ShardReply> replies) {
         count(replies);

@@ -76,17 +76,14 @@ Response Api::Impl::add_item(const Request& req) {
                                                upload.bytes.size());
     const ImageFormat format = sniff_image_format(bytes.data(), bytes.size(), filename);
     if (format == ImageFormat::unknown)
-        reject(http::status::unsupported_media_type,
-               "upload '" + filename + "': not a supported image format (JPEG, PNG, WebP, HEIC, AVIF, BMP, GIF or TGA)");
+        reject(
+            http::status::unsupported_media_type,
+            "upload '" + filename + "': not a supported image format (JPEG, PNG, WebP, HEIC, AVIF, BMP, GIF or TGA)");
     // The kept copy's extension (the indexer names it by content in the index folder).
-    static const std::map<ImageFormat, const char*> ext{{ImageFormat::jpeg, ".jpg"},
-                                                        {ImageFormat::png, ".png"},
-                                                        {ImageFormat::gif, ".gif"},
-                                                        {ImageFormat::bmp, ".bmp"},
-                                                        {ImageFormat::tga, ".tga"},
-                                                        {ImageFormat::webp, ".webp"},
-                                                        {ImageFormat::heif, ".heic"},
-                                                        {ImageFormat::avif, ".avif"}};
+    static const std::map<ImageFormat, const char*> ext{{ImageFormat::jpeg, ".jpg"},  {ImageFormat::png, ".png"},
+                                                        {ImageFormat::gif, ".gif"},   {ImageFormat::bmp, ".bmp"},
+                                                        {ImageFormat::tga, ".tga"},   {ImageFormat::webp, ".webp"},
+                                                        {ImageFormat::heif, ".heic"}, {ImageFormat::avif, ".avif"}};
     indexer::InputFile file;
     if (upload.fields.count("source")) file.source = upload.fields["source"];
     if (upload.fields.count("tags")) {
