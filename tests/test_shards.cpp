@@ -3,6 +3,7 @@
 // items, "more like this" across shards), refuses writes, and, when a shard is down or slow,
 // answers from the others and says so, within the shard deadline.
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/detail/base64.hpp>
 
 #include <chrono>
 #include <set>
@@ -261,6 +262,18 @@ TEST_CASE("a shard that is down or hangs leaves a partial answer that says so, i
     REQUIRE(s["shards"]["answered"] == 1);
     REQUIRE(s["images"]["items"] == 8);
     REQUIRE_THAT(r.get("/metrics").body, Catch::Contains("opsis_partial_searches_total 2"));
+
+    // Classifying needs one shard's model: a dead one is passed over for the next.
+    const auto png = read_file(f.photos + "/1.png", 1 << 20);
+    namespace b64 = boost::beast::detail::base64;
+    std::string image(b64::encoded_size(png.size()), '\0');
+    image.resize(b64::encode(image.data(), png.data(), png.size()));
+    for (int i = 0; i < 3; ++i) {  // each of the three shards comes first once
+        const Reply labels = r.post("/api/classify", json{{"image", image}, {"labels", {"cat", "dog"}}}.dump());
+        INFO(labels.body);
+        REQUIRE(labels.status == 200);
+        REQUIRE(labels.data()["labels"].size() == 2);
+    }
 
     // None answers: an error, not an empty page.
     odd.stop();

@@ -97,8 +97,10 @@ struct ShardRouter::Impl {
                    unsigned version, Clock::time_point t0);
     std::optional<Response> item(const Request& req, std::int64_t id, const std::string& what, const Answer& answer);
     std::optional<Response> classify(Request& req, const Answer& answer);
+    // Tries shard after shard while one fails, starting none later than two shard timeouts after
+    // `started` (a hung shard, then others: at most three timeouts in all, whatever N).
     void classify_on(std::size_t shard, std::size_t tries, std::shared_ptr<ShardRequest> request, unsigned version,
-                     const Answer& answer);
+                     const Answer& answer, Clock::time_point started);
     std::optional<Response> stats(unsigned version, const Answer& answer);
     json stats_of(const std::vector<ShardReply>& replies) const;
     Response metrics(unsigned version);
@@ -533,27 +535,29 @@ std::optional<Response> ShardRouter::Impl::classify(Request& req, const Answer& 
     request->target = std::string(req.target());
     request->body = std::move(req.body());
     request->content_type = std::string(req[http::field::content_type]);
-    classify_on(next_classify++ % n(), n(), request, req.version(), answer);
+    classify_on(next_classify++ % n(), n(), request, req.version(), answer, Clock::now());
     return std::nullopt;
 }
 
 void ShardRouter::Impl::classify_on(std::size_t shard, std::size_t tries, std::shared_ptr<ShardRequest> request,
-                                    unsigned version, const Answer& answer) {
+                                    unsigned version, const Answer& answer, Clock::time_point started) {
     ShardRequest ask = *request;
     ask.shard = shard;
-    client.send({std::move(ask)}, [this, shard, tries, request, version, answer](std::vector<ShardReply> replies) {
-        count(replies);
-        const ShardReply& r = replies.front();
-        if (const auto why = shard_failure(r); why && tries > 1)
-            return classify_on((shard + 1) % n(), tries - 1, request, version, answer);
-        answer("/api/classify", answer_or_error(version, [&] {
-                   if (const auto why = shard_failure(r))
-                       reject(http::status::service_unavailable, "no shard answered the classification: " + *why);
-                   Response res = bytes_response(r.body, r.content_type, version, "no-store");
-                   res.result(r.status);
-                   return res;
-               }));
-    });
+    client.send(
+        {std::move(ask)}, [this, shard, tries, request, version, answer, started](std::vector<ShardReply> replies) {
+            count(replies);
+            const ShardReply& r = replies.front();
+            const bool time_left = Clock::now() < started + 2 * client.options().timeout;
+            if (const auto why = shard_failure(r); why && tries > 1 && time_left)
+                return classify_on((shard + 1) % n(), tries - 1, request, version, answer, started);
+            answer("/api/classify", answer_or_error(version, [&] {
+                       if (const auto why = shard_failure(r))
+                           reject(http::status::service_unavailable, "no shard answered the classification: " + *why);
+                       Response res = bytes_response(r.body, r.content_type, version, "no-store");
+                       res.result(r.status);
+                       return res;
+                   }));
+        });
 }
 
 json ShardRouter::Impl::stats_of(const std::vector<ShardReply>& replies) const {
