@@ -1,5 +1,7 @@
 #include "tests/test_support.h"
 
+#include "indexer/cluster_plan.h"
+
 #include <catch2/catch.hpp>
 
 #include <array>
@@ -265,11 +267,7 @@ void write_text(const std::string& path, const std::string& text) {
     f << text;
 }
 
-std::string shell_quote(const std::string& s) {
-    std::string q = "'";
-    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return q + "'";
-}
+std::string shell_quote(const std::string& s) { return indexer::shell_quote(s); }
 
 CommandResult run_opsis(const std::string& args) { return run_opsis_with_prefix("", args); }
 
