@@ -199,6 +199,7 @@ TEST_CASE("a router over two shards answers as one server over the whole collect
     // A bad field next to an item is the client's 400, and the router lives on.
     const Reply bad_item = r.post("/api/search", json{{"item", all["hits"][0]["id"]}, {"collection", 1}}.dump());
     REQUIRE(bad_item.status == 400);
+    REQUIRE(r.post("/api/search", R"({"text": "x", "collapse_duplicates": "yes"})").status == 400);
     REQUIRE(r.get("/healthz").status == 200);
 
     // A picture as the query.

@@ -139,6 +139,14 @@ std::size_t parse_count(const std::map<std::string, std::string>& q, const char*
     return v;
 }
 
+std::optional<bool> parse_flag(const std::map<std::string, std::string>& q, const char* key) {
+    const auto it = q.find(key);
+    if (it == q.end()) return std::nullopt;
+    if (it->second != "true" && it->second != "false")
+        reject(http::status::bad_request, std::string(key) + " must be true or false, got '" + it->second + "'");
+    return it->second == "true";
+}
+
 storage::Collection parse_collection_param(const std::string& name) {
     if (name.empty() || name == "images") return storage::Collection::images;
     if (name == "texts") return storage::Collection::texts;

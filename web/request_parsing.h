@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +32,8 @@ Target parse_target(const Request& req);
 
 std::int64_t parse_id(const std::string& text);
 std::size_t parse_count(const std::map<std::string, std::string>& q, const char* key, std::size_t fallback);
+// A form or query field that must say true or false; nullopt when absent.
+std::optional<bool> parse_flag(const std::map<std::string, std::string>& q, const char* key);
 storage::Collection parse_collection_param(const std::string& name);
 // The bytes of a base64 picture (a data: URL is fine), at most `limit` of them.
 std::vector<unsigned char> base64_bytes(const std::string& text, const std::string& field, std::uint64_t limit);

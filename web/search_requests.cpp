@@ -199,11 +199,7 @@ search::Query Api::Impl::parse_search_image(const Request& req) {
     q.target = parse_collection_param(fields.count("collection") ? fields["collection"] : "images");
     q.k = parse_count(fields, "k", 20);
     q.offset = parse_count(fields, "offset", 0);
-    if (auto it = fields.find("collapse_duplicates"); it != fields.end()) {
-        if (it->second != "true" && it->second != "false")
-            reject(http::status::bad_request, "collapse_duplicates must be true or false, got '" + it->second + "'");
-        q.collapse_duplicates = it->second == "true";
-    }
+    if (const auto collapse = parse_flag(fields, "collapse_duplicates")) q.collapse_duplicates = *collapse;
     return q;
 }
 

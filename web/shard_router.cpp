@@ -34,6 +34,12 @@ namespace {
 // Called once with a request's response and the route it is counted under.
 using Answer = std::function<void(const std::string& route, Response)>;
 
+// What the router reads of a search's paging, once, to ask the shards and merge their answers.
+struct Page {
+    std::size_t k = 20, offset = 0;
+    bool by_date = false, collapse = true;
+};
+
 // An item a query starts from ("more like this"), by its global id.
 struct ItemTerm {
     std::int64_t global = 0;
@@ -91,9 +97,10 @@ struct ShardRouter::Impl {
 
     std::optional<Response> route(Request& req, std::string& name, const Answer& answer);
     std::optional<Response> search(json body, unsigned version, const Answer& answer, Clock::time_point t0);
-    void fan_out(json body, std::vector<ItemTerm> items, unsigned version, const Answer& answer, Clock::time_point t0);
+    void fan_out(json body, Page page, std::vector<ItemTerm> items, unsigned version, const Answer& answer,
+                 Clock::time_point t0);
     // `starts`: content hashes of the items the search starts from, left out wherever they are.
-    Response merge(const json& request, const std::vector<ShardReply>& replies, const std::set<std::string>& starts,
+    Response merge(const Page& page, const std::vector<ShardReply>& replies, const std::set<std::string>& starts,
                    unsigned version, Clock::time_point t0);
     std::optional<Response> item(const Request& req, std::int64_t id, const std::string& what, const Answer& answer);
     std::optional<Response> classify(Request& req, const Answer& answer);
@@ -223,12 +230,7 @@ std::optional<Response> ShardRouter::Impl::route(Request& req, std::string& name
                   {"collection", f.count("collection") ? f["collection"] : "images"},
                   {"k", parse_count(f, "k", 20)},
                   {"offset", parse_count(f, "offset", 0)}};
-        if (auto it = f.find("collapse_duplicates"); it != f.end()) {
-            if (it->second != "true" && it->second != "false")
-                reject(http::status::bad_request,
-                       "collapse_duplicates must be true or false, got '" + it->second + "'");
-            body["collapse_duplicates"] = it->second == "true";
-        }
+        if (const auto collapse = parse_flag(f, "collapse_duplicates")) body["collapse_duplicates"] = *collapse;
         return search(std::move(body), version, answer, Clock::now());
     }
     if (t.path == "/api/classify") {
@@ -268,7 +270,13 @@ std::optional<Response> ShardRouter::Impl::route(Request& req, std::string& name
 std::optional<Response> ShardRouter::Impl::search(json body, unsigned version, const Answer& answer,
                                                   Clock::time_point t0) {
     // What the router needs of the query to ask the shards and merge; the shards check the rest.
-    const std::size_t k = count_field(body, "k", 20, "search"), offset = count_field(body, "offset", 0, "search");
+    Page page;
+    page.k = count_field(body, "k", 20, "search");
+    page.offset = count_field(body, "offset", 0, "search");
+    page.by_date = body.contains("sort") && body["sort"] == "date";
+    // Not a boolean: the shards answer 400 for it, before any merge.
+    page.collapse = !(body.contains("collapse_duplicates") && body["collapse_duplicates"] == false);
+    const std::size_t k = page.k, offset = page.offset;
     if (k == 0) reject(http::status::bad_request, "search.k must be at least 1");
     if (offset + k > options.max_depth)
         reject(http::status::bad_request,
@@ -277,7 +285,7 @@ std::optional<Response> ShardRouter::Impl::search(json body, unsigned version, c
                    " results (serve --max-depth, with the shards' --max-k at least as large)");
     if (body.contains("collection") && !body["collection"].is_string())
         reject(http::status::bad_request, "search.collection must be a string");
-    if (body.contains("sort") && body["sort"] == "date" && offset + k > options.date_window)
+    if (page.by_date && offset + k > options.date_window)
         reject(http::status::bad_request, "search offset + k = " + std::to_string(offset + k) +
                                               ": a search ordered by date orders the best " +
                                               std::to_string(options.date_window) + " matches: page within them");
@@ -310,7 +318,7 @@ std::optional<Response> ShardRouter::Impl::search(json body, unsigned version, c
     body.erase("item");
     body.erase("items");
     if (items.empty()) {
-        fan_out(std::move(body), {}, version, answer, t0);
+        fan_out(std::move(body), page, {}, version, answer, t0);
         return std::nullopt;
     }
     // "More like this": the item's own shard searches from the item (and leaves it out of its
@@ -319,7 +327,7 @@ std::optional<Response> ShardRouter::Impl::search(json body, unsigned version, c
     for (const ItemTerm& it : items)
         asks.push_back({it.at.shard, http::verb::get,
                         "/api/items/" + std::to_string(it.at.local) + "/vector?collection=" + it.collection, "", ""});
-    client.send(std::move(asks), [this, body = std::move(body), items = std::move(items), version, answer,
+    client.send(std::move(asks), [this, body = std::move(body), page, items = std::move(items), version, answer,
                                   t0](std::vector<ShardReply> replies) mutable {
         count(replies);
         Response refused = answer_or_error(version, [&] {
@@ -343,7 +351,7 @@ std::optional<Response> ShardRouter::Impl::search(json body, unsigned version, c
         // thread's end.
         bool sent = false;
         Response failed = answer_or_error(version, [&] {
-            fan_out(std::move(body), std::move(items), version, answer, t0);
+            fan_out(std::move(body), page, std::move(items), version, answer, t0);
             sent = true;
             return Response{};
         });
@@ -352,10 +360,9 @@ std::optional<Response> ShardRouter::Impl::search(json body, unsigned version, c
     return std::nullopt;
 }
 
-void ShardRouter::Impl::fan_out(json body, std::vector<ItemTerm> items, unsigned version, const Answer& answer,
-                                Clock::time_point t0) {
-    const std::size_t k = count_field(body, "k", 20, "search"), offset = count_field(body, "offset", 0, "search");
-    const bool by_date = body.contains("sort") && body["sort"] == "date";
+void ShardRouter::Impl::fan_out(json body, Page page, std::vector<ItemTerm> items, unsigned version,
+                                const Answer& answer, Clock::time_point t0) {
+    const bool by_date = page.by_date;
     // A search from an item leaves the item out, and so its copies on other shards: each shard
     // gives one more hit per such item, which the merge may drop.
     std::set<std::string> starts;
@@ -368,7 +375,7 @@ void ShardRouter::Impl::fan_out(json body, std::vector<ItemTerm> items, unsigned
         // Each shard's first offset + k hold its share of the global page; ordered by date, its
         // best date_window by relevance hold its share of the global window.
         b["offset"] = 0;
-        b["k"] = by_date ? options.date_window : std::min(offset + k + starts.size(), options.max_depth);
+        b["k"] = by_date ? options.date_window : std::min(page.offset + page.k + starts.size(), options.max_depth);
         if (by_date) b["sort"] = "relevance";
         json own = json::array(), vectors = json::array();
         for (const ItemTerm& it : items) {
@@ -386,18 +393,17 @@ void ShardRouter::Impl::fan_out(json body, std::vector<ItemTerm> items, unsigned
         }
         asks.push_back({s, http::verb::post, "/api/search", b.dump(), "application/json"});
     }
-    client.send(std::move(asks), [this, body = std::move(body), starts = std::move(starts), version, answer,
+    client.send(std::move(asks), [this, page, starts = std::move(starts), version, answer,
                                   t0](std::vector<ShardReply> replies) {
         count(replies);
-        answer("/api/search", answer_or_error(version, [&] { return merge(body, replies, starts, version, t0); }));
+        answer("/api/search", answer_or_error(version, [&] { return merge(page, replies, starts, version, t0); }));
     });
 }
 
-Response ShardRouter::Impl::merge(const json& request, const std::vector<ShardReply>& replies,
+Response ShardRouter::Impl::merge(const Page& page, const std::vector<ShardReply>& replies,
                                   const std::set<std::string>& starts, unsigned version, Clock::time_point t0) {
-    const std::size_t k = count_field(request, "k", 20, "search"), offset = count_field(request, "offset", 0, "search");
-    const bool by_date = request.contains("sort") && request["sort"] == "date";
-    const bool collapse = request.value("collapse_duplicates", true);
+    const std::size_t k = page.k, offset = page.offset;
+    const bool by_date = page.by_date, collapse = page.collapse;
     json failures = json::array();
     std::vector<json> hits;
     std::optional<json> first;
@@ -469,11 +475,11 @@ Response ShardRouter::Impl::merge(const json& request, const std::vector<ShardRe
         // Another page exists when the shards hold more than this one, within the reach of
         // the next request (and of collapsing, as on one server).
         more = (more || hits.size() > offset + k) && offset + 2 * k <= options.max_depth &&
-               (!collapse || offset + 2 * k <= 1000);
+               (!collapse || offset + 2 * k <= options.max_collapsed);
     }
-    json page = json::array();
-    for (std::size_t i = offset; i < hits.size() && i < offset + k; ++i) page.push_back(std::move(hits[i]));
-    json out{{"hits", std::move(page)},
+    json shown = json::array();
+    for (std::size_t i = offset; i < hits.size() && i < offset + k; ++i) shown.push_back(std::move(hits[i]));
+    json out{{"hits", std::move(shown)},
              {"collection", first->value("collection", "images")},
              {"k", k},
              {"offset", offset},

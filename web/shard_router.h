@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "search/query.h"
 #include "web/http_server.h"
 #include "web/shard_client.h"
 
@@ -24,7 +25,9 @@ struct ShardRouterOptions {
     // The deepest result a search may reach (offset + k): what each shard is asked for. Shards
     // answer up to their own --max-k, so start them with at least this.
     std::size_t max_depth = 500;
-    std::size_t date_window = 500;  // as the shards' (search::Limits::date_window)
+    // As the shards' (search::Limits): the date order's window, and how deep collapsing reaches.
+    std::size_t date_window = search::Limits{}.date_window;
+    std::size_t max_collapsed = search::Limits{}.max_collapsed;
 };
 
 // A global id and the shard-local one it stands for.
