@@ -50,6 +50,13 @@ std::string default_static_dir() {
     return std::string(OPSIS_SOURCE_WEB) + "/static";
 }
 
+// The web UI's folder: --static, or the one beside the executable or the sources.
+std::string static_dir(const ServeArgs& a) {
+    const std::string dir = a.static_dir.empty() ? default_static_dir() : a.static_dir;
+    if (!fs::exists(dir + "/index.html")) throw input_error("static folder", dir, "has no index.html (pass --static)");
+    return dir;
+}
+
 void apply_server_args(ServeArgs& a) {
     a.server.access_log = !a.quiet;
     a.server.read_timeout = std::chrono::seconds(a.read_seconds);
@@ -65,9 +72,7 @@ std::string shown_host(const ServeArgs& a) { return a.server.address == "0.0.0.0
 // serve --shards: no index, no model; every request goes to the shards.
 void run_router(ServeArgs& a) {
     web::ShardRouterOptions options;
-    options.static_dir = a.static_dir.empty() ? default_static_dir() : a.static_dir;
-    if (!fs::exists(options.static_dir + "/index.html"))
-        throw input_error("static folder", options.static_dir, "has no index.html (pass --static)");
+    options.static_dir = static_dir(a);
     options.client.timeout = std::chrono::milliseconds(a.shard_timeout_ms);
     options.max_depth = a.max_depth;
     web::ShardRouter router(a.shards, options);
@@ -103,9 +108,7 @@ void run(ServeArgs& a) {
     // A watched folder's changes are written whatever the token.
     store_options.read_only = options.write_token.empty() && a.watch.empty();
     OpenIndex ix = open_index(a.index, a.model, false, true, store_options, parse_precision_if_given(a.precision));
-    options.static_dir = a.static_dir.empty() ? default_static_dir() : a.static_dir;
-    if (!fs::exists(options.static_dir + "/index.html"))
-        throw input_error("static folder", options.static_dir, "has no index.html (pass --static)");
+    options.static_dir = static_dir(a);
     options.limits.max_k = a.max_k;
     options.inference_workers = a.workers;
     options.watch = a.watch;
