@@ -74,11 +74,23 @@ std::unique_ptr<IndexStore> IndexStore::open(const std::string& dir, const std::
     if (!recorded) {
         if (!model) throw input_error("index", dir, "records no model: run `opsis index add` with --model");
         // First use: record the model and the factories; creating the indexes checks the factories.
+        std::string image_factory = options.image_factory;
+        if (!options.image_trained.empty()) {
+            const std::unique_ptr<VectorIndex> t = VectorIndex::load_trained(options.image_trained);
+            if (t->dim() != model->dim || t->trained_for() != model->sha256)
+                throw input_error("trained vector index", options.image_trained,
+                                  "was trained on another model's vectors (" + std::to_string(t->dim()) +
+                                      "-d, model sha256 " + t->trained_for().substr(0, 12) + "…), not " +
+                                      describe(*model) + "'s");
+            image_factory = t->factory();
+            s->model_ = *model;
+            s->keep_trained(Collection::images, options.image_trained);
+        }
         for (Collection c : kCollections)
-            VectorIndex::create(model->dim, c == Collection::images ? options.image_factory : options.text_factory);
+            VectorIndex::create(model->dim, c == Collection::images ? image_factory : options.text_factory);
         Catalog::Batch b(*s->catalog_);
         b.put_meta("model", identity_json(*model).dump());
-        b.put_meta("images.factory", options.image_factory);
+        b.put_meta("images.factory", image_factory);
         b.put_meta("texts.factory", options.text_factory);
         s->catalog_->commit(b);
         s->model_ = *model;
@@ -89,6 +101,16 @@ std::unique_ptr<IndexStore> IndexStore::open(const std::string& dir, const std::
                 "index", dir,
                 "was made with model " + describe(s->model_) + ", not " + describe(*model) +
                     ": vectors of different models cannot be compared (use another --index, or omit --model)");
+        if (!options.image_trained.empty()) {
+            const std::string given = VectorIndex::load_trained(options.image_trained)->trained_from();
+            const std::optional<std::string> own = s->shared_training(Collection::images);
+            if (!own || VectorIndex::load_trained(*own)->trained_from() != given)
+                throw input_error(
+                    "index", dir,
+                    std::string("was started ") +
+                        (own ? "from another shared training than " : "without a shared training, not from ") +
+                        options.image_trained + ": its lists could not be joined with the others'");
+        }
     }
     if (!complete)
         write_file_atomic(marker_path(dir),
@@ -111,12 +133,18 @@ std::unique_ptr<IndexStore> IndexStore::open(const std::string& dir, const std::
                 s->saved_seq_[c] = s->vectors_[c]->applied_seq();
             } catch (const Error& e) {
                 std::fprintf(stderr, "opsis: warning: %s; rebuilding it from the catalog\n", e.what());
-                s->vectors_[c] = VectorIndex::create(s->model_.dim, factory);
+                s->vectors_[c] = s->fresh_vectors(c, factory);
                 s->fill_from_catalog(*s->vectors_[c], c);
                 s->vectors_[c]->set_applied_seq(s->catalog_->last_seq(c));
             }
         } else {
-            s->vectors_[c] = VectorIndex::create(s->model_.dim, factory);
+            s->vectors_[c] = s->fresh_vectors(c, factory);
+            // Lost (or a crash came before the first): the log was trimmed at the last snapshot,
+            // so the catalog's vectors, not the log, say what the index holds.
+            if (s->catalog_->item_count(c) > 0 && s->vectors_[c]->is_trained()) {
+                s->fill_from_catalog(*s->vectors_[c], c);
+                s->vectors_[c]->set_applied_seq(s->catalog_->last_seq(c));
+            }
         }
         s->open_rescore(c);
         s->replay(c);
@@ -137,7 +165,35 @@ std::string IndexStore::snapshot_path(Collection c) const { return dir_ + "/" + 
 
 std::string IndexStore::rescore_path(Collection c) const { return dir_ + "/" + collection_name(c) + ".f16"; }
 
+std::string IndexStore::trained_path(Collection c) const { return dir_ + "/" + collection_name(c) + ".trained"; }
+
+std::optional<std::string> IndexStore::shared_training(Collection c) const {
+    if (!fs::exists(trained_path(c))) return std::nullopt;
+    return trained_path(c);
+}
+
+std::unique_ptr<VectorIndex> IndexStore::fresh_vectors(Collection c, const std::string& factory) const {
+    if (const std::optional<std::string> trained = shared_training(c)) {
+        try {
+            return VectorIndex::load_trained(*trained);
+        } catch (const Error& e) {
+            std::fprintf(stderr, "opsis: warning: %s; training the index anew (shards will merge by re-adding)\n",
+                         e.what());
+        }
+    }
+    return VectorIndex::create(model_.dim, factory);
+}
+
+void IndexStore::keep_trained(Collection c, const std::string& source) {
+    const std::unique_ptr<VectorIndex> t = VectorIndex::load_trained(source);
+    if (fs::exists(trained_path(c)) && fs::equivalent(source, trained_path(c))) return;
+    t->save(trained_path(c));
+}
+
 void IndexStore::open_rescore(Collection c) {
+    // Copies already open are in step (commits keep them so): reopening would drop what they
+    // hold beyond their last save (rebuild and adopt call this after every change).
+    if (rescore_.count(c) && !vectors_.at(c)->stores_exact_vectors()) return;
     rescore_.erase(c);
     const std::string path = rescore_path(c);
     std::error_code ec;
@@ -286,24 +342,39 @@ void IndexStore::save_snapshot(Collection c) {
     catalog_->truncate_log(c, saved);  // what both hold
 }
 
-void IndexStore::fill_from_catalog(VectorIndex& index, Collection c) {
+void IndexStore::train_on_sample(VectorIndex& index, Collection c) const {
     const std::size_t n = catalog_->item_count(c);
-    if (!index.is_trained()) {
-        const std::size_t need = index.min_training_points();
-        if (n < need) return;
-        // A uniform sample (reservoir, fixed seed) so that training is reproducible.
-        const std::size_t want = training_sample_size(need, n);
-        std::vector<float> sample(want * static_cast<std::size_t>(index.dim()));
-        std::mt19937_64 rng(1);
-        std::size_t seen = 0;
-        catalog_->for_each_vector(c, [&](std::int64_t, const float* v, std::size_t dim) {
-            std::size_t slot = seen < want ? seen : std::uniform_int_distribution<std::size_t>(0, seen)(rng);
-            if (slot < want) std::copy(v, v + dim, sample.begin() + static_cast<std::ptrdiff_t>(slot * dim));
-            ++seen;
-            return true;
-        });
-        index.train(std::min(seen, want), sample.data());
-    }
+    const std::size_t need = index.min_training_points();
+    if (index.is_trained() || n < need) return;
+    // A uniform sample (reservoir, fixed seed) so that training is reproducible.
+    const std::size_t want = training_sample_size(need, n);
+    std::vector<float> sample(want * static_cast<std::size_t>(index.dim()));
+    std::mt19937_64 rng(1);
+    std::size_t seen = 0;
+    catalog_->for_each_vector(c, [&](std::int64_t, const float* v, std::size_t dim) {
+        std::size_t slot = seen < want ? seen : std::uniform_int_distribution<std::size_t>(0, seen)(rng);
+        if (slot < want) std::copy(v, v + dim, sample.begin() + static_cast<std::ptrdiff_t>(slot * dim));
+        ++seen;
+        return true;
+    });
+    index.train(std::min(seen, want), sample.data());
+}
+
+std::unique_ptr<VectorIndex> IndexStore::train_shared(Collection c, const std::string& factory) const {
+    std::unique_ptr<VectorIndex> index = VectorIndex::create(model_.dim, factory);
+    train_on_sample(*index, c);
+    if (!index->is_trained())
+        throw input_error("index", dir_,
+                          std::string("holds ") + std::to_string(catalog_->item_count(c)) + " " + collection_name(c) +
+                              ", but " + factory + " trains on at least " +
+                              std::to_string(index->min_training_points()));
+    index->share_training(model_.sha256);
+    return index;
+}
+
+void IndexStore::fill_from_catalog(VectorIndex& index, Collection c) {
+    train_on_sample(index, c);
+    if (!index.is_trained()) return;
     std::vector<std::int64_t> ids;
     std::vector<float> data;
     catalog_->for_each_vector(c, [&](std::int64_t id, const float* v, std::size_t dim) {
@@ -330,6 +401,8 @@ bool IndexStore::train_if_ready(Collection c) {
 void IndexStore::rebuild(Collection c, const std::string& factory) {
     std::lock_guard lock(write_mutex_);
     std::unique_ptr<VectorIndex> fresh = VectorIndex::create(model_.dim, factory);
+    std::error_code ec;
+    fs::remove(trained_path(c), ec);  // trained apart now: its lists no longer join a shared training's
     fill_from_catalog(*fresh, c);
     if (!fresh->is_trained()) fresh->set_applied_seq(catalog_->last_seq(c));
     vectors_[c] = std::move(fresh);
@@ -337,6 +410,21 @@ void IndexStore::rebuild(Collection c, const std::string& factory) {
     save_snapshot(c);  // before the new factory is recorded: a snapshot names its own type
     Catalog::Batch b(*catalog_);
     b.put_meta(std::string(collection_name(c)) + ".factory", factory);
+    catalog_->commit(b);
+}
+
+void IndexStore::adopt(Collection c, std::unique_ptr<VectorIndex> index, const std::string& trained) {
+    std::lock_guard lock(write_mutex_);
+    if (index->dim() != model_.dim)
+        throw input_error("vector index", index->factory(), "does not have the model's dimension");
+    if (index->size() < catalog_->item_count(c)) fill_from_catalog(*index, c);
+    index->set_applied_seq(catalog_->last_seq(c));
+    if (!trained.empty()) keep_trained(c, trained);
+    vectors_[c] = std::move(index);
+    open_rescore(c);
+    save_snapshot(c);
+    Catalog::Batch b(*catalog_);
+    b.put_meta(std::string(collection_name(c)) + ".factory", vectors_[c]->factory());
     catalog_->commit(b);
 }
 
@@ -464,6 +552,7 @@ json IndexStore::stats() const {
                {"log_position", catalog_->last_seq(c)},
                {"snapshot_position", index.applied_seq()}};
         if (!index.is_trained()) j["training_needs"] = index.min_training_points();
+        if (!index.trained_from().empty()) j["shared_training"] = index.trained_from();
         j["failures"] = catalog_->failure_count(c);
         out[collection_name(c)] = j;
     }

@@ -6,6 +6,9 @@
 //   DIR/texts.vectors    snapshot of the texts' vector index
 //   DIR/images.f16       float16 copies of the vectors, for re-scoring a compressed index's
 //                        candidates (rescore_vectors.h; only beside a compressed index)
+//   DIR/images.trained   the shared training the images' index started from (opsis index
+//                        train; only in an index made with one): a lost snapshot starts again
+//                        from it, and index merge joins the lists of shards that share it
 //   DIR/index.json       written last at creation (format, model): the folder is an index
 // Opening replays whatever the catalog logged beyond each snapshot, so a crash between a
 // commit and a snapshot loses nothing.
@@ -40,6 +43,10 @@ struct ModelIdentity {
 struct StoreOptions {
     std::string image_factory = "Flat";  // used when the folder is created
     std::string text_factory = "Flat";
+    // A shared training (opsis index train: a trained, empty vector index) the images' index
+    // starts from instead of image_factory, when the folder is created. An index that exists
+    // must have started from the same one.
+    std::string image_trained;
     std::uint64_t snapshot_every = 50000;  // changes between periodic snapshots
     // Only reading (stats, verify, errors, search, a server without a token): the catalog is
     // opened read-only, so nothing is written — no log, no snapshot — and a full disk or a
@@ -95,6 +102,15 @@ public:
     bool train_if_ready(Collection c);
     // A new vector index from the stored embeddings (no re-encoding), saved atomically.
     void rebuild(Collection c, const std::string& factory);
+    // Takes `index` (index merge's joined lists) as the collection's vector index: whatever
+    // stored vector it lacks is added, it is marked as holding every catalog change and saved;
+    // `trained` (a shared training's file, or "") is kept as DIR/<collection>.trained.
+    void adopt(Collection c, std::unique_ptr<VectorIndex> index, const std::string& trained);
+    // A shared training for shards (opsis index train): a new `factory` index trained on a
+    // sample of the collection's stored vectors, left empty. Too few vectors is an error.
+    std::unique_ptr<VectorIndex> train_shared(Collection c, const std::string& factory) const;
+    // DIR/<collection>.trained when the collection's index started from a shared training.
+    std::optional<std::string> shared_training(Collection c) const;
     VerifyReport verify() const;
     nlohmann::json stats() const;
 
@@ -102,6 +118,11 @@ private:
     IndexStore() = default;
     std::string snapshot_path(Collection c) const;
     std::string rescore_path(Collection c) const;
+    std::string trained_path(Collection c) const;
+    // A new, empty vector index for the collection: from its shared training when it has one.
+    std::unique_ptr<VectorIndex> fresh_vectors(Collection c, const std::string& factory) const;
+    // Copies a shared training into DIR/<collection>.trained (checked first).
+    void keep_trained(Collection c, const std::string& source);
     // Opens, or builds from the catalog, the collection's float16 copies when its vector index
     // is compressed; removes them when it is exact.
     void open_rescore(Collection c);
@@ -110,6 +131,7 @@ private:
     void apply_committed(const std::vector<std::pair<Collection, Change>>& changes, const Catalog::Bulk* bulk);
     void replay(Collection c);
     void fill_from_catalog(VectorIndex& index, Collection c);
+    void train_on_sample(VectorIndex& index, Collection c) const;
     // Both with write_mutex_ held: every changed index, or one collection's, saved and its
     // log trimmed to what the snapshot includes.
     void snapshot_changed();

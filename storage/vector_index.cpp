@@ -24,6 +24,7 @@
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "core/sha256.h"
 #include "storage/flat_scan.h"
 
 namespace opsis::storage {
@@ -50,6 +51,14 @@ struct CountingWriter : faiss::IOWriter {
     std::size_t bytes = 0;
     size_t operator()(const void*, size_t size, size_t nitems) override {
         bytes += size * nitems;
+        return nitems;
+    }
+};
+
+struct StringWriter : faiss::IOWriter {
+    std::string bytes;
+    size_t operator()(const void* data, size_t size, size_t nitems) override {
+        bytes.append(static_cast<const char*>(data), size * nitems);
         return nitems;
     }
 };
@@ -126,6 +135,8 @@ std::unique_ptr<VectorIndex> VectorIndex::load(const std::string& path) {
     v->factory_ = h.value("factory", std::string{});
     v->dim_ = h.value("dim", 0);
     v->applied_seq_ = h.value("applied_seq", std::uint64_t{0});
+    v->trained_from_ = h.value("trained_from", std::string{});
+    v->trained_for_ = h.value("trained_for", std::string{});
     for (std::int64_t id : h.value("removed", std::vector<std::int64_t>{})) v->removed_.insert(id);
     try {
         v->index_.reset(faiss::read_index(f.get()));
@@ -154,18 +165,32 @@ std::unique_ptr<VectorIndex> VectorIndex::load(const std::string& path) {
     return v;
 }
 
+std::unique_ptr<VectorIndex> VectorIndex::load_trained(const std::string& path) {
+    std::unique_ptr<VectorIndex> v = load(path);
+    if (v->trained_from_.empty())
+        throw input_error("trained vector index", path,
+                          "is not a shared training (make one with `opsis index train --out " + path + " ...`)");
+    if (v->index_->ntotal != 0)
+        throw input_error("trained vector index", path,
+                          "holds " + std::to_string(v->index_->ntotal) +
+                              " vectors: a shared training is empty (make one with `opsis index train`)");
+    if (!v->is_trained()) throw input_error("trained vector index", path, "is not trained");
+    return v;
+}
+
 VectorIndex::~VectorIndex() = default;
 
 void VectorIndex::save(const std::string& path) const {
     std::shared_lock lock(mutex_);
     std::vector<std::int64_t> removed(removed_.begin(), removed_.end());
     std::sort(removed.begin(), removed.end());
-    const std::string header = json{
-        {"factory", factory_},
-        {"dim", dim_},
-        {"applied_seq", applied_seq_},
-        {"live", live_.size()},
-        {"removed", removed}}.dump();
+    json h{{"factory", factory_},
+           {"dim", dim_},
+           {"applied_seq", applied_seq_},
+           {"live", live_.size()},
+           {"removed", removed}};
+    if (!trained_from_.empty()) h["trained_from"] = trained_from_, h["trained_for"] = trained_for_;
+    const std::string header = h.dump();
     write_file_atomic_with(path, [&](std::FILE* f) {
         const std::uint64_t size = header.size();
         if (std::fwrite(kMagic, 1, 8, f) != 8 || std::fwrite(&size, sizeof size, 1, f) != 1 ||
@@ -202,6 +227,46 @@ void VectorIndex::train(std::size_t n, const float* vectors) {
         index_->train(static_cast<faiss::Index::idx_t>(n), vectors);
     } catch (const faiss::FaissException& e) {
         throw input_error("vector index", factory_, std::string("training failed: ") + e.what());
+    }
+}
+
+void VectorIndex::share_training(const std::string& model_sha256) {
+    std::unique_lock lock(mutex_);
+    if (!index_->is_trained) throw input_error("vector index", factory_, "is not trained: nothing to share");
+    if (index_->ntotal != 0) throw input_error("vector index", factory_, "must be empty to be shared as a training");
+    StringWriter w;
+    faiss::write_index(index_.get(), &w);
+    trained_from_ = sha256_hex(w.bytes.data(), w.bytes.size());
+    trained_for_ = model_sha256;
+}
+
+bool VectorIndex::can_join_lists() const { return dynamic_cast<const faiss::IndexIVF*>(index_.get()) != nullptr; }
+
+void VectorIndex::join_lists(const VectorIndex& other, const std::unordered_map<std::int64_t, std::int64_t>& new_ids) {
+    std::unique_lock lock(mutex_);
+    std::shared_lock other_lock(other.mutex_);
+    if (trained_from_.empty() || other.trained_from_ != trained_from_)
+        throw input_error("vector index", factory_, "lists can only be joined between indexes of one shared training");
+    auto* into = dynamic_cast<faiss::IndexIVF*>(index_.get());
+    auto* from = dynamic_cast<const faiss::IndexIVF*>(other.index_.get());
+    if (!into || !from || into->nlist != from->nlist || into->code_size != from->code_size)
+        throw input_error("vector index", factory_, "has no inverted lists to join");
+    for (std::size_t list = 0; list < from->nlist; ++list) {
+        const std::size_t n = from->invlists->list_size(list);
+        if (n == 0) continue;
+        faiss::InvertedLists::ScopedIds ids(from->invlists, list);
+        faiss::InvertedLists::ScopedCodes codes(from->invlists, list);
+        for (std::size_t i = 0; i < n; ++i) {
+            const auto it = new_ids.find(ids[i]);
+            if (it == new_ids.end()) continue;
+            const std::int64_t id = it->second;
+            if (live_.count(id) || removed_.count(id))
+                throw input_error("vector index", factory_, "id " + std::to_string(id) + " is already present");
+            const std::size_t offset = into->invlists->add_entry(list, id, codes.get() + i * from->code_size);
+            into->direct_map.add_single_id(id, static_cast<faiss::Index::idx_t>(list), offset);
+            ++into->ntotal;
+            live_.insert(id);
+        }
     }
 }
 

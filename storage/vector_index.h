@@ -7,6 +7,7 @@
 #include <memory>
 #include <shared_mutex>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -43,6 +44,8 @@ public:
     static std::unique_ptr<VectorIndex> create(int dim, const std::string& factory);
     // Reads a snapshot; a missing, truncated or foreign file is a clear error.
     static std::unique_ptr<VectorIndex> load(const std::string& path);
+    // Reads a shared training (see share_training): trained, empty and marked, or an error.
+    static std::unique_ptr<VectorIndex> load_trained(const std::string& path);
     ~VectorIndex();
 
     // Temporary file, fsync, rename: a crash leaves the previous snapshot intact.
@@ -58,6 +61,20 @@ public:
     bool is_trained() const;
     std::size_t min_training_points() const;
     void train(std::size_t n, const float* vectors);
+
+    // A trained, empty index made the start of many (opsis index train): shard indexes that
+    // start from it share its quantiser, so their lists can later be joined (join_lists)
+    // instead of every vector being encoded again. It records the digest of its trained state
+    // and the model whose vectors trained it; every index started from it carries both.
+    void share_training(const std::string& model_sha256);
+    const std::string& trained_from() const { return trained_from_; }  // "": trained apart
+    const std::string& trained_for() const { return trained_for_; }    // the model's sha256
+    // Whether join_lists can take this index's entries as they are (a plain IVF: our ids are
+    // the ids in its lists). Others (Flat, HNSW, a transform before the IVF) re-add vectors.
+    bool can_join_lists() const;
+    // Takes every entry of `other` (same shared training) whose id `new_ids` maps, under the
+    // new id, copying its code: nothing is encoded again. Ids already present are an error.
+    void join_lists(const VectorIndex& other, const std::unordered_map<std::int64_t, std::int64_t>& new_ids);
 
     // Adding to an untrained index is an error; ids already present are an error.
     void add(std::size_t n, const std::int64_t* ids, const float* vectors);
@@ -96,8 +113,9 @@ private:
     std::string factory_;
     int dim_ = 0;
     std::uint64_t applied_seq_ = 0;
-    std::unique_ptr<faiss::Index> index_;  // what we talk to: IDMap2(base) or an IVF
-    faiss::Index* base_ = nullptr;         // the factory's index
+    std::string trained_from_, trained_for_;  // see share_training
+    std::unique_ptr<faiss::Index> index_;     // what we talk to: IDMap2(base) or an IVF
+    faiss::Index* base_ = nullptr;            // the factory's index
     std::unordered_set<std::int64_t> live_;
     std::unordered_set<std::int64_t> removed_;  // tombstones (types without remove_ids)
     mutable std::shared_mutex mutex_;

@@ -12,6 +12,7 @@
 #include <map>
 #include <omp.h>
 #include <random>
+#include <unordered_map>
 
 #include "core/error.h"
 #include "core/file_io.h"
@@ -743,4 +744,146 @@ TEST_CASE("a bulk committed by a process that dies before its snapshot is replay
     REQUIRE(store->rescore_vectors(Collection::images)->get(950, copy.data()));
     for (int k = 0; k < kDim; ++k) CHECK(copy[k] == Approx(v[k]).margin(1e-3));
     CHECK(store->verify().ok());
+}
+
+TEST_CASE("indexes started from one shared training join their lists: the codes of adding at once",
+          "[storage][shards]") {
+    TempDir dir;
+    std::mt19937 rng(11);
+    std::vector<float> sample;
+    for (int k = 0; k < 700; ++k) {  // PQ4x4 trains on 39 x 16
+        const std::vector<float> v = unit_vector(rng);
+        sample.insert(sample.end(), v.begin(), v.end());
+    }
+    for (const std::string factory : {"IVF4,SQ8", "IVF4,Flat", "IVF2,PQ4x4"}) {
+        INFO(factory);
+        std::unique_ptr<VectorIndex> trained = VectorIndex::create(kDim, factory);
+        trained->train(700, sample.data());
+        trained->share_training(kModel.sha256);
+        REQUIRE(trained->trained_from().size() == 64);
+        const std::string path = dir.file(factory + ".trained");
+        trained->save(path);
+
+        // Two parts, and the whole at once, from the same training.
+        std::unique_ptr<VectorIndex> a = VectorIndex::load_trained(path), b = VectorIndex::load_trained(path),
+                                     whole = VectorIndex::load_trained(path);
+        REQUIRE(a->trained_from() == trained->trained_from());
+        std::vector<std::int64_t> ids_a, ids_b, ids_whole;
+        std::vector<float> va, vb, vw;
+        std::unordered_map<std::int64_t, std::int64_t> new_a, new_b;
+        for (int k = 0; k < 120; ++k) {
+            const std::vector<float> v = unit_vector(rng);
+            auto& ids = k % 2 ? ids_b : ids_a;
+            auto& vs = k % 2 ? vb : va;
+            ids.push_back(k / 2);  // local ids collide between the parts
+            vs.insert(vs.end(), v.begin(), v.end());
+            if (k == 7) continue;  // one left out of the joined index (a duplicate, say)
+            (k % 2 ? new_b : new_a)[k / 2] = 1000 + k;
+            ids_whole.push_back(1000 + k);
+            vw.insert(vw.end(), v.begin(), v.end());
+        }
+        a->add(ids_a.size(), ids_a.data(), va.data());
+        b->add(ids_b.size(), ids_b.data(), vb.data());
+        whole->add(ids_whole.size(), ids_whole.data(), vw.data());
+
+        std::unique_ptr<VectorIndex> joined = VectorIndex::load_trained(path);
+        REQUIRE(joined->can_join_lists());
+        joined->join_lists(*a, new_a);
+        joined->join_lists(*b, new_b);
+        REQUIRE(joined->size() == 119);
+        REQUIRE(joined->ids() == whole->ids());
+        std::vector<float> x(kDim), y(kDim);
+        for (std::int64_t id : whole->ids()) {
+            REQUIRE(joined->reconstruct(id, x.data()));
+            REQUIRE(whole->reconstruct(id, y.data()));
+            REQUIRE(x == y);  // the same code, copied, not encoded again
+        }
+        for (int q = 0; q < 5; ++q) {
+            const std::vector<float> query = unit_vector(rng);
+            SearchParams all;
+            all.effort = 4;
+            const auto hj = joined->search(query.data(), 10, all), hw = whole->search(query.data(), 10, all);
+            REQUIRE(hj.size() == hw.size());
+            for (std::size_t i = 0; i < hj.size(); ++i) REQUIRE(hj[i].score == Approx(hw[i].score).margin(1e-6));
+        }
+        // Saved and loaded, it still knows its training and finds by id.
+        joined->save(dir.file("joined"));
+        std::unique_ptr<VectorIndex> again = VectorIndex::load(dir.file("joined"));
+        REQUIRE(again->trained_from() == trained->trained_from());
+        REQUIRE(again->contains(1000 + 3));
+        again->remove({1000 + 3});
+        REQUIRE_FALSE(again->contains(1000 + 3));
+
+        // Refused: the same ids twice, an index trained apart, a filled index as a training.
+        REQUIRE_THROWS_WITH(joined->join_lists(*a, new_a), Catch::Contains("already present"));
+        std::unique_ptr<VectorIndex> apart = VectorIndex::create(kDim, factory);
+        apart->train(700, sample.data());
+        REQUIRE_THROWS_WITH(joined->join_lists(*apart, new_a), Catch::Contains("one shared training"));
+        REQUIRE_THROWS_WITH(VectorIndex::load_trained(dir.file("joined")), Catch::Contains("holds 119 vectors"));
+    }
+    // A Flat index shares a training too (nothing to train), but has no lists to join.
+    std::unique_ptr<VectorIndex> flat = VectorIndex::create(kDim, "Flat");
+    flat->share_training(kModel.sha256);
+    REQUIRE_FALSE(flat->can_join_lists());
+    REQUIRE_THROWS_WITH(VectorIndex::create(kDim, "IVF4,Flat")->share_training(kModel.sha256),
+                        Catch::Contains("not trained"));
+}
+
+TEST_CASE("an index started from a shared training keeps it through a lost snapshot and a merge", "[storage][shards]") {
+    TempDir dir;
+    std::mt19937 rng(12);
+    std::unique_ptr<VectorIndex> trained;
+    {
+        StoreOptions o;
+        o.image_factory = "Flat";
+        auto sample = IndexStore::open(dir.file("sample"), kModel, true, o);
+        add_images(*sample, 0, 300, rng);
+        REQUIRE_THROWS_WITH(sample->train_shared(Collection::images, "IVF16,Flat"),
+                            Catch::Contains("trains on at least 624"));
+        trained = sample->train_shared(Collection::images, "IVF4,SQ8");
+        trained->save(dir.file("t.trained"));
+    }
+    StoreOptions o;
+    o.image_trained = dir.file("t.trained");
+    {
+        auto shard = IndexStore::open(dir.file("shard"), kModel, true, o);
+        REQUIRE(shard->vectors(Collection::images).factory() == "IVF4,SQ8");
+        REQUIRE(shard->vectors(Collection::images).is_trained());
+        add_images(*shard, 1000, 50, rng);
+        REQUIRE(shard->stats()["images"]["shared_training"] == trained->trained_from());
+    }
+    // The snapshot lost: the index starts again from the kept training and takes every stored
+    // vector (not only the log's, trimmed at the last snapshot).
+    std::filesystem::remove(dir.file("shard") + "/images.vectors");
+    {
+        auto shard = IndexStore::open(dir.file("shard"), kModel, false, o);
+        REQUIRE(shard->vectors(Collection::images).trained_from() == trained->trained_from());
+        REQUIRE(shard->vectors(Collection::images).size() == 50);
+        REQUIRE(shard->verify().ok());
+    }
+    // Another model's training, another training on an index that has one: refused.
+    ModelIdentity other = kModel;
+    other.sha256 = std::string(64, 'b');
+    REQUIRE_THROWS_WITH(IndexStore::open(dir.file("other"), other, true, o),
+                        Catch::Contains("trained on another model's vectors"));
+    {
+        auto sample = IndexStore::open(dir.file("sample"), kModel, false);
+        sample->train_shared(Collection::images, "IVF2,SQ8")->save(dir.file("u.trained"));
+    }
+    o.image_trained = dir.file("u.trained");
+    REQUIRE_THROWS_WITH(IndexStore::open(dir.file("shard"), kModel, false, o),
+                        Catch::Contains("from another shared training"));
+    REQUIRE_THROWS_WITH(IndexStore::open(dir.file("sample"), kModel, false, o),
+                        Catch::Contains("without a shared training"));
+    // Rebuilt with a factory, an index is trained apart from then on.
+    {
+        auto shard = IndexStore::open(dir.file("shard"), kModel, false);
+        add_images(*shard, 2000, 5, rng);  // not saved yet when the rebuild comes
+        shard->rebuild(Collection::images, "IVF4,SQ8");
+        REQUIRE(shard->vectors(Collection::images).trained_from().empty());
+        REQUIRE_FALSE(shard->shared_training(Collection::images));
+    }
+    // ...and its float16 copies stay in step through the rebuild: a reader re-scores from them.
+    auto reader = IndexStore::open(dir.file("shard"), kModel, false, StoreOptions{.read_only = true});
+    REQUIRE(reader->rescore_vectors(Collection::images) != nullptr);
 }
