@@ -30,7 +30,9 @@ struct IndexArgs {
     std::string index, model, image_factory = "Flat", text_factory = "Flat", collection = "all";
     std::string precision;  // empty: the index's (fp32 for a new one)
     std::string shard;      // "i/N": only that part of the files (indexer::InputSlice)
+    std::string trained;    // a shared training a new index starts from (index train --out)
     indexer::ClusterPlan plan;
+    indexer::MergeOptions merge;
     std::vector<std::string> paths, lists, manifests, text_files, delete_paths;
     std::vector<std::int64_t> ids;
     std::string extensions;
@@ -112,6 +114,7 @@ void run_add(IndexArgs& a) {
     storage::StoreOptions options;
     options.image_factory = a.image_factory;
     options.text_factory = a.text_factory;
+    options.image_trained = a.trained;
     OpenIndex open = open_index(a.index, a.model, true, true, options, parse_precision_if_given(a.precision));
     a.job.cancel = &g_interrupted;
     std::signal(SIGINT, on_interrupt);
@@ -204,6 +207,21 @@ void run_rebuild(IndexArgs& a) {
     }
 }
 
+void run_train(IndexArgs& a) {
+    OpenIndex open = open_index(a.index, "", false, false, read_only());
+    const Collection c = a.collection == "all" ? Collection::images : storage::parse_collection(a.collection);
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::unique_ptr<storage::VectorIndex> trained = open.store->train_shared(c, a.image_factory);
+    trained->save(a.plan.trained);
+    const std::size_t stored = open.store->catalog().item_count(c);
+    std::printf(
+        "trained %s on %zu of %zu stored %s in %.1f s: %s (shared training %s…)\n"
+        "start shards from it: opsis index add --index SHARD --shard i/N --trained %s ...\n",
+        trained->factory().c_str(), storage::training_sample_size(trained->min_training_points(), stored), stored,
+        storage::collection_name(c), std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+        a.plan.trained.c_str(), trained->trained_from().substr(0, 12).c_str(), a.plan.trained.c_str());
+}
+
 void run_plan(IndexArgs& a) {
     indexer::ClusterPlan& p = a.plan;
     for (const auto& x : a.paths) p.inputs.push_back({indexer::InputKind::path, x});
@@ -211,27 +229,43 @@ void run_plan(IndexArgs& a) {
     for (const auto& x : a.manifests) p.inputs.push_back({indexer::InputKind::manifest, x});
     p.model = a.model;
     p.factory = a.image_factory == "Flat" ? "" : a.image_factory;
+    if (!p.trained.empty()) {
+        storage::VectorIndex::load_trained(p.trained);  // checked now, not by every task
+        p.factory.clear();
+    } else if (!p.factory.empty()) {  // a train job only where the factory trains (IVF, PQ, ...)
+        const DualEncoder model = DualEncoder::load(a.model.empty() ? default_model_path() : a.model);
+        p.train_job = storage::VectorIndex::create(model.config().embed_dim, p.factory)->min_training_points() > 0;
+    }
     if (p.opsis.empty()) p.opsis = std::filesystem::read_symlink("/proc/self/exe").string();
     const indexer::PlannedFiles f = indexer::write_cluster_plan(p);
+    std::printf("planned %u shards in %s:\n", p.shards, p.dir.c_str());
+    if (p.train_job)
+        std::printf("  %s   (indexes 1 slice in %u of the inputs and trains %s on it: the shards share it)\n",
+                    f.train_script.c_str(), p.train_slices, p.factory.c_str());
     std::printf(
-        "planned %u shards in %s:\n"
-        "  sbatch %s                 (%u array tasks: index add --shard i/%u, into shard-i)\n"
-        "then one index of them, once every task ended well:\n"
-        "  sbatch --dependency=afterok:JOBID %s\n"
-        "or serve them as they are: opsis serve --index DIR/shard-i on each, and opsis serve --shards URL,...\n",
-        p.shards, p.dir.c_str(), f.index_script.c_str(), p.shards, p.shards, f.merge_script.c_str());
+        "  %s   (%u array tasks: index add --shard i/%u, into shard-i)\n"
+        "  %s   (one index of the shards%s)\n"
+        "submit them, each after the one before ended well: %s\n"
+        "or serve the shards as they are: opsis serve --index DIR/shard-i on each, and opsis serve --shards URL,...\n",
+        f.index_script.c_str(), p.shards, p.shards, f.merge_script.c_str(),
+        p.train_job || !p.trained.empty() ? ": their lists joined, nothing encoded again" : "",
+        f.submit_script.c_str());
 }
 
 void run_merge(IndexArgs& a) {
-    const indexer::MergeSummary s = indexer::merge_shards(a.paths, a.index, [](std::uint64_t items) {
+    const indexer::MergeSummary s = indexer::merge_shards(a.paths, a.index, a.merge, [](std::uint64_t items) {
         std::fprintf(stderr, "\rmerge: %llu items", static_cast<unsigned long long>(items));
     });
+    json vectors = json::object();
+    for (const auto& [c, how] : s.vectors) vectors[storage::collection_name(c)] = how;
     if (a.as_json) {
         std::printf("%s\n", json_text(json{{"shards", s.shards},
                                            {"images", s.images},
                                            {"texts", s.texts},
                                            {"duplicates", s.duplicates},
                                            {"paths_taken", s.paths_taken},
+                                           {"vectors", vectors},
+                                           {"vector_seconds", s.vector_seconds},
                                            {"seconds", s.seconds}})
                                 .c_str());
         return;
@@ -246,7 +280,8 @@ void run_merge(IndexArgs& a) {
     if (s.paths_taken)
         std::printf(", %llu paths left out (an earlier shard had them with another picture)",
                     static_cast<unsigned long long>(s.paths_taken));
-    std::printf("\n");
+    std::printf("\nvector indexes (%.1f s): images %s, texts %s\n", s.vector_seconds,
+                s.vectors.at(Collection::images).c_str(), s.vectors.at(Collection::texts).c_str());
 }
 
 void run_stats(IndexArgs& a) {
@@ -365,8 +400,13 @@ void register_index(CLI::App& app) {
     add->add_option("--model,-m", a->model,
                     "Model folder (default: the index's model, or models/default for a new index)");
     add_precision_option(add, a->precision, "default: the index's, fp32 for a new index");
-    add->add_option("--factory", a->image_factory, "FAISS index_factory string for images, when the index is created")
-        ->capture_default_str();
+    CLI::Option* add_factory = add->add_option("--factory", a->image_factory,
+                                               "FAISS index_factory string for images, when the index is created")
+                                   ->capture_default_str();
+    add->add_option("--trained", a->trained,
+                    "Start a new index's images from this shared training (opsis index train) instead of --factory: "
+                    "shards that share one merge by joining their lists")
+        ->check(CLI::ExistingFile);
     add->add_option("--text-factory", a->text_factory,
                     "FAISS index_factory string for texts, when the index is created")
         ->capture_default_str();
@@ -392,7 +432,11 @@ void register_index(CLI::App& app) {
         ->capture_default_str()
         ->check(CLI::PositiveNumber);
     add_job_options(add, *a);
-    add->callback([a] { run_add(*a); });
+    add->callback([a, add_factory] {
+        if (add_factory->count() && !a->trained.empty())
+            throw CLI::ValidationError("--factory", "--trained gives the index type itself: give one of them");
+        run_add(*a);
+    });
 
     CLI::App* watch = index->add_subcommand(
         "watch", "Keep folders indexed: rescan them, then index what changes as it changes (inotify) until Ctrl-C");
@@ -451,6 +495,13 @@ void register_index(CLI::App& app) {
     plan->add_option("--manifest", a->manifests, "A JSONL manifest");
     plan->add_option("--model,-m", a->model, "Model folder (default: models/default)");
     plan->add_option("--factory", a->image_factory, "FAISS index_factory string for the shards' images");
+    plan->add_option("--train-slices", a->plan.train_slices,
+                     "With a trained --factory (IVF…): the train job indexes 1 slice in this many of the inputs and "
+                     "trains on it (give it 39 pictures a list: IVF4096 wants 160k in the slice)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1000000));
+    plan->add_option("--trained", a->plan.trained, "A shared training the shards start from (no train job)")
+        ->check(CLI::ExistingFile);
     plan->add_option("--cpus-per-task", a->plan.cpus_per_task, "Cores each task asks for")
         ->capture_default_str()
         ->check(CLI::Range(1, 1024));
@@ -460,10 +511,21 @@ void register_index(CLI::App& app) {
     plan->add_option("--opsis", a->plan.opsis, "The opsis executable the tasks run (default: this one)");
     plan->callback([a] { run_plan(*a); });
 
+    CLI::App* train = index->add_subcommand(
+        "train", "Train a vector index type on an index's stored vectors and save it empty, for shards to start from");
+    with_index(train);
+    train->add_option("--factory", a->image_factory, "FAISS index_factory string, e.g. IVF4096,PQ64")->required();
+    train->add_option("--out", a->plan.trained, "The shared training's file (index add --trained FILE)")->required();
+    train->add_option("--collection", a->collection, "images or texts (default images)")
+        ->check(CLI::IsMember({"images", "texts"}));
+    train->callback([a] { run_train(*a); });
+
     CLI::App* merge = index->add_subcommand(
         "merge", "Make one index of shard indexes (index add --shard i/N): items, paths and vectors in bulk, new ids");
     merge->add_option("--index", a->index, "The merged index: a new folder")->required();
     merge->add_option("indexes", a->paths, "The shard indexes, in order")->required()->check(CLI::ExistingDirectory);
+    merge->add_flag("--retrain", a->merge.retrain,
+                    "Train the merged vector index anew on all vectors, even when the shards share a training");
     merge->add_flag("--json", a->as_json, "Print the summary as JSON");
     merge->callback([a] { run_merge(*a); });
 

@@ -34,6 +34,8 @@ std::string shell_quote(const std::string& word) {
 
 PlannedFiles write_cluster_plan(const ClusterPlan& p) {
     if (p.shards < 1) throw input_error("shards", std::to_string(p.shards), "must be at least 1");
+    if (p.train_job && p.train_slices < 1)
+        throw input_error("train slices", std::to_string(p.train_slices), "must be at least 1");
     if (p.inputs.empty()) throw input_error("index plan", p.dir, "give folders or files, --list or --manifest");
     for (const std::string& o : p.sbatch_options)
         if (o.rfind("--", 0) != 0 || o.find('\n') != std::string::npos)
@@ -47,24 +49,48 @@ PlannedFiles write_cluster_plan(const ClusterPlan& p) {
     fs::create_directories(dir + "/logs", ec);
     if (ec) throw input_error("plan folder", dir, "cannot be made: " + ec.message());
 
-    std::string args;
+    std::string inputs_args;
     nlohmann::json inputs = nlohmann::json::array();
     for (const InputSpec& in : p.inputs) {
         const std::string path = absolute(in.path);
         const char* flag = in.kind == InputKind::list ? "--list " : in.kind == InputKind::manifest ? "--manifest " : "";
-        args += std::string(" ") + flag + shell_quote(path);
+        inputs_args += std::string(" ") + flag + shell_quote(path);
         inputs.push_back({{"kind", in.kind == InputKind::list       ? "list"
                                    : in.kind == InputKind::manifest ? "manifest"
                                                                     : "path"},
                           {"path", path}});
     }
-    if (!p.model.empty()) args += " --model " + shell_quote(absolute(p.model));
-    if (!p.factory.empty()) args += " --factory " + shell_quote(p.factory);
+    if (!p.model.empty()) inputs_args += " --model " + shell_quote(absolute(p.model));
     const std::string opsis = shell_quote(absolute(p.opsis));
+    const std::string qdir = shell_quote(dir);
     const std::string n = std::to_string(p.shards);
-    std::string extra;
-    for (const std::string& o : p.sbatch_options) extra += "#SBATCH " + o + "\n";
+    const std::string threads = std::to_string(std::max(1, p.cpus_per_task - 1));
+    const std::string trained = p.train_job ? dir + "/images.trained" : p.trained.empty() ? "" : absolute(p.trained);
+    // The shards start from the shared training when there is one, else from the factory.
+    const std::string vectors = !trained.empty()    ? " --trained " + shell_quote(trained)
+                                : p.factory.empty() ? ""
+                                                    : " --factory " + shell_quote(p.factory);
+    std::string head;  // the #SBATCH lines every script has
+    head += "#SBATCH --cpus-per-task=" + std::to_string(p.cpus_per_task) + "\n";
+    for (const std::string& o : p.sbatch_options) head += "#SBATCH " + o + "\n";
 
+    const std::string train_script =
+        "#!/bin/bash\n"
+        "# Made by `opsis index plan`: the shared training of the shards' vector index (" +
+        p.factory + "). It indexes slice 0 of " + std::to_string(p.train_slices) +
+        " of the inputs\n"
+        "# (by the same stable hash as the shards) and trains on their vectors; every shard starts from it,\n"
+        "# so the merge joins their lists as they are. Requeued, it resumes.\n"
+        "#SBATCH --job-name=opsis-train\n"
+        "#SBATCH --requeue\n"
+        "#SBATCH --output=" +
+        dir + "/logs/train-%j.out\n" + head + "set -euo pipefail\n" + opsis + " index add --index " + qdir +
+        "/sample --shard 0/" + std::to_string(p.train_slices) + " --threads " + threads + " --json" + inputs_args +
+        " > " + qdir +
+        "/logs/sample.json\n"
+        "exec " +
+        opsis + " index train --index " + qdir + "/sample --factory " + shell_quote(p.factory) + " --out " +
+        shell_quote(trained) + "\n";
     const std::string index_script =
         "#!/bin/bash\n"
         "# Made by `opsis index plan`: " +
@@ -77,22 +103,18 @@ PlannedFiles write_cluster_plan(const ClusterPlan& p) {
         std::to_string(p.shards - 1) +
         "\n"
         "#SBATCH --requeue\n"
-        "#SBATCH --cpus-per-task=" +
-        std::to_string(p.cpus_per_task) +
-        "\n"
         "#SBATCH --output=" +
-        dir + "/logs/index-%A_%a.out\n" + extra +
+        dir + "/logs/index-%A_%a.out\n" + head +
         "set -euo pipefail\n"
         "i=\"${SLURM_ARRAY_TASK_ID:?run me with sbatch (or set SLURM_ARRAY_TASK_ID)}\"\n"
         "echo \"opsis index task $i of " +
         n +
         ", run ${SLURM_RESTART_COUNT:-0} after requeues, on $(hostname)\" >&2\n"
         "exec " +
-        opsis + " index add --index " + shell_quote(dir) + "/shard-$i --shard $i/" + n + " --threads " +
-        std::to_string(std::max(1, p.cpus_per_task - 1)) + " --json" + args + " > " + shell_quote(dir) +
-        "/logs/summary-$i.json\n";
+        opsis + " index add --index " + qdir + "/shard-$i --shard $i/" + n + " --threads " + threads + " --json" +
+        vectors + inputs_args + " > " + qdir + "/logs/summary-$i.json\n";
     std::string shard_list;
-    for (std::uint32_t i = 0; i < p.shards; ++i) shard_list += " " + shell_quote(dir) + "/shard-" + std::to_string(i);
+    for (std::uint32_t i = 0; i < p.shards; ++i) shard_list += " " + qdir + "/shard-" + std::to_string(i);
     const std::string merge_script =
         "#!/bin/bash\n"
         "# Made by `opsis index plan`: one index of the " +
@@ -102,23 +124,46 @@ PlannedFiles write_cluster_plan(const ClusterPlan& p) {
         dir +
         "/merge.sbatch).\n"
         "#SBATCH --job-name=opsis-merge\n"
-        "#SBATCH --cpus-per-task=" +
-        std::to_string(p.cpus_per_task) +
-        "\n"
         "#SBATCH --output=" +
-        dir + "/logs/merge-%j.out\n" + extra +
+        dir + "/logs/merge-%j.out\n" + head +
         "set -euo pipefail\n"
         "exec " +
-        opsis + " index merge --json --index " + shell_quote(dir) + "/merged" + shard_list + "\n";
-    PlannedFiles files{dir + "/index.sbatch", dir + "/merge.sbatch", dir + "/plan.json"};
+        opsis + " index merge --json --index " + qdir + "/merged" + shard_list + "\n";
+    // One command submits the whole job: each step waits for the one before to end well.
+    std::string submit =
+        "#!/bin/bash\n"
+        "# Made by `opsis index plan`: submits the plan's jobs, each after the one before ended well\n"
+        "# (afterok), and prints their ids. Extra arguments go to every sbatch (e.g. --partition=...).\n"
+        "set -euo pipefail\n";
+    std::string after;
+    if (p.train_job) {
+        submit += "train=$(sbatch --parsable \"$@\" " + qdir + "/train.sbatch)\necho \"train $train\"\n";
+        after = " --dependency=afterok:$train";
+    }
+    submit += "index=$(sbatch --parsable" + after + " \"$@\" " + qdir + "/index.sbatch)\necho \"index $index\"\n";
+    submit += "merge=$(sbatch --parsable --dependency=afterok:$index \"$@\" " + qdir +
+              "/merge.sbatch)\necho \"merge $merge\"\n";
+
+    PlannedFiles files{p.train_job ? dir + "/train.sbatch" : "", dir + "/index.sbatch", dir + "/merge.sbatch",
+                       dir + "/submit", dir + "/plan.json"};
+    std::error_code gone;
+    if (p.train_job)
+        write_script(files.train_script, train_script);
+    else
+        fs::remove(dir + "/train.sbatch", gone);  // from an earlier plan in the folder
     write_script(files.index_script, index_script);
     write_script(files.merge_script, merge_script);
-    const std::string plan =
-        nlohmann::json{
-            {"shards", p.shards},   {"inputs", inputs},           {"model", p.model.empty() ? "" : absolute(p.model)},
-            {"factory", p.factory}, {"opsis", absolute(p.opsis)}, {"cpus_per_task", p.cpus_per_task}}
-            .dump(2) +
-        "\n";
+    write_script(files.submit_script, submit);
+    const std::string plan = nlohmann::json{{"shards", p.shards},
+                                            {"inputs", inputs},
+                                            {"model", p.model.empty() ? "" : absolute(p.model)},
+                                            {"factory", p.factory},
+                                            {"trained", trained},
+                                            {"train_slices", p.train_job ? p.train_slices : 0},
+                                            {"opsis", absolute(p.opsis)},
+                                            {"cpus_per_task", p.cpus_per_task}}
+                                 .dump(2) +
+                             "\n";
     write_file_atomic(files.plan_json, plan.data(), plan.size());
     return files;
 }

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <memory>
 #include <set>
+#include <unordered_map>
 
 #include "core/error.h"
 #include "storage/index_store.h"
@@ -23,10 +24,19 @@ struct LaterPaths {
     std::vector<std::pair<std::string, storage::PathEntry>> paths;
 };
 
+// The shared training every shard's index of collection c started from (their lists join),
+// or "" when they were trained apart.
+std::string common_training(const std::vector<std::unique_ptr<storage::IndexStore>>& shards, Collection c) {
+    const std::string& first = shards.front()->vectors(c).trained_from();
+    for (const auto& shard : shards)
+        if (shard->vectors(c).trained_from() != first || !shard->shared_training(c)) return "";
+    return first.empty() ? "" : *shards.front()->shared_training(c);
+}
+
 }  // namespace
 
 MergeSummary merge_shards(const std::vector<std::string>& shards, const std::string& out,
-                          const std::function<void(std::uint64_t)>& progress) {
+                          const MergeOptions& merge_options, const std::function<void(std::uint64_t)>& progress) {
     const auto t0 = std::chrono::steady_clock::now();
     if (shards.empty()) throw input_error("index merge", out, "give the shard indexes to merge");
     if (fs::exists(storage::marker_path(out)))
@@ -56,6 +66,11 @@ MergeSummary merge_shards(const std::vector<std::string>& shards, const std::str
     std::uint64_t done = 0;
     for (Collection c : {Collection::images, Collection::texts}) {
         std::vector<LaterPaths> later;
+        // Shards that share a training (opsis index train) hand their encoded vectors over:
+        // the merged index starts from that training and takes their lists under the new ids.
+        const std::string training = merge_options.retrain ? "" : common_training(in, c);
+        const bool join = !training.empty() && !store->vectors(c).is_trained();
+        std::vector<std::unordered_map<std::int64_t, std::int64_t>> new_ids(in.size());
         storage::Catalog::Bulk bulk(merged);
         std::set<std::string> pending_hashes, pending_paths;  // in the bulk, not yet committed
         auto commit = [&] {
@@ -63,7 +78,8 @@ MergeSummary merge_shards(const std::vector<std::string>& shards, const std::str
             pending_hashes.clear();
             pending_paths.clear();
         };
-        for (const auto& shard : in) {
+        for (std::size_t s = 0; s < in.size(); ++s) {
+            const auto& shard = in[s];
             const storage::Catalog& from = shard->catalog();
             from.for_each_item(c, [&](const storage::Item& item) {
                 if (progress && ++done % 10000 == 0) progress(done);
@@ -86,6 +102,7 @@ MergeSummary merge_shards(const std::vector<std::string>& shards, const std::str
                 storage::Item copy = item;
                 copy.paths.clear();
                 const std::int64_t id = bulk.add_item(c, std::move(copy), vector.data(), vector.size());
+                if (join) new_ids[s][item.id] = id;
                 pending_hashes.insert(item.hash);
                 for (const auto& [p, entry] : paths) {
                     bulk.add_path(id, p, entry.size, entry.mtime_ns);
@@ -107,7 +124,22 @@ MergeSummary merge_shards(const std::vector<std::string>& shards, const std::str
             }
             store->commit(batch);
         }
-        store->train_if_ready(c);
+        const auto vectors_start = std::chrono::steady_clock::now();
+        if (join) {
+            std::unique_ptr<storage::VectorIndex> joined = storage::VectorIndex::load_trained(training);
+            const bool lists = joined->can_join_lists();
+            if (lists)
+                for (std::size_t s = 0; s < in.size(); ++s) joined->join_lists(in[s]->vectors(c), new_ids[s]);
+            store->adopt(c, std::move(joined), training);  // adds (encodes) what was not joined
+            summary.vectors[c] = lists ? "lists joined" : "encoded with the shared training";
+        } else if (store->vectors(c).is_trained()) {
+            summary.vectors[c] = "added";
+        } else {
+            summary.vectors[c] =
+                store->train_if_ready(c) ? "trained on the merged vectors and encoded" : "untrained (too few vectors)";
+        }
+        summary.vector_seconds +=
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - vectors_start).count();
     }
     store->snapshot();
     summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

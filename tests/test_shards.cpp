@@ -416,7 +416,8 @@ TEST_CASE("index plan writes array and merge scripts that index every part and m
                                       " --sbatch=--partition=batch " + shell_quote(odd_name));
     INFO(r.output);
     REQUIRE(r.exit_code == 0);
-    REQUIRE_THAT(r.output, Catch::Contains("sbatch " + plan + "/index.sbatch"));
+    REQUIRE_THAT(r.output, Catch::Contains(plan + "/index.sbatch") && Catch::Contains(plan + "/submit"));
+    REQUIRE_FALSE(fs::exists(plan + "/train.sbatch"));  // an exact index trains nothing
     const auto text = [](const std::string& path) {
         const auto bytes = read_file(path, 1 << 20);
         return std::string(bytes.begin(), bytes.end());
@@ -444,6 +445,81 @@ TEST_CASE("index plan writes array and merge scripts that index every part and m
     REQUIRE(run_opsis("index plan --out " + plan + " --shards 0 " + f.photos).exit_code != 0);
     require_opsis_refuses("index plan --out " + shell_quote(f.dir.file("a plan")) + " --shards 2 " + f.photos,
                           "may not hold spaces");
+}
+
+TEST_CASE("shards started from one shared training merge by joining their lists", "[shards]") {
+    ShardFixture f;
+    const std::string many = f.dir.file("many");  // IVF4 trains on 156 vectors at least
+    fs::create_directories(many);
+    for (int k = 0; k < 400; ++k)
+        write_bytes(many + "/" + std::to_string(k) + ".png", random_png(static_cast<std::uint32_t>(5000 + k)));
+    const auto text = [](const std::string& path) {
+        const auto bytes = read_file(path, 1 << 20);
+        return std::string(bytes.begin(), bytes.end());
+    };
+    // Planned: a train job indexes one slice in two and trains on it; the tasks start from it.
+    const std::string plan = f.dir.file("plan");
+    const CommandResult r = run_opsis("index plan --out " + plan + " --shards 3 --model " + f.dir.file("model") +
+                                      " --factory IVF4,SQ8 --train-slices 2 " + many);
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE_THAT(r.output, Catch::Contains(plan + "/train.sbatch") && Catch::Contains(plan + "/submit"));
+    REQUIRE_THAT(text(plan + "/index.sbatch"), Catch::Contains("--trained " + plan + "/images.trained"));
+    REQUIRE_THAT(text(plan + "/submit"),
+                 Catch::Contains("--dependency=afterok:$train") && Catch::Contains("--dependency=afterok:$index"));
+    REQUIRE(std::system(("bash " + plan + "/train.sbatch > " + plan + "/train.out 2>&1").c_str()) == 0);
+    REQUIRE_THAT(text(plan + "/train.out"), Catch::Contains("trained IVF4,SQ8 on"));
+    for (int i = 0; i < 3; ++i)
+        REQUIRE(std::system(("SLURM_ARRAY_TASK_ID=" + std::to_string(i) + " bash " + plan + "/index.sbatch 2>/dev/null")
+                                .c_str()) == 0);
+    REQUIRE(std::system(("bash " + plan + "/merge.sbatch > " + plan + "/merge.json 2>/dev/null").c_str()) == 0);
+    const json merged = json::parse(text(plan + "/merge.json"));
+    REQUIRE(merged["images"] == 400);
+    REQUIRE(merged["vectors"]["images"] == "lists joined");
+    const CommandResult verify = run_opsis("index verify --index " + plan + "/merged");
+    INFO(verify.output);
+    REQUIRE(verify.exit_code == 0);
+    REQUIRE_THAT(verify.output, Catch::Contains("400 compared (max difference 0)"));
+
+    // The merged index answers as one made at once from the same training.
+    const std::string trained = plan + "/images.trained";
+    REQUIRE(run_opsis("index add --index " + f.dir.file("at-once") + " --model " + f.dir.file("model") + " --trained " +
+                      trained + " " + many)
+                .exit_code == 0);
+    // Not with another model: its vectors trained it.
+    require_opsis_refuses("index add --index " + f.dir.file("z") + " --trained " + trained + " " + many,
+                          "trained on another model's vectors");
+    {
+        Server once("--index " + f.dir.file("at-once")), joined("--index " + plan + "/merged");
+        Client o(once.port()), j(joined.port());
+        for (const std::string q : {R"({"text": "a picture", "k": 20, "collapse_duplicates": false})",
+                                    R"({"text": "something else", "k": 10, "effort": 1, "rescore": 0})"}) {
+            INFO(q);
+            require_same(j.post("/api/search", q).data(), o.post("/api/search", q).data());
+        }
+    }
+    // Asked to, a merge trains anew; shards trained apart are merged that way too.
+    const CommandResult retrained = run_opsis("index merge --json --retrain --index " + f.dir.file("retrained") + " " +
+                                              plan + "/shard-0 " + plan + "/shard-1 " + plan + "/shard-2");
+    INFO(retrained.output);
+    REQUIRE_THAT(retrained.output, Catch::Contains("trained on the merged vectors"));
+    REQUIRE(run_opsis("index add --index " + f.dir.file("apart") + " --model " + f.dir.file("model") +
+                      " --factory IVF4,SQ8 --shard 0/2 " + many)
+                .exit_code == 0);
+    const CommandResult mixed =
+        run_opsis("index merge --json --index " + f.dir.file("mixed") + " " + plan + "/shard-0 " + f.dir.file("apart"));
+    REQUIRE_THAT(mixed.output, Catch::Contains("trained on the merged vectors"));
+
+    // Refused, naming why: a factory beside a training, a shard begun otherwise, a filled index.
+    require_opsis_refuses("index add --index " + f.dir.file("x") + " --trained " + trained + " --factory Flat " + many,
+                          "give one of them");
+    require_opsis_refuses("index add --index " + f.dir.file("apart") + " --trained " + trained + " " + many,
+                          "without a shared training");
+    require_opsis_refuses("index add --index " + f.dir.file("y") + " --model " + f.dir.file("model") + " --trained " +
+                              plan + "/merged/images.vectors " + many,
+                          "a shared training is empty");
+    require_opsis_refuses("index train --index " + f.index("even") + " --factory IVF4,SQ8 --out " + f.dir.file("t"),
+                          "trains on at least 156");
 }
 
 TEST_CASE("the same file on two shards comes once when collapsing", "[shards][server]") {
