@@ -96,12 +96,19 @@ void load(storage::IndexStore& store, const SyntheticIndexOptions& o, std::size_
     progress.total = o.images;
     std::vector<float> placed(d);
     std::size_t real_images = 0, real_texts = 0;
+    // The item numbers of a collection this part holds (bench merge's shards).
+    const auto mine = [&o](std::size_t n) { return n % o.shards == o.shard; };
     if (!o.real.empty()) {
         RealSource r = open_real(o.real, o.base_model, o.dim);
         progress.total += r.catalog->item_count(Collection::texts);
         for (Collection c : storage::kCollections)
             r.catalog->for_each_item(c, [&](const storage::Item& it) {
                 if (c == Collection::images && real_images == o.images) return false;
+                if (!mine(c == Collection::images ? real_images : real_texts)) {
+                    ++(c == Collection::images ? real_images : real_texts);
+                    progress.step(1);
+                    return true;
+                }
                 const std::vector<float> v = r.catalog->vector(c, it.id);
                 if (static_cast<int>(v.size()) != r.dim) return true;
                 if (r.map.empty())
@@ -129,6 +136,7 @@ void load(storage::IndexStore& store, const SyntheticIndexOptions& o, std::size_
         const std::vector<float> vectors = clustered_vectors(chunk, d, centres, rng);
         generating += seconds_since(t);
         for (std::size_t i = 0; i < chunk; ++i, ++done) {
+            if (!mine(done)) continue;
             storage::Item it;
             it.hash = "synthetic-" + std::to_string(done);
             loader.add(Collection::images, std::move(it), vectors.data() + i * d, d,
@@ -149,6 +157,9 @@ SyntheticIndex synthetic_index(const SyntheticIndexOptions& o) {
         "bench-search-" + std::to_string(o.images) + "-" + std::to_string(o.dim) + "d-" + cleaned(o.factory);
     if (!o.real.empty()) name += "-real-" + cleaned(fs::path(o.real).filename().string());
     if (o.batches) name += "-batches";
+    if (o.shards > 1) name += "-part-" + std::to_string(o.shard) + "-of-" + std::to_string(o.shards);
+    if (!o.trained.empty())
+        name += "-trained-" + storage::VectorIndex::load_trained(o.trained)->trained_from().substr(0, 12);
     SyntheticIndex out{(o.cache.empty() ? cache_dir() : o.cache) + "/" + name, json::object()};
     if (fs::exists(out.dir + "/complete")) {
         out.build = json::parse(read_file(out.dir + "/build.json", 1 << 20));
@@ -167,6 +178,7 @@ SyntheticIndex synthetic_index(const SyntheticIndexOptions& o) {
             "makes " + std::to_string(model.config().embed_dim) + "-d vectors, not " + std::to_string(o.dim) + "-d");
     storage::StoreOptions so;
     so.image_factory = o.factory;
+    so.image_trained = o.trained;
     so.snapshot_every = ~std::uint64_t{0};
     json& b = out.build;
     b["load"] = o.batches ? "batches of 10,000" : "bulks of 100,000";

@@ -4,6 +4,7 @@
 // captions of another index (the demo's), in the model's dimension or placed in more
 // (benchmarks/lifted_model.h), loaded through the catalog's bulk path or its batches.
 #include <cstddef>
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -17,7 +18,10 @@ struct SyntheticIndexOptions {
     int dim = 0;                           // the model's
     std::string real;                      // an index whose images and texts come first (same base model)
     bool batches = false;                  // Catalog::Batch commits of 10,000 instead of bulks of 100,000
-    std::string cache;                     // where it is kept (default ~/.cache/opsis)
+    // Only every `shards`-th item of that collection, from the `shard`-th (bench merge's parts).
+    std::uint32_t shard = 0, shards = 1;
+    std::string trained;  // a shared training the images' index starts from (instead of factory)
+    std::string cache;    // where it is kept (default ~/.cache/opsis)
 };
 
 struct SyntheticIndex {

@@ -4,6 +4,7 @@
 #include "benchmarks/index_bench.h"
 #include "benchmarks/watch_bench.h"
 #include "benchmarks/queries_bench.h"
+#include "benchmarks/merge_bench.h"
 #include "benchmarks/search_bench.h"
 #include "benchmarks/recall_bench.h"
 #include "benchmarks/robustness_bench.h"
@@ -212,6 +213,35 @@ void register_bench(CLI::App& app) {
     sea->add_option("--precision", sb->precision, "Precision of the towers: fp32, bf16 or int8 (default: the index's)")
         ->check(CLI::IsMember({"fp32", "bf16", "int8"}));
     sea->callback([sb] { bench::run_search_bench(*sb); });
+
+    auto mb = std::make_shared<bench::MergeBenchOptions>();
+    CLI::App* mer = bench->add_subcommand(
+        "merge", "Shards from one shared training merged by joining lists, against training anew: time and recall");
+    mer->add_option("--synthetic", mb->synthetic, "Vectors in all (made once, cached, like bench search's)")
+        ->required()
+        ->check(CLI::Range(std::size_t{1000}, std::size_t{1} << 34));
+    mer->add_option("--shards", mb->shards, "Parts")->capture_default_str()->check(CLI::Range(2, 1024));
+    mer->add_option("--train-slices", mb->train_slices, "The training sample: 1 vector in this many")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1000000));
+    mer->add_option("--factory", mb->factory, "Vector index type of the parts")->capture_default_str();
+    mer->add_option("--dim", mb->dim, "Dimension of the vectors (default: the model's)")->check(CLI::Range(1, 4096));
+    mer->add_option("--real", mb->real, "An index whose pictures and captions come first")
+        ->check(CLI::ExistingDirectory);
+    mer->add_option("--model,-m", mb->model, "Model folder (default: models/default)");
+    mer->add_option("--efforts", mb->efforts, "Search efforts (IVF lists probed) for the recall")
+        ->delimiter(',')
+        ->capture_default_str()
+        ->check(CLI::Range(1, 65536));
+    mer->add_option("--rescore", mb->rescores, "Re-scoring depths for the recall")
+        ->delimiter(',')
+        ->capture_default_str()
+        ->check(CLI::Range(1, 65536));
+    mer->add_option("--queries", mb->queries, "Queries of each kind")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 100000));
+    mer->add_flag("--keep", mb->keep, "Keep the two merged indexes in ~/.cache/opsis");
+    mer->callback([mb] { bench::run_merge_bench(*mb); });
 
     auto qb = std::make_shared<bench::QueriesBenchOptions>();
     CLI::App* que = bench->add_subcommand(

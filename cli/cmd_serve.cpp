@@ -150,7 +150,9 @@ void register_serve(CLI::App& app) {
     CLI::Option* shards =
         cmd->add_option("--shards", a->shards,
                         "Serve a collection split into shards: the URLs (http://host:port) of the opsis serve of each, "
-                        "comma-separated, in shard order; searches go to all and are merged, items to their own")
+                        "comma-separated, in shard order; searches go to all and are merged, items to their own. A "
+                        "shard's replicas (servers over copies of its index) joined by '|': http://a:1|http://b:1 "
+                        "take turns, and one that fails is passed over")
             ->delimiter(',')
             ->excludes(index);
     index->excludes(shards);

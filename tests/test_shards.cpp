@@ -283,6 +283,70 @@ TEST_CASE("a shard that is down or hangs leaves a partial answer that says so, i
     REQUIRE_THAT(error_message(none), Catch::Contains("no shard answered"));
 }
 
+TEST_CASE("a shard's replicas take turns, and one that is down or hangs is passed over", "[shards][server]") {
+    ShardFixture f;
+    // Shard 0 on two servers over the same index (copies, as replicas are), shard 1 on one.
+    auto even_a = std::make_unique<Server>("--index " + f.index("even"));
+    Server even_b("--index " + f.index("even")), odd("--index " + f.index("odd"));
+    const std::string shards = url(*even_a) + "|" + url(even_b) + "," + url(odd);
+    Server router("--shards " + shell_quote(shards) + " --shard-timeout-ms 400");
+    Server whole("--index " + f.index("all"));
+    Client r(router.port()), w(whole.port());
+    const std::string q = R"({"text": "caption number 3", "k": 16, "collapse_duplicates": false})";
+    const json expected = w.post("/api/search", q).data();
+    auto full = [&](const json& d) {
+        REQUIRE(d["shards"]["answered"] == 2);
+        REQUIRE(d["shards"]["of"] == 2);
+        require_same(d, expected);
+    };
+    for (int i = 0; i < 4; ++i) full(r.post("/api/search", q).data());
+    REQUIRE(r.get("/api/stats").data()["images"]["items"] == 16);
+
+    // One replica dies: every search still comes whole, from the other (the first to meet the
+    // dead one fails over within its deadline).
+    even_a->stop();
+    even_a.reset();
+    for (int i = 0; i < 4; ++i) {
+        const auto t0 = std::chrono::steady_clock::now();
+        full(r.post("/api/search", q).data());
+        REQUIRE(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < 1.0);
+    }
+    const Reply item = r.get("/api/items/" + std::to_string(web::global_id(1, 0, 2)));
+    REQUIRE(item.status == 200);
+
+    // A replica that hangs costs one deadline at most once: the answer it spoiled says so, and
+    // the searches after it go to the other replica.
+    SilentShard silent;
+    Server with_hung("--shards " + shell_quote(silent.url() + "|" + url(even_b) + "," + url(odd)) +
+                     " --shard-timeout-ms 400");
+    Client h(with_hung.port());
+    int partial = 0;
+    for (int i = 0; i < 4; ++i) {
+        const json d = h.post("/api/search", q).data();
+        if (d["shards"]["answered"] == 2) {
+            require_same(d, expected);
+            continue;
+        }
+        ++partial;
+        REQUIRE_THAT(d["shards"]["failed"][0]["error"].get<std::string>(),
+                     Catch::Contains("timed out") && Catch::Contains(silent.url()));
+    }
+    REQUIRE(partial <= 1);
+    // Both replicas of a shard down: its part is missing, and the error names both.
+    even_b.stop();
+    const json d = h.post("/api/search", q).data();
+    REQUIRE(d["shards"]["answered"] == 1);
+    REQUIRE_THAT(d["shards"]["failed"][0]["error"].get<std::string>(), Catch::Contains(url(even_b)));
+    // Replicas must serve the same model as the rest.
+    init_tiny_model(f.dir, "other-model", 4);
+    REQUIRE(run_opsis("index add --index " + f.dir.file("other") + " --model " + f.dir.file("other-model") +
+                      " --manifest " + f.dir.file("even.jsonl"))
+                .exit_code == 0);
+    Server other("--index " + f.dir.file("other"));
+    require_opsis_refuses("serve --port 0 --shards " + shell_quote(url(odd) + "|" + url(other)),
+                          "scores of different models do not compare");
+}
+
 TEST_CASE("a router refuses shards that serve different models", "[shards]") {
     ShardFixture f;
     init_tiny_model(f.dir, "other-model", 4);

@@ -7,6 +7,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 
+#include <algorithm>
 #include <deque>
 #include <cstdio>
 #include <future>
@@ -24,15 +25,22 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
-struct Shard {
+// One server of a shard. Everything but the address is touched on the client's thread only.
+struct Replica {
     std::string url, host, port;
     tcp::resolver::results_type endpoints;
-    std::vector<std::unique_ptr<beast::tcp_stream>>
-        idle;  // kept-alive connections, touched on the client's thread only
+    std::vector<std::unique_ptr<beast::tcp_stream>> idle;  // kept-alive connections
+    Clock::time_point rested_until{};                      // failed lately: tried after the others
+};
+
+struct Shard {
+    std::string url;               // as given
+    std::deque<Replica> replicas;  // a deque: connections are not copyable, and stay put
+    std::size_t turn = 0;          // the replica that comes first for the next request
 };
 
 // "http://host:port" or "host:port" -> host, port.
-Shard parse_url(const std::string& url) {
+Replica parse_url(const std::string& url) {
     std::string rest = url;
     if (rest.rfind("https://", 0) == 0)
         throw input_error("shard URL", url, "https is not spoken to shards: keep them on a private network");
@@ -55,7 +63,7 @@ Shard parse_url(const std::string& url) {
     if (port.empty() || port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5 ||
         std::stoi(port) == 0 || std::stoi(port) > 65535)
         throw input_error("shard URL", url, "needs a port (http://host:port)");
-    return {url, host, port, {}, {}};
+    return {url, host, port, {}, {}, {}};
 }
 
 }  // namespace
@@ -65,18 +73,24 @@ struct ShardClient::Impl {
         if (urls.empty()) throw input_error("shards", "", "none given");
         tcp::resolver resolver(ioc);
         for (const std::string& url : urls) {
-            Shard s = parse_url(url);
-            beast::error_code ec;
-            s.endpoints = resolver.resolve(s.host, s.port, ec);
-            if (ec) throw input_error("shard URL", url, "does not resolve: " + ec.message());
-            shards.push_back(std::move(s));
+            Shard& s = shards.emplace_back();
+            s.url = url;
+            std::size_t from = 0;
+            for (std::size_t bar; from <= url.size(); from = bar + 1) {
+                bar = std::min(url.find('|', from), url.size());
+                Replica& r = s.replicas.emplace_back(parse_url(url.substr(from, bar - from)));
+                beast::error_code ec;
+                r.endpoints = resolver.resolve(r.host, r.port, ec);
+                if (ec) throw input_error("shard URL", r.url, "does not resolve: " + ec.message());
+            }
         }
         thread = std::thread([this] { ioc.run(); });
     }
     ~Impl() {
         work.reset();  // requests in flight end by their deadlines; idle connections are no work
         asio::post(ioc, [this] {
-            for (Shard& s : shards) s.idle.clear();
+            for (Shard& s : shards)
+                for (Replica& r : s.replicas) r.idle.clear();
         });
         thread.join();
     }
@@ -90,8 +104,10 @@ struct ShardClient::Impl {
 
 namespace {
 
-// One request to one shard: on a kept-alive connection when one is idle (tried once more on a
-// fresh one if that connection turns out closed), else on a new one; all before its deadline.
+// One request to one shard: to its replicas in turn, the rested ones last; on a kept-alive
+// connection when one is idle (tried once more on a fresh one if that connection turns out
+// closed), else on a new one; a replica that fails hands the request to the next while time is
+// left; all before its deadline.
 class Call : public std::enable_shared_from_this<Call> {
 public:
     Call(ShardClient::Impl& client, ShardRequest request, std::function<void(ShardReply)> finish)
@@ -100,11 +116,18 @@ public:
           finish_(std::move(finish)),
           started_(Clock::now()),
           deadline_(started_ + client.options.timeout) {
+        const std::size_t n = shard_.replicas.size();
+        if (request.replica) {
+            order_.push_back(*request.replica);
+        } else {
+            const std::size_t first = shard_.turn++ % n;
+            for (std::size_t i = 0; i < n; ++i) order_.push_back((first + i) % n);
+            std::stable_partition(order_.begin(), order_.end(),
+                                  [&](std::size_t r) { return shard_.replicas[r].rested_until <= started_; });
+        }
         out_.method(request.method);
         out_.target(request.target);
         out_.version(11);
-        out_.set(http::field::host, shard_.host.find(':') != std::string::npos ? "[" + shard_.host + "]:" + shard_.port
-                                                                               : shard_.host + ":" + shard_.port);
         out_.set(http::field::user_agent, "opsis-shard-router");
         out_.keep_alive(true);
         if (!request.body.empty() || request.method == http::verb::post) {
@@ -115,9 +138,12 @@ public:
     }
 
     void start() {
-        if (!shard_.idle.empty()) {
-            stream_ = std::move(shard_.idle.back());
-            shard_.idle.pop_back();
+        Replica& r = replica();
+        out_.set(http::field::host,
+                 r.host.find(':') != std::string::npos ? "[" + r.host + "]:" + r.port : r.host + ":" + r.port);
+        if (!r.idle.empty()) {
+            stream_ = std::move(r.idle.back());
+            r.idle.pop_back();
             reused_ = true;
             write();
             return;
@@ -126,11 +152,12 @@ public:
     }
 
 private:
+    Replica& replica() { return shard_.replicas[order_[attempt_]]; }
     void connect() {
         reused_ = false;
         stream_ = std::make_unique<beast::tcp_stream>(client_.ioc);
         stream_->expires_at(deadline_);
-        stream_->async_connect(shard_.endpoints,
+        stream_->async_connect(replica().endpoints,
                                [self = shared_from_this()](beast::error_code ec, const tcp::endpoint&) {
                                    if (ec) return self->fail(ec, "connecting");
                                    self->write();
@@ -163,13 +190,26 @@ private:
         }
         fail(ec, doing);
     }
+    // The replica is rested; the next one (if any) takes the request while time is left.
     void fail(beast::error_code ec, const char* doing) {
-        ShardReply r;
-        r.timed_out = ec == beast::error::timeout;
-        r.error = r.timed_out
-                      ? "timed out after " + std::to_string(client_.options.timeout.count()) + " ms (" + doing + ")"
-                      : ec.message() + " (" + doing + ")";
+        const bool timed_out = ec == beast::error::timeout;
+        Replica& failed = replica();
+        failed.rested_until = Clock::now() + client_.options.replica_rest;
+        if (!errors_.empty()) errors_ += "; ";
+        errors_ +=
+            (timed_out ? "timed out after " + std::to_string(client_.options.timeout.count()) + " ms (" + doing + ")"
+                       : ec.message() + " (" + doing + ")") +
+            (shard_.replicas.size() > 1 ? " at " + failed.url : "");
         stream_.reset();
+        buffer_.clear();
+        parser_.reset();
+        if (!timed_out && attempt_ + 1 < order_.size() && Clock::now() < deadline_) {
+            ++attempt_;
+            return start();
+        }
+        ShardReply r;
+        r.timed_out = timed_out;
+        r.error = errors_;
         done(std::move(r));
     }
     void answered() {
@@ -180,14 +220,18 @@ private:
         r.content_type = std::string(res[http::field::content_type]);
         r.cache_control = std::string(res[http::field::cache_control]);
         r.body = std::move(res.body());
-        if (res.keep_alive() && shard_.idle.size() < client_.options.idle_per_shard) {
+        Replica& from = replica();
+        from.rested_until = {};
+        if (res.keep_alive() && from.idle.size() < client_.options.idle_per_shard) {
             stream_->expires_never();
-            shard_.idle.push_back(std::move(stream_));
+            from.idle.push_back(std::move(stream_));
         }
         done(std::move(r));
     }
     void done(ShardReply r) {
         r.ms = std::chrono::duration<double, std::milli>(Clock::now() - started_).count();
+        r.replica = replica().url;
+        r.failovers = attempt_;
         finish_(std::move(r));
     }
 
@@ -196,6 +240,9 @@ private:
     std::function<void(ShardReply)> finish_;
     Clock::time_point started_, deadline_;
     http::request<http::string_body> out_;
+    std::vector<std::size_t> order_;  // replicas, in the order they are tried
+    std::size_t attempt_ = 0;
+    std::string errors_;  // of the replicas tried so far
     std::unique_ptr<beast::tcp_stream> stream_;
     bool reused_ = false;
     beast::flat_buffer buffer_;
@@ -211,12 +258,19 @@ ShardClient::~ShardClient() = default;
 
 std::size_t ShardClient::size() const { return impl_->shards.size(); }
 const std::string& ShardClient::url(std::size_t shard) const { return impl_->shards.at(shard).url; }
+std::size_t ShardClient::replicas(std::size_t shard) const { return impl_->shards.at(shard).replicas.size(); }
+const std::string& ShardClient::replica_url(std::size_t shard, std::size_t replica) const {
+    return impl_->shards.at(shard).replicas.at(replica).url;
+}
 const ShardClientOptions& ShardClient::options() const { return impl_->options; }
 
 void ShardClient::send(std::vector<ShardRequest> requests, std::function<void(std::vector<ShardReply>)> done) {
-    for (const ShardRequest& r : requests)
+    for (const ShardRequest& r : requests) {
         if (r.shard >= size())
             throw input_error("shard", std::to_string(r.shard), "there are " + std::to_string(size()) + " shards");
+        if (r.replica && *r.replica >= replicas(r.shard))
+            throw input_error("replica", std::to_string(*r.replica), "shard " + url(r.shard) + " has fewer");
+    }
     asio::post(impl_->ioc, [impl = impl_.get(), requests = std::move(requests), done = std::move(done)]() mutable {
         struct Gather {
             std::vector<ShardReply> replies;

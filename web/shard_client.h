@@ -3,12 +3,16 @@
 // is a plain `opsis serve` over one part of a collection. One thread runs every request
 // asynchronously; connections are kept alive and reused; every request has a deadline, so a
 // shard that is down answers at once with its reason and one that is slow or unreachable
-// answers "timed out" when its deadline passes — never a hang.
+// answers "timed out" when its deadline passes — never a hang. A shard may have replicas
+// ("http://a:1|http://b:1", copies of one index): requests take turns among them, a replica
+// that fails to connect or answer is rested and the request goes on to the next within its
+// deadline, so a dead replica costs nothing once noticed and a hung one one deadline.
 #include <boost/beast/http.hpp>
 
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,7 +21,9 @@ namespace opsis::web {
 struct ShardClientOptions {
     std::chrono::milliseconds timeout{2000};  // a request's deadline: connecting, sending and the whole answer
     std::uint64_t max_body_bytes = 64ull << 20;
-    std::size_t idle_per_shard = 64;  // kept-alive connections kept for reuse, per shard
+    std::size_t idle_per_shard = 64;  // kept-alive connections kept for reuse, per replica
+    // A replica that failed is tried after the others for this long (then as before).
+    std::chrono::milliseconds replica_rest{5000};
 };
 
 struct ShardRequest {
@@ -26,6 +32,7 @@ struct ShardRequest {
     std::string target;  // "/api/search?x=y"
     std::string body;
     std::string content_type = "application/json";
+    std::optional<std::size_t> replica;  // this replica only (the start's checks); else any
 };
 
 struct ShardReply {
@@ -35,17 +42,21 @@ struct ShardReply {
     std::string body, content_type, cache_control;
     std::string error;  // why not, when not answered: "connection refused", "timed out after 2000 ms"
     double ms = 0;
+    std::string replica;        // the URL that answered (or was tried last)
+    std::size_t failovers = 0;  // replicas that failed before it, for this request
 };
 
 class ShardClient {
 public:
-    // `urls`: "http://host:port" (a path after it is refused). Names are resolved here, once;
-    // one that does not resolve is an error naming it.
+    // `urls`: one a shard, "http://host:port" (a path after it is refused), or its replicas
+    // joined by '|'. Names are resolved here, once; one that does not resolve is an error.
     ShardClient(std::vector<std::string> urls, ShardClientOptions options = {});
     ~ShardClient();  // waits for requests in flight to end (at most their deadlines)
 
     std::size_t size() const;
-    const std::string& url(std::size_t shard) const;
+    const std::string& url(std::size_t shard) const;  // as given: its replicas joined by '|'
+    std::size_t replicas(std::size_t shard) const;
+    const std::string& replica_url(std::size_t shard, std::size_t replica) const;
     const ShardClientOptions& options() const;
 
     // Sends the requests at once; `done` is called once, from the client's thread, with the

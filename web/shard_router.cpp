@@ -132,25 +132,34 @@ ShardRouter::~ShardRouter() = default;
 std::size_t ShardRouter::shards() const { return impl_->n(); }
 
 json ShardRouter::check_shards() {
+    // Every replica is asked: each must serve the same model as the others.
     std::vector<ShardRequest> asks;
-    for (std::size_t s = 0; s < impl_->n(); ++s) asks.push_back({s, http::verb::get, "/api/stats", "", ""});
-    const std::vector<ShardReply> replies = impl_->client.send_and_wait(std::move(asks));
-    const json stats = impl_->stats_of(replies);
-    std::optional<std::pair<std::size_t, json>> first;
-    for (std::size_t s = 0; s < replies.size(); ++s) {
-        if (shard_failure(replies[s]) || replies[s].status != 200) continue;
-        const json model = json::parse(replies[s].body).at("model");
+    ShardClient& client = impl_->client;
+    for (std::size_t s = 0; s < impl_->n(); ++s)
+        for (std::size_t r = 0; r < client.replicas(s); ++r) {
+            asks.push_back({s, http::verb::get, "/api/stats", "", ""});
+            asks.back().replica = r;
+        }
+    const std::vector<ShardReply> replies = client.send_and_wait(asks);
+    std::vector<ShardReply> by_shard(impl_->n());  // the first replica that answered, for the stats
+    std::vector<bool> have(impl_->n(), false);
+    std::optional<std::pair<std::string, json>> first;
+    for (std::size_t i = 0; i < replies.size(); ++i) {
+        const std::size_t s = asks[i].shard;
+        const bool ok = !shard_failure(replies[i]) && replies[i].status == 200;
+        if (!have[s] && (ok || *asks[i].replica + 1 == client.replicas(s))) by_shard[s] = replies[i], have[s] = ok;
+        if (!ok) continue;
+        const json model = json::parse(replies[i].body).at("model");
         if (!first) {
-            first = {s, model};
+            first = {replies[i].replica, model};
         } else if (model.value("sha256", "") != first->second.value("sha256", "")) {
-            throw input_error("shards", impl_->client.url(s),
+            throw input_error("shards", replies[i].replica,
                               "serves model " + model.value("name", "?") + " (" + model.value("sha256", "") +
-                                  "), but " + impl_->client.url(first->first) + " serves " +
-                                  first->second.value("name", "?") + " (" + first->second.value("sha256", "") +
-                                  "): scores of different models do not compare");
+                                  "), but " + first->first + " serves " + first->second.value("name", "?") + " (" +
+                                  first->second.value("sha256", "") + "): scores of different models do not compare");
         }
     }
-    return stats;
+    return impl_->stats_of(by_shard);
 }
 
 void ShardRouter::handle(Request&& req, const RequestContext&, Respond respond) {
