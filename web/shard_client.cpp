@@ -8,6 +8,7 @@
 #include <boost/beast/core.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <deque>
 #include <cstdio>
 #include <future>
@@ -95,6 +96,10 @@ struct ShardClient::Impl {
         thread.join();
     }
 
+    // Set when the client is being destroyed: a completion that sends again (more like this
+    // asks for the item's vector, then searches) is answered at once instead of starting calls
+    // the destructor would wait for.
+    std::atomic<bool> closing{false};
     asio::io_context ioc{1};
     asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(ioc);
     ShardClientOptions options;
@@ -254,7 +259,7 @@ private:
 ShardClient::ShardClient(std::vector<std::string> urls, ShardClientOptions options)
     : impl_(std::make_shared<Impl>(std::move(urls), options)) {}
 
-ShardClient::~ShardClient() = default;
+ShardClient::~ShardClient() { impl_->closing = true; }
 
 std::size_t ShardClient::size() const { return impl_->shards.size(); }
 const std::string& ShardClient::url(std::size_t shard) const { return impl_->shards.at(shard).url; }
@@ -270,6 +275,11 @@ void ShardClient::send(std::vector<ShardRequest> requests, std::function<void(st
             throw input_error("shard", std::to_string(r.shard), "there are " + std::to_string(size()) + " shards");
         if (r.replica && *r.replica >= replicas(r.shard))
             throw input_error("replica", std::to_string(*r.replica), "shard " + url(r.shard) + " has fewer");
+    }
+    if (impl_->closing) {
+        std::vector<ShardReply> stopping(requests.size());
+        for (ShardReply& r : stopping) r.error = "the router is stopping";
+        return done(std::move(stopping));
     }
     asio::post(impl_->ioc, [impl = impl_.get(), requests = std::move(requests), done = std::move(done)]() mutable {
         struct Gather {

@@ -51,7 +51,9 @@ public:
     // `urls`: one a shard, "http://host:port" (a path after it is refused), or its replicas
     // joined by '|'. Names are resolved here, once; one that does not resolve is an error.
     ShardClient(std::vector<std::string> urls, ShardClientOptions options = {});
-    ~ShardClient();  // waits for requests in flight to end (at most their deadlines)
+    // Waits for requests in flight to end (at most their deadlines); what their completions
+    // send meanwhile is answered at once, unsent ("the router is stopping").
+    ~ShardClient();
 
     std::size_t size() const;
     const std::string& url(std::size_t shard) const;  // as given: its replicas joined by '|'
