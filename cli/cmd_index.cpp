@@ -209,7 +209,7 @@ void run_rebuild(IndexArgs& a) {
 
 void run_train(IndexArgs& a) {
     OpenIndex open = open_index(a.index, "", false, false, read_only());
-    const Collection c = a.collection == "all" ? Collection::images : storage::parse_collection(a.collection);
+    const Collection c = Collection::images;  // what index add --trained starts from
     const auto t0 = std::chrono::steady_clock::now();
     const std::unique_ptr<storage::VectorIndex> trained = open.store->train_shared(c, a.image_factory);
     trained->save(a.plan.trained);
@@ -506,18 +506,16 @@ void register_index(CLI::App& app) {
         ->capture_default_str()
         ->check(CLI::Range(1, 1024));
     plan->add_option("--sbatch", a->plan.sbatch_options,
-                     "One more #SBATCH line for both scripts (repeatable): --sbatch=--partition=batch")
+                     "One more #SBATCH line for every script (repeatable): --sbatch=--partition=batch")
         ->allow_extra_args(false);  // one value an occurrence: what follows is an input
     plan->add_option("--opsis", a->plan.opsis, "The opsis executable the tasks run (default: this one)");
     plan->callback([a] { run_plan(*a); });
 
     CLI::App* train = index->add_subcommand(
-        "train", "Train a vector index type on an index's stored vectors and save it empty, for shards to start from");
+        "train", "Train a vector index type on an index's stored image vectors and save it empty, for shards to start from");
     with_index(train);
     train->add_option("--factory", a->image_factory, "FAISS index_factory string, e.g. IVF4096,PQ64")->required();
     train->add_option("--out", a->plan.trained, "The shared training's file (index add --trained FILE)")->required();
-    train->add_option("--collection", a->collection, "images or texts (default images)")
-        ->check(CLI::IsMember({"images", "texts"}));
     train->callback([a] { run_train(*a); });
 
     CLI::App* merge = index->add_subcommand(
