@@ -214,12 +214,13 @@ void run_train(IndexArgs& a) {
     const std::unique_ptr<storage::VectorIndex> trained = open.store->train_shared(c, a.image_factory);
     trained->save(a.plan.trained);
     const std::size_t stored = open.store->catalog().item_count(c);
+    const std::size_t need = storage::VectorIndex::create(trained->dim(), trained->factory())->min_training_points();
     std::printf(
         "trained %s on %zu of %zu stored %s in %.1f s: %s (shared training %s…)\n"
         "start shards from it: opsis index add --index SHARD --shard i/N --trained %s ...\n",
-        trained->factory().c_str(), storage::training_sample_size(trained->min_training_points(), stored), stored,
-        storage::collection_name(c), std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
-        a.plan.trained.c_str(), trained->trained_from().substr(0, 12).c_str(), a.plan.trained.c_str());
+        trained->factory().c_str(), storage::training_sample_size(need, stored), stored, storage::collection_name(c),
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), a.plan.trained.c_str(),
+        trained->trained_from().substr(0, 12).c_str(), a.plan.trained.c_str());
 }
 
 void run_plan(IndexArgs& a) {
@@ -512,7 +513,8 @@ void register_index(CLI::App& app) {
     plan->callback([a] { run_plan(*a); });
 
     CLI::App* train = index->add_subcommand(
-        "train", "Train a vector index type on an index's stored image vectors and save it empty, for shards to start from");
+        "train",
+        "Train a vector index type on an index's stored image vectors and save it empty, for shards to start from");
     with_index(train);
     train->add_option("--factory", a->image_factory, "FAISS index_factory string, e.g. IVF4096,PQ64")->required();
     train->add_option("--out", a->plan.trained, "The shared training's file (index add --trained FILE)")->required();

@@ -84,9 +84,13 @@ PlannedFiles write_cluster_plan(const ClusterPlan& p) {
         "#SBATCH --job-name=opsis-train\n"
         "#SBATCH --requeue\n"
         "#SBATCH --output=" +
-        dir + "/logs/train-%j.out\n" + head + "set -euo pipefail\n" + opsis + " index add --index " + qdir +
-        "/sample --shard 0/" + std::to_string(p.train_slices) + " --threads " + threads + " --json" + inputs_args +
-        " > " + qdir +
+        dir + "/logs/train-%j.out\n" + head +
+        "set -euo pipefail\n"
+        "# Run again (a requeue, submit once more), it keeps the training the shards began from.\n"
+        "if [[ -s " +
+        shell_quote(trained) + " ]]; then echo \"kept " + trained + "\" >&2; exit 0; fi\n" + opsis +
+        " index add --index " + qdir + "/sample --shard 0/" + std::to_string(p.train_slices) + " --threads " + threads +
+        " --json" + inputs_args + " > " + qdir +
         "/logs/sample.json\n"
         "exec " +
         opsis + " index train --index " + qdir + "/sample --factory " + shell_quote(p.factory) + " --out " +
@@ -133,20 +137,23 @@ PlannedFiles write_cluster_plan(const ClusterPlan& p) {
     std::string submit =
         "#!/bin/bash\n"
         "# Made by `opsis index plan`: submits the plan's jobs, each after the one before ended well\n"
-        "# (afterok), and prints their ids. Extra arguments go to every sbatch (e.g. --partition=...).\n"
+        "# (afterok), and prints their ids (--parsable prints id;cluster on federated Slurm: the id\n"
+        "# is kept). Extra arguments go to every sbatch (e.g. --partition=...).\n"
         "set -euo pipefail\n";
-    std::string after;
-    if (p.train_job) {
-        submit += "train=$(sbatch --parsable \"$@\" " + qdir + "/train.sbatch)\necho \"train $train\"\n";
-        after = " --dependency=afterok:$train";
-    }
-    submit += "index=$(sbatch --parsable" + after + " \"$@\" " + qdir + "/index.sbatch)\necho \"index $index\"\n";
-    submit += "merge=$(sbatch --parsable --dependency=afterok:$index \"$@\" " + qdir +
-              "/merge.sbatch)\necho \"merge $merge\"\n";
+    auto submit_job = [&](const std::string& name, const std::string& after) {
+        submit += name + "=$(sbatch --parsable" + (after.empty() ? "" : " --dependency=afterok:$" + after) +
+                  " \"$@\" " + qdir + "/" + name + ".sbatch)\n" + name + "=${" + name + "%%;*}\necho \"" + name + " $" +
+                  name + "\"\n";
+    };
+    if (p.train_job) submit_job("train", "");
+    submit_job("index", p.train_job ? "train" : "");
+    submit_job("merge", "index");
 
     PlannedFiles files{p.train_job ? dir + "/train.sbatch" : "", dir + "/index.sbatch", dir + "/merge.sbatch",
                        dir + "/submit", dir + "/plan.json"};
     std::error_code gone;
+    // A new plan trains anew (its factory or inputs may differ): an earlier plan's training goes.
+    if (trained != dir + "/images.trained" || p.train_job) fs::remove(dir + "/images.trained", gone);
     if (p.train_job)
         write_script(files.train_script, train_script);
     else

@@ -1,6 +1,7 @@
 #include "indexer/merge_shards.h"
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <set>
@@ -26,11 +27,20 @@ struct LaterPaths {
 
 // The shared training every shard's index of collection c started from (their lists join),
 // or "" when they were trained apart.
+// Checked before anything is written: a training file that does not load makes the merge train
+// anew rather than fail half-way.
 std::string common_training(const std::vector<std::unique_ptr<storage::IndexStore>>& shards, Collection c) {
     const std::string& first = shards.front()->vectors(c).trained_from();
     for (const auto& shard : shards)
         if (shard->vectors(c).trained_from() != first || !shard->shared_training(c)) return "";
-    return first.empty() ? "" : *shards.front()->shared_training(c);
+    if (first.empty()) return "";
+    const std::string file = *shards.front()->shared_training(c);
+    try {
+        if (storage::VectorIndex::load_trained(file)->trained_from() == first) return file;
+    } catch (const Error& e) {
+        std::fprintf(stderr, "opsis: warning: %s; the merged index is trained anew\n", e.what());
+    }
+    return "";
 }
 
 }  // namespace
@@ -128,8 +138,11 @@ MergeSummary merge_shards(const std::vector<std::string>& shards, const std::str
         if (join) {
             std::unique_ptr<storage::VectorIndex> joined = storage::VectorIndex::load_trained(training);
             const bool lists = joined->can_join_lists();
-            if (lists)
-                for (std::size_t s = 0; s < in.size(); ++s) joined->join_lists(in[s]->vectors(c), new_ids[s]);
+            for (std::size_t s = 0; lists && s < in.size(); ++s) try {
+                    joined->join_lists(in[s]->vectors(c), new_ids[s]);
+                } catch (const Error& e) {
+                    throw input_error("shard", in[s]->dir(), std::string("its lists could not be joined: ") + e.what());
+                }
             store->adopt(c, std::move(joined), training);  // adds (encodes) what was not joined
             summary.vectors[c] = lists ? "lists joined" : "encoded with the shared training";
         } else if (store->vectors(c).is_trained()) {

@@ -4,8 +4,10 @@
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIDMap.h>
 #include <faiss/IndexIVF.h>
+#include <faiss/IndexIVFFastScan.h>
 #include <faiss/IndexIVFFlat.h>
 #include <faiss/IndexIVFPQ.h>
+#include <faiss/IndexIVFPQR.h>
 #include <faiss/IndexPQ.h>
 #include <faiss/IndexPreTransform.h>
 #include <faiss/impl/AuxIndexStructures.h>
@@ -240,7 +242,15 @@ void VectorIndex::share_training(const std::string& model_sha256) {
     trained_for_ = model_sha256;
 }
 
-bool VectorIndex::can_join_lists() const { return dynamic_cast<const faiss::IndexIVF*>(index_.get()) != nullptr; }
+bool VectorIndex::can_join_lists() const {
+    // Entries stored one by one (code_size bytes each) and nothing beside the lists: not the
+    // fast-scan types (codes packed in blocks), not IVFPQR (refinement codes by row) or
+    // IVFFlatDedup (its map of duplicates).
+    auto* ivf = dynamic_cast<const faiss::IndexIVF*>(index_.get());
+    return ivf && dynamic_cast<const faiss::ArrayInvertedLists*>(ivf->invlists) &&
+           !dynamic_cast<const faiss::IndexIVFFastScan*>(ivf) && !dynamic_cast<const faiss::IndexIVFPQR*>(ivf) &&
+           !dynamic_cast<const faiss::IndexIVFFlatDedup*>(ivf);
+}
 
 void VectorIndex::join_lists(const VectorIndex& other, const std::unordered_map<std::int64_t, std::int64_t>& new_ids) {
     std::unique_lock lock(mutex_);
@@ -249,8 +259,9 @@ void VectorIndex::join_lists(const VectorIndex& other, const std::unordered_map<
         throw input_error("vector index", factory_, "lists can only be joined between indexes of one shared training");
     auto* into = dynamic_cast<faiss::IndexIVF*>(index_.get());
     auto* from = dynamic_cast<const faiss::IndexIVF*>(other.index_.get());
-    if (!into || !from || into->nlist != from->nlist || into->code_size != from->code_size)
-        throw input_error("vector index", factory_, "has no inverted lists to join");
+    if (!can_join_lists() || !other.can_join_lists() || into->nlist != from->nlist ||
+        into->code_size != from->code_size)
+        throw input_error("vector index", factory_, "has no inverted lists that can be joined");
     for (std::size_t list = 0; list < from->nlist; ++list) {
         const std::size_t n = from->invlists->list_size(list);
         if (n == 0) continue;

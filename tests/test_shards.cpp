@@ -301,6 +301,11 @@ TEST_CASE("a shard's replicas take turns, and one that is down or hangs is passe
     };
     for (int i = 0; i < 4; ++i) full(r.post("/api/search", q).data());
     REQUIRE(r.get("/api/stats").data()["images"]["items"] == 16);
+    // They took turns: each replica answered searches.
+    for (Server* replica : {even_a.get(), &even_b}) {
+        Client c(replica->port());
+        REQUIRE_THAT(c.get("/metrics").body, Catch::Contains("route=\"/api/search\""));
+    }
 
     // One replica dies: every search still comes whole, from the other (the first to meet the
     // dead one fails over within its deadline).
@@ -336,7 +341,8 @@ TEST_CASE("a shard's replicas take turns, and one that is down or hangs is passe
     even_b.stop();
     const json d = h.post("/api/search", q).data();
     REQUIRE(d["shards"]["answered"] == 1);
-    REQUIRE_THAT(d["shards"]["failed"][0]["error"].get<std::string>(), Catch::Contains(url(even_b)));
+    REQUIRE_THAT(d["shards"]["failed"][0]["error"].get<std::string>(),
+                 Catch::Contains(url(even_b)) && Catch::Contains(silent.url()));
     // Replicas must serve the same model as the rest.
     init_tiny_model(f.dir, "other-model", 4);
     REQUIRE(run_opsis("index add --index " + f.dir.file("other") + " --model " + f.dir.file("other-model") +
@@ -562,6 +568,26 @@ TEST_CASE("shards started from one shared training merge by joining their lists"
             require_same(j.post("/api/search", q).data(), o.post("/api/search", q).data());
         }
     }
+    // A fourth shard from the same training holding copies of two pictures under other paths:
+    // the copies join the first shard's items, their codes are left out of the joined lists.
+    const std::string copies = f.dir.file("copies");
+    fs::create_directories(copies);
+    for (int k : {5, 6})
+        fs::copy_file(many + "/" + std::to_string(k) + ".png", copies + "/" + std::to_string(k) + ".png");
+    REQUIRE(run_opsis("index add --index " + f.dir.file("copies-ix") + " --model " + f.dir.file("model") +
+                      " --trained " + trained + " " + copies)
+                .exit_code == 0);
+    const CommandResult with_copies =
+        run_opsis("index merge --json --index " + f.dir.file("with-copies") + " " + plan + "/shard-0 " + plan +
+                  "/shard-1 " + plan + "/shard-2 " + f.dir.file("copies-ix"));
+    INFO(with_copies.output);
+    const json wc = json::parse(with_copies.output.substr(with_copies.output.find('{')));
+    REQUIRE(wc["images"] == 400);
+    REQUIRE(wc["duplicates"] == 2);
+    REQUIRE(wc["vectors"]["images"] == "lists joined");
+    REQUIRE_THAT(run_opsis("index verify --index " + f.dir.file("with-copies")).output,
+                 Catch::Contains("400 compared (max difference 0)") && Catch::Contains("verify: OK"));
+
     // Asked to, a merge trains anew; shards trained apart are merged that way too.
     const CommandResult retrained = run_opsis("index merge --json --retrain --index " + f.dir.file("retrained") + " " +
                                               plan + "/shard-0 " + plan + "/shard-1 " + plan + "/shard-2");

@@ -825,6 +825,10 @@ TEST_CASE("indexes started from one shared training join their lists: the codes 
     std::unique_ptr<VectorIndex> flat = VectorIndex::create(kDim, "Flat");
     flat->share_training(kModel.sha256);
     REQUIRE_FALSE(flat->can_join_lists());
+    // Nor do IVF types that keep more than codes in plain lists: those re-add their vectors.
+    for (const char* packed : {"IVF4,PQ4x4fs"})
+        REQUIRE_FALSE(VectorIndex::create(kDim, packed)->can_join_lists());
+    REQUIRE(VectorIndex::create(kDim, "IVF4,PQ4")->can_join_lists());
     REQUIRE_THROWS_WITH(VectorIndex::create(kDim, "IVF4,Flat")->share_training(kModel.sha256),
                         Catch::Contains("not trained"));
 }

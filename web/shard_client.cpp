@@ -31,7 +31,14 @@ struct Replica {
     std::string url, host, port;
     tcp::resolver::results_type endpoints;
     std::vector<std::unique_ptr<beast::tcp_stream>> idle;  // kept-alive connections
-    Clock::time_point rested_until{};                      // failed lately: tried after the others
+    // Failed lately: tried after the others until then. When the rest is over one request
+    // (the probe) goes to it first; the rest wait for its answer, so a replica that still hangs
+    // spoils one answer a rest, not every answer that comes while its deadline runs. Each
+    // failure in a row doubles the rest (up to 16 times replica_rest).
+    Clock::time_point rested_until{};
+    bool probing = false;
+    unsigned failures = 0;  // in a row
+    bool first_choice(Clock::time_point now) const { return rested_until <= now && !probing; }
 };
 
 struct Shard {
@@ -79,6 +86,7 @@ struct ShardClient::Impl {
             std::size_t from = 0;
             for (std::size_t bar; from <= url.size(); from = bar + 1) {
                 bar = std::min(url.find('|', from), url.size());
+                if (bar == from) throw input_error("shard URL", url, "has an empty replica (a '|' too many)");
                 Replica& r = s.replicas.emplace_back(parse_url(url.substr(from, bar - from)));
                 beast::error_code ec;
                 r.endpoints = resolver.resolve(r.host, r.port, ec);
@@ -87,8 +95,13 @@ struct ShardClient::Impl {
         }
         thread = std::thread([this] { ioc.run(); });
     }
-    ~Impl() {
-        work.reset();  // requests in flight end by their deadlines; idle connections are no work
+    ~Impl() { stop(); }
+    // Requests in flight end by their deadlines (idle connections are no work); what their
+    // completions send meanwhile is answered at once (closing).
+    void stop() {
+        closing = true;
+        if (!thread.joinable()) return;
+        work.reset();
         asio::post(ioc, [this] {
             for (Shard& s : shards)
                 for (Replica& r : s.replicas) r.idle.clear();
@@ -128,7 +141,7 @@ public:
             const std::size_t first = shard_.turn++ % n;
             for (std::size_t i = 0; i < n; ++i) order_.push_back((first + i) % n);
             std::stable_partition(order_.begin(), order_.end(),
-                                  [&](std::size_t r) { return shard_.replicas[r].rested_until <= started_; });
+                                  [&](std::size_t r) { return shard_.replicas[r].first_choice(started_); });
         }
         out_.method(request.method);
         out_.target(request.target);
@@ -143,6 +156,7 @@ public:
     }
 
     void start() {
+        begin_attempt();
         Replica& r = replica();
         out_.set(http::field::host,
                  r.host.find(':') != std::string::npos ? "[" + r.host + "]:" + r.port : r.host + ":" + r.port);
@@ -158,6 +172,10 @@ public:
 
 private:
     Replica& replica() { return shard_.replicas[order_[attempt_]]; }
+    void begin_attempt() {
+        Replica& r = replica();
+        if (r.failures > 0 && r.first_choice(Clock::now())) r.probing = true;  // its rest is over: a probe
+    }
     void connect() {
         reused_ = false;
         stream_ = std::make_unique<beast::tcp_stream>(client_.ioc);
@@ -195,11 +213,18 @@ private:
         }
         fail(ec, doing);
     }
-    // The replica is rested; the next one (if any) takes the request while time is left.
+    // The replica is rested; the next one (if any) takes the request while time is left. An
+    // answer too large is the answer's fault, not the replica's: no rest, no second try. (Every
+    // request the router sends is a read, so sending one again is safe.)
     void fail(beast::error_code ec, const char* doing) {
         const bool timed_out = ec == beast::error::timeout;
+        const bool final = ec == http::error::body_limit;
         Replica& failed = replica();
-        failed.rested_until = Clock::now() + client_.options.replica_rest;
+        failed.probing = false;
+        if (!final) {
+            failed.failures = std::min(failed.failures + 1, 5u);
+            failed.rested_until = Clock::now() + client_.options.replica_rest * (1 << (failed.failures - 1));
+        }
         if (!errors_.empty()) errors_ += "; ";
         errors_ +=
             (timed_out ? "timed out after " + std::to_string(client_.options.timeout.count()) + " ms (" + doing + ")"
@@ -208,7 +233,7 @@ private:
         stream_.reset();
         buffer_.clear();
         parser_.reset();
-        if (!timed_out && attempt_ + 1 < order_.size() && Clock::now() < deadline_) {
+        if (!timed_out && !final && attempt_ + 1 < order_.size() && Clock::now() < deadline_) {
             ++attempt_;
             return start();
         }
@@ -227,6 +252,8 @@ private:
         r.body = std::move(res.body());
         Replica& from = replica();
         from.rested_until = {};
+        from.probing = false;
+        from.failures = 0;
         if (res.keep_alive() && from.idle.size() < client_.options.idle_per_shard) {
             stream_->expires_never();
             from.idle.push_back(std::move(stream_));
@@ -259,7 +286,7 @@ private:
 ShardClient::ShardClient(std::vector<std::string> urls, ShardClientOptions options)
     : impl_(std::make_shared<Impl>(std::move(urls), options)) {}
 
-ShardClient::~ShardClient() { impl_->closing = true; }
+ShardClient::~ShardClient() { impl_->stop(); }  // while this object is whole: completions may send
 
 std::size_t ShardClient::size() const { return impl_->shards.size(); }
 const std::string& ShardClient::url(std::size_t shard) const { return impl_->shards.at(shard).url; }

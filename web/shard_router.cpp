@@ -149,7 +149,14 @@ json ShardRouter::check_shards() {
         const bool ok = !shard_failure(replies[i]) && replies[i].status == 200;
         if (!have[s] && (ok || *asks[i].replica + 1 == client.replicas(s))) by_shard[s] = replies[i], have[s] = ok;
         if (!ok) continue;
-        const json model = json::parse(replies[i].body).at("model");
+        json model;
+        try {
+            model = json::parse(replies[i].body).at("model");
+        } catch (const json::exception& e) {
+            throw input_error(
+                "shards", replies[i].replica,
+                std::string("answered /api/stats with no model in it (is it an opsis serve?): ") + e.what());
+        }
         if (!first) {
             first = {replies[i].replica, model};
         } else if (model.value("sha256", "") != first->second.value("sha256", "")) {
