@@ -35,7 +35,8 @@ struct ServeArgs {
     bool any_host = false;
     std::vector<std::string> watch;
     int settle_ms = 250;
-    std::vector<std::string> shards;
+    std::string shards;   // "URL,URL|URL,...": split here, so that an empty one is named
+    bool router = false;  // --shards was given
     int shard_timeout_ms = 2000;
     std::size_t max_depth = 500;
 };
@@ -75,7 +76,12 @@ void run_router(ServeArgs& a) {
     options.static_dir = static_dir(a);
     options.client.timeout = std::chrono::milliseconds(a.shard_timeout_ms);
     options.max_depth = a.max_depth;
-    web::ShardRouter router(a.shards, options);
+    std::vector<std::string> urls;
+    for (std::size_t from = 0, comma; from <= a.shards.size(); from = comma + 1) {
+        comma = std::min(a.shards.find(',', from), a.shards.size());
+        urls.push_back(a.shards.substr(from, comma - from));  // an empty one is the client's error
+    }
+    web::ShardRouter router(urls, options);
     const nlohmann::json stats = router.check_shards();
     apply_server_args(a);
     web::HttpServer server(a.server, std::bind_front(&web::ShardRouter::handle, &router), &web::Api::error);
@@ -96,7 +102,7 @@ void run_router(ServeArgs& a) {
 }
 
 void run(ServeArgs& a) {
-    if (!a.shards.empty()) return run_router(a);
+    if (a.router) return run_router(a);
     if (a.index.empty()) throw input_error("serve", "", "needs --index DIR, or --shards URL,URL,...");
     web::ApiOptions options;
     options.write_token = a.token;
@@ -153,7 +159,6 @@ void register_serve(CLI::App& app) {
                         "comma-separated, in shard order; searches go to all and are merged, items to their own. A "
                         "shard's replicas (servers over copies of its index) joined by '|': http://a:1|http://b:1 "
                         "take turns, and one that fails is passed over")
-            ->delimiter(',')
             ->excludes(index);
     index->excludes(shards);
     cmd->add_option("--shard-timeout-ms", a->shard_timeout_ms,
@@ -209,7 +214,10 @@ void register_serve(CLI::App& app) {
     // What only a server over one index does.
     for (const char* name : {"--token", "--model", "--precision", "--workers", "--watch", "--settle-ms"})
         shards->excludes(cmd->get_option(name));
-    cmd->callback([a] { run(*a); });
+    cmd->callback([a, shards] {
+        a->router = shards->count() > 0;
+        run(*a);
+    });
 }
 
 }  // namespace opsis::cli

@@ -351,6 +351,9 @@ TEST_CASE("a shard's replicas take turns, and one that is down or hangs is passe
     Server other("--index " + f.dir.file("other"));
     require_opsis_refuses("serve --port 0 --shards " + shell_quote(url(odd) + "|" + url(other)),
                           "scores of different models do not compare");
+    // A ',' or '|' too many names the shard, not the next argument.
+    require_opsis_refuses("serve --shards " + shell_quote(url(odd) + ",") + " --port 0", "is empty");
+    require_opsis_refuses("serve --port 0 --shards " + shell_quote(url(odd) + "||" + url(odd)), "an empty replica");
 }
 
 TEST_CASE("a router refuses shards that serve different models", "[shards]") {

@@ -81,6 +81,7 @@ struct ShardClient::Impl {
         if (urls.empty()) throw input_error("shards", "", "none given");
         tcp::resolver resolver(ioc);
         for (const std::string& url : urls) {
+            if (url.empty()) throw input_error("shard URL", url, "is empty: give http://host:port (a ',' too many?)");
             Shard& s = shards.emplace_back();
             s.url = url;
             std::size_t from = 0;
