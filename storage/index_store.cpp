@@ -84,7 +84,7 @@ std::unique_ptr<IndexStore> IndexStore::open(const std::string& dir, const std::
                                       describe(*model) + "'s");
             image_factory = t->factory();
             s->model_ = *model;
-            s->keep_trained(Collection::images, options.image_trained);
+            s->keep_trained(Collection::images, *t);
         }
         for (Collection c : kCollections)
             VectorIndex::create(model->dim, c == Collection::images ? image_factory : options.text_factory);
@@ -184,11 +184,7 @@ std::unique_ptr<VectorIndex> IndexStore::fresh_vectors(Collection c, const std::
     return VectorIndex::create(model_.dim, factory);
 }
 
-void IndexStore::keep_trained(Collection c, const std::string& source) {
-    const std::unique_ptr<VectorIndex> t = VectorIndex::load_trained(source);
-    if (fs::exists(trained_path(c)) && fs::equivalent(source, trained_path(c))) return;
-    t->save(trained_path(c));
-}
+void IndexStore::keep_trained(Collection c, const VectorIndex& trained) { trained.save(trained_path(c)); }
 
 void IndexStore::open_rescore(Collection c) {
     // Copies already open are in step (commits keep them so): reopening would drop what they
@@ -419,7 +415,7 @@ void IndexStore::adopt(Collection c, std::unique_ptr<VectorIndex> index, const s
         throw input_error("vector index", index->factory(), "does not have the model's dimension");
     if (index->size() < catalog_->item_count(c)) fill_from_catalog(*index, c);
     index->set_applied_seq(catalog_->last_seq(c));
-    if (!trained.empty()) keep_trained(c, trained);
+    if (!trained.empty()) keep_trained(c, *VectorIndex::load_trained(trained));
     vectors_[c] = std::move(index);
     open_rescore(c);
     save_snapshot(c);

@@ -121,8 +121,8 @@ private:
     std::string trained_path(Collection c) const;
     // A new, empty vector index for the collection: from its shared training when it has one.
     std::unique_ptr<VectorIndex> fresh_vectors(Collection c, const std::string& factory) const;
-    // Copies a shared training into DIR/<collection>.trained (checked first).
-    void keep_trained(Collection c, const std::string& source);
+    // Keeps a shared training (loaded, so checked) as DIR/<collection>.trained.
+    void keep_trained(Collection c, const VectorIndex& trained);
     // Opens, or builds from the catalog, the collection's float16 copies when its vector index
     // is compressed; removes them when it is exact.
     void open_rescore(Collection c);

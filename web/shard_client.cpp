@@ -264,7 +264,6 @@ private:
     void done(ShardReply r) {
         r.ms = std::chrono::duration<double, std::milli>(Clock::now() - started_).count();
         r.replica = replica().url;
-        r.failovers = attempt_;
         finish_(std::move(r));
     }
 
@@ -292,9 +291,6 @@ ShardClient::~ShardClient() { impl_->stop(); }  // while this object is whole: c
 std::size_t ShardClient::size() const { return impl_->shards.size(); }
 const std::string& ShardClient::url(std::size_t shard) const { return impl_->shards.at(shard).url; }
 std::size_t ShardClient::replicas(std::size_t shard) const { return impl_->shards.at(shard).replicas.size(); }
-const std::string& ShardClient::replica_url(std::size_t shard, std::size_t replica) const {
-    return impl_->shards.at(shard).replicas.at(replica).url;
-}
 const ShardClientOptions& ShardClient::options() const { return impl_->options; }
 
 void ShardClient::send(std::vector<ShardRequest> requests, std::function<void(std::vector<ShardReply>)> done) {

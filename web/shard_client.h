@@ -42,8 +42,7 @@ struct ShardReply {
     std::string body, content_type, cache_control;
     std::string error;  // why not, when not answered: "connection refused", "timed out after 2000 ms"
     double ms = 0;
-    std::string replica;        // the URL that answered (or was tried last)
-    std::size_t failovers = 0;  // replicas that failed before it, for this request
+    std::string replica;  // the URL that answered (or was tried last)
 };
 
 class ShardClient {
@@ -58,7 +57,6 @@ public:
     std::size_t size() const;
     const std::string& url(std::size_t shard) const;  // as given: its replicas joined by '|'
     std::size_t replicas(std::size_t shard) const;
-    const std::string& replica_url(std::size_t shard, std::size_t replica) const;
     const ShardClientOptions& options() const;
 
     // Sends the requests at once; `done` is called once, from the client's thread, with the

@@ -141,13 +141,14 @@ json ShardRouter::check_shards() {
             asks.back().replica = r;
         }
     const std::vector<ShardReply> replies = client.send_and_wait(asks);
-    std::vector<ShardReply> by_shard(impl_->n());  // the first replica that answered, for the stats
+    // For the stats: the first replica that answered, else the last one's failure.
+    std::vector<ShardReply> by_shard(impl_->n());
     std::vector<bool> have(impl_->n(), false);
     std::optional<std::pair<std::string, json>> first;
     for (std::size_t i = 0; i < replies.size(); ++i) {
         const std::size_t s = asks[i].shard;
         const bool ok = !shard_failure(replies[i]) && replies[i].status == 200;
-        if (!have[s] && (ok || *asks[i].replica + 1 == client.replicas(s))) by_shard[s] = replies[i], have[s] = ok;
+        if (!have[s]) by_shard[s] = replies[i], have[s] = ok;
         if (!ok) continue;
         json model;
         try {
