@@ -136,6 +136,32 @@ def make_splits(items, zeroshot_share=0.04, val_share=0.05, held_out=HELD_OUT_ST
     return splits, rejects
 
 
+def add_definitions(items, splits, wordnet):
+    """WordNet's definition of each item's name as one more English caption, so that what a
+    thing is for or looks like finds it ("a place to sleep" -> bed). Added after the splits are
+    drawn, so they are what they were without it; zero-shot items get none, and a definition
+    holding a zero-shot concept's word is left out (no training caption may hold one).
+    Returns how many items got one."""
+    zeroshot_ids = set(splits["zeroshot"])
+    zeroshot_words = {w for item in items if item["id"] in zeroshot_ids
+                      for captions in item["captions"].values() for caption in captions for w in words_of(caption)}
+    added = 0
+    for item in items:
+        if item["id"] in zeroshot_ids:
+            continue
+        english = item["captions"]["en"]
+        for caption in english[:3]:  # the name, or its other word order ("car sports", "sports car")
+            if ":" in caption:
+                continue
+            definition = wordnet.definition(caption)
+            if definition:
+                if definition not in english and not set(words_of(definition)) & zeroshot_words:
+                    english.append(definition)
+                    added += 1
+                break
+    return added
+
+
 def check_splits(items, splits, held_out=HELD_OUT_STYLES):
     """Raises SystemExit when a split leaks: a zero-shot word in training, a val concept or a
     held-out style in training, an item in two splits."""

@@ -1,7 +1,8 @@
 """Words around a caption, from Debian's dictionaries:
 
   WordNet (wordnet-base): a noun phrase's synonyms and its kinds ("cat" -> "true cat";
-  kinds "feline", "felid"), from its most common sense only, so "cat" never becomes "guy".
+  kinds "feline", "felid"), from its most common sense only, so "cat" never becomes "guy";
+  and that sense's definition ("bed" -> "a piece of furniture that provides a place to sleep").
   FreeDict English<->Greek (dict-freedict-eng-ell, dict-freedict-ell-eng): a Greek name for
   an English word or phrase where CLDR gives none.
   wamerican + WordNet lemmas: which lower-case tokens are English words."""
@@ -52,7 +53,8 @@ class WordNet:
                 n_synsets, n_pointers = int(parts[2]), int(parts[3])
                 offsets = parts[6 + n_pointers:6 + n_pointers + n_synsets]
                 self.index[parts[0]] = offsets
-        self.data = open(os.path.join(folder, "data.noun"), "rb").read()
+        with open(os.path.join(folder, "data.noun"), "rb") as f:
+            self.data = f.read()
         self.lemmas = set(k for k in self.index if "_" not in k)
         noun_use = _tagged_senses(folder, "noun")
         verb_use, adjective_use = _tagged_senses(folder, "verb"), _tagged_senses(folder, "adj")
@@ -86,6 +88,31 @@ class WordNet:
             if symbol in ("@", "@i") and pos == "n":
                 hypernyms.append(target)
         return words, hypernyms
+
+    def definition(self, phrase, max_words=16):
+        """The definition of a phrase's most common noun sense as a caption, or None: WordNet's
+        gloss without its examples, parentheses or the list after a colon, at most two of its
+        ';' parts and `max_words` words ("giraffe" -> "tallest living quadruped; having a spotted
+        coat and small horns and very long neck and legs")."""
+        key = phrase.strip().lower().replace(" ", "_")
+        if not self.names_a_thing(key):
+            return None
+        start = int(self.index[key][0])
+        line = self.data[start:self.data.index(b"\n", start)].decode("utf-8", "replace")
+        if " | " not in line:
+            return None
+        gloss = line.split(" | ", 1)[1]
+        gloss = re.split(r';?\s*"', gloss)[0]          # examples: '; "the cat sat on the mat"'
+        gloss = re.sub(r"\([^)]*\)", "", gloss).split(":")[0]
+        parts = [" ".join(p.split()) for p in gloss.split(";")]
+        parts = [p for p in parts if p]
+        kept = []
+        for p in parts[:2]:
+            if len(" ".join(kept + [p]).split()) > max_words:
+                break
+            kept.append(p)
+        text = "; ".join(kept).lower().strip(" ,.")
+        return text if len(text.split()) >= 2 else None
 
     def names_a_thing(self, key):
         """Whether a lemma ("sports_car") is a noun whose most common sense is what it means:

@@ -9,7 +9,7 @@ import unittest
 DATA = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, DATA)
 
-from corpus import icon_names, lexicon, packages, splits  # noqa: E402
+from corpus import icon_names, lexicon, packages, splits, words  # noqa: E402
 
 DICTIONARY = {"car", "sports", "home", "smoke", "free", "button", "cat", "face", "bell", "off", "account", "child",
               "tree", "apple", "red", "arrow", "left", "box"}
@@ -249,6 +249,71 @@ class Lexicon(unittest.TestCase):
         self.assertEqual(lexicon.spelling_key("scissors"), "scisors")
         self.assertEqual(lexicon.spelling_key("backpack"), "bakpak")
         self.assertEqual(lexicon.max_typos("elefant"), 2)
+
+
+def write_wordnet(folder, synsets):
+    """A WordNet folder as words.WordNet reads it: {lemma: [gloss of each sense]}, most common
+    sense first, every sense tagged once (so the first is not dominant when there are two)."""
+    data, index, counts = "  1 header line\n", [], []
+    for lemma, glosses in sorted(synsets.items()):
+        offsets = []
+        for gloss in glosses:
+            offsets.append(f"{len(data.encode()):08d}")
+            data += f"{offsets[-1]} 05 n 01 {lemma} 0 000 | {gloss}  \n"
+        index.append(f"{lemma} n {len(offsets)} 0 {len(offsets)} {len(offsets) if len(offsets) == 1 else 0} " + " ".join(offsets))
+        counts += [f"{lemma}%1:05:00:: {k + 1} 1" for k in range(len(offsets))]
+    for name, text in (("data.noun", data), ("index.noun", "\n".join(index) + "\n"), ("index.verb", ""),
+                       ("index.adj", ""), ("cntlist.rev", "\n".join(counts) + "\n")):
+        with open(os.path.join(folder, name), "w", encoding="utf-8") as f:
+            f.write(text)
+
+
+class Definitions(unittest.TestCase):
+    def test_a_gloss_becomes_a_caption_without_examples_or_parentheses(self):
+        with tempfile.TemporaryDirectory() as folder:
+            write_wordnet(folder, {
+                "bed": ['a piece of furniture that provides a place to sleep; "he sat on the edge of the bed"'],
+                "giraffe": ["tallest living quadruped; having a spotted coat and small horns and very long neck and legs;"
+                            " of savannahs of tropical Africa"],
+                "cat": ["feline mammal usually having thick soft fur (and whiskers) and no ability to roar: domestic cats"],
+                "club": ["a team of people", "a stout stick"],
+                "sports_car": ["a small low car with a high-powered engine"],
+                "bat": ["a long one; a sentence that keeps on going for far more words than any caption should ever hold"],
+            })
+            wordnet = words.WordNet(folder)
+            self.assertEqual(wordnet.definition("bed"), "a piece of furniture that provides a place to sleep")
+            self.assertEqual(wordnet.definition("giraffe"),
+                             "tallest living quadruped; having a spotted coat and small horns and very long neck and legs")
+            self.assertEqual(wordnet.definition("cat"), "feline mammal usually having thick soft fur and no ability to roar")
+            self.assertEqual(wordnet.definition("Sports car"), "a small low car with a high-powered engine")
+            self.assertEqual(wordnet.definition("bat"), "a long one")  # the second part would pass 16 words
+            self.assertIsNone(wordnet.definition("club"))  # two senses, neither dominant
+            self.assertIsNone(wordnet.definition("unicorn"))  # WordNet lacks it
+
+    def test_definitions_keep_the_splits_honest(self):
+        class Glosses:
+            table = {"bed": "a piece of furniture that provides a place to sleep",
+                     "sofa": "an upholstered seat for more than one person, like a settee",
+                     "settee": "a long wooden bench", "car sports": None, "sports car": "a small low car"}
+
+            def definition(self, phrase):
+                return self.table.get(phrase)
+
+        items = [{"id": "a", "concept": "bed", "captions": {"en": ["bed"], "el": []}},
+                 {"id": "b", "concept": "sofa", "captions": {"en": ["sofa"], "el": []}},
+                 {"id": "c", "concept": "settee", "captions": {"en": ["settee"], "el": []}},
+                 {"id": "d", "concept": "sports car", "captions": {"en": ["car sports", "sports car"], "el": []}},
+                 {"id": "e", "concept": "bed", "captions": {"en": ["bed: furniture"], "el": []}}]
+        for item in items:
+            item["style"] = "color"
+        split_ids = {"train": ["a", "b", "d", "e"], "val": [], "zeroshot": ["c"], "style": []}
+        self.assertEqual(splits.add_definitions(items, split_ids, Glosses()), 2)
+        self.assertEqual(items[0]["captions"]["en"], ["bed", "a piece of furniture that provides a place to sleep"])
+        self.assertEqual(items[1]["captions"]["en"], ["sofa"])  # "settee" is a zero-shot word
+        self.assertEqual(items[2]["captions"]["en"], ["settee"])  # zero-shot items get none
+        self.assertEqual(items[3]["captions"]["en"], ["car sports", "sports car", "a small low car"])
+        self.assertEqual(items[4]["captions"]["en"], ["bed: furniture"])  # a keyword list is no name
+        splits.check_splits(items, split_ids)
 
 
 if __name__ == "__main__":
