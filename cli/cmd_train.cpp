@@ -65,10 +65,14 @@ void register_train(CLI::App& app) {
                     "Share of BPE merges skipped while tokenizing training captions (BPE-dropout; 0: off)")
         ->capture_default_str()
         ->check(CLI::Range(0.0, 0.9));
+    cmd->add_option("--sentence-framing", o->augment.text.sentence,
+                    "Share of short English captions put inside a request or sentence (\"show me a cat\")")
+        ->capture_default_str()
+        ->check(CLI::Range(0.0, 1.0));
     cmd->add_flag("--resume", o->resume, "Continue the run folder's checkpoint (same --seed and --batch)");
     auto no_text_augment = std::make_shared<bool>(false);
     cmd->add_flag("--no-text-augment", *no_text_augment,
-                  "Train on the captions as they are (no keyword subsets, templates, plurals or typos)");
+                  "Train on the captions as they are (no keyword subsets, templates, sentences, plurals or typos)");
     auto no_image_augment = std::make_shared<bool>(false);
     cmd->add_flag("--no-image-augment", *no_image_augment,
                   "Train on the pictures as they are (only the crop and background; none of the vision challenges)");

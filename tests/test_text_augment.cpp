@@ -42,6 +42,15 @@ std::size_t edit_distance(const std::string& a, const std::string& b) {
 const std::set<std::string> kEnglishFraming{"a",        "an",     "the",     "picture", "pictures", "of",
                                             "image",    "images", "photo",   "icon",    "icons",    "drawing",
                                             "drawings", "sketch", "clipart", "simple",  "cartoon",  "symbol"};
+// The words english_sentence may add: requests and endings that hold for any picture.
+const std::set<std::string> kSentenceWords{
+    "show",    "me",    "i",          "am",    "looking",   "for",     "find",    "search", "do",      "you",
+    "have",    "need",  "want",       "can",   "give",      "in",      "a",       "an",     "simple",  "style",
+    "on",      "plain", "background", "as",    "small",     "picture", "my",      "slides", "website", "school",
+    "project", "the",   "its",        "own",   "please",    "cartoon", "sticker", "poster", "there",   "is",
+    "are",     "this",  "that",       "shows", "searching", "of"};
+
+bool framing_word(const std::string& w) { return kEnglishFraming.count(w) == 1 || kSentenceWords.count(w) == 1; }
 
 std::string augment(const std::string& caption, CaptionLanguage language, std::uint64_t seed,
                     const TextAugmentOptions& options = {}) {
@@ -172,8 +181,7 @@ TEST_CASE("keyword subsets use only the caption's own words", "[text_augment]") 
     for (std::uint64_t seed = 0; seed < 400; ++seed) {
         const std::string out = augment(caption, CaptionLanguage::english, seed, no_typos);
         INFO(out);
-        for (const std::string& w : tokens_of(out))
-            CHECK((own.count(w) == 1 || kEnglishFraming.count(w) == 1 || w == "faces"));
+        for (const std::string& w : tokens_of(out)) CHECK((own.count(w) == 1 || framing_word(w) || w == "faces"));
     }
 }
 
@@ -182,12 +190,56 @@ TEST_CASE("every augmented 'cat' is still about a cat", "[text_augment]") {
         const std::string out = augment("cat", CaptionLanguage::english, seed);
         INFO(out);
         CHECK(out.find("cat") != std::string::npos);
-        for (const std::string& w : tokens_of(out)) CHECK((w == "cat" || w == "cats" || kEnglishFraming.count(w) == 1));
+        for (const std::string& w : tokens_of(out)) CHECK((w == "cat" || w == "cats" || framing_word(w)));
     }
 }
 
+TEST_CASE("english_sentence puts the phrase in a request or a sentence true of any picture", "[text_augment]") {
+    std::set<std::string> seen;
+    for (std::uint64_t seed = 0; seed < 300; ++seed) {
+        std::mt19937_64 rng(seed);
+        const std::string one = english_sentence("sports car", false, rng);
+        const std::string many = english_sentence("sports cars", true, rng);
+        INFO(one << " | " << many);
+        CHECK(one.find("a sports car") != std::string::npos);  // with its article
+        CHECK(many.find("sports cars") != std::string::npos);
+        CHECK(many.find("a sports cars") == std::string::npos);
+        CHECK(many.find("there is") == std::string::npos);  // "there are sports cars"
+        for (const std::string& w : tokens_of(one + " " + many))
+            CHECK((w == "sports" || w == "car" || w == "cars" || kSentenceWords.count(w) == 1));
+        seen.insert(one);
+    }
+    CHECK(seen.size() >= 20);
+    std::mt19937_64 rng(1);
+    CHECK(english_sentence("Greece", false, rng).find("Greece") != std::string::npos);  // a name takes no article
+    CHECK(english_sentence("Greece", false, rng).find("a Greece") == std::string::npos);
+    // The words a sentence adds name no colour, direction, place or action.
+    for (const std::string w : {"red", "white", "left", "right", "up", "down", "garden", "sitting", "flying"})
+        CHECK(kSentenceWords.count(w) == 0);
+}
+
+TEST_CASE("sentences go only around short English phrases, and only when asked for", "[text_augment]") {
+    TextAugmentOptions sentences_only = TextAugmentOptions::none();
+    sentences_only.sentence = 1.0f;
+    bool framed = false;
+    for (std::uint64_t seed = 0; seed < 100; ++seed) {
+        const std::string out = augment("cat", CaptionLanguage::english, seed, sentences_only);
+        CHECK(out != "cat");
+        framed = framed || out == "show me a cat";
+        // Keyword lists, long phrases and Greek are left as they are.
+        CHECK(augment("cat face: animal, pet", CaptionLanguage::english, seed, sentences_only) ==
+              "cat face: animal, pet");
+        CHECK(augment("a very long caption with far too many words", CaptionLanguage::english, seed, sentences_only) ==
+              "a very long caption with far too many words");
+        CHECK(augment("γάτα", CaptionLanguage::greek, seed, sentences_only) == "γάτα");
+    }
+    CHECK(framed);
+    for (std::uint64_t seed = 0; seed < 100; ++seed)
+        CHECK(augment("cat", CaptionLanguage::english, seed, TextAugmentOptions::none()) == "cat");
+}
+
 TEST_CASE("a caption without keywords is never given a colon in English", "[text_augment]") {
-    const TextAugmentOptions all_on{1.0f, 1.0f, 1.0f, 1.0f, 1.0f};
+    const TextAugmentOptions all_on{1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f};
     for (const std::string caption : {"grinning face", "sports car", "flag of Greece", "cat", "Greece"})
         for (std::uint64_t seed = 0; seed < 200; ++seed) {
             CHECK(augment(caption, CaptionLanguage::english, seed).find(':') == std::string::npos);
@@ -196,7 +248,7 @@ TEST_CASE("a caption without keywords is never given a colon in English", "[text
 }
 
 TEST_CASE("Greek captions get only Greek framings", "[text_augment]") {
-    const TextAugmentOptions all_on{1.0f, 1.0f, 1.0f, 1.0f, 1.0f};
+    const TextAugmentOptions all_on{1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f};
     for (const std::string caption : {"γάτα", "πρόσωπο γάτας: γάτα, ζώο", "σημαία Ελλάδας"})
         for (std::uint64_t seed = 0; seed < 300; ++seed)
             for (const TextAugmentOptions& o : {TextAugmentOptions{}, all_on}) {
@@ -209,7 +261,7 @@ TEST_CASE("Greek captions get only Greek framings", "[text_augment]") {
 }
 
 TEST_CASE("the same seed gives the same caption", "[text_augment]") {
-    const TextAugmentOptions all_on{1.0f, 1.0f, 1.0f, 1.0f, 1.0f};
+    const TextAugmentOptions all_on{1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f};
     for (std::uint64_t seed = 0; seed < 200; ++seed) {
         CHECK(augment("cat face: animal, cat, face, pet", CaptionLanguage::english, seed) ==
               augment("cat face: animal, cat, face, pet", CaptionLanguage::english, seed));
@@ -220,7 +272,7 @@ TEST_CASE("the same seed gives the same caption", "[text_augment]") {
 }
 
 TEST_CASE("augment_caption never returns an empty text and survives invalid UTF-8", "[text_augment]") {
-    const TextAugmentOptions all_on{1.0f, 1.0f, 1.0f, 1.0f, 1.0f};
+    const TextAugmentOptions all_on{1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f};
     const std::vector<std::string> captions{":",
                                             ": ",
                                             ": ,",

@@ -181,6 +181,25 @@ std::string english_template(const std::string& text, Shape shape, bool plural, 
     return candidates[pick(rng, candidates.size())];
 }
 
+std::string english_sentence_impl(const std::string& text, bool plural, std::mt19937_64& rng) {
+    const bool article = !plural && takes_english_article(text);
+    const std::string noun = article ? english_article(text) + " " + text : text;
+    static const std::array<std::string_view, 10> requests{
+        "show me ",     "i am looking for ", "looking for ", "find ",         "search for ",
+        "do you have ", "i need ",           "i want ",      "can you find ", "give me "};
+    static const std::array<std::string_view, 12> endings{
+        " in a simple style",    " on a plain background", " as a small picture", " for my slides", " for a website",
+        " for a school project", " in the picture",        " on its own",         " please",        " in cartoon style",
+        " as a sticker",         " for a poster"};
+    const std::size_t k = pick(rng, requests.size() + endings.size() + 3);
+    if (k < requests.size()) return std::string(requests[k]) + noun;
+    if (k < requests.size() + endings.size()) return noun + std::string(endings[k - requests.size()]);
+    const std::size_t j = k - requests.size() - endings.size();  // whole sentences
+    if (j == 0) return (plural ? "there are " : "there is ") + noun + " in this picture";
+    if (j == 1) return "a picture that shows " + noun;
+    return "i am searching for a picture of " + noun;
+}
+
 // Greek framings that stay grammatical whatever the noun's gender (no articles, no cases).
 std::string greek_template(const std::string& text, std::mt19937_64& rng) {
     if (text.find(':') != std::string::npos) return text + " (εικονίδιο)";
@@ -356,6 +375,10 @@ bool takes_english_article(std::string_view phrase) {
     return !looks_plural(words[head_index(words)]);  // no "a sunglasses"
 }
 
+std::string english_sentence(std::string_view phrase, bool plural, std::mt19937_64& rng) {
+    return english_sentence_impl(std::string(trim(phrase)), plural, rng);
+}
+
 std::string with_typo(std::string_view text, CaptionLanguage language, std::mt19937_64& rng) {
     return language == CaptionLanguage::english ? english_typo(text, rng) : greek_typo(text, rng);
 }
@@ -401,8 +424,10 @@ std::string augment_caption(const std::string& caption, CaptionLanguage language
     // 3. One typo, in the caption's words (before the framing).
     if (chance(rng, options.typo)) text = with_typo(text, language, rng);
 
-    // 4. Framing words.
-    if (chance(rng, options.template_))
+    // 4. Framing words: a sentence around a short phrase, or a template.
+    if (english && shape == Shape::phrase && (plural || takes_english_article(text)) && chance(rng, options.sentence))
+        text = english_sentence_impl(text, plural, rng);
+    else if (chance(rng, options.template_))
         text = english ? english_template(text, shape, plural, rng) : greek_template(text, rng);
 
     // 5. Letter case (English; see TextAugmentOptions::case_change).
