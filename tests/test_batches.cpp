@@ -83,3 +83,49 @@ TEST_CASE("batches never grey a picture whose captions name a colour", "[trainin
     CHECK(coloured_seen == 200);
     CHECK(plain_greyed > 20);  // colour removal does reach pictures whose captions allow it
 }
+
+TEST_CASE("batches train on an item's definitions as English captions, never on its facts", "[training][batches]") {
+    TempDir dir;
+    opsis::test::write_bytes(dir.file("a.png"), opsis::test::encode_png_rgba(stripes()));
+    std::vector<CorpusItem> items(2);
+    items[1].id = "other";
+    items[1].image = dir.file("a.png");
+    items[1].concept_name = "b";
+    items[1].english = {"squares"};
+    items[0].id = "defined";
+    items[0].image = dir.file("a.png");
+    items[0].concept_name = "a";
+    items[0].english = {"stripes"};
+    items[0].definitions = {"bands of red paint"};  // a colour in a definition does not stop greying
+    const ModelConfig config = parse_model_config(nlohmann::json::parse(R"({
+      "name": "batch-tiny", "embed_dim": 8,
+      "image": {"arch": "resnet", "image_size": 16, "stem_channels": 4, "stem_stride": 1, "stem_pool": false,
+                "stage_channels": [4], "stage_blocks": [1]},
+      "text": {"vocab_size": 514, "context_length": 40, "width": 8, "layers": 1, "heads": 2, "activation": "gelu"}})"),
+                                                  "test");
+    const ImageCache cache({items[0].image, items[1].image}, 18, true, ImageLimits{});
+    const Tokenizer tokenizer = Tokenizer::bytes_only();
+    AugmentOptions options;
+    options.text = TextAugmentOptions::none();
+    options.white_background = 1.0f;
+    options.image_options.probability.fill(0.0f);
+    options.image_options[Challenge::colour_removal] = 1.0f;
+    options.image_options.max_strength = 1.0f;
+    const BatchMaker batches(items, cache, tokenizer, config, 2, 3, options);
+    int names = 0, definitions = 0, greyed = 0;
+    for (std::int64_t step = 0; step < 100; ++step) {
+        const Batch batch = batches.make(step);
+        for (int j = 0; j < 2; ++j) {
+            if (batch.items[static_cast<std::size_t>(j)] != 0) continue;
+            const std::string text = tokenizer.decode(batch.tokens[static_cast<std::size_t>(j)]);
+            INFO(text);
+            names += text.find("stripes") != std::string::npos;
+            definitions += text.find("bands of red paint") != std::string::npos;
+            greyed += most_colourful(batch.images, j, 16) < 1e-4f;
+        }
+    }
+    CHECK(names + definitions == 100);  // each step shows each item once
+    CHECK(names > 30);
+    CHECK(definitions > 30);  // one of two captions
+    CHECK(greyed > 10);
+}

@@ -94,8 +94,12 @@ Batch BatchMaker::make(std::int64_t step) const {
 
         const CorpusItem& it = items_[item];
         const bool greek = !it.greek.empty() && (it.english.empty() || unit(rng) < options_.greek_caption);
-        const auto& pool = greek ? it.greek : it.english;
-        const std::string& caption = pool[rng() % pool.size()];
+        // English: the names and then the definitions, one pool.
+        const std::size_t pool_size = greek ? it.greek.size() : it.english.size() + it.definitions.size();
+        const std::size_t pick = rng() % pool_size;
+        const std::string& caption = greek                      ? it.greek[pick]
+                                     : pick < it.english.size() ? it.english[pick]
+                                                                : it.definitions[pick - it.english.size()];
         const std::string text =
             augment_caption(caption, greek ? CaptionLanguage::greek : CaptionLanguage::english, rng, options_.text);
         batch.tokens.push_back(

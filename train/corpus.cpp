@@ -12,12 +12,13 @@ namespace {
 
 constexpr std::uint64_t kMaxManifestBytes = 4ull << 30;
 
-std::vector<std::string> string_list(const nlohmann::json& j, const char* key) {
+// j[key] as a list of non-empty strings (none when absent); `name` says which in an error.
+std::vector<std::string> string_list(const nlohmann::json& j, const char* key, const std::string& name) {
     std::vector<std::string> out;
     if (!j.contains(key)) return out;
-    if (!j[key].is_array()) throw Error(std::string("captions.") + key + " is not a list");
+    if (!j[key].is_array()) throw Error("'" + name + "' is not a list");
     for (const auto& s : j[key]) {
-        if (!s.is_string()) throw Error(std::string("captions.") + key + " holds a non-string");
+        if (!s.is_string()) throw Error("'" + name + "' holds a non-string");
         if (!s.get<std::string>().empty()) out.push_back(s.get<std::string>());
     }
     return out;
@@ -51,9 +52,10 @@ Manifest read_manifest(const std::string& path) {
                 item.mirrorable = j["mirrorable"].get<bool>();
             }
             if (!j.contains("captions") || !j["captions"].is_object()) throw Error("'captions' is missing");
-            item.english = string_list(j["captions"], "en");
-            item.greek = string_list(j["captions"], "el");
+            item.english = string_list(j["captions"], "en", "captions.en");
+            item.greek = string_list(j["captions"], "el", "captions.el");
             if (item.english.empty() && item.greek.empty()) throw Error("no caption");
+            item.definitions = string_list(j, "definitions", "definitions");
             m.items.push_back(std::move(item));
         } catch (const nlohmann::json::exception& e) {
             m.problems.push_back(path + " line " + std::to_string(line_no) + ": malformed JSON (" + e.what() + ")");

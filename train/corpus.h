@@ -12,6 +12,9 @@ struct CorpusItem {
     std::size_t line = 0;  // in the manifest, from 1
     std::string id, image, concept_name, source, style;
     std::vector<std::string> english, greek;
+    // English definitions of the name ("a piece of furniture that provides a place to sleep"):
+    // trained on as more English captions, never judged or shown as the item's names.
+    std::vector<std::string> definitions;
     bool mirrorable = true;  // false: a mirror image would show another thing (UI icons, flags)
 };
 

@@ -50,6 +50,7 @@ Tokenizer make_tokenizer(const TrainOptions& o, const std::vector<CorpusItem>& t
         std::vector<std::string> texts;
         for (const CorpusItem& item : train_items) {
             texts.insert(texts.end(), item.english.begin(), item.english.end());
+            texts.insert(texts.end(), item.definitions.begin(), item.definitions.end());
             texts.insert(texts.end(), item.greek.begin(), item.greek.end());
         }
         std::fprintf(stderr, "train: learning a %d-token BPE vocabulary from %zu training captions\n", o.vocab_size,

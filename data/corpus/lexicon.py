@@ -50,7 +50,8 @@ def words_of(text):
 def count_caption_words(items):
     counts = {}
     for item in items:
-        for captions in item["captions"].values():
+        # Definitions are training captions too (train/corpus.h).
+        for captions in list(item["captions"].values()) + [item.get("definitions", [])]:
             for caption in captions:
                 for w in words_of(caption):
                     counts[w] = counts.get(w, 0) + 1

@@ -19,9 +19,20 @@ STOPWORDS = set("""a an the of with and in on at to for by from or as its it is 
 ο η το οι τα του της των τον την με και σε στο στη στην στον στα στις στους για από ένα μια ένας""".split())
 
 
-# What training's caption rewording adds (train/text_augment.cpp): never a zero-shot word.
+# What training's caption rewording adds (train/text_augment.cpp: its templates, and the words
+# english_sentence_words() lists, which a test compares with this set): never a zero-shot word.
 FRAMING_WORDS = {"picture", "image", "photo", "icon", "drawing", "sketch", "clipart", "cartoon", "symbol", "simple",
-                 "εικόνα", "εικονίδιο", "σχέδιο", "ζωγραφιά"}
+                 "εικόνα", "εικονίδιο", "σχέδιο", "ζωγραφιά",
+                 "show", "me", "am", "looking", "find", "search", "searching", "do", "you", "have", "need", "want",
+                 "can", "give", "style", "my", "slide", "website", "school", "project", "please", "poster",
+                 "presentation", "there", "are", "shows"}
+# Colour words (as train/image_augment.cpp's colour_word): a definition names the real thing's
+# colour ("lemon": "yellow oval fruit"), which a drawing of it may not have.
+COLOUR_WORDS = {"red", "reddish", "orange", "yellow", "yellowish", "green", "greenish", "blue", "bluish", "purple",
+                "purplish", "violet", "pink", "pinkish", "brown", "brownish", "black", "white", "grey", "gray",
+                "greyish", "grayish", "gold", "golden", "silver", "silvery", "beige", "cyan", "magenta", "turquoise",
+                "navy", "maroon", "crimson", "scarlet", "indigo", "teal", "khaki", "ivory", "amber", "bronze",
+                "colour", "color", "colored", "coloured", "colorful", "colourful", "rainbow", "blond", "blonde"}
 IRREGULAR_SINGULAR = {"men": "man", "women": "woman", "children": "child", "people": "person", "mice": "mouse",
                       "feet": "foot", "teeth": "tooth", "geese": "goose", "leaves": "leaf", "knives": "knife",
                       "wolves": "wolf", "shelves": "shelf", "halves": "half", "lives": "life", "dice": "die"}
@@ -137,26 +148,31 @@ def make_splits(items, zeroshot_share=0.04, val_share=0.05, held_out=HELD_OUT_ST
 
 
 def add_definitions(items, splits, wordnet):
-    """WordNet's definition of each item's name as one more English caption, so that what a
-    thing is for or looks like finds it ("a place to sleep" -> bed). Added after the splits are
+    """WordNet's definition of each item's name, as the item's "definitions" (English): training
+    takes it as one more caption, so that what a thing is for or looks like finds it ("a place to
+    sleep" -> bed), while judging and the index's captions keep to the names (a definition of a
+    bookmark that says "book" does not make it a book). Added after the splits are
     drawn, so they are what they were without it; zero-shot items get none, and a definition
-    holding a zero-shot concept's word is left out (no training caption may hold one).
-    Returns how many items got one."""
+    holding a zero-shot concept's word, or naming a colour, is left out. Only the name is
+    defined, in either word order ("car sports", "sports car"), never an alias or a synonym (a
+    "star" icon's alias "class" would be "a body of students"). Returns how many items got one."""
     zeroshot_ids = set(splits["zeroshot"])
     zeroshot_words = {w for item in items if item["id"] in zeroshot_ids
                       for captions in item["captions"].values() for caption in captions for w in words_of(caption)}
     added = 0
     for item in items:
-        if item["id"] in zeroshot_ids:
-            continue
         english = item["captions"]["en"]
-        for caption in english[:3]:  # the name, or its other word order ("car sports", "sports car")
-            if ":" in caption:
+        if item["id"] in zeroshot_ids or not english or ":" in english[0]:
+            continue
+        name = sorted(words_of(english[0]))
+        for caption in english[:3]:
+            if ":" in caption or sorted(words_of(caption)) != name:
                 continue
             definition = wordnet.definition(caption)
             if definition:
-                if definition not in english and not set(words_of(definition)) & zeroshot_words:
-                    english.append(definition)
+                kept = set(words_of(definition))
+                if definition not in english and not kept & zeroshot_words and not kept & COLOUR_WORDS:
+                    item["definitions"] = [definition]
                     added += 1
                 break
     return added
@@ -178,13 +194,15 @@ def check_splits(items, splits, held_out=HELD_OUT_STYLES):
         if by_id[ident]["style"] in held_out:
             raise SystemExit(f"build-corpus: {ident} of held-out style {by_id[ident]['style']} is in training")
     for ident in splits["train"] + splits["val"]:
-        for captions in by_id[ident]["captions"].values():
+        for captions in list(by_id[ident]["captions"].values()) + [by_id[ident].get("definitions", [])]:
             for caption in captions:
                 train_words.update(words_of(caption))
     for ident in splits["val"]:
         if by_id[ident]["concept"] in train_concepts:
             raise SystemExit(f"build-corpus: val concept {by_id[ident]['concept']} is also in training")
     for ident in splits["zeroshot"]:
+        if by_id[ident].get("definitions"):
+            raise SystemExit(f"build-corpus: zero-shot item {ident} has a definition")
         for captions in by_id[ident]["captions"].values():
             for caption in captions:
                 leaked = set(words_of(caption)) & train_words

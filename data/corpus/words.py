@@ -89,11 +89,17 @@ class WordNet:
                 hypernyms.append(target)
         return words, hypernyms
 
+    # Lexicographer files (data.noun's second field) of concrete things: artifact, animal, body,
+    # food, location, plant. A plural lemma outside them is mostly an idiom ("peanuts": "an
+    # insignificant sum of money", "eyes": "opinion or judgment", "hands": "guardianship").
+    CONCRETE_FILES = {"05", "06", "08", "13", "15", "20"}
+
     def definition(self, phrase, max_words=16):
         """The definition of a phrase's most common noun sense as a caption, or None: WordNet's
-        gloss without its examples, parentheses or the list after a colon, at most two of its
-        ';' parts and `max_words` words ("giraffe" -> "tallest living quadruped; having a spotted
-        coat and small horns and very long neck and legs")."""
+        gloss without parentheses, examples or the list after a colon, at most two of its ';'
+        parts and `max_words` words ("giraffe" -> "tallest living quadruped; having a spotted
+        coat and small horns and very long neck and legs"). None for a plural that is mostly an
+        idiom (CONCRETE_FILES) and for parts about usage ("used in the plural", `quoted')."""
         key = phrase.strip().lower().replace(" ", "_")
         if not self.names_a_thing(key):
             return None
@@ -101,11 +107,14 @@ class WordNet:
         line = self.data[start:self.data.index(b"\n", start)].decode("utf-8", "replace")
         if " | " not in line:
             return None
-        gloss = line.split(" | ", 1)[1]
+        head, gloss = line.split(" | ", 1)
+        if key.endswith("s") and key[:-1] in self.index and head.split()[1] not in self.CONCRETE_FILES:
+            return None
+        gloss = re.sub(r"\([^)]*\)", "", gloss)      # parentheses first: they may hold quotes
         gloss = re.split(r';?\s*"', gloss)[0]          # examples: '; "the cat sat on the mat"'
-        gloss = re.sub(r"\([^)]*\)", "", gloss).split(":")[0]
+        gloss = gloss.split(":")[0]
         parts = [" ".join(p.split()) for p in gloss.split(";")]
-        parts = [p for p in parts if p]
+        parts = [p for p in parts if p and "`" not in p and "used in the" not in p]
         kept = []
         for p in parts[:2]:
             if len(" ".join(kept + [p]).split()) > max_words:

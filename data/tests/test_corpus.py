@@ -252,15 +252,18 @@ class Lexicon(unittest.TestCase):
 
 
 def write_wordnet(folder, synsets):
-    """A WordNet folder as words.WordNet reads it: {lemma: [gloss of each sense]}, most common
-    sense first, every sense tagged once (so the first is not dominant when there are two)."""
+    """A WordNet folder as words.WordNet reads it: {lemma: [sense, ...]}, most common sense
+    first, a sense being a gloss or (lexicographer file, gloss); every sense tagged once (so the
+    first is not dominant when there are two) and pointing at the file's first synset."""
     data, index, counts = "  1 header line\n", [], []
-    for lemma, glosses in sorted(synsets.items()):
+    for lemma, senses in sorted(synsets.items()):
         offsets = []
-        for gloss in glosses:
+        for sense in senses:
+            lexfile, gloss = sense if isinstance(sense, tuple) else ("06", sense)
             offsets.append(f"{len(data.encode()):08d}")
-            data += f"{offsets[-1]} 05 n 01 {lemma} 0 000 | {gloss}  \n"
-        index.append(f"{lemma} n {len(offsets)} 0 {len(offsets)} {len(offsets) if len(offsets) == 1 else 0} " + " ".join(offsets))
+            data += f"{offsets[-1]} {lexfile} n 01 {lemma} 0 001 @ 00000016 n 0000 | {gloss}  \n"
+        index.append(f"{lemma} n {len(offsets)} 1 @ {len(offsets)} {len(offsets) if len(offsets) == 1 else 0} "
+                     + " ".join(offsets))
         counts += [f"{lemma}%1:05:00:: {k + 1} 1" for k in range(len(offsets))]
     for name, text in (("data.noun", data), ("index.noun", "\n".join(index) + "\n"), ("index.verb", ""),
                        ("index.adj", ""), ("cntlist.rev", "\n".join(counts) + "\n")):
@@ -279,7 +282,7 @@ class Definitions(unittest.TestCase):
                 "club": ["a team of people", "a stout stick"],
                 "sports_car": ["a small low car with a high-powered engine"],
                 "bat": ["a long one; a sentence that keeps on going for far more words than any caption should ever hold"],
-            })
+                **self.extra})
             wordnet = words.WordNet(folder)
             self.assertEqual(wordnet.definition("bed"), "a piece of furniture that provides a place to sleep")
             self.assertEqual(wordnet.definition("giraffe"),
@@ -289,12 +292,23 @@ class Definitions(unittest.TestCase):
             self.assertEqual(wordnet.definition("bat"), "a long one")  # the second part would pass 16 words
             self.assertIsNone(wordnet.definition("club"))  # two senses, neither dominant
             self.assertIsNone(wordnet.definition("unicorn"))  # WordNet lacks it
+            self.assertEqual(wordnet.definition("progress"), "gradual improvement")  # a quote inside parentheses
+            self.assertEqual(wordnet.definition("sir"), "a title of honor")  # a part about usage is dropped
+            self.assertIsNone(wordnet.definition("peanuts"))  # a plural that is an idiom (not a thing's file)
+            self.assertEqual(wordnet.definition("pliers"), "a gripping hand tool")  # a plural thing
+
+    def setUp(self):
+        self.extra = {"progress": ['gradual improvement (especially in the phrase "make progress")'],
+                      "sir": ["a title of honor; used in the phrase `sir'"],
+                      "peanut": [("13", "pod of the peanut vine")], "peanuts": [("21", "an insignificant sum of money")],
+                      "plier": ["a tool"], "pliers": [("06", "a gripping hand tool")]}
 
     def test_definitions_keep_the_splits_honest(self):
         class Glosses:
             table = {"bed": "a piece of furniture that provides a place to sleep",
                      "sofa": "an upholstered seat for more than one person, like a settee",
-                     "settee": "a long wooden bench", "car sports": None, "sports car": "a small low car"}
+                     "settee": "a long wooden bench", "car sports": None, "sports car": "a small low car",
+                     "class": "a body of students", "lemon": "yellow oval fruit with juicy acidic flesh"}
 
             def definition(self, phrase):
                 return self.table.get(phrase)
@@ -303,17 +317,30 @@ class Definitions(unittest.TestCase):
                  {"id": "b", "concept": "sofa", "captions": {"en": ["sofa"], "el": []}},
                  {"id": "c", "concept": "settee", "captions": {"en": ["settee"], "el": []}},
                  {"id": "d", "concept": "sports car", "captions": {"en": ["car sports", "sports car"], "el": []}},
-                 {"id": "e", "concept": "bed", "captions": {"en": ["bed: furniture"], "el": []}}]
+                 {"id": "e", "concept": "bed", "captions": {"en": ["bed: furniture"], "el": []}},
+                 {"id": "f", "concept": "star", "captions": {"en": ["star", "class"], "el": []}},
+                 {"id": "g", "concept": "lemon", "captions": {"en": ["lemon"], "el": []}}]
         for item in items:
             item["style"] = "color"
-        split_ids = {"train": ["a", "b", "d", "e"], "val": [], "zeroshot": ["c"], "style": []}
+        split_ids = {"train": ["a", "b", "d", "e", "f", "g"], "val": [], "zeroshot": ["c"], "style": []}
         self.assertEqual(splits.add_definitions(items, split_ids, Glosses()), 2)
-        self.assertEqual(items[0]["captions"]["en"], ["bed", "a piece of furniture that provides a place to sleep"])
-        self.assertEqual(items[1]["captions"]["en"], ["sofa"])  # "settee" is a zero-shot word
-        self.assertEqual(items[2]["captions"]["en"], ["settee"])  # zero-shot items get none
-        self.assertEqual(items[3]["captions"]["en"], ["car sports", "sports car", "a small low car"])
-        self.assertEqual(items[4]["captions"]["en"], ["bed: furniture"])  # a keyword list is no name
+        definitions = [i.get("definitions") for i in items]
+        self.assertEqual(definitions, [["a piece of furniture that provides a place to sleep"],
+                                       None,  # "settee" is a zero-shot word
+                                       None,  # zero-shot items get none
+                                       ["a small low car"],  # the name in its other word order
+                                       None,  # a keyword list is no name
+                                       None,  # an alias is not defined
+                                       None])  # a colour the drawing may not have
+        self.assertEqual(items[0]["captions"]["en"], ["bed"])  # the captions stay the names
         splits.check_splits(items, split_ids)
+        items[1]["definitions"] = ["a seat like a settee"]  # a zero-shot word in a definition: found
+        with self.assertRaises(SystemExit):
+            splits.check_splits(items, split_ids)
+        del items[1]["definitions"]
+        items[2]["definitions"] = ["a long wooden bench"]  # a zero-shot item with one: found
+        with self.assertRaises(SystemExit):
+            splits.check_splits(items, split_ids)
 
 
 if __name__ == "__main__":
