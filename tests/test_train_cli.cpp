@@ -99,6 +99,10 @@ TEST_CASE("opsis train learns, checkpoints and resumes bit for bit", "[train][sl
                                                    kFast));
     CHECK(other.exit_code != 0);
     CHECK_THAT(other.output, Catch::Contains("label_smoothing") && Catch::Contains("resume with the same options"));
+    CommandResult sentences = run_opsis(train_args(
+        dir, "b", "--steps 60 --checkpoint-every 20 --validate-every 20 --resume --sentence-framing 0.5" + kFast));
+    CHECK(sentences.exit_code != 0);
+    CHECK_THAT(sentences.output, Catch::Contains("sentence_framing"));
     CommandResult again =
         run_opsis(train_args(dir, "b", "--steps 60 --checkpoint-every 20 --validate-every 20 --resume" + kFast));
     CHECK(again.exit_code == 0);

@@ -1,6 +1,7 @@
-// Caption-true text augmentation (see text_augment.h): keyword subsets, framing templates,
-// English plurals, typos. Small rule sets, chosen so that what comes out stays true of the
-// picture: only the caption's own words plus framing words ("a", "picture of", "icon").
+// Caption-true text augmentation (see text_augment.h): keyword subsets, framing templates and
+// sentences, English plurals, typos. Small rule sets, chosen so that what comes out stays true
+// of the picture: only the caption's own words plus framing words ("a", "picture of", "icon",
+// "show me", "for a website").
 #include "train/text_augment.h"
 
 #include <algorithm>
@@ -181,23 +182,30 @@ std::string english_template(const std::string& text, Shape shape, bool plural, 
     return candidates[pick(rng, candidates.size())];
 }
 
+// The words around the phrase. A caption must stay true of the picture as training shows it,
+// with a batch-mate or a texture behind it at times: no "on a plain background", "on its own".
+// Every ending reads for a plural too ("cats for a website").
+constexpr std::array<std::string_view, 10> kRequests{"show me ",      "i am looking for ", "looking for ", "find ",
+                                                     "search for ",   "do you have ",      "i need ",      "i want ",
+                                                     "can you find ", "give me "};
+constexpr std::array<std::string_view, 9> kEndings{" in a simple style",    " for my slides",  " for a website",
+                                                   " for a school project", " in the picture", " please",
+                                                   " in cartoon style",     " for a poster",   " for a presentation"};
+// Whole sentences: the text before and after the phrase.
+constexpr std::array<std::array<std::string_view, 2>, 4> kSentences{{{"there is ", " in this picture"},
+                                                                     {"there are ", " in this picture"},
+                                                                     {"a picture that shows ", ""},
+                                                                     {"i am searching for a picture of ", ""}}};
+
 std::string english_sentence_impl(const std::string& text, bool plural, std::mt19937_64& rng) {
     const bool article = !plural && takes_english_article(text);
     const std::string noun = article ? english_article(text) + " " + text : text;
-    static const std::array<std::string_view, 10> requests{
-        "show me ",     "i am looking for ", "looking for ", "find ",         "search for ",
-        "do you have ", "i need ",           "i want ",      "can you find ", "give me "};
-    static const std::array<std::string_view, 12> endings{
-        " in a simple style",    " on a plain background", " as a small picture", " for my slides", " for a website",
-        " for a school project", " in the picture",        " on its own",         " please",        " in cartoon style",
-        " as a sticker",         " for a poster"};
-    const std::size_t k = pick(rng, requests.size() + endings.size() + 3);
-    if (k < requests.size()) return std::string(requests[k]) + noun;
-    if (k < requests.size() + endings.size()) return noun + std::string(endings[k - requests.size()]);
-    const std::size_t j = k - requests.size() - endings.size();  // whole sentences
-    if (j == 0) return (plural ? "there are " : "there is ") + noun + " in this picture";
-    if (j == 1) return "a picture that shows " + noun;
-    return "i am searching for a picture of " + noun;
+    const std::size_t k = pick(rng, kRequests.size() + kEndings.size() + 3);
+    if (k < kRequests.size()) return std::string(kRequests[k]) + noun;
+    if (k < kRequests.size() + kEndings.size()) return noun + std::string(kEndings[k - kRequests.size()]);
+    const std::size_t j = k - kRequests.size() - kEndings.size();  // 0: "there is/are", 1, 2
+    const auto& around = kSentences[j == 0 ? (plural ? 1 : 0) : j + 1];
+    return std::string(around[0]) + noun + std::string(around[1]);
 }
 
 // Greek framings that stay grammatical whatever the noun's gender (no articles, no cases).
@@ -377,6 +385,18 @@ bool takes_english_article(std::string_view phrase) {
 
 std::string english_sentence(std::string_view phrase, bool plural, std::mt19937_64& rng) {
     return english_sentence_impl(std::string(trim(phrase)), plural, rng);
+}
+
+std::vector<std::string> english_sentence_words() {
+    std::vector<std::string> all{"a", "an"};  // the article english_sentence may put before the phrase
+    auto add = [&](std::string_view text) {
+        for (const std::string& w : words_of(text))
+            if (std::find(all.begin(), all.end(), w) == all.end()) all.push_back(w);
+    };
+    for (const std::string_view r : kRequests) add(r);
+    for (const std::string_view e : kEndings) add(e);
+    for (const auto& around : kSentences) add(std::string(around[0]) + " " + std::string(around[1]));
+    return all;
 }
 
 std::string with_typo(std::string_view text, CaptionLanguage language, std::mt19937_64& rng) {

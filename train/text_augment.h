@@ -3,8 +3,10 @@
 // *names* ("cat face", "cat face: animal, cat, face, pet", "γάτα"), while people type "a cat",
 // "a picture of a dog", "cats", "kitty" with the odd typo. This module turns one training
 // caption into something closer to how people search, without making it false: it only picks
-// among the caption's own phrase and keywords, adds framing words ("a picture of a ..."),
-// pluralises a short English noun phrase, or makes one typo. It never invents content words.
+// among the caption's own phrase and keywords, adds framing words ("a picture of a ..."), puts a
+// short English name in a request or sentence that holds for any picture ("show me a cat", "a
+// cat for a website"), pluralises a short English noun phrase, or makes one typo. It never adds
+// a word naming what a picture shows.
 //
 // Everything random comes from the std::mt19937_64 passed in, so a run resumed at step k sees
 // the same captions it would have (train/batches.cpp derives that engine from (seed, step, j)).
@@ -23,9 +25,10 @@ struct TextAugmentOptions {       // probabilities; 0 turns a part off
     // change cannot reach the model: off by default, there for a case-sensitive tokenizer.
     float case_change = 0.0f;  // English: "Cat face" or "Cat Face"
     float typo = 0.03f;        // one typo (swap two adjacent letters, drop or double one) in a word of >= 5 letters
-    // English: the (short) phrase inside a request or a sentence whose other words hold for any
-    // picture ("show me a cat", "i am looking for cats", "a cat in a simple style"), so words
-    // around the thing asked for learn to weigh little. Tried before the framing templates.
+    // English: of the phrases that take the framing (a short lower-case name, or its plural), the
+    // share put inside a request or a sentence whose other words hold for any picture ("show me
+    // a cat", "i am looking for cats", "a cat in a simple style"), so words around the thing
+    // asked for learn to weigh little. Tried before the framing templates.
     float sentence = 0.15f;
 
     // Every part off: augment_caption returns its input unchanged.
@@ -69,6 +72,8 @@ bool takes_english_article(std::string_view phrase);
 // picture: "show me a cat", "i am looking for cats", "a cat in a simple style". Words that could
 // make a caption false (a colour, a direction, a place, an action) are never among them.
 std::string english_sentence(std::string_view phrase, bool plural, std::mt19937_64& rng);
+// Every word english_sentence may add (data/corpus/splits.py keeps them out of zero-shot words).
+std::vector<std::string> english_sentence_words();
 
 // One typo in one word of >= 5 letters (English: ASCII letters only; Greek: whole code points,
 // and only in valid UTF-8): two adjacent letters swapped, one dropped or one doubled. The text

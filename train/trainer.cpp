@@ -209,10 +209,14 @@ void run_training(const TrainOptions& o) {
     const BatchMaker batches(train_items, train_cache, tokenizer, config, o.batch_size, o.seed, o.augment);
     // What else decides the batches and the loss: a resumed run must use the same, or it would
     // silently stop being the run it continues.
-    const nlohmann::json recipe = {{"label_smoothing", o.label_smoothing},
-                                   {"text_augment", o.augment.text.keyword_subset > 0 || o.augment.text.template_ > 0 ||
-                                                        o.augment.text.plural > 0 || o.augment.text.typo > 0},
-                                   {"image_augment", o.augment.image}};
+    nlohmann::json recipe = {{"label_smoothing", o.label_smoothing},
+                             {"text_augment", o.augment.text.keyword_subset > 0 || o.augment.text.template_ > 0 ||
+                                                  o.augment.text.plural > 0 || o.augment.text.typo > 0},
+                             {"image_augment", o.augment.image}};
+    // Said only when on, so a checkpoint made before they existed resumes with them off, which
+    // is how it was made.
+    if (o.augment.text.sentence > 0) recipe["sentence_framing"] = o.augment.text.sentence;
+    if (o.augment.bpe_dropout > 0) recipe["bpe_dropout"] = o.augment.bpe_dropout;
     const std::vector<ParamSpec> specs = DualEncoder::param_specs(config);
     Checkpoint state;
     if (o.resume && fs::exists(checkpoint_path)) {
