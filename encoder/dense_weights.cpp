@@ -77,6 +77,22 @@ struct FixedProduct {
     memory::desc scratchpad;
     memory weights;
 };
+
+// Copies weights from one oneDNN packing into another. Some pairs of packings have no direct
+// reorder (int8 for AMX into the packing of a 1-row product, seen on Sapphire Rapids): those go
+// through the plain [in, out] layout.
+void repack(const memory& from, memory& to, std::int64_t in, std::int64_t out) {
+    dnnl::stream stream(cpu_engine());
+    memory source = from;
+    try {
+        dnnl::reorder(source, to).execute(stream, source, to);
+    } catch (const dnnl::error&) {
+        memory plain(memory::desc({in, out}, from.get_desc().data_type(), tag::ab), cpu_engine());
+        dnnl::reorder(source, plain).execute(stream, source, plain);
+        dnnl::reorder(plain, to).execute(stream, plain, to);
+    }
+    stream.wait();
+}
 }  // namespace
 
 struct DenseWeights::Reduced {
@@ -107,10 +123,7 @@ struct DenseWeights::Reduced {
             const memory::desc any({in, out}, src_type == dt::bf16 ? dt::bf16 : dt::s8, tag::any);
             pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, any, dst_md), attr, cpu_engine());
             made->weights = memory(pd.weights_desc(), cpu_engine());
-            dnnl::stream stream(cpu_engine());
-            memory shared = weights;
-            dnnl::reorder(shared, made->weights).execute(stream, shared, made->weights);
-            stream.wait();
+            repack(weights, made->weights, in, out);
         }
         made->primitive = dnnl::matmul(pd);
         made->scratchpad = pd.scratchpad_desc();
