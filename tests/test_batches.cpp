@@ -39,33 +39,51 @@ float most_colourful(const Tensor& images, int j, int s) {
     return best;
 }
 
+// Two items drawn as the same striped picture, with these English captions.
+std::vector<CorpusItem> two_striped_items(const TempDir& dir, const std::vector<std::string>& first,
+                                          const std::vector<std::string>& second) {
+    opsis::test::write_bytes(dir.file("a.png"), opsis::test::encode_png_rgba(stripes()));
+    std::vector<CorpusItem> items(2);
+    for (int i = 0; i < 2; ++i) {
+        items[static_cast<std::size_t>(i)].id = i == 0 ? "first" : "second";
+        items[static_cast<std::size_t>(i)].image = dir.file("a.png");
+        items[static_cast<std::size_t>(i)].concept_name = i == 0 ? "a" : "b";
+    }
+    items[0].english = first;
+    items[1].english = second;
+    return items;
+}
+
+// A tiny model whose captions hold up to `context` tokens.
+ModelConfig tiny_config(int context) {
+    nlohmann::json j = nlohmann::json::parse(R"({
+      "name": "batch-tiny", "embed_dim": 8,
+      "image": {"arch": "resnet", "image_size": 16, "stem_channels": 4, "stem_stride": 1, "stem_pool": false,
+                "stage_channels": [4], "stage_blocks": [1]},
+      "text": {"vocab_size": 514, "context_length": 10, "width": 8, "layers": 1, "heads": 2, "activation": "gelu"}})");
+    j["text"]["context_length"] = context;
+    return parse_model_config(j, "test");
+}
+
+// Every picture greyed where its captions allow, on a white background (a grey one would hide it).
+AugmentOptions greying_options() {
+    AugmentOptions options;
+    options.white_background = 1.0f;
+    options.image_options.probability.fill(0.0f);
+    options.image_options[Challenge::colour_removal] = 1.0f;
+    options.image_options.max_strength = 1.0f;
+    return options;
+}
+
 }  // namespace
 
 TEST_CASE("batches never grey a picture whose captions name a colour", "[training][batches]") {
     TempDir dir;
-    opsis::test::write_bytes(dir.file("a.png"), opsis::test::encode_png_rgba(stripes()));
-    std::vector<CorpusItem> items(2);
-    items[0].id = "coloured";
-    items[0].image = dir.file("a.png");
-    items[0].concept_name = "a";
-    items[0].english = {"red and green stripes"};
-    items[1].id = "plain";
-    items[1].image = dir.file("a.png");
-    items[1].concept_name = "b";
-    items[1].english = {"stripes"};
-    const ModelConfig config = parse_model_config(nlohmann::json::parse(R"({
-      "name": "batch-tiny", "embed_dim": 8,
-      "image": {"arch": "resnet", "image_size": 16, "stem_channels": 4, "stem_stride": 1, "stem_pool": false,
-                "stage_channels": [4], "stage_blocks": [1]},
-      "text": {"vocab_size": 514, "context_length": 10, "width": 8, "layers": 1, "heads": 2, "activation": "gelu"}})"),
-                                                  "test");
+    const std::vector<CorpusItem> items = two_striped_items(dir, {"red and green stripes"}, {"stripes"});
+    const ModelConfig config = tiny_config(10);
     const ImageCache cache({items[0].image, items[1].image}, 18, true, ImageLimits{});
     const Tokenizer tokenizer = Tokenizer::bytes_only();
-    AugmentOptions options;
-    options.white_background = 1.0f;  // a grey background must not hide a greyed picture
-    options.image_options.probability.fill(0.0f);
-    options.image_options[Challenge::colour_removal] = 1.0f;
-    options.image_options.max_strength = 1.0f;
+    const AugmentOptions options = greying_options();
     const BatchMaker batches(items, cache, tokenizer, config, 2, 7, options);
     int coloured_seen = 0, plain_greyed = 0;
     for (std::int64_t step = 0; step < 200; ++step) {
@@ -86,31 +104,13 @@ TEST_CASE("batches never grey a picture whose captions name a colour", "[trainin
 
 TEST_CASE("batches train on an item's definitions as English captions, never on its facts", "[training][batches]") {
     TempDir dir;
-    opsis::test::write_bytes(dir.file("a.png"), opsis::test::encode_png_rgba(stripes()));
-    std::vector<CorpusItem> items(2);
-    items[1].id = "other";
-    items[1].image = dir.file("a.png");
-    items[1].concept_name = "b";
-    items[1].english = {"squares"};
-    items[0].id = "defined";
-    items[0].image = dir.file("a.png");
-    items[0].concept_name = "a";
-    items[0].english = {"stripes"};
+    std::vector<CorpusItem> items = two_striped_items(dir, {"stripes"}, {"squares"});
     items[0].definitions = {"bands of red paint"};  // a colour in a definition does not stop greying
-    const ModelConfig config = parse_model_config(nlohmann::json::parse(R"({
-      "name": "batch-tiny", "embed_dim": 8,
-      "image": {"arch": "resnet", "image_size": 16, "stem_channels": 4, "stem_stride": 1, "stem_pool": false,
-                "stage_channels": [4], "stage_blocks": [1]},
-      "text": {"vocab_size": 514, "context_length": 40, "width": 8, "layers": 1, "heads": 2, "activation": "gelu"}})"),
-                                                  "test");
+    const ModelConfig config = tiny_config(40);
     const ImageCache cache({items[0].image, items[1].image}, 18, true, ImageLimits{});
     const Tokenizer tokenizer = Tokenizer::bytes_only();
-    AugmentOptions options;
+    AugmentOptions options = greying_options();
     options.text = TextAugmentOptions::none();
-    options.white_background = 1.0f;
-    options.image_options.probability.fill(0.0f);
-    options.image_options[Challenge::colour_removal] = 1.0f;
-    options.image_options.max_strength = 1.0f;
     const BatchMaker batches(items, cache, tokenizer, config, 2, 3, options);
     int names = 0, definitions = 0, greyed = 0;
     for (std::int64_t step = 0; step < 100; ++step) {
