@@ -196,15 +196,17 @@ constexpr std::array<std::array<std::string_view, 2>, 4> kSentences{{{"there is 
                                                                      {"there are ", " in this picture"},
                                                                      {"a picture that shows ", ""},
                                                                      {"i am searching for a picture of ", ""}}};
+// "there is" and "there are" are one choice, made by the phrase's number.
+constexpr std::size_t kSentenceChoices = kSentences.size() - 1;
 
 std::string english_sentence_impl(const std::string& text, bool plural, std::mt19937_64& rng) {
     const bool article = !plural && takes_english_article(text);
     const std::string noun = article ? english_article(text) + " " + text : text;
-    const std::size_t k = pick(rng, kRequests.size() + kEndings.size() + 3);
+    const std::size_t k = pick(rng, kRequests.size() + kEndings.size() + kSentenceChoices);
     if (k < kRequests.size()) return std::string(kRequests[k]) + noun;
     if (k < kRequests.size() + kEndings.size()) return noun + std::string(kEndings[k - kRequests.size()]);
-    const std::size_t j = k - kRequests.size() - kEndings.size();  // 0: "there is/are", 1, 2
-    const auto& around = kSentences[j == 0 ? (plural ? 1 : 0) : j + 1];
+    const std::size_t choice = k - kRequests.size() - kEndings.size();
+    const auto& around = kSentences[choice == 0 ? (plural ? 1 : 0) : choice + 1];
     return std::string(around[0]) + noun + std::string(around[1]);
 }
 

@@ -16,6 +16,7 @@ Regular inflections (cats -> cat, boxes -> box, running -> run) and accents and 
 are worked out at search time against the known words; only what needs a dictionary is here."""
 import re
 
+from corpus.splits import trained_texts
 from corpus.words import ABSTRACT
 
 FORMAT = "opsis-lexicon 1"
@@ -50,8 +51,7 @@ def words_of(text):
 def count_caption_words(items):
     counts = {}
     for item in items:
-        # Definitions are training captions too (train/corpus.h).
-        for captions in list(item["captions"].values()) + [item.get("definitions", [])]:
+        for captions in trained_texts(item):
             for caption in captions:
                 for w in words_of(caption):
                     counts[w] = counts.get(w, 0) + 1

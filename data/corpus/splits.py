@@ -147,6 +147,12 @@ def make_splits(items, zeroshot_share=0.04, val_share=0.05, held_out=HELD_OUT_ST
     return splits, rejects
 
 
+def trained_texts(item):
+    """The lists of texts training reads of an item: its captions in each language, then its
+    definitions (train/corpus.h)."""
+    return list(item["captions"].values()) + [item.get("definitions", [])]
+
+
 def add_definitions(items, splits, wordnet):
     """WordNet's definition of each item's name, as the item's "definitions" (English): training
     takes it as one more caption, so that what a thing is for or looks like finds it ("a place to
@@ -194,7 +200,7 @@ def check_splits(items, splits, held_out=HELD_OUT_STYLES):
         if by_id[ident]["style"] in held_out:
             raise SystemExit(f"build-corpus: {ident} of held-out style {by_id[ident]['style']} is in training")
     for ident in splits["train"] + splits["val"]:
-        for captions in list(by_id[ident]["captions"].values()) + [by_id[ident].get("definitions", [])]:
+        for captions in trained_texts(by_id[ident]):
             for caption in captions:
                 train_words.update(words_of(caption))
     for ident in splits["val"]:
