@@ -69,6 +69,11 @@ void register_train(CLI::App& app) {
                     "Share of short English captions put inside a request or sentence (\"show me a cat\")")
         ->capture_default_str()
         ->check(CLI::Range(0.0, 1.0));
+    cmd->add_option("--definition-weight", o->augment.definition_weight,
+                    "How many names each of an item's definitions counts as when an English caption is drawn "
+                    "(0: definitions never drawn; 1: as often as a name)")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 100));
     cmd->add_flag("--resume", o->resume, "Continue the run folder's checkpoint (same --seed and --batch)");
     auto no_text_augment = std::make_shared<bool>(false);
     cmd->add_flag("--no-text-augment", *no_text_augment,

@@ -22,6 +22,10 @@ struct AugmentOptions {
     float min_crop = 0.8f;          // side of the random square crop, as a share of the cached side
     float white_background = 0.5f;  // probability of white (what inference uses) behind alpha
     float greek_caption = 0.25f;    // probability of a Greek caption where the item has one
+    // How many English names each of an item's definitions counts as when its English caption is
+    // drawn: 0 never draws them, 1 draws them as often as a name. Measured (models/default's
+    // README): at 1 they cost the held-out styles and did not help sentences.
+    int definition_weight = 0;
     TextAugmentOptions text;        // caption-true rewording of the chosen caption (train/text_augment.h)
     float bpe_dropout = 0.0f;       // share of merges skipped while tokenizing (Tokenizer::encode_for_model_sampled)
     bool image = true;              // the vision challenges on each crop (train/image_augment.h)

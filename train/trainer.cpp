@@ -50,7 +50,8 @@ Tokenizer make_tokenizer(const TrainOptions& o, const std::vector<CorpusItem>& t
         std::vector<std::string> texts;
         for (const CorpusItem& item : train_items) {
             texts.insert(texts.end(), item.english.begin(), item.english.end());
-            texts.insert(texts.end(), item.definitions.begin(), item.definitions.end());
+            if (o.augment.definition_weight > 0)
+                texts.insert(texts.end(), item.definitions.begin(), item.definitions.end());
             texts.insert(texts.end(), item.greek.begin(), item.greek.end());
         }
         std::fprintf(stderr, "train: learning a %d-token BPE vocabulary from %zu training captions\n", o.vocab_size,
@@ -217,6 +218,7 @@ void run_training(const TrainOptions& o) {
     // is how it was made.
     if (o.augment.text.sentence > 0) recipe["sentence_framing"] = o.augment.text.sentence;
     if (o.augment.bpe_dropout > 0) recipe["bpe_dropout"] = o.augment.bpe_dropout;
+    if (o.augment.definition_weight > 0) recipe["definition_weight"] = o.augment.definition_weight;
     const std::vector<ParamSpec> specs = DualEncoder::param_specs(config);
     Checkpoint state;
     if (o.resume && fs::exists(checkpoint_path)) {

@@ -147,10 +147,11 @@ def make_splits(items, zeroshot_share=0.04, val_share=0.05, held_out=HELD_OUT_ST
     return splits, rejects
 
 
-def trained_texts(item):
+def trained_texts(item, definitions=True):
     """The lists of texts training reads of an item: its captions in each language, then its
-    definitions (train/corpus.h)."""
-    return list(item["captions"].values()) + [item.get("definitions", [])]
+    definitions (train/corpus.h) unless `definitions` is false (a model trained with
+    --definition-weight 0 never reads them)."""
+    return list(item["captions"].values()) + ([item.get("definitions", [])] if definitions else [])
 
 
 def add_definitions(items, splits, wordnet):
