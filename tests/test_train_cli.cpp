@@ -103,6 +103,10 @@ TEST_CASE("opsis train learns, checkpoints and resumes bit for bit", "[train][sl
         dir, "b", "--steps 60 --checkpoint-every 20 --validate-every 20 --resume --sentence-framing 0.5" + kFast));
     CHECK(sentences.exit_code != 0);
     CHECK_THAT(sentences.output, Catch::Contains("sentence_framing"));
+    CommandResult definitions = run_opsis(train_args(
+        dir, "b", "--steps 60 --checkpoint-every 20 --validate-every 20 --resume --definition-weight 2" + kFast));
+    CHECK(definitions.exit_code != 0);
+    CHECK_THAT(definitions.output, Catch::Contains("definition_weight"));
     CommandResult again =
         run_opsis(train_args(dir, "b", "--steps 60 --checkpoint-every 20 --validate-every 20 --resume" + kFast));
     CHECK(again.exit_code == 0);
