@@ -233,14 +233,15 @@ TEST_CASE("a shard that is down or hangs leaves a partial answer that says so, i
     auto even = std::make_unique<Server>("--index " + f.index("even"));
     Server odd("--index " + f.index("odd"));
     SilentShard silent;
-    Server router("--shards " + url(*even) + "," + url(odd) + "," + silent.url() + " --shard-timeout-ms 400");
+    // A deadline a loaded machine's live shards still meet; the answer may wait for it once.
+    Server router("--shards " + url(*even) + "," + url(odd) + "," + silent.url() + " --shard-timeout-ms 1000");
     Client r(router.port());
     const std::string q = R"({"text": "caption number 3", "k": 16, "collapse_duplicates": false})";
 
     auto t0 = std::chrono::steady_clock::now();
     json d = r.post("/api/search", q).data();
     const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    REQUIRE(waited < 2.0);  // the hung shard's deadline, not a hang
+    REQUIRE(waited < 2.5);  // the hung shard's deadline, not a hang
     REQUIRE(d["shards"]["answered"] == 2);
     REQUIRE(d["shards"]["of"] == 3);
     REQUIRE(d["shards"]["failed"].size() == 1);
@@ -289,7 +290,9 @@ TEST_CASE("a shard's replicas take turns, and one that is down or hangs is passe
     auto even_a = std::make_unique<Server>("--index " + f.index("even"));
     Server even_b("--index " + f.index("even")), odd("--index " + f.index("odd"));
     const std::string shards = url(*even_a) + "|" + url(even_b) + "," + url(odd);
-    Server router("--shards " + shell_quote(shards) + " --shard-timeout-ms 400");
+    // Nothing here hangs (a dead replica refuses at once): the default deadline, so that a slow
+    // answer on a loaded machine is not taken for a hang.
+    Server router("--shards " + shell_quote(shards));
     Server whole("--index " + f.index("all"));
     Client r(router.port()), w(whole.port());
     const std::string q = R"({"text": "caption number 3", "k": 16, "collapse_duplicates": false})";
@@ -323,7 +326,7 @@ TEST_CASE("a shard's replicas take turns, and one that is down or hangs is passe
     // the searches after it go to the other replica.
     SilentShard silent;
     Server with_hung("--shards " + shell_quote(silent.url() + "|" + url(even_b) + "," + url(odd)) +
-                     " --shard-timeout-ms 400");
+                     " --shard-timeout-ms 1000");
     Client h(with_hung.port());
     int partial = 0;
     for (int i = 0; i < 4; ++i) {
