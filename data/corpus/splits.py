@@ -26,8 +26,9 @@ FRAMING_WORDS = {"picture", "image", "photo", "icon", "drawing", "sketch", "clip
                  "show", "me", "am", "looking", "find", "search", "searching", "do", "you", "have", "need", "want",
                  "can", "give", "style", "my", "slide", "website", "school", "project", "please", "poster",
                  "presentation", "there", "are", "shows"}
-# Colour words (as train/image_augment.cpp's colour_word): a definition names the real thing's
-# colour ("lemon": "yellow oval fruit"), which a drawing of it may not have.
+# Colour words (each one train/image_augment.cpp's colour_word too, which a test checks): a
+# definition names the real thing's colour ("lemon": "yellow oval fruit"), which a drawing of it
+# may not have.
 COLOUR_WORDS = {"red", "reddish", "orange", "yellow", "yellowish", "green", "greenish", "blue", "bluish", "purple",
                 "purplish", "violet", "pink", "pinkish", "brown", "brownish", "black", "white", "grey", "gray",
                 "greyish", "grayish", "gold", "golden", "silver", "silvery", "beige", "cyan", "magenta", "turquoise",
