@@ -6,9 +6,9 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
-#include <iterator>
 
 #include "image/encode.h"
+#include "tests/test_support.h"
 #include "train/image_augment.h"
 
 using namespace opsis;
@@ -122,23 +122,12 @@ TEST_CASE("challenge names round-trip", "[image_augment]") {
 // from greying the picture here too.
 TEST_CASE("the corpus builder's colour words are colours to caption facts (data/corpus/splits.py)",
           "[image_augment]") {
-    std::ifstream in(std::string(OPSIS_SOURCE_DIR) + "/data/corpus/splits.py");
-    REQUIRE(in);
-    const std::string source((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const std::size_t start = source.find("COLOUR_WORDS = {");
-    REQUIRE(start != std::string::npos);
-    const std::string set = source.substr(start, source.find('}', start) - start);
-    std::size_t words = 0;
-    for (std::size_t open = set.find('"'); open != std::string::npos; open = set.find('"', open)) {
-        const std::size_t close = set.find('"', open + 1);
-        REQUIRE(close != std::string::npos);
-        const std::string word = set.substr(open + 1, close - open - 1);
+    const std::set<std::string> words = opsis::test::python_word_set("data/corpus/splits.py", "COLOUR_WORDS");
+    CHECK(words.size() > 40);
+    for (const std::string& word : words) {
         INFO(word);
         CHECK(facts_en(word).names_colour);
-        ++words;
-        open = close + 1;
     }
-    CHECK(words > 40);
 }
 
 TEST_CASE("caption facts: colours, skin tones, directions, flags and arrows, English and Greek", "[image_augment]") {

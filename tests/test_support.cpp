@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -325,6 +326,23 @@ std::string init_tiny_model(const TempDir& dir, const std::string& name, int see
                                       " --seed " + std::to_string(seed));
     if (r.exit_code != 0) throw std::runtime_error("opsis model init failed: " + r.output);
     return dir.file(name);
+}
+
+std::set<std::string> python_word_set(const std::string& path, const std::string& name) {
+    std::ifstream in(std::string(OPSIS_SOURCE_DIR) + "/" + path);
+    REQUIRE(in);
+    const std::string source((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::size_t start = source.find(name + " = {");
+    REQUIRE(start != std::string::npos);
+    const std::string set = source.substr(start, source.find('}', start) - start);
+    std::set<std::string> words;
+    for (std::size_t open = set.find('"'); open != std::string::npos; open = set.find('"', open)) {
+        const std::size_t close = set.find('"', open + 1);
+        REQUIRE(close != std::string::npos);
+        words.insert(set.substr(open + 1, close - open - 1));
+        open = close + 1;
+    }
+    return words;
 }
 
 }  // namespace opsis::test

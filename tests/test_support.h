@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -72,5 +73,8 @@ std::string shell_quote(const std::string& s);
 // The 8-d model of one small ResNet block and a one-layer text tower that the index, watcher
 // and server tests index with, made by `opsis model init` into dir/name (named `name`-tiny).
 std::string init_tiny_model(const TempDir& dir, const std::string& name, int seed);
+// The quoted words of the Python set `NAME = {...}` in the repository's file `path` (the corpus
+// builder's word lists, which tests hold to their C++ counterparts).
+std::set<std::string> python_word_set(const std::string& path, const std::string& name);
 
 }  // namespace opsis::test
