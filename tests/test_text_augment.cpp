@@ -3,8 +3,6 @@
 // framing words, Greek gets Greek framings, typos are small, the same seed gives the same text.
 #include <algorithm>
 #include <catch2/catch.hpp>
-#include <fstream>
-#include <iterator>
 #include <set>
 #include <sstream>
 
