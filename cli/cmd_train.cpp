@@ -18,8 +18,8 @@ void register_train(CLI::App& app) {
     cmd->add_option("--tokenizer", o->tokenizer, "Use this tokenizer instead of learning one")
         ->check(CLI::ExistingDirectory);
     cmd->add_option("--init", o->init,
-                    "Start from this model folder's weights and tokenizer (the same parameters as --config) on a "
-                    "fresh schedule")
+                    "Start from this model folder's weights and tokenizer on a fresh schedule (--config: the same "
+                    "parameters, or a deeper model whose added blocks start as the identity)")
         ->check(CLI::ExistingDirectory);
     cmd->add_option("--vocab-size", o->vocab_size, "Size of a learned tokenizer")
         ->capture_default_str()

@@ -14,11 +14,11 @@ constexpr float kBatchNormEps = 1e-5f;
 // ---- ResNet ---------------------------------------------------------------------------------
 
 void add_conv_bn_params(std::vector<ParamSpec>& specs, const std::string& prefix, std::int64_t out, std::int64_t in,
-                        int kernel) {
+                        int kernel, bool closes_residual = false) {
     const float he_std = std::sqrt(2.0f / static_cast<float>(in * kernel * kernel));
     specs.push_back({prefix + ".conv.weight", {out, in, kernel, kernel}, Init::normal, he_std, true});
-    specs.push_back({prefix + ".bn.weight", {out}, Init::ones, 0.0f, false});
-    specs.push_back({prefix + ".bn.bias", {out}, Init::zeros, 0.0f, false});
+    specs.push_back({prefix + ".bn.weight", {out}, Init::ones, 0.0f, false, true, closes_residual});
+    specs.push_back({prefix + ".bn.bias", {out}, Init::zeros, 0.0f, false, true, closes_residual});
     specs.push_back({prefix + ".bn.running_mean", {out}, Init::zeros, 0.0f, false, false});
     specs.push_back({prefix + ".bn.running_var", {out}, Init::ones, 0.0f, false, false});
 }
@@ -59,7 +59,7 @@ void add_resnet_params(std::vector<ParamSpec>& specs, const ModelConfig& c) {
     add_conv_bn_params(specs, "visual.stem", r.stem_channels, 3, 3);
     for (const BlockPlan& b : resnet_blocks(r)) {
         add_conv_bn_params(specs, b.prefix + ".conv1", b.out, b.in, 3);
-        add_conv_bn_params(specs, b.prefix + ".conv2", b.out, b.out, 3);
+        add_conv_bn_params(specs, b.prefix + ".conv2", b.out, b.out, 3, true);
         if (b.downsample) add_conv_bn_params(specs, b.prefix + ".downsample", b.out, b.in, 1);
     }
     const int last = r.stage_channels.back();

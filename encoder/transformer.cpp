@@ -14,10 +14,10 @@ void add_transformer_params(std::vector<ParamSpec>& specs, const std::string& pr
         add_layer_norm_params(specs, p + ".ln_1", w);
         specs.push_back({p + ".attn.in_proj_weight", {3 * w, w}, Init::normal, attn_std, true});
         specs.push_back({p + ".attn.in_proj_bias", {3 * w}, Init::zeros, 0.0f, false});
-        add_linear_params(specs, p + ".attn.out_proj", w, w, proj_std);
+        add_linear_params(specs, p + ".attn.out_proj", w, w, proj_std, true);
         add_layer_norm_params(specs, p + ".ln_2", w);
         add_linear_params(specs, p + ".mlp.c_fc", hidden, w, fc_std);
-        add_linear_params(specs, p + ".mlp.c_proj", w, hidden, proj_std);
+        add_linear_params(specs, p + ".mlp.c_proj", w, hidden, proj_std, true);
     }
 }
 

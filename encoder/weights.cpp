@@ -62,9 +62,9 @@ void add_layer_norm_params(std::vector<ParamSpec>& specs, const std::string& pre
 }
 
 void add_linear_params(std::vector<ParamSpec>& specs, const std::string& prefix, std::int64_t out, std::int64_t in,
-                       float stddev) {
-    specs.push_back({prefix + ".weight", {out, in}, Init::normal, stddev, true});
-    specs.push_back({prefix + ".bias", {out}, Init::zeros, 0.0f, false});
+                       float stddev, bool closes_residual) {
+    specs.push_back({prefix + ".weight", {out, in}, Init::normal, stddev, true, true, closes_residual});
+    specs.push_back({prefix + ".bias", {out}, Init::zeros, 0.0f, false, true, closes_residual});
 }
 
 }  // namespace opsis

@@ -21,6 +21,9 @@ struct ParamSpec {
     float value = 0.0f;     // standard deviation for normal, the value for constant
     bool decay = true;      // AdamW weight decay (off for norms, biases, embeddings)
     bool trainable = true;  // false for statistics such as batch-norm running means
+    // The last layer of a residual branch: in a block a model grows by (train --init with a
+    // deeper --config) it starts at zero, so the block starts as the identity.
+    bool closes_residual = false;
 };
 
 using Weights = std::map<std::string, Tensor>;
@@ -38,6 +41,6 @@ Weights read_weights(const SafetensorsReader& file, const std::vector<ParamSpec>
 // Helpers for building spec lists.
 void add_layer_norm_params(std::vector<ParamSpec>& specs, const std::string& prefix, std::int64_t width);
 void add_linear_params(std::vector<ParamSpec>& specs, const std::string& prefix, std::int64_t out, std::int64_t in,
-                       float stddev);
+                       float stddev, bool closes_residual = false);
 
 }  // namespace opsis

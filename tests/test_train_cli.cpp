@@ -170,6 +170,22 @@ TEST_CASE("opsis train --init continues a model's weights and tokenizer on a fre
     CHECK(grown.exit_code == 0);
     CHECK_THAT(grown.output, Catch::Contains("changes the --init model's /image/image_size to 24"));
     CHECK(train::load_checkpoint(dir.file("e/checkpoint.safetensors")).meta["config"]["image"]["image_size"] == 24);
+    // A deeper model (another text layer, another block in each stage): grown from the trained
+    // one, its new blocks the identity, so its first steps are the trained model's, not chance's.
+    json deeper = json::parse(kConfig);
+    deeper["text"]["layers"] = 2;
+    deeper["image"]["stage_blocks"] = {2, 2};
+    write_text(dir.file("deeper.json"), deeper.dump());
+    const CommandResult deep =
+        run_opsis("train --corpus " + dir.path() + " --config " + dir.file("deeper.json") + " --out " +
+                  dir.file("g") + " --init " + dir.file("a/final") + " --batch 8 --steps 10 --threads 1 --log-every 5" +
+                  kFast);
+    INFO(deep.output);
+    REQUIRE(deep.exit_code == 0);
+    CHECK_THAT(deep.output, Catch::Contains("grows the --init model by") &&
+                                Catch::Contains("changes the --init model's /text/layers to 2"));
+    CHECK(first_loss(deep.output) < 0.5 * first_loss(fresh.output));
+    CHECK(train::load_checkpoint(dir.file("g/checkpoint.safetensors")).meta["config"]["text"]["layers"] == 2);
     const CommandResult both = run_opsis(train_args(
         dir, "d", "--steps 5 --init " + dir.file("a/final") + " --tokenizer " + dir.file("a/final") + kFast));
     CHECK(both.exit_code != 0);

@@ -16,6 +16,7 @@
 #include "encoder/tokenizer_train.h"
 #include "eval/recall.h"
 #include "train/checkpoint.h"
+#include "train/model_growth.h"
 #include "train/optimizer.h"
 #include "train/trainable_model.h"
 
@@ -134,8 +135,9 @@ Validation validate(const DualEncoder& model, const std::vector<CorpusItem>& ite
 }
 
 // A model to continue from (--init): its parameters must be --config's, name for name and shape
-// for shape, or its weights would not fit the parameters being trained. What the weights do not
-// depend on may differ (a ResNet's input size, its preprocessing), and is said.
+// for shape, or its weights would not fit the parameters being trained; --config may add whole
+// blocks (train/model_growth.h). What the weights do not depend on may differ (a ResNet's input
+// size, its preprocessing), and is said.
 Weights starting_weights(const TrainOptions& o, const ModelConfig& config) {
     const DualEncoder start = DualEncoder::load(o.init);
     const nlohmann::json had = model_config_to_json(start.config()), wanted = model_config_to_json(config);
@@ -144,16 +146,14 @@ Weights starting_weights(const TrainOptions& o, const ModelConfig& config) {
         for (const ParamSpec& spec : DualEncoder::param_specs(c)) out.emplace_back(spec.name, spec.shape);
         return out;
     };
-    if (shapes(start.config()) != shapes(config))
-        throw input_error(
-            "--init model", o.init,
-            "has another architecture than --config " + o.config + ": " + had.dump() + " against " + wanted.dump());
+    const bool same_parameters = shapes(start.config()) == shapes(config);
     for (const nlohmann::json& change : nlohmann::json::diff(had, wanted))
-        std::fprintf(stderr, "train: --config changes the --init model's %s to %s (its weights do not depend on it)\n",
+        std::fprintf(stderr, "train: --config changes the --init model's %s to %s%s\n",
                      change.value("path", std::string()).c_str(),
-                     change.contains("value") ? change["value"].dump().c_str() : "nothing");
+                     change.contains("value") ? change["value"].dump().c_str() : "nothing",
+                     same_parameters ? " (its weights do not depend on it)" : "");
     std::fprintf(stderr, "train: starting from the weights of %s\n", o.init.c_str());
-    return start.weights();
+    return same_parameters ? start.weights() : grow_weights(start, o.init, config, o.config, o.seed);
 }
 
 std::string duration(double seconds) {
