@@ -42,7 +42,10 @@ Heatmap text_heatmap(const DualEncoder& model, const RgbaImage& picture, const s
     for (std::int64_t p = 0; p < h * w; ++p)
         for (std::int64_t i = 0; i < e; ++i) mean[static_cast<std::size_t>(i)] += places.data()[p * e + i];
     double norm = 0;
-    for (double& m : mean) norm += (m /= static_cast<double>(h * w)) * m;
+    for (double& m : mean) {
+        m /= static_cast<double>(h * w);
+        norm += m * m;
+    }
     norm = std::sqrt(norm);
     if (!(norm > 0)) norm = 1;  // a picture whose features are all zero matches nothing anywhere
     std::size_t best = 0;
