@@ -1,5 +1,6 @@
-// opsis model init | info | calibrate: create a randomly initialised model, describe an existing
-// one, fit its relevance rule (when a text's hit is likely what was asked for).
+// opsis model init | info | calibrate | average | visualize: create a randomly initialised model,
+// describe an existing one, fit its relevance rule (when a text's hit is likely what was asked
+// for), average the weights of models trained from one another, draw what its units see.
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -14,6 +15,7 @@
 #include "index_folder/open_index.h"
 #include "indexer/progress.h"
 #include "train/relevance_calibration.h"
+#include "train/weight_average.h"
 
 namespace opsis::cli {
 namespace {
@@ -129,6 +131,26 @@ void run_calibrate(const CalibrateArgs& a) {
                                           "\n");
 }
 
+struct AverageArgs {
+    std::vector<std::string> models;
+    std::vector<double> shares;
+    std::string out;
+};
+
+void run_average(const AverageArgs& a) {
+    const DualEncoder model = train::average_models(a.models, a.shares);
+    model.save(a.out);
+    std::string from;
+    for (std::size_t i = 0; i < a.models.size(); ++i) {
+        char share[32] = "";
+        if (!a.shares.empty()) std::snprintf(share, sizeof share, " (share %g)", a.shares[i]);
+        from += (i ? ", " : "") + a.models[i] + share;
+    }
+    std::printf("wrote %s: the weight average of %s; make its lexicon (data/build-lexicon) and relevance rule "
+                "(opsis model calibrate) again\n",
+                a.out.c_str(), from.c_str());
+}
+
 struct VisualizeArgs {
     std::string index, model, out;
     int units = 8;
@@ -210,6 +232,18 @@ void register_model(CLI::App& app) {
                           "Where to write the rule (default: relevance.json in the model folder)");
     calibrate->add_option("--json", cal->json_out, "Also write the figures as JSON");
     calibrate->callback([cal] { run_calibrate(*cal); });
+
+    auto avg = std::make_shared<AverageArgs>();
+    CLI::App* average = model->add_subcommand(
+        "average", "Write the weight average of models trained from one another (one config, one tokenizer)");
+    average->add_option("models", avg->models, "Model folders (at least two)")
+        ->required()
+        ->expected(2, 64)
+        ->check(CLI::ExistingPath);
+    average->add_option("--shares", avg->shares, "Each model's share of the average (default: equal)")
+        ->delimiter(',');
+    average->add_option("--out,-o", avg->out, "Model folder to write")->required();
+    average->callback([avg] { run_average(*avg); });
 
     auto vis = std::make_shared<VisualizeArgs>();
     CLI::App* visualize = model->add_subcommand(

@@ -27,6 +27,10 @@ public:
     // vocabulary and that ids are 0..V-1.
     static Tokenizer load(const std::string& dir);
     void save(const std::string& dir) const;
+    // The same vocabulary, merges and cleaning: every text becomes the same ids.
+    bool same_as(const Tokenizer& other) const {
+        return id_to_token_ == other.id_to_token_ && merges_ == other.merges_ && cleaning_ == other.cleaning_;
+    }
 
     // How a text is cleaned before it is split: Opsis's own models collapse whitespace and
     // lower-case (clean_text); CLIP's tokenizer first replaces HTML character references, twice
