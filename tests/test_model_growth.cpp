@@ -8,9 +8,11 @@
 
 #include "core/error.h"
 #include "encoder/model_config.h"
+#include "tests/test_support.h"
 #include "train/model_growth.h"
 
 using namespace opsis;
+using namespace opsis::test;
 using json = nlohmann::json;
 
 namespace {
@@ -52,13 +54,6 @@ Tensor pictures(int size, std::uint32_t seed) {
     return t;
 }
 
-float largest_difference(const Tensor& a, const Tensor& b) {
-    REQUIRE(a.shape() == b.shape());
-    float most = 0.0f;
-    for (std::int64_t i = 0; i < a.numel(); ++i) most = std::max(most, std::abs(a[i] - b[i]));
-    return most;
-}
-
 bool all_zero(const Tensor& t) {
     return std::all_of(t.data(), t.data() + t.numel(), [](float v) { return v == 0.0f; });
 }
@@ -72,12 +67,12 @@ TEST_CASE("a model grown by whole blocks embeds exactly as the model it grew fro
     const DualEncoder model = DualEncoder::from_weights(deeper, Tokenizer::bytes_only(), grown);
 
     const std::vector<std::string> texts{"a dog", "μήλο", "two birds on a wire", "x"};
-    CHECK(largest_difference(start.encode_texts(texts), model.encode_texts(texts)) == 0.0f);
+    CHECK(max_abs_diff(start.encode_texts(texts), model.encode_texts(texts)) == 0.0f);
     const Tensor batch = pictures(24, 11);
-    CHECK(largest_difference(start.encode_images(batch), model.encode_images(batch)) < 1e-6f);
+    CHECK(max_abs_diff(start.encode_images(batch), model.encode_images(batch)) < 1e-6f);
 
     // Kept: every parameter of the start, bit for bit.
-    for (const auto& [name, tensor] : start.weights()) CHECK(largest_difference(tensor, grown.at(name)) == 0.0f);
+    for (const auto& [name, tensor] : start.weights()) CHECK(max_abs_diff(tensor, grown.at(name)) == 0.0f);
     // New blocks: their residual branches close at zero, and everything else in them can learn.
     for (const std::string layer : {"1", "2"}) {
         const std::string p = "transformer.resblocks." + layer;

@@ -9,12 +9,6 @@
 namespace opsis::train {
 namespace {
 
-std::string shape_text(const Shape& shape) {
-    std::string out = "[";
-    for (std::size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
-    return out + "]";
-}
-
 float largest_difference(const Tensor& a, const Tensor& b) {
     float most = 0.0f;
     for (std::int64_t i = 0; i < a.numel(); ++i) most = std::max(most, std::abs(a[i] - b[i]));
@@ -51,8 +45,8 @@ Weights grow_weights(const DualEncoder& start, const std::string& start_path, co
         if (at->second.shape() != tensor.shape())
             throw input_error("--init model", start_path,
                               "has another architecture than --config " + config_path + ": its parameter '" + name +
-                                  "' is " + shape_text(tensor.shape()) + " there and " +
-                                  shape_text(at->second.shape()) + " in --config's model");
+                                  "' is " + tensor.shape_string() + " there and " +
+                                  at->second.shape_string() + " in --config's model");
         at->second = tensor;
     }
     std::int64_t added = 0;

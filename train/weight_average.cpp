@@ -3,6 +3,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <optional>
 
 #include "core/error.h"
 
@@ -25,7 +26,8 @@ DualEncoder average_models(const std::vector<std::string>& paths, std::vector<do
     std::map<std::string, std::vector<double>> sums;
     for (const auto& [name, tensor] : first.weights()) sums[name].assign(static_cast<std::size_t>(tensor.numel()), 0.0);
     for (std::size_t m = 0; m < paths.size(); ++m) {
-        const DualEncoder model = m == 0 ? first : DualEncoder::load(paths[m]);
+        const std::optional<DualEncoder> loaded = m == 0 ? std::nullopt : std::optional(DualEncoder::load(paths[m]));
+        const DualEncoder& model = loaded ? *loaded : first;
         if (model_config_to_json(model.config()).dump() != config)
             throw input_error("model", paths[m],
                               "has another config than " + paths[0] + " (" +
