@@ -129,9 +129,9 @@ std::string plural_word(const std::string& w) {
                                                                                          {"fungus", "fungi"}}};
     // Also in compounds, but only known ones: "bluetooth" is not a kind of tooth, "oman" no man.
     for (const auto& [one, many] : irregular)
-        if (w == one || is_one_of(w, {"salesperson", "chairperson", "spokesperson", "grandchild", "stepchild",
-                                      "godchild", "schoolchild", "dormouse", "titmouse", "bigfoot"}) &&
-                            w.ends_with(one))
+        if (w == one || (is_one_of(w, {"salesperson", "chairperson", "spokesperson", "grandchild", "stepchild",
+                                       "godchild", "schoolchild", "dormouse", "titmouse", "bigfoot"}) &&
+                         w.ends_with(one)))
             return w.substr(0, w.size() - one.size()) + std::string(many);
     if (w == "ox") return "oxen";
     if (w == "die") return "dice";

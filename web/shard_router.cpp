@@ -50,6 +50,12 @@ struct ItemTerm {
     std::string sha256;  // its content's: a copy on another shard is the item itself
 };
 
+// A shard's /api/stats; `replica` pins one replica (the start's checks), else any answers.
+ShardRequest stats_request(std::size_t shard, std::optional<std::size_t> replica = std::nullopt) {
+    return {.shard = shard, .method = http::verb::get, .target = "/api/stats", .body = "", .content_type = "",
+            .replica = replica};
+}
+
 std::string base64_of(const std::string& bytes) {
     namespace b64 = boost::beast::detail::base64;
     std::string out(b64::encoded_size(bytes.size()), '\0');
@@ -136,10 +142,7 @@ json ShardRouter::check_shards() {
     std::vector<ShardRequest> asks;
     ShardClient& client = impl_->client;
     for (std::size_t s = 0; s < impl_->n(); ++s)
-        for (std::size_t r = 0; r < client.replicas(s); ++r) {
-            asks.push_back({s, http::verb::get, "/api/stats", "", ""});
-            asks.back().replica = r;
-        }
+        for (std::size_t r = 0; r < client.replicas(s); ++r) asks.push_back(stats_request(s, r));
     const std::vector<ShardReply> replies = client.send_and_wait(asks);
     // For the stats: the first replica that answered, else the last one's failure.
     std::vector<ShardReply> by_shard(impl_->n());
@@ -623,7 +626,7 @@ json ShardRouter::Impl::stats_of(const std::vector<ShardReply>& replies) const {
 
 std::optional<Response> ShardRouter::Impl::stats(unsigned version, const Answer& answer) {
     std::vector<ShardRequest> asks;
-    for (std::size_t s = 0; s < n(); ++s) asks.push_back({s, http::verb::get, "/api/stats", "", ""});
+    for (std::size_t s = 0; s < n(); ++s) asks.push_back(stats_request(s));
     client.send(std::move(asks), [this, version, answer](std::vector<ShardReply> replies) {
         count(replies);
         answer("/api/stats", answer_or_error(version, [&] {
