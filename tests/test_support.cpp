@@ -4,13 +4,17 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <array>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -287,6 +291,44 @@ CommandResult run_opsis_with_prefix(const std::string& prefix, const std::string
     std::array<char, 4096> buf{};
     std::size_t n;
     while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) r.output.append(buf.data(), n);
+    const int status = pclose(pipe);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return r;
+}
+
+CommandResult run_opsis_killed_on(const std::string& args, const std::string& text, double max_seconds) {
+    // The shell prints its pid and becomes opsis, so the pid is opsis's.
+    const std::string cmd = "echo $$; exec " + std::string(OPSIS_BINARY) + " " + args + " 2>&1 </dev/null";
+    CommandResult r;
+    FILE* pipe = popen(cmd.c_str(), "r");
+    if (!pipe) return r;
+    const int fd = fileno(pipe);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(max_seconds);
+    std::string seen;
+    pid_t pid = -1;
+    bool killed = false;
+    std::array<char, 4096> buf{};
+    for (;;) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        pollfd p{fd, POLLIN, 0};
+        if (!killed && (left.count() <= 0 || poll(&p, 1, static_cast<int>(std::max<std::int64_t>(left.count(), 0))) == 0)) {
+            if (pid > 0) kill(pid, SIGKILL);
+            killed = true;
+            continue;
+        }
+        const ssize_t n = read(fd, buf.data(), buf.size());
+        if (n <= 0) break;
+        seen.append(buf.data(), static_cast<std::size_t>(n));
+        if (pid < 0 && seen.find('\n') != std::string::npos) {
+            pid = static_cast<pid_t>(std::stol(seen.substr(0, seen.find('\n'))));
+            seen.erase(0, seen.find('\n') + 1);
+        }
+        if (!killed && pid > 0 && seen.find(text) != std::string::npos) {
+            kill(pid, SIGKILL);
+            killed = true;
+        }
+    }
+    r.output = seen;
     const int status = pclose(pipe);
     r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     return r;

@@ -69,6 +69,9 @@ CommandResult run_opsis(const std::string& args);
 void require_opsis_refuses(const std::string& args, const std::string& message);
 // The same with a command in front, e.g. "timeout -s KILL 0.5 ".
 CommandResult run_opsis_with_prefix(const std::string& prefix, const std::string& args);
+// Runs opsis and kills it (SIGKILL, exit code 137) as soon as its output holds `text`, or after
+// `max_seconds` if it never does: a kill at a moment of the run's own, however loaded the machine.
+CommandResult run_opsis_killed_on(const std::string& args, const std::string& text, double max_seconds);
 std::string shell_quote(const std::string& s);
 // The 8-d model of one small ResNet block and a one-layer text tower that the index, watcher
 // and server tests index with, made by `opsis model init` into dir/name (named `name`-tiny).
