@@ -1,6 +1,7 @@
-// opsis model init | info | calibrate | average | visualize: create a randomly initialised model,
-// describe an existing one, fit its relevance rule (when a text's hit is likely what was asked
-// for), average the weights of models trained from one another, draw what its units see.
+// opsis model init | info | calibrate | average | grow | visualize: create a randomly initialised
+// model, describe an existing one, fit its relevance rule (when a text's hit is likely what was
+// asked for), average the weights of models trained from one another, grow one by whole blocks,
+// draw what its units see.
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -14,6 +15,7 @@
 #include "explain/filter_atlas.h"
 #include "index_folder/open_index.h"
 #include "indexer/progress.h"
+#include "train/model_growth.h"
 #include "train/relevance_calibration.h"
 #include "train/weight_average.h"
 
@@ -25,18 +27,28 @@ struct InitArgs {
     std::uint64_t seed = 1;
 };
 
-void run_init(const InitArgs& a) {
-    Tokenizer tokenizer = a.tokenizer.empty() ? Tokenizer::bytes_only() : Tokenizer::load(a.tokenizer);
+// A config file for this tokenizer: its text.vocab_size may be left out (it is the tokenizer's)
+// and otherwise must be that.
+ModelConfig config_for(const std::string& path, const Tokenizer& tokenizer) {
     nlohmann::json j;
     try {
-        j = nlohmann::json::parse(read_text_file(a.config, 1 << 20));
+        j = nlohmann::json::parse(read_text_file(path, 1 << 20));
     } catch (const nlohmann::json::exception& e) {
-        throw input_error("model config", a.config, std::string("malformed JSON: ") + e.what());
+        throw input_error("model config", path, std::string("malformed JSON: ") + e.what());
     }
-    // The vocabulary size belongs to the tokenizer; a config may leave it out.
-    if (j.is_object() && j.contains("text") && j["text"].is_object() && !j["text"].contains("vocab_size"))
+    if (j.is_object() && j.contains("text") && j["text"].is_object()) {
+        if (j["text"].contains("vocab_size") && j["text"]["vocab_size"] != tokenizer.vocab_size())
+            throw input_error(
+                "model config", path,
+                "text.vocab_size differs from the tokenizer's " + std::to_string(tokenizer.vocab_size()) + " tokens");
         j["text"]["vocab_size"] = tokenizer.vocab_size();
-    ModelConfig config = parse_model_config(j, a.config);
+    }
+    return parse_model_config(j, path);
+}
+
+void run_init(const InitArgs& a) {
+    Tokenizer tokenizer = a.tokenizer.empty() ? Tokenizer::bytes_only() : Tokenizer::load(a.tokenizer);
+    ModelConfig config = config_for(a.config, tokenizer);
     const DualEncoder model = DualEncoder::random(std::move(config), std::move(tokenizer), a.seed);
     model.save(a.out);
     std::printf("wrote %s: %s, %lld parameters, seed %llu\n", a.out.c_str(), model.config().name.c_str(),
@@ -151,6 +163,26 @@ void run_average(const AverageArgs& a) {
                 a.out.c_str(), from.c_str());
 }
 
+struct GrowArgs {
+    std::string model, config, out;
+    std::uint64_t seed = 1;
+};
+
+// What `opsis train --init MODEL --config DEEPER --seed S` starts from, written out: with the
+// run's end, the two ends of a cycle that grew the model, to average (`model average`).
+void run_grow(const GrowArgs& a) {
+    const DualEncoder start = DualEncoder::load(a.model);
+    ModelConfig config = config_for(a.config, start.tokenizer());
+    Weights grown = train::grow_weights(start, a.model, config, a.config, a.seed);
+    const DualEncoder model = DualEncoder::from_weights(std::move(config), start.tokenizer(), std::move(grown));
+    model.save(a.out);
+    std::printf("wrote %s: %s grown to %lld parameters (%lld new, each new block the identity; seed %llu), "
+                "embedding as %s does\n",
+                a.out.c_str(), a.model.c_str(), static_cast<long long>(model.parameter_count()),
+                static_cast<long long>(model.parameter_count() - start.parameter_count()),
+                static_cast<unsigned long long>(a.seed), a.model.c_str());
+}
+
 struct VisualizeArgs {
     std::string index, model, out;
     int units = 8;
@@ -244,6 +276,18 @@ void register_model(CLI::App& app) {
         ->delimiter(',');
     average->add_option("--out,-o", avg->out, "Model folder to write")->required();
     average->callback([avg] { run_average(*avg); });
+
+    auto grow = std::make_shared<GrowArgs>();
+    CLI::App* grow_cmd = model->add_subcommand(
+        "grow", "Write a model grown by whole blocks, each new one the identity (what train --init starts from)");
+    grow_cmd->add_option("--model,-m", grow->model, "Model folder to grow")->required()->check(CLI::ExistingPath);
+    grow_cmd->add_option("--config,-c", grow->config, "Deeper architecture config (JSON): more text layers or ResNet blocks")
+        ->required()
+        ->check(CLI::ExistingFile);
+    grow_cmd->add_option("--seed", grow->seed, "Random seed of the new blocks (train's --seed draws the same)")
+        ->capture_default_str();
+    grow_cmd->add_option("--out,-o", grow->out, "Model folder to write")->required();
+    grow_cmd->callback([grow] { run_grow(*grow); });
 
     auto vis = std::make_shared<VisualizeArgs>();
     CLI::App* visualize = model->add_subcommand(

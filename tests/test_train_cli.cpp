@@ -186,6 +186,26 @@ TEST_CASE("opsis train --init continues a model's weights and tokenizer on a fre
                                 Catch::Contains("changes the --init model's /text/layers to 2"));
     CHECK(first_loss(deep.output) < 0.5 * first_loss(fresh.output));
     CHECK(train::load_checkpoint(dir.file("g/checkpoint.safetensors")).meta["config"]["text"]["layers"] == 2);
+    // `model grow` writes what that run started from (the same seed draws the same new blocks):
+    // a run from it takes the same steps, and the two ends can be averaged.
+    const CommandResult grew = run_opsis("model grow --model " + dir.file("a/final") + " --config " +
+                                         dir.file("deeper.json") + " --seed 1 --out " + dir.file("grown"));
+    INFO(grew.output);
+    REQUIRE(grew.exit_code == 0);
+    CHECK_THAT(grew.output, Catch::Contains("each new block the identity"));
+    const CommandResult from_grown =
+        run_opsis("train --corpus " + dir.path() + " --config " + dir.file("deeper.json") + " --out " +
+                  dir.file("h") + " --init " + dir.file("grown") + " --batch 8 --steps 10 --threads 1 --log-every 5" +
+                  kFast);
+    INFO(from_grown.output);
+    REQUIRE(from_grown.exit_code == 0);
+    CHECK(first_loss(from_grown.output) == first_loss(deep.output));
+    CHECK(run_opsis("model average " + dir.file("grown") + " " + dir.file("g/final") + " --out " + dir.file("soup"))
+              .exit_code == 0);
+    const CommandResult narrower = run_opsis("model grow --model " + dir.file("a/final") + " --config " +
+                                             dir.file("wide.json") + " --out " + dir.file("no"));
+    CHECK(narrower.exit_code != 0);
+    CHECK_THAT(narrower.output, Catch::Contains("wide.json") && Catch::Contains("another architecture"));
     const CommandResult both = run_opsis(train_args(
         dir, "d", "--steps 5 --init " + dir.file("a/final") + " --tokenizer " + dir.file("a/final") + kFast));
     CHECK(both.exit_code != 0);

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 
 #include "core/error.h"
 
@@ -49,10 +48,8 @@ Weights grow_weights(const DualEncoder& start, const std::string& start_path, co
                                   at->second.shape_string() + " in --config's model");
         at->second = tensor;
     }
-    std::int64_t added = 0;
     for (const ParamSpec& spec : specs) {
         if (start.weights().count(spec.name)) continue;
-        added += grown.at(spec.name).numel();
         if (spec.closes_residual) std::fill_n(grown.at(spec.name).data(), grown.at(spec.name).numel(), 0.0f);
     }
 
@@ -70,10 +67,6 @@ Weights grow_weights(const DualEncoder& start, const std::string& start_path, co
                               " that change what it computes (embeddings move by up to " +
                               std::to_string(std::max(text_change, image_change)) +
                               "): a model can only grow by whole blocks within its towers");
-    std::fprintf(stderr,
-                 "train: --config grows the --init model by %lld parameters in new blocks, each starting as the "
-                 "identity (its embeddings unchanged)\n",
-                 static_cast<long long>(added));
     return grown;
 }
 

@@ -153,7 +153,15 @@ Weights starting_weights(const TrainOptions& o, const ModelConfig& config) {
                      change.contains("value") ? change["value"].dump().c_str() : "nothing",
                      same_parameters ? " (its weights do not depend on it)" : "");
     std::fprintf(stderr, "train: starting from the weights of %s\n", o.init.c_str());
-    return same_parameters ? start.weights() : grow_weights(start, o.init, config, o.config, o.seed);
+    if (same_parameters) return start.weights();
+    Weights grown = grow_weights(start, o.init, config, o.config, o.seed);
+    std::int64_t added = -start.parameter_count();
+    for (const auto& [name, tensor] : grown) added += tensor.numel();
+    std::fprintf(stderr,
+                 "train: --config grows the --init model by %lld parameters in new blocks, each starting as the "
+                 "identity (its embeddings unchanged)\n",
+                 static_cast<long long>(added));
+    return grown;
 }
 
 std::string duration(double seconds) {
