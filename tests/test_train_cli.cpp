@@ -176,10 +176,12 @@ TEST_CASE("opsis train --init continues a model's weights and tokenizer on a fre
     deeper["text"]["layers"] = 2;
     deeper["image"]["stage_blocks"] = {2, 2};
     write_text(dir.file("deeper.json"), deeper.dump());
-    const CommandResult deep =
-        run_opsis("train --corpus " + dir.path() + " --config " + dir.file("deeper.json") + " --out " +
-                  dir.file("g") + " --init " + dir.file("a/final") + " --batch 8 --steps 10 --threads 1 --log-every 5" +
-                  kFast);
+    auto train_deeper = [&](const std::string& out, const std::string& init) {
+        return run_opsis("train --corpus " + dir.path() + " --config " + dir.file("deeper.json") + " --out " +
+                         dir.file(out) + " --init " + dir.file(init) + " --batch 8 --steps 10 --threads 1 --log-every 5" +
+                         kFast);
+    };
+    const CommandResult deep = train_deeper("g", "a/final");
     INFO(deep.output);
     REQUIRE(deep.exit_code == 0);
     CHECK_THAT(deep.output, Catch::Contains("grows the --init model by") &&
@@ -193,10 +195,7 @@ TEST_CASE("opsis train --init continues a model's weights and tokenizer on a fre
     INFO(grew.output);
     REQUIRE(grew.exit_code == 0);
     CHECK_THAT(grew.output, Catch::Contains("each new block the identity"));
-    const CommandResult from_grown =
-        run_opsis("train --corpus " + dir.path() + " --config " + dir.file("deeper.json") + " --out " +
-                  dir.file("h") + " --init " + dir.file("grown") + " --batch 8 --steps 10 --threads 1 --log-every 5" +
-                  kFast);
+    const CommandResult from_grown = train_deeper("h", "grown");
     INFO(from_grown.output);
     REQUIRE(from_grown.exit_code == 0);
     CHECK(first_loss(from_grown.output) == first_loss(deep.output));
