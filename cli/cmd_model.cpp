@@ -27,28 +27,9 @@ struct InitArgs {
     std::uint64_t seed = 1;
 };
 
-// A config file for this tokenizer: its text.vocab_size may be left out (it is the tokenizer's)
-// and otherwise must be that.
-ModelConfig config_for(const std::string& path, const Tokenizer& tokenizer) {
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(read_text_file(path, 1 << 20));
-    } catch (const nlohmann::json::exception& e) {
-        throw input_error("model config", path, std::string("malformed JSON: ") + e.what());
-    }
-    if (j.is_object() && j.contains("text") && j["text"].is_object()) {
-        if (j["text"].contains("vocab_size") && j["text"]["vocab_size"] != tokenizer.vocab_size())
-            throw input_error(
-                "model config", path,
-                "text.vocab_size differs from the tokenizer's " + std::to_string(tokenizer.vocab_size()) + " tokens");
-        j["text"]["vocab_size"] = tokenizer.vocab_size();
-    }
-    return parse_model_config(j, path);
-}
-
 void run_init(const InitArgs& a) {
     Tokenizer tokenizer = a.tokenizer.empty() ? Tokenizer::bytes_only() : Tokenizer::load(a.tokenizer);
-    ModelConfig config = config_for(a.config, tokenizer);
+    ModelConfig config = load_model_config(a.config, tokenizer.vocab_size());
     const DualEncoder model = DualEncoder::random(std::move(config), std::move(tokenizer), a.seed);
     model.save(a.out);
     std::printf("wrote %s: %s, %lld parameters, seed %llu\n", a.out.c_str(), model.config().name.c_str(),
@@ -172,7 +153,7 @@ struct GrowArgs {
 // run's end, the two ends of a cycle that grew the model, to average (`model average`).
 void run_grow(const GrowArgs& a) {
     const DualEncoder start = DualEncoder::load(a.model);
-    ModelConfig config = config_for(a.config, start.tokenizer());
+    ModelConfig config = load_model_config(a.config, start.tokenizer().vocab_size());
     Weights grown = train::grow_weights(start, a.model, config, a.config, a.seed);
     const DualEncoder model = DualEncoder::from_weights(std::move(config), start.tokenizer(), std::move(grown));
     model.save(a.out);

@@ -127,11 +127,7 @@ void DualEncoder::save(const std::string& folder) const {
                       {{kConfigKey, model_config_to_json(config_).dump()}, {"format", "pt"}});
 }
 
-std::int64_t DualEncoder::parameter_count() const {
-    std::int64_t n = 0;
-    for (const auto& [name, t] : weights_) n += t.numel();
-    return n;
-}
+std::int64_t DualEncoder::parameter_count() const { return opsis::parameter_count(weights_); }
 
 Tensor DualEncoder::encode_images(const Tensor& images) const {
     const int s = config_.image.preprocess.image_size;

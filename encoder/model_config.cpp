@@ -194,12 +194,18 @@ ModelConfig parse_model_config(const json& j, const std::string& source) {
     return c;
 }
 
-ModelConfig load_model_config(const std::string& path) {
+ModelConfig load_model_config(const std::string& path, int vocab_size) {
     json j;
     try {
         j = json::parse(read_text_file(path, 1 << 20));
     } catch (const json::exception& e) {
         throw input_error("model config", path, std::string("malformed JSON: ") + e.what());
+    }
+    if (j.is_object() && j.contains("text") && j["text"].is_object()) {
+        if (j["text"].contains("vocab_size") && j["text"]["vocab_size"] != vocab_size)
+            throw input_error("model config", path,
+                              "text.vocab_size differs from the tokenizer's " + std::to_string(vocab_size) + " tokens");
+        j["text"]["vocab_size"] = vocab_size;
     }
     return parse_model_config(j, path);
 }

@@ -50,7 +50,9 @@ struct ModelConfig {
 
 // `source` names where the JSON came from in error messages.
 ModelConfig parse_model_config(const nlohmann::json& json, const std::string& source);
-ModelConfig load_model_config(const std::string& path);
+// A config file for a tokenizer of `vocab_size` tokens: its text.vocab_size may be left out (it
+// is the tokenizer's) and otherwise must be that, or the error names the file.
+ModelConfig load_model_config(const std::string& path, int vocab_size);
 nlohmann::json model_config_to_json(const ModelConfig& config);
 
 }  // namespace opsis

@@ -14,6 +14,12 @@ const Tensor& weight(const Weights& weights, const std::string& name) {
     return it->second;
 }
 
+std::int64_t parameter_count(const Weights& weights) {
+    std::int64_t n = 0;
+    for (const auto& [name, tensor] : weights) n += tensor.numel();
+    return n;
+}
+
 Weights random_weights(const std::vector<ParamSpec>& specs, std::uint64_t seed) {
     std::mt19937_64 rng(seed);
     Weights weights;

@@ -28,6 +28,9 @@ struct ParamSpec {
 
 using Weights = std::map<std::string, Tensor>;
 
+// How many numbers the tensors hold together.
+std::int64_t parameter_count(const Weights& weights);
+
 // The tensor called name; throws opsis::Error if it is absent.
 const Tensor& weight(const Weights& weights, const std::string& name);
 

@@ -246,6 +246,22 @@ TEST_CASE("model configs reject unknown keys and impossible sizes, naming the ke
     rejects(json::array(), "must be a JSON object");
 }
 
+TEST_CASE("a config file takes its text.vocab_size from the tokenizer, or must agree with it", "[model][bad-input]") {
+    TempDir dir;
+    json without = tiny_resnet_json(514);
+    without["text"].erase("vocab_size");
+    write_text(dir.file("without.json"), without.dump());
+    CHECK(load_model_config(dir.file("without.json"), 600).text.vocab_size == 600);
+    write_text(dir.file("same.json"), tiny_resnet_json(600).dump());
+    CHECK(load_model_config(dir.file("same.json"), 600).text.vocab_size == 600);
+    CHECK_THROWS_WITH(load_model_config(dir.file("same.json"), 700),
+                      Catch::Contains("model config '" + dir.file("same.json") + "'") &&
+                          Catch::Contains("text.vocab_size differs from the tokenizer's 700 tokens"));
+    write_text(dir.file("broken.json"), "{\"text\": ");
+    CHECK_THROWS_WITH(load_model_config(dir.file("broken.json"), 600), Catch::Contains("malformed JSON"));
+    CHECK_THROWS_WITH(load_model_config(dir.file("absent.json"), 600), Catch::Contains("absent.json"));
+}
+
 TEST_CASE("damaged or mismatched model files are refused with the reason", "[model][bad-input]") {
     TempDir dir;
     const DualEncoder m = tiny_model(tiny_resnet_json(514));

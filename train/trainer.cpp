@@ -67,23 +67,6 @@ Tokenizer make_tokenizer(const TrainOptions& o, const std::vector<CorpusItem>& t
     return tokenizer;
 }
 
-ModelConfig make_config(const TrainOptions& o, const Tokenizer& tokenizer) {
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(read_text_file(o.config, 1 << 20));
-    } catch (const nlohmann::json::exception& e) {
-        throw input_error("model config", o.config, std::string("malformed JSON: ") + e.what());
-    }
-    if (j.is_object() && j.contains("text") && j["text"].is_object()) {
-        if (j["text"].contains("vocab_size") && j["text"]["vocab_size"] != tokenizer.vocab_size())
-            throw input_error(
-                "model config", o.config,
-                "text.vocab_size differs from the tokenizer's " + std::to_string(tokenizer.vocab_size()) + " tokens");
-        j["text"]["vocab_size"] = tokenizer.vocab_size();
-    }
-    return parse_model_config(j, o.config);
-}
-
 struct Validation {
     double text_to_image_r10 = 0, image_to_text_r10 = 0, text_to_image_r1 = 0, image_to_text_r1 = 0;
     // Early stopping keeps the best mean of R@1 and R@10 in both directions.
@@ -155,8 +138,7 @@ Weights starting_weights(const TrainOptions& o, const ModelConfig& config) {
     std::fprintf(stderr, "train: starting from the weights of %s\n", o.init.c_str());
     if (same_parameters) return start.weights();
     Weights grown = grow_weights(start, o.init, config, o.config, o.seed);
-    std::int64_t added = -start.parameter_count();
-    for (const auto& [name, tensor] : grown) added += tensor.numel();
+    const std::int64_t added = parameter_count(grown) - start.parameter_count();
     std::fprintf(stderr,
                  "train: --config grows the --init model by %lld parameters in new blocks, each starting as the "
                  "identity (its embeddings unchanged)\n",
@@ -192,7 +174,7 @@ void run_training(const TrainOptions& o) {
     const std::vector<CorpusItem> val_items = select(manifest, read_split(path_in(o.corpus, o.val_split)), problems);
 
     const Tokenizer tokenizer = make_tokenizer(o, train_items);
-    const ModelConfig config = make_config(o, tokenizer);
+    const ModelConfig config = load_model_config(o.config, tokenizer.vocab_size());
     const PreprocessOptions& pre = config.image.preprocess;
 
     // Every image decoded once into a small RGBA square (a little larger than the model's
