@@ -194,13 +194,16 @@ ModelConfig parse_model_config(const json& j, const std::string& source) {
     return c;
 }
 
-ModelConfig load_model_config(const std::string& path, int vocab_size) {
-    json j;
+json read_model_config_json(const std::string& path) {
     try {
-        j = json::parse(read_text_file(path, 1 << 20));
+        return json::parse(read_text_file(path, 1 << 20));
     } catch (const json::exception& e) {
         throw input_error("model config", path, std::string("malformed JSON: ") + e.what());
     }
+}
+
+ModelConfig load_model_config(const std::string& path, int vocab_size) {
+    json j = read_model_config_json(path);
     if (j.is_object() && j.contains("text") && j["text"].is_object()) {
         if (j["text"].contains("vocab_size") && j["text"]["vocab_size"] != vocab_size)
             throw input_error("model config", path,

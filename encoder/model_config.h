@@ -50,6 +50,8 @@ struct ModelConfig {
 
 // `source` names where the JSON came from in error messages.
 ModelConfig parse_model_config(const nlohmann::json& json, const std::string& source);
+// A config file's JSON, unchecked; a malformed file is an error that names it.
+nlohmann::json read_model_config_json(const std::string& path);
 // A config file for a tokenizer of `vocab_size` tokens: its text.vocab_size may be left out (it
 // is the tokenizer's) and otherwise must be that, or the error names the file.
 ModelConfig load_model_config(const std::string& path, int vocab_size);
