@@ -74,6 +74,14 @@ void register_train(CLI::App& app) {
                     "(0: definitions never drawn; 1: as often as a name)")
         ->capture_default_str()
         ->check(CLI::Range(0, 100));
+    cmd->add_option("--text-pairs-weight", o->text_pairs_weight,
+                    "Weight of the word-knowledge loss on the corpus's text_pairs.jsonl (texts that mean one "
+                    "thing, from WordNet and FreeDict) beside the image-text loss (0: off)")
+        ->capture_default_str()
+        ->check(CLI::Range(0.0, 10.0));
+    cmd->add_option("--text-pairs-batch", o->text_pairs_batch, "Text pairs a step (0: as many as --batch)")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 1 << 16));
     cmd->add_flag("--resume", o->resume, "Continue the run folder's checkpoint (same --seed and --batch)");
     auto no_text_augment = std::make_shared<bool>(false);
     cmd->add_flag("--no-text-augment", *no_text_augment,

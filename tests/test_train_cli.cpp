@@ -235,6 +235,41 @@ TEST_CASE("opsis train killed with SIGKILL at random moments resumes to the same
           read_file(dir.file("killed/final/model.safetensors"), 1 << 30));
 }
 
+TEST_CASE("opsis train --text-pairs-weight learns word knowledge beside the pictures, and resumes only with it",
+          "[train]") {
+    TempDir dir;
+    draw_corpus(dir.path());
+    write_text(dir.file("config.json"), kConfig);
+    const std::string args = "--steps 20 --checkpoint-every 10 --validate-every 20 --text-pairs-weight 0.5" + kFast;
+    // Without the corpus's pairs file: refused, naming it.
+    const CommandResult missing = run_opsis(train_args(dir, "a", args));
+    CHECK(missing.exit_code != 0);
+    CHECK_THAT(missing.output, Catch::Contains("text_pairs.jsonl"));
+
+    std::string pairs;
+    for (const std::string colour : {"red", "green", "blue", "yellow"})
+        for (const std::string shape : {"square", "circle"})
+            pairs += json{{"a", "a " + colour + " " + shape}, {"b", shape + " in " + colour},
+                          {"group", colour + "-" + shape}, {"kind", "synonym"}}
+                         .dump() +
+                     "\n";
+    write_text(dir.path() + "/text_pairs.jsonl", pairs + "{\"a\": \"bad line\"}\n");
+    const CommandResult trained = run_opsis(train_args(dir, "a", args + " --text-pairs-batch 4 --stop-at 10"));
+    INFO(trained.output);
+    REQUIRE(trained.exit_code == 0);
+    CHECK_THAT(trained.output, Catch::Contains("8 text pairs, 4 a step at weight 0.5") &&
+                                   Catch::Contains("skipped 1 text pairs") && Catch::Contains("  text pairs "));
+    // The same run resumed without the pairs would be another run: refused.
+    const CommandResult other = run_opsis(
+        train_args(dir, "a", "--steps 20 --checkpoint-every 10 --validate-every 20 --resume" + kFast));
+    CHECK(other.exit_code != 0);
+    CHECK_THAT(other.output, Catch::Contains("text_pairs_weight") && Catch::Contains("resume with the same options"));
+    const CommandResult resumed = run_opsis(train_args(dir, "a", args + " --text-pairs-batch 4 --resume"));
+    INFO(resumed.output);
+    CHECK(resumed.exit_code == 0);
+    CHECK_THAT(resumed.output, Catch::Contains("step 20/20"));
+}
+
 TEST_CASE("opsis train skips bad manifest lines and images, naming them", "[train][bad-input]") {
     TempDir dir;
     draw_corpus(dir.path());

@@ -129,6 +129,56 @@ TEST_CASE("the whole trainable dual encoder's gradients match finite differences
     CHECK(checked > 60);
 }
 
+TEST_CASE("the text-pairs loss's gradients match finite differences and reach only the text tower", "[training]") {
+    std::mt19937 rng(41);
+    const ModelConfig config = tiny_config();
+    const auto specs = DualEncoder::param_specs(config);
+    Weights weights = random_weights(specs, 5);
+    weights["logit_scale"][0] = 1.0f;
+    train::TrainableDualEncoder model(config, weights);
+    const Tokenizer tok = Tokenizer::bytes_only();
+    const std::vector<std::vector<std::int32_t>> a{tok.encode_for_model("kitty", 10), tok.encode_for_model("car", 10),
+                                                   tok.encode_for_model("dog", 10), tok.encode_for_model("tom", 10)},
+        b{tok.encode_for_model("cat", 10), tok.encode_for_model("a motor vehicle", 10),
+          tok.encode_for_model("canine", 10), tok.encode_for_model("cat", 10)};
+    const std::vector<std::int32_t> groups{0, 1, 2, 0};  // "kitty" and "tom" mean one thing
+    const float weight = 0.7f;
+    train::Gradients grads = train::zero_gradients(specs);
+    const double loss0 = model.forward_backward_text_pairs(a, b, groups, grads, weight).loss;
+    CHECK(std::isfinite(loss0));
+    CHECK(loss0 > 0);
+
+    auto loss = [&] {
+        train::Gradients scratch = train::zero_gradients(specs);
+        return weight * model.forward_backward_text_pairs(a, b, groups, scratch, weight).loss;
+    };
+    std::uniform_int_distribution<int> coin(0, 1 << 20);
+    int checked = 0, agreed = 0;
+    for (const ParamSpec& s : specs) {
+        if (!s.trainable) continue;
+        const Tensor& g = grads.at(s.name);
+        if (s.name.rfind("visual.", 0) == 0 || s.name == "logit_scale") {
+            float largest = 0;
+            for (std::int64_t i = 0; i < g.numel(); ++i) largest = std::max(largest, std::abs(g[i]));
+            INFO(s.name);
+            CHECK(largest == 0.0f);  // the image tower and the temperature are not this loss's
+            continue;
+        }
+        Tensor& w = model.weights().at(s.name);
+        for (int probe = 0; probe < 3; ++probe) {
+            const std::int64_t i = coin(rng) % w.numel();
+            const double numeric = test::central_difference(w, i, 2e-3f * std::max(1.0f, std::abs(w[i])), loss);
+            ++checked;
+            const bool ok = test::gradients_agree(g[i], numeric, 2e-3, 5e-2);
+            agreed += ok;
+            if (!ok) WARN(s.name << "[" << i << "]: analytic " << g[i] << ", numeric " << numeric);
+        }
+    }
+    INFO(agreed << " of " << checked << " probes agree");
+    CHECK(agreed == checked);
+    CHECK(checked > 30);
+}
+
 TEST_CASE("text rows grouped by length give the loss and gradients of the padded batch", "[training]") {
     std::vector<std::vector<std::int32_t>> lengths_only;
     for (int len : {3, 9, 3, 4, 30, 4, 3, 31}) lengths_only.emplace_back(static_cast<std::size_t>(len), 1);

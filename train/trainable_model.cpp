@@ -377,4 +377,31 @@ StepOutcome TrainableDualEncoder::forward_backward(const Tensor& images,
     return {loss.loss, loss.temperature};
 }
 
+StepOutcome TrainableDualEncoder::forward_backward_text_pairs(const std::vector<std::vector<std::int32_t>>& rows_a,
+                                                             const std::vector<std::vector<std::int32_t>>& rows_b,
+                                                             const std::vector<std::int32_t>& groups, Gradients& grads,
+                                                             float weight) {
+    const std::size_t n = rows_a.size();
+    if (rows_b.size() != n || groups.size() != n) throw Error("training: text pairs' rows and groups differ in count");
+    // Both sides through the tower as one batch: rows [0, n) are a, [n, 2n) are b.
+    std::vector<std::vector<std::int32_t>> rows = rows_a;
+    rows.insert(rows.end(), rows_b.begin(), rows_b.end());
+    TextGroups text_pass(config_.text, text_group_cost_);
+    const Tensor raw = text_pass.forward(rows, weights_);
+    Tensor unit = raw;
+    ops::l2_normalize_rows(unit);
+    const std::int64_t rows_n = static_cast<std::int64_t>(n), dim = unit.dim(1);
+    Tensor a({rows_n, dim}), b({rows_n, dim});
+    std::copy_n(unit.data(), rows_n * dim, a.data());
+    std::copy_n(unit.data() + rows_n * dim, rows_n * dim, b.data());
+    const ContrastiveResult loss = contrastive_loss(a, b, groups, weights_.at("logit_scale")[0], 100.0f);
+    Tensor dunit({2 * rows_n, dim});
+    for (std::int64_t i = 0; i < rows_n * dim; ++i) {
+        dunit[i] = weight * loss.d_images[i];
+        dunit[rows_n * dim + i] = weight * loss.d_texts[i];
+    }
+    text_pass.backward(ops::l2_normalize_backward(raw, unit, dunit), weights_, grads);
+    return {loss.loss, loss.temperature};
+}
+
 }  // namespace opsis::train

@@ -45,6 +45,14 @@ public:
                                  const std::vector<std::int32_t>& concepts, Gradients& grads,
                                  float label_smoothing = 0.0f);
 
+    // The text tower alone on pairs of texts that mean one thing (train/text_pairs.h): the
+    // contrastive loss of rows a against rows b, pairs of one group positives, at the image-text
+    // loss's temperature (not learnt from this loss). Adds `weight` times its gradients into grads
+    // and returns the loss unweighted.
+    StepOutcome forward_backward_text_pairs(const std::vector<std::vector<std::int32_t>>& rows_a,
+                                            const std::vector<std::vector<std::int32_t>>& rows_b,
+                                            const std::vector<std::int32_t>& groups, Gradients& grads, float weight);
+
     // The unit embeddings the training towers give, forward only, with batch-norm on its running
     // statistics as inference uses them (nothing is updated): what the inference towers
     // (encoder/*_tower.cpp) must agree with, and a test checks that they do.

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <future>
+#include <optional>
 #include <set>
 #include <thread>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 #include "train/checkpoint.h"
 #include "train/model_growth.h"
 #include "train/optimizer.h"
+#include "train/text_pairs.h"
 #include "train/trainable_model.h"
 
 namespace opsis::train {
@@ -196,6 +198,15 @@ void run_training(const TrainOptions& o) {
     const ImageCache train_cache = cache_for(train_items, "training");
     const ImageCache val_cache = cache_for(val_items, "validation");
     report_problems("inputs", problems, path_in(o.out, "problems.txt"));
+    std::optional<TextPairBatches> text_pairs;
+    if (o.text_pairs_weight > 0) {
+        TextPairs read = read_text_pairs(path_in(o.corpus, "text_pairs.jsonl"));
+        report_problems("text pairs", read.problems, path_in(o.out, "text_pair_problems.txt"));
+        text_pairs.emplace(std::move(read.pairs), tokenizer, config.text.context_length,
+                           o.text_pairs_batch > 0 ? o.text_pairs_batch : o.batch_size, o.seed);
+        std::fprintf(stderr, "train: %zu text pairs, %d a step at weight %g\n", text_pairs->size(),
+                     o.text_pairs_batch > 0 ? o.text_pairs_batch : o.batch_size, o.text_pairs_weight);
+    }
 
     const BatchMaker batches(train_items, train_cache, tokenizer, config, o.batch_size, o.seed, o.augment);
     // What else decides the batches and the loss: a resumed run must use the same, or it would
@@ -209,6 +220,11 @@ void run_training(const TrainOptions& o) {
     if (o.augment.text.sentence > 0) recipe["sentence_framing"] = o.augment.text.sentence;
     if (o.augment.bpe_dropout > 0) recipe["bpe_dropout"] = o.augment.bpe_dropout;
     if (o.augment.definition_weight > 0) recipe["definition_weight"] = o.augment.definition_weight;
+    if (text_pairs) {
+        recipe["text_pairs_weight"] = o.text_pairs_weight;
+        recipe["text_pairs_batch"] = o.text_pairs_batch > 0 ? o.text_pairs_batch : o.batch_size;
+        recipe["text_pairs_count"] = text_pairs->size();  // another pairs file makes another run
+    }
     const std::vector<ParamSpec> specs = DualEncoder::param_specs(config);
     Checkpoint state;
     if (o.resume && fs::exists(checkpoint_path)) {
@@ -287,18 +303,25 @@ void run_training(const TrainOptions& o) {
     const std::int64_t last = o.stop_at > 0 ? std::min(o.stop_at, o.steps) : o.steps;
     std::future<Batch> next = std::async(std::launch::async, [&, s = state.step] { return batches.make(s); });
     const auto start = Clock::now();
-    double smoothed = NAN;
+    double smoothed = NAN, smoothed_pairs = NAN;
     for (std::int64_t step = state.step; step < last; ++step) {
         Batch batch = next.get();
         if (step + 1 < last) next = std::async(std::launch::async, [&, s = step + 1] { return batches.make(s); });
         clear(grads);
         const StepOutcome out =
             model.forward_backward(batch.images, batch.tokens, batch.concepts, grads, o.label_smoothing);
+        double pairs_loss = 0;
+        if (text_pairs) {
+            const TextPairBatch pairs = text_pairs->make(step);
+            pairs_loss = model.forward_backward_text_pairs(pairs.a, pairs.b, pairs.groups, grads, o.text_pairs_weight)
+                             .loss;
+        }
         const double norm = clip_gradient_norm(grads, o.clip);
-        if (!std::isfinite(out.loss) || !std::isfinite(norm)) {
+        const bool finite = std::isfinite(out.loss) && std::isfinite(pairs_loss);
+        if (!finite || !std::isfinite(norm)) {
             if (next.valid()) next.wait();
             throw Error(
-                "train: the loss became " + std::string(std::isfinite(out.loss) ? "finite but the gradient " : "") +
+                "train: the loss became " + std::string(finite ? "finite but the gradient " : "") +
                 "NaN or infinite at step " + std::to_string(step + 1) + " (learning rate " +
                 std::to_string(schedule.at(step)) + "); stopped without saving. The last good checkpoint " +
                 (fs::exists(checkpoint_path) ? "is intact at " + checkpoint_path : std::string("does not exist yet")) +
@@ -311,13 +334,17 @@ void run_training(const TrainOptions& o) {
 
         const std::int64_t completed = step + 1;
         smoothed = std::isnan(smoothed) ? out.loss : 0.95 * smoothed + 0.05 * out.loss;
+        smoothed_pairs = std::isnan(smoothed_pairs) ? pairs_loss : 0.95 * smoothed_pairs + 0.05 * pairs_loss;
         const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
         const double pairs_per_s = static_cast<double>((completed - state.step) * o.batch_size) / elapsed;
         const double eta = static_cast<double>(o.steps - completed) * o.batch_size / pairs_per_s;
-        if (tty || completed % o.log_every == 0 || completed == last)
-            std::fprintf(stderr, "%sstep %lld/%lld  loss %.4f  lr %.2e  temp %.4f  %.1f pairs/s  ETA %s%s",
+        if (tty || completed % o.log_every == 0 || completed == last) {
+            char pairs_part[48] = "";
+            if (text_pairs) std::snprintf(pairs_part, sizeof pairs_part, "  text pairs %.4f", smoothed_pairs);
+            std::fprintf(stderr, "%sstep %lld/%lld  loss %.4f%s  lr %.2e  temp %.4f  %.1f pairs/s  ETA %s%s",
                          tty ? "\r" : "", static_cast<long long>(completed), static_cast<long long>(o.steps), smoothed,
-                         lr, out.temperature, pairs_per_s, duration(eta).c_str(), tty ? "   " : "\n");
+                         pairs_part, lr, out.temperature, pairs_per_s, duration(eta).c_str(), tty ? "   " : "\n");
+        }
         if (completed % validate_every == 0 || completed == o.steps) run_validation(completed);
         if (completed % o.checkpoint_every == 0 || completed == last) save(completed);
     }

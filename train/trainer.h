@@ -26,6 +26,10 @@ struct TrainOptions {
     float weight_decay = 0.1f;
     float clip = 1.0f;          // max global gradient norm (0: off)
     float label_smoothing = 0;  // of the contrastive targets (train/contrastive_loss.h)
+    // Word knowledge (train/text_pairs.h): the weight of the text-pairs loss beside the
+    // image-text one (0: off, the corpus's text_pairs.jsonl unread), and pairs a step (0: --batch).
+    float text_pairs_weight = 0;
+    int text_pairs_batch = 0;
     std::uint64_t seed = 1;
     std::int64_t checkpoint_every = 200;
     std::int64_t validate_every = 0;  // 0: once an epoch

@@ -155,6 +155,21 @@ def trained_texts(item, definitions=True):
     return list(item["captions"].values()) + ([item.get("definitions", [])] if definitions else [])
 
 
+def zeroshot_words(items, splits):
+    """Every word of every zero-shot caption: no training text may hold one."""
+    ids = set(splits["zeroshot"])
+    return {w for item in items if item["id"] in ids
+            for captions in item["captions"].values() for caption in captions for w in words_of(caption)}
+
+
+def val_names(items, splits):
+    """The English names of val concepts, lower-case ("car", "sports car"): text pairs leave
+    them out, so val's concepts stay unseen in every form."""
+    ids = set(splits["val"])
+    return {caption.split(":")[0].strip().lower() for item in items if item["id"] in ids
+            for caption in item["captions"]["en"]}
+
+
 def add_definitions(items, splits, wordnet):
     """WordNet's definition of each item's name, as the item's "definitions" (English): training
     takes it as one more caption, so that what a thing is for or looks like finds it ("a place to
@@ -165,8 +180,7 @@ def add_definitions(items, splits, wordnet):
     defined, in either word order ("car sports", "sports car"), never an alias or a synonym (a
     "star" icon's alias "class" would be "a body of students"). Returns how many items got one."""
     zeroshot_ids = set(splits["zeroshot"])
-    zeroshot_words = {w for item in items if item["id"] in zeroshot_ids
-                      for captions in item["captions"].values() for caption in captions for w in words_of(caption)}
+    excluded = zeroshot_words(items, splits)
     added = 0
     for item in items:
         english = item["captions"]["en"]
@@ -179,16 +193,17 @@ def add_definitions(items, splits, wordnet):
             definition = wordnet.definition(caption)
             if definition:
                 kept = set(words_of(definition))
-                if definition not in english and not kept & zeroshot_words and not kept & COLOUR_WORDS:
+                if definition not in english and not kept & excluded and not kept & COLOUR_WORDS:
                     item["definitions"] = [definition]
                     added += 1
                 break
     return added
 
 
-def check_splits(items, splits, held_out=HELD_OUT_STYLES):
-    """Raises SystemExit when a split leaks: a zero-shot word in training, a val concept or a
-    held-out style in training, an item in two splits."""
+def check_splits(items, splits, held_out=HELD_OUT_STYLES, text_pairs=()):
+    """Raises SystemExit when a split leaks: a zero-shot word in training (captions,
+    definitions or text pairs), a val concept or a held-out style in training, a val name in a
+    text pair, an item in two splits."""
     by_id = {i["id"]: i for i in items}
     seen = {}
     for name, ids in splits.items():
@@ -205,6 +220,12 @@ def check_splits(items, splits, held_out=HELD_OUT_STYLES):
         for captions in trained_texts(by_id[ident]):
             for caption in captions:
                 train_words.update(words_of(caption))
+    names = val_names(items, splits)
+    for pair in text_pairs:
+        train_words.update(words_of(pair["a"]) + words_of(pair["b"]))
+        for side in (pair["a"], pair["b"]):
+            if side in names:
+                raise SystemExit(f"build-corpus: text pair {pair['a']!r} - {pair['b']!r} names val concept {side!r}")
     for ident in splits["val"]:
         if by_id[ident]["concept"] in train_concepts:
             raise SystemExit(f"build-corpus: val concept {by_id[ident]['concept']} is also in training")

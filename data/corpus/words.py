@@ -89,6 +89,13 @@ class WordNet:
                 hypernyms.append(target)
         return words, hypernyms
 
+    def is_instance(self, offset):
+        """Whether a noun synset is one named thing ("Thomas Nast", "Paris": an instance of a
+        kind), not a kind of thing."""
+        start = int(offset)
+        head = self.data[start:self.data.index(b"\n", start)].split(b" | ")[0]
+        return b" @i " in head
+
     # Lexicographer files (data.noun's second field) of concrete things: artifact, animal, body,
     # food, location, plant. A plural lemma outside them is mostly an idiom ("peanuts": "an
     # insignificant sum of money", "eyes": "opinion or judgment", "hands": "guardianship").

@@ -9,7 +9,7 @@ import unittest
 DATA = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, DATA)
 
-from corpus import icon_names, lexicon, packages, splits, words  # noqa: E402
+from corpus import icon_names, lexicon, packages, splits, text_pairs, words  # noqa: E402
 
 DICTIONARY = {"car", "sports", "home", "smoke", "free", "button", "cat", "face", "bell", "off", "account", "child",
               "tree", "apple", "red", "arrow", "left", "box"}
@@ -341,6 +341,74 @@ class Definitions(unittest.TestCase):
         items[2]["definitions"] = ["a long wooden bench"]  # a zero-shot item with one: found
         with self.assertRaises(SystemExit):
             splits.check_splits(items, split_ids)
+
+
+class TextPairs(unittest.TestCase):
+    class WordNet:
+        """Synsets by offset: (words, hypernym offsets, definition, instance)."""
+        synsets = {"1": (["cat", "true cat"], ["2"], "feline mammal usually having thick soft fur", False),
+                   "2": (["feline", "felid"], ["9"], "any of various lithe-bodied roundheaded fissiped mammals", False),
+                   "3": (["paris", "city of light"], ["4"], "the capital of france", True),
+                   "4": (["city"], ["9"], "a large town", False),
+                   "5": (["genus felis", "felis"], ["9"], "type genus of the felidae", False),
+                   "6": (["settee"], ["7"], "a long wooden bench", False),
+                   "7": (["seat", "bench"], ["9"], "furniture for sitting", False),
+                   "8": (["car", "automobile"], ["9"], "a motor vehicle with four wheels", False),
+                   "9": (["entity"], [], "that which is perceived", False),
+                   "10": (["kitty"], ["2"], "a young cat", False)}
+        index = {"cat": ["1"], "true_cat": ["1"], "feline": ["2"], "felid": ["2"], "paris": ["3"], "city": ["4"],
+                 "genus_felis": ["5"], "felis": ["5"], "settee": ["6"], "seat": ["7"], "bench": ["7", "11"],
+                 "car": ["8"], "automobile": ["8"], "entity": ["9"], "kitty": ["12", "10"]}
+
+        def names_a_thing(self, key):
+            return key in self.index and key not in ("kitty", "bench")  # neither's first sense dominates
+
+        def synset(self, offset):
+            return self.synsets[offset][0], self.synsets[offset][1]
+
+        def is_instance(self, offset):
+            return self.synsets[offset][3]
+
+        def definition(self, phrase):
+            return self.synsets[self.index[phrase.replace(" ", "_")][0]][2]
+
+    class Greek:
+        def names(self, english, wordnet=None):
+            return {"cat": ["γάτα"], "car": ["αυτοκίνητο"]}.get(english, [])
+
+    def test_pairs_of_first_senses_without_names_taxa_zero_shot_words_or_val_names(self):
+        pairs = text_pairs.build(self.WordNet(), self.Greek(), {"settee"}, {"car"})
+        got = {(p["a"], p["b"], p["group"], p["kind"]) for p in pairs}
+        self.assertIn(("cat", "true cat", "wn:1", "synonym"), got)
+        self.assertIn(("cat", "feline mammal usually having thick soft fur", "wn:1", "definition"), got)
+        self.assertIn(("cat", "feline", "kind:2", "kind"), got)
+        self.assertIn(("true cat", "feline", "kind:2", "kind"), got)
+        self.assertIn(("cat", "γάτα", "wn:1", "greek"), got)
+        self.assertIn(("felid", "feline", "wn:2", "synonym"), got)  # each synonym pair once
+        self.assertIn(("seat", "furniture for sitting", "wn:7", "definition"), got)
+        self.assertNotIn("entity", {p["b"] for p in pairs})  # too abstract a kind
+        sides = {p["a"] for p in pairs} | {p["b"] for p in pairs}
+        for absent in ("kitty",  # its first sense does not dominate
+                       "paris", "city of light",  # a named thing
+                       "genus felis", "type genus of the felidae",  # taxonomic names
+                       "settee", "a long wooden bench",  # a zero-shot word
+                       "car", "αυτοκίνητο"):  # a val concept's name
+            self.assertNotIn(absent, sides)
+        self.assertIn(("automobile", "a motor vehicle with four wheels", "wn:8", "definition"), got)
+        self.assertNotIn(("seat", "bench", "wn:7", "synonym"), got)  # "bench" has another first sense
+        self.assertEqual(pairs, sorted(pairs, key=lambda p: (p["a"], p["b"], p["group"], p["kind"])))
+        self.assertTrue({p["kind"] for p in pairs} <= set(text_pairs.KINDS))
+
+    def test_check_splits_finds_a_leak_through_text_pairs(self):
+        items = [{"id": "a", "concept": "bed", "style": "color", "captions": {"en": ["bed"], "el": []}},
+                 {"id": "b", "concept": "car", "style": "color", "captions": {"en": ["car"], "el": []}},
+                 {"id": "c", "concept": "settee", "style": "color", "captions": {"en": ["settee"], "el": []}}]
+        split_ids = {"train": ["a"], "val": ["b"], "zeroshot": ["c"], "style": []}
+        splits.check_splits(items, split_ids, text_pairs=[{"a": "bed", "b": "a place to sleep"}])
+        with self.assertRaises(SystemExit):  # a zero-shot word
+            splits.check_splits(items, split_ids, text_pairs=[{"a": "bench", "b": "a long settee"}])
+        with self.assertRaises(SystemExit):  # a val concept's name
+            splits.check_splits(items, split_ids, text_pairs=[{"a": "automobile", "b": "car"}])
 
 
 if __name__ == "__main__":
