@@ -54,6 +54,16 @@ async function check(name, fn) {
   }
 }
 function expect(condition, message) { if (!condition) throw new Error(message); }
+// A server flushes its index on SIGTERM: wait until it has exited (SIGKILL after 10 s) before its
+// folder is removed, or the removal races the last writes.
+function stop(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const force = setTimeout(() => child.kill("SIGKILL"), 10000);
+    child.once("exit", () => { clearTimeout(force); resolve(); });
+    child.kill("SIGTERM");
+  });
+}
 
 const browser = await chromium.launch({ executablePath: browserPath, args: ["--headless", "--no-sandbox"] });
 try {
@@ -344,14 +354,14 @@ try {
       expect(hits.hits[0].paths[0].endsWith("blue-square.png"), `first hit ${JSON.stringify(hits.hits[0])}`);
       expect(src.includes(String(hits.hits[0].id)), `first card ${src}, expected item ${hits.hits[0].id}`);
     } finally {
-      watcher.kill("SIGTERM");
+      await stop(watcher);
     }
   });
 
   await check("no script errors", async () => expect(consoleErrors.length === 0, consoleErrors.join("; ")));
 } finally {
   await browser.close();
-  server.kill("SIGTERM");
+  await stop(server);
   fs.rmSync(work, { recursive: true, force: true });
 }
 console.log(failures ? `${failures} check(s) failed` : "all browser checks passed");
