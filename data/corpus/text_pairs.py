@@ -29,10 +29,12 @@ TAXONOMIC = re.compile(r"^(an? |the )?(type )?(genus|family|subfamily|superfamil
                        r"phylum|division|tribe|subgenus) ")
 
 
-def build(wordnet, greek, excluded_words=frozenset(), excluded_names=frozenset()):
-    """Pairs as dicts (a, b, group, kind), sorted; `excluded_words`: no pair holds one of them
-    (zero-shot words, as splits.words_of counts words); `excluded_names`: no pair has one as a
-    whole side (val concepts' names, lower-case)."""
+def build(wordnet, greek, everyday_words, excluded_words=frozenset(), excluded_names=frozenset()):
+    """Pairs as dicts (a, b, group, kind), sorted. Only nouns made of `everyday_words` (the
+    lower-case words of an ordinary dictionary: "sausage dog" yes, "zyrian" no) are paired: what
+    people type, not the half of WordNet nobody searches pictures by. `excluded_words`: no pair
+    holds one of them (zero-shot words, as splits.words_of counts words); `excluded_names`: no
+    pair has one as a whole side (val concepts' names, lower-case)."""
     pairs = set()
 
     def add(a, b, group, kind):
@@ -45,6 +47,9 @@ def build(wordnet, greek, excluded_words=frozenset(), excluded_names=frozenset()
             return
         pairs.add((a, b, group, kind))
 
+    def everyday(lemma):
+        return all(w in everyday_words for w in lemma.split())
+
     def first_sense(lemma):
         key = lemma.replace(" ", "_")
         return wordnet.index[key][0] if wordnet.names_a_thing(key) else None
@@ -56,10 +61,13 @@ def build(wordnet, greek, excluded_words=frozenset(), excluded_names=frozenset()
         if wordnet.is_instance(offset):
             continue
         lemma = key.replace("_", " ")
+        if not everyday(lemma):
+            continue
         words, hypernyms = wordnet.synset(offset)
         for other in words:
-            # Each synonym pair once, and only where the sense is the other word's first too.
-            if lemma < other and first_sense(other) == offset:
+            # Each synonym pair once (from the everyday word's side, or the first in order where
+            # both are), and only where the sense is the other word's first too.
+            if first_sense(other) == offset and (lemma < other or not everyday(other)):
                 add(lemma, other, "wn:" + offset, "synonym")
         definition = wordnet.definition(lemma)
         if definition:

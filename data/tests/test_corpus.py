@@ -377,7 +377,9 @@ class TextPairs(unittest.TestCase):
             return {"cat": ["γάτα"], "car": ["αυτοκίνητο"]}.get(english, [])
 
     def test_pairs_of_first_senses_without_names_taxa_zero_shot_words_or_val_names(self):
-        pairs = text_pairs.build(self.WordNet(), self.Greek(), {"settee"}, {"car"})
+        everyday = {"cat", "true", "feline", "felid", "paris", "city", "genus", "felis", "settee", "seat", "bench",
+                    "car", "automobile", "entity", "kitty"}
+        pairs = text_pairs.build(self.WordNet(), self.Greek(), everyday, {"settee"}, {"car"})
         got = {(p["a"], p["b"], p["group"], p["kind"]) for p in pairs}
         self.assertIn(("cat", "true cat", "wn:1", "synonym"), got)
         self.assertIn(("cat", "feline mammal usually having thick soft fur", "wn:1", "definition"), got)
@@ -398,6 +400,12 @@ class TextPairs(unittest.TestCase):
         self.assertNotIn(("seat", "bench", "wn:7", "synonym"), got)  # "bench" has another first sense
         self.assertEqual(pairs, sorted(pairs, key=lambda p: (p["a"], p["b"], p["group"], p["kind"])))
         self.assertTrue({p["kind"] for p in pairs} <= set(text_pairs.KINDS))
+        # A noun with a word outside everyday English is not paired ("felid": a zoologist's word).
+        rarer = text_pairs.build(self.WordNet(), self.Greek(), everyday - {"felid"}, {"settee"}, {"car"})
+        self.assertNotIn("felid", {p["a"] for p in rarer})
+        # Its synonym pair stays, once, from the everyday word's side.
+        synonyms = [(p["a"], p["b"]) for p in rarer if p["kind"] == "synonym" and "felid" in (p["a"], p["b"])]
+        self.assertEqual(synonyms, [("feline", "felid")])
 
     def test_check_splits_finds_a_leak_through_text_pairs(self):
         items = [{"id": "a", "concept": "bed", "style": "color", "captions": {"en": ["bed"], "el": []}},
