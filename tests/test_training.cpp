@@ -2,6 +2,7 @@
 // finite differences, and positives by concept.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "encoder/dual_encoder.h"
@@ -23,6 +24,37 @@ ModelConfig tiny_config() {
                 "stage_channels": [4, 6], "stage_blocks": [1, 1]},
       "text": {"vocab_size": 514, "context_length": 10, "width": 8, "layers": 2, "heads": 2, "activation": "gelu"}})"),
                               "test");
+}
+
+// The tiny config's trainable model from random weights, at temperature 1/e.
+train::TrainableDualEncoder tiny_trainable(std::uint64_t seed) {
+    const ModelConfig config = tiny_config();
+    Weights weights = random_weights(DualEncoder::param_specs(config), seed);
+    weights["logit_scale"][0] = 1.0f;
+    return train::TrainableDualEncoder(config, weights);
+}
+
+// Probes `per_tensor` random entries of each trainable tensor `include` accepts: the analytic
+// gradient in grads against a central difference of loss(). Returns {probes, agreeing}.
+std::pair<int, int> probe_gradients(train::TrainableDualEncoder& model, const train::Gradients& grads,
+                                    const std::function<double()>& loss, int per_tensor, std::mt19937& rng,
+                                    const std::function<bool(const std::string&)>& include) {
+    std::uniform_int_distribution<int> coin(0, 1 << 20);
+    int checked = 0, agreed = 0;
+    for (const ParamSpec& s : model.specs()) {
+        if (!s.trainable || !include(s.name)) continue;
+        Tensor& w = model.weights().at(s.name);
+        const Tensor& g = grads.at(s.name);
+        for (int probe = 0; probe < per_tensor; ++probe) {
+            const std::int64_t i = coin(rng) % w.numel();
+            const double numeric = test::central_difference(w, i, 2e-3f * std::max(1.0f, std::abs(w[i])), loss);
+            ++checked;
+            const bool ok = test::gradients_agree(g[i], numeric, 2e-3, 5e-2);
+            agreed += ok;
+            if (!ok) WARN(s.name << "[" << i << "]: analytic " << g[i] << ", numeric " << numeric);
+        }
+    }
+    return {checked, agreed};
 }
 
 }  // namespace
@@ -88,11 +120,8 @@ TEST_CASE("pairs of the same concept are positives, not negatives", "[training]"
 
 TEST_CASE("the whole trainable dual encoder's gradients match finite differences", "[training]") {
     std::mt19937 rng(32);
-    const ModelConfig config = tiny_config();
-    const auto specs = DualEncoder::param_specs(config);
-    Weights weights = random_weights(specs, 4);
-    weights["logit_scale"][0] = 1.0f;
-    train::TrainableDualEncoder model(config, weights);
+    train::TrainableDualEncoder model = tiny_trainable(4);
+    const auto& specs = model.specs();
     const Tensor images = random_tensor({4, 12, 12, 3}, rng, 2.0f);
     const Tokenizer tok = Tokenizer::bytes_only();
     const std::vector<std::vector<std::int32_t>> rows{tok.encode_for_model("red", 10),
@@ -108,20 +137,7 @@ TEST_CASE("the whole trainable dual encoder's gradients match finite differences
         train::Gradients scratch = train::zero_gradients(specs);
         return model.forward_backward(images, rows, concepts, scratch).loss;
     };
-    std::uniform_int_distribution<int> coin(0, 1 << 20);
-    int checked = 0, agreed = 0;
-    for (const ParamSpec& s : specs) {
-        if (!s.trainable) continue;
-        Tensor& w = model.weights().at(s.name);
-        for (int probe = 0; probe < 2; ++probe) {
-            const std::int64_t i = coin(rng) % w.numel();
-            const double numeric = test::central_difference(w, i, 2e-3f * std::max(1.0f, std::abs(w[i])), loss);
-            ++checked;
-            const bool ok = test::gradients_agree(grads.at(s.name)[i], numeric, 2e-3, 5e-2);
-            agreed += ok;
-            if (!ok) WARN(s.name << "[" << i << "]: analytic " << grads.at(s.name)[i] << ", numeric " << numeric);
-        }
-    }
+    const auto [checked, agreed] = probe_gradients(model, grads, loss, 2, rng, [](const std::string&) { return true; });
     // A ReLU kink can sit inside a finite-difference step (max-pool ones are left out by the
     // config; max-pool's backward is checked on its own); allow one miss.
     INFO(agreed << " of " << checked << " probes agree");
@@ -131,11 +147,8 @@ TEST_CASE("the whole trainable dual encoder's gradients match finite differences
 
 TEST_CASE("the text-pairs loss's gradients match finite differences and reach only the text tower", "[training]") {
     std::mt19937 rng(41);
-    const ModelConfig config = tiny_config();
-    const auto specs = DualEncoder::param_specs(config);
-    Weights weights = random_weights(specs, 5);
-    weights["logit_scale"][0] = 1.0f;
-    train::TrainableDualEncoder model(config, weights);
+    train::TrainableDualEncoder model = tiny_trainable(5);
+    const auto& specs = model.specs();
     const Tokenizer tok = Tokenizer::bytes_only();
     const std::vector<std::vector<std::int32_t>> a{tok.encode_for_model("kitty", 10), tok.encode_for_model("car", 10),
                                                    tok.encode_for_model("dog", 10), tok.encode_for_model("tom", 10)},
@@ -152,28 +165,19 @@ TEST_CASE("the text-pairs loss's gradients match finite differences and reach on
         train::Gradients scratch = train::zero_gradients(specs);
         return weight * model.forward_backward_text_pairs(a, b, groups, scratch, weight).loss;
     };
-    std::uniform_int_distribution<int> coin(0, 1 << 20);
-    int checked = 0, agreed = 0;
+    const auto not_this_loss = [](const std::string& name) {
+        return name.rfind("visual.", 0) == 0 || name == "logit_scale";  // the image tower, the temperature
+    };
     for (const ParamSpec& s : specs) {
-        if (!s.trainable) continue;
+        if (!s.trainable || !not_this_loss(s.name)) continue;
         const Tensor& g = grads.at(s.name);
-        if (s.name.rfind("visual.", 0) == 0 || s.name == "logit_scale") {
-            float largest = 0;
-            for (std::int64_t i = 0; i < g.numel(); ++i) largest = std::max(largest, std::abs(g[i]));
-            INFO(s.name);
-            CHECK(largest == 0.0f);  // the image tower and the temperature are not this loss's
-            continue;
-        }
-        Tensor& w = model.weights().at(s.name);
-        for (int probe = 0; probe < 3; ++probe) {
-            const std::int64_t i = coin(rng) % w.numel();
-            const double numeric = test::central_difference(w, i, 2e-3f * std::max(1.0f, std::abs(w[i])), loss);
-            ++checked;
-            const bool ok = test::gradients_agree(g[i], numeric, 2e-3, 5e-2);
-            agreed += ok;
-            if (!ok) WARN(s.name << "[" << i << "]: analytic " << g[i] << ", numeric " << numeric);
-        }
+        float largest = 0;
+        for (std::int64_t i = 0; i < g.numel(); ++i) largest = std::max(largest, std::abs(g[i]));
+        INFO(s.name);
+        CHECK(largest == 0.0f);
     }
+    const auto [checked, agreed] =
+        probe_gradients(model, grads, loss, 3, rng, [&](const std::string& name) { return !not_this_loss(name); });
     INFO(agreed << " of " << checked << " probes agree");
     CHECK(agreed == checked);
     CHECK(checked > 30);

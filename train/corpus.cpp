@@ -5,7 +5,7 @@
 
 #include "core/error.h"
 #include "core/file_io.h"
-#include "core/lines.h"
+#include "train/json_lines.h"
 
 namespace opsis::train {
 namespace {
@@ -24,22 +24,13 @@ std::vector<std::string> string_list(const nlohmann::json& j, const char* key, c
     return out;
 }
 
-std::string required_string(const nlohmann::json& j, const char* key) {
-    if (!j.contains(key) || !j[key].is_string() || j[key].get<std::string>().empty())
-        throw Error(std::string("'") + key + "' is missing or not a string");
-    return j[key].get<std::string>();
-}
-
 }  // namespace
 
 Manifest read_manifest(const std::string& path) {
-    const std::string text = read_text_file(path, kMaxManifestBytes);
     Manifest m;
-    for_each_line(text, [&](std::string_view line, std::size_t line_no) {
-        if (line.find_first_not_of(" \t\r") == std::string_view::npos) return;
-        try {
-            const nlohmann::json j = nlohmann::json::parse(line);
-            if (!j.is_object()) throw Error("not a JSON object");
+    for_each_json_object(
+        path, kMaxManifestBytes,
+        [&](const nlohmann::json& j, std::size_t line_no) {
             CorpusItem item;
             item.line = line_no;
             item.id = required_string(j, "id");
@@ -57,12 +48,8 @@ Manifest read_manifest(const std::string& path) {
             if (item.english.empty() && item.greek.empty()) throw Error("no caption");
             item.definitions = string_list(j, "definitions", "definitions");
             m.items.push_back(std::move(item));
-        } catch (const nlohmann::json::exception& e) {
-            m.problems.push_back(path + " line " + std::to_string(line_no) + ": malformed JSON (" + e.what() + ")");
-        } catch (const Error& e) {
-            m.problems.push_back(path + " line " + std::to_string(line_no) + ": " + e.what());
-        }
-    });
+        },
+        m.problems);
     return m;
 }
 

@@ -1,47 +1,31 @@
 #include "train/text_pairs.h"
 
-#include <nlohmann/json.hpp>
 #include <random>
 #include <unordered_map>
 
 #include "core/error.h"
-#include "core/file_io.h"
-#include "core/lines.h"
 #include "core/splitmix.h"
+#include "train/json_lines.h"
 
 namespace opsis::train {
 namespace {
 
 constexpr std::uint64_t kMaxPairsBytes = 1ull << 30;
 
-std::string non_empty_string(const nlohmann::json& j, const char* key) {
-    if (!j.contains(key) || !j[key].is_string() || j[key].get<std::string>().empty())
-        throw Error(std::string("'") + key + "' is missing, empty or not a string");
-    return j[key].get<std::string>();
-}
-
 }  // namespace
 
 TextPairs read_text_pairs(const std::string& path) {
-    const std::string text = read_text_file(path, kMaxPairsBytes);
     TextPairs out;
     std::unordered_map<std::string, std::int32_t> groups;
-    for_each_line(text, [&](std::string_view line, std::size_t line_no) {
-        if (line.find_first_not_of(" \t\r") == std::string_view::npos) return;
-        try {
-            const nlohmann::json j = nlohmann::json::parse(line);
-            if (!j.is_object()) throw Error("not a JSON object");
-            TextPair pair{non_empty_string(j, "a"), non_empty_string(j, "b"), 0};
-            const auto [it, fresh] =
-                groups.emplace(non_empty_string(j, "group"), static_cast<std::int32_t>(groups.size()));
+    for_each_json_object(
+        path, kMaxPairsBytes,
+        [&](const nlohmann::json& j, std::size_t) {
+            TextPair pair{required_string(j, "a"), required_string(j, "b"), 0};
+            const auto [it, fresh] = groups.emplace(required_string(j, "group"), static_cast<std::int32_t>(groups.size()));
             pair.group = it->second;
             out.pairs.push_back(std::move(pair));
-        } catch (const nlohmann::json::exception& e) {
-            out.problems.push_back(path + " line " + std::to_string(line_no) + ": malformed JSON (" + e.what() + ")");
-        } catch (const Error& e) {
-            out.problems.push_back(path + " line " + std::to_string(line_no) + ": " + e.what());
-        }
-    });
+        },
+        out.problems);
     return out;
 }
 
