@@ -77,7 +77,41 @@ def svg_metadata(path):
             [html.unescape(k).strip().lower() for k in keyword_list if k.strip()])
 
 
-def openclipart_items(raw, cache, dictionary, rejects):
+def name_words(text):
+    """The words of three letters or more of a title or a file name ("green_pear_01" -> green, pear)."""
+    return [w for w in re.findall(r"[a-z]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", text).lower()) if len(w) > 2]
+
+
+def related(a, b, wordnet):
+    """Whether two words may name one thing: equal, one word's stem ("apple", "apples"), or one
+    among the other's WordNet synonyms and kinds ("sapphire" -> "gem")."""
+    if a == b or (len(a) > 3 and len(b) > 3 and a[:4] == b[:4]):
+        return True
+    for x, y in ((a, b), (b, a)):
+        synonyms, kinds = wordnet.expand(x, levels=3)
+        if any(y in w.split() for w in synonyms + kinds):
+            return True
+    return False
+
+
+def title_contradicts_file_name(title, file_name, wordnet, common):
+    """The thing the file name names when the title names another thing ("apple.svg" titled
+    "pear", "umbrella.svg" titled "bee": the library's metadata copied from another drawing);
+    None when the file name is not all everyday English words (`common`: "black_lab_ganson"
+    holds an author and an abbreviation), when either names nothing WordNet knows, or when any
+    of their words are related."""
+    if not all(w in common for w in name_words(file_name)):
+        return None
+    file_things = [w for w in name_words(file_name) if wordnet.names_a_thing(w)]
+    title_things = [w for w in name_words(title) if wordnet.names_a_thing(w)]
+    if not file_things or not title_things:
+        return None
+    if any(related(a, b, wordnet) for a in name_words(file_name) for b in name_words(title)):
+        return None
+    return " ".join(file_things)
+
+
+def openclipart_items(raw, cache, dictionary, rejects, wordnet=None):
     root = os.path.join(raw, "openclipart-svg/usr/share/openclipart/svg")
     render_root = os.path.join(cache, "corpus", f"render-{RENDER_SIZE}", "openclipart")
     found = []
@@ -108,6 +142,10 @@ def openclipart_items(raw, cache, dictionary, rejects):
             rejects.append((ident, f"title not English: {cased_title[:60]!r}"))
             continue
         title = cased_title.lower()
+        contradicted = wordnet and title_contradicts_file_name(title, os.path.basename(rel), wordnet, dictionary[0])
+        if contradicted:
+            rejects.append((ident, f"title {title[:40]!r} names another thing than the file name ({contradicted})"))
+            continue
         captions = [title]
         good_keywords = [k for k in keywords if re.fullmatch(r"[a-z][a-z \-]*", k) and k not in JUNK_KEYWORDS
                          and is_english(k, dictionary) and k not in title]

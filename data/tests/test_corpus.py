@@ -9,7 +9,7 @@ import unittest
 DATA = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, DATA)
 
-from corpus import icon_names, lexicon, packages, splits, text_pairs, words  # noqa: E402
+from corpus import clipart, icon_names, lexicon, packages, splits, text_pairs, words  # noqa: E402
 
 DICTIONARY = {"car", "sports", "home", "smoke", "free", "button", "cat", "face", "bell", "off", "account", "child",
               "tree", "apple", "red", "arrow", "left", "box"}
@@ -112,6 +112,49 @@ class OpenMojiExclusion(unittest.TestCase):
 
 def item(ident, concept, style, *captions):
     return {"id": ident, "concept": concept, "style": style, "captions": {"en": list(captions), "el": []}}
+
+
+class ClipartTitles(unittest.TestCase):
+    """An Open Clip Art title that names another thing than its file ("apple.svg" titled "pear")
+    is the library's metadata copied from another drawing: the item is rejected, with the reason."""
+    class WordNet:
+        things = {"apple": ([], ["edible fruit", "fruit"]), "pear": ([], ["edible fruit", "fruit"]),
+                  "sapphire": ([], ["gem", "transparent gem"]), "gem": ([], ["jewelry"]), "lab": ([], ["room"]),
+                  "labrador": ([], ["dog"]), "retriever": ([], ["dog"])}
+
+        def names_a_thing(self, key):
+            return key in self.things
+
+        def expand(self, phrase, levels=2):
+            return self.things.get(phrase, ([], []))
+
+    common = {"apple", "pear", "green", "sapphire", "gem", "black", "lab", "labrador", "retriever"}
+
+    def test_which_titles_contradict_their_file_name(self):
+        wn, common = self.WordNet(), self.common
+        self.assertEqual(clipart.title_contradicts_file_name("pear", "apple", wn, common), "apple")
+        self.assertIsNone(clipart.title_contradicts_file_name("pear", "green_pear_01", wn, common))  # the same word
+        self.assertIsNone(clipart.title_contradicts_file_name("pears", "pear", wn, common))          # its stem
+        self.assertIsNone(clipart.title_contradicts_file_name("gem", "sapphire", wn, common))        # its kind
+        self.assertIsNone(clipart.title_contradicts_file_name("sapphire", "gem", wn, common))        # either way
+        # A file name that is not all everyday words (an author, an abbreviation) says nothing.
+        self.assertIsNone(clipart.title_contradicts_file_name("labrador retriever", "black_lab_ganson", wn, common))
+        self.assertIsNone(clipart.title_contradicts_file_name("labrador retriever", "ppl3", wn, common))
+
+    def test_openclipart_items_rejects_a_contradicting_title_with_its_reason(self):
+        with tempfile.TemporaryDirectory() as raw:
+            folder = os.path.join(raw, "openclipart-svg/usr/share/openclipart/svg/food")
+            os.makedirs(folder)
+            for name, title in (("apple", "Clipart by Nicu Buculei - pear"), ("pear", "pear"), ("green_pear_01", "green pear")):
+                with open(os.path.join(folder, name + ".svg"), "w", encoding="utf-8") as f:
+                    f.write(f'<svg><metadata><dc:title>{title}</dc:title></metadata></svg>')
+            rejects = []
+            items, tasks = clipart.openclipart_items(raw, raw, (self.common, set()), rejects, self.WordNet())
+            self.assertEqual([i["id"] for i in items], ["openclipart/food/green_pear_01", "openclipart/food/pear"])
+            self.assertEqual([i["captions"]["en"][0] for i in items], ["green pear", "pear"])
+            self.assertEqual(len(tasks), 2)
+            self.assertEqual(rejects, [("openclipart/food/apple",
+                                        "title 'pear' names another thing than the file name (apple)")])
 
 
 class Splits(unittest.TestCase):
