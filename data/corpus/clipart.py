@@ -77,9 +77,10 @@ def svg_metadata(path):
             [html.unescape(k).strip().lower() for k in keyword_list if k.strip()])
 
 
-def name_words(text):
-    """The words of three letters or more of a title or a file name ("green_pear_01" -> green, pear)."""
-    return [w for w in re.findall(r"[a-z]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", text).lower()) if len(w) > 2]
+def name_words(cleaned):
+    """The words of three letters or more of a cleaned title or file name (clean_clipart_title:
+    "green_pear_01" -> "green pear" -> green, pear)."""
+    return [w for w in re.findall(r"[a-z]+", cleaned.lower()) if len(w) > 2]
 
 
 def related(a, b, wordnet):
@@ -99,19 +100,19 @@ def title_contradicts_file_name(title, file_name, wordnet, common):
     "pear", "umbrella.svg" titled "bee": the library's metadata copied from another drawing);
     None when the file name is not all everyday English words (`common`: "black_lab_ganson"
     holds an author and an abbreviation), when either names nothing WordNet knows, or when any
-    of their words are related."""
-    if not all(w in common for w in name_words(file_name)):
+    of their words are related. Both come cleaned by clean_clipart_title."""
+    file_words, title_words = name_words(file_name), name_words(title)
+    if not all(w in common for w in file_words):
         return None
-    file_things = [w for w in name_words(file_name) if wordnet.names_a_thing(w)]
-    title_things = [w for w in name_words(title) if wordnet.names_a_thing(w)]
-    if not file_things or not title_things:
+    file_things = [w for w in file_words if wordnet.names_a_thing(w)]
+    if not file_things or not any(wordnet.names_a_thing(w) for w in title_words):
         return None
-    if any(related(a, b, wordnet) for a in name_words(file_name) for b in name_words(title)):
+    if any(related(a, b, wordnet) for a in file_words for b in title_words):
         return None
     return " ".join(file_things)
 
 
-def openclipart_items(raw, cache, dictionary, rejects, wordnet=None):
+def openclipart_items(raw, cache, dictionary, rejects, wordnet):
     root = os.path.join(raw, "openclipart-svg/usr/share/openclipart/svg")
     render_root = os.path.join(cache, "corpus", f"render-{RENDER_SIZE}", "openclipart")
     found = []
@@ -142,7 +143,8 @@ def openclipart_items(raw, cache, dictionary, rejects, wordnet=None):
             rejects.append((ident, f"title not English: {cased_title[:60]!r}"))
             continue
         title = cased_title.lower()
-        contradicted = wordnet and title_contradicts_file_name(title, os.path.basename(rel), wordnet, dictionary[0])
+        file_name = clean_clipart_title(os.path.basename(rel), "")
+        contradicted = title_contradicts_file_name(title, file_name, wordnet, dictionary[0])
         if contradicted:
             rejects.append((ident, f"title {title[:40]!r} names another thing than the file name ({contradicted})"))
             continue
