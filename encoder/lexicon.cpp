@@ -101,8 +101,11 @@ Lexicon Lexicon::parse(std::string_view text, const std::string& name) {
             lex.mappings_[std::string(f[1])] = {std::string(f[2]), std::string(f[3])};
         } else if (f[0] == "real" && f.size() == 2 && !f[1].empty()) {
             lex.real_.insert(std::string(f[1]));
+        } else if (f[0] == "keep" && f.size() == 2 && !f[1].empty()) {
+            lex.keep_.insert(std::string(f[1]));
         } else {
-            throw bad("is not 'known WORD COUNT', 'stop LANG WORD', 'map WORD TARGET WHY' or 'real WORD'");
+            throw bad(
+                "is not 'known WORD COUNT', 'stop LANG WORD', 'map WORD TARGET WHY', 'real WORD' or 'keep WORD'");
         }
     });
     for (const auto& [word, n] : lex.counts_) {

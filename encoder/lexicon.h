@@ -1,8 +1,9 @@
 #pragma once
 // A model's lexicon (lexicon.tsv beside its weights, written by data/build-lexicon): the words
 // of its training captions with their counts, function words, words it never learnt mapped to
-// words it knows ("puppy" -> "dog", "leaves" -> "leaf"), and real words close in spelling to
-// known ones (never "corrected"). What search/query_rewrite.h brings a query's words to.
+// words it knows ("puppy" -> "dog", "leaves" -> "leaf"), real words close in spelling to
+// known ones (never "corrected"), and known words never shortened ("forest" is not "for" +
+// "est"). What search/query_rewrite.h brings a query's words to.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -31,6 +32,9 @@ public:
     bool known(std::string_view word) const { return count(word) > 0; }
     bool stop(std::string_view word) const { return stop_.contains(std::string(word)); }
     bool real(std::string_view word) const { return real_.contains(std::string(word)); }
+    // A known word of its own whose ending only looks like an inflection ("forest", "sweater"):
+    // never brought to a shorter known word.
+    bool keep(std::string_view word) const { return keep_.contains(std::string(word)); }
     const LexiconMapping* mapping(std::string_view word) const;
     // The most frequent known word spelt the same but for accents and final sigma.
     std::optional<std::string> same_but_accents(std::string_view word) const;
@@ -42,7 +46,7 @@ public:
 
 private:
     std::unordered_map<std::string, std::int64_t> counts_;
-    std::unordered_set<std::string> stop_, real_;
+    std::unordered_set<std::string> stop_, real_, keep_;
     std::unordered_map<std::string, LexiconMapping> mappings_;
     struct Folded {
         std::u32string letters, key;

@@ -74,8 +74,9 @@ constexpr std::int64_t kBaseMoreFrequent = 3;
 std::optional<WordChange> bring_to_known(const Lexicon& lex, const std::string& word) {
     if (const LexiconMapping* m = lex.mapping(word)) return WordChange{word, m->target, m->why};
     const std::int64_t seen = lex.count(word);
-    if (is_ascii(word)) {
+    if (is_ascii(word) && !lex.keep(word)) {
         for (const std::string& base : english_bases(word)) {
+            if (lex.stop(base)) continue;  // "forest" is not "for" + "est"
             if (lex.count(base) > 0 && lex.count(base) >= kBaseMoreFrequent * seen)
                 return WordChange{word, base, "inflection"};
             if (const LexiconMapping* m = lex.mapping(base); m != nullptr && seen == 0)
@@ -110,7 +111,14 @@ std::vector<std::string> english_bases(const std::string& w) {
         stem(3, "f");
         stem(3, "fe");
     }
-    if (ends("es")) stem(2);
+    // "-es" only after a hiss or an "o" ("boxes", "dishes", "potatoes"); else it is "-e" + "-s"
+    // ("tubes" -> "tube", never "tub").
+    if (ends("es")) {
+        const std::string_view before(w.data(), w.size() - 2);
+        if (before.ends_with('s') || before.ends_with('x') || before.ends_with('z') || before.ends_with("ch") ||
+            before.ends_with("sh") || before.ends_with('o'))
+            stem(2);
+    }
     if (ends("s") && !ends("ss")) stem(1);
     if (ends("men")) stem(3, "man");
     if (ends("ing")) {

@@ -25,9 +25,10 @@ const char* kLexicon =
     "known\thouses\t100\nknown\tbox\t80\nknown\tleaf\t318\nknown\telephant\t36\nknown\tσημαία\t2558\n"
     "known\tελλάδα\t10\nknown\tκαφέ\t40\nknown\tsit\t60\nknown\tmat\t12\nknown\tno\t50\nknown\tsmoking\t20\n"
     "known\tcar\t400\nknown\tcap\t90\nknown\tthe\t900\nknown\telements\t50\n"
-    "stop\ten\ta\nstop\ten\tthe\nstop\ten\ton\nstop\tel\tτης\n"
+    "known\tfor\t800\nknown\tforest\t20\nknown\tsweat\t90\nknown\tsweater\t12\nknown\ttub\t200\nknown\ttube\t30\n"
+    "stop\ten\ta\nstop\ten\tthe\nstop\ten\ton\nstop\ten\tfor\nstop\tel\tτης\n"
     "map\tpuppy\tdog\tkind\nmap\tleaves\tleaf\tinflection\nmap\tautomobile\tcar\tsynonym\n"
-    "real\tcart\n";
+    "real\tcart\nkeep\tsweater\n";
 
 Lexicon lexicon() { return Lexicon::parse(kLexicon, "test lexicon"); }
 
@@ -37,11 +38,13 @@ std::string searched(const std::string& text) { return rewrite_query(lexicon(), 
 
 TEST_CASE("a lexicon file: entries, and a clear error naming the file and line", "[rewrite]") {
     const Lexicon lex = lexicon();
-    CHECK(lex.known_words() == 20);
+    CHECK(lex.known_words() == 26);
     CHECK(lex.count("tree") == 505);
     CHECK(lex.count("oak") == 0);
     CHECK(lex.stop("the"));
     CHECK(lex.real("cart"));
+    CHECK(lex.keep("sweater"));
+    CHECK_FALSE(lex.keep("sweat"));
     REQUIRE(lex.mapping("puppy") != nullptr);
     CHECK(lex.mapping("puppy")->target == "dog");
     CHECK(lex.same_but_accents("σημαια") == "σημαία");
@@ -111,6 +114,15 @@ TEST_CASE("each kind of change, reported word by word", "[rewrite]") {
     CHECK(searched("cats, dog!") == "cat dog");   // else punctuation alone, carrying nothing, goes
     CHECK(searched("🐱 cats 2") == "🐱 cat 2");     // emoji and numbers are kept
     CHECK(searched("dog's") == "dog's");
+}
+
+TEST_CASE("a word whose ending only looks like an inflection stays as it is", "[rewrite]") {
+    CHECK(searched("sweater") == "sweater");  // a word of its own (keep), not "sweat" + "er"
+    CHECK(searched("forest") == "forest");    // never shortened to a function word
+    CHECK(searched("tubes") == "tube");       // "-es" only after a hiss: not "tub" + "es"
+    CHECK(searched("boxes") == "box");
+    CHECK(english_bases("tubes") == std::vector<std::string>{"tube"});
+    CHECK(english_bases("dishes") == std::vector<std::string>{"dish", "dishe"});
 }
 
 TEST_CASE("the searcher embeds the rewritten text, reports it, and can be told not to", "[rewrite]") {

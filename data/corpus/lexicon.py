@@ -11,6 +11,10 @@ side (encoder/lexicon.h, search/query_rewrite.h). One entry a line, tab-separate
                          ("inflection", from WordNet's exception lists: "leaves" -> "leaf")
   real   WORD            a dictionary word the model never learnt, close in spelling to one it
                          knows: never "corrected" to that one ("cart" is not a misspelt "cat")
+  keep   WORD            a known English word that is a word of its own (a WordNet entry, not the
+                         plural of one), whose ending only looks like an inflection: never
+                         brought to the known word it would otherwise be taken to come from
+                         ("forest" is not "for" + "est", "sweater" not "sweat" + "er")
 
 Regular inflections (cats -> cat, boxes -> box, running -> run) and accents and misspellings
 are worked out at search time against the known words; only what needs a dictionary is here."""
@@ -125,6 +129,37 @@ def near_known(candidates, known):
     return near
 
 
+# The endings search/query_rewrite.cpp's english_bases takes off a word (-s, -es, -ies, -ves,
+# -men, -ing, -ed, -ied, -est, -iest, -er, -ier).
+INFLECTED_ENDINGS = ("s", "men", "ing", "ed", "est", "er")
+
+
+def words_of_their_own(known, wordnet):
+    """The known English words that search must not shorten: WordNet entries of any part of speech
+    ending like an inflection, but for regular plurals of a noun ("cards" -> "card" stays
+    allowed; "news" is no plural of a noun, "glasses" is of "glass")."""
+    own = set()
+    for w in known:
+        if not (w.isascii() and w.isalpha() and w in wordnet.entries and w.endswith(INFLECTED_ENDINGS)):
+            continue
+        if not any(s in wordnet.index for s in regular_singulars(w)):
+            own.add(w)
+    return own
+
+
+def regular_singulars(word):
+    """The nouns a word would be the regular plural of: "cards" -> card, "boxes" -> box,
+    "berries" -> berry ("tubes" -> tube, not "tub"; search/query_rewrite.cpp's rule too)."""
+    out = []
+    if word.endswith("ies") and len(word) > 4:
+        out.append(word[:-3] + "y")
+    if word.endswith("es") and word[:-2].endswith(("s", "x", "z", "ch", "sh", "o")) and len(word) > 4:
+        out.append(word[:-2])
+    if word.endswith("s") and not word.endswith("ss") and len(word) > 2:
+        out.append(word[:-1])
+    return out
+
+
 def wordnet_targets(wordnet, lemma, well_known):
     """Well-known words for an unknown WordNet noun, from its first (most common) sense: the
     synonyms the model knows well, else the name of its kind, one level up ("puppy" -> "dog"),
@@ -169,4 +204,5 @@ def build(counts, wordnet, exceptions, common, dictionary, min_count, well_known
     lines += [f"map\t{w}\t{' '.join(t)}\t{why}" for w, (t, why) in sorted(mapped.items())]
     unknown_real = {w for w in dictionary if w.isalpha() and w not in known and w not in mapped}
     lines += [f"real\t{w}" for w in sorted(near_known(unknown_real, known))]
+    lines += [f"keep\t{w}" for w in sorted(words_of_their_own(known, wordnet))]
     return lines

@@ -63,6 +63,13 @@ class WordNet:
         self.mostly_not_noun = {w for w, n in noun_use.items()
                                 if max(verb_use.get(w, 0), adjective_use.get(w, 0)) > n}
         self.lemmas |= set(verb_use) | set(adjective_use)
+        # Every one-word entry of any part of speech ("forest", "sweater", "outer", "boxing"): a
+        # word of its own, whatever its ending looks like.
+        self.entries = set()
+        for pos in ("noun", "verb", "adj", "adv"):
+            with open(os.path.join(folder, "index." + pos), encoding="utf-8", errors="replace") as f:
+                self.entries.update(w for w in (line.split(" ", 1)[0] for line in f if not line.startswith(" "))
+                                    if "_" not in w)
         # How often each noun sense was tagged in WordNet's corpus (cntlist.rev: "cat%1:05:00:: 1 18").
         self.sense_counts = {}
         with open(os.path.join(folder, "cntlist.rev"), encoding="utf-8", errors="replace") as f:

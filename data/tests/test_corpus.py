@@ -237,8 +237,10 @@ class FakeWordNet:
         self.synsets = {"1": (["puppy"], ["2"]), "2": (["dog", "domestic dog"], ["3"]), "3": (["entity"], []),
                         "4": (["physician", "doctor", "doc"], ["3"]), "5": (["gizmo"], ["3"]),
                         "6": (["kitty", "pool"], ["3"])}
-        self.index = {"puppy": ["1"], "dog": ["2"], "physician": ["4"], "gizmo": ["5"], "kitty": ["6"]}
+        self.index = {"puppy": ["1"], "dog": ["2"], "physician": ["4"], "gizmo": ["5"], "kitty": ["6"],
+                      "card": ["3"], "tube": ["3"]}
         self.mostly_not_noun = set()
+        self.entries = set(self.index) | {"forest", "sweater", "outer", "boxing", "cards", "news", "tubes"}
 
     def names_a_thing(self, key):
         return key in self.index and key != "kitty"  # kitty: first a pool of money
@@ -278,6 +280,18 @@ class Lexicon(unittest.TestCase):
         self.assertFalse([r for r in rows if r[:2] == ("map", "gizmo")])  # its kind is too abstract
         self.assertFalse([r for r in rows if r[:2] == ("map", "kitty")])  # its first sense is not the animal
 
+    def test_words_of_their_own_are_kept_from_shortening(self):
+        rows = self.build({w: 30 for w in ("forest", "sweater", "outer", "boxing", "cards", "news", "tubes", "dog",
+                                           "bigger", "cats")})
+        keep = {r[1] for r in rows if r[0] == "keep"}
+        # WordNet entries ending like an inflection; not regular plurals of a noun ("cards",
+        # "tubes"), not words WordNet lacks ("bigger", "cats"), not words with no such ending.
+        self.assertEqual(keep, {"forest", "sweater", "outer", "boxing", "news"})
+        self.assertEqual(lexicon.regular_singulars("boxes"), ["box", "boxe"])
+        self.assertEqual(lexicon.regular_singulars("berries"), ["berry", "berrie"])
+        self.assertEqual(lexicon.regular_singulars("tubes"), ["tube"])
+        self.assertEqual(lexicon.regular_singulars("glass"), [])
+
     def test_real_words_close_to_known_ones_are_listed(self):
         rows = self.build({"cat": 365, "elephant": 36}, dictionary={"cart", "cot", "zebra", "elegant", "cats"})
         real = {r[1] for r in rows if r[0] == "real"}
@@ -309,7 +323,7 @@ def write_wordnet(folder, synsets):
                      + " ".join(offsets))
         counts += [f"{lemma}%1:05:00:: {k + 1} 1" for k in range(len(offsets))]
     for name, text in (("data.noun", data), ("index.noun", "\n".join(index) + "\n"), ("index.verb", ""),
-                       ("index.adj", ""), ("cntlist.rev", "\n".join(counts) + "\n")):
+                       ("index.adj", ""), ("index.adv", ""), ("cntlist.rev", "\n".join(counts) + "\n")):
         with open(os.path.join(folder, name), "w", encoding="utf-8") as f:
             f.write(text)
 
