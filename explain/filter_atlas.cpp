@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/file_io.h"
+#include "core/html_escape.h"
 #include "image/encode.h"
 #include "image/preprocess.h"
 
@@ -62,20 +63,6 @@ std::string slug(const std::string& name) {
     std::string s = name;
     std::replace(s.begin(), s.end(), ' ', '-');
     return s;
-}
-
-std::string html_escape(const std::string& text) {
-    std::string out;
-    for (char c : text) {
-        switch (c) {
-            case '<': out += "&lt;"; break;
-            case '>': out += "&gt;"; break;
-            case '&': out += "&amp;"; break;
-            case '"': out += "&quot;"; break;
-            default: out += c;
-        }
-    }
-    return out;
 }
 
 void offer(std::vector<AtlasPatch>& top, std::size_t keep, const AtlasPatch& p) {

@@ -95,9 +95,11 @@ public:
         socket_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
     }
     Reply send(http::verb method, const std::string& target, const std::string& body = "",
-               const std::string& content_type = "application/json", const std::string& token = "") {
+               const std::string& content_type = "application/json", const std::string& token = "",
+               const std::string& accept = "") {
         http::request<http::string_body> req{method, target, 11};
         req.set(http::field::host, "localhost");
+        if (!accept.empty()) req.set(http::field::accept, accept);
         if (!body.empty()) req.set(http::field::content_type, content_type);
         if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
         req.body() = body;
@@ -119,6 +121,10 @@ public:
         return reply;
     }
     Reply get(const std::string& target) { return send(http::verb::get, target); }
+    // As a browser navigating to a page asks.
+    Reply get_page(const std::string& target) {
+        return send(http::verb::get, target, "", "", "", "text/html,application/xhtml+xml,*/*;q=0.8");
+    }
     Reply post(const std::string& target, const std::string& body, const std::string& token = "") {
         return send(http::verb::post, target, body, "application/json", token);
     }

@@ -36,6 +36,16 @@ TEST_CASE("the API answers searches, items, thumbnails, stats and metrics", "[se
     Reply atlas = c.get("/model");
     REQUIRE(atlas.status == 404);
     REQUIRE_THAT(atlas.body, Catch::Contains("opsis model visualize --index"));
+    // A browser following the Model link gets a page saying so, with a way back; a program, JSON.
+    const Reply page = c.get_page("/model");
+    REQUIRE(page.status == 404);
+    REQUIRE_THAT(page.content_type, Catch::Contains("text/html"));
+    REQUIRE_THAT(page.body, Catch::Contains("opsis model visualize --index") && Catch::Contains("href=\"/\"") &&
+                                Catch::Contains("404 Not Found"));
+    REQUIRE_THAT(c.get_page("/no-such-page.html").content_type, Catch::Contains("text/html"));
+    const Reply markup = c.get_page("/%3Cb%3Ex.html");  // the path is shown as text, not markup
+    REQUIRE_THAT(markup.body, Catch::Contains("&lt;b&gt;x.html") && !Catch::Contains("<b>x"));
+    REQUIRE(c.get_page("/api/nothing").content_type == "application/json");
     const CommandResult drawn = run_opsis("model visualize --index " + f.index + " --units 2");
     INFO(drawn.output);
     REQUIRE(drawn.exit_code == 0);

@@ -74,12 +74,14 @@ void Api::Impl::handle(Request&& req, const RequestContext& context, Respond res
     };
     std::string route_name = "other";
     Routed routed;
+    const bool page = wants_page(req);
     Response refused = answer_or_error(version, [&] {
         routed = route(req, route_name);
         return Response{};
     });
     if (routed.response) return answer(route_name, std::move(*routed.response));
-    if (!routed.search && !routed.work) return answer(route_name, std::move(refused));  // the route threw
+    if (!routed.search && !routed.work)  // the route threw
+        return answer(route_name, page ? error_page(refused) : std::move(refused));
     if (routed.work)
         return inference_.post([answer, route_name, version,
                                 work = std::move(routed.work)] { answer(route_name, answer_or_error(version, work)); },

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "core/html_escape.h"
 #include "core/json_text.h"
 #include "web/request_parsing.h"
 
@@ -72,6 +73,34 @@ Response error_response(http::status status, const std::string& message, unsigne
     Response res =
         json_response(status, json{{"error", {{"status", static_cast<int>(status)}, {"message", message}}}}, version);
     res.keep_alive(keep_alive);
+    return res;
+}
+
+bool wants_page(const Request& req) {
+    if (req.method() != http::verb::get && req.method() != http::verb::head) return false;
+    const std::string_view target(req.target().data(), req.target().size());
+    if (target.starts_with("/api/") || target == "/api" || target.starts_with("/api?")) return false;
+    const auto accept = req.find(http::field::accept);
+    return accept != req.end() &&
+           std::string_view(accept->value().data(), accept->value().size()).find("text/html") != std::string_view::npos;
+}
+
+Response error_page(const Response& json_error) {
+    std::string message = "something went wrong";
+    try {
+        message = json::parse(json_error.body()).at("error").at("message").get<std::string>();
+    } catch (const std::exception&) {  // not one of error_response's bodies: the status says enough
+    }
+    const std::string status = std::to_string(json_error.result_int()) + " " + std::string(json_error.reason());
+    Response res = bytes_response("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                                  "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+                                  "<title>Opsis — " + html_escape(status) + "</title>"
+                                  "<link rel=\"stylesheet\" href=\"/style.css\"></head>\n<body><main><h1>" +
+                                      html_escape(status) + "</h1>\n<p>" + html_escape(message) +
+                                      "</p>\n<p><a href=\"/\">Back to search</a></p></main></body></html>\n",
+                                  "text/html; charset=utf-8", json_error.version(), "no-store");
+    res.result(json_error.result());
+    res.keep_alive(json_error.keep_alive());
     return res;
 }
 

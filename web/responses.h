@@ -17,6 +17,12 @@ Response error_response(http::status status, const std::string& message, unsigne
 const char* content_type_of(const std::string& path);
 const char* image_mime(ImageFormat format);
 
+// A browser asking for a page (GET or HEAD, Accept naming text/html, outside /api): an error
+// is then shown as a page with the same message and a way back to search, not as JSON.
+bool wants_page(const Request& req);
+// The page for an error_response (its status and message).
+Response error_page(const Response& json_error);
+
 // Runs fn; an exception becomes the response it stands for: an ApiError its own status, an
 // opsis::Error the status of its kind (400, 404, 409, 507; I/O and corruption 500), anything
 // else 500. What is not the client's fault is logged, and the client told only that it happened.

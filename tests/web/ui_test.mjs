@@ -302,6 +302,37 @@ try {
     await page.unroute("**/api/search");
   });
 
+  await check("the address follows the screen: Back returns to the last search, a reload keeps the collection", async () => {
+    await page.goto(url);
+    await page.fill("#query", "a red circle");
+    await page.press("#query", "Enter");
+    await page.waitForFunction(() => document.querySelector("#results .card .caption")?.textContent.includes("red circle"));
+    expect(new URLSearchParams(new URL(page.url()).hash.slice(1)).get("q") === "a red circle", `address ${page.url()}`);
+    await page.fill("#query", "a blue square");
+    await page.press("#query", "Enter");
+    await page.waitForFunction(() => document.querySelector("#results .card .caption")?.textContent.includes("blue square"));
+    await page.goBack();
+    await page.waitForFunction(() => document.querySelector("#results .card .caption")?.textContent.includes("red circle"));
+    expect((await page.inputValue("#query")) === "a red circle", "the box does not show the search gone back to");
+    await page.click('.mode[data-collection="texts"]');
+    await page.waitForFunction(() => location.hash.includes("c=texts"));
+    await page.reload();
+    await page.waitForSelector("#text-results li");
+    expect((await page.locator(".mode.active").getAttribute("data-collection")) === "texts", "a reload went back to pictures");
+    expect((await page.locator("#results .card").count()) === 0, "pictures shown in the captions collection");
+    // More like a picture: shareable as #like=ID.
+    await page.click('.mode[data-collection="images"]');
+    await page.waitForSelector("#results .card");
+    await page.locator("#results .card").first().click();
+    await page.click("#more-like");
+    await page.waitForFunction(() => location.hash.startsWith("#like="));
+    // A page the server lacks is a page with a way back, not JSON.
+    await page.goto(url + "no-such-page");
+    expect((await page.locator("h1").textContent()).includes("404"), "no 404 heading");
+    await page.click("text=Back to search");
+    await page.waitForSelector("#query");
+  });
+
   await check("a phone-sized screen has no horizontal scrolling and shows results", async () => {
     const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true });
     await phone.goto(url + "#q=a%20green%20triangle");

@@ -123,6 +123,7 @@ function renderTerms() {
     x.onclick = () => {
       if (i < state.texts.length) { state.texts.splice(i, 1); state.textsEdited = true; }
       else state.terms.splice(i - state.texts.length, 1);
+      if (!state.texts.length && !state.terms.length) $("query").value = "";  // nothing left to search for
       renderTerms();
       search();
     };
@@ -173,7 +174,56 @@ function textItem(hit) {
   return li;
 }
 
+// The address says what is on screen, so a reload, a shared link or Back shows it again:
+// #q=WORDS (&exact=1 when searched as typed), or #like=ID for "more like this", and &c=texts for
+// captions. A picture of one's own, or chips edited by hand, cannot be written there: the address
+// then holds the collection alone. A new search is a new history entry.
+function addressOf() {
+  const p = new URLSearchParams();
+  const [only] = state.terms;
+  if (!state.textsEdited && state.q && state.terms.length === 0) {
+    p.set("q", state.q);
+    if (!state.rewrite) p.set("exact", "1");
+  } else if (!state.q && state.terms.length === 1 && only.kind === "item" && only.weight > 0) {
+    p.set("like", String(only.id));
+  }
+  if (state.collection !== "images") p.set("c", state.collection);
+  return p.toString();
+}
+
+function syncAddress() {
+  const target = addressOf();
+  if (target === new URLSearchParams(location.hash.slice(1)).toString()) return;
+  history.pushState(null, "", target ? `#${target}` : location.pathname + location.search);
+}
+
+// From the address to the screen: on load, and when Back, Forward or an edited address
+// changes it.
+function followAddress() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  setCollection(params.get("c") === "texts" ? "texts" : "images", false);
+  const like = Number(params.get("like"));
+  $("query-image").hidden = true;
+  if (params.get("q")) {
+    $("query").value = params.get("q");
+    setTyped(params.get("q"));
+    state.rewrite = params.get("exact") !== "1";
+    state.terms = [];
+  } else if (Number.isInteger(like) && like >= 0 && params.get("like")) {
+    $("query").value = "";
+    setTyped("");
+    state.terms = [{ kind: "item", id: like, weight: 1 }];
+  } else {
+    $("query").value = "";
+    setTyped("");
+    state.terms = [];
+  }
+  renderTerms();
+  if (hasQuery()) search(); else { clearResults(); setStatus(""); $("query").focus(); }
+}
+
 async function search(append = false) {
+  if (!append) syncAddress();
   if (!hasQuery()) { clearResults(); setStatus(""); return; }
   const generation = ++state.generation;
   if (!append) state.offset = 0;
@@ -253,7 +303,9 @@ async function describeImage(dataUrl) {
     if (!hits.length) list.append(Object.assign(document.createElement("li"), { textContent: "No captions indexed yet." }));
     for (const hit of hits) list.append(textItem(hit));
   } catch (e) {
-    list.append(Object.assign(document.createElement("li"), { textContent: `Could not describe it: ${e.message}` }));
+    // The picture search beside it fails the same way and says why in the status line.
+    if (dataUrl === state.picture) $("query-image").hidden = true;
+    return;
   }
   // Labels the person gave stay for the next picture; otherwise the nearest captions are the
   // candidates, and the bars say how the model shares its belief among them.
@@ -354,6 +406,12 @@ async function showDetails(hit) {
   if (typeof dialog.showModal === "function") dialog.showModal(); else dialog.setAttribute("open", "");
 }
 
+$("details").addEventListener("click", (e) => {
+  const r = $("details").getBoundingClientRect();
+  const outside = e.clientX < r.left || e.clientX > r.right || e.clientY < r.top || e.clientY > r.bottom;
+  if (e.target === $("details") && outside) $("details").close();
+});
+
 // "Where it matches": for a text search, the picture with the heatmap of the first text term
 // (as searched) over it, from GET /api/items/{id}/heatmap.
 function showHeatmapToggle(hit) {
@@ -406,9 +464,8 @@ $("search-form").addEventListener("submit", (e) => {
   setTyped(text);
   state.terms = negatives;
   $("query-image").hidden = true;
-  if (text) history.replaceState(null, "", `#q=${encodeURIComponent(text)}&c=${state.collection}`);
   renderTerms();
-  if (!text) { clearResults(); setStatus("Type what you are looking for, or drop an image."); return; }
+  if (!text) { syncAddress(); clearResults(); setStatus("Type what you are looking for, or drop an image."); return; }
   search();
 });
 $("file").addEventListener("change", (e) => searchWithFile(e.target.files[0]));
@@ -476,7 +533,5 @@ function showStats() {
 }
 showStats();
 
-const params = new URLSearchParams(location.hash.slice(1));
-if (params.get("c") === "texts") setCollection("texts", false);
-if (params.get("q")) { $("query").value = params.get("q"); $("search-form").requestSubmit(); }
-else $("query").focus();
+window.addEventListener("popstate", followAddress);
+followAddress();
