@@ -130,17 +130,22 @@ def near_known(candidates, known):
 
 
 # The endings search/query_rewrite.cpp's english_bases takes off a word (-s, -es, -ies, -ves,
-# -men, -ing, -ed, -ied, -est, -iest, -er, -ier).
-INFLECTED_ENDINGS = ("s", "men", "ing", "ed", "est", "er")
+# -men, -ed, -ied, -est, -iest, -er, -ier) that a word of its own may merely end in. Not -ing:
+# WordNet lists most gerunds as nouns ("driving", "sitting"), and a query means the verb by
+# them ("a car driving" is a car that drives).
+INFLECTED_ENDINGS = ("s", "men", "ed", "est", "er")
 
 
 def words_of_their_own(known, wordnet):
-    """The known English words that search must not shorten: WordNet entries of any part of speech
-    ending like an inflection, but for regular plurals of a noun ("cards" -> "card" stays
-    allowed; "news" is no plural of a noun, "glasses" is of "glass")."""
+    """The known English words that search must not shorten: WordNet entries ending like an
+    inflection — of any part of speech ("sweater", "outer", "forest"), nouns alone for -ed ("seed",
+    not "cooked") — but for regular plurals of a noun ("cards" -> "card" stays allowed; "news" is
+    no plural of a noun)."""
     own = set()
     for w in known:
         if not (w.isascii() and w.isalpha() and w in wordnet.entries and w.endswith(INFLECTED_ENDINGS)):
+            continue
+        if w.endswith("ed") and w not in wordnet.index:
             continue
         if not any(s in wordnet.index for s in regular_singulars(w)):
             own.add(w)
