@@ -230,6 +230,14 @@ TEST_CASE("a router over two shards answers as one server over the whole collect
     REQUIRE(r.post("/api/texts", R"({"texts": ["a"]})").status == 403);
     REQUIRE(r.send(http::verb::delete_, "/api/items/2").status == 403);
     REQUIRE(r.get("/").status == 200);  // the web UI
+    // A browser following the Model link through the router gets a page that says why, with a
+    // way back; a program, JSON.
+    const Reply model_page = r.get_page("/model");
+    REQUIRE(model_page.status == 404);
+    REQUIRE_THAT(model_page.content_type, Catch::Contains("text/html"));
+    REQUIRE_THAT(model_page.body, Catch::Contains("open a shard&#39;s /model") && Catch::Contains("href=\"/\""));
+    REQUIRE(r.get("/model").content_type == "application/json");
+    REQUIRE(r.get_page("/api/nothing").content_type == "application/json");
     REQUIRE_THAT(r.get("/metrics").body, Catch::Contains("opsis_shard_requests_total"));
 }
 

@@ -74,14 +74,16 @@ void Api::Impl::handle(Request&& req, const RequestContext& context, Respond res
     };
     std::string route_name = "other";
     Routed routed;
-    const bool page = wants_page(req);
-    Response refused = answer_or_error(version, [&] {
-        routed = route(req, route_name);
-        return Response{};
-    });
+    Response refused = answer_or_error(
+        version,
+        [&] {
+            routed = route(req, route_name);
+            return Response{};
+        },
+        error_shape(req));
     if (routed.response) return answer(route_name, std::move(*routed.response));
     if (!routed.search && !routed.work)  // the route threw
-        return answer(route_name, page ? error_page(refused) : std::move(refused));
+        return answer(route_name, std::move(refused));
     if (routed.work)
         return inference_.post([answer, route_name, version,
                                 work = std::move(routed.work)] { answer(route_name, answer_or_error(version, work)); },
@@ -175,7 +177,7 @@ Api::Impl::Routed Api::Impl::route(Request& req, std::string& name) {
         }
         reject(http::status::not_found, "no such endpoint: " + t.path);
     }
-    if (t.path.rfind("/api/", 0) == 0 || t.path == "/api")
+    if (is_api_path(t.path))
         reject(http::status::not_found, "no such endpoint: " + t.path);
     if (t.path == "/model" || t.path.rfind("/model/", 0) == 0) {
         // What the model sees (explain/filter_atlas.h), when `opsis model visualize` drew it.

@@ -1,6 +1,7 @@
 #include "web/responses.h"
 
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <map>
 
@@ -14,14 +15,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-
-// What a client learns of a failure that is not its fault: that it happened. The detail (which
-// may name server paths or quote files) goes to the server's log.
-Response internal_error(const std::exception& e, unsigned version) {
-    std::fprintf(stderr, "opsis serve: internal error: %s\n", e.what());
-    return error_response(http::status::internal_server_error, "internal error (the server's log has the details)",
-                          version, false);
-}
 
 }  // namespace
 
@@ -76,57 +69,85 @@ Response error_response(http::status status, const std::string& message, unsigne
     return res;
 }
 
-bool wants_page(const Request& req) {
-    if (req.method() != http::verb::get && req.method() != http::verb::head) return false;
-    const std::string_view target(req.target().data(), req.target().size());
-    if (target.starts_with("/api/") || target == "/api" || target.starts_with("/api?")) return false;
-    const auto accept = req.find(http::field::accept);
-    return accept != req.end() &&
-           std::string_view(accept->value().data(), accept->value().size()).find("text/html") != std::string_view::npos;
+bool is_api_path(std::string_view target) {
+    const std::string_view path = target.substr(0, target.find('?'));
+    return path == "/api" || path.starts_with("/api/");
 }
 
-Response error_page(const Response& json_error) {
-    std::string message = "something went wrong";
-    try {
-        message = json::parse(json_error.body()).at("error").at("message").get<std::string>();
-    } catch (const std::exception&) {  // not one of error_response's bodies: the status says enough
-    }
-    const std::string status = std::to_string(json_error.result_int()) + " " + std::string(json_error.reason());
+ErrorShape error_shape(const Request& req) {
+    if (req.method() != http::verb::get && req.method() != http::verb::head) return ErrorShape::json;
+    if (is_api_path(std::string_view(req.target().data(), req.target().size()))) return ErrorShape::json;
+    const auto accept = req.find(http::field::accept);
+    const bool html = accept != req.end() && std::string_view(accept->value().data(), accept->value().size())
+                                                     .find("text/html") != std::string_view::npos;
+    return html ? ErrorShape::page : ErrorShape::json;
+}
+
+namespace {
+
+Response error_page(http::status status, const std::string& message, unsigned version, bool keep_alive) {
+    const std::string title = std::to_string(static_cast<int>(status)) + " " + std::string(http::obsolete_reason(status));
     Response res = bytes_response("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
                                   "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-                                  "<title>Opsis — " + html_escape(status) + "</title>"
+                                  "<title>Opsis — " + html_escape(title) + "</title>"
                                   "<link rel=\"stylesheet\" href=\"/style.css\"></head>\n<body><main><h1>" +
-                                      html_escape(status) + "</h1>\n<p>" + html_escape(message) +
+                                      html_escape(title) + "</h1>\n<p>" + html_escape(message) +
                                       "</p>\n<p><a href=\"/\">Back to search</a></p></main></body></html>\n",
-                                  "text/html; charset=utf-8", json_error.version(), "no-store");
-    res.result(json_error.result());
-    res.keep_alive(json_error.keep_alive());
+                                  "text/html; charset=utf-8", version, "no-store");
+    res.result(status);
+    res.keep_alive(keep_alive);
     return res;
 }
 
-Response answer_or_error(unsigned version, const std::function<Response()>& fn) {
+// A failure as the client is told of it.
+struct Failure {
+    http::status status = http::status::internal_server_error;
+    std::string message;
+    bool keep_alive = true;
+};
+
+// What is not the client's fault is only said to have happened; the detail (which may name
+// server paths or quote files) goes to the server's log.
+Failure internal_failure(const std::exception& e) {
+    std::fprintf(stderr, "opsis serve: internal error: %s\n", e.what());
+    return {http::status::internal_server_error, "internal error (the server's log has the details)", false};
+}
+
+Failure failure_of(const std::exception_ptr& thrown) {
     try {
-        return fn();
+        std::rethrow_exception(thrown);
     } catch (const ApiError& e) {
-        return error_response(e.status, e.message, version, true);
+        return {e.status, e.message};
     } catch (const Error& e) {
         switch (e.kind()) {  // the one place an error's kind becomes a status
-            case Error::Kind::invalid_input: return error_response(http::status::bad_request, e.what(), version, true);
-            case Error::Kind::not_found: return error_response(http::status::not_found, e.what(), version, true);
-            case Error::Kind::busy: return error_response(http::status::conflict, e.what(), version, true);
+            case Error::Kind::invalid_input: return {http::status::bad_request, e.what()};
+            case Error::Kind::not_found: return {http::status::not_found, e.what()};
+            case Error::Kind::busy: return {http::status::conflict, e.what()};
             case Error::Kind::no_space:  // the detail names the server's files: it goes to the log
                 std::fprintf(stderr, "opsis serve: %s\n", e.what());
-                return error_response(
-                    http::status::insufficient_storage,
-                    "the server's disk is full: nothing was written (searches go on; the server's log has the details)",
-                    version, true);
+                return {http::status::insufficient_storage,
+                        "the server's disk is full: nothing was written (searches go on; the server's log has the "
+                        "details)"};
             case Error::Kind::io:
-            case Error::Kind::corruption: return internal_error(e, version);
+            case Error::Kind::corruption: return internal_failure(e);
         }
-        return internal_error(e, version);
+        return internal_failure(e);
     } catch (const std::exception& e) {
-        return internal_error(e, version);
+        return internal_failure(e);
     }
+}
+
+}  // namespace
+
+Response answer_or_error(unsigned version, const std::function<Response()>& fn, ErrorShape shape) {
+    Failure f;
+    try {
+        return fn();
+    } catch (...) {
+        f = failure_of(std::current_exception());
+    }
+    return shape == ErrorShape::page ? error_page(f.status, f.message, version, f.keep_alive)
+                                     : error_response(f.status, f.message, version, f.keep_alive);
 }
 
 }  // namespace opsis::web

@@ -5,6 +5,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 #include "image/decode.h"
 #include "web/http_server.h"
@@ -17,15 +18,19 @@ Response error_response(http::status status, const std::string& message, unsigne
 const char* content_type_of(const std::string& path);
 const char* image_mime(ImageFormat format);
 
-// A browser asking for a page (GET or HEAD, Accept naming text/html, outside /api): an error
-// is then shown as a page with the same message and a way back to search, not as JSON.
-bool wants_page(const Request& req);
-// The page for an error_response (its status and message).
-Response error_page(const Response& json_error);
+// Whether a request target ("/api/search?q=x") or path is the JSON API's: "/api" or under it.
+bool is_api_path(std::string_view target);
 
-// Runs fn; an exception becomes the response it stands for: an ApiError its own status, an
-// opsis::Error the status of its kind (400, 404, 409, 507; I/O and corruption 500), anything
-// else 500. What is not the client's fault is logged, and the client told only that it happened.
-Response answer_or_error(unsigned version, const std::function<Response()>& fn);
+// How an error is shown: JSON ({"error": {"status", "message"}}), or, to a browser asking for a
+// page (GET or HEAD, Accept naming text/html, outside /api), a page with the same status and
+// message and a way back to search.
+enum class ErrorShape { json, page };
+ErrorShape error_shape(const Request& req);
+
+// Runs fn; an exception becomes the response it stands for, in `shape`: an ApiError its own
+// status, an opsis::Error the status of its kind (400, 404, 409, 507; I/O and corruption 500),
+// anything else 500. What is not the client's fault is logged, and the client told only that it
+// happened.
+Response answer_or_error(unsigned version, const std::function<Response()>& fn, ErrorShape shape = ErrorShape::json);
 
 }  // namespace opsis::web

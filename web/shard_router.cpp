@@ -186,14 +186,18 @@ void ShardRouter::handle(Request&& req, const RequestContext&, Respond respond) 
     };
     std::string name = "other";
     bool pending = false;
-    Response now = answer_or_error(version, [&] {
-        std::optional<Response> r = impl.route(req, name, answer);
-        if (!r) {
-            pending = true;  // answered later, from the shard client's thread
-            return Response{};
-        }
-        return std::move(*r);
-    });
+    const ErrorShape shape = error_shape(req);
+    Response now = answer_or_error(
+        version,
+        [&] {
+            std::optional<Response> r = impl.route(req, name, answer);
+            if (!r) {
+                pending = true;  // answered later, from the shard client's thread
+                return Response{};
+            }
+            return std::move(*r);
+        },
+        shape);
     if (!pending) answer(name, std::move(now));
 }
 
@@ -278,7 +282,7 @@ std::optional<Response> ShardRouter::Impl::route(Request& req, std::string& name
             reject(http::status::not_found, "no such endpoint: " + t.path);
         return item(req, id, what, answer);
     }
-    if (t.path.rfind("/api/", 0) == 0 || t.path == "/api")
+    if (is_api_path(t.path))
         reject(http::status::not_found, "no such endpoint: " + t.path);
     if (t.path == "/model" || t.path.rfind("/model/", 0) == 0)
         reject(http::status::not_found, "no model visualisation through a shard router: open a shard's /model");
