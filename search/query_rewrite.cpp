@@ -62,7 +62,9 @@ bool is_ascii(std::string_view word) {
     return true;
 }
 
-int typos_allowed(std::size_t letters) { return letters <= 2 ? 0 : letters <= 5 ? 1 : 2; }
+// Two slips only in a long word: a six-letter word two edits from a known one is as likely
+// another word, or none ("qwerty" is not "query").
+int typos_allowed(std::size_t letters) { return letters <= 2 ? 0 : letters <= 6 ? 1 : 2; }
 
 // How many times more often the base form of a known word must have been seen for the word
 // to be brought to it ("trees", seen 14 times, to "tree", seen 505): the model learns a word

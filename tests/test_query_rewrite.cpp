@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "core/error.h"
 #include "core/file_io.h"
@@ -25,7 +26,7 @@ const char* kLexicon =
     "known\thouses\t100\nknown\tbox\t80\nknown\tleaf\t318\nknown\telephant\t36\nknown\tσημαία\t2558\n"
     "known\tελλάδα\t10\nknown\tκαφέ\t40\nknown\tsit\t60\nknown\tmat\t12\nknown\tno\t50\nknown\tsmoking\t20\n"
     "known\tcar\t400\nknown\tcap\t90\nknown\tthe\t900\nknown\telements\t50\n"
-    "known\tfor\t800\nknown\tforest\t20\nknown\tsweat\t90\nknown\tsweater\t12\nknown\ttub\t200\nknown\ttube\t30\n"
+    "known\tquery\t30\nknown\tfor\t800\nknown\tforest\t20\nknown\tsweat\t90\nknown\tsweater\t12\nknown\ttub\t200\nknown\ttube\t30\n"
     "stop\ten\ta\nstop\ten\tthe\nstop\ten\ton\nstop\ten\tfor\nstop\tel\tτης\n"
     "map\tpuppy\tdog\tkind\nmap\tleaves\tleaf\tinflection\nmap\tautomobile\tcar\tsynonym\n"
     "real\tcart\nkeep\tsweater\n";
@@ -38,7 +39,7 @@ std::string searched(const std::string& text) { return rewrite_query(lexicon(), 
 
 TEST_CASE("a lexicon file: entries, and a clear error naming the file and line", "[rewrite]") {
     const Lexicon lex = lexicon();
-    CHECK(lex.known_words() == 26);
+    CHECK(lex.known_words() == 27);
     CHECK(lex.count("tree") == 505);
     CHECK(lex.count("oak") == 0);
     CHECK(lex.stop("the"));
@@ -101,6 +102,7 @@ TEST_CASE("each kind of change, reported word by word", "[rewrite]") {
     CHECK(rewrite_query(lexicon(), "σημαια").changes.front().why == "accents");
     CHECK(searched("elefant") == "elephant");  // a misspelling, two edits in a long word
     CHECK(searched("treees") == "tree");
+    CHECK(searched("qwerty") == "qwerty");  // two edits from "query", but only six letters: left as typed
     CHECK(searched("elefants") == "elephant");  // "ph" sounds as "f": nearer than "elements"       // a misspelling of
                                                 // a word whose base is better known
     CHECK(rewrite_query(lexicon(), "elefant").changes.front().why == "spelling");
@@ -123,6 +125,26 @@ TEST_CASE("a word whose ending only looks like an inflection stays as it is", "[
     CHECK(searched("boxes") == "box");
     CHECK(english_bases("tubes") == std::vector<std::string>{"tube"});
     CHECK(english_bases("dishes") == std::vector<std::string>{"dish", "dishe"});
+}
+
+TEST_CASE("plurals come apart by the rules the lexicon builder uses", "[rewrite]") {
+    // data/corpus/lexicon.py regular_singulars is held to the same file (data/tests/test_corpus.py).
+    const std::string path = std::string(OPSIS_SOURCE_DIR) + "/data/tests/regular_plurals.tsv";
+    std::istringstream lines(read_text_file(path, 1 << 20));
+    int rows = 0;
+    for (std::string line; std::getline(lines, line);) {
+        if (line.empty() || line[0] == '#') continue;
+        const std::size_t tab = line.find('\t');
+        REQUIRE(tab != std::string::npos);
+        const std::string word = line.substr(0, tab);
+        std::vector<std::string> singulars;
+        std::istringstream words(line.substr(tab + 1));
+        for (std::string w; words >> w;) singulars.push_back(w);
+        INFO(word);
+        CHECK(english_bases(word) == singulars);
+        ++rows;
+    }
+    CHECK(rows > 10);
 }
 
 TEST_CASE("the searcher embeds the rewritten text, reports it, and can be told not to", "[rewrite]") {

@@ -89,7 +89,7 @@ def spelling_key(folded):
 
 def max_typos(word):
     """Edits a misspelling of a word this long may have: as search/query_rewrite.cpp allows."""
-    return 1 if len(word) <= 5 else 2
+    return 0 if len(word) <= 2 else 1 if len(word) <= 6 else 2
 
 
 def edit_distance(a, b):
@@ -154,11 +154,13 @@ def words_of_their_own(known, wordnet):
 
 def regular_singulars(word):
     """The nouns a word would be the regular plural of: "cards" -> card, "boxes" -> box,
-    "berries" -> berry ("tubes" -> tube, not "tub"; search/query_rewrite.cpp's rule too)."""
+    "berries" -> berry ("tubes" -> tube, not "tub"). The plural rules of search/query_rewrite.cpp's
+    english_bases, which data/tests/regular_plurals.tsv holds both to: an ending counts when
+    at least two letters stand before it."""
     out = []
     if word.endswith("ies") and len(word) > 4:
         out.append(word[:-3] + "y")
-    if word.endswith("es") and word[:-2].endswith(("s", "x", "z", "ch", "sh", "o")) and len(word) > 4:
+    if word.endswith("es") and word[:-2].endswith(("s", "x", "z", "ch", "sh", "o")) and len(word) > 3:
         out.append(word[:-2])
     if word.endswith("s") and not word.endswith("ss") and len(word) > 2:
         out.append(word[:-1])

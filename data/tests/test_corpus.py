@@ -288,10 +288,15 @@ class Lexicon(unittest.TestCase):
         # "tubes"), not gerunds ("driving"), not -ed words but nouns ("cooked"), not words WordNet
         # lacks ("bigger", "cats"), not words with no such ending ("dog").
         self.assertEqual(keep, {"forest", "sweater", "outer", "news"})
-        self.assertEqual(lexicon.regular_singulars("boxes"), ["box", "boxe"])
-        self.assertEqual(lexicon.regular_singulars("berries"), ["berry", "berrie"])
-        self.assertEqual(lexicon.regular_singulars("tubes"), ["tube"])
-        self.assertEqual(lexicon.regular_singulars("glass"), [])
+
+    def test_regular_singulars_follow_the_shared_plural_rules(self):
+        # The same file holds search/query_rewrite.cpp's english_bases to these rules.
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "regular_plurals.tsv")
+        with open(path, encoding="utf-8") as lines:
+            rows = [line.rstrip("\n").split("\t") for line in lines if not line.startswith("#")]
+        self.assertGreater(len(rows), 10)
+        for word, singulars in rows:
+            self.assertEqual(lexicon.regular_singulars(word), singulars.split(), word)
 
     def test_real_words_close_to_known_ones_are_listed(self):
         rows = self.build({"cat": 365, "elephant": 36}, dictionary={"cart", "cot", "zebra", "elegant", "cats"})
