@@ -267,6 +267,16 @@ try {
     expect(texts.every((t) => t.length > 0), "an empty caption is shown");
   });
 
+  await check("a caption found is a way to the pictures it describes", async () => {
+    const first = page.locator("#text-results li .link").first();
+    const text = await first.textContent();
+    await first.click();
+    await page.waitForFunction(() => document.querySelectorAll("#results .card").length > 0);
+    expect((await page.inputValue("#query")) === text, `the box holds "${await page.inputValue("#query")}", not "${text}"`);
+    expect(await page.locator('.mode[data-collection="images"]').evaluate((b) => b.classList.contains("active")), "still in captions mode");
+    expect(new URLSearchParams(new URL(page.url()).hash.slice(1)).get("q") === text, `the address is ${page.url()}`);
+  });
+
   await check("pictures are narrowed to when they were taken, and shown newest first", async () => {
     // The samples have no EXIF date: each is dated by its file, which is recent.
     await page.click('.mode[data-collection="images"]');
@@ -285,6 +295,10 @@ try {
     // Newest first keeps the matches the model judges likely relevant (all four when not judged).
     await page.waitForFunction(() => document.querySelectorAll("#results .card").length > 0 && !/Searching/.test(document.querySelector("#status").textContent));
     expect(request?.sort === "date" && request?.filters?.taken_after === "2001-01-01", `sent ${JSON.stringify(request)}`);
+    // Each card shows the day it was taken, newest first.
+    const days = await page.locator("#results .card .taken").evaluateAll((ts) => ts.map((t) => t.textContent));
+    expect(days.length === (await page.locator("#results .card").count()) && days.every((d) => /^\d{4}-\d{2}-\d{2}$/.test(d)), `days shown: ${days}`);
+    expect(days.every((d, i) => i === 0 || days[i - 1] >= d), `not newest first: ${days}`);
     await page.locator("#results .card").first().click();
     await page.waitForSelector("#details[open]");
     const meta = await page.locator("#details-meta").textContent();

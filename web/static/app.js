@@ -156,7 +156,17 @@ function card(hit) {
     score.textContent = `guess · ${hit.score.toFixed(3)}`;
   }
   if (hit.relevance !== undefined) score.title = `${Math.round(100 * hit.relevance)}% likely what you asked for`;
-  meta.append(name, score);
+  meta.append(name);
+  // When it was taken (photos): the day on the card, the time in its tooltip — what "Newest
+  // first" orders by.
+  if (hit.taken) {
+    const taken = document.createElement("span");
+    taken.className = "taken";
+    taken.textContent = hit.taken.local.slice(0, 10);
+    taken.title = `Taken ${hit.taken.local.replace("T", " ")}${hit.taken.from === "file" ? " (the file's time)" : ""}`;
+    meta.append(taken);
+  }
+  meta.append(score);
   const cap = document.createElement("div");
   cap.className = "caption";
   cap.textContent = img.alt;
@@ -165,13 +175,29 @@ function card(hit) {
   return b;
 }
 
+// A caption found (or describing a picture): a click searches the pictures for its words.
 function textItem(hit) {
   const li = document.createElement("li");
+  const words = document.createElement("button");
+  words.type = "button";
+  words.className = "link";
+  words.textContent = hit.text;
+  words.title = "Search the pictures for these words";
+  words.onclick = () => searchPicturesFor(hit.text);
   const score = document.createElement("span");
   score.className = "score";
   score.textContent = ` ${hit.score.toFixed(3)}`;
-  li.append(hit.text, score);
+  li.append(words, score);
   return li;
+}
+
+function searchPicturesFor(text) {
+  $("query").value = text;
+  setTyped(text);
+  state.terms = [];
+  $("query-image").hidden = true;
+  renderTerms();
+  setCollection("images");
 }
 
 // The address says what is on screen, so a reload, a shared link or Back shows it again:
