@@ -52,6 +52,16 @@ function setTyped(text) {
   state.rewrite = true;
 }
 
+// A new query in place of what was asked: the words typed (in the box too) and the pictures or
+// items beside them, shown as chips; the picture panel is put away.
+function startQuery(text, terms) {
+  $("query").value = text;
+  setTyped(text);
+  state.terms = terms;
+  $("query-image").hidden = true;
+  renderTerms();
+}
+
 // "Searched for cat (cats → cat)", with a way back to the words as typed, when the server
 // brought them to the model's words; and the way forward again once they were searched as typed.
 function renderSearched(texts) {
@@ -192,11 +202,7 @@ function textItem(hit) {
 }
 
 function searchPicturesFor(text) {
-  $("query").value = text;
-  setTyped(text);
-  state.terms = [];
-  $("query-image").hidden = true;
-  renderTerms();
+  startQuery(text, []);
   setCollection("images");
 }
 
@@ -229,22 +235,14 @@ function followAddress() {
   const params = new URLSearchParams(location.hash.slice(1));
   setCollection(params.get("c") === "texts" ? "texts" : "images", false);
   const like = Number(params.get("like"));
-  $("query-image").hidden = true;
   if (params.get("q")) {
-    $("query").value = params.get("q");
-    setTyped(params.get("q"));
+    startQuery(params.get("q"), []);
     state.rewrite = params.get("exact") !== "1";
-    state.terms = [];
   } else if (Number.isInteger(like) && like >= 0 && params.get("like")) {
-    $("query").value = "";
-    setTyped("");
-    state.terms = [{ kind: "item", id: like, weight: 1 }];
+    startQuery("", [{ kind: "item", id: like, weight: 1 }]);
   } else {
-    $("query").value = "";
-    setTyped("");
-    state.terms = [];
+    startQuery("", []);
   }
-  renderTerms();
   if (hasQuery()) search(); else { clearResults(); setStatus(""); $("query").focus(); }
 }
 
@@ -377,12 +375,9 @@ function searchWithFile(file) {
   if (file.size > 20 * 1024 * 1024) { setStatus("That image is larger than 20 MB.", true); return; }
   const reader = new FileReader();
   reader.onload = () => {
-    state.terms = [{ kind: "image", data: reader.result, weight: 1 }];
-    setTyped("");
-    $("query").value = "";
+    startQuery("", [{ kind: "image", data: reader.result, weight: 1 }]);
     setCollection("images", false);
-    renderTerms();
-    describeImage(reader.result);
+    describeImage(reader.result);  // shows the picture panel again, for this picture
     search();
   };
   reader.onerror = () => setStatus("Could not read that file.", true);
@@ -415,12 +410,8 @@ async function showDetails(hit) {
   add("files", hit.paths);
   $("more-like").onclick = () => {
     dialog.close();
-    state.terms = [{ kind: "item", id: hit.id, weight: 1 }];
-    setTyped("");
-    $("query").value = "";
-    $("query-image").hidden = true;
+    startQuery("", [{ kind: "item", id: hit.id, weight: 1 }]);
     setCollection("images", false);
-    renderTerms();
     search();
   };
   $("less-like").onclick = () => {
