@@ -74,6 +74,11 @@ void register_train(CLI::App& app) {
                     "(0: definitions never drawn; 1: as often as a name)")
         ->capture_default_str()
         ->check(CLI::Range(0, 100));
+    cmd->add_option("--tag-weight", o->augment.tag_weight,
+                    "How many names an item's icon-set tags (one caption, \"cat: kitten, kitty, pet\") count as "
+                    "when an English caption is drawn (0: tags never drawn)")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 100));
     cmd->add_option("--text-pairs-weight", o->text_pairs_weight,
                     "Weight of the word-knowledge loss on the corpus's text_pairs.jsonl (texts that mean one "
                     "thing, from WordNet and FreeDict) beside the image-text loss (0: off)")

@@ -8,6 +8,7 @@
 #include "encoder/tokenizer.h"
 #include "tests/test_support.h"
 #include "train/batches.h"
+#include "train/corpus.h"
 
 using namespace opsis;
 using namespace opsis::train;
@@ -101,6 +102,68 @@ TEST_CASE("batches never grey a picture whose captions name a colour", "[trainin
     }
     CHECK(coloured_seen == 200);
     CHECK(plain_greyed > 20);  // colour removal does reach pictures whose captions allow it
+}
+
+TEST_CASE("an item's tags are read from the manifest and become one caption of its name and tags",
+          "[training][batches]") {
+    TempDir dir;
+    opsis::test::write_text(
+        dir.file("manifest.jsonl"),
+        std::string(R"({"id": "cat", "image": "cat.png", "concept": "cat", "captions": {"en": ["cat: animal"], "el": []},)"
+                    R"( "tags": ["kitten", "kitty"]})"
+                    "\n"
+                    R"({"id": "dog", "image": "dog.png", "concept": "dog", "captions": {"en": ["dog"], "el": []}})"
+                    "\n"
+                    R"({"id": "bad", "image": "b.png", "concept": "b", "captions": {"en": ["b"]}, "tags": "kitty"})"
+                    "\n"));
+    const Manifest manifest = read_manifest(dir.file("manifest.jsonl"));
+    REQUIRE(manifest.items.size() == 2);
+    REQUIRE(manifest.problems.size() == 1);  // tags that are no list: the line is named and left out
+    CHECK_THAT(manifest.problems[0], Catch::Contains("3") && Catch::Contains("tags"));
+    CHECK(manifest.items[0].tags == std::vector<std::string>{"kitten", "kitty"});
+    CHECK(tag_caption(manifest.items[0]) == "cat: kitten, kitty");  // the name's phrase, not its keywords
+    CHECK(tag_caption(manifest.items[1]).empty());
+}
+
+TEST_CASE("batches train on an item's tags as one English caption as often as asked", "[training][batches]") {
+    TempDir dir;
+    std::vector<CorpusItem> items = two_striped_items(dir, {"stripes"}, {"squares"});
+    items[0].tags = {"bands", "zebra"};
+    items[1].definitions = {"a shape with four equal sides"};
+    const ModelConfig config = tiny_config(40);
+    const ImageCache cache({items[0].image, items[1].image}, 18, true, ImageLimits{});
+    const Tokenizer tokenizer = Tokenizer::bytes_only();
+    // The share of the first item's captions that are its tags: none at weight 0, one of two at
+    // 1, three of four at 3; the second item has none, whatever the weight.
+    for (const auto& [weight, low, high] : {std::tuple{0, 0, 0}, std::tuple{1, 30, 70}, std::tuple{3, 60, 90}}) {
+        AugmentOptions options = greying_options();
+        options.text = TextAugmentOptions::none();
+        options.tag_weight = weight;
+        options.definition_weight = 1;
+        const BatchMaker batches(items, cache, tokenizer, config, 2, 3, options);
+        int names = 0, tags = 0, others = 0;
+        for (std::int64_t step = 0; step < 100; ++step) {
+            const Batch batch = batches.make(step);
+            for (int j = 0; j < 2; ++j) {
+                const std::string text = tokenizer.decode(batch.tokens[static_cast<std::size_t>(j)]);
+                INFO(text);
+                if (batch.items[static_cast<std::size_t>(j)] != 0) {
+                    others += text.find("squares") != std::string::npos ||
+                              text.find("a shape with four equal sides") != std::string::npos;
+                    continue;
+                }
+                // Decoded with the punctuation as tokens of its own: "stripes : bands , zebra".
+                const bool tagged = text.find("stripes") == 0 && text.find("bands , zebra") != std::string::npos;
+                tags += tagged;
+                names += !tagged && text.find("stripes") != std::string::npos;
+            }
+        }
+        INFO("tag weight " << weight);
+        CHECK(names + tags == 100);
+        CHECK(others == 100);
+        CHECK(tags >= low);
+        CHECK(tags <= high);
+    }
 }
 
 TEST_CASE("batches train on an item's definitions as English captions as often as asked, never on its facts",

@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/file_io.h"
 #include "train/json_lines.h"
+#include "train/text_augment.h"
 
 namespace opsis::train {
 namespace {
@@ -47,6 +48,7 @@ Manifest read_manifest(const std::string& path) {
             item.greek = string_list(j["captions"], "el", "captions.el");
             if (item.english.empty() && item.greek.empty()) throw Error("no caption");
             item.definitions = string_list(j, "definitions", "definitions");
+            item.tags = string_list(j, "tags", "tags");
             m.items.push_back(std::move(item));
         },
         m.problems);
@@ -80,6 +82,13 @@ std::vector<CorpusItem> select(const Manifest& manifest, const std::vector<std::
             out.push_back(manifest.items[it->second]);
     }
     return out;
+}
+
+std::string tag_caption(const CorpusItem& item) {
+    if (item.tags.empty() || item.english.empty()) return "";
+    std::string caption = split_keywords(item.english.front()).phrase + ": ";
+    for (std::size_t t = 0; t < item.tags.size(); ++t) caption += (t ? ", " : "") + item.tags[t];
+    return caption;
 }
 
 std::vector<std::int32_t> concept_ids(const std::vector<CorpusItem>& items) {

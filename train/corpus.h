@@ -15,6 +15,9 @@ struct CorpusItem {
     // English definitions of the name ("a piece of furniture that provides a place to sleep"):
     // trained on as more English captions, never judged or shown as the item's names.
     std::vector<std::string> definitions;
+    // The icon set's own search tags ("kitten", "kitty", "pet", "meow"): trained on as one more
+    // English caption, "name: tag, tag, ..." (tag_caption), never judged or shown.
+    std::vector<std::string> tags;
     bool mirrorable = true;  // false: a mirror image would show another thing (UI icons, flags)
 };
 
@@ -31,6 +34,11 @@ std::vector<std::string> read_split(const std::string& path);
 // reported in problems.
 std::vector<CorpusItem> select(const Manifest& manifest, const std::vector<std::string>& ids,
                                std::vector<std::string>& problems);
+
+// An item's tags as one English caption: its name (the first English caption's phrase) and the
+// tags as keywords, "cat: kitten, kitty, pet", which training's keyword subsets then draw from.
+// "" when the item has no tags or no English caption.
+std::string tag_caption(const CorpusItem& item);
 
 // Dense integer ids for concepts, in order of first appearance.
 std::vector<std::int32_t> concept_ids(const std::vector<CorpusItem>& items);

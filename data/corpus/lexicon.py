@@ -52,12 +52,12 @@ def words_of(text):
     return LETTERS.findall(text.lower())
 
 
-def count_caption_words(items, definitions):
-    """How often each word appears in what training read of the items: their captions, and their
-    definitions when `definitions`."""
+def count_caption_words(items, definitions, tags=False):
+    """How often each word appears in what training read of the items: their captions, their
+    definitions when `definitions`, their tags when `tags`."""
     counts = {}
     for item in items:
-        for captions in trained_texts(item, definitions):
+        for captions in trained_texts(item, definitions, tags):
             for caption in captions:
                 for w in words_of(caption):
                     counts[w] = counts.get(w, 0) + 1

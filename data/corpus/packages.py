@@ -7,6 +7,8 @@ import subprocess
 import sys
 import tarfile
 
+from corpus import icon_tags
+
 EMOJI_DATASOURCE_VERSION = "16.0.0"
 EMOJI_VENDORS = ("google", "twitter", "apple", "facebook")
 
@@ -141,6 +143,8 @@ def fetch_all(cache, iconify_sets=None):
     npm = [(f"emoji-datasource-{v}", EMOJI_DATASOURCE_VERSION, f"emoji-datasource-{v}-{EMOJI_DATASOURCE_VERSION}")
            for v in EMOJI_VENDORS]
     npm += [(f"@iconify-json/{p}", ICONIFY_SETS[p], iconify_folder(p)) for p in sets]
+    npm += [(icon_tags.TAG_PACKAGES[p][0], icon_tags.TAG_PACKAGES[p][1], icon_tags.folder(p))
+            for p in sets if p in icon_tags.TAG_PACKAGES]
     fetch_npm(downloads, raw, npm)
     fetch_debian(downloads, raw, DEBIAN)
     return raw

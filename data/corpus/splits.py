@@ -148,11 +148,13 @@ def make_splits(items, zeroshot_share=0.04, val_share=0.05, held_out=HELD_OUT_ST
     return splits, rejects
 
 
-def trained_texts(item, definitions=True):
+def trained_texts(item, definitions=True, tags=True):
     """The lists of texts training reads of an item: its captions in each language, then its
     definitions (train/corpus.h) unless `definitions` is false (a model trained with
-    --definition-weight 0 never reads them)."""
-    return list(item["captions"].values()) + ([item.get("definitions", [])] if definitions else [])
+    --definition-weight 0 never reads them), then its tags unless `tags` is false (likewise
+    --tag-weight 0)."""
+    return (list(item["captions"].values()) + ([item.get("definitions", [])] if definitions else [])
+            + ([item.get("tags", [])] if tags else []))
 
 
 def zeroshot_words(items, splits):
@@ -198,6 +200,40 @@ def add_definitions(items, splits, wordnet):
                     added += 1
                 break
     return added
+
+
+def add_tags(items, splits, tags_of, max_tags=12):
+    """An icon set's own search tags (corpus.icon_tags) as the item's "tags" (English): training
+    may read them as one more caption, "name: tag, tag, ..." (train/corpus.h), so that the
+    words people search an icon by ("kitty", "meow") find it, while judging and the index's
+    captions keep to the names. Added after the splits are drawn, so they are what they were
+    without it. Zero-shot items get none; a tag holding a zero-shot concept's word or naming a
+    colour is left out, and so is one holding a val concept's whole name (val's concepts stay
+    unseen by name, as in text pairs), and one the item's captions or an earlier tag already hold. Returns how
+    many items got tags."""
+    zeroshot_ids = set(splits["zeroshot"])
+    excluded = zeroshot_words(items, splits)
+    val_word_sets = [set(words_of(name)) for name in val_names(items, splits)]
+    val_word_sets = [w for w in val_word_sets if w]
+    tagged = 0
+    for item in items:
+        tags = tags_of.get(item["id"])
+        if not tags or item["id"] in zeroshot_ids or not item["captions"]["en"]:
+            continue
+        held = {" ".join(words_of(c)) for caption in item["captions"]["en"] for c in re.split(r": |, ", caption)}
+        kept = []
+        for tag in tags:
+            words = set(words_of(tag))
+            key = " ".join(words_of(tag))
+            if (not words or words & excluded or words & COLOUR_WORDS or key in held
+                    or any(v <= words for v in val_word_sets)):
+                continue
+            held.add(key)  # "animal" and "animals" are one tag
+            kept.append(tag)
+        if kept:
+            item["tags"] = kept[:max_tags]
+            tagged += 1
+    return tagged
 
 
 def check_splits(items, splits, held_out=HELD_OUT_STYLES, text_pairs=()):

@@ -9,7 +9,7 @@ import unittest
 DATA = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, DATA)
 
-from corpus import clipart, icon_names, lexicon, packages, splits, text_pairs, words  # noqa: E402
+from corpus import clipart, icon_names, icon_tags, lexicon, packages, splits, text_pairs, words  # noqa: E402
 
 DICTIONARY = {"car", "sports", "home", "smoke", "free", "button", "cat", "face", "bell", "off", "account", "child",
               "tree", "apple", "red", "arrow", "left", "box"}
@@ -402,6 +402,54 @@ class Definitions(unittest.TestCase):
             splits.check_splits(items, split_ids)
         del items[1]["definitions"]
         items[2]["definitions"] = ["a long wooden bench"]  # a zero-shot item with one: found
+        with self.assertRaises(SystemExit):
+            splits.check_splits(items, split_ids)
+
+
+class IconTags(unittest.TestCase):
+    def test_tags_are_cleaned_into_words(self):
+        self.assertEqual(icon_tags.clean_tag("kitty-cat"), "kitty cat")
+        self.assertEqual(icon_tags.clean_tag("Text_Align"), "text align")
+        for marker in ("*new*", "*updated*", "9", 9, "x", ""):
+            self.assertEqual(icon_tags.clean_tag(marker), "", marker)
+
+    def test_a_style_suffix_names_the_same_icon(self):
+        catalogue = {"cat": ["pets", "kitty", "*new*", "kitty"], "arrow-fat-left": ["direction"]}
+        self.assertEqual(icon_tags.icon_tags("ph", "cat-bold", catalogue), ["pets", "kitty"])
+        self.assertEqual(icon_tags.icon_tags("ph", "cat", catalogue), ["pets", "kitty"])
+        self.assertEqual(icon_tags.icon_tags("tabler", "cat-filled", {"cat": ["meow"]}), ["meow"])
+        self.assertEqual(icon_tags.icon_tags("lucide", "cat-bold", catalogue), [])  # Lucide has no such suffix
+
+    def test_phosphor_catalogue_is_read_from_its_module(self):
+        with tempfile.TemporaryDirectory() as folder:
+            os.makedirs(os.path.join(folder, "dist"))
+            with open(os.path.join(folder, "dist", "index.mjs"), "w", encoding="utf-8") as f:
+                f.write('const n = [\n  {\n    name: "acorn",\n    pascal_name: "Acorn",\n    tags: [\n'
+                        '      "*new*",\n      "nut"\n    ],\n    codepoint: 1\n  },\n  {\n    name: "cat",\n'
+                        '    pascal_name: "Cat",\n    tags: ["pets", "kitty"]\n  }\n];\n')
+            self.assertEqual(icon_tags.read_phosphor(folder), {"acorn": ["*new*", "nut"], "cat": ["pets", "kitty"]})
+            with open(os.path.join(folder, "dist", "index.mjs"), "w", encoding="utf-8") as f:
+                f.write("export {};\n")
+            with self.assertRaises(SystemExit):  # a changed format is an error, not a corpus without tags
+                icon_tags.read_phosphor(folder)
+
+    def test_tags_keep_the_splits_honest(self):
+        items = [{"id": "a", "concept": "cat", "captions": {"en": ["cat"], "el": []}},
+                 {"id": "b", "concept": "settee", "captions": {"en": ["settee"], "el": []}},
+                 {"id": "c", "concept": "kitten", "captions": {"en": ["kitten"], "el": []}},
+                 {"id": "d", "concept": "heart", "captions": {"en": ["heart: love"], "el": []}}]
+        for item in items:
+            item["style"] = "tabler"
+        split_ids = {"train": ["a", "d"], "val": ["c"], "zeroshot": ["b"], "style": []}
+        tags = {"a": ["kitty", "settee pet", "small kittens", "cats", "meow", "orange", "kitties"],
+                "b": ["couch"], "d": ["love", "red", "romance"]}
+        self.assertEqual(splits.add_tags(items, split_ids, tags), 2)
+        self.assertEqual(items[0]["tags"], ["kitty", "meow"])  # zero-shot word, val name, own name, colour out
+        self.assertNotIn("tags", items[1])  # zero-shot items get none
+        self.assertEqual(items[3]["tags"], ["romance"])  # what the captions hold already is no tag
+        self.assertEqual(items[0]["captions"]["en"], ["cat"])  # the captions stay the names
+        splits.check_splits(items, split_ids)
+        items[3]["tags"] = ["a settee"]  # a zero-shot word in a tag: found
         with self.assertRaises(SystemExit):
             splits.check_splits(items, split_ids)
 
