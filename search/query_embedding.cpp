@@ -41,20 +41,27 @@ std::vector<std::string> split_for_context(const Tokenizer& tokenizer, const std
     return chunks;
 }
 
+int Searcher::part_tokens() const {
+    return model_.config().text.context_length - 2;  // two places hold the start and end tokens
+}
+
 std::vector<std::string> Searcher::text_chunks(const std::string& text) const {
-    // Two places of the context hold the start and end tokens.
-    std::vector<std::string> chunks =
-        split_for_context(model_.tokenizer(), text, model_.config().text.context_length - 2);
+    std::vector<std::string> chunks = split_for_context(model_.tokenizer(), text, part_tokens());
     if (chunks.empty()) throw input_error("query text", utf8::preview(text), "is empty");
     return chunks;
 }
 
 std::vector<Rewrite> Searcher::rewrites(const Query& query) const {
     std::vector<Rewrite> out;
-    for (const WeightedText& t : query.texts)
-        out.push_back(query.rewrite && model_.lexicon() != nullptr && !utf8::find_invalid(t.text)
-                          ? rewrite_query(*model_.lexicon(), t.text)
-                          : Rewrite{t.text, {}});
+    for (const WeightedText& t : query.texts) {
+        const bool valid = !utf8::find_invalid(t.text);
+        Rewrite r = query.rewrite && model_.lexicon() != nullptr && valid ? rewrite_query(*model_.lexicon(), t.text)
+                                                                          : Rewrite{t.text, {}};
+        // Invalid or empty texts fail later, in embedding, each query alone.
+        if (valid) r.parts = std::max<std::size_t>(1, split_for_context(model_.tokenizer(), r.text, part_tokens()).size());
+        r.part_tokens = part_tokens();
+        out.push_back(std::move(r));
+    }
     return out;
 }
 

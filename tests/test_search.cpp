@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "search/filters.h"
 #include "search/query_text.h"
+#include "search/result_json.h"
 #include "search/searcher.h"
 #include "tests/test_support.h"
 
@@ -308,6 +309,17 @@ TEST_CASE("weighted terms, long texts and bad queries", "[search]") {
     many.texts = {{many_words, 1.0f}};
     const auto vmany = s.embed(many);
     for (std::size_t i = 0; i < 16; ++i) REQUIRE(vmany[i] == Approx(pooled[i] / std::sqrt(pooled_norm)).margin(1e-5));
+    // ... and the result says so, beside each text term, so the user is told (the UI and CLI do).
+    many.texts.push_back({"ten", 1.0f});
+    const Result pooled_result = s.search(many);
+    REQUIRE(pooled_result.rewrites.size() == 2);
+    CHECK(pooled_result.rewrites[0].parts == many_chunks.size());
+    CHECK(pooled_result.rewrites[0].part_tokens == 6);
+    CHECK(pooled_result.rewrites[1].parts == 1);
+    const nlohmann::json pooled_json = result_json(pooled_result, many.texts);
+    CHECK(pooled_json["texts"][0]["parts"] == many_chunks.size());
+    CHECK(pooled_json["texts"][0]["part_tokens"] == 6);
+    CHECK_FALSE(pooled_json["texts"][1].contains("parts"));
 
     Query bad;
     REQUIRE_THROWS_WITH(s.search(bad), Catch::Contains("has no text, image, item or vector"));

@@ -113,6 +113,18 @@ try {
     await page.waitForFunction(() => document.querySelector("#searched").textContent.includes("circels → circle"));
   });
 
+  await check("a text longer than the model reads at once is said to be read in parts", async () => {
+    const long = Array.from({ length: 40 }, (_, i) => (i % 2 ? "red circle" : "blue square")).join(" and ");
+    await page.fill("#query", long);
+    await page.press("#query", "Enter");
+    await page.waitForFunction(() => document.querySelector("#searched").textContent.includes("Long text: read in"));
+    const line = await page.locator("#searched").textContent();
+    expect(/read in \d+ parts of up to \d+ tokens/.test(line), `the searched-for line says "${line}"`);
+    await page.fill("#query", "a red circle");
+    await page.press("#query", "Enter");
+    await page.waitForFunction(() => !document.querySelector("#searched").textContent.includes("Long text"));
+  });
+
   await check("uploading an image shows the captions that describe it", async () => {
     await page.setInputFiles("#file", path.join(samples, "yellow-star.png"));
     await page.waitForSelector("#captions li");

@@ -64,6 +64,7 @@ function startQuery(text, terms) {
 
 // "Searched for cat (cats → cat)", with a way back to the words as typed, when the server
 // brought them to the model's words; and the way forward again once they were searched as typed.
+// Also says when a long text was read in parts.
 function renderSearched(texts) {
   const box = $("searched");
   box.replaceChildren();
@@ -89,6 +90,15 @@ function renderSearched(texts) {
       box.append(i ? "; " : "", what, notes.length ? ` (${notes.join(", ")})` : "");
     }
     box.append(". ", link("Search exactly as typed", false));
+  }
+  // A text longer than the model reads at once is read in parts whose meanings are averaged:
+  // say so, since a long description then finds what its parts share, not the whole.
+  for (const t of texts.filter((t) => t.parts > 1)) {
+    const note = document.createElement("span");
+    note.className = "parts";
+    note.textContent = `${box.childNodes.length ? " " : ""}Long text: read in ${t.parts} parts of up to ` +
+      `${t.part_tokens} tokens (what the model reads at once), their meanings averaged.`;
+    box.append(note);
   }
   box.hidden = box.childNodes.length === 0;
 }
