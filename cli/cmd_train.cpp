@@ -74,8 +74,8 @@ void register_train(CLI::App& app) {
                     "(0: definitions never drawn; 1: as often as a name)")
         ->capture_default_str()
         ->check(CLI::Range(0, 100));
-    cmd->add_option("--tag-weight", o->augment.tag_weight,
-                    "How many names an item's icon-set tags (one caption, \"cat: kitten, kitty, pet\") count as "
+    cmd->add_option("--search-tags-weight", o->augment.search_tags_weight,
+                    "How many names an item's icon-set search tags (one caption, \"cat: kitten, kitty, pet\") count as "
                     "when an English caption is drawn (0: tags never drawn)")
         ->capture_default_str()
         ->check(CLI::Range(0, 100));

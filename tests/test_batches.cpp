@@ -104,31 +104,31 @@ TEST_CASE("batches never grey a picture whose captions name a colour", "[trainin
     CHECK(plain_greyed > 20);  // colour removal does reach pictures whose captions allow it
 }
 
-TEST_CASE("an item's tags are read from the manifest and become one caption of its name and tags",
+TEST_CASE("an item's search tags are read from the manifest and become one caption of its name and tags",
           "[training][batches]") {
     TempDir dir;
     opsis::test::write_text(
         dir.file("manifest.jsonl"),
         std::string(R"({"id": "cat", "image": "cat.png", "concept": "cat", "captions": {"en": ["cat: animal"], "el": []},)"
-                    R"( "tags": ["kitten", "kitty"]})"
+                    R"( "search_tags": ["kitten", "kitty"]})"
                     "\n"
                     R"({"id": "dog", "image": "dog.png", "concept": "dog", "captions": {"en": ["dog"], "el": []}})"
                     "\n"
-                    R"({"id": "bad", "image": "b.png", "concept": "b", "captions": {"en": ["b"]}, "tags": "kitty"})"
+                    R"({"id": "bad", "image": "b.png", "concept": "b", "captions": {"en": ["b"]}, "search_tags": "kitty"})"
                     "\n"));
     const Manifest manifest = read_manifest(dir.file("manifest.jsonl"));
     REQUIRE(manifest.items.size() == 2);
     REQUIRE(manifest.problems.size() == 1);  // tags that are no list: the line is named and left out
-    CHECK_THAT(manifest.problems[0], Catch::Contains("3") && Catch::Contains("tags"));
-    CHECK(manifest.items[0].tags == std::vector<std::string>{"kitten", "kitty"});
-    CHECK(tag_caption(manifest.items[0]) == "cat: kitten, kitty");  // the name's phrase, not its keywords
-    CHECK(tag_caption(manifest.items[1]).empty());
+    CHECK_THAT(manifest.problems[0], Catch::Contains("3") && Catch::Contains("search_tags"));
+    CHECK(manifest.items[0].search_tags == std::vector<std::string>{"kitten", "kitty"});
+    CHECK(search_tags_caption(manifest.items[0]) == "cat: kitten, kitty");  // the name's phrase, not its keywords
+    CHECK(search_tags_caption(manifest.items[1]).empty());
 }
 
-TEST_CASE("batches train on an item's tags as one English caption as often as asked", "[training][batches]") {
+TEST_CASE("batches train on an item's search tags as one English caption as often as asked", "[training][batches]") {
     TempDir dir;
     std::vector<CorpusItem> items = two_striped_items(dir, {"stripes"}, {"squares"});
-    items[0].tags = {"bands", "zebra"};
+    items[0].search_tags = {"bands", "zebra"};
     items[1].definitions = {"a shape with four equal sides"};
     const ModelConfig config = tiny_config(40);
     const ImageCache cache({items[0].image, items[1].image}, 18, true, ImageLimits{});
@@ -138,7 +138,7 @@ TEST_CASE("batches train on an item's tags as one English caption as often as as
     for (const auto& [weight, low, high] : {std::tuple{0, 0, 0}, std::tuple{1, 30, 70}, std::tuple{3, 60, 90}}) {
         AugmentOptions options = greying_options();
         options.text = TextAugmentOptions::none();
-        options.tag_weight = weight;
+        options.search_tags_weight = weight;
         options.definition_weight = 1;
         const BatchMaker batches(items, cache, tokenizer, config, 2, 3, options);
         int names = 0, tags = 0, others = 0;
@@ -158,7 +158,7 @@ TEST_CASE("batches train on an item's tags as one English caption as often as as
                 names += !tagged && text.find("stripes") != std::string::npos;
             }
         }
-        INFO("tag weight " << weight);
+        INFO("search tags weight " << weight);
         CHECK(names + tags == 100);
         CHECK(others == 100);
         CHECK(tags >= low);

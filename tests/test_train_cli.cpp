@@ -108,9 +108,9 @@ TEST_CASE("opsis train learns, checkpoints and resumes bit for bit", "[train][sl
     CHECK(definitions.exit_code != 0);
     CHECK_THAT(definitions.output, Catch::Contains("definition_weight"));
     CommandResult tags = run_opsis(train_args(
-        dir, "b", "--steps 60 --checkpoint-every 20 --validate-every 20 --resume --tag-weight 1" + kFast));
+        dir, "b", "--steps 60 --checkpoint-every 20 --validate-every 20 --resume --search-tags-weight 1" + kFast));
     CHECK(tags.exit_code != 0);
-    CHECK_THAT(tags.output, Catch::Contains("tag_weight"));
+    CHECK_THAT(tags.output, Catch::Contains("search_tags_weight"));
     CommandResult again =
         run_opsis(train_args(dir, "b", "--steps 60 --checkpoint-every 20 --validate-every 20 --resume" + kFast));
     CHECK(again.exit_code == 0);

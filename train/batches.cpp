@@ -94,12 +94,12 @@ Batch BatchMaker::make(std::int64_t step) const {
 
         const CorpusItem& it = items_[item];
         const bool greek = !it.greek.empty() && (it.english.empty() || unit(rng) < options_.greek_caption);
-        // English: the names, then each definition definition_weight times, then the tags
-        // caption tag_weight times, one pool.
+        // English: the names, then each definition definition_weight times, then the search
+        // tags' caption search_tags_weight times, one pool.
         const std::size_t definitions_in_pool =
             it.definitions.size() * static_cast<std::size_t>(options_.definition_weight);
         const std::size_t tags_in_pool =
-            it.tags.empty() || it.english.empty() ? 0 : static_cast<std::size_t>(options_.tag_weight);
+            it.search_tags.empty() || it.english.empty() ? 0 : static_cast<std::size_t>(options_.search_tags_weight);
         const std::size_t pool_size =
             greek ? it.greek.size() : it.english.size() + definitions_in_pool + tags_in_pool;
         const std::size_t pick = rng() % pool_size;
@@ -108,7 +108,7 @@ Batch BatchMaker::make(std::int64_t step) const {
             : pick < it.english.size()                      ? it.english[pick]
             : pick < it.english.size() + definitions_in_pool ? it.definitions[(pick - it.english.size()) %
                                                                               it.definitions.size()]
-                                                             : tag_caption(it);
+                                                             : search_tags_caption(it);
         const std::string text =
             augment_caption(caption, greek ? CaptionLanguage::greek : CaptionLanguage::english, rng, options_.text);
         batch.tokens.push_back(

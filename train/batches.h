@@ -26,9 +26,9 @@ struct AugmentOptions {
     // drawn: 0 never draws them, 1 draws them as often as a name. Measured (models/default's
     // README): at 1 they cost the held-out styles and did not help sentences.
     int definition_weight = 0;
-    // How many English names an item's tags (as one caption, "name: tag, tag, ...") count as;
-    // 0 never draws them.
-    int tag_weight = 0;
+    // How many English names an item's search tags (as one caption, "name: tag, tag, ...")
+    // count as; 0 never draws them.
+    int search_tags_weight = 0;
     TextAugmentOptions text;        // caption-true rewording of the chosen caption (train/text_augment.h)
     float bpe_dropout = 0.0f;       // share of merges skipped while tokenizing (Tokenizer::encode_for_model_sampled)
     bool image = true;              // the vision challenges on each crop (train/image_augment.h)

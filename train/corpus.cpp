@@ -48,7 +48,7 @@ Manifest read_manifest(const std::string& path) {
             item.greek = string_list(j["captions"], "el", "captions.el");
             if (item.english.empty() && item.greek.empty()) throw Error("no caption");
             item.definitions = string_list(j, "definitions", "definitions");
-            item.tags = string_list(j, "tags", "tags");
+            item.search_tags = string_list(j, "search_tags", "search_tags");
             m.items.push_back(std::move(item));
         },
         m.problems);
@@ -84,10 +84,10 @@ std::vector<CorpusItem> select(const Manifest& manifest, const std::vector<std::
     return out;
 }
 
-std::string tag_caption(const CorpusItem& item) {
-    if (item.tags.empty() || item.english.empty()) return "";
+std::string search_tags_caption(const CorpusItem& item) {
+    if (item.search_tags.empty() || item.english.empty()) return "";
     std::string caption = split_keywords(item.english.front()).phrase + ": ";
-    for (std::size_t t = 0; t < item.tags.size(); ++t) caption += (t ? ", " : "") + item.tags[t];
+    for (std::size_t t = 0; t < item.search_tags.size(); ++t) caption += (t ? ", " : "") + item.search_tags[t];
     return caption;
 }
 

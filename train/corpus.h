@@ -16,8 +16,9 @@ struct CorpusItem {
     // trained on as more English captions, never judged or shown as the item's names.
     std::vector<std::string> definitions;
     // The icon set's own search tags ("kitten", "kitty", "pet", "meow"): trained on as one more
-    // English caption, "name: tag, tag, ..." (tag_caption), never judged or shown.
-    std::vector<std::string> tags;
+    // English caption, "name: tag, tag, ..." (search_tags_caption), never judged or shown. (Not
+    // "tags": the indexer reads a manifest's "tags" as the items' filter tags.)
+    std::vector<std::string> search_tags;
     bool mirrorable = true;  // false: a mirror image would show another thing (UI icons, flags)
 };
 
@@ -35,10 +36,10 @@ std::vector<std::string> read_split(const std::string& path);
 std::vector<CorpusItem> select(const Manifest& manifest, const std::vector<std::string>& ids,
                                std::vector<std::string>& problems);
 
-// An item's tags as one English caption: its name (the first English caption's phrase) and the
+// An item's search tags as one English caption: its name (the first English caption's phrase) and the
 // tags as keywords, "cat: kitten, kitty, pet", which training's keyword subsets then draw from.
 // "" when the item has no tags or no English caption.
-std::string tag_caption(const CorpusItem& item);
+std::string search_tags_caption(const CorpusItem& item);
 
 // Dense integer ids for concepts, in order of first appearance.
 std::vector<std::int32_t> concept_ids(const std::vector<CorpusItem>& items);

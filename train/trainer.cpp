@@ -55,7 +55,7 @@ Tokenizer make_tokenizer(const TrainOptions& o, const std::vector<CorpusItem>& t
             texts.insert(texts.end(), item.english.begin(), item.english.end());
             if (o.augment.definition_weight > 0)
                 texts.insert(texts.end(), item.definitions.begin(), item.definitions.end());
-            if (o.augment.tag_weight > 0 && !item.tags.empty()) texts.push_back(tag_caption(item));
+            if (o.augment.search_tags_weight > 0 && !item.search_tags.empty()) texts.push_back(search_tags_caption(item));
             texts.insert(texts.end(), item.greek.begin(), item.greek.end());
         }
         std::fprintf(stderr, "train: learning a %d-token BPE vocabulary from %zu training captions\n", o.vocab_size,
@@ -221,7 +221,7 @@ void run_training(const TrainOptions& o) {
     if (o.augment.text.sentence > 0) recipe["sentence_framing"] = o.augment.text.sentence;
     if (o.augment.bpe_dropout > 0) recipe["bpe_dropout"] = o.augment.bpe_dropout;
     if (o.augment.definition_weight > 0) recipe["definition_weight"] = o.augment.definition_weight;
-    if (o.augment.tag_weight > 0) recipe["tag_weight"] = o.augment.tag_weight;
+    if (o.augment.search_tags_weight > 0) recipe["search_tags_weight"] = o.augment.search_tags_weight;
     if (text_pairs) {
         recipe["text_pairs_weight"] = o.text_pairs_weight;
         recipe["text_pairs_batch"] = o.text_pairs_batch > 0 ? o.text_pairs_batch : o.batch_size;

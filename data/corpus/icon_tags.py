@@ -5,7 +5,7 @@ Tabler (@tabler/icons icons.json), Lucide (lucide-static tags.json) and Phosphor
 Tabler's "cat" with kitten, kitty, pet, animal, feline, meow. The Iconify sets of the same
 names draw the same icons, so an item of those sets takes its icon's tags (a style suffix such
 as "-filled" or "-bold" names the same icon). Tags are training-only text, like definitions
-(corpus.splits.add_tags): the index and judging keep to the names."""
+(corpus.splits.add_search_tags): the index and judging keep to the names."""
 import json
 import os
 import re

@@ -52,12 +52,12 @@ def words_of(text):
     return LETTERS.findall(text.lower())
 
 
-def count_caption_words(items, definitions, tags=False):
+def count_caption_words(items, definitions, search_tags=False):
     """How often each word appears in what training read of the items: their captions, their
-    definitions when `definitions`, their tags when `tags`."""
+    definitions when `definitions`, their search tags when `search_tags`."""
     counts = {}
     for item in items:
-        for captions in trained_texts(item, definitions, tags):
+        for captions in trained_texts(item, definitions, search_tags):
             for caption in captions:
                 for w in words_of(caption):
                     counts[w] = counts.get(w, 0) + 1

@@ -148,13 +148,13 @@ def make_splits(items, zeroshot_share=0.04, val_share=0.05, held_out=HELD_OUT_ST
     return splits, rejects
 
 
-def trained_texts(item, definitions=True, tags=True):
+def trained_texts(item, definitions=True, search_tags=True):
     """The lists of texts training reads of an item: its captions in each language, then its
     definitions (train/corpus.h) unless `definitions` is false (a model trained with
-    --definition-weight 0 never reads them), then its tags unless `tags` is false (likewise
-    --tag-weight 0)."""
+    --definition-weight 0 never reads them), then its search tags unless `search_tags` is false
+    (likewise --search-tags-weight 0)."""
     return (list(item["captions"].values()) + ([item.get("definitions", [])] if definitions else [])
-            + ([item.get("tags", [])] if tags else []))
+            + ([item.get("search_tags", [])] if search_tags else []))
 
 
 def zeroshot_words(items, splits):
@@ -202,8 +202,8 @@ def add_definitions(items, splits, wordnet):
     return added
 
 
-def add_tags(items, splits, tags_of, max_tags=12):
-    """An icon set's own search tags (corpus.icon_tags) as the item's "tags" (English): training
+def add_search_tags(items, splits, tags_of, max_tags=12):
+    """An icon set's own search tags (corpus.icon_tags) as the item's "search_tags" (English): training
     may read them as one more caption, "name: tag, tag, ..." (train/corpus.h), so that the
     words people search an icon by ("kitty", "meow") find it, while judging and the index's
     captions keep to the names. Added after the splits are drawn, so they are what they were
@@ -231,7 +231,7 @@ def add_tags(items, splits, tags_of, max_tags=12):
             held.add(key)  # "animal" and "animals" are one tag
             kept.append(tag)
         if kept:
-            item["tags"] = kept[:max_tags]
+            item["search_tags"] = kept[:max_tags]
             tagged += 1
     return tagged
 

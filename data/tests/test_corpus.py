@@ -443,13 +443,13 @@ class IconTags(unittest.TestCase):
         split_ids = {"train": ["a", "d"], "val": ["c"], "zeroshot": ["b"], "style": []}
         tags = {"a": ["kitty", "settee pet", "small kittens", "cats", "meow", "orange", "kitties"],
                 "b": ["couch"], "d": ["love", "red", "romance"]}
-        self.assertEqual(splits.add_tags(items, split_ids, tags), 2)
-        self.assertEqual(items[0]["tags"], ["kitty", "meow"])  # zero-shot word, val name, own name, colour out
-        self.assertNotIn("tags", items[1])  # zero-shot items get none
-        self.assertEqual(items[3]["tags"], ["romance"])  # what the captions hold already is no tag
+        self.assertEqual(splits.add_search_tags(items, split_ids, tags), 2)
+        self.assertEqual(items[0]["search_tags"], ["kitty", "meow"])  # zero-shot word, val name, own name, colour out
+        self.assertNotIn("search_tags", items[1])  # zero-shot items get none
+        self.assertEqual(items[3]["search_tags"], ["romance"])  # what the captions hold already is no tag
         self.assertEqual(items[0]["captions"]["en"], ["cat"])  # the captions stay the names
         splits.check_splits(items, split_ids)
-        items[3]["tags"] = ["a settee"]  # a zero-shot word in a tag: found
+        items[3]["search_tags"] = ["a settee"]  # a zero-shot word in a tag: found
         with self.assertRaises(SystemExit):
             splits.check_splits(items, split_ids)
 
