@@ -37,7 +37,8 @@ def read_lucide(package_dir):
 def read_phosphor(package_dir):
     """The catalogue is a JavaScript module, not JSON: each icon is an object literal
     `{ name: "acorn", ..., tags: ["*new*", "savings", "nut", ...], ... }`."""
-    text = open(os.path.join(package_dir, "dist", "index.mjs"), encoding="utf-8").read()
+    with open(os.path.join(package_dir, "dist", "index.mjs"), encoding="utf-8") as f:
+        text = f.read()
     tags = {}
     for name, body in re.findall(r'\{\s*name: "([^"]+)",(.*?)\n  \}', text, re.S):
         found = re.search(r"tags: \[(.*?)\]", body, re.S)

@@ -6,7 +6,8 @@ side (encoder/lexicon.h, search/query_rewrite.h). One entry a line, tab-separate
   known  WORD COUNT      a word of the training captions, seen COUNT times (COUNT >= min_count)
   stop   LANG WORD       a function word a query's meaning does not rest on ("the", "της")
   map    WORD TARGET WHY a word the model never learnt -> known words with its meaning (WHY:
-                         "synonym" or "kind" from WordNet's most common sense of the word), or an
+                         "synonym" or "kind" from WordNet's most common sense of the word, or
+                         from the sense the icon sets' search tags use it in), or an
                          irregular inflection -> its base, seen at least 3 times as often
                          ("inflection", from WordNet's exception lists: "leaves" -> "leaf")
   real   WORD            a dictionary word the model never learnt, close in spelling to one it
@@ -189,10 +190,53 @@ def wordnet_targets(wordnet, lemma, well_known):
     return [], None
 
 
-def build(counts, wordnet, exceptions, common, dictionary, min_count, well_known_count=20):
+def tagged_names(items):
+    """{one-word search tag: [the English names of the icons it tags]}, one name per icon set
+    and name (an icon's variants count once): what the icon sets mean by a word."""
+    icons = {}
+    for item in items:
+        if not item.get("search_tags") or not item["captions"]["en"]:
+            continue
+        name = item["captions"]["en"][0].split(":")[0].strip().lower()
+        for tag in item["search_tags"]:
+            if re.fullmatch(r"[a-z]+", tag):
+                icons.setdefault(tag, set()).add((item["style"], name))
+    return {tag: sorted(name for _, name in found) for tag, found in icons.items()}
+
+
+def tag_sense_targets(wordnet, word, names, well_known, min_share=0.5):
+    """A well-known word for an unknown word that WordNet alone cannot map (its first sense is
+    not what the icon sets mean: "kitty" is first a pool of money), from the icons it tags:
+    a word that most of their names (`names`) share and that one of its WordNet noun senses
+    names, as a synonym, its kind or its kind's kind ("kitty": kitty, pussycat -> domestic cat
+    -> cat; tagged on cat icons). Never for words mostly used as verbs or adjectives.
+    (targets, why) or ([], None)."""
+    key = word.replace(" ", "_")
+    if key not in wordnet.index or key in wordnet.mostly_not_noun or not names:
+        return [], None
+    shares = {}
+    for name in names:
+        for w in set(LETTERS.findall(name)):
+            shares[w] = shares.get(w, 0) + 1
+    candidates = sorted((w for w, n in shares.items() if n >= min_share * len(names) and w in well_known),
+                        key=lambda w: (-shares[w], -well_known[w], w))
+    senses = [wordnet.synset(offset) for offset in wordnet.index[key]]
+    for target in candidates:
+        for words, hypernyms in senses:
+            if target in words:
+                return [target], "synonym"
+            for offset in hypernyms:
+                kind_words, kind_hypernyms = wordnet.synset(offset)
+                if target in kind_words or any(target in wordnet.synset(o)[0] for o in kind_hypernyms):
+                    return [target], "kind"
+    return [], None
+
+
+def build(counts, wordnet, exceptions, common, dictionary, min_count, well_known_count=20, tagged=None):
     """The lexicon's lines (without the header). `exceptions`: (inflected, base) pairs from
     WordNet's *.exc files; `common`: everyday English words (wamerican, no names), which alone
-    are mapped through WordNet; `dictionary`: every real word, English and Greek."""
+    are mapped through WordNet; `dictionary`: every real word, English and Greek; `tagged`:
+    tagged_names() of the training items, for the words WordNet's first sense cannot map."""
     known = {w: n for w, n in counts.items() if n >= min_count}
     well_known = {w: n for w, n in known.items() if n >= well_known_count}
     lines = [f"known\t{w}\t{n}" for w, n in sorted(known.items(), key=lambda kv: (-kv[1], kv[0]))]
@@ -206,6 +250,12 @@ def build(counts, wordnet, exceptions, common, dictionary, min_count, well_known
         if " " in word or not word.isalpha() or word in known or word in mapped or word not in common:
             continue
         targets, why = wordnet_targets(wordnet, word, well_known)
+        if targets:
+            mapped[word] = (targets, why)
+    for word, names in sorted((tagged or {}).items()):
+        if word in known or word in mapped or word not in common:
+            continue
+        targets, why = tag_sense_targets(wordnet, word, names, well_known)
         if targets:
             mapped[word] = (targets, why)
     lines += [f"map\t{w}\t{' '.join(t)}\t{why}" for w, (t, why) in sorted(mapped.items())]

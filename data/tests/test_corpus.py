@@ -236,14 +236,16 @@ class FakeWordNet:
     def __init__(self):
         self.synsets = {"1": (["puppy"], ["2"]), "2": (["dog", "domestic dog"], ["3"]), "3": (["entity"], []),
                         "4": (["physician", "doctor", "doc"], ["3"]), "5": (["gizmo"], ["3"]),
-                        "6": (["kitty", "pool"], ["3"])}
-        self.index = {"puppy": ["1"], "dog": ["2"], "physician": ["4"], "gizmo": ["5"], "kitty": ["6"],
-                      "card": ["3"], "tube": ["3"]}
-        self.mostly_not_noun = set()
+                        "6": (["kitty", "pool"], ["3"]), "7": (["kitty", "pussycat"], ["8"]),
+                        "8": (["domestic cat", "house cat"], ["9"]), "9": (["cat", "true cat"], ["3"]),
+                        "10": (["divorce", "split up"], ["3"]), "11": (["hog", "pig"], ["3"])}
+        self.index = {"puppy": ["1"], "dog": ["2"], "physician": ["4"], "gizmo": ["5"], "kitty": ["6", "7"],
+                      "card": ["3"], "tube": ["3"], "divorce": ["10"], "hog": ["11"]}
+        self.mostly_not_noun = {"hog"}  # "to hog"
         self.entries = set(self.index) | {"forest", "sweater", "outer", "driving", "cards", "news", "tubes", "cooked"}
 
     def names_a_thing(self, key):
-        return key in self.index and key != "kitty"  # kitty: first a pool of money
+        return key in self.index and key != "kitty" and key not in self.mostly_not_noun  # kitty: first a pool of money
 
     def synset(self, offset):
         return self.synsets[offset]
@@ -279,6 +281,27 @@ class Lexicon(unittest.TestCase):
         self.assertIn(("map", "puppy", "dog", "kind"), rows)
         self.assertFalse([r for r in rows if r[:2] == ("map", "gizmo")])  # its kind is too abstract
         self.assertFalse([r for r in rows if r[:2] == ("map", "kitty")])  # its first sense is not the animal
+
+    def test_the_icon_sets_tags_choose_the_sense_of_a_word(self):
+        def maps(tagged):
+            lines = lexicon.build({"cat": 365, "dog": 271, "heart": 200, "pig": 40}, FakeWordNet(), [],
+                                  {"kitty", "divorce", "hog"}, set(), min_count=5, tagged=tagged)
+            return {tuple(line.split("\t")[1:]) for line in lines if line.startswith("map\t")}
+        # "kitty" tags cat icons, and a sense of it is a domestic cat, a kind of cat: mapped.
+        self.assertIn(("kitty", "cat", "kind"), maps({"kitty": ["cat", "cat face", "cat"]}))
+        # Not when most icons it tags share no word its senses name, nor when none of its senses
+        # names theirs (a "divorce" tag on hearts), nor for a word mostly used as a verb.
+        self.assertEqual(maps({"kitty": ["dog", "dog", "cat"]}), set())
+        self.assertEqual(maps({"divorce": ["heart", "broken heart"]}), set())
+        self.assertEqual(maps({"hog": ["pig", "pig face"]}), set())
+        self.assertEqual(maps({}), set())
+
+    def test_tagged_names_count_each_icon_once(self):
+        items = [{"style": "ph", "captions": {"en": ["cat"]}, "search_tags": ["kitty", "kitty cat"]},
+                 {"style": "ph", "captions": {"en": ["cat"]}, "search_tags": ["kitty"]},  # a variant
+                 {"style": "tabler", "captions": {"en": ["cat face: animal"]}, "search_tags": ["kitty", "pet"]},
+                 {"style": "tabler", "captions": {"en": ["dog"]}}]
+        self.assertEqual(lexicon.tagged_names(items), {"kitty": ["cat", "cat face"], "pet": ["cat face"]})
 
     def test_words_of_their_own_are_kept_from_shortening(self):
         rows = self.build({w: 30 for w in ("forest", "sweater", "outer", "driving", "cards", "news", "tubes", "dog",
