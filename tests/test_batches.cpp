@@ -125,38 +125,59 @@ TEST_CASE("an item's search tags are read from the manifest and become one capti
     CHECK(search_tags_caption(manifest.items[1]).empty());
 }
 
+namespace {
+
+// What 100 steps of batches of two (the two items of two_striped_items, each once a step) show:
+// each pair's item, its caption as decoded and whether its picture was greyed.
+struct Drawn {
+    std::size_t item;
+    std::string text;
+    bool greyed;
+};
+std::vector<Drawn> draw_pairs(const std::vector<CorpusItem>& items, const AugmentOptions& options) {
+    const ModelConfig config = tiny_config(40);
+    const ImageCache cache({items[0].image, items[1].image}, 18, true, ImageLimits{});
+    const Tokenizer tokenizer = Tokenizer::bytes_only();
+    const BatchMaker batches(items, cache, tokenizer, config, 2, 3, options);
+    std::vector<Drawn> drawn;
+    for (std::int64_t step = 0; step < 100; ++step) {
+        const Batch batch = batches.make(step);
+        for (int j = 0; j < 2; ++j)
+            drawn.push_back({batch.items[static_cast<std::size_t>(j)],
+                             tokenizer.decode(batch.tokens[static_cast<std::size_t>(j)]),
+                             most_colourful(batch.images, j, 16) < 1e-4f});
+    }
+    return drawn;
+}
+
+// The share of a caption among the first item's: none at weight 0, one of two at 1 (one name,
+// one such caption), three of four at 3.
+constexpr std::tuple<int, int, int> kWeightShares[] = {{0, 0, 0}, {1, 30, 70}, {3, 60, 90}};
+
+}  // namespace
+
 TEST_CASE("batches train on an item's search tags as one English caption as often as asked", "[training][batches]") {
     TempDir dir;
     std::vector<CorpusItem> items = two_striped_items(dir, {"stripes"}, {"squares"});
     items[0].search_tags = {"bands", "zebra"};
-    items[1].definitions = {"a shape with four equal sides"};
-    const ModelConfig config = tiny_config(40);
-    const ImageCache cache({items[0].image, items[1].image}, 18, true, ImageLimits{});
-    const Tokenizer tokenizer = Tokenizer::bytes_only();
-    // The share of the first item's captions that are its tags: none at weight 0, one of two at
-    // 1, three of four at 3; the second item has none, whatever the weight.
-    for (const auto& [weight, low, high] : {std::tuple{0, 0, 0}, std::tuple{1, 30, 70}, std::tuple{3, 60, 90}}) {
+    items[1].definitions = {"a shape with four equal sides"};  // the second item has no tags
+    for (const auto& [weight, low, high] : kWeightShares) {
         AugmentOptions options = greying_options();
         options.text = TextAugmentOptions::none();
         options.search_tags_weight = weight;
         options.definition_weight = 1;
-        const BatchMaker batches(items, cache, tokenizer, config, 2, 3, options);
         int names = 0, tags = 0, others = 0;
-        for (std::int64_t step = 0; step < 100; ++step) {
-            const Batch batch = batches.make(step);
-            for (int j = 0; j < 2; ++j) {
-                const std::string text = tokenizer.decode(batch.tokens[static_cast<std::size_t>(j)]);
-                INFO(text);
-                if (batch.items[static_cast<std::size_t>(j)] != 0) {
-                    others += text.find("squares") != std::string::npos ||
-                              text.find("a shape with four equal sides") != std::string::npos;
-                    continue;
-                }
-                // Decoded with the punctuation as tokens of its own: "stripes : bands , zebra".
-                const bool tagged = text.find("stripes") == 0 && text.find("bands , zebra") != std::string::npos;
-                tags += tagged;
-                names += !tagged && text.find("stripes") != std::string::npos;
+        for (const Drawn& d : draw_pairs(items, options)) {
+            INFO(d.text);
+            if (d.item != 0) {
+                others += d.text.find("squares") != std::string::npos ||
+                          d.text.find("a shape with four equal sides") != std::string::npos;
+                continue;
             }
+            // Decoded with the punctuation as tokens of its own: "stripes : bands , zebra".
+            const bool tagged = d.text.find("stripes") == 0 && d.text.find("bands , zebra") != std::string::npos;
+            tags += tagged;
+            names += !tagged && d.text.find("stripes") != std::string::npos;
         }
         INFO("search tags weight " << weight);
         CHECK(names + tags == 100);
@@ -171,27 +192,17 @@ TEST_CASE("batches train on an item's definitions as English captions as often a
     TempDir dir;
     std::vector<CorpusItem> items = two_striped_items(dir, {"stripes"}, {"squares"});
     items[0].definitions = {"bands of red paint"};  // a colour in a definition does not stop greying
-    const ModelConfig config = tiny_config(40);
-    const ImageCache cache({items[0].image, items[1].image}, 18, true, ImageLimits{});
-    const Tokenizer tokenizer = Tokenizer::bytes_only();
-    // The share of the item's captions that are its definition: none at weight 0, one of two at
-    // 1 (one name, one definition), three of four at 3.
-    for (const auto& [weight, low, high] : {std::tuple{0, 0, 0}, std::tuple{1, 30, 70}, std::tuple{3, 60, 90}}) {
+    for (const auto& [weight, low, high] : kWeightShares) {
         AugmentOptions options = greying_options();
         options.text = TextAugmentOptions::none();
         options.definition_weight = weight;
-        const BatchMaker batches(items, cache, tokenizer, config, 2, 3, options);
         int names = 0, definitions = 0, greyed = 0;
-        for (std::int64_t step = 0; step < 100; ++step) {
-            const Batch batch = batches.make(step);
-            for (int j = 0; j < 2; ++j) {
-                if (batch.items[static_cast<std::size_t>(j)] != 0) continue;
-                const std::string text = tokenizer.decode(batch.tokens[static_cast<std::size_t>(j)]);
-                INFO(text);
-                names += text.find("stripes") != std::string::npos;
-                definitions += text.find("bands of red paint") != std::string::npos;
-                greyed += most_colourful(batch.images, j, 16) < 1e-4f;
-            }
+        for (const Drawn& d : draw_pairs(items, options)) {
+            if (d.item != 0) continue;
+            INFO(d.text);
+            names += d.text.find("stripes") != std::string::npos;
+            definitions += d.text.find("bands of red paint") != std::string::npos;
+            greyed += d.greyed;
         }
         INFO("definition weight " << weight);
         CHECK(names + definitions == 100);  // each step shows each item once
