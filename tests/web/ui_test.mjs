@@ -295,6 +295,9 @@ try {
     await page.fill("#query", "a red circle");
     await page.press("#query", "Enter");
     await page.waitForFunction(() => document.querySelectorAll("#results .card").length === 4);
+    // A file's time is no day a picture was taken: not on the cards until the dates order or
+    // narrow the results.
+    expect((await page.locator("#results .card .taken").count()) === 0, "a file's time is shown as the day taken");
     let request;
     page.on("request", (r) => { if (r.url().endsWith("/api/search")) request = JSON.parse(r.postData()); });
     await page.fill("#taken-to", "2020-12-31");

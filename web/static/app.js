@@ -96,7 +96,7 @@ function renderSearched(texts) {
   for (const t of texts.filter((t) => t.parts > 1)) {
     const note = document.createElement("span");
     note.className = "parts";
-    note.textContent = `${box.childNodes.length ? " " : ""}Long text: read in ${t.parts} parts of up to ` +
+    note.textContent = `Long text: read in ${t.parts} parts of up to ` +
       `${t.part_tokens} tokens (what the model reads at once), their meanings averaged.`;
     box.append(note);
   }
@@ -178,8 +178,10 @@ function card(hit) {
   if (hit.relevance !== undefined) score.title = `${Math.round(100 * hit.relevance)}% likely what you asked for`;
   meta.append(name);
   // When it was taken (photos): the day on the card, the time in its tooltip — what "Newest
-  // first" orders by.
-  if (hit.taken) {
+  // first" orders by. A file's time says when it was copied or unpacked (an npm package's
+  // files all date from 1985), so it is shown only while the dates order or narrow the results.
+  const byDate = $("newest-first").checked || $("taken-from").value || $("taken-to").value;
+  if (hit.taken && (hit.taken.from === "exif" || byDate)) {
     const taken = document.createElement("span");
     taken.className = "taken";
     taken.textContent = hit.taken.local.slice(0, 10);
