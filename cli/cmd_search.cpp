@@ -79,10 +79,10 @@ void run(const SearchArgs& a) {
             std::printf("searched for '%s': %s\n", utf8::escaped(rw.text).c_str(), utf8::escaped(why).c_str());
         }
     for (const search::Rewrite& rw : r.rewrites)
-        if (rw.parts > 1)
+        if (rw.parts.size() > 1)
             std::printf("read '%s' in %zu parts of up to %d tokens (what the model reads at once), their meanings "
                         "averaged\n",
-                        utf8::preview(rw.text, 60).c_str(), rw.parts, rw.part_tokens);
+                        utf8::preview(rw.text, 60).c_str(), rw.parts.size(), rw.part_tokens);
     if (r.hits.empty()) std::printf("no results\n");
     if (r.no_good_match.value_or(false) && !r.hits.empty())
         std::printf("no good match: even the best result scores below the model's relevance cut (guesses marked ?)\n");

@@ -2,7 +2,6 @@
 // query's terms weighted, summed and normalised.
 #include <algorithm>
 #include <cmath>
-#include <iterator>
 
 #include "core/error.h"
 #include "core/utf8.h"
@@ -45,12 +44,6 @@ int Searcher::part_tokens() const {
     return model_.config().text.context_length - 2;  // two places hold the start and end tokens
 }
 
-std::vector<std::string> Searcher::text_chunks(const std::string& text) const {
-    std::vector<std::string> chunks = split_for_context(model_.tokenizer(), text, part_tokens());
-    if (chunks.empty()) throw input_error("query text", utf8::preview(text), "is empty");
-    return chunks;
-}
-
 std::vector<Rewrite> Searcher::rewrites(const Query& query) const {
     std::vector<Rewrite> out;
     for (const WeightedText& t : query.texts) {
@@ -58,7 +51,7 @@ std::vector<Rewrite> Searcher::rewrites(const Query& query) const {
         Rewrite r = query.rewrite && model_.lexicon() != nullptr && valid ? rewrite_query(*model_.lexicon(), t.text)
                                                                           : Rewrite{t.text, {}};
         // Invalid or empty texts fail later, in embedding, each query alone.
-        if (valid) r.parts = std::max<std::size_t>(1, split_for_context(model_.tokenizer(), r.text, part_tokens()).size());
+        if (valid) r.parts = split_for_context(model_.tokenizer(), r.text, part_tokens());
         r.part_tokens = part_tokens();
         out.push_back(std::move(r));
     }
@@ -94,9 +87,9 @@ std::vector<Outcome<std::vector<float>>> Searcher::embed_rewritten(
         try {
             validate_terms(q, limits_);
             for (const Rewrite& t : rewritten[qi]) {
-                std::vector<std::string> c = text_chunks(t.text);
-                text_rows[qi].push_back({chunks.size(), chunks.size() + c.size()});
-                std::move(c.begin(), c.end(), std::back_inserter(chunks));
+                if (t.parts.empty()) throw input_error("query text", utf8::preview(t.text), "is empty");
+                text_rows[qi].push_back({chunks.size(), chunks.size() + t.parts.size()});
+                chunks.insert(chunks.end(), t.parts.begin(), t.parts.end());
             }
             for (const WeightedImage& im : q.images) {
                 const Tensor input =

@@ -5,7 +5,6 @@
 // never learnt to a known synonym or kind ("puppy" -> "dog"), accents restored
 // ("σημαια" -> "σημαία") and misspellings corrected ("elefant" -> "elephant") unless the word
 // is a real one. Every change is reported, so a user sees what was searched.
-#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,9 +22,10 @@ struct WordChange {
 struct Rewrite {
     std::string text;  // what the text tower is given: the query itself when nothing changed
     std::vector<WordChange> changes;
-    // A text longer than the text tower reads at once is read in parts of up to part_tokens
-    // tokens, cut between words, and their embeddings averaged (Searcher::rewrites sets both).
-    std::size_t parts = 1;
+    // What the text tower reads: `text` cut between words into parts of up to part_tokens
+    // tokens, more than one when it is longer than the tower reads at once; their embeddings are
+    // averaged (Searcher::rewrites sets both; no parts for an empty or invalid text).
+    std::vector<std::string> parts;
     int part_tokens = 0;
     bool changed() const { return !changes.empty(); }
 };

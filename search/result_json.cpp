@@ -64,8 +64,8 @@ nlohmann::json result_json(const Result& r, const std::vector<WeightedText>& tex
             term["changes"] = std::move(changes);
         }
         // Longer than the text tower reads at once: read in parts whose meanings are averaged.
-        if (i < r.rewrites.size() && r.rewrites[i].parts > 1) {
-            term["parts"] = r.rewrites[i].parts;
+        if (i < r.rewrites.size() && r.rewrites[i].parts.size() > 1) {
+            term["parts"] = r.rewrites[i].parts.size();
             term["part_tokens"] = r.rewrites[i].part_tokens;
         }
         terms.push_back(std::move(term));

@@ -71,7 +71,6 @@ public:
 private:
     std::vector<Outcome<std::vector<float>>> embed_rewritten(const std::vector<Query>& queries,
                                                              const std::vector<std::vector<Rewrite>>& rewrites) const;
-    std::vector<std::string> text_chunks(const std::string& text) const;
     int part_tokens() const;  // the most tokens of a query's text the text tower reads at once
     // Scores, filters, de-duplicates and pages one query's candidates; `prefetched` holds the
     // batch's candidates for it, if the vector index was searched for the batch; `narrowed`,
