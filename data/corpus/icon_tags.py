@@ -10,18 +10,7 @@ import json
 import os
 import re
 
-# Iconify prefix -> (npm package, version, how to read its tags, style suffixes of Iconify names)
-TAG_PACKAGES = {
-    "tabler": ("@tabler/icons", "3.51.0", "tabler", ("-filled",)),
-    "lucide": ("lucide-static", "1.62.0", "lucide", ()),
-    "ph": ("@phosphor-icons/core", "2.1.1", "phosphor", ("-bold", "-duotone", "-fill", "-light", "-thin")),
-}
-MAX_TAGS = 12
-
-
-def folder(prefix):
-    package, version, _, _ = TAG_PACKAGES[prefix]
-    return package.lstrip("@").replace("/", "-") + f"-{version}"
+from corpus import packages
 
 
 def read_tabler(package_dir):
@@ -48,7 +37,13 @@ def read_phosphor(package_dir):
     return tags
 
 
-READERS = {"tabler": read_tabler, "lucide": read_lucide, "phosphor": read_phosphor}
+# Iconify prefix (its package pinned in packages.TAG_PACKAGES) -> (how to read its tags, the style
+# suffixes of the Iconify set's names).
+READERS = {
+    "tabler": (read_tabler, ("-filled",)),
+    "lucide": (read_lucide, ()),
+    "ph": (read_phosphor, ("-bold", "-duotone", "-fill", "-light", "-thin")),
+}
 
 
 def clean_tag(tag):
@@ -64,7 +59,7 @@ def clean_tag(tag):
 
 def icon_tags(prefix, name, catalogue):
     """The cleaned tags of Iconify icon `name` of set `prefix`, from its package's catalogue."""
-    suffixes = TAG_PACKAGES[prefix][3]
+    suffixes = READERS[prefix][1]
     base = name
     if base not in catalogue:
         for suffix in suffixes:
@@ -76,11 +71,11 @@ def icon_tags(prefix, name, catalogue):
 
 
 def tags_by_item(raw, items):
-    """{item id: [tags]} for the items of the sets in TAG_PACKAGES (packages already fetched
-    into raw)."""
+    """{item id: [tags]} for the items of the sets in READERS (packages already fetched into
+    raw)."""
     styles = {item["style"] for item in items if item["source"] == "iconify"}
-    catalogues = {prefix: READERS[reader](os.path.join(raw, folder(prefix), "package"))
-                  for prefix, (_, _, reader, _) in TAG_PACKAGES.items() if prefix in styles}
+    catalogues = {prefix: read(os.path.join(raw, packages.tag_folder(prefix), "package"))
+                  for prefix, (read, _) in READERS.items() if prefix in styles}
     found = {}
     for item in items:
         if item["source"] != "iconify" or item["style"] not in catalogues:

@@ -7,8 +7,6 @@ import subprocess
 import sys
 import tarfile
 
-from corpus import icon_tags
-
 EMOJI_DATASOURCE_VERSION = "16.0.0"
 EMOJI_VENDORS = ("google", "twitter", "apple", "facebook")
 
@@ -63,6 +61,14 @@ ICONIFY_SETS = {
     "uiw": "1.2.4",
 }
 
+# The search tags of three of those sets, from the sets' own packages (data/corpus/icon_tags.py):
+# Iconify prefix -> (npm name, version).
+TAG_PACKAGES = {
+    "tabler": ("@tabler/icons", "3.51.0"),
+    "lucide": ("lucide-static", "1.62.0"),
+    "ph": ("@phosphor-icons/core", "2.1.1"),
+}
+
 # OpenMoji is kept for independent evaluation: it never enters training or model selection,
 # in any packaging. Any package or set whose name contains this is refused.
 RESERVED_FOR_EVALUATION = "openmoji"
@@ -88,8 +94,13 @@ def run(cmd, cwd=None):
     return result.stdout
 
 
+def npm_folder_name(package, version):
+    """"@tabler/icons", "3.51.0" -> "tabler-icons-3.51.0": how npm names its tarball (with .tgz)."""
+    return package.lstrip("@").replace("/", "-") + f"-{version}"
+
+
 def npm_tarball_name(package, version):
-    return package.lstrip("@").replace("/", "-") + f"-{version}.tgz"
+    return npm_folder_name(package, version) + ".tgz"
 
 
 def extract(tgz, target):
@@ -133,6 +144,11 @@ def iconify_folder(prefix):
     return f"iconify-{prefix}-{ICONIFY_SETS[prefix]}"
 
 
+def tag_folder(prefix):
+    """Where the tag package of Iconify set `prefix` is unpacked under raw."""
+    return npm_folder_name(*TAG_PACKAGES[prefix])
+
+
 def fetch_all(cache, iconify_sets=None):
     """Fetches everything into CACHE/raw; returns that folder."""
     downloads = os.path.join(cache, "downloads")
@@ -143,8 +159,7 @@ def fetch_all(cache, iconify_sets=None):
     npm = [(f"emoji-datasource-{v}", EMOJI_DATASOURCE_VERSION, f"emoji-datasource-{v}-{EMOJI_DATASOURCE_VERSION}")
            for v in EMOJI_VENDORS]
     npm += [(f"@iconify-json/{p}", ICONIFY_SETS[p], iconify_folder(p)) for p in sets]
-    npm += [(icon_tags.TAG_PACKAGES[p][0], icon_tags.TAG_PACKAGES[p][1], icon_tags.folder(p))
-            for p in sets if p in icon_tags.TAG_PACKAGES]
+    npm += [(*TAG_PACKAGES[p], tag_folder(p)) for p in sets if p in TAG_PACKAGES]
     fetch_npm(downloads, raw, npm)
     fetch_debian(downloads, raw, DEBIAN)
     return raw

@@ -223,8 +223,8 @@ def add_search_tags(items, splits, tags_of, max_tags=12):
         held = {" ".join(words_of(c)) for caption in item["captions"]["en"] for c in re.split(r": |, ", caption)}
         kept = []
         for tag in tags:
-            words = set(words_of(tag))
-            key = " ".join(words_of(tag))
+            tag_words = words_of(tag)
+            words, key = set(tag_words), " ".join(tag_words)
             if (not words or words & excluded or words & COLOUR_WORDS or key in held
                     or any(v <= words for v in val_word_sets)):
                 continue
