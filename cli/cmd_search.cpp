@@ -83,6 +83,13 @@ void run(const SearchArgs& a) {
             std::printf("read '%s' in %zu parts of up to %d tokens (what the model reads at once), their meanings "
                         "averaged\n",
                         utf8::preview(rw.text, 60).c_str(), rw.parts.size(), rw.part_tokens);
+    for (const search::Rewrite& rw : r.rewrites)
+        if (!rw.examples.empty()) {
+            std::string names;
+            for (const std::string& e : rw.examples) names += (names.empty() ? "" : ", ") + e;
+            std::printf("'%s' names a kind of thing: also searched for examples of it the model knows well: %s\n",
+                        utf8::escaped(rw.text).c_str(), utf8::escaped(names).c_str());
+        }
     if (r.hits.empty()) std::printf("no results\n");
     if (r.no_good_match.value_or(false) && !r.hits.empty())
         std::printf("no good match: even the best result scores below the model's relevance cut (guesses marked ?)\n");
@@ -95,6 +102,7 @@ void run(const SearchArgs& a) {
         const std::string judged = !h.relevance ? ""
                                                 : std::to_string(static_cast<int>(std::lround(100 * *h.relevance))) +
                                                       "%" + (h.likely_relevant.value_or(true) ? " " : "?");
+        if (!h.via.empty()) what += "  (via " + utf8::escaped(h.via) + ")";
         std::printf("%3zu  %.4f %5s #%-6lld %s\n", a.offset + i + 1, static_cast<double>(h.score), judged.c_str(),
                     static_cast<long long>(h.id), what.c_str());
     }

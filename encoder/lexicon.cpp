@@ -103,9 +103,13 @@ Lexicon Lexicon::parse(std::string_view text, const std::string& name) {
             lex.real_.insert(std::string(f[1]));
         } else if (f[0] == "keep" && f.size() == 2 && !f[1].empty()) {
             lex.keep_.insert(std::string(f[1]));
+        } else if (f[0] == "examples" && f.size() >= 3 && !f[1].empty() &&
+                   std::none_of(f.begin() + 2, f.end(), [](std::string_view e) { return e.empty(); })) {
+            lex.examples_[std::string(f[1])] = std::vector<std::string>(f.begin() + 2, f.end());
         } else {
             throw bad(
-                "is not 'known WORD COUNT', 'stop LANG WORD', 'map WORD TARGET WHY', 'real WORD' or 'keep WORD'");
+                "is not 'known WORD COUNT', 'stop LANG WORD', 'map WORD TARGET WHY', 'real WORD', 'keep WORD' or "
+                "'examples PHRASE NAME...'");
         }
     });
     for (const auto& [word, n] : lex.counts_) {
@@ -134,6 +138,11 @@ std::int64_t Lexicon::count(std::string_view word) const {
 const LexiconMapping* Lexicon::mapping(std::string_view word) const {
     const auto it = mappings_.find(std::string(word));
     return it == mappings_.end() ? nullptr : &it->second;
+}
+
+const std::vector<std::string>* Lexicon::examples(std::string_view phrase) const {
+    const auto it = examples_.find(std::string(phrase));
+    return it == examples_.end() ? nullptr : &it->second;
 }
 
 std::optional<std::string> Lexicon::same_but_accents(std::string_view word) const {

@@ -2,8 +2,9 @@
 // A model's lexicon (lexicon.tsv beside its weights, written by data/build-lexicon): the words
 // of its training captions with their counts, function words, words it never learnt mapped to
 // words it knows ("puppy" -> "dog", "leaves" -> "leaf"), real words close in spelling to
-// known ones (never "corrected"), and known words never shortened ("forest" is not "for" +
-// "est"). What search/query_rewrite.h brings a query's words to.
+// known ones (never "corrected"), known words never shortened ("forest" is not "for" +
+// "est"), and kinds of thing with examples of them the model knows well. What
+// search/query_rewrite.h brings a query's words to.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -36,6 +37,9 @@ public:
     // never brought to a shorter known word.
     bool keep(std::string_view word) const { return keep_.contains(std::string(word)); }
     const LexiconMapping* mapping(std::string_view word) const;
+    // Kinds of the thing a phrase names that many training pictures are named, most pictured
+    // first ("musical instrument" -> guitar, piano, trumpet, ...); nullptr when it names none.
+    const std::vector<std::string>* examples(std::string_view phrase) const;
     // The most frequent known word spelt the same but for accents and final sigma.
     std::optional<std::string> same_but_accents(std::string_view word) const;
     // The known word closest in spelling, within `max_edits`: the optimal string alignment
@@ -48,6 +52,7 @@ private:
     std::unordered_map<std::string, std::int64_t> counts_;
     std::unordered_set<std::string> stop_, real_, keep_;
     std::unordered_map<std::string, LexiconMapping> mappings_;
+    std::unordered_map<std::string, std::vector<std::string>> examples_;
     struct Folded {
         std::u32string letters, key;
         std::string word;

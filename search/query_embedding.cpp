@@ -55,6 +55,12 @@ std::vector<Rewrite> Searcher::rewrites(const Query& query) const {
         r.part_tokens = part_tokens();
         out.push_back(std::move(r));
     }
+    // Examples stand in for a kind on their own; beside other terms, or among texts, their
+    // best matches would answer another question than the sum asks.
+    const bool alone = query.texts.size() == 1 && query.texts[0].weight > 0 && query.images.empty() &&
+                       query.items.empty() && query.vectors.empty() && query.target == storage::Collection::images;
+    if (!alone)
+        for (Rewrite& r : out) r.examples.clear();
     return out;
 }
 

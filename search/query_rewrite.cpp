@@ -141,6 +141,21 @@ std::vector<std::string> english_bases(const std::string& w) {
     return out;
 }
 
+namespace {
+
+// The lexicon's examples of the kind a text names, its last word also taken in its base forms
+// ("sports" -> "sport": a plural the model knows stays as typed).
+const std::vector<std::string>* examples_of(const Lexicon& lex, const std::string& text) {
+    if (const std::vector<std::string>* examples = lex.examples(text)) return examples;
+    const std::size_t space = text.rfind(' ');
+    const std::size_t last = space == std::string::npos ? 0 : space + 1;
+    for (const std::string& base : english_bases(text.substr(last)))
+        if (const std::vector<std::string>* examples = lex.examples(text.substr(0, last) + base)) return examples;
+    return nullptr;
+}
+
+}  // namespace
+
 Rewrite rewrite_query(const Lexicon& lex, std::string_view text) {
     const std::vector<Token> tokens = tokens_of(text);
     std::vector<std::string> kept;
@@ -165,6 +180,7 @@ Rewrite rewrite_query(const Lexicon& lex, std::string_view text) {
     if (kept.empty()) return {std::string(text), {}};
     Rewrite r;
     for (const std::string& k : kept) r.text += (r.text.empty() ? "" : " ") + k;
+    if (const std::vector<std::string>* examples = examples_of(lex, r.text)) r.examples = *examples;
     r.changes = std::move(changes);
     if (!r.changed()) r.text = std::string(text);
     return r;

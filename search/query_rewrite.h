@@ -4,7 +4,8 @@
 // inflected word to its known base ("cats" -> "cat", "leaves" -> "leaf"), a word the model
 // never learnt to a known synonym or kind ("puppy" -> "dog"), accents restored
 // ("σημαια" -> "σημαία") and misspellings corrected ("elefant" -> "elephant") unless the word
-// is a real one. Every change is reported, so a user sees what was searched.
+// is a real one. A text that names a kind of thing brings the lexicon's examples of it. Every
+// change is reported, so a user sees what was searched.
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +28,11 @@ struct Rewrite {
     // averaged (Searcher::rewrites sets both; no parts for an empty or invalid text).
     std::vector<std::string> parts;
     int part_tokens = 0;
+    // Kinds of the thing the text names that the model knows far better than the kind itself
+    // (the lexicon's examples: "musical instrument" -> guitar, piano, ...). Searched beside the
+    // text when it is a query's only term (Searcher::rewrites keeps them only then), and their
+    // best matches interleaved with its own (search/examples.h).
+    std::vector<std::string> examples;
     bool changed() const { return !changes.empty(); }
 };
 

@@ -46,6 +46,7 @@ nlohmann::json hit_json(const Hit& hit, Collection c) {
     j["score"] = hit.score;
     if (hit.relevance) j["relevance"] = *hit.relevance;
     if (hit.likely_relevant) j["likely_relevant"] = *hit.likely_relevant;
+    if (!hit.via.empty()) j["via"] = hit.via;
     return j;
 }
 
@@ -68,6 +69,8 @@ nlohmann::json result_json(const Result& r, const std::vector<WeightedText>& tex
             term["parts"] = r.rewrites[i].parts.size();
             term["part_tokens"] = r.rewrites[i].part_tokens;
         }
+        // A kind of thing, searched with examples of it the model knows well (search/examples.h).
+        if (i < r.rewrites.size() && !r.rewrites[i].examples.empty()) term["examples"] = r.rewrites[i].examples;
         terms.push_back(std::move(term));
     }
     nlohmann::json body{{"hits", std::move(hits)},

@@ -7,6 +7,7 @@
 #include <map>
 #include <utility>
 
+#include "search/examples.h"
 #include "search/filters.h"
 
 namespace opsis::search {
@@ -83,6 +84,23 @@ std::vector<Outcome<Result>> Searcher::search_batch(const std::vector<Query>& qu
     auto t0 = Clock::now();
     std::vector<std::vector<Rewrite>> rewritten;
     for (const Query& q : valid) rewritten.push_back(rewrites(q));
+    // A query for a kind of thing ranks a window of its own results, and its examples theirs,
+    // in the same batch (search/examples.h); of_kind[e - asked]: the query whose example valid[e] is.
+    const std::size_t asked = valid.size();
+    std::vector<std::size_t> of_kind;
+    std::map<std::size_t, std::size_t> first_example;  // query -> its first example's place in `valid`
+    std::map<std::size_t, Query> asked_page;           // query -> the page it asked for
+    for (std::size_t i = 0; i < asked; ++i) {
+        if (rewritten[i].empty() || rewritten[i].front().examples.empty()) continue;
+        Query window = examples_window(valid[i]);
+        first_example[i] = valid.size();
+        for (Query& e : example_queries(window, rewritten[i].front())) {
+            rewritten.push_back(rewrites(e));
+            valid.push_back(std::move(e));
+            of_kind.push_back(i);
+        }
+        asked_page[i] = std::exchange(valid[i], std::move(window));
+    }
     std::vector<Outcome<std::vector<float>>> embedded = embed_rewritten(valid, rewritten);
     const double embed_ms = ms_since(t0);
 
@@ -124,9 +142,11 @@ std::vector<Outcome<Result>> Searcher::search_batch(const std::vector<Query>& qu
     }
     const double shared_search_ms = ms_since(t0);
 
+    std::vector<Outcome<Result>> ranked(valid.size());
+    std::vector<double> rank_ms(valid.size(), 0.0);
     for (std::size_t i = 0; i < valid.size(); ++i) {
         if (auto* error = std::get_if<std::exception_ptr>(&embedded[i])) {
-            out[positions[i]] = *error;
+            ranked[i] = *error;
             continue;
         }
         try {
@@ -141,17 +161,36 @@ std::vector<Outcome<Result>> Searcher::search_batch(const std::vector<Query>& qu
                 judge = QueryJudge{
                     rule, sample->size() >= rule->min_background ? sample->background(vector.data()) : std::nullopt};
             }
-            Result r = rank(valid[i], vector, std::move(prefetched[i]), std::move(narrowed[i]), judge);
-            r.embed_ms = embed_ms;
-            r.search_ms = shared_search_ms + ms_since(t0);
-            r.batch = queries.size();
-            r.rewrites = std::move(rewritten[i]);
-            out[positions[i]] = queries[positions[i]].order == Query::Order::date
-                                    ? ordered_by_date(std::move(r), queries[positions[i]])
-                                    : std::move(r);
+            ranked[i] = rank(valid[i], vector, std::move(prefetched[i]), std::move(narrowed[i]), judge);
+            rank_ms[i] = ms_since(t0);
         } catch (...) {
-            out[positions[i]] = std::current_exception();
+            ranked[i] = std::current_exception();
         }
+    }
+
+    for (std::size_t i = 0; i < asked; ++i) {
+        if (auto* error = std::get_if<std::exception_ptr>(&ranked[i])) {
+            out[positions[i]] = *error;
+            continue;
+        }
+        Result r = std::move(std::get<Result>(ranked[i]));
+        double ms = rank_ms[i];
+        if (auto first = first_example.find(i); first != first_example.end()) {
+            std::vector<Result*> examples;  // an example that failed is left out
+            for (std::size_t e = first->second; e < valid.size() && of_kind[e - asked] == i; ++e) {
+                examples.push_back(std::get_if<Result>(&ranked[e]));
+                ms += rank_ms[e];
+            }
+            r = interleave_examples(std::move(r), std::move(examples), rewritten[i].front().examples,
+                                    asked_page.at(i), limits_);
+        }
+        r.embed_ms = embed_ms;
+        r.search_ms = shared_search_ms + ms;
+        r.batch = queries.size();
+        r.rewrites = std::move(rewritten[i]);
+        out[positions[i]] = queries[positions[i]].order == Query::Order::date
+                                ? ordered_by_date(std::move(r), queries[positions[i]])
+                                : std::move(r);
     }
     return out;
 }

@@ -28,6 +28,7 @@ struct Hit {
     // (see Result::no_good_match).
     std::optional<float> relevance;
     std::optional<bool> likely_relevant;
+    std::string via;  // the example of the query's kind that found it (search/examples.h); empty: the query
 };
 
 struct Result {
@@ -65,7 +66,8 @@ public:
 
     const Limits& limits() const { return limits_; }
     // What each text term is embedded as: rewritten when the query asks and the model has a
-    // lexicon, else as typed.
+    // lexicon, else as typed; with examples of the kind it names when it is the query's only
+    // term, searching images.
     std::vector<Rewrite> rewrites(const Query& query) const;
 
 private:

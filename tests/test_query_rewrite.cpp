@@ -3,7 +3,10 @@
 // the rewritten text (and reporting it) unless asked not to.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <random>
+#include <set>
 #include <sstream>
 
 #include "core/error.h"
@@ -27,9 +30,11 @@ const char* kLexicon =
     "known\tελλάδα\t10\nknown\tκαφέ\t40\nknown\tsit\t60\nknown\tmat\t12\nknown\tno\t50\nknown\tsmoking\t20\n"
     "known\tcar\t400\nknown\tcap\t90\nknown\tthe\t900\nknown\telements\t50\n"
     "known\tquery\t30\nknown\tfor\t800\nknown\tforest\t20\nknown\tsweat\t90\nknown\tsweater\t12\nknown\ttub\t200\nknown\ttube\t30\n"
+    "known\tmusical\t15\nknown\tinstrument\t20\nknown\tguitar\t32\nknown\tpiano\t19\nknown\tdrum\t18\n"
     "stop\ten\ta\nstop\ten\tthe\nstop\ten\ton\nstop\ten\tfor\nstop\tel\tτης\n"
     "map\tpuppy\tdog\tkind\nmap\tleaves\tleaf\tinflection\nmap\tautomobile\tcar\tsynonym\n"
-    "real\tcart\nkeep\tsweater\n";
+    "real\tcart\nkeep\tsweater\n"
+    "examples\tmusical instrument\tguitar\tpiano\tdrum\n";
 
 Lexicon lexicon() { return Lexicon::parse(kLexicon, "test lexicon"); }
 
@@ -39,7 +44,7 @@ std::string searched(const std::string& text) { return rewrite_query(lexicon(), 
 
 TEST_CASE("a lexicon file: entries, and a clear error naming the file and line", "[rewrite]") {
     const Lexicon lex = lexicon();
-    CHECK(lex.known_words() == 27);
+    CHECK(lex.known_words() == 32);
     CHECK(lex.count("tree") == 505);
     CHECK(lex.count("oak") == 0);
     CHECK(lex.stop("the"));
@@ -58,6 +63,11 @@ TEST_CASE("a lexicon file: entries, and a clear error naming the file and line",
                       Contains("lexicon 'm/lexicon.tsv': line 2 has a count that is not a number"));
     CHECK_THROWS_WITH(Lexicon::parse("synonyms\tcat\tfeline\n", "m/lexicon.tsv"),
                       Contains("line 1 is not 'known WORD COUNT'"));
+    REQUIRE(lex.examples("musical instrument") != nullptr);
+    CHECK(*lex.examples("musical instrument") == std::vector<std::string>{"guitar", "piano", "drum"});
+    CHECK(lex.examples("guitar") == nullptr);
+    for (const char* bad : {"examples\tmusical instrument\n", "examples\tinstrument\tguitar\t\n"})
+        CHECK_THROWS_WITH(Lexicon::parse(bad, "m/lexicon.tsv"), Contains("'examples PHRASE NAME...'"));
     CHECK_THROWS_WITH(Lexicon::parse("known\tcat\t0\n", "x"), Contains("count below 1"));
     CHECK_THROWS_WITH(Lexicon::parse("real\t\xff\n", "x"), Contains("line 1 is not valid UTF-8"));
 
@@ -177,4 +187,109 @@ TEST_CASE("the searcher embeds the rewritten text, reports it, and can be told n
     CHECK(j["texts"][0]["changes"][1] == nlohmann::json{{"from", "cats"}, {"to", "cat"}, {"why", "inflection"}});
     const nlohmann::json untouched = result_json(searcher.search(as_typed), as_typed.texts);
     CHECK_FALSE(untouched["texts"][0].contains("searched"));
+}
+
+TEST_CASE("a text naming a kind of thing brings the lexicon's examples of it", "[rewrite]") {
+    const Rewrite r = rewrite_query(lexicon(), "A Musical Instruments");
+    CHECK(r.text == "musical instrument");
+    CHECK(r.examples == std::vector<std::string>{"guitar", "piano", "drum"});
+    CHECK(rewrite_query(lexicon(), "musical instrument").examples.size() == 3);  // nothing changed, still a kind
+    CHECK(rewrite_query(lexicon(), "a musical instrument case").examples.empty());  // the whole text must name it
+    CHECK(rewrite_query(lexicon(), "guitar").examples.empty());
+}
+
+TEST_CASE("a kind of thing is searched with its examples, their best matches interleaved", "[rewrite][search]") {
+    test::TempDir dir;
+    test::tiny_model("rewrite-tiny", 8, 7).save(dir.file("model"));
+    write_file_atomic(dir.file("model/lexicon.tsv"), kLexicon);
+    const DualEncoder model = DualEncoder::load(dir.file("model"));
+    const storage::ModelIdentity identity{"rewrite-tiny", std::string(64, 'c'), "/nowhere", 16};
+    auto store = storage::IndexStore::open(dir.file("index"), identity, true, storage::StoreOptions{});
+    const Searcher searcher(*store, model);
+
+    // Each term's own picture (its text's embedding, source "a") and a close copy of it
+    // (source "b"), among 60 random pictures.
+    auto embedding = [&](const std::string& text) {
+        Query q;
+        q.texts = {{text, 1.0f}};
+        q.rewrite = false;
+        return searcher.embed(q);
+    };
+    std::map<std::int64_t, std::string> picture_of;
+    {
+        storage::Catalog::Batch b(store->catalog());
+        std::mt19937 rng(5);
+        std::normal_distribution<float> n;
+        auto add = [&](std::vector<float> v, const std::string& name, const std::string& source) {
+            float s = 0;
+            for (float x : v) s += x * x;
+            for (float& x : v) x /= std::sqrt(s);
+            storage::Item it;
+            it.hash = name + source;
+            it.source = source;
+            const std::int64_t id = b.add_item(storage::Collection::images, it, v.data(), v.size());
+            b.add_path(id, "/pictures/" + name + "-" + source + ".png", 1, 1);
+            picture_of[id] = name + "-" + source;
+        };
+        for (const std::string term : {"musical instrument", "guitar", "piano", "drum"}) {
+            std::vector<float> v = embedding(term);
+            add(v, term, "a");
+            for (float& x : v) x += 0.002f * n(rng);
+            add(v, term, "b");
+        }
+        for (int k = 0; k < 60; ++k) {
+            std::vector<float> v(16);
+            for (float& x : v) x = n(rng);
+            add(v, "random" + std::to_string(k), "c");
+        }
+        store->commit(b);
+    }
+
+    Query kind;
+    kind.texts = {{"a musical instrument", 1.0f}};
+    kind.k = 4;
+    kind.collapse_duplicates = false;
+    const Result first = searcher.search(kind);
+    REQUIRE(first.rewrites.size() == 1);
+    CHECK(first.rewrites[0].examples == std::vector<std::string>{"guitar", "piano", "drum"});
+    // The best match of each term first, each saying which example found it; then the second best.
+    std::map<std::string, std::string> via;
+    for (const Hit& h : first.hits) via[picture_of.at(h.id)] = h.via;
+    CHECK(via == std::map<std::string, std::string>{
+                     {"musical instrument-a", ""}, {"guitar-a", "guitar"}, {"piano-a", "piano"}, {"drum-a", "drum"}});
+    CHECK(first.more);
+    Query next = kind;
+    next.offset = 4;
+    std::set<std::string> second;
+    for (const Hit& h : searcher.search(next).hits) second.insert(picture_of.at(h.id));
+    CHECK(second == std::set<std::string>{"musical instrument-b", "guitar-b", "piano-b", "drum-b"});
+    Query whole = kind;
+    whole.k = 8;
+    std::vector<std::int64_t> one_page, two_pages;
+    for (const Hit& h : searcher.search(whole).hits) one_page.push_back(h.id);
+    for (const Query& page : {kind, next})
+        for (const Hit& h : searcher.search(page).hits) two_pages.push_back(h.id);
+    CHECK(one_page == two_pages);
+
+    const nlohmann::json j = result_json(first, kind.texts);
+    CHECK(j["texts"][0]["examples"] == nlohmann::json{"guitar", "piano", "drum"});
+    std::size_t with_via = 0;
+    for (const auto& h : j["hits"]) with_via += h.contains("via");
+    CHECK(with_via == 3);
+
+    // The query's filters hold for its examples too.
+    Query filtered = kind;
+    filtered.filters.sources = {"b"};
+    for (const Hit& h : searcher.search(filtered).hits) CHECK(picture_of.at(h.id).ends_with("-b"));
+
+    // Not as typed, and not beside another term: there the sum is what is asked.
+    Query as_typed = kind;
+    as_typed.rewrite = false;
+    Query two_terms = kind;
+    two_terms.texts.push_back({"tree", 1.0f});
+    for (const Query& q : {as_typed, two_terms}) {
+        const Result r = searcher.search(q);
+        CHECK(r.rewrites[0].examples.empty());
+        for (const Hit& h : r.hits) CHECK(h.via.empty());
+    }
 }

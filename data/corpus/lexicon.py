@@ -16,6 +16,10 @@ side (encoder/lexicon.h, search/query_rewrite.h). One entry a line, tab-separate
                          plural of one), whose ending only looks like an inflection: never
                          brought to the known word it would otherwise be taken to come from
                          ("forest" is not "for" + "est", "sweater" not "sweat" + "er")
+  examples PHRASE NAME...  a kind of thing -> kinds of it that many training pictures are named,
+                         most pictured first ("musical instrument" -> guitar, piano, trumpet,
+                         ...): a search for the kind also searches them (search/searcher.h), as a
+                         small model knows the names of things far better than their kinds
 
 Regular inflections (cats -> cat, boxes -> box, running -> run) and accents and misspellings
 are worked out at search time against the known words; only what needs a dictionary is here."""
@@ -232,11 +236,97 @@ def tag_sense_targets(wordnet, word, names, well_known, min_share=0.5):
     return [], None
 
 
-def build(counts, wordnet, exceptions, common, dictionary, min_count, well_known_count=20, tagged=None):
+def picture_names(items):
+    """{English name: how many of the items are named so}: an item's first caption up to a
+    colon, lower-cased ("cat face: animal" -> "cat face")."""
+    names = {}
+    for item in items:
+        if item["captions"]["en"]:
+            name = item["captions"]["en"][0].split(":")[0].strip().lower()
+            names[name] = names.get(name, 0) + 1
+    return names
+
+
+# WordNet's lexicographer file of people: the icon sets name objects by words whose first sense
+# is a person ("speaker", "ruler", "user", even "whale"), so no such name is an example.
+PEOPLE = "18"
+
+
+def category_examples(wordnet, names, min_pictures=5, min_examples=3, max_examples=8, levels=5):
+    """{kind: [examples]}: for each noun whose most common sense is a kind of thing (not too
+    abstract to picture), the names of its kinds, up to `levels` down WordNet's hierarchy, that
+    at least `min_pictures` of the pictures are named (`names`: picture_names()) and whose most
+    common sense is that kind ("guitar" under "musical instrument", never "key" under "fruit":
+    a key is first a lock's), not a person first (PEOPLE) and not often an adjective (a "female"
+    sign is no animal). The most pictured first, at most `max_examples`; only kinds with
+    `min_examples` or more."""
+    found = {}  # synset offset -> {example: (pictures, level)}
+    for name, pictures in names.items():
+        key = name.replace(" ", "_")
+        if (pictures < min_pictures or not wordnet.names_a_thing(key) or key in wordnet.often_adjective
+                or wordnet.lexicographer_file(wordnet.index[key][0]) == PEOPLE):
+            continue
+        frontier = [wordnet.index[key][0]]
+        for level in range(1, levels + 1):
+            above = []
+            for offset in frontier:
+                for hypernym in wordnet.synset(offset)[1]:
+                    best = found.setdefault(hypernym, {})
+                    if name not in best or best[name][1] > level:
+                        best[name] = (pictures, level)
+                    above.append(hypernym)
+            frontier = above
+    out = {}
+    for lemma, offsets in wordnet.index.items():
+        kind = lemma.replace("_", " ")
+        examples = found.get(offsets[0], {})
+        if len(examples) < min_examples or kind in ABSTRACT or not wordnet.names_a_thing(lemma):
+            continue
+        chosen = sorted(examples, key=lambda n: (-examples[n][0], examples[n][1], n))
+        chosen = [n for n in chosen if n != kind][:max_examples]
+        if len(chosen) >= min_examples:
+            out[kind] = chosen
+    return out
+
+
+def phrase_counts(items, phrases, definitions, search_tags=False):
+    """How many times each phrase ("musical instrument") appears, as whole words, in what
+    training read of the items (count_caption_words' texts)."""
+    wanted = {tuple(words_of(p)): p for p in phrases}
+    longest = max((len(w) for w in wanted), default=0)
+    counts = {}
+    for item in items:
+        for captions in trained_texts(item, definitions, search_tags):
+            for caption in captions:
+                w = words_of(caption)
+                for n in range(1, longest + 1):
+                    for i in range(len(w) - n + 1):
+                        phrase = wanted.get(tuple(w[i:i + n]))
+                        if phrase is not None:
+                            counts[phrase] = counts.get(phrase, 0) + 1
+    return counts
+
+
+# A kind whose name training read this often is one the model knows by itself: its own matches
+# are better than its examples' ("fruit", 370 captions; "vehicle", 359; "house", 523: a user
+# asking for a house wants no castles). Under it, the examples win: "musical instrument" (16),
+# "insect" (148), "bird" (266); `opsis bench queries`, README's figures.
+FAMILIAR_KIND = 300
+
+
+def unfamiliar_kinds(examples, read, familiar=FAMILIAR_KIND):
+    """The kinds of category_examples() whose names training read (`read`: phrase_counts())
+    fewer than `familiar` times."""
+    return {kind: names for kind, names in examples.items() if read.get(kind, 0) < familiar}
+
+
+def build(counts, wordnet, exceptions, common, dictionary, min_count, well_known_count=20, tagged=None,
+          examples=None):
     """The lexicon's lines (without the header). `exceptions`: (inflected, base) pairs from
     WordNet's *.exc files; `common`: everyday English words (wamerican, no names), which alone
     are mapped through WordNet; `dictionary`: every real word, English and Greek; `tagged`:
-    tagged_names() of the training items, for the words WordNet's first sense cannot map."""
+    tagged_names() of the training items, for the words WordNet's first sense cannot map;
+    `examples`: {kind: [names]} (category_examples(), unfamiliar_kinds())."""
     known = {w: n for w, n in counts.items() if n >= min_count}
     well_known = {w: n for w, n in known.items() if n >= well_known_count}
     lines = [f"known\t{w}\t{n}" for w, n in sorted(known.items(), key=lambda kv: (-kv[1], kv[0]))]
@@ -262,4 +352,6 @@ def build(counts, wordnet, exceptions, common, dictionary, min_count, well_known
     unknown_real = {w for w in dictionary if w.isalpha() and w not in known and w not in mapped}
     lines += [f"real\t{w}" for w in sorted(near_known(unknown_real, known))]
     lines += [f"keep\t{w}" for w in sorted(words_of_their_own(known, wordnet))]
+    lines += ["\t".join(["examples", kind] + names)
+              for kind, names in sorted((examples or {}).items())]
     return lines

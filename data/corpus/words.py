@@ -63,6 +63,9 @@ class WordNet:
         self.mostly_not_noun = {w for w, n in noun_use.items()
                                 if max(verb_use.get(w, 0), adjective_use.get(w, 0)) > n}
         self.lemmas |= set(verb_use) | set(adjective_use)
+        # Nouns often used as adjectives ("female", "male": the icon sets' gender signs, no animals).
+        self.often_adjective = {w for w, n in noun_use.items() if adjective_use.get(w, 0) > 0 and
+                                2 * adjective_use[w] >= n}
         # Every one-word entry of any part of speech ("forest", "sweater", "outer", "boxing"): a
         # word of its own, whatever its ending looks like.
         self.entries = set()
@@ -95,6 +98,11 @@ class WordNet:
             if symbol in ("@", "@i") and pos == "n":
                 hypernyms.append(target)
         return words, hypernyms
+
+    def lexicographer_file(self, offset):
+        """The two-digit lexicographer file of a noun synset ("05" animals, "06" artifacts, "18" people)."""
+        start = int(offset)
+        return self.data[start:start + 12].split()[1].decode()
 
     def is_instance(self, offset):
         """Whether a noun synset is one named thing ("Thomas Nast", "Paris": an instance of a

@@ -303,6 +303,50 @@ class Lexicon(unittest.TestCase):
                  {"style": "tabler", "captions": {"en": ["dog"]}}]
         self.assertEqual(lexicon.tagged_names(items), {"kitty": ["cat", "cat face"], "pet": ["cat face"]})
 
+    def test_kinds_get_the_most_pictured_names_of_their_kinds_as_examples(self):
+        class KindsWordNet:
+            # instrument (1) <- stringed (2) <- guitar (3), violin (4); instrument <- drum (5);
+            # fruit (6) <- apple (7); key (8): first a lock's, then a fruit; ruler (9): a person
+            # first; female (10): an animal as often as an adjective.
+            synsets = {"1": (["musical instrument", "instrument"], ["0"]), "2": (["stringed instrument"], ["1"]),
+                       "3": (["guitar"], ["2"]), "4": (["violin", "fiddle"], ["2"]), "5": (["drum"], ["1"]),
+                       "6": (["fruit"], ["0"]), "7": (["apple"], ["6"]), "8": (["key"], ["0"]),
+                       "9": (["ruler", "swayer"], ["1"]), "10": (["female"], ["6"]), "11": (["key"], ["6"]),
+                       "0": (["entity"], [])}
+            index = {"musical_instrument": ["1"], "instrument": ["1"], "stringed_instrument": ["2"],
+                     "guitar": ["3"], "violin": ["4"], "drum": ["5"], "fruit": ["6"], "apple": ["7"],
+                     "key": ["8", "11"], "ruler": ["9"], "female": ["10"], "entity": ["0"]}
+            often_adjective = {"female"}
+
+            def names_a_thing(self, key):
+                return key in self.index
+
+            def synset(self, offset):
+                return self.synsets[offset]
+
+            def lexicographer_file(self, offset):
+                return lexicon.PEOPLE if offset == "9" else "06"
+
+        pictures = {"guitar": 30, "violin": 18, "drum": 20, "apple": 40, "key": 50, "ruler": 12, "female": 9,
+                    "fiddle": 2}
+        examples = lexicon.category_examples(KindsWordNet(), pictures, min_pictures=5, min_examples=2)
+        # Two levels down, the most pictured first; not a key (its first sense), a ruler or a female.
+        self.assertEqual(examples["musical instrument"], ["guitar", "drum", "violin"])
+        self.assertEqual(examples["instrument"], ["guitar", "drum", "violin"])
+        self.assertEqual(examples["stringed instrument"], ["guitar", "violin"])
+        self.assertNotIn("fruit", examples)  # one example only
+        self.assertNotIn("entity", examples)  # too abstract to picture
+        items = [{"captions": {"en": ["guitar: musical instrument", "a guitar"], "el": []}},
+                 {"captions": {"en": ["Musical  instruments"], "el": []}}]
+        read = lexicon.phrase_counts(items, ["musical instrument", "guitar", "drum"], definitions=False)
+        self.assertEqual(read, {"musical instrument": 1, "guitar": 2})
+        self.assertEqual(lexicon.unfamiliar_kinds(examples, {"instrument": 300, "musical instrument": 299}),
+                         {"musical instrument": examples["musical instrument"],
+                          "stringed instrument": examples["stringed instrument"]})
+        lines = lexicon.build({}, FakeWordNet(), [], set(), set(), min_count=5,
+                              examples={"musical instrument": ["guitar", "drum"]})
+        self.assertIn("examples\tmusical instrument\tguitar\tdrum", lines)
+
     def test_words_of_their_own_are_kept_from_shortening(self):
         rows = self.build({w: 30 for w in ("forest", "sweater", "outer", "driving", "cards", "news", "tubes", "dog",
                                            "bigger", "cats", "cooked")})

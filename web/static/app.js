@@ -100,6 +100,15 @@ function renderSearched(texts) {
       `${t.part_tokens} tokens (what the model reads at once), their meanings averaged.`;
     box.append(note);
   }
+  // A kind of thing ("a musical instrument") was searched with examples of it, since the model
+  // knows the names of things far better than the names of their kinds.
+  for (const t of texts.filter((t) => t.examples)) {
+    const note = document.createElement("span");
+    note.className = "examples";
+    note.textContent = `“${t.searched ?? t.text}” names a kind of thing: also searched for examples of it ` +
+      `the model knows well: ${t.examples.join(", ")}.`;
+    box.append(note);
+  }
   box.hidden = box.childNodes.length === 0;
 }
 
@@ -187,6 +196,12 @@ function card(hit) {
     taken.textContent = hit.taken.local.slice(0, 10);
     taken.title = `Taken ${hit.taken.local.replace("T", " ")}${hit.taken.from === "file" ? " (the file's time)" : ""}`;
     meta.append(taken);
+  }
+  // Found by an example of the kind asked for: that says more than the id (in the details).
+  if (hit.via) {
+    name.className = "via";
+    name.textContent = `via ${hit.via}`;
+    name.title = `#${hit.id}: found by searching for “${hit.via}”, an example of what you asked for`;
   }
   meta.append(score);
   const cap = document.createElement("div");
