@@ -32,10 +32,12 @@ FORMAT = "opsis-lexicon 1"
 
 # Function words: articles, pronouns, prepositions, auxiliaries and the verbs of a request
 # ("show me") that carry no content of their own. Not those that name what a picture shows:
-# negation ("no smoking"), place and direction ("in", "on", "up", "off"), numbers ("one").
+# negation ("no smoking"), place and direction ("in", "on", "up", "off"), numbers ("one"); and
+# not "of", which the captions keep between the words it joins: "flag of France" finds the flag,
+# "flag France" a golf flag and a Canadian region ("of" dropped: queries P@5 0.590, kept 0.591).
 STOP_EN = """a an the this that these those some any each every
 i me my mine you your yours he him his she her hers it its we us our they them their
-of at to for from by with about into onto as than
+at to for from by with about into onto as than
 and or but so if then when while where which who whom whose what how why
 is are was were be been being am do does did has have had will would can could should may might must
 there here very really just also too quite
