@@ -252,6 +252,11 @@ def picture_names(items):
 # WordNet's lexicographer file of people: the icon sets name objects by words whose first sense
 # is a person ("speaker", "ruler", "user", even "whale"), so no such name is an example.
 PEOPLE = "18"
+# Lexicographer files of things a picture shows: acts (sports), animals, artifacts, the body,
+# food, places, natural objects, phenomena (weather), plants, possessions (money), shapes,
+# substances. A kind most of whose examples lie elsewhere is an abstraction ("idea": copyright,
+# sort, schedule, strategy) whose examples would answer nothing a person asked.
+PICTURED = {"04", "05", "06", "08", "13", "15", "17", "19", "20", "21", "25", "27"}
 
 
 def category_examples(wordnet, names, min_pictures=5, min_examples=3, max_examples=8, levels=5):
@@ -261,7 +266,7 @@ def category_examples(wordnet, names, min_pictures=5, min_examples=3, max_exampl
     common sense is that kind ("guitar" under "musical instrument", never "key" under "fruit":
     a key is first a lock's), not a person first (PEOPLE) and not often an adjective (a "female"
     sign is no animal). The most pictured first, at most `max_examples`; only kinds with
-    `min_examples` or more."""
+    `min_examples` or more, most of them of things a picture shows (PICTURED)."""
     found = {}  # synset offset -> {example: (pictures, level)}
     for name, pictures in names.items():
         key = name.replace(" ", "_")
@@ -286,7 +291,8 @@ def category_examples(wordnet, names, min_pictures=5, min_examples=3, max_exampl
             continue
         chosen = sorted(examples, key=lambda n: (-examples[n][0], examples[n][1], n))
         chosen = [n for n in chosen if n != kind][:max_examples]
-        if len(chosen) >= min_examples:
+        pictured = sum(wordnet.lexicographer_file(wordnet.index[n.replace(" ", "_")][0]) in PICTURED for n in chosen)
+        if len(chosen) >= min_examples and 2 * pictured > len(chosen):
             out[kind] = chosen
     return out
 
@@ -316,10 +322,34 @@ def phrase_counts(items, phrases, definitions, search_tags=False):
 FAMILIAR_KIND = 300
 
 
-def unfamiliar_kinds(examples, read, familiar=FAMILIAR_KIND):
-    """The kinds of category_examples() whose names training read (`read`: phrase_counts())
-    fewer than `familiar` times."""
-    return {kind: names for kind, names in examples.items() if read.get(kind, 0) < familiar}
+def kind_names(wordnet, kind):
+    """The kind's name and its most common sense's first name, WordNet's headword for it
+    ("automobile", "auto", "motorcar": car). Not the sense's other names: "instrument" is also a
+    name of the musical instrument, and read often of other instruments."""
+    return [kind, wordnet.synset(wordnet.index[kind.replace(" ", "_")][0])[0][0]]
+
+
+def unfamiliar_kinds(examples, read, wordnet=None, familiar=FAMILIAR_KIND):
+    """The kinds of category_examples() none of whose names (kind_names()) training read
+    (`read`: phrase_counts()) `familiar` times or more: "automobile" is read rarely, but it is
+    a car. Without `wordnet`, each kind's own name alone (Greek names)."""
+    def names(kind):
+        return kind_names(wordnet, kind) if wordnet is not None else [kind]
+    return {kind: examples_of for kind, examples_of in examples.items()
+            if max(read.get(name, 0) for name in names(kind)) < familiar}
+
+
+def greek_kinds(examples, greek, wordnet):
+    """{Greek name of a kind: the kind's examples}: the Greek name words.Greek gives a kind
+    ("musical instrument" -> "μουσικό όργανο"), when the dictionary translates it back to the
+    kind (FreeDict's first Greek for "bird" is a genitive of "comma"). The examples stay
+    English, the language the model knows best."""
+    out = {}
+    for kind, names in examples.items():
+        for name in greek.names(kind, wordnet):
+            if greek.translates_back(name, kind) and name not in examples:
+                out[name.lower()] = names
+    return out
 
 
 def build(counts, wordnet, exceptions, common, dictionary, min_count, well_known_count=20, tagged=None,

@@ -230,6 +230,8 @@ class Greek:
                 self.reverse.setdefault(english[0], []).append(greek)
         for english, names in self.reverse.items():
             self.table[english] = names[:1]
+        # Greek word -> its English translations, without the dictionary's sense numbers ("1. bird").
+        self.english = {g: [re.sub(r"^\d+\.\s*", "", e) for e in english] for g, english in ell.items()}
 
     def names(self, english_phrase, wordnet=None):
         """Greek names of an English noun phrase ([] for words mostly used as verbs or adjectives)."""
@@ -239,6 +241,10 @@ class Greek:
             if not wordnet.names_a_thing(lemma):
                 return []
         return self.table.get(key, [])
+
+    def translates_back(self, greek_name, english_phrase):
+        """Whether the dictionary gives `english_phrase` among the Greek name's translations."""
+        return english_phrase.strip().lower() in self.english.get(greek_name, [])
 
 
 def english_dictionary(wordnet=None):

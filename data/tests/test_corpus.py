@@ -312,10 +312,12 @@ class Lexicon(unittest.TestCase):
                        "3": (["guitar"], ["2"]), "4": (["violin", "fiddle"], ["2"]), "5": (["drum"], ["1"]),
                        "6": (["fruit"], ["0"]), "7": (["apple"], ["6"]), "8": (["key"], ["0"]),
                        "9": (["ruler", "swayer"], ["1"]), "10": (["female"], ["6"]), "11": (["key"], ["6"]),
-                       "0": (["entity"], [])}
+                       "0": (["entity"], []), "12": (["idea"], ["0"]), "13": (["copyright"], ["12"]),
+                       "14": (["schedule"], ["12"]), "15": (["strategy"], ["12"])}
             index = {"musical_instrument": ["1"], "instrument": ["1"], "stringed_instrument": ["2"],
                      "guitar": ["3"], "violin": ["4"], "drum": ["5"], "fruit": ["6"], "apple": ["7"],
-                     "key": ["8", "11"], "ruler": ["9"], "female": ["10"], "entity": ["0"]}
+                     "key": ["8", "11"], "ruler": ["9"], "female": ["10"], "entity": ["0"], "idea": ["12"],
+                     "copyright": ["13"], "schedule": ["14"], "strategy": ["15"]}
             often_adjective = {"female"}
 
             def names_a_thing(self, key):
@@ -325,10 +327,10 @@ class Lexicon(unittest.TestCase):
                 return self.synsets[offset]
 
             def lexicographer_file(self, offset):
-                return lexicon.PEOPLE if offset == "9" else "06"
+                return lexicon.PEOPLE if offset == "9" else "09" if offset in ("13", "14", "15") else "06"
 
         pictures = {"guitar": 30, "violin": 18, "drum": 20, "apple": 40, "key": 50, "ruler": 12, "female": 9,
-                    "fiddle": 2}
+                    "fiddle": 2, "copyright": 20, "schedule": 20, "strategy": 20}
         examples = lexicon.category_examples(KindsWordNet(), pictures, min_pictures=5, min_examples=2)
         # Two levels down, the most pictured first; not a key (its first sense), a ruler or a female.
         self.assertEqual(examples["musical instrument"], ["guitar", "drum", "violin"])
@@ -336,6 +338,7 @@ class Lexicon(unittest.TestCase):
         self.assertEqual(examples["stringed instrument"], ["guitar", "violin"])
         self.assertNotIn("fruit", examples)  # one example only
         self.assertNotIn("entity", examples)  # too abstract to picture
+        self.assertNotIn("idea", examples)  # its examples are ideas, not things a picture shows
         items = [{"captions": {"en": ["guitar: musical instrument", "a guitar"], "el": []}},
                  {"captions": {"en": ["Musical  instruments"], "el": []}}]
         read = lexicon.phrase_counts(items, ["musical instrument", "guitar", "drum"], definitions=False)
@@ -343,6 +346,22 @@ class Lexicon(unittest.TestCase):
         self.assertEqual(lexicon.unfamiliar_kinds(examples, {"instrument": 300, "musical instrument": 299}),
                          {"musical instrument": examples["musical instrument"],
                           "stringed instrument": examples["stringed instrument"]})
+        # With WordNet, a kind is familiar when its sense's headword is too ("instrument" ->
+        # musical instrument), not through the sense's other names.
+        wordnet = KindsWordNet()
+        self.assertNotIn("instrument", lexicon.unfamiliar_kinds(examples, {"musical instrument": 300}, wordnet))
+        self.assertIn("musical instrument", lexicon.unfamiliar_kinds(examples, {"instrument": 300}, wordnet))
+
+        class FakeGreek:
+            def names(self, english, wordnet=None):
+                return {"musical instrument": ["Μουσικό όργανο"], "drum": ["τύμπανο"],
+                        "stringed instrument": ["κόμματος"]}.get(english, [])
+
+            def translates_back(self, greek, english):
+                return (greek, english) in {("Μουσικό όργανο", "musical instrument"), ("τύμπανο", "drum")}
+        # The Greek name of a kind, when it translates back; the examples stay English.
+        self.assertEqual(lexicon.greek_kinds(examples, FakeGreek(), wordnet),
+                         {"μουσικό όργανο": examples["musical instrument"]})
         lines = lexicon.build({}, FakeWordNet(), [], set(), set(), min_count=5,
                               examples={"musical instrument": ["guitar", "drum"]})
         self.assertIn("examples\tmusical instrument\tguitar\tdrum", lines)
