@@ -34,7 +34,7 @@ struct SearchArgs {
     std::vector<std::string> sources, tags;
     std::string path_prefix, after, before, camera, near, sort = "relevance";
     int effort = 0;
-    bool no_collapse = false, no_rewrite = false, as_json = false;
+    bool no_collapse = false, no_rewrite = false, no_examples = false, as_json = false;
 };
 
 void run(const SearchArgs& a) {
@@ -65,6 +65,7 @@ void run(const SearchArgs& a) {
     q.collapse_duplicates = !a.no_collapse;
     q.effort = a.effort;
     q.rewrite = !a.no_rewrite;
+    q.examples = !a.no_examples;
     const search::Result r = searcher.search(q);
     if (a.as_json) {
         std::printf("%s\n", json_text(search::result_json(r, q.texts), 2).c_str());
@@ -154,6 +155,8 @@ void register_search(CLI::App& app) {
     cmd->add_flag("--no-rewrite", a->no_rewrite,
                   "Give the text tower the words as typed (no function words dropped, no plurals, synonyms, "
                   "accents or misspellings brought to the model's lexicon)");
+    cmd->add_flag("--no-examples", a->no_examples,
+                  "Search a text that names a kind of thing alone, not also with the lexicon's examples of it");
     cmd->add_option("--model,-m", a->model, "Model folder (default: the index's model)");
     add_precision_option(cmd, a->precision, "default: the precision the index was made at");
     cmd->add_flag("--json", a->as_json, "Print JSON");

@@ -71,6 +71,9 @@ struct Query {
     // Texts brought to the words the model learnt first (search/query_rewrite.h), when the
     // model has a lexicon.
     bool rewrite = true;
+    // A text that names a kind of thing also searched with the lexicon's examples of it (when
+    // rewritten, and its query's only term: search/examples.h).
+    bool examples = true;
     // date: the best Limits::date_window matches by relevance (only those likely relevant, when
     // the query is judged and any is), newest first by when they were taken, undated last,
     // relevance breaking ties; then paged.

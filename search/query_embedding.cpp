@@ -57,7 +57,8 @@ std::vector<Rewrite> Searcher::rewrites(const Query& query) const {
     }
     // Examples stand in for a kind on their own; beside other terms, or among texts, their
     // best matches would answer another question than the sum asks.
-    const bool alone = query.texts.size() == 1 && query.texts[0].weight > 0 && query.images.empty() &&
+    const bool alone = query.examples && query.texts.size() == 1 && query.texts[0].weight > 0 &&
+                       std::isfinite(query.texts[0].weight) && query.images.empty() &&
                        query.items.empty() && query.vectors.empty() && query.target == storage::Collection::images;
     if (!alone)
         for (Rewrite& r : out) r.examples.clear();

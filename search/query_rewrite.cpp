@@ -159,8 +159,10 @@ const std::vector<std::string>* examples_of(const Lexicon& lex, const std::strin
 Rewrite rewrite_query(const Lexicon& lex, std::string_view text) {
     const std::vector<Token> tokens = tokens_of(text);
     std::vector<std::string> kept;
+    std::string typed;  // the words but function words, as typed (lower-cased)
     std::vector<WordChange> changes;
     for (const Token& t : tokens) {
+        if (!(t.word && lex.stop(t.text))) typed += (typed.empty() ? "" : " ") + t.text;
         if (t.word && lex.stop(t.text)) {
             changes.push_back({t.text, "", "function word"});
         } else if (!t.word || t.text.find('\'') != std::string::npos) {
@@ -180,7 +182,10 @@ Rewrite rewrite_query(const Lexicon& lex, std::string_view text) {
     if (kept.empty()) return {std::string(text), {}};
     Rewrite r;
     for (const std::string& k : kept) r.text += (r.text.empty() ? "" : " ") + k;
-    if (const std::vector<std::string>* examples = examples_of(lex, r.text)) r.examples = *examples;
+    // A kind named as typed, or as searched ("dwelling" is searched as "home", a kind of its own).
+    const std::vector<std::string>* examples = examples_of(lex, typed);
+    if (examples == nullptr) examples = examples_of(lex, r.text);
+    if (examples != nullptr) r.examples = *examples;
     r.changes = std::move(changes);
     if (!r.changed()) r.text = std::string(text);
     return r;

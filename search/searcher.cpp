@@ -181,8 +181,10 @@ std::vector<Outcome<Result>> Searcher::search_batch(const std::vector<Query>& qu
                 examples.push_back(std::get_if<Result>(&ranked[e]));
                 ms += rank_ms[e];
             }
+            const Collection c = valid[i].target;
             r = interleave_examples(std::move(r), std::move(examples), rewritten[i].front().examples,
-                                    asked_page.at(i), limits_);
+                                    asked_page.at(i), limits_,
+                                    [&](std::int64_t id) { return store_.catalog().vector(c, id); });
         }
         r.embed_ms = embed_ms;
         r.search_ms = shared_search_ms + ms;

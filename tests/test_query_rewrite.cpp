@@ -34,7 +34,8 @@ const char* kLexicon =
     "stop\ten\ta\nstop\ten\tthe\nstop\ten\ton\nstop\ten\tfor\nstop\tel\tτης\n"
     "map\tpuppy\tdog\tkind\nmap\tleaves\tleaf\tinflection\nmap\tautomobile\tcar\tsynonym\n"
     "real\tcart\nkeep\tsweater\n"
-    "examples\tmusical instrument\tguitar\tpiano\tdrum\n";
+    "examples\tmusical instrument\tguitar\tpiano\tdrum\n"
+    "examples\tautomobile\tcar\ttub\tbox\nexamples\teven toed ungulate\tdog\tcat\tbox\n";
 
 Lexicon lexicon() { return Lexicon::parse(kLexicon, "test lexicon"); }
 
@@ -196,6 +197,11 @@ TEST_CASE("a text naming a kind of thing brings the lexicon's examples of it", "
     CHECK(rewrite_query(lexicon(), "musical instrument").examples.size() == 3);  // nothing changed, still a kind
     CHECK(rewrite_query(lexicon(), "a musical instrument case").examples.empty());  // the whole text must name it
     CHECK(rewrite_query(lexicon(), "guitar").examples.empty());
+    // A kind as typed, though searched as another word ("automobile" -> "car"); hyphens apart.
+    const Rewrite mapped = rewrite_query(lexicon(), "the automobile");
+    CHECK(mapped.text == "car");
+    CHECK(mapped.examples == std::vector<std::string>{"car", "tub", "box"});
+    CHECK(rewrite_query(lexicon(), "Even-toed ungulates").examples.size() == 3);
 }
 
 TEST_CASE("a kind of thing is searched with its examples, their best matches interleaved", "[rewrite][search]") {
@@ -280,7 +286,47 @@ TEST_CASE("a kind of thing is searched with its examples, their best matches int
     // The query's filters hold for its examples too.
     Query filtered = kind;
     filtered.filters.sources = {"b"};
-    for (const Hit& h : searcher.search(filtered).hits) CHECK(picture_of.at(h.id).ends_with("-b"));
+    const Result only_b = searcher.search(filtered);
+    REQUIRE(only_b.hits.size() == 4);
+    std::size_t found_by_examples = 0;
+    for (const Hit& h : only_b.hits) {
+        CHECK(picture_of.at(h.id).ends_with("-b"));
+        found_by_examples += !h.via.empty();
+    }
+    CHECK(found_by_examples == 3);
+
+    // Near-duplicates that different terms found are one result when collapsing: each "-b"
+    // copy is within 0.985 of its "-a" picture.
+    Query collapsing = kind;
+    collapsing.k = 8;
+    collapsing.collapse_duplicates = true;
+    std::set<std::string> collapsed;
+    for (const Hit& h : searcher.search(collapsing).hits) collapsed.insert(picture_of.at(h.id));
+    for (const char* term : {"musical instrument", "guitar", "piano", "drum"})
+        CHECK(collapsed.count(std::string(term) + "-a") + collapsed.count(std::string(term) + "-b") == 1);
+
+    // In a batch, each query is answered as alone, a bad one failing alone.
+    Query plain;
+    plain.texts = {{"tree", 1.0f}};
+    plain.k = 5;
+    Query empty;
+    empty.texts = {{"", 1.0f}};
+    const std::vector<Query> batch{kind, plain, empty, next, filtered};
+    const std::vector<Outcome<Result>> answers = searcher.search_batch(batch);
+    REQUIRE(answers.size() == batch.size());
+    CHECK(std::holds_alternative<std::exception_ptr>(answers[2]));
+    for (std::size_t i : {0, 1, 3, 4}) {
+        REQUIRE(std::holds_alternative<Result>(answers[i]));
+        const Result alone = searcher.search(batch[i]);
+        const Result& together = std::get<Result>(answers[i]);
+        // The same page (terms' best matches tie at ~1.0 here, and a batch's float rounding may
+        // order ties otherwise).
+        std::set<std::pair<std::int64_t, std::string>> a, t;
+        for (const Hit& h : alone.hits) a.insert({h.id, h.via});
+        for (const Hit& h : together.hits) t.insert({h.id, h.via});
+        CHECK(t == a);
+        CHECK(together.more == alone.more);
+    }
 
     // Not as typed, and not beside another term: there the sum is what is asked.
     Query as_typed = kind;

@@ -669,3 +669,39 @@ TEST_CASE("the same file on two shards comes once when collapsing", "[shards][se
         REQUIRE_FALSE((path == copy || path.ends_with("/3.png")));
     }
 }
+
+TEST_CASE("through a router a kind of thing is searched alone, page after page", "[shards][server]") {
+    ShardFixture f;
+    // The model now names a kind, "caption", with three examples (written after indexing: a
+    // server reads the lexicon when it starts).
+    write_file_atomic(f.dir.file("model/lexicon.tsv"),
+                      "# opsis-lexicon 1\nknown\tcaption\t16\nknown\tnumber\t16\nstop\ten\ta\n"
+                      "examples\tcaption\tcaption number 3\tcaption number 12\tcaption number 7\n");
+    Server whole("--index " + f.index("all"));
+    Server even("--index " + f.index("even"));
+    Server odd("--index " + f.index("odd"));
+    Server router("--shards " + url(even) + "," + url(odd));
+    Client w(whole.port()), r(router.port());
+    const std::string kind = R"({"text": "a caption", "k": 6, "collapse_duplicates": false)";
+    // One server interleaves the examples' matches; told not to, it searches the kind alone.
+    const json one = w.post("/api/search", kind + "}").data();
+    REQUIRE(one["texts"][0]["examples"].size() == 3);
+    const json alone = w.post("/api/search", kind + R"(, "examples": false})").data();
+    CHECK_FALSE(alone["texts"][0].contains("examples"));
+    for (const json& h : alone["hits"]) CHECK_FALSE(h.contains("via"));
+    CHECK(w.post("/api/search", kind + R"(, "examples": "yes"})").status == 400);
+    CHECK(r.post("/api/search", kind + R"(, "examples": 1})").status == 400);
+    // The router's shards search it alone (their interleavings would not merge page by page):
+    // the same pages as one server searching it alone, and no picture twice.
+    std::set<std::string> seen;
+    for (std::size_t offset = 0; offset < 16; offset += 6) {
+        const std::string page = kind + R"(, "offset": )" + std::to_string(offset) + "}";
+        const json routed = r.post("/api/search", page).data();
+        CHECK_FALSE(routed["texts"][0].contains("examples"));
+        require_same(routed, w.post("/api/search", kind + R"(, "examples": false, "offset": )" +
+                                                       std::to_string(offset) + "}")
+                                 .data());
+        for (const json& h : routed["hits"]) CHECK(seen.insert(h["paths"][0].get<std::string>()).second);
+    }
+    CHECK(seen.size() == 16);
+}

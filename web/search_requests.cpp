@@ -48,6 +48,7 @@ search::Query Api::Impl::parse_search_json(const Request& req) {
                   "effort",
                   "rescore",
                   "rewrite",
+                  "examples",
                   "sort"},
                  "search");
     search::Query q;
@@ -144,6 +145,10 @@ search::Query Api::Impl::parse_search_json(const Request& req) {
     if (j.contains("rewrite")) {
         if (!j["rewrite"].is_boolean()) reject(http::status::bad_request, "search.rewrite must be true or false");
         q.rewrite = j["rewrite"].get<bool>();
+    }
+    if (j.contains("examples")) {
+        if (!j["examples"].is_boolean()) reject(http::status::bad_request, "search.examples must be true or false");
+        q.examples = j["examples"].get<bool>();
     }
     if (j.contains("collapse_duplicates")) {
         if (!j["collapse_duplicates"].is_boolean())

@@ -309,6 +309,9 @@ std::optional<Response> ShardRouter::Impl::search(json body, unsigned version, c
                    " results (serve --max-depth, with the shards' --max-k at least as large)");
     if (body.contains("collection") && !body["collection"].is_string())
         reject(http::status::bad_request, "search.collection must be a string");
+    // Overridden for the shards (fan_out): checked here, as a shard would.
+    if (body.contains("examples") && !body["examples"].is_boolean())
+        reject(http::status::bad_request, "search.examples must be true or false");
     if (page.by_date && offset + k > options.date_window)
         reject(http::status::bad_request, "search offset + k = " + std::to_string(offset + k) +
                                               ": a search ordered by date orders the best " +
@@ -400,6 +403,10 @@ void ShardRouter::Impl::fan_out(json body, Page page, std::vector<ItemTerm> item
         // best date_window by relevance hold its share of the global window.
         b["offset"] = 0;
         b["k"] = by_date ? options.date_window : std::min(page.offset + page.k + starts.size(), options.max_depth);
+        // A kind of thing is searched alone: a shard's interleaving of its examples' matches
+        // (search/examples.h) is not in score order, and the shards' pages would not merge into
+        // one server's, page after page.
+        b["examples"] = false;
         if (by_date) b["sort"] = "relevance";
         json own = json::array(), vectors = json::array();
         for (const ItemTerm& it : items) {

@@ -313,11 +313,16 @@ class Lexicon(unittest.TestCase):
                        "6": (["fruit"], ["0"]), "7": (["apple"], ["6"]), "8": (["key"], ["0"]),
                        "9": (["ruler", "swayer"], ["1"]), "10": (["female"], ["6"]), "11": (["key"], ["6"]),
                        "0": (["entity"], []), "12": (["idea"], ["0"]), "13": (["copyright"], ["12"]),
-                       "14": (["schedule"], ["12"]), "15": (["strategy"], ["12"])}
+                       "14": (["schedule"], ["12"]), "15": (["strategy"], ["12"]),
+                       "16": (["stradivarius"], ["4"]), "18": (["sport"], ["0"]), "19": (["tennis"], ["18"]),
+                       "20": (["golf"], ["18"]), "21": (["selection"], ["0"]), "22": (["vote"], ["21"]),
+                       "23": (["step"], ["21"])}
             index = {"musical_instrument": ["1"], "instrument": ["1"], "stringed_instrument": ["2"],
                      "guitar": ["3"], "violin": ["4"], "drum": ["5"], "fruit": ["6"], "apple": ["7"],
                      "key": ["8", "11"], "ruler": ["9"], "female": ["10"], "entity": ["0"], "idea": ["12"],
-                     "copyright": ["13"], "schedule": ["14"], "strategy": ["15"]}
+                     "copyright": ["13"], "schedule": ["14"], "strategy": ["15"], "fiddle": ["4"],
+                     "stradivarius": ["16"], "sport": ["18"], "tennis": ["19"], "golf": ["20"],
+                     "selection": ["21"], "vote": ["22"], "step": ["23"]}
             often_adjective = {"female"}
 
             def names_a_thing(self, key):
@@ -327,10 +332,16 @@ class Lexicon(unittest.TestCase):
                 return self.synsets[offset]
 
             def lexicographer_file(self, offset):
-                return lexicon.PEOPLE if offset == "9" else "09" if offset in ("13", "14", "15") else "06"
+                if offset == "9":
+                    return lexicon.PEOPLE
+                return "09" if offset in ("13", "14", "15") else lexicon.ACTS if int(offset) >= 18 else "06"
+
+            def is_instance(self, offset):
+                return offset == "16"  # one named violin
 
         pictures = {"guitar": 30, "violin": 18, "drum": 20, "apple": 40, "key": 50, "ruler": 12, "female": 9,
-                    "fiddle": 2, "copyright": 20, "schedule": 20, "strategy": 20}
+                    "fiddle": 6, "copyright": 20, "schedule": 20, "strategy": 20, "stradivarius": 90,
+                    "tennis": 10, "golf": 9, "vote": 30, "step": 30}
         examples = lexicon.category_examples(KindsWordNet(), pictures, min_pictures=5, min_examples=2)
         # Two levels down, the most pictured first; not a key (its first sense), a ruler or a female.
         self.assertEqual(examples["musical instrument"], ["guitar", "drum", "violin"])
@@ -339,11 +350,14 @@ class Lexicon(unittest.TestCase):
         self.assertNotIn("fruit", examples)  # one example only
         self.assertNotIn("entity", examples)  # too abstract to picture
         self.assertNotIn("idea", examples)  # its examples are ideas, not things a picture shows
+        self.assertEqual(examples["sport"], ["tennis", "golf"])  # of the acts, sports alone
+        self.assertNotIn("selection", examples)
         items = [{"captions": {"en": ["guitar: musical instrument", "a guitar"], "el": []}},
                  {"captions": {"en": ["Musical  instruments"], "el": []}}]
         read = lexicon.phrase_counts(items, ["musical instrument", "guitar", "drum"], definitions=False)
-        self.assertEqual(read, {"musical instrument": 1, "guitar": 2})
-        self.assertEqual(lexicon.unfamiliar_kinds(examples, {"instrument": 300, "musical instrument": 299}),
+        self.assertEqual(read, {"musical instrument": 1, "guitar": 2})  # not "instruments"
+        self.assertEqual(lexicon.unfamiliar_kinds(examples, {"instrument": 300, "musical instrument": 299,
+                                                             "sport": 900}),
                          {"musical instrument": examples["musical instrument"],
                           "stringed instrument": examples["stringed instrument"]})
         # With WordNet, a kind is familiar when its sense's headword is too ("instrument" ->
@@ -363,8 +377,9 @@ class Lexicon(unittest.TestCase):
         self.assertEqual(lexicon.greek_kinds(examples, FakeGreek(), wordnet),
                          {"μουσικό όργανο": examples["musical instrument"]})
         lines = lexicon.build({}, FakeWordNet(), [], set(), set(), min_count=5,
-                              examples={"musical instrument": ["guitar", "drum"]})
+                              examples={"musical instrument": ["guitar", "drum"], "even-toed ungulate": ["pig", "cow"]})
         self.assertIn("examples\tmusical instrument\tguitar\tdrum", lines)
+        self.assertIn("examples\teven toed ungulate\tpig\tcow", lines)  # as a query's words reach search
 
     def test_words_of_their_own_are_kept_from_shortening(self):
         rows = self.build({w: 30 for w in ("forest", "sweater", "outer", "driving", "cards", "news", "tubes", "dog",
