@@ -113,6 +113,21 @@ try {
     await page.waitForFunction(() => document.querySelector("#searched").textContent.includes("circels → circle"));
   });
 
+  await check("a kind of thing is said to be searched with its examples, with a way to search it alone", async () => {
+    await page.fill("#query", "insects");
+    await page.press("#query", "Enter");
+    await page.waitForFunction(() => document.querySelector("#searched").textContent.includes("names a kind of thing"));
+    const line = await page.locator("#searched").textContent();
+    expect(line.includes("“insect” names a kind of thing") && line.includes("honeybee"), `the searched-for line says "${line}"`);
+    const alone = page.waitForRequest((r) => r.url().endsWith("/api/search") && JSON.parse(r.postData()).examples === false);
+    await page.getByText("Search for it alone").click();
+    await alone;
+    await page.waitForFunction(() => document.querySelector("#searched").textContent.includes("without examples"));
+    expect(!(await page.locator("#results .via").count()), "no picture is marked as found by an example");
+    await page.getByText("Search with them").click();
+    await page.waitForFunction(() => document.querySelector("#searched").textContent.includes("names a kind of thing"));
+  });
+
   await check("a text longer than the model reads at once is said to be read in parts", async () => {
     const long = Array.from({ length: 40 }, (_, i) => (i % 2 ? "red circle" : "blue square")).join(" and ");
     await page.fill("#query", long);

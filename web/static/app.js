@@ -5,9 +5,10 @@ const $ = (id) => document.getElementById(id);
 const PAGE = 40;
 // q: what was typed; texts: its text terms as the server parsed them (or as edited); terms:
 // pictures and items.
-// rewrite: whether the server may bring the words to the model's (plurals, misspellings...).
+// rewrite: whether the server may bring the words to the model's (plurals, misspellings...);
+// examples: whether a kind of thing is also searched with examples of it.
 const state = { collection: "images", q: "", texts: [], textsEdited: false, terms: [], offset: 0, more: false,
-                rewrite: true, loading: false, generation: 0, picture: null, labelsTyped: false };
+                rewrite: true, examples: true, loading: false, generation: 0, picture: null, labelsTyped: false };
 
 // What was typed goes to the server as "q", which parses "beach + sunset - people" (and weights
 // like "2*beach") and answers with the text terms as it understood them ("texts"); those show
@@ -15,6 +16,7 @@ const state = { collection: "images", q: "", texts: [], textsEdited: false, term
 function requestBody(collection, offset, k) {
   const body = { collection, k, offset, images: [], items: [] };
   if (!state.rewrite) body.rewrite = false;
+  if (!state.examples) body.examples = false;
   if (state.textsEdited) { if (state.texts.length) body.texts = state.texts.map(({ text, weight }) => ({ text, weight })); }
   else if (state.q) body.q = state.q;
   for (const t of state.terms) {
@@ -50,6 +52,7 @@ function setTyped(text) {
   state.texts = [];
   state.textsEdited = false;
   state.rewrite = true;
+  state.examples = true;
 }
 
 // A new query in place of what was asked: the words typed (in the box too) and the pictures or
@@ -69,16 +72,17 @@ function renderSearched(texts) {
   const box = $("searched");
   box.replaceChildren();
   const changed = texts.filter((t) => t.searched !== undefined);
-  const link = (label, rewrite) => {
+  const link = (label, change) => {
     const a = document.createElement("button");
     a.type = "button";
     a.className = "link";
     a.textContent = label;
-    a.onclick = () => { state.rewrite = rewrite; search(); };
+    a.onclick = () => { Object.assign(state, change); search(); };
     return a;
   };
   if (!state.rewrite) {
-    box.append("Searched for the words exactly as typed. ", link("Search for the words the model knows", true));
+    box.append("Searched for the words exactly as typed. ",
+      link("Search for the words the model knows", { rewrite: true }));
   } else if (changed.length) {
     box.append("Searched for ");
     for (const [i, t] of changed.entries()) {
@@ -89,7 +93,7 @@ function renderSearched(texts) {
       const notes = [...swaps, ...(dropped.length ? [`without “${dropped.join(" ")}”`] : [])];
       box.append(i ? "; " : "", what, notes.length ? ` (${notes.join(", ")})` : "");
     }
-    box.append(". ", link("Search exactly as typed", false));
+    box.append(". ", link("Search exactly as typed", { rewrite: false }));
   }
   // A text longer than the model reads at once is read in parts whose meanings are averaged:
   // say so, since a long description then finds what its parts share, not the whole.
@@ -106,7 +110,14 @@ function renderSearched(texts) {
     const note = document.createElement("span");
     note.className = "examples";
     note.textContent = `“${t.searched ?? t.text}” names a kind of thing: also searched for examples of it ` +
-      `the model knows well: ${t.examples.join(", ")}.`;
+      `the model knows well: ${t.examples.join(", ")}. `;
+    note.append(link("Search for it alone", { examples: false }));
+    box.append(note);
+  }
+  if (state.rewrite && !state.examples) {
+    const note = document.createElement("span");
+    note.className = "examples";
+    note.append("Searched without examples of the kinds it names. ", link("Search with them", { examples: true }));
     box.append(note);
   }
   box.hidden = box.childNodes.length === 0;
@@ -234,15 +245,17 @@ function searchPicturesFor(text) {
 }
 
 // The address says what is on screen, so a reload, a shared link or Back shows it again:
-// #q=WORDS (&exact=1 when searched as typed), or #like=ID for "more like this", and &c=texts for
-// captions. A picture of one's own, or chips edited by hand, cannot be written there: the address
-// then holds the collection alone. A new search is a new history entry.
+// #q=WORDS (&exact=1 when searched as typed, &alone=1 without a kind's examples), or #like=ID
+// for "more like this", and &c=texts for captions. A picture of one's own, or chips edited by
+// hand, cannot be written there: the address then holds the collection alone. A new search is a
+// new history entry.
 function addressOf() {
   const p = new URLSearchParams();
   const [only] = state.terms;
   if (!state.textsEdited && state.q && state.terms.length === 0) {
     p.set("q", state.q);
     if (!state.rewrite) p.set("exact", "1");
+    if (!state.examples) p.set("alone", "1");
   } else if (!state.q && state.terms.length === 1 && only.kind === "item" && only.weight > 0) {
     p.set("like", String(only.id));
   }
@@ -265,6 +278,7 @@ function followAddress() {
   if (params.get("q")) {
     startQuery(params.get("q"), []);
     state.rewrite = params.get("exact") !== "1";
+    state.examples = params.get("alone") !== "1";
   } else if (Number.isInteger(like) && like >= 0 && params.get("like")) {
     startQuery("", [{ kind: "item", id: like, weight: 1 }]);
   } else {
