@@ -188,6 +188,7 @@ void run_queries_bench(const QueriesBenchOptions& o) {
             q.target = Collection::images;
             q.k = fetch;
             q.rewrite = o.rewrite;
+            q.examples = o.examples;
             batch.push_back(std::move(q));
         }
         std::vector<Outcome<search::Result>> outcomes = searcher.search_batch(batch);
@@ -335,8 +336,9 @@ void run_queries_bench(const QueriesBenchOptions& o) {
         std::printf("queries searched as typed (%s)\n", o.rewrite ? "the model has no lexicon" : "--no-rewrite");
     else
         std::printf(
-            "queries brought to the model's lexicon of %zu words first: %zu of %zu changed (--show lists them)\n",
-            lexicon->known_words(), rewritten, queries.size());
+            "queries brought to the model's lexicon of %zu words first: %zu of %zu changed (--show lists them)%s\n",
+            lexicon->known_words(), rewritten, queries.size(),
+            o.examples ? "" : "; kinds searched alone, without examples (--no-examples)");
     std::printf("%-13s %8s %8s %8s %8s %9s\n", "kind", "queries", "judged", P.c_str(), "S@1", (P + " max").c_str());
     auto row = [&](const std::string& name, const Figures& f) {
         if (f.judged == 0) {
@@ -403,7 +405,8 @@ void run_queries_bench(const QueriesBenchOptions& o) {
                  {"model", ix.store->model().name},
                  {"images", images},
                  {"k", o.k},
-                 {"rewrite", o.rewrite && lexicon != nullptr}};
+                 {"rewrite", o.rewrite && lexicon != nullptr},
+                 {"examples", o.rewrite && o.examples && lexicon != nullptr}};
         json kinds = json::object();
         for (const char* kind : kQueryKinds)
             if (by_kind.count(kind)) kinds[kind] = figures(by_kind[kind]);

@@ -40,6 +40,7 @@ struct QueriesBenchOptions {
     std::size_t k = 5;
     std::size_t show = 0;  // print this many hits of each query, marked relevant or not
     bool rewrite = true;   // queries brought to the model's lexicon first (search::Query::rewrite)
+    bool examples = true;  // kinds searched with their examples too (search::Query::examples)
     std::string json_out;
 };
 void run_queries_bench(const QueriesBenchOptions& options);

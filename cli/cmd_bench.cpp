@@ -259,6 +259,9 @@ void register_bench(CLI::App& app) {
     que->add_flag(
         "--no-rewrite", [qb](std::int64_t) { qb->rewrite = false; },
         "Search the queries as typed, not brought to the model's lexicon first (the model alone)");
+    que->add_flag(
+        "--no-examples", [qb](std::int64_t) { qb->examples = false; },
+        "Search a query that names a kind of thing alone, not also with the lexicon's examples of it");
     que->callback([qb] { bench::run_queries_bench(*qb); });
 }
 

@@ -315,6 +315,21 @@ TEST_CASE("bench queries on a tiny index: exact figures, not-judged queries, --s
     }
     CHECK(marked == 4);
 
+    // With a lexicon naming a kind, the kind is searched with its examples unless --no-examples.
+    write_text(dir.file("model/lexicon.tsv"), "# opsis-lexicon 1\nknown\tpicture\t5\nknown\tcat\t5\nstop\ten\ta\n"
+                                              "examples\tzebra\tcat\tapple\tpicture\n");
+    for (const bool examples : {true, false}) {
+        const CommandResult e = run_opsis("bench queries --index " + index + " --queries " + dir.file("q.jsonl") +
+                                          (examples ? "" : " --no-examples") + " --json " + dir.file("e.json"));
+        INFO(e.output);
+        REQUIRE(e.exit_code == 0);
+        std::ifstream ein(dir.file("e.json"));
+        const json eout = json::parse(ein);
+        CHECK(eout["rewrite"] == true);
+        CHECK(eout["examples"] == examples);
+        CHECK((e.output.find("without examples (--no-examples)") != std::string::npos) == !examples);
+    }
+
     // A bad queries file fails before the index is opened, naming the file and the line.
     write_text(dir.file("bad.jsonl"), R"({"query": "cat", "kind": "word", "relevant": ["cat"]})"
                                       "\n"
