@@ -196,14 +196,20 @@ def wordnet_targets(wordnet, lemma, well_known):
     return [], None
 
 
+def english_name(item):
+    """An item's English name: its first caption up to a colon, lower-cased ("cat face: animal"
+    -> "cat face"); None when it has no English caption."""
+    return item["captions"]["en"][0].split(":")[0].strip().lower() if item["captions"]["en"] else None
+
+
 def tagged_names(items):
     """{one-word search tag: [the English names of the icons it tags]}, one name per icon set
     and name (an icon's variants count once): what the icon sets mean by a word."""
     icons = {}
     for item in items:
-        if not item.get("search_tags") or not item["captions"]["en"]:
+        name = english_name(item)
+        if not item.get("search_tags") or name is None:
             continue
-        name = item["captions"]["en"][0].split(":")[0].strip().lower()
         for tag in item["search_tags"]:
             if re.fullmatch(r"[a-z]+", tag):
                 icons.setdefault(tag, set()).add((item["style"], name))
@@ -239,12 +245,11 @@ def tag_sense_targets(wordnet, word, names, well_known, min_share=0.5):
 
 
 def picture_names(items):
-    """{English name: how many of the items are named so}: an item's first caption up to a
-    colon, lower-cased ("cat face: animal" -> "cat face")."""
+    """{English name (english_name()): how many of the items are named so}."""
     names = {}
     for item in items:
-        if item["captions"]["en"]:
-            name = item["captions"]["en"][0].split(":")[0].strip().lower()
+        name = english_name(item)
+        if name is not None:
             names[name] = names.get(name, 0) + 1
     return names
 
