@@ -103,7 +103,7 @@ Result interleave_examples(Result own, std::vector<Result*> examples, const std:
         merged.no_good_match = hits.empty() || !hits.front().likely_relevant.value_or(false);
     merged.k = q.k;
     merged.offset = q.offset;
-    merged.more = hits.size() > q.offset + q.k && (!q.collapse_duplicates || q.offset + 2 * q.k <= limits.max_collapsed);
+    merged.more = next_page(q, hits.size(), limits);
     for (std::size_t i = q.offset; i < hits.size() && i < q.offset + q.k; ++i) merged.hits.push_back(std::move(hits[i]));
     return merged;
 }

@@ -154,6 +154,10 @@ std::vector<Candidate> from_index(const std::vector<storage::SearchHit>& hits, c
 
 }  // namespace
 
+bool next_page(const Query& q, std::size_t found, const Limits& limits) {
+    return found > q.offset + q.k && (!q.collapse_duplicates || q.offset + 2 * q.k <= limits.max_collapsed);
+}
+
 Result Searcher::rank(const Query& q, const std::vector<float>& query,
                       std::optional<std::vector<storage::SearchHit>> prefetched,
                       std::optional<std::vector<std::int64_t>> narrowed, std::optional<QueryJudge> judge) const {
@@ -219,10 +223,8 @@ Result Searcher::rank(const Query& q, const std::vector<float>& query,
             }
         }
     }
-    // A next page that the same query may ask for (collapsing stops at max_collapsed results).
     std::vector<Hit>& kept = keep.kept();
-    result.more =
-        kept.size() > q.offset + q.k && (!q.collapse_duplicates || q.offset + 2 * q.k <= limits_.max_collapsed);
+    result.more = next_page(q, kept.size(), limits_);
     if (judge) {
         result.no_good_match = kept.empty() || !judge->likely_relevant(kept.front().score);
         result.relevance_threshold = static_cast<float>(judge->threshold());

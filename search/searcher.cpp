@@ -85,21 +85,22 @@ std::vector<Outcome<Result>> Searcher::search_batch(const std::vector<Query>& qu
     std::vector<std::vector<Rewrite>> rewritten;
     for (const Query& q : valid) rewritten.push_back(rewrites(q));
     // A query for a kind of thing ranks a window of its own results, and its examples theirs,
-    // in the same batch (search/examples.h); of_kind[e - asked]: the query whose example valid[e] is.
+    // in the same batch (search/examples.h), after the queries asked.
+    struct KindPlan {
+        Query page;                  // the page it asked for
+        std::size_t first = 0, end = 0;  // its examples' places in `valid`
+    };
     const std::size_t asked = valid.size();
-    std::vector<std::size_t> of_kind;
-    std::map<std::size_t, std::size_t> first_example;  // query -> its first example's place in `valid`
-    std::map<std::size_t, Query> asked_page;           // query -> the page it asked for
+    std::map<std::size_t, KindPlan> kinds;  // by the query's place in `valid`
     for (std::size_t i = 0; i < asked; ++i) {
         if (rewritten[i].empty() || rewritten[i].front().examples.empty()) continue;
         Query window = examples_window(valid[i]);
-        first_example[i] = valid.size();
+        const std::size_t first = valid.size();
         for (Query& e : example_queries(window, rewritten[i].front())) {
             rewritten.push_back(rewrites(e));
             valid.push_back(std::move(e));
-            of_kind.push_back(i);
         }
-        asked_page[i] = std::exchange(valid[i], std::move(window));
+        kinds[i] = {std::exchange(valid[i], std::move(window)), first, valid.size()};
     }
     std::vector<Outcome<std::vector<float>>> embedded = embed_rewritten(valid, rewritten);
     const double embed_ms = ms_since(t0);
@@ -175,16 +176,16 @@ std::vector<Outcome<Result>> Searcher::search_batch(const std::vector<Query>& qu
         }
         Result r = std::move(std::get<Result>(ranked[i]));
         double ms = rank_ms[i];
-        if (auto first = first_example.find(i); first != first_example.end()) {
+        if (auto kind = kinds.find(i); kind != kinds.end()) {
+            const KindPlan& plan = kind->second;
             std::vector<Result*> examples;  // an example that failed is left out
-            for (std::size_t e = first->second; e < valid.size() && of_kind[e - asked] == i; ++e) {
+            for (std::size_t e = plan.first; e < plan.end; ++e) {
                 examples.push_back(std::get_if<Result>(&ranked[e]));
                 ms += rank_ms[e];
             }
             const Collection c = valid[i].target;
-            r = interleave_examples(std::move(r), std::move(examples), rewritten[i].front().examples,
-                                    asked_page.at(i), limits_,
-                                    [&](std::int64_t id) { return store_.catalog().vector(c, id); });
+            r = interleave_examples(std::move(r), std::move(examples), rewritten[i].front().examples, plan.page,
+                                    limits_, [&](std::int64_t id) { return store_.catalog().vector(c, id); });
         }
         r.embed_ms = embed_ms;
         r.search_ms = shared_search_ms + ms;

@@ -93,6 +93,11 @@ private:
 // can), so that a long text is pooled from all of it rather than truncated.
 std::vector<std::string> split_for_context(const Tokenizer& tokenizer, const std::string& text, int max_tokens);
 
+// Whether a next page exists that the same query may ask for: more than its page's end was
+// found, and collapsing near-duplicates (offered for the first Limits::max_collapsed results)
+// still reaches that page.
+bool next_page(const Query& q, std::size_t found, const Limits& limits);
+
 // Candidates a query asks the vector index for at first, to fill `need` results after
 // `excluded` are left out; filters may reject many, so they ask for more.
 // A compressed index's candidates are re-scored against float16 copies (a page read each), so
